@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import { UsageError } from '../errors.js';
+import { IdMap, isInlineSpec, parseMap } from '../idmap/index.js';
+
+/**
+ * A map argument is an inline spec (inner:outer:count[,…]), kernel map text
+ * given literally ("0 100000 65536"), a file path, or `-` for stdin. This is
+ * the only place that decides which, so every command takes maps the same way.
+ */
+export function readMapSource(arg: string, stdin: () => string = readStdin): { text: string; origin: string } {
+  if (arg === '-') return { text: stdin(), origin: 'standard input' };
+  if (isInlineSpec(arg)) {
+    return { text: arg.trim().split(',').map((t) => t.split(':').join(' ')).join('\n') + '\n', origin: `inline spec "${arg}"` };
+  }
+  if (/^[\d\s]+$/.test(arg) && /\d\s+\d/.test(arg)) return { text: arg, origin: `map text "${arg.trim()}"` };
+  try {
+    return { text: readFileSync(arg, 'latin1'), origin: `file ${arg}` };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      `cannot read map "${arg}": ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      'a map is an inline spec like 0:100000:65536, map lines like "0 100000 65536", a file of map lines, or - for stdin',
+    );
+  }
+}
+
+/** Reads and parses a map argument; parse errors keep their ERR_IDMAP_* code and say where the map came from. */
+export function readMapArg(arg: string, what: string, stdin?: () => string): IdMap {
+  const { text, origin } = readMapSource(arg, stdin);
+  return parseMap(text, `${what} (${origin})`);
+}
+
+let stdinCache: string | undefined;
+function readStdin(): string {
+  stdinCache ??= readFileSync(0, 'latin1');
+  return stdinCache;
+}

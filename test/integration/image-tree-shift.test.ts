@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseMap } from '../../src/idmap/index.js';
 import { shiftTree } from '../../src/image/tree/index.js';
-import { ACL_TAG, decodeAcl, decodeCap, encodeAcl, encodeCap } from '../../src/image/xattr-codec.js';
-import { diffSnapshots, makeFixture, type Snap, snapshot } from './tree-fixture.js';
+import { decodeCap } from '../../src/image/xattr-codec.js';
+import { diffSnapshots, expectedShift as expected, makeFixture, type Snap, snapshot } from './tree-fixture.js';
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : 'needs root (chown, mknod, security.capability)';
@@ -20,26 +20,6 @@ after(() => {
 
 const MAP = parseMap('0 100000 65536\n');
 const fresh = (name: string) => join(work, name);
-
-/** What a shift through f must produce, computed from the snapshot alone. */
-function expected(before: Map<string, Snap>, f: (id: number) => number): Map<string, Snap> {
-  const out = new Map<string, Snap>();
-  const acl = (hex: string | null) => {
-    if (hex === null) return null;
-    const e = decodeAcl(Buffer.from(hex, 'hex')).map((x) => (x.tag === ACL_TAG.USER || x.tag === ACL_TAG.GROUP ? { ...x, id: f(x.id) } : x));
-    e.sort((a, b) => a.tag - b.tag || a.id - b.id);
-    return Buffer.from(encodeAcl(e)).toString('hex');
-  };
-  const cap = (hex: string | null) => {
-    if (hex === null) return null;
-    const c = decodeCap(Buffer.from(hex, 'hex'));
-    if (c.rootId === null) return hex;
-    const r = f(c.rootId);
-    return Buffer.from(encodeCap(r === 0 ? { ...c, revision: 2, rootId: null } : { ...c, rootId: r })).toString('hex');
-  };
-  for (const [k, s] of before) out.set(k, { ...s, uid: f(s.uid), gid: f(s.gid), aclAccess: acl(s.aclAccess), aclDefault: acl(s.aclDefault), cap: cap(s.cap) });
-  return out;
-}
 
 function mountsUnder(dir: string): string[] {
   const text = execFileSync('findmnt', ['-rn', '-o', 'TARGET'], { encoding: 'utf8' });

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { linkSync, lchownSync, chmodSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ACL_TAG, ACL_UNDEFINED_ID, encodeAcl } from '../../src/image/xattr-codec.js';
+import { ACL_TAG, ACL_UNDEFINED_ID, decodeAcl, decodeCap, encodeAcl, encodeCap } from '../../src/image/xattr-codec.js';
 import { getXattr, setXattr } from '../../src/kernel/xattr.js';
 
 /**
@@ -169,5 +169,29 @@ export function diffSnapshots(a: Map<string, Snap>, b: Map<string, Snap>, limit 
     if (x !== y) out.push(`${k || '.'}: ${x} != ${y}`);
     if (out.length >= limit) break;
   }
+  return out;
+}
+
+/**
+ * What a shift through f must produce, computed from a snapshot alone: owners,
+ * ACL qualifiers (kept in libacl order) and v3 root ids moved, a v3 root id
+ * landing on 0 shown as v2 (as the kernel shows it), everything else equal.
+ */
+export function expectedShift(before: Map<string, Snap>, f: (id: number) => number): Map<string, Snap> {
+  const out = new Map<string, Snap>();
+  const acl = (hex: string | null) => {
+    if (hex === null) return null;
+    const e = decodeAcl(Buffer.from(hex, 'hex')).map((x) => (x.tag === ACL_TAG.USER || x.tag === ACL_TAG.GROUP ? { ...x, id: f(x.id) } : x));
+    e.sort((a, b) => a.tag - b.tag || a.id - b.id);
+    return Buffer.from(encodeAcl(e)).toString('hex');
+  };
+  const cap = (hex: string | null) => {
+    if (hex === null) return null;
+    const c = decodeCap(Buffer.from(hex, 'hex'));
+    if (c.rootId === null) return hex;
+    const r = f(c.rootId);
+    return Buffer.from(encodeCap(r === 0 ? { ...c, revision: 2, rootId: null } : { ...c, rootId: r })).toString('hex');
+  };
+  for (const [k, s] of before) out.set(k, { ...s, uid: f(s.uid), gid: f(s.gid), aclAccess: acl(s.aclAccess), aclDefault: acl(s.aclDefault), cap: cap(s.cap) });
   return out;
 }

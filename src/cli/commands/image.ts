@@ -87,6 +87,7 @@ MAP is an inline spec (0:100000:65536[,…]), map lines ("0 100000 65536"), a fi
       report = await shiftTree(dir, map, {
         reverse: flag(args, 'reverse'), dryRun: flag(args, 'dry-run'), unmapped, crossFilesystems: flag(args, 'cross-filesystems'),
         stateDir: io.env.FSIDMAP_STATE_DIR, signal: controller.signal,
+        ...(io.env.FSIDMAP_CHECKPOINT_MS ? { checkpointMs: Number(io.env.FSIDMAP_CHECKPOINT_MS) } : {}),
         onProgress: (p) => progress.update({ label: LABELS[p.phase], done: p.done, total: p.total }),
       });
     } catch (e) {
@@ -197,6 +198,7 @@ export function formatInspect(path: string, r: InspectReport): string {
 
 export function formatShift(r: ShiftReport): string {
   const s = r.stats;
+  if (r.alreadyDone) return `${r.root} is already as the last shift with this MAP left it (that run was interrupted after its last step): nothing to do`;
   const verb = r.dryRun ? 'would shift' : r.resumed ? 'finished the interrupted shift of' : 'shifted';
   const lines = [
     `${verb} ${r.root}: ${plural(s.owner, 'owner')}, ${plural(s.mode, 'mode')} restored, ${plural(s.aclAccess + s.aclDefault, 'ACL')}, ${plural(s.capability, 'capability', 'capabilities')}` +

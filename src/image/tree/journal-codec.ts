@@ -25,6 +25,8 @@ export interface JournalHeader {
   readonly crossFilesystems: boolean;
   readonly created: string;
   readonly actions: number;
+  /** treeFingerprint of the tree as the shift leaves it (see plan.ts). */
+  readonly fingerprintAfter: string;
 }
 
 const MAGIC = 'FSIDMAP-SHIFT-JOURNAL 1\n';

@@ -32,6 +32,7 @@ export type Range = readonly [start: number, end: number];
 export class ShiftState {
   readonly journalPath: string;
   private readonly progressPath: string;
+  private readonly donePath: string;
   private readonly dir: string;
   private lockFd: number | null;
 
@@ -39,6 +40,7 @@ export class ShiftState {
     this.dir = dir;
     this.journalPath = join(dir, `${key}.journal`);
     this.progressPath = join(dir, `${key}.progress`);
+    this.donePath = join(dir, `${key}.done`);
     this.lockFd = lockFd;
   }
 
@@ -89,8 +91,21 @@ export class ShiftState {
     atomicWrite(this.progressPath, [Buffer.from(JSON.stringify({ pending }) + '\n')], this.dir);
   }
 
-  /** The shift is complete and on disk: forget it. */
-  finish(): void {
+  /** The record of the last completed shift of this tree, if any. */
+  readDone(): DoneRecord | null {
+    return readDoneFile(this.donePath);
+  }
+
+  static peekDone(stateDir: string, rootBytes: string): DoneRecord | null {
+    return readDoneFile(join(stateDir, 'shift', `${journalKey(rootBytes)}.done`));
+  }
+
+  /**
+   * The shift is complete and on disk: record that (so a run killed after the
+   * last step is not taken for one that never started), then drop the journal.
+   */
+  finish(done: DoneRecord): void {
+    atomicWrite(this.donePath, [Buffer.from(JSON.stringify(done) + '\n')], this.dir);
     for (const p of [this.progressPath, this.journalPath]) {
       try { unlinkSync(p); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
     }
@@ -102,6 +117,19 @@ export class ShiftState {
     closeSync(this.lockFd);
     this.lockFd = null;
   }
+}
+
+export interface DoneRecord {
+  readonly map: string;
+  readonly direction: 'down' | 'up';
+  readonly unmapped: unknown;
+  readonly crossFilesystems: boolean;
+  readonly finished: string;
+  readonly fingerprint: string;
+}
+
+function readDoneFile(path: string): DoneRecord | null {
+  try { return JSON.parse(readFileSync(path, 'utf8')) as DoneRecord; } catch { return null; }
 }
 
 export function journalKey(rootBytes: string): string {

@@ -69,7 +69,7 @@ export interface PlanStats {
 }
 
 export type PlanResult =
-  | { readonly ok: true; readonly actions: ShiftAction[]; readonly stats: PlanStats; readonly kept: UnmappedRange[] }
+  | { readonly ok: true; readonly actions: ShiftAction[]; readonly stats: PlanStats; readonly kept: UnmappedRange[]; readonly fingerprintAfter: string }
   | { readonly ok: false; readonly unmapped: UnmappedRange[]; readonly duplicates: Array<{ path: string; tag: 'user' | 'group'; id: number }> };
 
 const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
@@ -144,7 +144,29 @@ export function planShift(cols: TreeColumns, map: IdMap, direction: 'down' | 'up
   if ((policy.kind === 'refuse' && unmapped.length > 0) || duplicates.length > 0) {
     return { ok: false, unmapped: policy.kind === 'refuse' ? unmapped : [], duplicates };
   }
-  return { ok: true, actions, stats, kept: unmapped };
+  return { ok: true, actions, stats, kept: unmapped, fingerprintAfter: treeFingerprint(cols, newUid, newGid) };
+}
+
+/**
+ * A digest of which inode has which owner, over every path of a tree, in any
+ * order. A finished shift records the digest of the tree it left; a run that
+ * finds the same digest under the same arguments knows the shift is already
+ * done (the run that did it was killed after the last step, before it could
+ * say so) and does not shift again.
+ */
+export function treeFingerprint(cols: Pick<TreeColumns, 'paths' | 'ino' | 'dev'>, uid: Uint32Array, gid: Uint32Array): string {
+  let a = 0, b = 0;
+  const n = cols.paths.length;
+  for (let i = 0; i < n; i++) {
+    const ino = cols.ino[i];
+    let h = Math.imul((ino % 4294967296) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(Math.floor(ino / 4294967296) + cols.dev[i] % 65521, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16) ^ uid[i], 0x27d4eb2d);
+    h = Math.imul(h ^ (h >>> 15) ^ gid[i], 0x165667b1);
+    h ^= h >>> 13;
+    a = (a + h) >>> 0;
+    b = (b + Math.imul(h, 0x9e3779b1) + 1) >>> 0;
+  }
+  return `${n}:${a.toString(16).padStart(8, '0')}${b.toString(16).padStart(8, '0')}`;
 }
 
 function idsOf(acl: Uint8Array, strict: IdTranslate): Array<{ kind: 'uid' | 'gid'; id: number }> {

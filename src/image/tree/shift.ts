@@ -3,11 +3,11 @@ import { type IdMap, formatKernel } from '../../idmap/index.js';
 import { lstatx } from '../../kernel/inode.js';
 import { applyActions } from './apply.js';
 import { type JournalHeader } from './journal-codec.js';
-import { type Range, ShiftState, stateDirFrom } from './journal.js';
+import { type DoneRecord, type Range, ShiftState, stateDirFrom } from './journal.js';
 import {
-  type Conflict, type PlanStats, type ShiftAction, type UnmappedPolicy, type UnmappedRange, planShift, reconcileAction,
+  type Conflict, type PlanStats, type ShiftAction, type UnmappedPolicy, type UnmappedRange, planShift, reconcileAction, treeFingerprint,
 } from './plan.js';
-import { PoolLease, type ScanOptions, realRoot, scanPaths, scanRealRoot } from './scan.js';
+import { PoolLease, type ScanOptions, type TreeScan, realRoot, scanPaths, scanRealRoot } from './scan.js';
 import { displayPath } from './path-table.js';
 
 /**
@@ -35,6 +35,12 @@ export interface ShiftReport {
   readonly dryRun: boolean;
   /** True when this run finished a shift an earlier run had begun. */
   readonly resumed: boolean;
+  /**
+   * True when the tree is exactly as the last completed shift with these
+   * arguments left it (that run was killed before it could report): nothing
+   * was done, as shifting again would shift twice.
+   */
+  readonly alreadyDone: boolean;
   readonly stats: PlanStats;
   /** Unmapped ids left as they were (--unmapped keep) or set to the overflow id. */
   readonly kept: UnmappedRange[];
@@ -50,7 +56,7 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
   const policy: UnmappedPolicy = options.unmapped ?? { kind: 'refuse' };
   const cross = options.crossFilesystems ?? false;
   const stateDir = stateDirFrom(options.stateDir);
-  const wanted = { map: formatKernel(map), direction, unmapped: policy, crossFilesystems: cross } as const;
+  const wanted: Wanted = { map: formatKernel(map), direction, unmapped: policy, crossFilesystems: cross };
   const lease = new PoolLease(options.workers);
   const finish = (r: Omit<ShiftReport, 'durationMs' | 'root'>): ShiftReport => ({ root: rootText, ...r, durationMs: Math.round(performance.now() - started) });
 
@@ -59,9 +65,10 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
       const pending = ShiftState.peek(stateDir, root);
       if (pending) checkSameShift(pending.header, wanted, rootText);
       const scan = await scanRealRoot(root, options, lease);
+      if (isAlreadyDone(ShiftState.peekDone(stateDir, root), wanted, scan)) return finish(alreadyDone(scan, true));
       const plan = planShift(scan, map, direction, policy);
       if (!plan.ok) throw refusal(plan, rootText);
-      return finish({ dryRun: true, resumed: false, stats: plan.stats, kept: plan.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
+      return finish({ dryRun: true, resumed: false, alreadyDone: false, stats: plan.stats, kept: plan.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
     } finally {
       await lease.close();
     }
@@ -73,26 +80,27 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
     if (pending) {
       checkSameShift(pending.header, wanted, rootText);
       const stats = await resume(root, pending.header, pending.actions, state, lease, options);
-      state.finish();
-      return finish({ dryRun: false, resumed: true, stats, kept: [], skippedMounts: [] });
+      state.finish(doneRecord(wanted, pending.header.fingerprintAfter));
+      return finish({ dryRun: false, resumed: true, alreadyDone: false, stats, kept: [], skippedMounts: [] });
     }
     const scan = await scanRealRoot(root, options, lease);
+    if (isAlreadyDone(state.readDone(), wanted, scan)) return finish(alreadyDone(scan, false));
     const plan = planShift(scan, map, direction, policy);
     if (!plan.ok) throw refusal(plan, rootText);
     if (plan.actions.length > 0) {
       const rootStat = lstatx(Buffer.from(root, 'latin1'));
       const header: JournalHeader = {
         version: 1, root: rootText, rootBytes: root, rootIno: rootStat.ino, rootDev: rootStat.dev.major * 2 ** 32 + rootStat.dev.minor,
-        ...wanted, created: new Date().toISOString(), actions: plan.actions.length,
+        ...wanted, created: new Date().toISOString(), actions: plan.actions.length, fingerprintAfter: plan.fingerprintAfter,
       };
       state.writeJournal(header, plan.actions);
       await applyActions({
         root, actions: plan.actions, todo: plan.actions.map((a, i) => [i, a.flags] as const), pool: lease.get(plan.actions.length), state,
         crossFilesystems: cross, checkpointMs: options.checkpointMs ?? 2000, signal: options.signal, onProgress: options.onProgress,
       });
-      state.finish();
+      state.finish(doneRecord(wanted, plan.fingerprintAfter));
     }
-    return finish({ dryRun: false, resumed: false, stats: plan.stats, kept: plan.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
+    return finish({ dryRun: false, resumed: false, alreadyDone: false, stats: plan.stats, kept: plan.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
   } finally {
     state.release();
     await lease.close();
@@ -134,12 +142,29 @@ async function resume(root: string, header: JournalHeader, actions: ShiftAction[
   return statsOf(actions);
 }
 
+type Wanted = { map: string; direction: 'down' | 'up'; unmapped: UnmappedPolicy; crossFilesystems: boolean };
+
+function doneRecord(w: Wanted, fingerprint: string): DoneRecord {
+  return { ...w, finished: new Date().toISOString(), fingerprint };
+}
+
+function isAlreadyDone(done: DoneRecord | null, w: Wanted, scan: TreeScan): boolean {
+  if (!done) return false;
+  const same = done.map === w.map && done.direction === w.direction && JSON.stringify(done.unmapped) === JSON.stringify(w.unmapped) && done.crossFilesystems === w.crossFilesystems;
+  return same && done.fingerprint === treeFingerprint(scan, scan.uid, scan.gid);
+}
+
+function alreadyDone(scan: TreeScan, dryRun: boolean): Omit<ShiftReport, 'durationMs' | 'root'> {
+  const stats = { entries: scan.paths.length, hardLinks: 0, owner: 0, mode: 0, aclAccess: 0, aclDefault: 0, capability: 0, unchanged: scan.paths.length };
+  return { dryRun, resumed: false, alreadyDone: true, stats, kept: [], skippedMounts: scan.skippedMounts.map(displayPath) };
+}
+
 function statsOf(actions: readonly ShiftAction[]): PlanStats {
   const count = (bit: number) => actions.filter((a) => a.flags & bit).length;
   return { entries: actions.length, hardLinks: 0, owner: count(1), mode: count(2), aclAccess: count(4), aclDefault: count(8), capability: count(16), unchanged: 0 };
 }
 
-function checkSameShift(h: JournalHeader, wanted: { map: string; direction: string; unmapped: UnmappedPolicy; crossFilesystems: boolean }, rootText: string): void {
+function checkSameShift(h: JournalHeader, wanted: Wanted, rootText: string): void {
   const same = h.map === wanted.map && h.direction === wanted.direction && JSON.stringify(h.unmapped) === JSON.stringify(wanted.unmapped) && h.crossFilesystems === wanted.crossFilesystems;
   if (same) return;
   throw new FsidmapError('ERR_SHIFT_PENDING', `an interrupted shift of ${rootText} (begun ${h.created}) is pending with other arguments`, {

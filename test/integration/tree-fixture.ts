@@ -19,6 +19,8 @@ export interface FixtureOptions {
   readonly seed?: number;
   /** Root ids (small, added to base) for v3 capabilities; default [0]. */
   readonly capRootIds?: readonly number[];
+  /** ACLs with one named user and one named group only (fuidshift shifts only the first of several). */
+  readonly oneNamedAclEntry?: boolean;
   /** Extra uids (absolute) given to a few files, e.g. ids a map does not cover. */
   readonly strayUids?: readonly number[];
 }
@@ -80,8 +82,9 @@ export function makeFixture(root: string, o: FixtureOptions): void {
   const aclTargets = files.filter((_, i) => i % 50 === 7);
   for (const [k, f] of aclTargets.entries()) {
     const u1 = o.base + 1000 + (k % 3), u2 = o.base + 2000, g1 = o.base + 100 + (k % 2);
-    if (k < 4) execFileSync('setfacl', ['-m', `u:${u1}:rwx,u:${u2}:r,g:${g1}:rx`, f]);
-    else setXattr(f, 'system.posix_acl_access', acl([[ACL_TAG.USER, 7, u1], [ACL_TAG.USER, 4, u2]], [[ACL_TAG.GROUP, 5, g1]]));
+    const users: Array<[number, number, number]> = o.oneNamedAclEntry ? [[ACL_TAG.USER, 7, u1]] : [[ACL_TAG.USER, 7, u1], [ACL_TAG.USER, 4, u2]];
+    if (k < 4) execFileSync('setfacl', ['-m', `u:${u1}:rwx,${o.oneNamedAclEntry ? '' : `u:${u2}:r,`}g:${g1}:rx`, f]);
+    else setXattr(f, 'system.posix_acl_access', acl(users, [[ACL_TAG.GROUP, 5, g1]]));
   }
   for (const [k, d] of dirs.filter((_, i) => i % 9 === 2).entries()) {
     if (k < 2) execFileSync('setfacl', ['-d', '-m', `u:${o.base + 1001}:rx,g:${o.base + 33}:rwx`, d]);

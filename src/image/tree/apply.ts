@@ -21,8 +21,8 @@ import { joinRoot } from './path-table.js';
 export interface ApplyOptions {
   readonly root: string;
   readonly actions: readonly ShiftAction[];
-  /** Journal indexes to carry out, each with the flags still to do. */
-  readonly todo: ReadonlyArray<readonly [index: number, flags: number]>;
+  /** Journal indexes to carry out, and the ACTION flags still to do for each. */
+  readonly todo: { readonly index: Uint32Array; readonly flags: Uint8Array };
   readonly pool: TreePool;
   readonly state: ShiftState;
   readonly crossFilesystems: boolean;
@@ -37,9 +37,9 @@ interface Batch {
 }
 
 export async function applyActions(o: ApplyOptions): Promise<void> {
-  const batches: Batch[] = [];
-  for (let s = 0; s < o.todo.length; s += BATCH) batches.push({ indexes: o.todo.slice(s, s + BATCH).map(([i]) => i), done: 0 });
-  const total = o.todo.length;
+  const batches: Array<Batch & { first: number }> = [];
+  const total = o.todo.index.length;
+  for (let s = 0; s < total; s += BATCH) batches.push({ indexes: Array.from(o.todo.index.subarray(s, s + BATCH)), first: s, done: 0 });
   const rootFd = openSync(Buffer.from(o.root, 'latin1'), 'r');
   let completed = 0;
   const report = () => o.onProgress?.({ phase: 'apply', done: completed + batches.reduce((n, b) => n + (b.done < b.indexes.length ? b.done : 0), 0), total });
@@ -60,8 +60,7 @@ export async function applyActions(o: ApplyOptions): Promise<void> {
   stop.catch(() => undefined);
   try {
     timer = setInterval(() => { try { checkpoint(); } catch (e) { failed ??= e; } }, o.checkpointMs);
-    const flagsOf = new Map(o.todo);
-    const work = batches.map((b) => o.pool.apply(toApplyBatch(o.root, o.actions, b.indexes, flagsOf), (done) => { b.done = done; report(); }).then((r) => {
+    const work = batches.map((b) => o.pool.apply(toApplyBatch(o.root, o.actions, b.indexes, o.todo.flags.subarray(b.first, b.first + b.indexes.length)), (done) => { b.done = done; report(); }).then((r) => {
       if (r.failure) throw scanFailure(r.failure, o.actions[b.indexes[r.failure.index]].path);
       b.done = b.indexes.length;
       completed += b.indexes.length;
@@ -97,14 +96,14 @@ export function pendingRanges(batches: readonly Batch[]): Range[] {
   return out;
 }
 
-function toApplyBatch(root: string, actions: readonly ShiftAction[], indexes: number[], flagsOf: Map<number, number>): ApplyBatch {
+function toApplyBatch(root: string, actions: readonly ShiftAction[], indexes: number[], todoFlags: Uint8Array): ApplyBatch {
   const n = indexes.length;
   const flags = new Uint8Array(n), uid = new Uint32Array(n), gid = new Uint32Array(n), mode = new Uint32Array(n);
   const xattrs: XattrValue[] = [];
   const paths: string[] = new Array(n);
   for (let k = 0; k < n; k++) {
     const a = actions[indexes[k]];
-    const f = flagsOf.get(indexes[k]) ?? a.flags;
+    const f = todoFlags[k];
     paths[k] = joinRoot(root, a.path);
     flags[k] = f;
     uid[k] = a.newUid;

@@ -1,6 +1,9 @@
 import { BulkTranslator, INVALID_ID, type IdMap } from '../../idmap/index.js';
 import { type IdTranslate, translateAcl, translateCap } from '../xattr-codec.js';
 
+/** Shared by every action that touches no xattr (most of them): one object, not 10^5. */
+export const NO_XATTRS: EntryXattrs = Object.freeze({});
+
 /**
  * The shift plan: from what a tree holds now (columns read by the scan) and a
  * map, the exact values every inode must end with. Pure: no I/O. The plan is
@@ -107,9 +110,11 @@ export function planShift(cols: TreeColumns, map: IdMap, direction: 'down' | 'up
     // and the file is not group-executable (setattr_should_drop_sgid); restore both.
     if (flags & ACTION.CHOWN && type !== S_IFDIR && type !== S_IFLNK && cols.mode[i] & 0o6000) flags |= ACTION.CHMOD;
     const x = cols.xattrs.get(i);
-    const before: { aclAccess?: Uint8Array; aclDefault?: Uint8Array; capability?: Uint8Array } = {};
-    const after: typeof before = {};
+    let before: { aclAccess?: Uint8Array; aclDefault?: Uint8Array; capability?: Uint8Array } = NO_XATTRS;
+    let after: typeof before = NO_XATTRS;
     if (x) {
+      before = {};
+      after = {};
       for (const [key, bit] of [['aclAccess', ACTION.ACL_ACCESS], ['aclDefault', ACTION.ACL_DEFAULT]] as const) {
         const bytes = x[key];
         if (!bytes) continue;

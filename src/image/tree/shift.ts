@@ -95,7 +95,7 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
       };
       state.writeJournal(header, plan.actions);
       await applyActions({
-        root, actions: plan.actions, todo: plan.actions.map((a, i) => [i, a.flags] as const), pool: lease.get(plan.actions.length), state,
+        root, actions: plan.actions, todo: { index: Uint32Array.from(plan.actions, (_, i) => i), flags: Uint8Array.from(plan.actions, (a) => a.flags) }, pool: lease.get(plan.actions.length), state,
         crossFilesystems: cross, checkpointMs: options.checkpointMs ?? 2000, signal: options.signal, onProgress: options.onProgress,
       });
       state.finish(doneRecord(wanted, plan.fingerprintAfter));
@@ -121,12 +121,12 @@ async function resume(root: string, header: JournalHeader, actions: ShiftAction[
   const pool = lease.get(indexes.length);
   // Read the pending paths as they are now and keep only the steps still to do.
   const now = await scanPaths(root, indexes.map((i) => actions[i].path), pool, (done) => options.onProgress?.({ phase: 'verify', done, total: indexes.length }));
-  const todo: Array<readonly [number, number]> = [];
+  const todoIndex: number[] = [], todoFlags: number[] = [];
   const conflicts: Array<{ path: string; conflict: Conflict }> = [];
   indexes.forEach((i, k) => {
     const r = reconcileAction(actions[i], { ino: now.ino[k], uid: now.uid[k], gid: now.gid[k], mode: now.mode[k], xattrs: now.xattrs.get(k) ?? {} });
     if ('conflict' in r) conflicts.push({ path: displayPath(actions[i].path) || '.', conflict: r.conflict });
-    else if (r.flags !== 0) todo.push([i, r.flags]);
+    else if (r.flags !== 0) { todoIndex.push(i); todoFlags.push(r.flags); }
   });
   if (conflicts.length > 0) {
     const list = conflicts.slice(0, 10).map((c) => `${c.path} (${c.conflict})`).join(', ');
@@ -136,7 +136,7 @@ async function resume(root: string, header: JournalHeader, actions: ShiftAction[
     });
   }
   await applyActions({
-    root, actions, todo, pool, state, crossFilesystems: header.crossFilesystems, checkpointMs: options.checkpointMs ?? 2000,
+    root, actions, todo: { index: Uint32Array.from(todoIndex), flags: Uint8Array.from(todoFlags) }, pool, state, crossFilesystems: header.crossFilesystems, checkpointMs: options.checkpointMs ?? 2000,
     signal: options.signal, onProgress: options.onProgress,
   });
   return statsOf(actions);

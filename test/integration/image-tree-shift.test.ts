@@ -38,7 +38,11 @@ test('shift: owners, setuid/setgid bits, ACL ids and v3 root ids move through MA
   assert.deepEqual(diffSnapshots(afterSnap, expected(before, (id) => id + 100000)), []);
   assert.equal(r.stats.owner, before.size - r.stats.hardLinks);
   assert.ok(r.stats.mode > 0 && r.stats.capability > 0 && r.stats.aclAccess > 0 && r.stats.aclDefault > 0);
-  assert.deepEqual(readdirSync(join(stateDir, 'shift')).filter((f) => !f.endsWith('.lock')), [], 'journal removed after success');
+  assert.deepEqual(readdirSync(join(stateDir, 'shift')).filter((f) => f.endsWith('.journal') || f.endsWith('.progress')), [], 'journal removed after success');
+  // The same command again finds the tree as this shift left it and does nothing.
+  const again = await shiftTree(dir, MAP, { stateDir });
+  assert.equal(again.alreadyDone, true);
+  assert.deepEqual(diffSnapshots(snapshot(dir), afterSnap), []);
   // The real tools agree on one setfacl'ed file and one v3 capability.
   const aclFile = [...afterSnap].find(([, s]) => s.aclAccess && s.type === 'file')?.[0] as string;
   assert.match(execFileSync('getfacl', ['-n', '-p', join(dir, aclFile)], { encoding: 'utf8' }), /user:10100[0-2]:rwx/);

@@ -116,7 +116,7 @@ export function decodeJournal(bytes: Uint8Array): { header: JournalHeader; actio
     if (i >= n || slot >= XATTR_SLOTS.length) throw corrupt(`xattr record ${k} names action ${i} slot ${slot}`);
     const [side, key] = XATTR_SLOTS[slot];
     const into = side === 'before' ? before : after;
-    (into[i] ??= {})[key] = Uint8Array.prototype.slice.call(b, at, at + len);
+    (into[i] ??= {})[key] = new Uint8Array(b.subarray(at, at + len));
     at += len;
   }
   if (at !== b.length) throw corrupt(`${b.length - at} bytes after the last record`);

@@ -88,6 +88,7 @@ MAP is an inline spec (0:100000:65536[,…]), map lines ("0 100000 65536"), a fi
         reverse: flag(args, 'reverse'), dryRun: flag(args, 'dry-run'), unmapped, crossFilesystems: flag(args, 'cross-filesystems'),
         stateDir: io.env.FSIDMAP_STATE_DIR, signal: controller.signal,
         ...(io.env.FSIDMAP_CHECKPOINT_MS ? { checkpointMs: Number(io.env.FSIDMAP_CHECKPOINT_MS) } : {}),
+        ...(io.env.FSIDMAP_WORKERS ? { workers: Number(io.env.FSIDMAP_WORKERS) } : {}),
         onProgress: (p) => progress.update({ label: LABELS[p.phase], done: p.done, total: p.total }),
       });
     } catch (e) {

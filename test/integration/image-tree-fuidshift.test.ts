@@ -68,7 +68,7 @@ test('fuidshift: forward shift b:0:100000:65536 — owners, modes, ACLs, links i
   // Capabilities: same sets; fuidshift scopes each one to the container's root
   // (v3, rootid = MAP(0)), fsidmap keeps the v2 capability as it was, which the
   // kernel honours in every namespace (a v2 root id is init's 0). A policy
-  // difference, not a fuidshift bug: documented in docs/image.md.
+  // difference, not a fuidshift bug: documented in docs/image-tree.md.
   const ca = caps(a), cb = caps(b);
   assert.deepEqual([...ca.keys()].sort(), [...cb.keys()].sort());
   assert.ok(ca.size > 0);

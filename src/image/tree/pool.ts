@@ -8,7 +8,7 @@ import { type ScanBatch, scanBatch } from './scan-ops.js';
  * Worker threads for the per-path system calls of a scan or a shift. The
  * calls spend their time in the kernel (ext4 chown is ~4 µs), so on a
  * filesystem that takes them in parallel N threads go nearly N times as fast
- * (measured: docs/image.md). With size 0 everything runs inline, which is
+ * (measured: docs/image-tree.md). With size 0 everything runs inline, which is
  * what small trees want (a thread costs ~40 ms to start).
  *
  * Owns its threads: close() ends them; terminate() stops them mid-batch, which

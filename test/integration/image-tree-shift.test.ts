@@ -157,3 +157,26 @@ test('shift: a tree with nothing to change writes no journal and succeeds', { sk
   assert.equal(r.stats.unchanged, before.size - r.stats.hardLinks);
   assert.deepEqual(diffSnapshots(snapshot(dir), before), [], 'setuid bits and capabilities survive: no needless chown');
 });
+
+test('shift: immutable entries and read-only mounts are refused before any change', { skip }, async () => {
+  const dir = fresh('locked');
+  makeFixture(dir, { files: 40, base: 0, seed: 18 });
+  const victim = [...snapshot(dir)].find(([, s]) => s.type === 'file')?.[0] as string;
+  execFileSync('chattr', ['+i', join(dir, victim)]);
+  try {
+    const before = snapshot(dir);
+    await assert.rejects(shiftTree(dir, MAP, { stateDir }), { code: 'ERR_TREE_IMMUTABLE' });
+    assert.deepEqual(diffSnapshots(snapshot(dir), before), []);
+  } finally {
+    execFileSync('chattr', ['-i', join(dir, victim)]);
+  }
+  const ro = fresh('readonly');
+  mkdirSync(ro);
+  execFileSync('mount', ['--bind', dir, ro]);
+  try {
+    execFileSync('mount', ['-o', 'remount,bind,ro', ro]);
+    await assert.rejects(shiftTree(ro, MAP, { stateDir }), { code: 'ERR_TREE_READ_ONLY' });
+  } finally {
+    execFileSync('umount', [ro]);
+  }
+});

@@ -31,19 +31,25 @@ export interface DirScanResult {
   readonly dev: Float64Array;
   /** By index into paths. */
   readonly xattrs: XattrValue[];
-  /** Directories to read next (relative). */
+  /** Directories to read next (relative), and "dev:ino" of each (to stop at cycles when crossing mounts). */
   readonly subdirs: string[];
+  readonly subdirKeys: string[];
+  /** Paths (indexes) that are immutable or append-only (chattr +i/+a): no chown can succeed there. */
+  readonly locked: number[];
   readonly skippedMounts: string[];
   readonly failure: { readonly path: string; readonly call: string; readonly errno: number } | null;
 }
 
 const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
+/** stx_attributes bits (include/uapi/linux/stat.h). */
+const STATX_ATTR_IMMUTABLE = 0x10, STATX_ATTR_APPEND = 0x20;
 
 export function scanDirectories(task: DirScanTask): DirScanResult {
   const paths: string[] = [];
   const uid: number[] = [], gid: number[] = [], mode: number[] = [], nlink: number[] = [], ino: number[] = [], dev: number[] = [];
   const xattrs: XattrValue[] = [];
-  const subdirs: string[] = [], skippedMounts: string[] = [];
+  const subdirs: string[] = [], subdirKeys: string[] = [], skippedMounts: string[] = [];
+  const locked: number[] = [];
   const buf = Buffer.alloc(STATX_SIZE);
   let failure: DirScanResult['failure'] = null;
   outer: for (const dir of task.dirs) {
@@ -64,8 +70,10 @@ export function scanDirectories(task: DirScanTask): DirScanResult {
           const mnt = buf.readUInt32LE(STATX.mntId + 4) * 4294967296 + buf.readUInt32LE(STATX.mntId);
           if (mnt !== task.rootMount && !task.crossFilesystems) { skippedMounts.push(rel); continue; }
           subdirs.push(rel);
+          subdirKeys.push(`${buf.readUInt32LE(STATX.devMajor)}:${buf.readUInt32LE(STATX.devMinor)}:${buf.readUInt32LE(STATX.ino + 4) * 4294967296 + buf.readUInt32LE(STATX.ino)}`);
         }
         const i = paths.length;
+        if (buf.readUInt32LE(STATX.attributes) & (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND)) locked.push(i);
         paths.push(rel);
         uid.push(buf.readUInt32LE(STATX.uid));
         gid.push(buf.readUInt32LE(STATX.gid));
@@ -98,7 +106,7 @@ export function scanDirectories(task: DirScanTask): DirScanResult {
   }
   return {
     paths, uid: Uint32Array.from(uid), gid: Uint32Array.from(gid), mode: Uint32Array.from(mode), nlink: Uint32Array.from(nlink),
-    ino: Float64Array.from(ino), dev: Float64Array.from(dev), xattrs, subdirs, skippedMounts, failure,
+    ino: Float64Array.from(ino), dev: Float64Array.from(dev), xattrs, subdirs, subdirKeys, locked, skippedMounts, failure,
   };
 }
 

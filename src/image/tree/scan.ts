@@ -33,6 +33,8 @@ export interface ScanOptions {
 }
 
 export interface TreeScan extends TreeColumns {
+  /** Relative paths of immutable or append-only entries (chattr +i/+a). */
+  readonly locked: string[];
   /** The tree's real path as bytes (latin1) and as text. */
   readonly root: string;
   readonly rootText: string;
@@ -111,6 +113,9 @@ export async function scanRealRoot(root: string, options: ScanOptions = {}, leas
     const parts: DirScanResult[] = [];
     const skippedMounts: string[] = [];
     const queue: string[] = [''];
+    const locked: string[] = [];
+    // Crossing mounts, a bind mount of an ancestor would make the walk endless: read each directory once.
+    const seenDirs = new Set<string>();
     let found = 1;
     let inflight = 0;
     await new Promise<void>((resolve, reject) => {
@@ -129,7 +134,14 @@ export async function scanRealRoot(root: string, options: ScanOptions = {}, leas
             if (r.failure) throw scanFailure({ index: 0, call: r.failure.call, errno: r.failure.errno }, r.failure.path);
             parts.push(r);
             found += r.paths.length;
-            for (const d of r.subdirs) queue.push(d);
+            r.subdirs.forEach((d, k) => {
+              if (options.crossFilesystems) {
+                if (seenDirs.has(r.subdirKeys[k])) return;
+                seenDirs.add(r.subdirKeys[k]);
+              }
+              queue.push(d);
+            });
+            for (const i of r.locked) locked.push(r.paths[i]);
             for (const m of r.skippedMounts) skippedMounts.push(m);
             pools.warm(found);
             options.onProgress?.({ phase: 'scan', done: found, total: null });
@@ -140,7 +152,7 @@ export async function scanRealRoot(root: string, options: ScanOptions = {}, leas
       };
       pump();
     });
-    return { ...concatColumns(first, parts), root, rootText: displayPath(root), skippedMounts };
+    return { ...concatColumns(first, parts), root, rootText: displayPath(root), skippedMounts, locked };
   } finally {
     await own?.close();
   }

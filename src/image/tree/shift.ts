@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { FsidmapError } from '../../errors.js';
 import { type IdMap, formatKernel } from '../../idmap/index.js';
 import { lstatx } from '../../kernel/inode.js';
@@ -68,6 +69,7 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
       if (isAlreadyDone(ShiftState.peekDone(stateDir, root), wanted, scan)) return finish(alreadyDone(scan, true));
       const plan = planShift(scan, map, direction, policy);
       if (!plan.ok) throw refusal(plan, rootText);
+      if (plan.actions.length > 0) checkWritable(root, rootText, lockedActions(scan.locked, plan.actions));
       return finish({ dryRun: true, resumed: false, alreadyDone: false, stats: plan.stats, kept: plan.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
     } finally {
       await lease.close();
@@ -87,6 +89,7 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
     if (isAlreadyDone(state.readDone(), wanted, scan)) return finish(alreadyDone(scan, false));
     const plan = planShift(scan, map, direction, policy);
     if (!plan.ok) throw refusal(plan, rootText);
+    if (plan.actions.length > 0) checkWritable(root, rootText, lockedActions(scan.locked, plan.actions));
     if (plan.actions.length > 0) {
       const rootStat = lstatx(Buffer.from(root, 'latin1'));
       const header: JournalHeader = {
@@ -140,6 +143,35 @@ async function resume(root: string, header: JournalHeader, actions: ShiftAction[
     signal: options.signal, onProgress: options.onProgress,
   });
   return statsOf(actions);
+}
+
+/**
+ * Things that would make the shift fail halfway, found before the journal is
+ * written: a read-only mount, and immutable or append-only inodes (chown
+ * fails on those with EPERM even for root).
+ */
+function checkWritable(root: string, rootText: string, locked: readonly string[]): void {
+  try {
+    accessSync(Buffer.from(root, 'latin1'), constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') {
+      throw new FsidmapError('ERR_TREE_READ_ONLY', `${rootText} is on a read-only mount; nothing was changed`, { context: { path: rootText }, hint: 'remount it read-write first' });
+    }
+  }
+  if (locked.length > 0) {
+    const list = locked.slice(0, 10).map((p) => displayPath(p) || '.').join(', ');
+    throw new FsidmapError('ERR_TREE_IMMUTABLE', `${locked.length} entr${locked.length === 1 ? 'y is' : 'ies are'} immutable or append-only in ${rootText}: ${list}${locked.length > 10 ? ', …' : ''}; nothing was changed`, {
+      context: { path: rootText, locked: locked.slice(0, 100).map(displayPath) },
+      hint: 'chown fails on them even for root: clear the attribute with chattr -i / chattr -a, shift, then set it again',
+    });
+  }
+}
+
+function lockedActions(locked: readonly string[], actions: readonly ShiftAction[]): string[] {
+  if (locked.length === 0) return [];
+  const changing = new Set(actions.map((a) => a.path));
+  return locked.filter((p) => changing.has(p));
 }
 
 type Wanted = { map: string; direction: 'down' | 'up'; unmapped: UnmappedPolicy; crossFilesystems: boolean };

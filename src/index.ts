@@ -1,3 +1,4 @@
 /** fsidmap's library API. Subpaths (fsidmap/idmap, …) give each part on its own. */
 export * from './idmap/index.js';
 export { FsidmapError, UsageError, isFsidmapError } from './errors.js';
+export { shiftTree, readTreeEntries, inspectEntries, type ShiftOptions, type ShiftReport, type InspectReport } from './image/tree/index.js';

@@ -7,3 +7,4 @@ export { scanTree, type ScanOptions, type TreeScan, type TreeProgress, type Tree
 export { readTreeEntries, entryType } from './entries.js';
 export { planShift, reconcileAction, ACTION, type UnmappedPolicy, type UnmappedRange, type PlanStats, type ShiftAction, type TreeColumns } from './plan.js';
 export { DEFAULT_STATE_DIR, journalKey } from './journal.js';
+export { inspectEntries, type InspectReport, type IdRange, type ImageBase } from '../inspect.js';

@@ -150,6 +150,8 @@ test('resume: another map while a shift is pending is refused; the same map fini
   assert.match(other.stderr, /interrupted shift .* is pending/);
   const dry = await run(['image', 'shift', '--dry-run', dir, '0 5000 65536']);
   assert.equal(dry.code, 1);
+  const dryResume = await run(['image', 'shift', '--dry-run', dir, MAP]);
+  assert.equal(dryResume.code, 0, dryResume.stderr);
   const last = await run(['image', 'shift', dir, MAP]);
   assert.equal(last.code, 0, last.stderr);
   assert.deepEqual(diffSnapshots(snapshot(dir), reference), []);

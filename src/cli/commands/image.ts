@@ -200,7 +200,7 @@ export function formatInspect(path: string, r: InspectReport): string {
 export function formatShift(r: ShiftReport): string {
   const s = r.stats;
   if (r.alreadyDone) return `${r.root} is already as the last shift with this MAP left it (that run was interrupted after its last step): nothing to do`;
-  const verb = r.dryRun ? 'would shift' : r.resumed ? 'finished the interrupted shift of' : 'shifted';
+  const verb = r.dryRun ? (r.resumed ? 'would finish the interrupted shift of' : 'would shift') : r.resumed ? 'finished the interrupted shift of' : 'shifted';
   const lines = [
     `${verb} ${r.root}: ${plural(s.owner, 'owner')}, ${plural(s.mode, 'mode')} restored, ${plural(s.aclAccess + s.aclDefault, 'ACL')}, ${plural(s.capability, 'capability', 'capabilities')}` +
       (r.resumed ? '' : `; ${plural(s.entries, 'entry', 'entries')} read, ${num(s.unchanged)} unchanged, ${plural(s.hardLinks, 'extra hard link')}`) +

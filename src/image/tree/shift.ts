@@ -64,7 +64,11 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
   if (options.dryRun) {
     try {
       const pending = ShiftState.peek(stateDir, root);
-      if (pending) checkSameShift(pending.header, wanted, rootText);
+      if (pending) {
+        checkSameShift(pending.header, wanted, rootText);
+        // The same command would resume the journal, not plan afresh on a half-shifted tree.
+        return finish({ dryRun: true, resumed: true, alreadyDone: false, stats: statsOf(pending.actions), kept: [], skippedMounts: [] });
+      }
       const scan = await scanRealRoot(root, options, lease);
       if (isAlreadyDone(ShiftState.peekDone(stateDir, root), wanted, scan)) return finish(alreadyDone(scan, true));
       const plan = planShift(scan, map, direction, policy);

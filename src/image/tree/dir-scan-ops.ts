@@ -51,6 +51,7 @@ export function scanDirectories(task: DirScanTask): DirScanResult {
   const subdirs: string[] = [], subdirKeys: string[] = [], skippedMounts: string[] = [];
   const locked: number[] = [];
   const buf = Buffer.alloc(STATX_SIZE);
+  const nameBuf = Buffer.alloc(4097);
   let failure: DirScanResult['failure'] = null;
   outer: for (const dir of task.dirs) {
     const fd = openDirectoryRaw(Buffer.from(joinRoot(task.root, dir) + '\0', 'latin1'));
@@ -61,7 +62,9 @@ export function scanDirectories(task: DirScanTask): DirScanResult {
       const prefix = dir === '' ? '' : dir + '/';
       for (let k = 0; k < listing.names.length; k++) {
         const rel = prefix + listing.names[k];
-        const name = Buffer.from(listing.names[k] + '\0', 'latin1');
+        // One reused buffer for the NUL-terminated name: no allocation per entry.
+        nameBuf[nameBuf.write(listing.names[k], 0, 'latin1')] = 0;
+        const name = nameBuf;
         const r = statxAtRaw(fd, name, buf);
         if (r < 0) { failure = { path: rel, call: 'statx', errno: -r }; break outer; }
         const m = buf.readUInt16LE(STATX.mode);

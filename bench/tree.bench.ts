@@ -4,7 +4,10 @@
 // within 4x), all in one run on the same tree. Each shift runs forward
 // (0 -> 100000) and back, so the tree is the same for every tool and round.
 // Also: fsidmap with 0, 1, 2 and 4 worker threads (what parallel calls buy on
-// this filesystem), and inspect throughput. Prints a table, writes
+// this filesystem), and inspect throughput. A real input too: a Debian
+// bookworm minbase tree made by mmdebstrap (cached under os.tmpdir(); skipped
+// when mmdebstrap or the mirror is unavailable), shifted by both tools, whose
+// results must agree entry by entry. Prints a table, writes
 // bench/results/tree.json. Root only.
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, lchownSync, chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -59,6 +62,26 @@ function makeTree(root: string): void {
   for (const f of files.filter((_, i) => i % 5000 === 7)) spawnSync('setcap', ['cap_net_raw+ep', f]);
 }
 
+/** A Debian minbase rootfs, built once by mmdebstrap and kept as a tarball under tmpdir. */
+function minbase(): string | null {
+  const tarball = join(tmpdir(), 'fsidmap-bench-tree-minbase.tar');
+  if (!existsSync(tarball)) {
+    if (spawnSync('mmdebstrap', ['--version']).status !== 0) return null;
+    const r = spawnSync('mmdebstrap', ['--variant=minbase', '--mode=root', '--quiet', 'bookworm', tarball], { stdio: 'ignore', timeout: 600_000 });
+    if (r.status !== 0) { rmSync(tarball, { force: true }); return null; }
+  }
+  const dir = join(WORK, 'minbase');
+  mkdirSync(dir, { recursive: true });
+  spawnSync('tar', ['-C', dir, '--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '-xpf', tarball]);
+  return dir;
+}
+
+/** owner, group, mode of every entry (find -printf), for comparing two shifted trees. */
+function listing(dir: string): string {
+  const r = spawnSync('find', [dir, '-printf', '%P %U %G %m %n\\n'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  return r.stdout.split('\n').sort().join('\n');
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function main(): void {
@@ -88,6 +111,21 @@ function main(): void {
       run('node', [CLI, 'image', 'shift', '-r', tree, '0:100000:65536'], { FSIDMAP_WORKERS: String(w) });
     }
   }
+  // A real tree: Debian minbase, fsidmap and fuidshift on two copies, results compared.
+  const real = minbase();
+  let realAgree: boolean | null = null;
+  if (real && haveFuid) {
+    const copy = join(WORK, 'minbase-fuidshift');
+    spawnSync('cp', ['-a', real, copy]);
+    for (let r = 0; r < RUNS; r++) {
+      add('minbase fsidmap', run('node', [CLI, 'image', 'shift', real, '0:100000:65536']));
+      add('minbase fuidshift', run('fuidshift', [copy, 'b:0:100000:65536']));
+      realAgree = listing(real).replaceAll(real, '') === listing(copy).replaceAll(copy, '');
+      if (!realAgree) break;
+      run('node', [CLI, 'image', 'shift', '-r', real, '0:100000:65536']);
+      run('fuidshift', [copy, '-r', 'b:0:100000:65536']);
+    }
+  }
   const med = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
   const fs = med['fsidmap'], fu = med['fuidshift'], ch = med['chown -hR'];
   const rows: Array<[string, number]> = Object.entries(med);
@@ -96,9 +134,11 @@ function main(): void {
   console.log('');
   if (fu) console.log(`fsidmap vs fuidshift: ${(fu / fs).toFixed(2)}x faster (goal >= 5x)`);
   console.log(`fsidmap vs chown -hR: ${(fs / ch).toFixed(2)}x the floor (aim <= 4x)`);
+  if (realAgree !== null) console.log(`Debian minbase: fsidmap and fuidshift results ${realAgree ? 'agree entry by entry' : 'DIFFER'}; fsidmap ${(med['minbase fuidshift'] / med['minbase fsidmap']).toFixed(2)}x faster`);
+  if (realAgree === false) process.exitCode = 1;
   const result = {
     machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), load: loadavg()[0] },
-    entries: ENTRIES, runs: RUNS, medianMs: med, samplesMs: times,
+    entries: ENTRIES, runs: RUNS, medianMs: med, samplesMs: times, minbaseAgree: realAgree,
     ratios: { fuidshiftOverFsidmap: fu ? fu / fs : null, fsidmapOverChown: fs / ch },
   };
   mkdirSync(dirname(RESULTS), { recursive: true });

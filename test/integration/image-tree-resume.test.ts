@@ -92,7 +92,7 @@ test('resume: an uninterrupted run gives the expected tree (the reference for th
   assert.deepEqual(diffSnapshots(reference, expectedShift(before, (id) => id + 1000)), []);
 });
 
-test(`resume: ${KILLS} runs killed with SIGKILL at random points, each finished by running the same command again`, { skip }, async () => {
+test(`resume: ${KILLS} runs killed with SIGKILL at random points, each finished by running the same command again`, { skip }, async (t) => {
   assert.ok(reference, 'reference run');
   const rnd = mulberry32(Number(process.env.FSIDMAP_KILL_SEED ?? 7));
   let killedMidShift = 0, killed = 0, round = 0;
@@ -118,6 +118,7 @@ test(`resume: ${KILLS} runs killed with SIGKILL at random points, each finished 
     assert.deepEqual(diffSnapshots(snapshot(dir), reference), [], `round ${round}: tree after resume differs from the uninterrupted run`);
     rmSync(dir, { recursive: true });
   }
+  t.diagnostic(`${killed} kills in ${round} rounds, ${killedMidShift} of them with the tree half shifted (journal left behind)`);
   // The test means something only if kills landed while the tree was half shifted.
   assert.ok(killedMidShift >= Math.min(3, KILLS / 4), `only ${killedMidShift} of ${killed} kills left a journal behind`);
 });

@@ -26,6 +26,8 @@ export interface ApplyOptions {
   readonly pool: TreePool;
   readonly state: ShiftState;
   readonly crossFilesystems: boolean;
+  /** syncfs at checkpoints and at the end (power-loss safety); off: kill -9 safety only. */
+  readonly durable: boolean;
   readonly checkpointMs: number;
   readonly signal: AbortSignal | undefined;
   readonly onProgress: ((p: TreeProgress) => void) | undefined;
@@ -43,7 +45,7 @@ export async function applyActions(o: ApplyOptions): Promise<void> {
   const rootFd = openSync(Buffer.from(o.root, 'latin1'), 'r');
   let completed = 0;
   const report = () => o.onProgress?.({ phase: 'apply', done: completed + batches.reduce((n, b) => n + (b.done < b.indexes.length ? b.done : 0), 0), total });
-  const sync = () => (o.crossFilesystems ? syncAll() : syncFilesystem(rootFd, o.root));
+  const sync = () => { if (o.durable) { if (o.crossFilesystems) syncAll(); else syncFilesystem(rootFd, o.root); } };
   const checkpoint = () => {
     sync();
     o.state.writeProgress(pendingRanges(batches));

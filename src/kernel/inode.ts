@@ -25,6 +25,7 @@ export const STATX = {
 const statxFn = libc.func('int statx(int dirfd, const uint8_t *path, int flags, unsigned int mask, uint8_t *buf)') as
   (dirfd: number, path: Buffer, flags: number, mask: number, buf: Buffer) => number;
 const lchownFn = libc.func('int lchown(const uint8_t *path, uint32_t owner, uint32_t group)') as (p: Buffer, u: number, g: number) => number;
+const fchownatFn = libc.func('int fchownat(int dirfd, const uint8_t *path, uint32_t owner, uint32_t group, int flags)') as (d: number, p: Buffer, u: number, g: number, f: number) => number;
 const fchmodatFn = libc.func('int fchmodat(int dirfd, const uint8_t *path, uint32_t mode, int flags)') as (d: number, p: Buffer, m: number, f: number) => number;
 const syncfsFn = libc.func('int syncfs(int fd)') as (fd: number) => number;
 const syncFn = libc.func('void sync()') as () => void;
@@ -48,6 +49,16 @@ export function fstatxRaw(fd: number, buf: Buffer): number {
 /** lchown(2): the link itself, never its target. 0 or -errno. */
 export function lchownRaw(path: Buffer, uid: number, gid: number): number {
   return lchownFn(path, uid, gid) === 0 ? 0 : -lastErrno();
+}
+
+/** fchownat(dirfd, name, AT_SYMLINK_NOFOLLOW): the entry itself, relative to an open directory. 0 or -errno. */
+export function lchownAtRaw(dirfd: number, name: Buffer, uid: number, gid: number): number {
+  return fchownatFn(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) === 0 ? 0 : -lastErrno();
+}
+
+/** fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW). 0 or -errno. */
+export function chmodAtNoFollowRaw(dirfd: number, name: Buffer, mode: number): number {
+  return fchmodatFn(dirfd, name, mode & 0o7777, AT_SYMLINK_NOFOLLOW) === 0 ? 0 : -lastErrno();
 }
 
 /** chmod that refuses to follow a final symlink (fchmodat AT_SYMLINK_NOFOLLOW). 0 or -errno. */

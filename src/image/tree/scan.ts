@@ -1,5 +1,4 @@
 import { realpathSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { FsidmapError } from '../../errors.js';
 import { errnoName } from '../../kernel/libc.js';
 import { lstatx } from '../../kernel/inode.js';
@@ -44,8 +43,16 @@ export interface TreeScan extends TreeColumns {
 export const BATCH = 4096;
 const INLINE_BELOW = 3000;
 
-export function defaultWorkers(entries: number): number {
-  return entries < INLINE_BELOW ? 0 : Math.min(availableParallelism(), 4);
+/**
+ * Threads by default: none. Measured on the 2-core ext4 machine this was built
+ * on (docs/image-tree.md), one thread making the calls was as fast as two or
+ * four: statx from two threads took as long per thread for half the paths as
+ * one thread for all of them, and chown gained at most 1.2x while the other
+ * core was busy. FSIDMAP_WORKERS / the workers option turn threads on for
+ * filesystems and machines where they pay.
+ */
+export function defaultWorkers(_entries: number): number {
+  return 0;
 }
 
 /** The real path of dir, as bytes in a latin1 string. */

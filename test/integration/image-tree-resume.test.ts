@@ -104,7 +104,8 @@ test(`resume: ${KILLS} runs killed with SIGKILL at random points, each finished 
       // Two kills in three are aimed at the shift proper, the third anywhere (startup, reading, planning).
       const aimed = rnd() < 2 / 3;
       const r = await run(['image', 'shift', dir, MAP], {
-        killAfterMs: Math.floor(rnd() * (aimed ? applyMs * 1.2 : fullRunMs * 1.1)), afterJournal: aimed, env: { FSIDMAP_CHECKPOINT_MS: '15' },
+        // Every other round with two worker threads, killed mid-batch like the main thread.
+        killAfterMs: Math.floor(rnd() * (aimed ? applyMs * 1.2 : fullRunMs * 1.1)), afterJournal: aimed, env: { FSIDMAP_CHECKPOINT_MS: '15', FSIDMAP_WORKERS: String((round % 2) * 2) },
       });
       if (r.signal === 'SIGKILL') { killed++; if (journalPending()) killedMidShift++; continue; }
       assert.equal(r.code, 0, r.stderr);

@@ -117,3 +117,10 @@ export function unmountIdmapped(target: string, options: { lazy?: boolean } = {}
 export function describeMaps(maps: NamespaceMaps | null): { uid: string; gid: string } | null {
   return maps && { uid: formatCompact(maps.uid).trim(), gid: formatCompact(maps.gid).trim() };
 }
+
+/** Throws ERR_ALREADY_IDMAPPED when path is on an idmapped mount (the kernel cannot idmap it again). */
+export function assertNotIdmapped(path: string): void {
+  let mount: MountEntry | undefined;
+  try { mount = mountOf(path); } catch { return; }
+  if (isIdmapped(mount)) throw alreadyIdmapped(path, mount);
+}

@@ -21,6 +21,9 @@
  *       --hostname H           --uid U --gid G --groups G1,G2,...
  *       --devpts-gid G         gid option of the devpts instance (-1: none)
  *       --stop-timeout S       SIGKILL the container S seconds after a stop signal
+ *       --fault fail:STEP|pause:STEP
+ *                              test hook: fail (EIO) or hang at a setup step, so
+ *                              the tests can check cleanup after every step
  *
  * Process tree: fsidmap → stage (this program, outside the new pid
  * namespace) → init (pid 1 inside) → CMD. The stage attaches the rootfs and
@@ -78,6 +81,8 @@ struct config {
 };
 
 static int ctl = -1;
+static const char *fault_step;
+static char fault_mode;
 
 /* One line to fsidmap on the control socket; errors are reported, never printed here. */
 static void say(const char *fmt, ...) {
@@ -101,6 +106,13 @@ static void say(const char *fmt, ...) {
 static void fail(const char *step, int err, const char *subject) {
   say("error %s %d %s", step, err, subject ? subject : "");
   _exit(EXIT_SETUP);
+}
+
+/* A named setup step; the --fault test hook can make it fail or hang. */
+static void point(const char *step) {
+  if (!fault_step || strcmp(step, fault_step) != 0) return;
+  if (fault_mode == 'f') fail(step, EIO, "injected fault");
+  for (;;) pause();
 }
 
 static void die_with_parent(pid_t expected_parent) {
@@ -151,6 +163,10 @@ static void parse_args(int argc, char **argv, struct config *c) {
       free(copy);
     } else if (strcmp(a, "--devpts-gid") == 0) c->devpts_gid = parse_num(v, a);
     else if (strcmp(a, "--stop-timeout") == 0) c->stop_timeout = (unsigned)parse_num(v, a);
+    else if (strcmp(a, "--fault") == 0 && (strncmp(v, "fail:", 5) == 0 || strncmp(v, "pause:", 6) == 0)) {
+      fault_mode = v[0];
+      fault_step = strchr(v, ':') + 1;
+    }
     else { fprintf(stderr, "fsidmap-stage: unknown option %s\n", a); exit(2); }
   }
   if (i >= argc) { fprintf(stderr, "fsidmap-stage: no command\n"); exit(2); }
@@ -174,6 +190,7 @@ static void attach(int mount_fd, int target_fd, const char *what) {
 
 /* As host root, in a private mount namespace: the rootfs and volumes, which the next unshare locks. */
 static int attach_host_side(const struct config *c) {
+  point("attach");
   if (unshare(CLONE_NEWNS) < 0) fail("unshare-mnt", errno, NULL);
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("make-private", errno, "/");
   int root = -1;
@@ -252,11 +269,14 @@ static void setup_container_side(const struct config *c, int rootfd) {
     if (top < 0) fail("clone-rootfs", errno, c->rootfs);
     if (move_mount(top, "", rootfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) fail("clone-rootfs", errno, c->rootfs);
     if (fchdir(top) < 0) fail("chdir-rootfs", errno, c->rootfs);
+    point("mount-proc");
     mount_at(top, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "mount-proc");
+    point("mount-dev");
     make_dev(top, c->devpts_gid);
     mount_at(top, "tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", "mount-tmp");
     close(top);
     close(rootfd);
+    point("pivot-root");
     if (syscall(SYS_pivot_root, ".", ".") < 0) fail("pivot-root", errno, c->rootfs);
     if (umount2(".", MNT_DETACH) < 0) fail("umount-old-root", errno, c->rootfs);
     if (chdir("/") < 0) fail("chdir-rootfs", errno, "/");
@@ -264,6 +284,7 @@ static void setup_container_side(const struct config *c, int rootfd) {
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) fail("mount-proc", errno, "/proc");
     if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0) fail("mount-tmp", errno, "/tmp");
   }
+  point("setuid");
   if (setgroups((size_t)c->ngroups, c->groups) < 0) fail("setgroups", errno, NULL);
   if (setresgid(c->gid, c->gid, c->gid) < 0) fail("setgid", errno, NULL);
   if (setresuid(c->uid, c->uid, c->uid) < 0) fail("setuid", errno, NULL);
@@ -291,6 +312,7 @@ static void init_main(const struct config *c, int rootfd) {
   die_with_parent(0);
   setup_container_side(c, rootfd);
   die_with_parent(0);
+  point("fork-cmd");
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) < 0) fail("exec", errno, c->argv[0]);
   /* Signals stay blocked from the stage on (a pid-1 init would drop them otherwise): sigwaitinfo takes them. */
@@ -356,6 +378,7 @@ static int run_main(int argc, char **argv) {
   pid_t parent = getppid();
   die_with_parent(parent);
   int hostroot = attach_host_side(&c);
+  point("unshare");
   if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC) < 0) fail("unshare", errno, NULL);
   if (hostroot >= 0) close(hostroot);
   /*
@@ -370,6 +393,7 @@ static int run_main(int argc, char **argv) {
   }
   say("ready");
   read_go();
+  point("setid");
   /* The maps are written: become the namespace's root (kuid of its 0), which keeps every capability in it. */
   if (setgroups(0, NULL) < 0) fail("setgroups", errno, NULL);
   if (setresgid(0, 0, 0) < 0) fail("setgid", errno, "0");

@@ -207,8 +207,10 @@ function spawnStage(spec: RunSpec, name: string, input: CheckedInput, plan: RunP
   const u = input.user;
   args.push('--hostname', hostname, '--uid', String(u.uid), '--gid', String(u.gid), '--groups', u.groups.join(','));
   if (plan.devptsGid !== null) args.push('--devpts-gid', String(plan.devptsGid));
-  args.push('--stop-timeout', String(spec.stopTimeout ?? 10), '--', ...spec.command);
   const hostEnv = options.env ?? process.env;
+  // Test hook (see native/fsidmap-stage.c): make a setup step fail or hang.
+  if (hostEnv.FSIDMAP_TEST_STAGE_FAULT) args.push('--fault', hostEnv.FSIDMAP_TEST_STAGE_FAULT);
+  args.push('--stop-timeout', String(spec.stopTimeout ?? 10), '--', ...spec.command);
   const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: u.home, HOSTNAME: hostname, container: 'fsidmap' };
   if (u.name) { env.USER = u.name; env.LOGNAME = u.name; }
   if (hostEnv.TERM) env.TERM = hostEnv.TERM;

@@ -1,6 +1,7 @@
 import { FsidmapError } from '../errors.js';
 import { IdMap } from '../idmap/index.js';
 import { makeDetachedMount } from './idmapped-mount.js';
+import { alreadyIdmapped } from './mount-errors.js';
 import { isIdmapped, mountOf, type MountEntry } from './mountinfo.js';
 
 /** Whether idmapped mounts of a path can be made, and if not, the error that says why. */
@@ -31,10 +32,7 @@ export async function probeIdmapSupport(path: string): Promise<IdmapSupport> {
   let mount: MountEntry | undefined;
   try { mount = mountOf(path); } catch { mount = undefined; }
   const base = { fsType: mount?.fsType ?? null, mountPoint: mount?.mountPoint ?? null };
-  if (mount && isIdmapped(mount)) {
-    const m = await makeDetachedMount(path, { maps: { uid: PROBE_MAP, gid: PROBE_MAP } }).catch((e: unknown) => e);
-    if (m instanceof FsidmapError) return { ...base, supported: false, error: m, cached: false };
-  }
+  if (mount && isIdmapped(mount)) return { ...base, supported: false, error: alreadyIdmapped(path, mount), cached: false };
   const key = mount ? `${mount.dev}\0${mount.fsType}` : `path\0${path}`;
   const hit = cache.get(key);
   if (hit) return { ...hit, ...base, cached: true };

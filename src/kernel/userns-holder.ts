@@ -19,7 +19,8 @@ export interface UsernsHolder {
 }
 
 export async function createUserns(maps: NamespaceMaps, setgroups: 'allow' | 'deny' = 'deny'): Promise<UsernsHolder> {
-  const child = spawn(stagePath(), ['hold'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // argv0 names the fsidmap process that owns the holder, for ps and for leak checks.
+  const child = spawn(stagePath(), ['hold'], { stdio: ['pipe', 'pipe', 'inherit'], argv0: `fsidmap-stage:hold:${process.pid}` });
   let nsFd = -1;
   try {
     await waitReady(child);

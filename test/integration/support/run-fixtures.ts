@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,8 +20,13 @@ export function tempDir(prefix: string): { dir: string; remove(): void } {
 /** Programs the toy image carries (from the host, with their libraries); sh is dash, which has echo, kill, test and read built in. */
 const PROGRAMS = ['sh', 'ls', 'id', 'cat', 'touch', 'chown', 'chmod', 'stat', 'sleep', 'mkdir', 'rm', 'readlink', 'true'];
 
+/** The program's file on the host's PATH (not a shell builtin). */
 function which(p: string): string {
-  return execFileSync('sh', ['-c', `command -v ${p}`], { encoding: 'utf8' }).trim();
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const f = join(dir, p);
+    try { if (lstatSync(f).isFile() || lstatSync(f).isSymbolicLink()) return f; } catch { /* next */ }
+  }
+  throw new Error(`${p} is not on PATH`);
 }
 
 function copyWithLibs(root: string, program: string): void {

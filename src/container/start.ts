@@ -67,12 +67,17 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
   const checkAbort = () => { if (abort?.aborted) throw abortError(abort); };
   try {
     checkAbort();
+    // With explicit maps everything is checked before the name is reserved; registry maps are known only after asking it.
+    const explicit = spec.ids.kind === 'maps' && spec.fs.kind !== 'registry';
+    let plan = explicit ? planRun(input, spec.ids.maps, spec.fs.kind === 'maps' ? spec.fs.maps : null) : null;
     const state = reserveName({ name, stagePid: null, initPid: null, rootfs: input.rootfs, uidMap: '', gidMap: '' });
     cleanup.push('state file', () => state.release());
-
-    const { idmaps, fsidmaps } = await resolveMaps(spec, name, cleanup);
-    checkAbort();
-    const plan = planRun(input, idmaps, fsidmaps);
+    if (plan === null) {
+      const { idmaps, fsidmaps } = await resolveMaps(spec, name, cleanup);
+      checkAbort();
+      plan = planRun(input, idmaps, fsidmaps);
+    }
+    const idmaps = plan.idmaps;
     for (const w of plan.warnings) options.onWarning?.(w);
     state.update({ uidMap: formatCompact(idmaps.uid).trim(), gidMap: formatCompact(idmaps.gid).trim() });
 

@@ -21,9 +21,9 @@ export function ownMap(kind: 'uid' | 'gid'): IdMap {
  * ERR_IDMAP_<RULE> (with the line and what to do) instead of letting the
  * kernel answer a bare EINVAL or EPERM. Nothing is written here.
  */
-export function assertMapWritable(kind: CheckKind, map: IdMap, parent: IdMap = ownMap(kind === 'gid' ? 'gid' : 'uid')): Buffer {
+export function assertMapWritable(kind: CheckKind, map: IdMap, parent: IdMap = ownMap(kind === 'gid' ? 'gid' : 'uid'), alreadyWritten = false): Buffer {
   const bytes = Buffer.from(formatCompact(map), 'latin1');
-  const v = checkMapWrite(bytes, { kind, parent, writer: { privileged: true, capSetfcap: true } });
+  const v = checkMapWrite(bytes, { kind, parent, writer: { privileged: true, capSetfcap: true }, alreadyWritten });
   if (!v.ok) {
     throw new FsidmapError(`ERR_IDMAP_${String(v.rule).toUpperCase().replace(/-/g, '_')}`,
       `${kind}_map would be refused by the kernel (${v.errno}${v.line === null ? '' : `, line ${v.line}`}): ${v.message}`, {
@@ -65,8 +65,9 @@ function writeProcFile(pid: number, name: string, bytes: Buffer): void {
  * order the kernel accepts for "deny".
  */
 export function writeNamespaceMaps(pid: number, maps: NamespaceMaps, setgroups: 'allow' | 'deny' = 'allow'): void {
-  const uid = assertMapWritable('uid', maps.uid);
-  const gid = assertMapWritable('gid', maps.gid);
+  const written = (kind: string) => readFileSync(`/proc/${pid}/${kind}_map`, 'latin1') !== '';
+  const uid = assertMapWritable('uid', maps.uid, undefined, written('uid'));
+  const gid = assertMapWritable('gid', maps.gid, undefined, written('gid'));
   writeProcFile(pid, 'setgroups', Buffer.from(setgroups));
   writeProcFile(pid, 'gid_map', gid);
   writeProcFile(pid, 'uid_map', uid);

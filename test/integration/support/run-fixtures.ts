@@ -1,9 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, lchownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Container } from '../../../src/container/index.js';
+import { makeSampleImage } from '../../../src/container/sample-image.js';
 
 /** Why a real-kernel test cannot run here, or undefined when it can (CI is root on Linux 6.18). */
 export const rootSkip: string | undefined = process.getuid?.() !== 0 ? 'needs root (idmapped mounts and id-map writes need CAP_SYS_ADMIN in the initial user namespace)' : undefined;
@@ -17,36 +18,6 @@ export function tempDir(prefix: string): { dir: string; remove(): void } {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Programs the toy image carries (from the host, with their libraries); sh is dash, which has echo, kill, test and read built in. */
-const PROGRAMS = ['sh', 'ls', 'id', 'cat', 'touch', 'chown', 'chmod', 'stat', 'sleep', 'mkdir', 'rm', 'readlink', 'true'];
-
-/** The program's file on the host's PATH (not a shell builtin). */
-function which(p: string): string {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
-    const f = join(dir, p);
-    try { if (lstatSync(f).isFile() || lstatSync(f).isSymbolicLink()) return f; } catch { /* next */ }
-  }
-  throw new Error(`${p} is not on PATH`);
-}
-
-function copyWithLibs(root: string, program: string): void {
-  const path = realpathSync(which(program));
-  const into = (p: string) => {
-    const dst = join(root, p);
-    if (existsSync(dst)) return;
-    mkdirSync(dirname(dst), { recursive: true });
-    copyFileSync(realpathSync(p), dst);
-    chmodSync(dst, 0o755);
-  };
-  into(path);
-  if (path !== `/usr/bin/${program}`) {
-    mkdirSync(join(root, 'usr/bin'), { recursive: true });
-    if (!existsSync(join(root, 'usr/bin', program))) symlinkSync(path, join(root, 'usr/bin', program));
-  }
-  const ldd = spawnSync('ldd', [path], { encoding: 'utf8' }).stdout ?? '';
-  for (const m of ldd.matchAll(/(\/[^\s)]+)/g)) into(m[1]);
-}
-
 export interface ToyImage {
   readonly root: string;
   /** Number of entries (all shifted by offset, owners 0, 7 and 1000 inside). */
@@ -54,33 +25,22 @@ export interface ToyImage {
 }
 
 /**
- * A small image tree stored on disk at offset+: a root-owned system (bin
- * copied from the host), /etc/passwd with root and alice (1000), /home/alice
- * (alice's), /root (0700), /etc/secret (0600 root), /data (writable by root),
- * /shared (a volume mount point), /opt/seven owned by 7:7.
+ * A small image tree stored on disk at offset+ (fsidmap's sample image: sh
+ * and coreutils from the host), plus /etc/passwd with root and alice (1000),
+ * /home/alice (alice's), /root (0700), /etc/secret (0600 root), /data,
+ * /shared (a volume mount point) and /opt/seven owned by 7:7.
  */
 export function makeToyImage(root: string, offset: number): ToyImage {
-  for (const d of ['usr/bin', 'proc', 'dev', 'tmp', 'etc', 'root', 'home/alice', 'data', 'shared', 'opt']) mkdirSync(join(root, d), { recursive: true });
-  if (!existsSync(join(root, 'bin'))) symlinkSync('usr/bin', join(root, 'bin'));
-  for (const p of PROGRAMS) copyWithLibs(root, p);
-  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n');
-  writeFileSync(join(root, 'etc/group'), 'root:x:0:\nseven:x:7:\nalice:x:1000:\nstaff:x:50:alice\n');
+  for (const d of ['home/alice', 'shared', 'opt', 'etc']) mkdirSync(join(root, d), { recursive: true });
   writeFileSync(join(root, 'etc/secret'), 'only root\n', { mode: 0o600 });
   writeFileSync(join(root, 'opt/seven'), 'seven\n');
-  chmodSync(join(root, 'root'), 0o700);
+  const entries = makeSampleImage(root, { offset });
+  // Rewriting keeps the files' shifted owners.
+  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n');
+  writeFileSync(join(root, 'etc/group'), 'root:x:0:\nseven:x:7:\nalice:x:1000:\nstaff:x:50:alice\n');
   chmodSync(join(root, 'etc/secret'), 0o600);
-  let entries = 0;
-  const shift = (p: string, inside: number) => { lchownSync(p, offset + inside, offset + inside); entries++; };
-  const walk = (p: string) => {
-    shift(p, 0);
-    const st = lstatSync(p);
-    if (st.isDirectory()) for (const n of readdirSync(p)) walk(join(p, n));
-  };
-  walk(root);
-  shift(join(root, 'home/alice'), 1000);
-  entries--;
-  shift(join(root, 'opt/seven'), 7);
-  entries--;
+  lchownSync(join(root, 'home/alice'), offset + 1000, offset + 1000);
+  lchownSync(join(root, 'opt/seven'), offset + 7, offset + 7);
   return { root, entries };
 }
 

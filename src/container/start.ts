@@ -101,15 +101,9 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
     channel.send('go');
     const started = await expect(channel, 'started', abort, childExit);
     const initPid = Number(started.split(' ')[1]);
-    let initPidfd: number;
-    try {
-      initPidfd = openInit(initPid, child.pid!);
-    } catch (e) {
-      // init died during setup: its own report says why.
-      const line = await channel.next(abort);
-      throw line?.startsWith('error ') ? stageError(line) : e;
-    }
-    cleanup.push('init pidfd', () => closeFd(initPidfd));
+    // null: init has already exited (a quick CMD), so there is nothing left to kill.
+    const initPidfd = openInit(initPid, child.pid!);
+    if (initPidfd !== null) cleanup.push('init pidfd', () => closeFd(initPidfd));
     state.update({ stagePid: child.pid!, initPid });
     await expect(channel, 'running', abort, childExit);
     channel.close();
@@ -120,7 +114,7 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       // The stage SIGKILLs init after the stop timeout; this is the backstop if the stage itself hangs.
       const timeout = ((spec.stopTimeout ?? 10) + 5) * 1000;
-      const backstop = setTimeout(() => { pidfdSendSignal(initPidfd, 9); child.kill('SIGKILL'); }, timeout);
+      const backstop = setTimeout(() => { if (initPidfd !== null) pidfdSendSignal(initPidfd, 9); child.kill('SIGKILL'); }, timeout);
       try { return await exited; } finally { clearTimeout(backstop); }
     };
     return {
@@ -130,7 +124,7 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
       signal(signal) { if (child.exitCode === null && child.signalCode === null) child.kill(signal); },
       stop,
       async kill() {
-        if (child.exitCode === null && child.signalCode === null) pidfdSendSignal(initPidfd, 9);
+        if (child.exitCode === null && child.signalCode === null && initPidfd !== null) pidfdSendSignal(initPidfd, 9);
         return exited;
       },
     };
@@ -237,16 +231,26 @@ async function expect(channel: StageChannel, word: string, abort: AbortSignal | 
 
 /**
  * A pidfd of the container's pid 1, so a later SIGKILL cannot hit a
- * process that reused its number. The stage is its parent (checked), so it
- * cannot have been reaped and reused before the pidfd was taken.
+ * process that reused its number: taken while the stage (its parent, which
+ * reaps it) still shows as its parent. Null when init has already exited
+ * and been reaped — CMD was quick — since then there is nothing to signal.
  */
-function openInit(initPid: number, stagePid: number): number {
-  const fd = pidfdOpen(initPid);
-  const stat = readFileSync(`/proc/${initPid}/stat`, 'latin1');
-  const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+function openInit(initPid: number, stagePid: number): number | null {
+  let fd: number;
+  try {
+    fd = pidfdOpen(initPid);
+  } catch (e) {
+    if (e instanceof FsidmapError && e.code === 'ERR_SYSCALL_ESRCH') return null;
+    throw e;
+  }
+  let ppid = -1;
+  try {
+    const stat = readFileSync(`/proc/${initPid}/stat`, 'latin1');
+    ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch { /* gone between the two calls */ }
   if (ppid !== stagePid) {
     closeFd(fd);
-    throw new FsidmapError('ERR_RUN_SETUP', `the container's init (pid ${initPid}) exited during setup`);
+    return null;
   }
   return fd;
 }

@@ -348,7 +348,13 @@ static void init_main(const struct config *c, int rootfd) {
     siginfo_t si;
     int sig = sigwaitinfo(&set, &si);
     if (sig < 0) continue;
-    if (sig != SIGCHLD) { kill(cmd, sig); continue; }
+    /*
+     * Only signals a process sent (kill, sigqueue: si_code <= 0) are passed
+     * on. A terminal's SIGINT, SIGQUIT, SIGHUP or SIGWINCH (SI_KERNEL)
+     * already reached CMD itself, being sent to the whole foreground
+     * process group; sending it again would deliver it twice.
+     */
+    if (sig != SIGCHLD) { if (si.si_code <= 0) kill(cmd, sig); continue; }
     for (;;) {
       int st;
       pid_t p = waitpid(-1, &st, WNOHANG);
@@ -420,6 +426,12 @@ static int run_main(int argc, char **argv) {
       continue;
     }
     if (sig == SIGALRM) { if (stopping) kill(init, SIGKILL); continue; }
+    /*
+     * A terminal's signals (SI_KERNEL) went to CMD directly, and fsidmap
+     * decides whether they stop the container; only what a process sent
+     * (fsidmap's stop, or a user's kill of this pid) is acted on.
+     */
+    if (si.si_code > 0) continue;
     /* init keeps these blocked and passes them on to CMD. */
     kill(init, sig);
     if ((sig == SIGTERM || sig == SIGINT || sig == SIGHUP) && !stopping) {

@@ -77,6 +77,8 @@ struct config {
   int ngroups;
   long devpts_gid;
   unsigned stop_timeout;
+  /* stdin is the terminal and fsidmap is its foreground job: CMD takes the terminal over. */
+  int take_tty;
   char **argv;
 };
 
@@ -326,6 +328,20 @@ static void init_main(const struct config *c, int rootfd) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (c->take_tty) {
+      /*
+       * CMD gets its own process group, in the foreground of the terminal:
+       * Ctrl-C and job control then concern CMD alone, and a shell's
+       * tcgetpgrp/tcsetpgrp see a group of its own pid namespace (the
+       * host's group of fsidmap is invisible in there; dash fails on it).
+       */
+      sigset_t ttou;
+      sigemptyset(&ttou);
+      sigaddset(&ttou, SIGTTOU);
+      sigprocmask(SIG_BLOCK, &ttou, NULL);
+      if (setpgid(0, 0) == 0) tcsetpgrp(0, getpid());
+      sigprocmask(SIG_UNBLOCK, &ttou, NULL);
+    }
     execvp(c->argv[0], c->argv);
     int e = errno;
     if (write(errpipe[1], &e, sizeof e) < 0) { /* nothing left to tell */ }
@@ -362,6 +378,16 @@ static void init_main(const struct config *c, int rootfd) {
       if (p == cmd) _exit(status_code(st));
     }
   }
+}
+
+/* CMD's group had the terminal; give it back to fsidmap's, or a caller without job control is left unable to read it. */
+static void give_back_tty(void) {
+  sigset_t ttou;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  sigprocmask(SIG_BLOCK, &ttou, NULL);
+  tcsetpgrp(0, getpgrp());
+  sigprocmask(SIG_UNBLOCK, &ttou, NULL);
 }
 
 static void read_go(void) {
@@ -407,6 +433,8 @@ static int run_main(int argc, char **argv) {
   die_with_parent(parent);
   sigset_t set;
   block_signals(&set);
+  /* Outside the new pid namespace the terminal's foreground group is visible: is it ours? */
+  c.take_tty = isatty(0) && tcgetpgrp(0) == getpgrp();
   pid_t init = fork();
   if (init < 0) fail("fork", errno, NULL);
   if (init == 0) init_main(&c, rootfd);
@@ -422,7 +450,10 @@ static int run_main(int argc, char **argv) {
     if (sig == SIGCHLD) {
       int st;
       pid_t p = waitpid(init, &st, WNOHANG);
-      if (p == init) return status_code(st);
+      if (p == init) {
+        if (c.take_tty) give_back_tty();
+        return status_code(st);
+      }
       continue;
     }
     if (sig == SIGALRM) { if (stopping) kill(init, SIGKILL); continue; }

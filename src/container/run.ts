@@ -17,9 +17,10 @@ type StopSignal = (typeof STOP_SIGNALS)[number];
  * SIGKILL after the stop timeout) and cleanup follows; during setup they
  * abort it, undoing what was made, and the status is 128+signal.
  *
- * With a terminal on stdin, the keyboard's SIGINT already reaches CMD (it
- * shares fsidmap's foreground process group), so fsidmap lets CMD decide:
- * an interactive shell survives Ctrl-C, as it would outside a container.
+ * With a terminal on stdin (and fsidmap its foreground job), CMD runs as
+ * the terminal's foreground process group: the keyboard's SIGINT reaches
+ * CMD alone and CMD decides — an interactive shell survives Ctrl-C, as it
+ * would outside a container. A SIGINT sent to fsidmap then is ignored.
  */
 export async function runContainer(spec: RunSpec, options: RunOptions = {}): Promise<number> {
   const setup = new AbortController();

@@ -72,6 +72,28 @@ describe('fsidmap run: exit statuses, signals and cleanup', { skip: rootSkip }, 
     await assertClean(tag, run.child.pid);
   });
 
+  it('on a terminal, Ctrl-C reaches CMD alone: an interactive shell survives it', async () => {
+    const tag = marker('tty');
+    // util-linux's script(1) gives fsidmap a pseudo-terminal, as a user's terminal would.
+    const cmd = [process.execPath, cliPath, ...base(), '--name', tag, '--', '/bin/sh', '-i'].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    const done = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    child.stdin.write('echo one-$((1+1))\n');
+    await until('the shell to answer', () => out.includes('one-2'));
+    child.stdin.write('sleep 30\n');
+    await until('sleep to run inside', () => processesWith('sleep 30').length > 0 || out.includes('sleep 30'));
+    await new Promise((r) => setTimeout(r, 300));
+    child.stdin.write('\x03');
+    await new Promise((r) => setTimeout(r, 300));
+    child.stdin.write('echo two-$((2+1))\n');
+    await until('the shell to survive Ctrl-C', () => out.includes('two-3'));
+    child.stdin.write('exit 5\n');
+    assert.equal(await done, 5, out);
+    await assertClean(tag);
+  });
+
   it('SIGKILLs a container that ignores the stop signal after FSIDMAP_STOP_TIMEOUT', async () => {
     const tag = marker('stubborn');
     const run = startCli([...base(), '--name', tag, '--', '/bin/sh', '-c', `trap "" TERM; echo ready; while :; do sleep 0.1; done; : ${tag}`], { FSIDMAP_STOP_TIMEOUT: '1' });

@@ -2,10 +2,7 @@ import { constants as osConstants } from 'node:os';
 import type { RunSpec } from './spec.js';
 import { type Container, startContainer, type StartOptions } from './start.js';
 
-export interface RunOptions extends Omit<StartOptions, 'signal'> {
-  /** True when stdin is a terminal: then SIGINT comes from the keyboard and reaches CMD directly. */
-  readonly interactive?: boolean;
-}
+export type RunOptions = Omit<StartOptions, 'signal'>;
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 type StopSignal = (typeof STOP_SIGNALS)[number];
@@ -17,10 +14,11 @@ type StopSignal = (typeof STOP_SIGNALS)[number];
  * SIGKILL after the stop timeout) and cleanup follows; during setup they
  * abort it, undoing what was made, and the status is 128+signal.
  *
- * With a terminal on stdin (and fsidmap its foreground job), CMD runs as
- * the terminal's foreground process group: the keyboard's SIGINT reaches
- * CMD alone and CMD decides — an interactive shell survives Ctrl-C, as it
- * would outside a container. A SIGINT sent to fsidmap then is ignored.
+ * With a terminal on stdin (and fsidmap its foreground job), the stage
+ * makes CMD the terminal's foreground process group, so the keyboard's
+ * SIGINT reaches CMD alone and CMD decides — an interactive shell survives
+ * Ctrl-C, as it would outside a container; a SIGINT that reaches fsidmap
+ * was sent to it, and stops the container like SIGTERM.
  */
 export async function runContainer(spec: RunSpec, options: RunOptions = {}): Promise<number> {
   const setup = new AbortController();
@@ -30,7 +28,6 @@ export async function runContainer(spec: RunSpec, options: RunOptions = {}): Pro
   for (const sig of STOP_SIGNALS) {
     const handler = () => {
       if (!container) { setup.abort(sig); return; }
-      if (sig === 'SIGINT' && options.interactive) return;
       // A second stop signal does not wait for the stop timeout.
       if (stopping) void container.kill();
       else stopping = container.stop(sig);

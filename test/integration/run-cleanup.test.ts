@@ -61,16 +61,18 @@ describe('fsidmap run: exit statuses, signals and cleanup', { skip: rootSkip }, 
     assert.equal(r.stderr, 'to-stderr\n');
   });
 
-  it('stops the container on SIGTERM (CMD gets it) and leaves nothing behind', async () => {
-    const tag = marker('term');
-    const run = startCli([...base(), '--name', tag, '--', '/bin/sh', '-c', `echo ready; sleep 1000; : ${tag}`]);
-    await until('the container to run', () => run.out().includes('ready'));
-    assert.ok(processesWith(tag).length >= 2, 'stage, init and CMD are running');
-    run.child.kill('SIGTERM');
-    const r = await run.done;
-    assert.equal(r.code, 143, run.err());
-    await assertClean(tag, run.child.pid);
-  });
+  for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130], ['SIGHUP', 129]] as const) {
+    it(`stops the container on ${signal} (CMD gets it) and leaves nothing behind`, async () => {
+      const tag = marker('stop');
+      const run = startCli([...base(), '--name', tag, '--', '/bin/sh', '-c', `echo ready; sleep 1000; : ${tag}`]);
+      await until('the container to run', () => run.out().includes('ready'));
+      assert.ok(processesWith(tag).length >= 3, 'fsidmap, stage, init and CMD are running');
+      run.child.kill(signal);
+      const r = await run.done;
+      assert.equal(r.code, status, run.err());
+      await assertClean(tag, run.child.pid);
+    });
+  }
 
   it('on a terminal, Ctrl-C reaches CMD alone: an interactive shell survives it', async () => {
     const tag = marker('tty');

@@ -158,7 +158,6 @@ FSIDMAP_STOP_TIMEOUT seconds (default 10). The registry is FSIDMAP_DB.`,
         ...(timeout !== undefined ? { stopTimeout: Number(timeout) } : {}),
       }, {
         env: io.env,
-        interactive: Boolean((io.stdin as { isTTY?: boolean }).isTTY),
         onWarning: (m) => write(io.stderr, `fsidmap: note: ${m}`),
       });
     } catch (e) {

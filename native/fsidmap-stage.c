@@ -33,8 +33,9 @@
  * unmount them or remount a read-only volume writable). It reports "ready",
  * waits for "go" (the maps are written), becomes uid 0 of the namespace and
  * forks init. Init mounts proc, a minimal /dev and /tmp as the container's
- * root, pivots, drops to --uid/--gid, and forks CMD; it forwards signals to
- * CMD, reaps orphans, and exits with CMD's status (128+signal when killed).
+ * root, pivots, drops to --uid/--gid, and forks CMD in a process group of its
+ * own; it forwards signals to that group, reaps orphans, and exits with
+ * CMD's status (128+signal when killed).
  * When init exits the kernel kills everything left in the pid namespace.
  * Every process here dies with its parent (PR_SET_PDEATHSIG), so nothing
  * outlives fsidmap, even after SIGKILL.
@@ -328,18 +329,24 @@ static void init_main(const struct config *c, int rootfd) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    /*
+     * CMD leads a process group of its own, which init signals as a whole,
+     * as a terminal does its foreground group: a shell waiting for a child
+     * ignores SIGINT unless the child dies of it too.
+     */
+    setpgid(0, 0);
     if (c->take_tty) {
       /*
-       * CMD gets its own process group, in the foreground of the terminal:
-       * Ctrl-C and job control then concern CMD alone, and a shell's
-       * tcgetpgrp/tcsetpgrp see a group of its own pid namespace (the
-       * host's group of fsidmap is invisible in there; dash fails on it).
+       * With the terminal, that group becomes its foreground: Ctrl-C and job
+       * control concern CMD alone, and a shell's tcgetpgrp/tcsetpgrp see a
+       * group of its own pid namespace (fsidmap's group is invisible in
+       * there; dash fails on it).
        */
       sigset_t ttou;
       sigemptyset(&ttou);
       sigaddset(&ttou, SIGTTOU);
       sigprocmask(SIG_BLOCK, &ttou, NULL);
-      if (setpgid(0, 0) == 0) tcsetpgrp(0, getpid());
+      tcsetpgrp(0, getpid());
       sigprocmask(SIG_UNBLOCK, &ttou, NULL);
     }
     execvp(c->argv[0], c->argv);
@@ -347,6 +354,8 @@ static void init_main(const struct config *c, int rootfd) {
     if (write(errpipe[1], &e, sizeof e) < 0) { /* nothing left to tell */ }
     _exit(e == ENOENT ? 127 : 126);
   }
+  /* Also here, so the group exists before init could signal it (whichever of the two runs first). */
+  setpgid(cmd, cmd);
   close(errpipe[1]);
   int e = 0;
   ssize_t r;
@@ -370,7 +379,7 @@ static void init_main(const struct config *c, int rootfd) {
      * already reached CMD itself, being sent to the whole foreground
      * process group; sending it again would deliver it twice.
      */
-    if (sig != SIGCHLD) { if (si.si_code <= 0) kill(cmd, sig); continue; }
+    if (sig != SIGCHLD) { if (si.si_code <= 0) kill(-cmd, sig); continue; }
     for (;;) {
       int st;
       pid_t p = waitpid(-1, &st, WNOHANG);

@@ -1,7 +1,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { FsidmapError } from '../errors.js';
 import { formatInline, mountMap } from '../idmap/index.js';
-import { assertMapWritable, assertNotIdmapped, attachMount, makeDetachedMount, unmountIdmapped } from '../kernel/index.js';
+import { assertMapWritable, assertNotKnownUnsupported, attachMount, makeDetachedMount, unmountIdmapped } from '../kernel/index.js';
 import { assertRoot, checkOwners } from './prepare.js';
 import type { MapPair } from './spec.js';
 
@@ -25,7 +25,7 @@ export async function mountIdmapped(source: string, target: string, ids: MapPair
   if (statSync(src).isDirectory() !== statSync(dst).isDirectory()) {
     throw new FsidmapError('ERR_MOUNT_TYPE_MISMATCH', `SRC ${src} and DST ${dst} must both be directories or both files`);
   }
-  assertNotIdmapped(src);
+  assertNotKnownUnsupported(src);
   const maps: MapPair = { uid: mountMap(ids.uid, fs.uid), gid: mountMap(ids.gid, fs.gid) };
   assertMapWritable('uid', maps.uid);
   assertMapWritable('gid', maps.gid);

@@ -2,7 +2,7 @@ import { lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node
 import { join } from 'node:path';
 import { FsidmapError, UsageError } from '../errors.js';
 import { formatInline, type IdMap, mountMap } from '../idmap/index.js';
-import { assertMapWritable, assertNotIdmapped } from '../kernel/index.js';
+import { assertMapWritable, assertNotKnownUnsupported } from '../kernel/index.js';
 import { findCommand, resolveInRoot } from './in-root.js';
 import { resolveUser, type ResolvedUser } from './image-users.js';
 import type { MapPair, RunSpec, VolumeSpec } from './spec.js';
@@ -111,14 +111,15 @@ export function planRun(input: CheckedInput, idmaps: MapPair, fsidmaps: MapPair 
   };
   let rootfsMaps: MapPair | null = null;
   if (input.rootfs !== null) {
-    if (fsidmaps) assertNotIdmapped(input.rootfs);
+    // The support cache answers now, before anything is made, when this filesystem was seen before.
+    if (fsidmaps) assertNotKnownUnsupported(input.rootfs);
     rootfsMaps = mounts(fsidmaps, 'rootfs');
     if (fsidmaps) checkOwners(input.rootfs, fsidmaps, 'rootfs', true);
     else warnUnmapped(input.rootfs, idmaps, warnings);
   }
   const volumeMaps = input.volumes.map((v) => {
     const fs = v.fsidmap ?? fsidmaps;
-    if (fs) assertNotIdmapped(v.hostSource);
+    if (fs) assertNotKnownUnsupported(v.hostSource);
     if (fs) checkOwners(v.hostSource, fs, `volume ${v.source}`, false);
     return mounts(fs, `volume ${v.source}`);
   });

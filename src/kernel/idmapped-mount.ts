@@ -1,6 +1,7 @@
 import { lstatSync } from 'node:fs';
 import { FsidmapError } from '../errors.js';
 import { formatCompact } from '../idmap/index.js';
+import { recordIdmapSupport } from './idmap-support-cache.js';
 import { alreadyIdmapped, explainIdmapFailure } from './mount-errors.js';
 import { isIdmapped, mountOf, type MountEntry, readMountinfo } from './mountinfo.js';
 import type { NamespaceMaps } from './proc-maps.js';
@@ -69,9 +70,12 @@ export async function makeDetachedMount(source: string, options: DetachedMountOp
     } else if (options.readonly) {
       mountSetattr(fd, { attrSet: MOUNT_ATTR_RDONLY }, recursive, source);
     }
+    if (options.maps) recordIdmapSupport(source, null);
   } catch (e) {
     closeFd(fd);
-    throw explainIdmapFailure(e, source, mount);
+    const explained = explainIdmapFailure(e, source, mount);
+    if (options.maps && explained instanceof FsidmapError) recordIdmapSupport(source, explained);
+    throw explained;
   } finally {
     // The mount keeps its own copy of the maps (or a reference to the namespace): the holder can go.
     if (ownHolder && holder) await holder.release();
@@ -118,9 +122,3 @@ export function describeMaps(maps: NamespaceMaps | null): { uid: string; gid: st
   return maps && { uid: formatCompact(maps.uid).trim(), gid: formatCompact(maps.gid).trim() };
 }
 
-/** Throws ERR_ALREADY_IDMAPPED when path is on an idmapped mount (the kernel cannot idmap it again). */
-export function assertNotIdmapped(path: string): void {
-  let mount: MountEntry | undefined;
-  try { mount = mountOf(path); } catch { return; }
-  if (isIdmapped(mount)) throw alreadyIdmapped(path, mount);
-}

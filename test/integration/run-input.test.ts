@@ -88,6 +88,13 @@ describe('fsidmap run refuses bad input before creating anything', { skip: rootS
         return true;
       });
       nothingMade(tag, [dir]);
+      // The answer is cached per filesystem: the next run says so before it makes anything (no holder).
+      await assert.rejects(startContainer({ ...good(tag), rootfs: dir }), (e: { code?: string; context?: { cached?: boolean } }) => {
+        assert.equal(e.code, 'ERR_FS_NO_IDMAP');
+        assert.equal(e.context?.cached, true);
+        return true;
+      });
+      nothingMade(tag, [dir]);
     } finally {
       execFileSync('umount', [dir]);
       rmdirSync(dir);

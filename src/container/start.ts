@@ -88,7 +88,8 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
     // The stage has its own copies of the mount fds now; ours go.
     for (const m of mounts.all) m.close();
     const child = stage.child;
-    const childExit = new Promise<number>((resolve) => child.once('exit', (code, sig) => resolve(code ?? 128 + (osConstants.signals[sig as NodeJS.Signals] ?? 0))));
+    // 'close', not 'exit': piped output is read to its end before the exit status is reported.
+    const childExit = new Promise<number>((resolve) => child.once('close', (code, sig) => resolve(code ?? 128 + (osConstants.signals[sig as NodeJS.Signals] ?? 0))));
     cleanup.push('stage', async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await childExit;

@@ -35,6 +35,9 @@ export function checkInput(spec: RunSpec): CheckedInput {
   if (spec.command.length === 0 || spec.command[0] === '') {
     throw new UsageError('no command to run', 'put the command after --, e.g. fsidmap run --idmap 0:100000:65536 -- /bin/sh');
   }
+  if (spec.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62}[A-Za-z0-9])?$/.test(spec.hostname)) {
+    throw new UsageError(`--hostname "${spec.hostname}" is not a valid host name`, 'letters, digits, "-" and ".", at most 64, starting and ending with a letter or digit');
+  }
   let rootfs: string | null = null;
   if (spec.rootfs !== undefined) {
     rootfs = realDir(spec.rootfs, 'rootfs', 'ERR_RUN_ROOTFS_MISSING');

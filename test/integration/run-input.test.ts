@@ -61,6 +61,7 @@ describe('fsidmap run refuses bad input before creating anything', { skip: rootS
     })],
     ['ERR_REGISTRY_UNAVAILABLE', '--allocate without a registry', (s) => ({ ...s, ids: { kind: 'allocate' } })],
     ['ERR_USAGE', 'a bad container name', (s) => ({ ...s, name: 'no/slashes' })],
+    ['ERR_USAGE', 'a bad host name', (s) => ({ ...s, hostname: 'x'.repeat(65) })],
   ];
   for (const [code, what, change] of cases) {
     it(`refuses ${what} (${code}) and makes nothing`, async () => {

@@ -2,7 +2,8 @@ import { realpathSync, statSync } from 'node:fs';
 import { FsidmapError } from '../errors.js';
 import { formatInline, mountMap } from '../idmap/index.js';
 import { assertMapWritable, assertNotKnownUnsupported, attachMount, makeDetachedMount, unmountIdmapped } from '../kernel/index.js';
-import { assertRoot, checkOwners } from './prepare.js';
+import { checkOwners } from './owners-check.js';
+import { assertRoot } from './prepare.js';
 import type { MapPair } from './spec.js';
 
 export interface HostMountResult {
@@ -11,6 +12,8 @@ export interface HostMountResult {
   /** The mount maps, inline (on-disk:seen:count). */
   readonly uidMap: string;
   readonly gidMap: string;
+  /** Entries of SRC whose owners the fsid map leaves out (they show as 65534). */
+  readonly warnings: readonly string[];
 }
 
 /**
@@ -29,10 +32,10 @@ export async function mountIdmapped(source: string, target: string, ids: MapPair
   const maps: MapPair = { uid: mountMap(ids.uid, fs.uid), gid: mountMap(ids.gid, fs.gid) };
   assertMapWritable('uid', maps.uid);
   assertMapWritable('gid', maps.gid);
-  checkOwners(src, fs, `source ${src}`, statSync(src).isDirectory());
+  const warnings = checkOwners(src, fs, `source ${src}`, statSync(src).isDirectory());
   const m = await makeDetachedMount(src, { maps });
   attachMount(m, dst);
-  return { source: src, target: dst, uidMap: formatInline(maps.uid), gidMap: formatInline(maps.gid) };
+  return { source: src, target: dst, uidMap: formatInline(maps.uid), gidMap: formatInline(maps.gid), warnings };
 }
 
 export function unmountIdmappedAt(target: string): void {

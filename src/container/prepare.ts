@@ -1,9 +1,10 @@
-import { lstatSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { FsidmapError, UsageError } from '../errors.js';
 import { formatInline, type IdMap, mountMap } from '../idmap/index.js';
 import { assertMapWritable, assertNotKnownUnsupported } from '../kernel/index.js';
 import { findCommand, resolveInRoot } from './in-root.js';
+import { checkOwners } from './owners-check.js';
 import { resolveUser, type ResolvedUser } from './image-users.js';
 import type { MapPair, RunSpec, VolumeSpec } from './spec.js';
 
@@ -117,13 +118,13 @@ export function planRun(input: CheckedInput, idmaps: MapPair, fsidmaps: MapPair 
     // The support cache answers now, before anything is made, when this filesystem was seen before.
     if (fsidmaps) assertNotKnownUnsupported(input.rootfs);
     rootfsMaps = mounts(fsidmaps, 'rootfs');
-    if (fsidmaps) checkOwners(input.rootfs, fsidmaps, 'rootfs', true);
+    if (fsidmaps) warnings.push(...checkOwners(input.rootfs, fsidmaps, 'rootfs', true));
     else warnUnmapped(input.rootfs, idmaps, warnings);
   }
   const volumeMaps = input.volumes.map((v) => {
     const fs = v.fsidmap ?? fsidmaps;
     if (fs) assertNotKnownUnsupported(v.hostSource);
-    if (fs) checkOwners(v.hostSource, fs, `volume ${v.source}`, false);
+    if (fs) warnings.push(...checkOwners(v.hostSource, fs, `volume ${v.source}`, true));
     return mounts(fs, `volume ${v.source}`);
   });
   const devptsGid = idmaps.gid.mapIdDown(5) === undefined ? null : 5;
@@ -136,33 +137,6 @@ function mountMapOf(idmap: IdMap, fsidmap: IdMap, what: string): IdMap {
   } catch (e) {
     if (e instanceof FsidmapError) throw new FsidmapError(e.code, `${what}: ${e.message}`, { context: e.context, hint: e.hint, cause: e });
     throw e;
-  }
-}
-
-/**
- * The fsid map says where the image is stored on disk. Its owners must be
- * ids the map's lower column has, or they show as 65534 inside. Checked on
- * the top directory and its entries (a sample: a whole-tree walk would make
- * start time grow with the image, which is what idmapped mounts avoid).
- */
-export function checkOwners(dir: string, fs: MapPair, what: string, withEntries: boolean): void {
-  const bad: string[] = [];
-  const look = (path: string, st: Stats) => {
-    const u = fs.uid.mapIdUp(st.uid) === undefined, g = fs.gid.mapIdUp(st.gid) === undefined;
-    if (u || g) bad.push(`${path} is ${st.uid}:${st.gid} on disk`);
-  };
-  look('/', lstatSync(dir));
-  if (withEntries && statSync(dir).isDirectory()) {
-    for (const name of safeReaddir(dir).slice(0, 64)) {
-      try { look(`/${name}`, lstatSync(join(dir, name))); } catch { /* vanished */ }
-    }
-  }
-  if (bad.length > 0) {
-    const covered = fs.uid.extents.map((e) => `${e.lower}–${e.lower + e.count - 1}`).join(', ');
-    throw new FsidmapError('ERR_FSIDMAP_UNMAPPED_IDS', `the fsid map of the ${what} leaves its owners unmapped: ${bad.slice(0, 5).join('; ')}${bad.length > 5 ? '; …' : ''} (the map covers on-disk ids ${covered})`, {
-      context: { what, unmapped: bad },
-      hint: `give the fsid map the image is stored at (e.g. --fsidmap 0:${lstatSync(dir).uid}:65536 if ${dir} is owned by its root), or shift the image`,
-    });
   }
 }
 
@@ -192,6 +166,3 @@ function statOrNull(path: string): Stats | null {
   try { return statSync(path); } catch { return null; }
 }
 
-function safeReaddir(dir: string): string[] {
-  try { return readdirSync(dir).sort(); } catch { return []; }
-}

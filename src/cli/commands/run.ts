@@ -57,6 +57,7 @@ idmapped mounts, SRC already idmapped, …: the message says which); 2 bad input
     const [src, dst] = args.positionals.map((p) => resolve(p));
     const { mountIdmapped } = await import('../../container/host-mount.js');
     const r = await mountIdmapped(src, dst, ids, fs);
+    for (const w of r.warnings) write(io.stderr, `fsidmap: note: ${w}`);
     write(io.stdout, `mounted ${r.source} at ${r.target}: uid map ${r.uidMap}, gid map ${r.gidMap} (on-disk id, id seen, count)`);
     return 0;
   },

@@ -6,7 +6,7 @@
  * one answer per stdout line:
  *
  *   as UID GID [GROUP...]        credentials of the next operations ("ok")
- *   stat PATH                    "ok UID GID" or the errno name
+ *   stat PATH                    "ok UID GID MODE TYPE" (mode in octal, type file|dir|symlink|other) or the errno name
  *   open PATH read|write|rdwr    "ok" or errno
  *   create PATH MODE             O_CREAT|O_EXCL, mode in octal
  *   mkdir PATH MODE
@@ -15,7 +15,9 @@
  *   unlink PATH | rmdir PATH
  *   utimes PATH now|explicit
  *   kill PID                     signal 0
- *   ids                          "ok RUID EUID SUID FSUID RGID EGID SGID FSGID"
+ *   ids                          "ok RUID EUID SUID FSUID RGID EGID SGID FSGID [GROUP...]"
+ *   spawn                        a process with these credentials that sleeps until
+ *                                stdin closes: "ok PID" (its pid in this pid namespace)
  *
  * Each operation runs in a child that takes the credentials with
  * setgroups/setresgid/setresuid (so root keeps its capabilities and any
@@ -55,7 +57,8 @@ static void perform(char **f, int n, char *out, size_t cap) {
   if (strcmp(op, "stat") == 0 && n == 2) {
     struct stat st;
     if (lstat(f[1], &st) < 0) { ERR(); return; }
-    snprintf(out, cap, "ok %u %u", st.st_uid, st.st_gid);
+    const char *type = S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : S_ISLNK(st.st_mode) ? "symlink" : "other";
+    snprintf(out, cap, "ok %u %u %o %s", st.st_uid, st.st_gid, (unsigned)(st.st_mode & 07777), type);
   } else if (strcmp(op, "open") == 0 && n == 3) {
     int flags = strcmp(f[2], "write") == 0 ? O_WRONLY : strcmp(f[2], "rdwr") == 0 ? O_RDWR : O_RDONLY;
     int fd = open(f[1], flags | O_NOFOLLOW);
@@ -93,7 +96,10 @@ static void perform(char **f, int n, char *out, size_t cap) {
     uid_t r, e, s; gid_t rg, eg, sg;
     getresuid(&r, &e, &s); getresgid(&rg, &eg, &sg);
     unsigned fsu = (unsigned)setfsuid((uid_t)-1), fsg = (unsigned)setfsgid((gid_t)-1);
-    snprintf(out, cap, "ok %u %u %u %u %u %u %u %u", r, e, s, fsu, rg, eg, sg, fsg);
+    int len = snprintf(out, cap, "ok %u %u %u %u %u %u %u %u", r, e, s, fsu, rg, eg, sg, fsg);
+    gid_t groups[64];
+    int ng = getgroups(64, groups);
+    for (int i = 0; i < ng && len < (int)cap - 12; i++) len += snprintf(out + len, cap - (size_t)len, " %u", groups[i]);
   } else {
     snprintf(out, cap, "bad-op");
   }
@@ -115,6 +121,18 @@ int main(void) {
       for (int i = 3; i < n && as_ngroups < 64; i++) as_groups[as_ngroups++] = (gid_t)strtoul(f[i], NULL, 10);
       have_as = 1;
       printf("ok\n");
+      continue;
+    }
+    if (strcmp(f[0], "spawn") == 0 && n == 1) {
+      /* A long-lived process with the current credentials, a target for kill. */
+      pid_t sleeper = fork();
+      if (sleeper == 0) {
+        if (have_as && (setgroups((size_t)as_ngroups, as_groups) < 0 || setresgid(as_gid, as_gid, as_gid) < 0 || setresuid(as_uid, as_uid, as_uid) < 0)) _exit(1);
+        char b;
+        while (read(0, &b, 1) > 0) { }
+        _exit(0);
+      }
+      printf(sleeper < 0 ? "E%d\n" : "ok %d\n", sleeper < 0 ? errno : sleeper);
       continue;
     }
     int p[2];

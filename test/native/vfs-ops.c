@@ -16,8 +16,8 @@
  *   utimes PATH now|explicit
  *   kill PID                     signal 0
  *   ids                          "ok RUID EUID SUID FSUID RGID EGID SGID FSGID [GROUP...]"
- *   spawn                        a process with these credentials that sleeps until
- *                                stdin closes: "ok PID" (its pid in this pid namespace)
+ *   spawn                        a process with these credentials that sleeps until the
+ *                                container ends: "ok PID" (its pid in this pid namespace)
  *
  * Each operation runs in a child that takes the credentials with
  * setgroups/setresgid/setresuid (so root keeps its capabilities and any
@@ -128,9 +128,8 @@ int main(void) {
       pid_t sleeper = fork();
       if (sleeper == 0) {
         if (have_as && (setgroups((size_t)as_ngroups, as_groups) < 0 || setresgid(as_gid, as_gid, as_gid) < 0 || setresuid(as_uid, as_uid, as_uid) < 0)) _exit(1);
-        char b;
-        while (read(0, &b, 1) > 0) { }
-        _exit(0);
+        close(0);
+        for (;;) pause(); /* the container's end kills it */
       }
       printf(sleeper < 0 ? "E%d\n" : "ok %d\n", sleeper < 0 ? errno : sleeper);
       continue;

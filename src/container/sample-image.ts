@@ -32,21 +32,26 @@ export function whichProgram(p: string, path = process.env.PATH ?? '/usr/bin:/bi
 /** Copies program (and the libraries ldd lists) into root at the same paths; /usr/bin/NAME always exists. */
 export function copyProgram(root: string, program: string): void {
   const path = realpathSync(whichProgram(program));
-  const into = (p: string) => {
-    const dst = join(root, p);
-    if (existsSync(dst)) return;
-    mkdirSync(dirname(dst), { recursive: true });
-    copyFileSync(realpathSync(p), dst);
-    chmodSync(dst, 0o755);
-  };
-  into(path);
+  copyExecutable(root, path, path);
   const link = join(root, 'usr/bin', program);
   if (path !== `/usr/bin/${program}` && !existsSync(link)) {
     mkdirSync(dirname(link), { recursive: true });
     symlinkSync(path, link);
   }
-  const ldd = spawnSync('ldd', [path], { encoding: 'utf8' }).stdout ?? '';
-  for (const m of ldd.matchAll(/(\/[^\s)]+)/g)) into(m[1]);
+}
+
+/** Copies the host's executable hostPath to inImage inside root, with the shared libraries ldd lists (at their own paths). */
+export function copyExecutable(root: string, hostPath: string, inImage: string): void {
+  const into = (src: string, dstInImage: string) => {
+    const dst = join(root, dstInImage);
+    if (existsSync(dst)) return;
+    mkdirSync(dirname(dst), { recursive: true });
+    copyFileSync(realpathSync(src), dst);
+    chmodSync(dst, 0o755);
+  };
+  into(hostPath, inImage);
+  const ldd = spawnSync('ldd', [hostPath], { encoding: 'utf8' }).stdout ?? '';
+  for (const m of ldd.matchAll(/(\/[^\s)]+)/g)) into(m[1], m[1]);
 }
 
 /** Builds the image in root (which must exist) and returns the number of entries, root included. */

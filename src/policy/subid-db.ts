@@ -1,0 +1,166 @@
+import { getulong, type UlongOk } from './shadow-number.js';
+
+/**
+ * /etc/subuid and /etc/subgid as shadow-utils 4.13 reads them: commonio_open
+ * splits the file into lines (lib/commonio.c), lines starting with '+' or '-'
+ * are NIS entries and not parsed, every other line goes through
+ * subordinate_parse (lib/subordinateio.c). A line that fails to parse is kept
+ * (and written back unchanged) but grants nothing. Pure: the text comes in
+ * as a latin1 string, one char per byte.
+ */
+
+export type SubidFileKind = 'subuid' | 'subgid';
+
+/** One `owner:start:count` entry, with shadow's 64-bit values. */
+export interface SubidRange {
+  readonly owner: string;
+  readonly start: bigint;
+  readonly count: bigint;
+}
+
+export type SkipReason = 'nis' | 'too-long' | 'too-few-fields' | 'empty-field' | 'bad-start' | 'bad-count';
+
+export interface SubidLine {
+  /** 1-based number of the line's first byte in the file. */
+  readonly lineNo: number;
+  /** What shadow sees: the line up to its newline, cut at the first NUL byte. */
+  readonly text: string;
+  /** The exact bytes this record spans in the file, newline included: what a rewrite preserves. */
+  readonly raw: string;
+  readonly range: SubidRange | null;
+  readonly skip: SkipReason | null;
+  /** Parsed entries only: the start and count as written, when shadow had to interpret them. */
+  readonly startNumber?: UlongOk;
+  readonly countNumber?: UlongOk;
+  /** Parsed entries with more than three fields: the ignored rest, after the third colon. */
+  readonly extra?: string;
+}
+
+export interface SubidDb {
+  readonly lines: readonly SubidLine[];
+  /**
+   * False when commonio_open itself fails on this text (a NUL byte in a
+   * newline-terminated last line makes its fgets loop hit EOF): newuidmap
+   * then exits 1 without a message, whatever is asked.
+   */
+  readonly readable: boolean;
+}
+
+const BUFLEN = 4096;
+/** subordinate_parse copies into `char rangebuf[1024]` and fails when strlen >= 1024. */
+export const MAX_LINE = 1024;
+
+export function parseSubidDb(text: string): SubidDb {
+  const { records, readable } = readLines(text);
+  const lines = records.map((r) => parseRecord(r.text, r.raw, r.lineNo));
+  return { lines, readable };
+}
+
+interface Record { text: string; raw: string; lineNo: number }
+
+/**
+ * commonio_open's read loop, including what fgets does with a NUL byte: the
+ * C string ends there, no newline is found, and the next fgets appends the
+ * following line at the NUL. Without NUL bytes this is "split on \n".
+ */
+function readLines(text: string): { records: Record[]; readable: boolean } {
+  const records: Record[] = [];
+  const n = text.length;
+  if (text.indexOf('\0') < 0) {
+    // Common case, same result as the simulation below.
+    let pos = 0;
+    let lineNo = 1;
+    while (pos < n) {
+      let nl = text.indexOf('\n', pos);
+      const end = nl < 0 ? n : nl + 1;
+      if (nl < 0) nl = n;
+      records.push({ text: text.slice(pos, nl), raw: text.slice(pos, end), lineNo });
+      pos = end;
+      lineNo++;
+    }
+    return { records, readable: true };
+  }
+  let pos = 0;
+  let eof = false;
+  let buflen = BUFLEN;
+  const fgets = (size: number): string | null => {
+    if (pos >= n) { eof = true; return null; }
+    const start = pos;
+    while (pos - start < size - 1) {
+      if (pos >= n) { eof = true; break; }
+      if (text.charCodeAt(pos++) === 0x0a) break;
+    }
+    return text.slice(start, pos);
+  };
+  const cstr = (s: string) => { const z = s.indexOf('\0'); return z < 0 ? s : s.slice(0, z); };
+  for (;;) {
+    const recordStart = pos;
+    let buf: string | null = fgets(buflen);
+    if (buf === null) break;
+    while (!cstr(buf).includes('\n') && !eof) {
+      buflen += BUFLEN;
+      const len: number = cstr(buf).length;
+      const more = fgets(buflen - len);
+      if (more === null) return { records, readable: false };
+      buf = buf.slice(0, len) + more;
+    }
+    let line = cstr(buf);
+    const nl = line.lastIndexOf('\n');
+    if (nl >= 0) line = line.slice(0, nl);
+    records.push({ text: line, raw: text.slice(recordStart, pos), lineNo: lineNumberAt(text, recordStart) });
+  }
+  return { records, readable: true };
+}
+
+function lineNumberAt(text: string, offset: number): number {
+  let count = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) count++;
+  return count;
+}
+
+function parseRecord(text: string, raw: string, lineNo: number): SubidLine {
+  const skipped = (skip: SkipReason): SubidLine => ({ lineNo, text, raw, range: null, skip });
+  // name_is_nis: '+' or '-' first.
+  if (text.charCodeAt(0) === 0x2b || text.charCodeAt(0) === 0x2d) return skipped('nis');
+  if (text.length >= MAX_LINE) return skipped('too-long');
+  // subordinate_parse: at most three colon-separated fields; anything after a third colon is ignored.
+  const c1 = text.indexOf(':');
+  if (c1 < 0) return skipped('too-few-fields');
+  const c2 = text.indexOf(':', c1 + 1);
+  if (c2 < 0) return skipped('too-few-fields');
+  const c3 = text.indexOf(':', c2 + 1);
+  const owner = text.slice(0, c1);
+  const startText = text.slice(c1 + 1, c2);
+  const countText = c3 < 0 ? text.slice(c2 + 1) : text.slice(c2 + 1, c3);
+  if (owner === '' || startText === '' || countText === '') return skipped('empty-field');
+  const start = getulong(startText);
+  if (!start.ok) return skipped('bad-start');
+  const count = getulong(countText);
+  if (!count.ok) return skipped('bad-count');
+  const line: SubidLine = {
+    lineNo, text, raw, range: { owner, start: start.value, count: count.value }, skip: null,
+    startNumber: start, countNumber: count,
+    ...(c3 < 0 ? {} : { extra: text.slice(c3 + 1) }),
+  };
+  return line;
+}
+
+/** The entries shadow uses, in file order. */
+export function subidEntries(db: SubidDb): Array<{ line: SubidLine; range: SubidRange }> {
+  const out: Array<{ line: SubidLine; range: SubidRange }> = [];
+  for (const line of db.lines) if (line.range) out.push({ line, range: line.range });
+  return out;
+}
+
+/** Words for a skip reason, for messages. */
+export function describeSkip(line: SubidLine): string {
+  switch (line.skip) {
+    case 'nis': return `starts with "${line.text[0]}": shadow treats it as a NIS entry and never parses it`;
+    case 'too-long': return `is ${line.text.length} bytes long; shadow ignores lines of ${MAX_LINE} bytes or more`;
+    case 'too-few-fields': return 'does not have three colon-separated fields owner:start:count';
+    case 'empty-field': return 'has an empty owner, start or count field';
+    case 'bad-start': return `has a start shadow cannot read as a number (${JSON.stringify(line.text.split(':')[1])})`;
+    case 'bad-count': return `has a count shadow cannot read as a number (${JSON.stringify(line.text.split(':')[2])})`;
+    default: return 'parses';
+  }
+}

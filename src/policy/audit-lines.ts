@@ -61,16 +61,23 @@ export function auditLines(kind: SubidFileKind, db: SubidDb, accounts: Accounts,
         'harmless while no account has that name; delete the line to be sure', null, owner);
       continue;
     }
-    for (const [which, num, text] of [['start', line.startNumber, line.text.split(':')[1]], ['count', line.countNumber, line.text.split(':')[2]]] as const) {
-      if (num && !isCanonical(num)) {
-        add(line, 'warning', 'number-notation', `the ${which} ${describeNotation(text, num)}`, `write the ${which} as a plain decimal number (shadow writes "%lu")`, null, owner);
+    if (line.startNumber || line.countNumber) {
+      const fields = line.text.split(':');
+      for (const [which, num, text] of [['start', line.startNumber, fields[1]], ['count', line.countNumber, fields[2]]] as const) {
+        if (num && !isCanonical(num)) {
+          add(line, 'warning', 'number-notation', `the ${which} ${describeNotation(text, num)}`, `write the ${which} as a plain decimal number (shadow writes "%lu")`, null, owner);
+        }
       }
     }
     if (line.extra !== undefined) {
       add(line, 'warning', 'extra-fields', `has more than three fields; shadow ignores ":${line.extra}"`, 'remove everything after owner:start:count', null, owner);
     }
     let start: number, end: number;
-    if (r.start === 0n && r.count === 0n) {
+    const s0 = Number(r.start), c0 = Number(r.count);
+    if (s0 < ID_LIMIT && c0 > 0 && s0 + c0 <= ID_LIMIT) {
+      // The usual entry: inside the id space, no 64-bit arithmetic needed.
+      start = s0; end = s0 + c0;
+    } else if (r.start === 0n && r.count === 0n) {
       add(line, 'error', 'grants-all', `"${line.text}" has start 0 and count 0: shadow computes its last id as 0 + 0 - 1 = ULONG_MAX, so newuidmap lets ${owner} map every ${idKind}, root included`,
         'delete the line or give it a real count', [0, ID_LIMIT], owner);
       start = 0; end = ID_LIMIT;
@@ -86,11 +93,9 @@ export function auditLines(kind: SubidFileKind, db: SubidDb, accounts: Accounts,
         continue;
       }
       start = Number(r.start);
-      end = last >= BigInt(ID_LIMIT) ? ID_LIMIT : Number(last) + 1;
-      if (last >= BigInt(ID_LIMIT)) {
-        add(line, 'warning', 'beyond-id-space', `runs past the last valid id 4294967294 (start ${r.start}, count ${r.count})`,
-          `use a count of at most ${ID_LIMIT - start}`, [start, ID_LIMIT], owner);
-      }
+      end = ID_LIMIT;
+      add(line, 'warning', 'beyond-id-space', `runs past the last valid id 4294967294 (start ${r.start}, count ${r.count})`,
+        `use a count of at most ${ID_LIMIT - start}`, [start, ID_LIMIT], owner);
     }
     let res = cache.get(owner);
     if (!res) { res = resolveOwner(owner, accounts); cache.set(owner, res); }
@@ -135,6 +140,7 @@ function coverage(line: SubidLine, owner: string, res: Resolved, start: number, 
       'keep subordinate ranges below 2147483648', range, owner);
   }
   // Real accounts inside the range (0 and 65534 have their own findings).
+  if (!anyIdIn(realIds.ids, start, end)) return;
   const hits = idsIn(realIds.ids, start, end).filter((id) => id !== 0 && id !== OVERFLOW_ID);
   if (hits.length === 0) return;
   const ownId = idKind === 'uid' ? res.uid : res.uid === undefined ? undefined : accounts.getpwuid(res.uid)?.gid;
@@ -173,9 +179,19 @@ function groupIds(a: Accounts): RealIds {
   return v;
 }
 
-function idsIn(sorted: ArrayLike<number>, start: number, end: number): number[] {
+function lowerBound(sorted: ArrayLike<number>, start: number): number {
   let lo = 0, hi = sorted.length;
   while (lo < hi) { const mid = (lo + hi) >> 1; if (sorted[mid] < start) lo = mid + 1; else hi = mid; }
+  return lo;
+}
+
+function anyIdIn(sorted: ArrayLike<number>, start: number, end: number): boolean {
+  const i = lowerBound(sorted, start);
+  return i < sorted.length && sorted[i] < end;
+}
+
+function idsIn(sorted: ArrayLike<number>, start: number, end: number): number[] {
+  const lo = lowerBound(sorted, start);
   const out: number[] = [];
   for (let i = lo; i < sorted.length && sorted[i] < end; i++) out.push(sorted[i]);
   return out;

@@ -13,17 +13,19 @@ import type { SubidFileKind } from './subid-db.js';
 export const CONTAINER_SIZE = 65536;
 
 export function auditOwners(prepared: Record<SubidFileKind, PreparedEntry[]>, sink: FindingSink, present: Record<SubidFileKind, boolean>): void {
+  const runs = {} as Record<SubidFileKind, Map<string, OwnerRuns>>;
   for (const kind of ['subuid', 'subgid'] as const) {
-    overlaps(kind, prepared[kind], sink);
+    const sorted = [...prepared[kind]].sort((a, b) => a.start - b.start || a.end - b.end || a.lineNo - b.lineNo);
+    overlaps(kind, sorted, sink);
     unknownOwners(kind, prepared[kind], sink);
+    runs[kind] = runsByOwner(sorted);
+    tooSmall(kind, runs[kind], sink);
   }
-  const runs = { subuid: runsByOwner(prepared.subuid), subgid: runsByOwner(prepared.subgid) };
-  for (const kind of ['subuid', 'subgid'] as const) tooSmall(kind, runs[kind], sink);
   if (present.subuid && present.subgid) mismatches(runs, sink);
 }
 
-function overlaps(kind: SubidFileKind, entries: PreparedEntry[], sink: FindingSink): void {
-  const sorted = [...entries].sort((a, b) => a.start - b.start || a.end - b.end || a.lineNo - b.lineNo);
+/** Entries sorted by start. */
+function overlaps(kind: SubidFileKind, sorted: PreparedEntry[], sink: FindingSink): void {
   // The two entries reaching furthest so far whose owners differ: any entry overlapping an
   // earlier entry of another owner overlaps one of these two.
   let best: PreparedEntry | undefined;
@@ -61,7 +63,11 @@ function overlaps(kind: SubidFileKind, entries: PreparedEntry[], sink: FindingSi
 
 function unknownOwners(kind: SubidFileKind, entries: PreparedEntry[], sink: FindingSink): void {
   const byOwner = new Map<string, number[]>();
-  for (const e of entries) if (!e.known) byOwner.set(e.owner, [...(byOwner.get(e.owner) ?? []), e.lineNo]);
+  for (const e of entries) {
+    if (e.known) continue;
+    const lines = byOwner.get(e.owner);
+    if (lines) lines.push(e.lineNo); else byOwner.set(e.owner, [e.lineNo]);
+  }
   for (const [owner, lines] of byOwner) {
     const numeric = /^\d+$/.test(owner);
     const canonical = /^(0|[1-9]\d*)$/.test(owner);
@@ -75,56 +81,55 @@ function unknownOwners(kind: SubidFileKind, entries: PreparedEntry[], sink: Find
   }
 }
 
-interface OwnerRuns { owner: string; lines: number[]; runs: Array<[number, number]> }
+/** An owner's entries joined where adjacent or overlapping (as have_range follows them): flat [start, end, start, end, …]. */
+interface OwnerRuns { owner: string; lines: number[]; runs: number[] }
 
-function runsByOwner(entries: PreparedEntry[]): Map<string, OwnerRuns> {
-  const m = new Map<string, { owner: string; lines: number[]; spans: Array<[number, number]> }>();
-  for (const e of entries) {
-    let o = m.get(e.key);
-    if (!o) { o = { owner: e.owner, lines: [], spans: [] }; m.set(e.key, o); }
-    o.lines.push(e.lineNo);
-    o.spans.push([e.start, e.end]);
-  }
+/** Entries sorted by start, so each owner's entries arrive in order and join on the fly. */
+function runsByOwner(sorted: PreparedEntry[]): Map<string, OwnerRuns> {
   const out = new Map<string, OwnerRuns>();
-  for (const [key, o] of m) {
-    // Adjacent entries join, as have_range follows them.
-    o.spans.sort((a, b) => a[0] - b[0]);
-    const runs: Array<[number, number]> = [];
-    for (const [s, e] of o.spans) {
-      const prev = runs[runs.length - 1];
-      if (prev && s <= prev[1]) prev[1] = Math.max(prev[1], e);
-      else runs.push([s, e]);
-    }
-    out.set(key, { owner: o.owner, lines: o.lines, runs });
+  for (const e of sorted) {
+    const o = out.get(e.key);
+    if (!o) { out.set(e.key, { owner: e.owner, lines: [e.lineNo], runs: [e.start, e.end] }); continue; }
+    o.lines.push(e.lineNo);
+    const last = o.runs.length - 1;
+    if (e.start <= o.runs[last]) o.runs[last] = Math.max(o.runs[last], e.end);
+    else o.runs.push(e.start, e.end);
   }
   return out;
 }
 
 function tooSmall(kind: SubidFileKind, runs: Map<string, OwnerRuns>, sink: FindingSink): void {
   for (const o of runs.values()) {
-    const largest = Math.max(...o.runs.map(([s, e]) => e - s));
+    let largest = 0;
+    for (let i = 0; i < o.runs.length; i += 2) largest = Math.max(largest, o.runs[i + 1] - o.runs[i]);
     if (largest >= CONTAINER_SIZE) continue;
     sink.add({
-      severity: 'warning', code: 'too-small', file: kind, lines: o.lines, owner: o.owner, range: null,
+      severity: 'warning', code: 'too-small', file: kind, lines: [...o.lines].sort((a, b) => a - b), owner: o.owner, range: null,
       message: `${o.owner}'s largest contiguous ${kind} block has ${largest} ids, fewer than the ${CONTAINER_SIZE} a full container (ids 0–65535) needs`,
       hint: `give ${o.owner} a block of at least ${CONTAINER_SIZE} ids (usermod --add-sub${kind === 'subuid' ? 'uid' : 'gid'}s FIRST-LAST)`,
     });
   }
 }
 
+function sameRuns(a: number[], b: number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function mismatches(runs: Record<SubidFileKind, Map<string, OwnerRuns>>, sink: FindingSink): void {
   const keys = new Set([...runs.subuid.keys(), ...runs.subgid.keys()]);
-  const show = (r: Array<[number, number]>) => r.map(([s, e]) => `[${s}, ${e})`).join(' ');
+  const show = (r: number[]) => r.map((v, i) => (i % 2 === 0 ? `[${v}, ` : `${v})`)).join('').replace(/\)\[/g, ') [');
   for (const key of keys) {
     const u = runs.subuid.get(key), g = runs.subgid.get(key);
     const owner = (u ?? g)!.owner;
-    if (u && g && show(u.runs) === show(g.runs)) continue;
+    if (u && g && sameRuns(u.runs, g.runs)) continue;
     const message = !g ? `${owner} has subordinate uids but no subordinate gids: newgidmap will refuse every range`
       : !u ? `${owner} has subordinate gids but no subordinate uids: newuidmap will refuse every range`
         : `${owner}'s subordinate uids ${show(u.runs)} differ from its subordinate gids ${show(g.runs)}; Podman, LXC and systemd map both with one layout`;
     sink.add({
-      severity: 'warning', code: 'uid-gid-mismatch', file: u ? 'subuid' : 'subgid', lines: (u ?? g)!.lines,
-      ...(u && g ? { otherLines: g.lines } : {}), owner, range: null, message,
+      severity: 'warning', code: 'uid-gid-mismatch', file: u ? 'subuid' : 'subgid', lines: [...(u ?? g)!.lines].sort((a, b) => a - b),
+      ...(u && g ? { otherLines: [...g.lines].sort((a, b) => a - b) } : {}), owner, range: null, message,
       hint: 'give the owner the same ranges in /etc/subuid and /etc/subgid',
     });
   }

@@ -21,7 +21,7 @@ export function holdersOf(id: number, idKind: 'uid' | 'gid', db: SubidDb | null,
       if (!line.range) continue;
       const e = ownedEntry(line, line.range);
       if (v >= e.first && v <= e.last) {
-        const end = e.last >= 0xffffffffn ? 4294967296 : Number(e.last) + 1;
+        const end = e.last >= 0xffffffffn ? 4294967295 : Number(e.last) + 1;
         out.push({ kind: 'subordinate', owner: line.range.owner, line: line.lineNo, range: [Number(e.first), end] });
         if (out.length >= limit) break;
       }

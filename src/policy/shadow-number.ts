@@ -48,12 +48,23 @@ function digitValue(c: number): number {
   return 99;
 }
 
+export function isPlainDecimal(s: string): boolean {
+  const c0 = s.charCodeAt(0);
+  if (c0 === 0x30) return s.length === 1;
+  if (c0 < 0x31 || c0 > 0x39) return false;
+  for (let i = 1; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
 /** getulong(numstr): shadow's acceptance of one number. */
 export function getulong(s: string): UlongResult {
   if (s.length === 0) return { ok: false, reason: 'empty' };
   // Fast path for the overwhelmingly common canonical decimal (no sign, no leading zero).
-  if (s.length <= 15 && /^(?:0|[1-9][0-9]*)$/.test(s)) {
-    return { ok: true, value: BigInt(Number(s)), notation: 'decimal', sign: null, leadingSpace: false };
+  if (s.length <= 15 && isPlainDecimal(s)) {
+    return { ok: true, value: BigInt(+s), notation: 'decimal', sign: null, leadingSpace: false };
   }
   let i = 0;
   while (i < s.length && isCSpace(s.charCodeAt(i))) i++;

@@ -1,4 +1,4 @@
-import { getulong, type UlongOk } from './shadow-number.js';
+import { getulong, isCanonical, isPlainDecimal, type UlongOk } from './shadow-number.js';
 
 /**
  * /etc/subuid and /etc/subgid as shadow-utils 4.13 reads them: commonio_open
@@ -25,11 +25,16 @@ export interface SubidLine {
   readonly lineNo: number;
   /** What shadow sees: the line up to its newline, cut at the first NUL byte. */
   readonly text: string;
-  /** The exact bytes this record spans in the file, newline included: what a rewrite preserves. */
-  readonly raw: string;
+  /** Whether the record ends with a newline in the file. */
+  readonly newline: boolean;
+  /**
+   * The exact bytes the record spans, when they are not simply `text` plus
+   * the newline (NUL bytes): what a rewrite preserves. See rawOf.
+   */
+  readonly raw?: string;
   readonly range: SubidRange | null;
   readonly skip: SkipReason | null;
-  /** Parsed entries only: the start and count as written, when shadow had to interpret them. */
+  /** Parsed entries only, and only when not plain decimal: how shadow read the start and count. */
   readonly startNumber?: UlongOk;
   readonly countNumber?: UlongOk;
   /** Parsed entries with more than three fields: the ignored rest, after the third colon. */
@@ -52,11 +57,11 @@ export const MAX_LINE = 1024;
 
 export function parseSubidDb(text: string): SubidDb {
   const { records, readable } = readLines(text);
-  const lines = records.map((r) => parseRecord(r.text, r.raw, r.lineNo));
+  const lines = records.map((r) => parseRecord(r));
   return { lines, readable };
 }
 
-interface Record { text: string; raw: string; lineNo: number }
+interface Record { text: string; newline: boolean; raw?: string; lineNo: number }
 
 /**
  * commonio_open's read loop, including what fgets does with a NUL byte: the
@@ -71,11 +76,13 @@ function readLines(text: string): { records: Record[]; readable: boolean } {
     let pos = 0;
     let lineNo = 1;
     while (pos < n) {
-      let nl = text.indexOf('\n', pos);
-      const end = nl < 0 ? n : nl + 1;
-      if (nl < 0) nl = n;
-      records.push({ text: text.slice(pos, nl), raw: text.slice(pos, end), lineNo });
-      pos = end;
+      const nl = text.indexOf('\n', pos);
+      if (nl < 0) {
+        records.push({ text: text.slice(pos), newline: false, lineNo });
+        break;
+      }
+      records.push({ text: text.slice(pos, nl), newline: true, lineNo });
+      pos = nl + 1;
       lineNo++;
     }
     return { records, readable: true };
@@ -107,7 +114,9 @@ function readLines(text: string): { records: Record[]; readable: boolean } {
     let line = cstr(buf);
     const nl = line.lastIndexOf('\n');
     if (nl >= 0) line = line.slice(0, nl);
-    records.push({ text: line, raw: text.slice(recordStart, pos), lineNo: lineNumberAt(text, recordStart) });
+    const raw = text.slice(recordStart, pos);
+    const newline = raw.endsWith('\n');
+    records.push({ text: line, newline, ...(raw === line + (newline ? '\n' : '') ? {} : { raw }), lineNo: lineNumberAt(text, recordStart) });
   }
   return { records, readable: true };
 }
@@ -118,8 +127,11 @@ function lineNumberAt(text: string, offset: number): number {
   return count;
 }
 
-function parseRecord(text: string, raw: string, lineNo: number): SubidLine {
-  const skipped = (skip: SkipReason): SubidLine => ({ lineNo, text, raw, range: null, skip });
+function parseRecord(rec: Record): SubidLine {
+  const { text, lineNo } = rec;
+  const skipped = (skip: SkipReason): SubidLine => (rec.raw === undefined
+    ? { lineNo, text, newline: rec.newline, range: null, skip }
+    : { lineNo, text, newline: rec.newline, raw: rec.raw, range: null, skip });
   // name_is_nis: '+' or '-' first.
   if (text.charCodeAt(0) === 0x2b || text.charCodeAt(0) === 0x2d) return skipped('nis');
   if (text.length >= MAX_LINE) return skipped('too-long');
@@ -133,16 +145,28 @@ function parseRecord(text: string, raw: string, lineNo: number): SubidLine {
   const startText = text.slice(c1 + 1, c2);
   const countText = c3 < 0 ? text.slice(c2 + 1) : text.slice(c2 + 1, c3);
   if (owner === '' || startText === '' || countText === '') return skipped('empty-field');
-  const start = getulong(startText);
-  if (!start.ok) return skipped('bad-start');
-  const count = getulong(countText);
-  if (!count.ok) return skipped('bad-count');
+  // Plain decimal (the common case) needs no interpretation record.
+  const plainStart = startText.length <= 15 && isPlainDecimal(startText);
+  const plainCount = countText.length <= 15 && isPlainDecimal(countText);
+  const start = plainStart ? undefined : getulong(startText);
+  if (start && !start.ok) return skipped('bad-start');
+  const count = plainCount ? undefined : getulong(countText);
+  if (count && !count.ok) return skipped('bad-count');
   const line: SubidLine = {
-    lineNo, text, raw, range: { owner, start: start.value, count: count.value }, skip: null,
-    startNumber: start, countNumber: count,
-    ...(c3 < 0 ? {} : { extra: text.slice(c3 + 1) }),
+    lineNo, text, newline: rec.newline, skip: null,
+    range: { owner, start: start ? start.value : BigInt(+startText), count: count ? count.value : BigInt(+countText) },
   };
+  // Keep how the numbers were spelled only when shadow had to interpret them (octal, hex, signs, blanks).
+  if (start && !isCanonical(start)) (line as { startNumber?: UlongOk }).startNumber = start;
+  if (count && !isCanonical(count)) (line as { countNumber?: UlongOk }).countNumber = count;
+  if (c3 >= 0) (line as { extra?: string }).extra = text.slice(c3 + 1);
+  if (rec.raw !== undefined) (line as { raw?: string }).raw = rec.raw;
   return line;
+}
+
+/** The exact bytes of a record in its file. */
+export function rawOf(line: SubidLine): string {
+  return line.raw ?? (line.newline ? line.text + '\n' : line.text);
 }
 
 /** The entries shadow uses, in file order. */

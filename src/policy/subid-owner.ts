@@ -92,7 +92,7 @@ export function haveRange(view: OwnerView, startIn: bigint, countIn: bigint): Ha
 
 /**
  * The ids the user owns through the file, as sorted, merged half-open
- * [start, end) intervals within the 32-bit id space. have_range answers
+ * [start, end) intervals of valid ids (0..4294967294). have_range answers
  * "is [a, b] inside this union" (each step continues from an owned id), so
  * this is the same rule in a form that can name what is missing.
  */
@@ -100,8 +100,9 @@ export function ownedIntervals(view: OwnerView): Array<[number, number]> {
   const all = [...view.exact, ...view.byUid];
   const spans: Array<[number, number]> = [];
   for (const e of all) {
-    if (e.last < e.first || e.first > 0xffffffffn) continue;
-    const end = e.last >= 0xffffffffn ? 4294967296 : Number(e.last) + 1;
+    // Valid ids end at 4294967294: (u32)-1 is the kernel's invalid id, and no request reaches it.
+    if (e.last < e.first || e.first >= 0xffffffffn) continue;
+    const end = e.last >= 0xffffffffn ? 4294967295 : Number(e.last) + 1;
     spans.push([Number(e.first), end]);
   }
   return mergeIntervals(spans);

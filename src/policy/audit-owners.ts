@@ -45,9 +45,10 @@ function overlaps(kind: SubidFileKind, sorted: PreparedEntry[], sink: FindingSin
     const mine = furthestByOwner.get(e.key);
     if (mine && mine.end > e.start) {
       const hi = Math.min(e.end, mine.end);
+      const [a, b] = mine.lineNo < e.lineNo ? [mine, e] : [e, mine];
       sink.add({
-        severity: 'warning', code: 'self-overlap', file: kind, lines: [mine.lineNo, e.lineNo], owner: e.owner, range: [e.start, hi],
-        message: `lines ${mine.lineNo} and ${e.lineNo}: two entries of ${e.owner} overlap on [${e.start}, ${hi})`,
+        severity: 'warning', code: 'self-overlap', file: kind, lines: [a.lineNo, b.lineNo], owner: e.owner, range: [e.start, hi],
+        message: `lines ${a.lineNo} and ${b.lineNo}: two entries of ${e.owner} overlap on [${e.start}, ${hi})`,
         hint: 'merge them into one line',
       });
     }

@@ -37,7 +37,7 @@ export function addSubidRange(text: string, owner: string, start: bigint, count:
   const view = options.accounts ? ownerView(db, owner, options.accounts) : ownerView(db, owner, emptyAccounts, { uidFallback: false });
   if (haveRange(view, start, count).ok) return { text, changed: false, action: 'present', touched: [] };
   if (options.join) {
-    const idx = db.lines.findIndex((l) => l.range && l.range.owner === owner && l.range.start + l.range.count === start && l.newline && l.raw === undefined);
+    const idx = db.lines.findIndex((l) => l.range && l.range.owner === owner && l.range.start + l.range.count === start && l.raw === undefined);
     if (idx >= 0) {
       const r = db.lines[idx].range!;
       return rebuild(db, new Map([[idx, `${owner}:${r.start}:${r.count + count}\n`]]), [], 'extended');
@@ -78,12 +78,13 @@ export function removeSubidRange(text: string, owner: string, start: bigint, cou
 function rebuild(db: SubidDb, replaced: Map<number, string>, appended: string[], action: SubidEdit['action']): SubidEdit {
   const parts: string[] = [];
   db.lines.forEach((line, idx) => parts.push(replaced.has(idx) ? replaced.get(idx)! : rawOf(line)));
-  if (appended.length > 0) {
-    // A last line without a newline gets one, as shadow writes every kept line with one.
-    const last = parts.length - 1;
-    if (last >= 0 && parts[last] !== '' && !parts[last].endsWith('\n')) parts[last] += '\n';
-    parts.push(...appended);
+  // shadow writes every kept line followed by a newline, so a last line without one gets one.
+  for (let i = parts.length - 1; i >= 0; i--) {
+    if (parts[i] === '') continue;
+    if (!parts[i].endsWith('\n')) parts[i] += '\n';
+    break;
   }
+  parts.push(...appended);
   const touched = [...replaced.keys()].map((i) => db.lines[i].lineNo);
   return { text: parts.join(''), changed: true, action, touched };
 }

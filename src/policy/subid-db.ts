@@ -1,4 +1,4 @@
-import { getulong, isCanonical, isPlainDecimal, type UlongOk } from './shadow-number.js';
+import { getulong, isCanonical, type UlongOk } from './shadow-number.js';
 
 /**
  * /etc/subuid and /etc/subgid as shadow-utils 4.13 reads them: commonio_open
@@ -141,20 +141,18 @@ function parseRecord(rec: Record): SubidLine {
   const c2 = text.indexOf(':', c1 + 1);
   if (c2 < 0) return skipped('too-few-fields');
   const c3 = text.indexOf(':', c2 + 1);
-  const owner = text.slice(0, c1);
-  const startText = text.slice(c1 + 1, c2);
-  const countText = c3 < 0 ? text.slice(c2 + 1) : text.slice(c2 + 1, c3);
-  if (owner === '' || startText === '' || countText === '') return skipped('empty-field');
-  // Plain decimal (the common case) needs no interpretation record.
-  const plainStart = startText.length <= 15 && isPlainDecimal(startText);
-  const plainCount = countText.length <= 15 && isPlainDecimal(countText);
-  const start = plainStart ? undefined : getulong(startText);
+  const countEnd = c3 < 0 ? text.length : c3;
+  if (c1 === 0 || c2 === c1 + 1 || countEnd === c2 + 1) return skipped('empty-field');
+  // Plain decimal (the common case) is read in place; anything else goes through getulong.
+  const plainStart = plainDecimal(text, c1 + 1, c2);
+  const plainCount = plainDecimal(text, c2 + 1, countEnd);
+  const start = plainStart < 0 ? getulong(text.slice(c1 + 1, c2)) : undefined;
   if (start && !start.ok) return skipped('bad-start');
-  const count = plainCount ? undefined : getulong(countText);
+  const count = plainCount < 0 ? getulong(text.slice(c2 + 1, countEnd)) : undefined;
   if (count && !count.ok) return skipped('bad-count');
   const line: SubidLine = {
     lineNo, text, newline: rec.newline, skip: null,
-    range: { owner, start: start ? start.value : BigInt(+startText), count: count ? count.value : BigInt(+countText) },
+    range: { owner: text.slice(0, c1), start: start ? start.value : BigInt(plainStart), count: count ? count.value : BigInt(plainCount) },
   };
   // Keep how the numbers were spelled only when shadow had to interpret them (octal, hex, signs, blanks).
   if (start && !isCanonical(start)) (line as { startNumber?: UlongOk }).startNumber = start;
@@ -162,6 +160,21 @@ function parseRecord(rec: Record): SubidLine {
   if (c3 >= 0) (line as { extra?: string }).extra = text.slice(c3 + 1);
   if (rec.raw !== undefined) (line as { raw?: string }).raw = rec.raw;
   return line;
+}
+
+/** The value of text[from, to) when it is plain decimal of at most 15 digits ("0" or no leading zero), else -1. */
+function plainDecimal(text: string, from: number, to: number): number {
+  const n = to - from;
+  if (n < 1 || n > 15) return -1;
+  const c0 = text.charCodeAt(from);
+  if (c0 === 0x30) return n === 1 ? 0 : -1;
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+    v = v * 10 + (c - 0x30);
+  }
+  return v;
 }
 
 /** The exact bytes of a record in its file. */

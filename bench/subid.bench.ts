@@ -80,6 +80,9 @@ try {
   }
   rows.push({ name: 'fsidmap audit, library (1 file: parse + audit)', samples: libOne, note: `${g.lines} lines` });
   rows.push({ name: 'fsidmap audit, library (subuid + subgid)', samples: lib, note: `${2 * g.lines} lines, ${findings} findings` });
+  const emptyGid = join(dir, 'subgid-empty');
+  writeFileSync(emptyGid, '');
+  rows.push({ name: 'fsidmap subid audit (CLI process, 1 file)', samples: timeProcess(process.execPath, [cli, 'subid', 'audit', '--subuid', g.subuid, '--subgid', emptyGid, '--passwd', g.passwd, '--group', g.group, '--json'], [0, 1]), note: '100,000-line subuid, empty subgid' });
   rows.push({ name: 'fsidmap subid audit (CLI process, both files)', samples: timeProcess(process.execPath, [cli, 'subid', 'audit', ...files, '--json'], [0, 1]), note: 'node start + read + audit + JSON' });
   rows.push({ name: `fsidmap subid check --user ${g.last} (CLI)`, samples: timeProcess(process.execPath, [cli, 'subid', 'check', ...files, '--user', g.last, '--uidmap', `0:${100000 + 24999 * 65536}:65536`], [0]), note: 'newuidmap decision for the last owner' });
 
@@ -100,13 +103,14 @@ try {
   console.log(`subid audit benchmark: ${g.lines}-line subuid and subgid, 25,000 owners; ${RUNS} runs; ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}); load average ${load}`);
   console.log(`${'measurement'.padEnd(w)}  median ms     min ms     max ms  note`);
   for (const r of shown) console.log(`${r.name.padEnd(w)}  ${r.median.toFixed(1).padStart(9)}  ${r.min.toFixed(1).padStart(9)}  ${r.max.toFixed(1).padStart(9)}  ${r.note}`);
-  const cliAudit = shown[2];
+  const cliOne = shown[2];
+  const cliAudit = shown[3];
   const peerRow = shown.find((r) => r.name.startsWith('getsubids'));
   if (peerRow) {
-    console.log(`ratio: fsidmap audit of both files (CLI) / getsubids reading one = ${(cliAudit.median / peerRow.median).toFixed(2)}; fsidmap check / getsubids = ${(shown[3].median / peerRow.median).toFixed(2)}`);
+    console.log(`ratio: fsidmap audit of both files (CLI) / getsubids reading one = ${(cliAudit.median / peerRow.median).toFixed(2)}; fsidmap check / getsubids = ${(shown[4].median / peerRow.median).toFixed(2)}`);
   } else console.log(`peer: ${peer}`);
-  const within = shown[0].median < BUDGET_MS && cliAudit.median < BUDGET_MS;
-  console.log(`budget ${BUDGET_MS} ms for a 100,000-line file: ${within ? 'met' : 'MISSED'} (library ${shown[0].median.toFixed(0)} ms, CLI with both files ${cliAudit.median.toFixed(0)} ms)`);
+  const within = shown[0].median < BUDGET_MS && cliOne.median < BUDGET_MS;
+  console.log(`budget ${BUDGET_MS} ms for a 100,000-line file: ${within ? 'met' : 'MISSED'} (library ${shown[0].median.toFixed(0)} ms, whole CLI process ${cliOne.median.toFixed(0)} ms; both 100,000-line files ${cliAudit.median.toFixed(0)} ms)`);
   mkdirSync(join(here, '..', '..', 'bench', 'results'), { recursive: true });
   writeFileSync(join(here, '..', '..', 'bench', 'results', 'subid.json'), JSON.stringify({
     date: new Date().toISOString(), loadavg: loadavg(), lines: g.lines, runs: RUNS, cpus: cpus().length, cpu: cpus()[0]?.model ?? null, budgetMs: BUDGET_MS, withinBudget: within, peer,

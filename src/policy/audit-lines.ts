@@ -46,8 +46,8 @@ export function auditLines(kind: SubidFileKind, db: SubidDb, accounts: Accounts,
   const realIds = kind === 'subuid' ? userIds(accounts) : groupIds(accounts);
   const cache = new Map<string, Resolved>();
   const out: PreparedEntry[] = [];
-  const add = (line: SubidLine, severity: Finding['severity'], code: Finding['code'], message: string, hint: string, range: readonly [number, number] | null = null, owner: string | null = null) =>
-    sink.add({ severity, code, file: kind, lines: [line.lineNo], owner, range, message: `line ${line.lineNo}: ${message}`, hint });
+  const add: Add = (line, severity, code, message, hint, range = null, owner = null) =>
+    sink.add(severity, code, () => ({ file: kind, lines: [line.lineNo], owner, range, message: `line ${line.lineNo}: ${typeof message === 'function' ? message() : message}`, hint }));
 
   for (const line of db.lines) {
     const r = line.range;
@@ -105,7 +105,8 @@ export function auditLines(kind: SubidFileKind, db: SubidDb, accounts: Accounts,
   return out;
 }
 
-type Add = (line: SubidLine, severity: Finding['severity'], code: Finding['code'], message: string, hint: string, range?: readonly [number, number] | null, owner?: string | null) => void;
+/** A line finding; the message may be a function, built only if the finding is listed. */
+type Add = (line: SubidLine, severity: Finding['severity'], code: Finding['code'], message: string | (() => string), hint: string, range?: readonly [number, number] | null, owner?: string | null) => void;
 
 function unparsed(line: SubidLine, add: Add): void {
   const t = line.text;
@@ -124,19 +125,19 @@ function coverage(line: SubidLine, owner: string, res: Resolved, start: number, 
   const idKind = kind === 'subuid' ? 'uid' : 'gid';
   const range = [start, end] as const;
   if (start === 0) {
-    add(line, 'error', 'covers-root', `${owner}'s range [${start}, ${end}) includes ${idKind} 0: inside a namespace ${owner} can own files as root`,
+    add(line, 'error', 'covers-root', () => `${owner}'s range [${start}, ${end}) includes ${idKind} 0: inside a namespace ${owner} can own files as root`,
       'move the range above the ids of real accounts (shadow allocates from 100000)', range, owner);
   }
   if (start <= OVERFLOW_ID && OVERFLOW_ID < end) {
-    add(line, 'warning', 'covers-overflow-id', `${owner}'s range [${start}, ${end}) includes the overflow id 65534 (nobody/nogroup), which the kernel shows for every unmapped owner`,
+    add(line, 'warning', 'covers-overflow-id', () => `${owner}'s range [${start}, ${end}) includes the overflow id 65534 (nobody/nogroup), which the kernel shows for every unmapped owner`,
       'move the range above 65535', range, owner);
   }
   if (start < FOREIGN_RANGE[1] && FOREIGN_RANGE[0] < end) {
-    add(line, 'error', 'foreign-range', `${owner}'s range [${start}, ${end}) reaches into systemd's foreign range [2147352576, 2147418112) (0x7FFE0000–0x7FFEFFFF): ${owner} could own every foreign-owned image`,
+    add(line, 'error', 'foreign-range', () => `${owner}'s range [${start}, ${end}) reaches into systemd's foreign range [2147352576, 2147418112) (0x7FFE0000–0x7FFEFFFF): ${owner} could own every foreign-owned image`,
       'keep subordinate ranges below 2147352576 (systemd container ranges end at 1879048191)', range, owner);
   }
   if (end > HIGH_START) {
-    add(line, 'warning', 'high-range', `${owner}'s range [${start}, ${end}) reaches ${idKind}s at or above 2^31, which systemd advises against (signed-id bugs in devpts, setfsuid and elsewhere)`,
+    add(line, 'warning', 'high-range', () => `${owner}'s range [${start}, ${end}) reaches ${idKind}s at or above 2^31, which systemd advises against (signed-id bugs in devpts, setfsuid and elsewhere)`,
       'keep subordinate ranges below 2147483648', range, owner);
   }
   // Real accounts inside the range (0 and 65534 have their own findings).
@@ -146,7 +147,7 @@ function coverage(line: SubidLine, owner: string, res: Resolved, start: number, 
   const ownId = idKind === 'uid' ? res.uid : res.uid === undefined ? undefined : accounts.getpwuid(res.uid)?.gid;
   const others = hits.filter((id) => id !== ownId);
   if (ownId !== undefined && hits.includes(ownId)) {
-    add(line, 'warning', 'covers-own-id', `${owner}'s range [${start}, ${end}) includes ${owner}'s own ${idKind} ${ownId}: runtimes that map the own ${idKind} and the subordinate range together get EINVAL (overlapping lower ranges)`,
+    add(line, 'warning', 'covers-own-id', () => `${owner}'s range [${start}, ${end}) includes ${owner}'s own ${idKind} ${ownId}: runtimes that map the own ${idKind} and the subordinate range together get EINVAL (overlapping lower ranges)`,
       'move the range away from the owner\'s own id', range, owner);
   }
   if (others.length > 0) {

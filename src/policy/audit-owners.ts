@@ -36,21 +36,21 @@ function overlaps(kind: SubidFileKind, sorted: PreparedEntry[], sink: FindingSin
     if (other && other.end > e.start) {
       const lo = e.start, hi = Math.min(e.end, other.end);
       const [a, b] = other.lineNo < e.lineNo ? [other, e] : [e, other];
-      sink.add({
-        severity: 'error', code: 'overlap', file: kind, lines: [a.lineNo, b.lineNo], owner: `${a.owner},${b.owner}`, range: [lo, hi],
+      sink.add('error', 'overlap', () => ({
+        file: kind, lines: [a.lineNo, b.lineNo], owner: `${a.owner},${b.owner}`, range: [lo, hi],
         message: `lines ${a.lineNo} and ${b.lineNo}: ${a.owner}'s [${a.start}, ${a.end}) and ${b.owner}'s [${b.start}, ${b.end}) overlap on [${lo}, ${hi}) (${hi - lo} ids): both users can own the same files`,
         hint: 'give each owner a disjoint range (shadow\'s useradd takes the lowest free hole; fsidmap alloc can choose one)',
-      });
+      }));
     }
     const mine = furthestByOwner.get(e.key);
     if (mine && mine.end > e.start) {
       const hi = Math.min(e.end, mine.end);
       const [a, b] = mine.lineNo < e.lineNo ? [mine, e] : [e, mine];
-      sink.add({
-        severity: 'warning', code: 'self-overlap', file: kind, lines: [a.lineNo, b.lineNo], owner: e.owner, range: [e.start, hi],
+      sink.add('warning', 'self-overlap', () => ({
+        file: kind, lines: [a.lineNo, b.lineNo], owner: e.owner, range: [e.start, hi],
         message: `lines ${a.lineNo} and ${b.lineNo}: two entries of ${e.owner} overlap on [${e.start}, ${hi})`,
         hint: 'merge them into one line',
-      });
+      }));
     }
     if (!mine || e.end > mine.end) furthestByOwner.set(e.key, e);
     if (!best || e.end > best.end) {
@@ -72,13 +72,13 @@ function unknownOwners(kind: SubidFileKind, entries: PreparedEntry[], sink: Find
   for (const [owner, lines] of byOwner) {
     const numeric = /^\d+$/.test(owner);
     const canonical = /^(0|[1-9]\d*)$/.test(owner);
-    sink.add({
-      severity: 'warning', code: 'owner-unknown', file: kind, lines, owner, range: null,
+    sink.add('warning', 'owner-unknown', () => ({
+      file: kind, lines, owner, range: null,
       message: numeric && !canonical
         ? `owner "${owner}" (line${lines.length === 1 ? '' : 's'} ${lines.join(', ')}) is a uid with leading zeros: shadow compares it with the uid as text, so it matches no user`
         : `owner "${owner}" (line${lines.length === 1 ? '' : 's'} ${lines.join(', ')}) has no passwd entry${numeric ? ' with that uid' : ''}: the ranges are unused now and go to whoever is created with that ${numeric ? 'uid' : 'name'} later`,
       hint: 'delete the entries of removed users (userdel does this for their name), or create the account',
-    });
+    }));
   }
 }
 
@@ -104,11 +104,11 @@ function tooSmall(kind: SubidFileKind, runs: Map<string, OwnerRuns>, sink: Findi
     let largest = 0;
     for (let i = 0; i < o.runs.length; i += 2) largest = Math.max(largest, o.runs[i + 1] - o.runs[i]);
     if (largest >= CONTAINER_SIZE) continue;
-    sink.add({
-      severity: 'warning', code: 'too-small', file: kind, lines: [...o.lines].sort((a, b) => a - b), owner: o.owner, range: null,
+    sink.add('warning', 'too-small', () => ({
+      file: kind, lines: [...o.lines].sort((a, b) => a - b), owner: o.owner, range: null,
       message: `${o.owner}'s largest contiguous ${kind} block has ${largest} ids, fewer than the ${CONTAINER_SIZE} a full container (ids 0–65535) needs`,
       hint: `give ${o.owner} a block of at least ${CONTAINER_SIZE} ids (usermod --add-sub${kind === 'subuid' ? 'uid' : 'gid'}s FIRST-LAST)`,
-    });
+    }));
   }
 }
 
@@ -125,13 +125,13 @@ function mismatches(runs: Record<SubidFileKind, Map<string, OwnerRuns>>, sink: F
     const u = runs.subuid.get(key), g = runs.subgid.get(key);
     const owner = (u ?? g)!.owner;
     if (u && g && sameRuns(u.runs, g.runs)) continue;
-    const message = !g ? `${owner} has subordinate uids but no subordinate gids: newgidmap will refuse every range`
+    const message = () => !g ? `${owner} has subordinate uids but no subordinate gids: newgidmap will refuse every range`
       : !u ? `${owner} has subordinate gids but no subordinate uids: newuidmap will refuse every range`
         : `${owner}'s subordinate uids ${show(u.runs)} differ from its subordinate gids ${show(g.runs)}; Podman, LXC and systemd map both with one layout`;
-    sink.add({
-      severity: 'warning', code: 'uid-gid-mismatch', file: u ? 'subuid' : 'subgid', lines: [...(u ?? g)!.lines].sort((a, b) => a - b),
-      ...(u && g ? { otherLines: [...g.lines].sort((a, b) => a - b) } : {}), owner, range: null, message,
+    sink.add('warning', 'uid-gid-mismatch', () => ({
+      file: u ? 'subuid' : 'subgid', lines: [...(u ?? g)!.lines].sort((a, b) => a - b),
+      ...(u && g ? { otherLines: [...g.lines].sort((a, b) => a - b) } : {}), owner, range: null, message: message(),
       hint: 'give the owner the same ranges in /etc/subuid and /etc/subgid',
-    });
+    }));
   }
 }

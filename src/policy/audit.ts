@@ -66,17 +66,28 @@ export interface AuditReport {
   readonly lines: { readonly subuid: number; readonly subgid: number };
 }
 
-/** Collects findings, keeping at most `max` per code. */
+type FindingBody = Omit<Finding, 'severity' | 'code'>;
+
+/**
+ * Collects findings, keeping at most `max` per code. A finding is built
+ * only when it will be listed: a 100,000-line file can yield as many
+ * findings of one kind, and only their number is wanted past the cap.
+ */
 export class FindingSink {
   readonly findings: Finding[] = [];
   readonly truncated: Record<string, number> = {};
+  readonly truncatedBySeverity: Record<Severity, number> = { error: 0, warning: 0, info: 0 };
   private readonly perCode = new Map<string, number>();
   constructor(private readonly max: number) {}
-  add(f: Finding): void {
-    const n = this.perCode.get(f.code) ?? 0;
-    this.perCode.set(f.code, n + 1);
-    if (n >= this.max) this.truncated[f.code] = (this.truncated[f.code] ?? 0) + 1;
-    else this.findings.push(f);
+  add(severity: Severity, code: FindingCode, build: () => FindingBody): void {
+    const n = this.perCode.get(code) ?? 0;
+    this.perCode.set(code, n + 1);
+    if (n >= this.max) {
+      this.truncated[code] = (this.truncated[code] ?? 0) + 1;
+      this.truncatedBySeverity[severity]++;
+    } else {
+      this.findings.push({ severity, code, ...build() });
+    }
   }
 }
 
@@ -94,8 +105,7 @@ export function auditSubids(input: AuditInput): AuditReport {
     ORDER[a.severity] - ORDER[b.severity] || (a.file ?? '').localeCompare(b.file ?? '') || (a.lines[0] ?? 0) - (b.lines[0] ?? 0) || a.code.localeCompare(b.code));
   const counts = { error: 0, warning: 0, info: 0 };
   for (const f of findings) counts[f.severity]++;
-  const severityOf = new Map(findings.map((f) => [f.code, f.severity]));
-  for (const [code, n] of Object.entries(sink.truncated)) counts[severityOf.get(code as FindingCode) ?? 'info'] += n;
+  for (const sev of ['error', 'warning', 'info'] as const) counts[sev] += sink.truncatedBySeverity[sev];
   const count = (f: AuditFile) => f.db?.lines.filter((l) => l.range).length ?? 0;
   return {
     findings, counts, truncated: sink.truncated,
@@ -108,31 +118,32 @@ function auditFile(kind: SubidFileKind, f: AuditFile, sink: FindingSink): void {
   const tool = kind === 'subuid' ? 'newuidmap' : 'newgidmap';
   const base = { file: kind, lines: [], owner: null, range: null } as const;
   if (f.state === 'missing') {
-    sink.add({ ...base, severity: 'warning', code: 'file-missing', message: `${f.path} does not exist: ${tool} exits 1 for every user, even for their own id`,
-      hint: `create it (an empty file is enough), e.g. touch ${f.path} && chmod 644 ${f.path}` });
+    sink.add('warning', 'file-missing', () => ({ ...base, message: `${f.path} does not exist: ${tool} exits 1 for every user, even for their own id`,
+      hint: `create it (an empty file is enough), e.g. touch ${f.path} && chmod 644 ${f.path}` }));
     return;
   }
   if (f.state === 'symlink') {
-    sink.add({ ...base, severity: 'error', code: 'file-symlink', message: `${f.path} is a symbolic link: shadow opens it with O_NOFOLLOW, so ${tool} exits 1 for every user`,
-      hint: 'replace the link with a regular file holding the entries' });
+    sink.add('error', 'file-symlink', () => ({ ...base, message: `${f.path} is a symbolic link: shadow opens it with O_NOFOLLOW, so ${tool} exits 1 for every user`,
+      hint: 'replace the link with a regular file holding the entries' }));
   }
   if (f.db && !f.db.readable) {
-    sink.add({ ...base, severity: 'error', code: 'file-unreadable', message: `${f.path}'s last line contains a NUL byte: shadow's reader fails on it and ${tool} exits 1 for every user`,
-      hint: 'remove the NUL bytes (e.g. tr -d \'\\000\')' });
+    sink.add('error', 'file-unreadable', () => ({ ...base, message: `${f.path}'s last line contains a NUL byte: shadow's reader fails on it and ${tool} exits 1 for every user`,
+      hint: 'remove the NUL bytes (e.g. tr -d \'\\000\')' }));
   } else if (f.hasNul) {
-    sink.add({ ...base, severity: 'warning', code: 'nul-byte', message: `${f.path} contains NUL bytes: shadow cuts the line there and glues the next line on`,
-      hint: 'remove the NUL bytes (e.g. tr -d \'\\000\')' });
+    sink.add('warning', 'nul-byte', () => ({ ...base, message: `${f.path} contains NUL bytes: shadow cuts the line there and glues the next line on`,
+      hint: 'remove the NUL bytes (e.g. tr -d \'\\000\')' }));
   }
-  if (f.mode !== undefined) {
-    const otherWrite = (f.mode & 0o002) !== 0;
-    const groupWrite = (f.mode & 0o020) !== 0 && f.gid !== 0;
+  const mode = f.mode;
+  if (mode !== undefined) {
+    const otherWrite = (mode & 0o002) !== 0;
+    const groupWrite = (mode & 0o020) !== 0 && f.gid !== 0;
     if (otherWrite || groupWrite) {
-      sink.add({ ...base, severity: 'error', code: 'file-permissions', message: `${f.path} is writable by ${otherWrite ? 'everyone' : `group ${f.gid}`} (mode ${(f.mode & 0o7777).toString(8)}): anyone who can write it can grant themselves any id`,
-        hint: `chmod 644 ${f.path}` });
+      sink.add('error', 'file-permissions', () => ({ ...base, message: `${f.path} is writable by ${otherWrite ? 'everyone' : `group ${f.gid}`} (mode ${(mode & 0o7777).toString(8)}): anyone who can write it can grant themselves any id`,
+        hint: `chmod 644 ${f.path}` }));
     }
     if (f.uid !== undefined && f.uid !== 0) {
-      sink.add({ ...base, severity: 'warning', code: 'file-permissions', message: `${f.path} is owned by uid ${f.uid}, not root: that user can grant ids`,
-        hint: `chown root:root ${f.path}` });
+      sink.add('warning', 'file-permissions', () => ({ ...base, message: `${f.path} is owned by uid ${f.uid}, not root: that user can grant ids`,
+        hint: `chown root:root ${f.path}` }));
     }
   }
 }

@@ -42,49 +42,68 @@ function stats(samples: number[]): { median: number; min: number; max: number } 
   return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
 }
 
-function timeProcess(cmd: string, args: string[], expectStatus: number[]): number[] {
-  const out: number[] = [];
+/**
+ * Wall time of whole node processes, and their CPU time (user + system,
+ * reported by a preloaded hook at exit): on a machine shared with other
+ * work the wall time includes waiting for a core, the CPU time does not.
+ */
+function timeNode(args: string[], expectStatus: number[], hook: string): { wall: number[]; cpu: number[] } {
+  const wall: number[] = [], cpu: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const t = process.hrtime.bigint();
-    const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28 });
-    const ms = Number(process.hrtime.bigint() - t) / 1e6;
-    if (r.error || !expectStatus.includes(r.status ?? -1)) throw new Error(`${cmd} ${args.slice(0, 4).join(' ')}… exited ${r.status}: ${r.stderr?.slice(0, 500)}`);
-    out.push(ms);
+    const r = spawnSync(process.execPath, ['--require', hook, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    wall.push(Number(process.hrtime.bigint() - t) / 1e6);
+    if (r.error || !expectStatus.includes(r.status ?? -1)) throw new Error(`${args.slice(0, 4).join(' ')}… exited ${r.status}: ${r.stderr?.slice(0, 500)}`);
+    const m = /FSIDMAP_CPU_US (\d+)/.exec(r.stderr);
+    if (!m) throw new Error('the CPU-time hook did not report');
+    cpu.push(Number(m[1]) / 1000);
   }
-  return out;
+  return { wall, cpu };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'fsidmap-bench-subid-'));
 try {
   const g = generate(dir);
   const files = ['--subuid', g.subuid, '--subgid', g.subgid, '--passwd', g.passwd, '--group', g.group];
-  const rows: Array<{ name: string; samples: number[]; note: string }> = [];
+  const rows: Array<{ name: string; samples: number[]; cpu?: number[]; note: string }> = [];
+  const hook = join(dir, 'cpu-hook.cjs');
+  writeFileSync(hook, "process.on('exit', () => { const u = process.cpuUsage(); process.stderr.write('FSIDMAP_CPU_US ' + (u.user + u.system) + '\\n'); });\n");
+  const proc = (name: string, args: string[], status: number[], note: string) => {
+    const t = timeNode(args, status, hook);
+    rows.push({ name, samples: t.wall, cpu: t.cpu, note });
+  };
 
   // In-process: parse both files and audit them (what the CLI does after reading).
   const texts = { subuid: readFileSync(g.subuid, 'latin1'), subgid: readFileSync(g.subgid, 'latin1') };
   const accounts = Accounts.parse(readFileSync(g.passwd, 'latin1'), readFileSync(g.group, 'latin1'));
-  const lib: number[] = [];
-  const libOne: number[] = [];
+  const lib: number[] = [], libCpu: number[] = [];
+  const libOne: number[] = [], libOneCpu: number[] = [];
   let findings = 0;
   for (let i = 0; i < RUNS; i++) {
     let t = performance.now();
+    let c = process.cpuUsage();
     const report = auditSubids({
       subuid: { path: g.subuid, state: 'present', db: parseSubidDb(texts.subuid) },
       subgid: { path: g.subgid, state: 'present', db: parseSubidDb(texts.subgid) }, accounts,
     });
     lib.push(performance.now() - t);
+    c = process.cpuUsage(c);
+    libCpu.push((c.user + c.system) / 1000);
     findings = report.counts.error + report.counts.warning + report.counts.info;
     t = performance.now();
+    c = process.cpuUsage();
     auditSubids({ subuid: { path: g.subuid, state: 'present', db: parseSubidDb(texts.subuid) }, subgid: { path: '-', state: 'missing', db: null }, accounts });
     libOne.push(performance.now() - t);
+    c = process.cpuUsage(c);
+    libOneCpu.push((c.user + c.system) / 1000);
   }
-  rows.push({ name: 'fsidmap audit, library (1 file: parse + audit)', samples: libOne, note: `${g.lines} lines` });
-  rows.push({ name: 'fsidmap audit, library (subuid + subgid)', samples: lib, note: `${2 * g.lines} lines, ${findings} findings` });
+  rows.push({ name: 'fsidmap audit, library (1 file: parse + audit)', samples: libOne, cpu: libOneCpu, note: `${g.lines} lines` });
+  rows.push({ name: 'fsidmap audit, library (subuid + subgid)', samples: lib, cpu: libCpu, note: `${2 * g.lines} lines, ${findings} findings` });
   const emptyGid = join(dir, 'subgid-empty');
   writeFileSync(emptyGid, '');
-  rows.push({ name: 'fsidmap subid audit (CLI process, 1 file)', samples: timeProcess(process.execPath, [cli, 'subid', 'audit', '--subuid', g.subuid, '--subgid', emptyGid, '--passwd', g.passwd, '--group', g.group, '--json'], [0, 1]), note: '100,000-line subuid, empty subgid' });
-  rows.push({ name: 'fsidmap subid audit (CLI process, both files)', samples: timeProcess(process.execPath, [cli, 'subid', 'audit', ...files, '--json'], [0, 1]), note: 'node start + read + audit + JSON' });
-  rows.push({ name: `fsidmap subid check --user ${g.last} (CLI)`, samples: timeProcess(process.execPath, [cli, 'subid', 'check', ...files, '--user', g.last, '--uidmap', `0:${100000 + 24999 * 65536}:65536`], [0]), note: 'newuidmap decision for the last owner' });
+  proc('fsidmap subid audit (CLI process, 1 file)', [cli, 'subid', 'audit', '--subuid', g.subuid, '--subgid', emptyGid, '--passwd', g.passwd, '--group', g.group, '--json'], [0, 1], '100,000-line subuid, empty subgid');
+  proc('fsidmap subid audit (CLI process, both files)', [cli, 'subid', 'audit', ...files, '--json'], [0, 1], 'node start + read + audit + JSON');
+  proc(`fsidmap subid check --user ${g.last} (CLI)`, [cli, 'subid', 'check', ...files, '--user', g.last, '--uidmap', `0:${100000 + 24999 * 65536}:65536`], [0], 'newuidmap decision for the last owner');
 
   // Peer: shadow's reader (libsubid list_owner_ranges → commonio_open + subordinate_parse) on the same file.
   let peer = 'getsubids: needs root (private mount namespace)';
@@ -97,12 +116,15 @@ try {
     } else peer = `getsubids failed: ${r.stderr.trim()}`;
   }
 
-  const shown = rows.map((r) => ({ ...r, ...stats(r.samples) }));
+  const shown = rows.map((r) => ({ ...r, ...stats(r.samples), cpuMedian: r.cpu ? stats(r.cpu).median : null }));
   const w = Math.max(...shown.map((r) => r.name.length));
   const load = loadavg().map((x) => x.toFixed(2)).join(' ');
   console.log(`subid audit benchmark: ${g.lines}-line subuid and subgid, 25,000 owners; ${RUNS} runs; ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}); load average ${load}`);
-  console.log(`${'measurement'.padEnd(w)}  median ms     min ms     max ms  note`);
-  for (const r of shown) console.log(`${r.name.padEnd(w)}  ${r.median.toFixed(1).padStart(9)}  ${r.min.toFixed(1).padStart(9)}  ${r.max.toFixed(1).padStart(9)}  ${r.note}`);
+  console.log(`${'measurement'.padEnd(w)}  wall median     min ms     max ms   cpu median  note`);
+  for (const r of shown) {
+    const cpu = r.cpuMedian === null ? '-' : r.cpuMedian.toFixed(1);
+    console.log(`${r.name.padEnd(w)}  ${r.median.toFixed(1).padStart(11)}  ${r.min.toFixed(1).padStart(9)}  ${r.max.toFixed(1).padStart(9)}  ${cpu.padStart(11)}  ${r.note}`);
+  }
   const cliOne = shown[2];
   const cliAudit = shown[3];
   const peerRow = shown.find((r) => r.name.startsWith('getsubids'));
@@ -110,12 +132,16 @@ try {
     console.log(`ratio: fsidmap audit of both files (CLI) / getsubids reading one = ${(cliAudit.median / peerRow.median).toFixed(2)}; fsidmap check / getsubids = ${(shown[4].median / peerRow.median).toFixed(2)}`);
   } else console.log(`peer: ${peer}`);
   const within = shown[0].median < BUDGET_MS && cliOne.median < BUDGET_MS;
-  console.log(`budget ${BUDGET_MS} ms for a 100,000-line file: ${within ? 'met' : 'MISSED'} (library ${shown[0].median.toFixed(0)} ms, whole CLI process ${cliOne.median.toFixed(0)} ms; both 100,000-line files ${cliAudit.median.toFixed(0)} ms)`);
+  const withinCpu = (shown[0].cpuMedian ?? Infinity) < BUDGET_MS && (cliOne.cpuMedian ?? Infinity) < BUDGET_MS;
+  console.log(`budget ${BUDGET_MS} ms for a 100,000-line file: wall ${within ? 'met' : 'MISSED'}, CPU ${withinCpu ? 'met' : 'MISSED'} ` +
+    `(whole CLI process: wall ${cliOne.median.toFixed(0)} ms, CPU ${cliOne.cpuMedian?.toFixed(0)} ms; library: wall ${shown[0].median.toFixed(0)} ms; both 100,000-line files: wall ${cliAudit.median.toFixed(0)} ms)`);
   mkdirSync(join(here, '..', '..', 'bench', 'results'), { recursive: true });
   writeFileSync(join(here, '..', '..', 'bench', 'results', 'subid.json'), JSON.stringify({
-    date: new Date().toISOString(), loadavg: loadavg(), lines: g.lines, runs: RUNS, cpus: cpus().length, cpu: cpus()[0]?.model ?? null, budgetMs: BUDGET_MS, withinBudget: within, peer,
+    date: new Date().toISOString(), loadavg: loadavg(), lines: g.lines, runs: RUNS, cpus: cpus().length, cpu: cpus()[0]?.model ?? null, budgetMs: BUDGET_MS,
+    withinBudget: { wall: within, cpu: withinCpu }, peer,
     rows: shown.map(({ samples, ...r }) => ({ ...r, samples })),
   }, null, 2) + '\n');
+  // The wall-clock budget is the requirement; CPU time is reported so a loaded machine can be told from a slow program.
   process.exitCode = within ? 0 : 1;
 } finally {
   rmSync(dir, { recursive: true, force: true });

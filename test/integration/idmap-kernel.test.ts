@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkMapWrite, formatCompact, type IdMap, type MapWriteOptions, parseMap } from '../../src/idmap/index.js';
+import { checkMapWrite, formatKernel, type IdMap, type MapWriteOptions, parseMap } from '../../src/idmap/index.js';
 import { int, malformed, pick, rng, text, validLines, type Rng } from '../support/map-cases.js';
 import { type ProbeCase, probeAvailable, runProbe } from '../support/userns-probe.js';
 
@@ -117,8 +117,9 @@ test('map writes: fsidmap\'s verdict, installed map and translations equal the k
     const show = () => `case ${i} (${c.label}, ${c.probe.kind}, writer ${c.probe.writer}): ${JSON.stringify(Buffer.from(c.probe.map).toString('latin1')).slice(0, 200)}${c.probe.parent ? ` parent ${JSON.stringify(Buffer.from(c.probe.parent).toString('latin1'))}` : ''}`;
     if (ours !== k.verdict) { mismatches.push(`${show()}: kernel ${k.verdict}, fsidmap ${ours} (${v.rule})`); return; }
     if (!v.installed) return;
-    const want = formatCompact(v.installed).trim().split('\n');
-    if (want.join(',') !== k.map.join(',')) mismatches.push(`${show()}: kernel installed ${k.map.join(',')}, fsidmap ${want.join(',')}`);
+    // formatKernel must reproduce the kernel's own text ("%10u %10u %10u" in its order), byte for byte.
+    const want = formatKernel(v.installed).replace(/\n$/, '').split('\n');
+    if (want.join('|') !== k.map.join('|')) mismatches.push(`${show()}: kernel printed ${JSON.stringify(k.map.join('\n'))}, fsidmap ${JSON.stringify(want.join('\n'))}`);
     c.probe.up!.forEach((kid, j) => {
       translations++;
       if (k.up[j] !== v.installed!.mapIdUpMunged(kid)) mismatches.push(`${show()}: stat of kuid ${kid} inside: kernel ${k.up[j]}, fsidmap ${v.installed!.mapIdUpMunged(kid)}`);

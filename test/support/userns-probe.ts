@@ -27,7 +27,7 @@ export interface ProbeCase {
 
 export interface ProbeResult {
   readonly verdict: string;
-  /** The installed map as "first lower count" lines read from the initial namespace. */
+  /** The installed map exactly as the kernel prints it from the initial namespace, one string per line. */
   readonly map: string[];
   readonly up: number[];
   readonly down: Array<number | null>;
@@ -64,7 +64,7 @@ export function runProbe(cases: readonly ProbeCase[]): ProbeResult[] {
       const mapText = field(lines[i + 1], 'map');
       results.push({
         verdict: field(lines[i], 'verdict'),
-        map: mapText === '' ? [] : mapText.split(','),
+        map: mapText === '' ? [] : lines[i + 1].slice(4).split('|'),
         up: field(lines[i + 2], 'up').split(' ').filter(Boolean).map(Number),
         down: field(lines[i + 3], 'down').split(' ').filter(Boolean).map((s) => (s === '-' ? null : Number(s))),
       });

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, test } from 'node:test';
-import { main } from '../main.js';
+import { runCli } from '../run-cli.test-support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fsidmap-subid-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,12 +16,8 @@ const defs = f('login.defs', '');
 const FILES = ['--subuid', subuid, '--subgid', subgid, '--passwd', passwd, '--group', group];
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough(), stderr = new PassThrough();
-  let out = '', err = '';
-  stdout.on('data', (d) => { out += d; });
-  stderr.on('data', (d) => { err += d; });
-  const code = await main(argv, { stdout, stderr, stdin: new PassThrough(), env: {}, interactive: false });
-  return { code, out, err };
+  const r = await runCli(argv);
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 test('subid check: exit 0 when every given map is allowed, with what is written', async () => {

@@ -60,44 +60,50 @@ export class Accounts {
   groupIds(): number[] { return [...this.groupByGid.keys()].sort((a, b) => a - b); }
 }
 
-function* dataLines(text: string): Generator<[string, number]> {
-  let lineNo = 0;
-  for (const raw of text.split('\n')) {
-    lineNo++;
-    const line = raw.replace(/^[ \t\r\v\f]+/, '');
-    if (line === '' || line[0] === '#') continue;
-    yield [line, lineNo];
+/** Calls fn for each line that is not blank or a comment (after leading blanks), with its 1-based number. */
+function eachDataLine(text: string, fn: (line: string, lineNo: number) => void): void {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i];
+    const c = line.charCodeAt(0);
+    if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) line = line.replace(/^[ \t\r\v\f]+/, '');
+    if (line === '' || line.charCodeAt(0) === 0x23) continue;
+    fn(line, i + 1);
   }
 }
 
 /** glibc INT_FIELD with base 10, truncated to a 32-bit id; undefined when not a number. */
 function idField(s: string | undefined): number | undefined {
-  if (s === undefined || !/^\d+$/.test(s)) return undefined;
-  return Number(BigInt(s) % 4294967296n);
+  if (s === undefined || s.length === 0) return undefined;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return undefined;
+  }
+  return s.length <= 15 ? Number(s) % 4294967296 : Number(BigInt(s) % 4294967296n);
 }
 
 export function parsePasswd(text: string): PasswdEntry[] {
   const out: PasswdEntry[] = [];
-  for (const [line, lineNo] of dataLines(text)) {
-    const f = line.split(':');
+  eachDataLine(text, (line, lineNo) => {
+    const f = line.split(':', 5);
     // NIS compat entries (+name, -name) are not users of the files backend.
-    if (f[0] === '' || f[0][0] === '+' || f[0][0] === '-') continue;
+    if (f[0] === '' || f[0][0] === '+' || f[0][0] === '-') return;
     const uid = idField(f[2]);
     const gid = idField(f[3]);
-    if (uid === undefined || gid === undefined) continue;
+    if (uid === undefined || gid === undefined) return;
     out.push({ name: f[0], uid, gid, lineNo });
-  }
+  });
   return out;
 }
 
 export function parseGroup(text: string): GroupEntry[] {
   const out: GroupEntry[] = [];
-  for (const [line, lineNo] of dataLines(text)) {
-    const f = line.split(':');
-    if (f[0] === '' || f[0][0] === '+' || f[0][0] === '-') continue;
+  eachDataLine(text, (line, lineNo) => {
+    const f = line.split(':', 5);
+    if (f[0] === '' || f[0][0] === '+' || f[0][0] === '-') return;
     const gid = idField(f[2]);
-    if (gid === undefined) continue;
-    out.push({ name: f[0], gid, members: (f[3] ?? '').split(',').filter((m) => m !== ''), lineNo });
-  }
+    if (gid === undefined) return;
+    out.push({ name: f[0], gid, members: f[3] ? f[3].split(',').filter((m) => m !== '') : [], lineNo });
+  });
   return out;
 }

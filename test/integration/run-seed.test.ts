@@ -157,6 +157,21 @@ echo "== private"; ls /root 2>&1; echo "status $?"
     assert.deepEqual([st.uid, st.gid], [301000, 301000]);
   });
 
+  it('without --rootfs runs on the host\'s own tree, seen through the id map, with its own proc, /tmp and host name', async () => {
+    const tag = marker('hostroot');
+    const c = await startContainer({
+      name: tag, ids: { kind: 'maps', maps: pair('0:100000:65536') }, fs: { kind: 'none' }, hostname: 'inside',
+      command: ['/bin/sh', '-c', `echo "== map"; cat /proc/self/uid_map; echo "== root"; stat -c '%u:%g' /; echo "== tmp"; ls -A /tmp | wc -l; echo "== pid"; echo $$; echo "== host"; cat /proc/sys/kernel/hostname; : ${tag}`],
+    }, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const r = await collect(c);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(section(r.stdout, 'map').trim().split(/\s+/).join(' '), '0 100000 65536');
+    assert.equal(section(r.stdout, 'root').trim(), '65534:65534', 'host root\'s files are unmapped inside');
+    assert.equal(section(r.stdout, 'tmp').trim(), '0', 'a fresh tmpfs, not the host\'s /tmp');
+    assert.equal(section(r.stdout, 'pid').trim(), '2', 'CMD is pid 2 of a new pid namespace (init is 1)');
+    assert.equal(section(r.stdout, 'host').trim(), 'inside');
+  });
+
   it('gives each volume its own fsid map when asked (fsidmap=MAP), and keeps :ro volumes read-only', async () => {
     const tag = marker('vol');
     const other = join(tmp.dir, 'other');

@@ -61,7 +61,7 @@
 
 #define CTL_FD 3
 #define MAX_VOLUMES 64
-#define MAX_GROUPS 256
+#define MAX_GROUPS 1024
 #define EXIT_SETUP 125
 
 struct volume { int fd; const char *dst; };
@@ -160,7 +160,7 @@ static void parse_args(int argc, char **argv, struct config *c) {
     else if (strcmp(a, "--groups") == 0) {
       char *copy = strdup(v), *save = NULL;
       for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (c->ngroups == MAX_GROUPS) break;
+        if (c->ngroups == MAX_GROUPS) { fprintf(stderr, "fsidmap-stage: more than %d groups\n", MAX_GROUPS); exit(2); }
         c->groups[c->ngroups++] = (gid_t)parse_num(t, a);
       }
       free(copy);

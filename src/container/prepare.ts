@@ -54,6 +54,8 @@ export function checkInput(spec: RunSpec): CheckedInput {
       });
     }
   }
+  // The stage's fixed tables (native/fsidmap-stage.c).
+  if ((spec.volumes ?? []).length > 64) throw new UsageError(`${spec.volumes!.length} volumes: at most 64`);
   const targets = new Set<string>();
   const volumes = (spec.volumes ?? []).map((v) => {
     const hostSource = realpathOr(v.source, `volume source ${v.source}`, 'ERR_RUN_VOLUME_MISSING');
@@ -75,6 +77,7 @@ export function checkInput(spec: RunSpec): CheckedInput {
     return { ...v, hostSource, hostTarget: rootfs === null ? v.target : join(rootfs, v.target) };
   });
   const user = resolveUser(spec.user, rootfs ?? '/');
+  if (user.groups.length > 1024) throw new FsidmapError('ERR_RUN_BAD_USER', `the user has ${user.groups.length} groups in the image; fsidmap passes at most 1024`);
   return { rootfs, volumes, user };
 }
 

@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { isFsidmapError } from '../errors.js';
+import { chooseIds, chooseRange, homeIndex, homeStart } from './choose.js';
+import { freeRuns } from './free-slots.js';
+import { IntervalSet } from './interval-set.js';
+import { DEFAULT_POOL, SLOT, parsePool, poolOf } from './pool.js';
+import { seededRandom } from './random.js';
+import { reservedSet } from './reserved.js';
+
+const pool = (slots: number, base = 0x100000): ReturnType<typeof poolOf> => poolOf([{ start: base, end: base + slots * SLOT }], 'test pool');
+
+/** Blocks the given slot indices of a pool starting at base. */
+function blockSlots(indices: Iterable<number>, base = 0x100000): IntervalSet {
+  return IntervalSet.of([...indices].map((i) => ({ start: base + i * SLOT, end: base + (i + 1) * SLOT })));
+}
+
+test('choice: every start is 65536-aligned, inside the pool, and clear of blocked ids', () => {
+  const ranges = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 24 }), n: fc.integer({ min: 1, max: 2 ** 19 }) }), { maxLength: 20 });
+  fc.assert(fc.property(ranges, fc.integer({ min: 1, max: 4 }), fc.integer(), fc.string({ minLength: 1, maxLength: 12 }), (blocked, slots, seed, name) => {
+    const p = poolOf([{ start: 12345, end: 2 ** 24 + 777 }], 'odd pool');
+    const b = IntervalSet.of(blocked.map((r) => ({ start: r.s, end: r.s + r.n })));
+    const size = slots * SLOT;
+    let c;
+    try { c = chooseRange(name, size, { pool: p, blocked: b }, seededRandom(seed)); } catch (e) {
+      assert.ok(isFsidmapError(e) && e.code === 'ERR_POOL_EXHAUSTED');
+      assert.equal(freeRuns(p, b, size).total, 0, 'exhausted only when no candidate exists');
+      return;
+    }
+    assert.equal(c.start % SLOT, 0);
+    assert.equal(c.end - c.start, size);
+    assert.ok(c.start >= 12345 && c.end <= 2 ** 24 + 777, 'inside the pool');
+    assert.equal(b.overlaps(c.start, c.end), false, 'clear of blocked ids');
+  }));
+});
+
+test('hash first: a name lands on its home slot whenever that slot is free, whatever the randomness', () => {
+  const p = pool(1000);
+  for (const name of ['web-1', 'db', 'tenant-a/ci-runner-17']) {
+    const home = homeStart(name, p, SLOT)!;
+    const seen = new Set<number>();
+    for (let seed = 0; seed < 20; seed++) {
+      const c = chooseRange(name, SLOT, { pool: p, blocked: blockSlots([0, 1, 999]) }, seededRandom(seed));
+      seen.add(c.start);
+      if (c.start === home) assert.equal(c.via, 'hash');
+    }
+    assert.deepEqual([...seen], [home]);
+  }
+});
+
+test('hash first: when the home slot is taken the choice is random and never the taken slot', () => {
+  const p = pool(50);
+  const homeSlot = (homeStart('web-1', p, SLOT)! - 0x100000) / SLOT;
+  for (let seed = 0; seed < 200; seed++) {
+    const c = chooseRange('web-1', SLOT, { pool: p, blocked: blockSlots([homeSlot]) }, seededRandom(seed));
+    assert.equal(c.via, 'random');
+    assert.notEqual((c.start - 0x100000) / SLOT, homeSlot);
+  }
+});
+
+test('hash: the home slot is SHA-256 based and stable across versions and hosts', () => {
+  // Golden values: changing them moves every re-created container. They
+  // must only change with a new "fsidmap-slot-vN" prefix.
+  assert.equal(homeIndex('web-1', 28664), 6596); // python3: int.from_bytes(sha256(b'fsidmap-slot-v1\x00web-1').digest()[:8], 'big') % 28664
+  assert.equal(homeStart('web-1', DEFAULT_POOL, SLOT), 0x80000 + 6596 * SLOT);
+  // The same digest from coreutils' sha256sum: nothing Node-specific in the mapping.
+  const r = spawnSync('sha256sum', { input: Buffer.from('fsidmap-slot-v1\0web-1', 'utf8') });
+  assert.equal(r.status, 0);
+  const first8 = BigInt('0x' + r.stdout.toString().slice(0, 16));
+  assert.equal(Number(first8 % 28664n), homeIndex('web-1', 28664));
+});
+
+/** Pearson's chi-square statistic of observed counts against equal expectation. */
+function chiSquare(counts: number[]): number {
+  const total = counts.reduce((a, b) => a + b, 0);
+  const expected = total / counts.length;
+  return counts.reduce((s, o) => s + (o - expected) ** 2 / expected, 0);
+}
+
+/** Upper 0.001 critical value of chi-square with k degrees of freedom (Wilson–Hilferty). */
+function chiSquareCritical001(k: number): number {
+  const z = 3.090232; // standard normal 0.999 quantile
+  return k * (1 - 2 / (9 * k) + z * Math.sqrt(2 / (9 * k))) ** 3;
+}
+
+/** A name whose home range is blocked, so every choice for it takes the random path. */
+function busyName(p: ReturnType<typeof poolOf>, blocked: IntervalSet, size: number): string {
+  for (let i = 0; ; i++) {
+    const home = homeStart(`busy-${i}`, p, size)!;
+    if (blocked.overlaps(home, home + size)) return `busy-${i}`;
+  }
+}
+
+function drawCounts(p: ReturnType<typeof poolOf>, blocked: IntervalSet, size: number, draws: number, seed: number): Map<number, number> {
+  const random = seededRandom(seed);
+  const name = busyName(p, blocked, size);
+  const counts = new Map<number, number>();
+  for (let i = 0; i < draws; i++) {
+    const c = chooseRange(name, size, { pool: p, blocked }, random);
+    assert.equal(c.via, 'random');
+    counts.set(c.start, (counts.get(c.start) ?? 0) + 1);
+  }
+  return counts;
+}
+
+test('uniform: at 99% full every one of the free slots is chosen equally often (chi-square, fixed seed)', () => {
+  const slots = 10000;
+  const p = pool(slots);
+  const rnd = seededRandom(42);
+  const free = new Set<number>();
+  while (free.size < 100) free.add(rnd.below(slots));
+  const taken = [...Array(slots).keys()].filter((i) => !free.has(i));
+  const blocked = blockSlots(taken);
+  const counts = drawCounts(p, blocked, SLOT, 200 * free.size, 7);
+  assert.equal(counts.size, free.size, 'every free slot was chosen');
+  for (const s of counts.keys()) assert.ok(free.has((s - 0x100000) / SLOT), 'only free slots are chosen');
+  const stat = chiSquare([...counts.values()]);
+  assert.ok(stat < chiSquareCritical001(free.size - 1), `chi-square ${stat.toFixed(1)} below ${chiSquareCritical001(free.size - 1).toFixed(1)}`);
+});
+
+test('uniform: multi-slot requests are uniform over every start that fits, not over runs', () => {
+  // Runs of 2, 3 and 6 free slots: a size-2 request has 1 + 2 + 5 = 8 candidate starts.
+  const p = pool(20);
+  const freeSlots = new Set([0, 1, 5, 6, 7, 10, 11, 12, 13, 14, 15]);
+  const blocked = blockSlots([...Array(20).keys()].filter((i) => !freeSlots.has(i)));
+  const runs = freeRuns(p, blocked, 2 * SLOT);
+  assert.equal(runs.total, 8);
+  const counts = drawCounts(p, blocked, 2 * SLOT, 8000, 3);
+  assert.equal(counts.size, 8);
+  const stat = chiSquare([...counts.values()]);
+  assert.ok(stat < chiSquareCritical001(7), `chi-square ${stat.toFixed(1)}`);
+});
+
+test('exhaustion: a pool of N slots gives exactly N allocations, then ERR_POOL_EXHAUSTED with counts', () => {
+  const n = 37;
+  const p = pool(n);
+  const blocked = new IntervalSet();
+  const random = seededRandom(1);
+  for (let i = 0; i < n; i++) {
+    const c = chooseRange(`c${i}`, SLOT, { pool: p, blocked }, random);
+    assert.equal(blocked.overlaps(c.start, c.end), false);
+    blocked.add(c.start, c.end);
+  }
+  assert.equal(blocked.size, n * SLOT);
+  assert.throws(() => chooseRange('one-more', SLOT, { pool: p, blocked }, random), (e: unknown) => {
+    assert.ok(isFsidmapError(e));
+    assert.equal(e.code, 'ERR_POOL_EXHAUSTED');
+    assert.deepEqual([e.context.freeIds, e.context.largestFreeRun], [0, 0]);
+    return true;
+  });
+});
+
+test('exhaustion: fragmentation is reported as free ids with a smaller largest free run', () => {
+  const p = pool(6);
+  const blocked = blockSlots([1, 3, 5]);
+  assert.throws(() => chooseRange('x', 2 * SLOT, { pool: p, blocked }, seededRandom(1)), (e: unknown) => {
+    assert.ok(isFsidmapError(e) && e.code === 'ERR_POOL_EXHAUSTED');
+    assert.deepEqual([e.context.freeIds, e.context.largestFreeRun, e.context.size], [3 * SLOT, SLOT, 2 * SLOT]);
+    return true;
+  });
+});
+
+test('reserved: a pool over the whole id space never hands out a reserved id', () => {
+  const all = poolOf([{ start: 0, end: 2 ** 32 }], 'everything');
+  const reserved = reservedSet();
+  const random = seededRandom(9);
+  for (let i = 0; i < 2000; i++) {
+    const c = chooseRange(`n${i}`, SLOT, { pool: all, blocked: reserved }, random);
+    assert.equal(reserved.overlaps(c.start, c.end), false);
+    assert.ok(c.start >= 65536 && c.end <= 0x7ffe0000);
+  }
+});
+
+test('uid and gid: one pool gives equal ranges free on both sides; two pools are chosen apart', () => {
+  const p = pool(10);
+  const uidBlocked = blockSlots([0, 1, 2]);
+  const gidBlocked = blockSlots([3, 4, 5]);
+  for (let seed = 0; seed < 50; seed++) {
+    const { uid, gid } = chooseIds({ name: `c${seed}`, size: SLOT, uid: { pool: p, blocked: uidBlocked }, gid: { pool: p, blocked: gidBlocked }, random: seededRandom(seed) });
+    assert.deepEqual([uid.start, uid.end], [gid.start, gid.end]);
+    assert.ok(!uidBlocked.overlaps(uid.start, uid.end) && !gidBlocked.overlaps(gid.start, gid.end));
+  }
+  const q = pool(10, 0x10000000);
+  const { uid, gid } = chooseIds({ name: 'split', size: SLOT, uid: { pool: p, blocked: uidBlocked }, gid: { pool: q, blocked: new IntervalSet() }, random: seededRandom(1) });
+  assert.ok(uid.start >= 0x100000 && uid.end <= 0x100000 + 10 * SLOT);
+  assert.ok(gid.start >= 0x10000000 && gid.end <= 0x10000000 + 10 * SLOT);
+});
+
+test('pool: START:COUNT parses decimal and hex; bad specs are usage errors naming the part', () => {
+  assert.deepEqual(parsePool('524288:1878523904').ranges, [{ start: 524288, end: 0x70000000 }]);
+  assert.deepEqual(parsePool('0x80000:0x6ff80000').ranges, [{ start: 524288, end: 0x70000000 }]);
+  const cases: [string, string][] = [
+    ['524288', 'ERR_USAGE'], ['a:b', 'ERR_USAGE'], ['1:2:3', 'ERR_USAGE'], ['-1:65536', 'ERR_USAGE'],
+    ['4294901760:131072', 'ERR_POOL_INVALID'], ['100000:65536', 'ERR_POOL_INVALID'], ['0:0', 'ERR_POOL_INVALID'],
+  ];
+  for (const [spec, code] of cases) {
+    assert.throws(() => parsePool(spec), (e: unknown) => isFsidmapError(e) && e.code === code, spec);
+  }
+});

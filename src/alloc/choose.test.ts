@@ -9,6 +9,7 @@ import { IntervalSet } from './interval-set.js';
 import { DEFAULT_POOL, SLOT, parsePool, poolOf } from './pool.js';
 import { seededRandom } from './random.js';
 import { reservedSet } from './reserved.js';
+import { SlotMap } from './slot-map.js';
 
 const pool = (slots: number, base = 0x100000): ReturnType<typeof poolOf> => poolOf([{ start: base, end: base + slots * SLOT }], 'test pool');
 
@@ -24,7 +25,7 @@ test('choice: every start is 65536-aligned, inside the pool, and clear of blocke
     const b = IntervalSet.of(blocked.map((r) => ({ start: r.s, end: r.s + r.n })));
     const size = slots * SLOT;
     let c;
-    try { c = chooseRange(name, size, { pool: p, blocked: b }, seededRandom(seed)); } catch (e) {
+    try { c = chooseRange(name, size, { pool: p, blocked: SlotMap.of(b) }, seededRandom(seed)); } catch (e) {
       assert.ok(isFsidmapError(e) && e.code === 'ERR_POOL_EXHAUSTED');
       assert.equal(freeRuns(p, b, size).total, 0, 'exhausted only when no candidate exists');
       return;
@@ -42,7 +43,7 @@ test('hash first: a name lands on its home slot whenever that slot is free, what
     const home = homeStart(name, p, SLOT)!;
     const seen = new Set<number>();
     for (let seed = 0; seed < 20; seed++) {
-      const c = chooseRange(name, SLOT, { pool: p, blocked: blockSlots([0, 1, 999]) }, seededRandom(seed));
+      const c = chooseRange(name, SLOT, { pool: p, blocked: SlotMap.of(blockSlots([0, 1, 999])) }, seededRandom(seed));
       seen.add(c.start);
       if (c.start === home) assert.equal(c.via, 'hash');
     }
@@ -54,7 +55,7 @@ test('hash first: when the home slot is taken the choice is random and never the
   const p = pool(50);
   const homeSlot = (homeStart('web-1', p, SLOT)! - 0x100000) / SLOT;
   for (let seed = 0; seed < 200; seed++) {
-    const c = chooseRange('web-1', SLOT, { pool: p, blocked: blockSlots([homeSlot]) }, seededRandom(seed));
+    const c = chooseRange('web-1', SLOT, { pool: p, blocked: SlotMap.of(blockSlots([homeSlot])) }, seededRandom(seed));
     assert.equal(c.via, 'random');
     assert.notEqual((c.start - 0x100000) / SLOT, homeSlot);
   }
@@ -96,9 +97,10 @@ function busyName(p: ReturnType<typeof poolOf>, blocked: IntervalSet, size: numb
 function drawCounts(p: ReturnType<typeof poolOf>, blocked: IntervalSet, size: number, draws: number, seed: number): Map<number, number> {
   const random = seededRandom(seed);
   const name = busyName(p, blocked, size);
+  const map = SlotMap.of(blocked);
   const counts = new Map<number, number>();
   for (let i = 0; i < draws; i++) {
-    const c = chooseRange(name, size, { pool: p, blocked }, random);
+    const c = chooseRange(name, size, { pool: p, blocked: map }, random);
     assert.equal(c.via, 'random');
     counts.set(c.start, (counts.get(c.start) ?? 0) + 1);
   }
@@ -137,14 +139,17 @@ test('exhaustion: a pool of N slots gives exactly N allocations, then ERR_POOL_E
   const n = 37;
   const p = pool(n);
   const blocked = new IntervalSet();
+  const map = new SlotMap();
   const random = seededRandom(1);
   for (let i = 0; i < n; i++) {
-    const c = chooseRange(`c${i}`, SLOT, { pool: p, blocked }, random);
+    const c = chooseRange(`c${i}`, SLOT, { pool: p, blocked: map }, random);
     assert.equal(blocked.overlaps(c.start, c.end), false);
     blocked.add(c.start, c.end);
+    map.block(c.start, c.end);
   }
   assert.equal(blocked.size, n * SLOT);
-  assert.throws(() => chooseRange('one-more', SLOT, { pool: p, blocked }, random), (e: unknown) => {
+  const blockedMap = map;
+  assert.throws(() => chooseRange('one-more', SLOT, { pool: p, blocked: blockedMap }, random), (e: unknown) => {
     assert.ok(isFsidmapError(e));
     assert.equal(e.code, 'ERR_POOL_EXHAUSTED');
     assert.deepEqual([e.context.freeIds, e.context.largestFreeRun], [0, 0]);
@@ -154,7 +159,7 @@ test('exhaustion: a pool of N slots gives exactly N allocations, then ERR_POOL_E
 
 test('exhaustion: fragmentation is reported as free ids with a smaller largest free run', () => {
   const p = pool(6);
-  const blocked = blockSlots([1, 3, 5]);
+  const blocked = SlotMap.of(blockSlots([1, 3, 5]));
   assert.throws(() => chooseRange('x', 2 * SLOT, { pool: p, blocked }, seededRandom(1)), (e: unknown) => {
     assert.ok(isFsidmapError(e) && e.code === 'ERR_POOL_EXHAUSTED');
     assert.deepEqual([e.context.freeIds, e.context.largestFreeRun, e.context.size], [3 * SLOT, SLOT, 2 * SLOT]);
@@ -165,9 +170,10 @@ test('exhaustion: fragmentation is reported as free ids with a smaller largest f
 test('reserved: a pool over the whole id space never hands out a reserved id', () => {
   const all = poolOf([{ start: 0, end: 2 ** 32 }], 'everything');
   const reserved = reservedSet();
+  const map = SlotMap.of(reserved);
   const random = seededRandom(9);
   for (let i = 0; i < 2000; i++) {
-    const c = chooseRange(`n${i}`, SLOT, { pool: all, blocked: reserved }, random);
+    const c = chooseRange(`n${i}`, SLOT, { pool: all, blocked: map }, random);
     assert.equal(reserved.overlaps(c.start, c.end), false);
     assert.ok(c.start >= 65536 && c.end <= 0x7ffe0000);
   }
@@ -175,15 +181,15 @@ test('reserved: a pool over the whole id space never hands out a reserved id', (
 
 test('uid and gid: one pool gives equal ranges free on both sides; two pools are chosen apart', () => {
   const p = pool(10);
-  const uidBlocked = blockSlots([0, 1, 2]);
-  const gidBlocked = blockSlots([3, 4, 5]);
+  const uidBlocked = SlotMap.of(blockSlots([0, 1, 2]));
+  const gidBlocked = SlotMap.of(blockSlots([3, 4, 5]));
   for (let seed = 0; seed < 50; seed++) {
     const { uid, gid } = chooseIds({ name: `c${seed}`, size: SLOT, uid: { pool: p, blocked: uidBlocked }, gid: { pool: p, blocked: gidBlocked }, random: seededRandom(seed) });
     assert.deepEqual([uid.start, uid.end], [gid.start, gid.end]);
-    assert.ok(!uidBlocked.overlaps(uid.start, uid.end) && !gidBlocked.overlaps(gid.start, gid.end));
+    assert.ok(uidBlocked.isFree(uid.start, uid.end) && gidBlocked.isFree(gid.start, gid.end));
   }
   const q = pool(10, 0x10000000);
-  const { uid, gid } = chooseIds({ name: 'split', size: SLOT, uid: { pool: p, blocked: uidBlocked }, gid: { pool: q, blocked: new IntervalSet() }, random: seededRandom(1) });
+  const { uid, gid } = chooseIds({ name: 'split', size: SLOT, uid: { pool: p, blocked: uidBlocked }, gid: { pool: q, blocked: new SlotMap() }, random: seededRandom(1) });
   assert.ok(uid.start >= 0x100000 && uid.end <= 0x100000 + 10 * SLOT);
   assert.ok(gid.start >= 0x10000000 && gid.end <= 0x10000000 + 10 * SLOT);
 });
@@ -198,4 +204,26 @@ test('pool: START:COUNT parses decimal and hex; bad specs are usage errors namin
   for (const [spec, code] of cases) {
     assert.throws(() => parsePool(spec), (e: unknown) => isFsidmapError(e) && e.code === code, spec);
   }
+});
+
+test('slot map: its free runs equal the id-level free runs of the same blocked intervals', () => {
+  const ranges = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 26 }), n: fc.integer({ min: 1, max: 2 ** 20 }) }), { maxLength: 25 });
+  const pools = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 26 }), n: fc.integer({ min: SLOT, max: 2 ** 24 }) }), { minLength: 1, maxLength: 3 });
+  fc.assert(fc.property(ranges, pools, fc.integer({ min: 1, max: 5 }), (blocked, ps, slots) => {
+    const set = IntervalSet.of(blocked.map((r) => ({ start: r.s, end: r.s + r.n })));
+    let p;
+    try { p = poolOf(ps.map((r) => ({ start: r.s, end: r.s + r.n })), 'p'); } catch { return; }
+    assert.deepEqual(SlotMap.of(set).freeRuns(p, slots * SLOT), freeRuns(p, set, slots * SLOT));
+  }));
+});
+
+test('slot map: unblocking one of two blockers of a slot keeps it blocked', () => {
+  const m = new SlotMap();
+  m.block(0x100000, 0x100000 + SLOT);
+  m.block(0x100000 + 5, 0x100000 + 6);
+  m.unblock(0x100000, 0x100000 + SLOT);
+  assert.equal(m.isFree(0x100000, 0x100000 + SLOT), false);
+  m.unblock(0x100000 + 5, 0x100000 + 6);
+  assert.equal(m.isFree(0x100000, 0x100000 + SLOT), true);
+  assert.throws(() => m.unblock(0, 1), RangeError);
 });

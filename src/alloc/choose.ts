@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import { FsidmapError } from '../errors.js';
-import { candidateCount, freeRuns, nthPoolStart, nthStart } from './free-slots.js';
-import type { IntervalSet, Range } from './interval-set.js';
+import { candidateCount, nthPoolStart, nthStart } from './free-slots.js';
+import type { Range } from './interval-set.js';
 import { type Pool, samePools } from './pool.js';
 import type { RandomSource } from './random.js';
+import type { SlotMap } from './slot-map.js';
 
 /** One side (uid or gid) of a choice: the pool to take from and the ids that are not free. */
 export interface IdSpace {
   readonly pool: Pool;
-  readonly blocked: IntervalSet;
+  readonly blocked: SlotMap;
 }
 
 export interface Choice extends Range {
@@ -57,10 +58,10 @@ function exhausted(space: IdSpace, size: number, side: string, freeIds: number, 
  */
 export function chooseRange(name: string, size: number, space: IdSpace, random: RandomSource, side = 'id'): Choice {
   const home = homeStart(name, space.pool, size);
-  if (home !== undefined && !space.blocked.overlaps(home, home + size)) {
+  if (home !== undefined && space.blocked.isFree(home, home + size)) {
     return { start: home, end: home + size, via: 'hash' };
   }
-  const runs = freeRuns(space.pool, space.blocked, size);
+  const runs = space.blocked.freeRuns(space.pool, size);
   if (runs.total === 0) throw exhausted(space, size, side, runs.freeIds, runs.largestFreeRun);
   const start = nthStart(runs, random.below(runs.total));
   return { start, end: start + size, via: 'random' };
@@ -72,6 +73,8 @@ export interface IdsRequest {
   readonly uid: IdSpace;
   readonly gid: IdSpace;
   readonly random: RandomSource;
+  /** uid.blocked + gid.blocked, when the caller keeps it up to date (the registry does); else computed. */
+  readonly bothBlocked?: SlotMap;
 }
 
 /**
@@ -82,7 +85,8 @@ export interface IdsRequest {
  */
 export function chooseIds(req: IdsRequest): { uid: Choice; gid: Choice } {
   if (samePools(req.uid.pool, req.gid.pool)) {
-    const both = chooseRange(req.name, req.size, { pool: req.uid.pool, blocked: req.uid.blocked.union(req.gid.blocked) }, req.random, 'uid+gid');
+    const blocked = req.bothBlocked ?? req.uid.blocked.clone().add(req.gid.blocked);
+    const both = chooseRange(req.name, req.size, { pool: req.uid.pool, blocked }, req.random, 'uid+gid');
     return { uid: both, gid: both };
   }
   return {

@@ -2,3 +2,4 @@
 export { parseIdFile, parseSubidFile } from './etc-files.js';
 export { type HostFactsOptions, readHostFacts, userSpellings } from './host-facts.js';
 export { type LocalIdentity, processStartTime, localIdentity, holderOf, localHolderProbe } from './holder.js';
+export { type HostAllocateOptions, allocateOnHost, whoHolds, collectStale } from './allocator.js';

@@ -1,5 +1,6 @@
 import type { Allocation, WhoAnswer, WhoEntry } from '../alloc/index.js';
-import type { GcResult, References } from '../registry/index.js';
+import type { References } from '../registry/contract.js';
+import type { GcResult } from '../registry/gc.js';
 
 /** The `alloc --json` contract: exactly these keys, in this order. */
 export function allocJson(a: Allocation): Record<string, unknown> {

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Registry } from './contract.js';
 import type { Migration } from './migrations/migration.js';
-import { PostgresStore } from './postgres.js';
 import { StoreRegistry } from './registry.js';
 import { SqliteStore } from './sqlite.js';
 
@@ -39,6 +38,8 @@ export async function openRegistry(options: OpenOptions = {}): Promise<Registry>
   const spec = options.db ?? (env.FSIDMAP_DB ? env.FSIDMAP_DB : undefined);
   if (spec !== undefined && spec.trim() === '') throw new UsageError('--db must not be empty', 'give a file path or a postgres:// URL');
   if (spec !== undefined && isPostgresUrl(spec)) {
+    // pg is loaded only when a URL asks for it: it costs ~60 ms of start-up every SQLite user would pay.
+    const { PostgresStore } = await import('./postgres.js');
     return new StoreRegistry(await PostgresStore.open({ url: spec, ...(options.migrations ? { migrations: options.migrations } : {}) }));
   }
   const path = spec ?? defaultRegistryPath(env, options.euid);

@@ -1,7 +1,8 @@
 import { type AllocKind, type Allocation, checkKind, parsePool } from '../../alloc/index.js';
 import { allocateOnHost, collectStale, holderOf, whoHolds } from '../../alloc-host/index.js';
 import { UsageError } from '../../errors.js';
-import { type Registry, openRegistry } from '../../registry/index.js';
+import type { Registry } from '../../registry/contract.js';
+import { openRegistry } from '../../registry/open.js';
 import { allocJson, fullJson, gcText, listTable, mapLines, showText, whoJson, whoText } from '../alloc-format.js';
 import { type CommandIO, type ParsedArgs, defineCommand, flag, str, u32Arg, write, writeJson } from '../command.js';
 

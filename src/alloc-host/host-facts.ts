@@ -32,15 +32,13 @@ export function readHostFacts(options: HostFactsOptions = {}): HostFacts {
 
 /**
  * The spellings of a user an /etc/subuid owner field may use: the name and
- * the decimal uid (shadow's find_range matches either). A user not in
- * /etc/passwd is an error: a pool must belong to someone real.
+ * the decimal uid (shadow's find_range compares the string first, then
+ * resolves both sides to uids). A user missing from /etc/passwd (NSS/LDAP)
+ * is matched by the string given.
  */
 export function userSpellings(facts: HostFacts, user: string): string[] {
   const byName = facts.users.find((u: NamedId) => u.name === user);
   const byId = /^\d+$/.test(user) ? facts.users.find((u: NamedId) => u.id === Number(user)) : undefined;
   const entry = byName ?? byId;
-  if (!entry) {
-    throw new FsidmapError('ERR_USAGE', `--pool-user "${user}" is not a user in /etc/passwd`, { context: { user } });
-  }
-  return [entry.name, String(entry.id)];
+  return entry ? [...new Set([user, entry.name, String(entry.id)])] : [user];
 }

@@ -74,7 +74,9 @@ export function poolOf(ranges: readonly Range[], label: string): Pool {
   }
   if (!ranges.some((r) => alignDown(r.end) - alignUp(r.start) >= SLOT)) {
     throw new FsidmapError('ERR_POOL_INVALID', `${label} holds no whole 65536-aligned slot of 65536 ids`, {
-      hint: 'a pool must contain at least one range [k*65536, (k+1)*65536)', context: { label },
+      hint: 'ranges are handed out in slots [k*65536, (k+1)*65536); give the pool such a slot '
+        + '(useradd\'s default 100000:65536 has none: e.g. usermod --add-subuids 131072-196607 --add-subgids 131072-196607)',
+      context: { label, ranges: ranges.map((r) => ({ start: r.start, count: r.end - r.start })) },
     });
   }
   // Overlapping or touching ranges (duplicate subuid lines) merge, so no slot is counted twice.

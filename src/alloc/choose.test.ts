@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { isFsidmapError } from '../errors.js';
 import { chooseIds, chooseRange, homeIndex, homeStart } from './choose.js';
-import { freeRuns } from './free-slots.js';
+import { freeRuns, nthStart } from './free-slots.js';
 import { IntervalSet } from './interval-set.js';
 import { DEFAULT_POOL, SLOT, parsePool, poolOf } from './pool.js';
 import { seededRandom } from './random.js';
@@ -214,6 +214,22 @@ test('slot map: its free runs equal the id-level free runs of the same blocked i
     let p;
     try { p = poolOf(ps.map((r) => ({ start: r.s, end: r.s + r.n })), 'p'); } catch { return; }
     assert.deepEqual(SlotMap.of(set).freeRuns(p, slots * SLOT), freeRuns(p, set, slots * SLOT));
+  }));
+});
+
+test('slot map: the block-counted one-slot path finds exactly the k-th candidate of the free runs', () => {
+  const ranges = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 28 }), n: fc.integer({ min: 1, max: 2 ** 22 }) }), { maxLength: 40 });
+  const pools = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 28 }), n: fc.integer({ min: SLOT, max: 2 ** 27 }) }), { minLength: 1, maxLength: 3 });
+  fc.assert(fc.property(ranges, pools, fc.array(fc.nat(), { minLength: 1, maxLength: 10 }), fc.boolean(), (blocked, ps, ks, viaAdd) => {
+    let p;
+    try { p = poolOf(ps.map((r) => ({ start: r.s, end: r.s + r.n })), 'p'); } catch { return; }
+    const list = blocked.map((r) => ({ start: r.s, end: r.s + r.n }));
+    // Built by block() or by add(), and with a removal, so every counter update path is exercised.
+    const m = viaAdd ? new SlotMap().add(SlotMap.of(list)) : SlotMap.of(list);
+    if (list.length > 0) { m.unblock(list[0].start, list[0].end); m.block(list[0].start, list[0].end); }
+    const runs = m.freeRuns(p, SLOT);
+    assert.equal(m.countFreeSlots(p), runs.total);
+    for (const k of ks) if (runs.total > 0) assert.equal(m.nthFreeSlot(p, k % runs.total), nthStart(runs, k % runs.total));
   }));
 });
 

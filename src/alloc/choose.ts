@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { FsidmapError } from '../errors.js';
 import { candidateCount, nthPoolStart, nthStart } from './free-slots.js';
 import type { Range } from './interval-set.js';
-import { type Pool, samePools } from './pool.js';
+import { type Pool, SLOT, samePools } from './pool.js';
 import type { RandomSource } from './random.js';
 import type { SlotMap } from './slot-map.js';
 
@@ -60,6 +60,14 @@ export function chooseRange(name: string, size: number, space: IdSpace, random: 
   const home = homeStart(name, space.pool, size);
   if (home !== undefined && space.blocked.isFree(home, home + size)) {
     return { start: home, end: home + size, via: 'hash' };
+  }
+  if (size === SLOT) {
+    // One slot: the free slots are the candidates; the map counts them per block.
+    const total = space.blocked.countFreeSlots(space.pool);
+    if (total > 0) {
+      const start = space.blocked.nthFreeSlot(space.pool, random.below(total));
+      return { start, end: start + size, via: 'random' };
+    }
   }
   const runs = space.blocked.freeRuns(space.pool, size);
   if (runs.total === 0) throw exhausted(space, size, side, runs.freeIds, runs.largestFreeRun);

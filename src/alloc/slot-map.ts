@@ -4,6 +4,8 @@ import { type Pool, SLOT, alignDown, alignUp } from './pool.js';
 
 /** Number of 65536-id slots in the u32 id space. */
 export const SLOT_COUNT = 65536;
+/** Slots per summary block: 256 blocks of 256 slots. */
+const BLOCK = 256;
 
 /**
  * The id space at slot granularity: for each of the 65536 slots, how many
@@ -16,9 +18,14 @@ export const SLOT_COUNT = 65536;
  * of a typed array (about 30 µs for systemd's whole container range),
  * however fragmented the allocations are. free-slots.ts computes the same
  * runs from an IntervalSet at id level; the tests check that they agree.
+ *
+ * For the common one-slot request a second level keeps the number of free
+ * slots in each block of 256, so counting the free slots of a pool and
+ * finding the k-th one touch at most 256 block counts and 512 slots.
  */
 export class SlotMap {
   private readonly counts = new Uint32Array(SLOT_COUNT);
+  private readonly blockFree = new Uint16Array(SLOT_COUNT / BLOCK).fill(BLOCK);
 
   static of(ranges: Iterable<Range>): SlotMap {
     const m = new SlotMap();
@@ -29,26 +36,73 @@ export class SlotMap {
   clone(): SlotMap {
     const m = new SlotMap();
     m.counts.set(this.counts);
+    m.blockFree.set(this.blockFree);
     return m;
   }
 
   /** Adds `other`'s blockers to this map. */
   add(other: SlotMap): this {
-    for (let i = 0; i < SLOT_COUNT; i++) this.counts[i] += other.counts[i];
+    for (let i = 0; i < SLOT_COUNT; i++) {
+      if (this.counts[i] === 0 && other.counts[i] !== 0) this.blockFree[i >>> 8]--;
+      this.counts[i] += other.counts[i];
+    }
     return this;
   }
 
   block(start: number, end: number): void {
     if (end <= start) return;
-    for (let s = Math.floor(start / SLOT), e = Math.ceil(end / SLOT); s < e; s++) this.counts[s]++;
+    for (let s = Math.floor(start / SLOT), e = Math.ceil(end / SLOT); s < e; s++) {
+      if (this.counts[s]++ === 0) this.blockFree[s >>> 8]--;
+    }
   }
 
   unblock(start: number, end: number): void {
     if (end <= start) return;
     for (let s = Math.floor(start / SLOT), e = Math.ceil(end / SLOT); s < e; s++) {
       if (this.counts[s] === 0) throw new RangeError(`slot ${s} unblocked more often than blocked`);
-      this.counts[s]--;
+      if (--this.counts[s] === 0) this.blockFree[s >>> 8]++;
     }
+  }
+
+  /** Free slots in slot indices [lo, hi). */
+  private freeIn(lo: number, hi: number): number {
+    let n = 0;
+    let s = lo;
+    // Partial first block, whole blocks from their summary, partial last block.
+    for (; s < hi && (s & (BLOCK - 1)) !== 0; s++) if (this.counts[s] === 0) n++;
+    for (; s + BLOCK <= hi; s += BLOCK) n += this.blockFree[s >>> 8];
+    for (; s < hi; s++) if (this.counts[s] === 0) n++;
+    return n;
+  }
+
+  /** The slot index of the k-th free slot in [lo, hi) (0-based); k < freeIn(lo, hi). */
+  private nthFreeIn(lo: number, hi: number, k: number): number {
+    let rest = k;
+    let s = lo;
+    for (; s < hi && (s & (BLOCK - 1)) !== 0; s++) if (this.counts[s] === 0 && rest-- === 0) return s;
+    for (; s + BLOCK <= hi && rest >= this.blockFree[s >>> 8]; s += BLOCK) rest -= this.blockFree[s >>> 8];
+    for (; s < hi; s++) if (this.counts[s] === 0 && rest-- === 0) return s;
+    throw new RangeError(`free slot ${k} is outside [${lo}, ${hi})`);
+  }
+
+  /** Number of free one-slot candidates in the pool (freeRuns(pool, SLOT).total, without the runs). */
+  countFreeSlots(pool: Pool): number {
+    let n = 0;
+    for (const r of pool.ranges) n += this.freeIn(alignUp(r.start) / SLOT, alignDown(r.end) / SLOT);
+    return n;
+  }
+
+  /** Start id of the k-th free slot of the pool, in pool order (as nthStart(freeRuns(pool, SLOT), k)). */
+  nthFreeSlot(pool: Pool, k: number): number {
+    let rest = k;
+    for (const r of pool.ranges) {
+      const lo = alignUp(r.start) / SLOT;
+      const hi = alignDown(r.end) / SLOT;
+      const n = this.freeIn(lo, hi);
+      if (rest < n) return this.nthFreeIn(lo, hi, rest) * SLOT;
+      rest -= n;
+    }
+    throw new RangeError(`free slot ${k} is outside the pool`);
   }
 
   /** True when no id of [start, end) is blocked (checked slot by slot). */

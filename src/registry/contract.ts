@@ -88,8 +88,8 @@ export interface StoreTx {
   byName(realmId: number, name: string): Promise<AllocationRow | undefined>;
   /** Takes the scope's chooser lock (creating its row) and returns its generation. */
   lockScope(key: number): Promise<number>;
-  /** Increments and returns the scope's generation: every change to a scope's ranges bumps it. */
-  bumpScope(key: number): Promise<number>;
+  /** The scope's generation now; the schema's triggers bump it on every insert and delete in the scope. */
+  generationOf(key: number): Promise<number>;
   scopeRanges(key: number): Promise<{ uid: Range; gid: Range }[]>;
   insert(row: NewAllocation): Promise<AllocationRow>;
   remove(id: number): Promise<void>;

@@ -81,9 +81,14 @@ class PostgresTx implements StoreTx {
   }
 
   async realmId(name: string, create: boolean): Promise<number | undefined> {
-    if (create) await this.c.query('INSERT INTO realms (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [name]);
-    const r = await this.c.query('SELECT id FROM realms WHERE name = $1', [name]);
-    return r.rows.length === 0 ? undefined : Number(r.rows[0].id);
+    const get = async (): Promise<number | undefined> => {
+      const r = await this.c.query('SELECT id FROM realms WHERE name = $1', [name]);
+      return r.rows.length === 0 ? undefined : Number(r.rows[0].id);
+    };
+    const id = await get();
+    if (id !== undefined || !create) return id;
+    await this.c.query('INSERT INTO realms (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [name]);
+    return get();
   }
 
   async byName(realmId: number, name: string): Promise<AllocationRow | undefined> {
@@ -98,8 +103,8 @@ class PostgresTx implements StoreTx {
     return Number(r.rows[0].generation);
   }
 
-  async bumpScope(key: number): Promise<number> {
-    const r = await this.c.query('UPDATE scopes SET generation = generation + 1 WHERE key = $1 RETURNING generation', [key]);
+  async generationOf(key: number): Promise<number> {
+    const r = await this.c.query('SELECT generation FROM scopes WHERE key = $1', [key]);
     return Number(r.rows[0].generation);
   }
 
@@ -238,13 +243,24 @@ export class PostgresStore implements Store {
     return this.read(`${SELECT} WHERE r.name = $1 AND ($2::text IS NULL OR a.kind = $2) ORDER BY a.uid_start, a.scope_key, a.name`, [filter.realm, filter.kind ?? null]);
   }
 
+  // Top-level allocations of the realm holding the id, then (children lie
+  // inside their parents) the children of those holding it, recursively.
   containing(realm: string, id: number): Promise<AllocationRow[]> {
-    return this.read(`WITH m AS (SELECT coalesce((SELECT max(uid_count) FROM allocations), 0) AS mu, coalesce((SELECT max(gid_count) FROM allocations), 0) AS mg),
-      rid AS (SELECT id FROM realms WHERE name = $1)
-      ${SELECT} WHERE a.id IN (
-        SELECT x.id FROM allocations x, m, rid WHERE x.realm_id = rid.id AND x.uid_start <= $2 AND x.uid_start > $2 - m.mu AND x.uid_start + x.uid_count > $2
+    return this.read(`WITH RECURSIVE
+      rid AS (SELECT id FROM realms WHERE name = $1),
+      uh(id) AS (
+        SELECT a.id FROM rid JOIN scopes s ON s.key = -rid.id JOIN allocations a ON a.scope_key = s.key
+        WHERE a.uid_start <= $2 AND a.uid_start > $2 - s.max_uid_count AND a.uid_start + a.uid_count > $2
         UNION
-        SELECT x.id FROM allocations x, m, rid WHERE x.realm_id = rid.id AND x.gid_start <= $2 AND x.gid_start > $2 - m.mg AND x.gid_start + x.gid_count > $2)
+        SELECT a.id FROM uh JOIN scopes s ON s.key = uh.id JOIN allocations a ON a.scope_key = s.key
+        WHERE a.uid_start <= $2 AND a.uid_start > $2 - s.max_uid_count AND a.uid_start + a.uid_count > $2),
+      gh(id) AS (
+        SELECT a.id FROM rid JOIN scopes s ON s.key = -rid.id JOIN allocations a ON a.scope_key = s.key
+        WHERE a.gid_start <= $2 AND a.gid_start > $2 - s.max_gid_count AND a.gid_start + a.gid_count > $2
+        UNION
+        SELECT a.id FROM gh JOIN scopes s ON s.key = gh.id JOIN allocations a ON a.scope_key = s.key
+        WHERE a.gid_start <= $2 AND a.gid_start > $2 - s.max_gid_count AND a.gid_start + a.gid_count > $2)
+      ${SELECT} WHERE a.id IN (SELECT id FROM uh UNION SELECT id FROM gh)
       ORDER BY a.uid_count DESC, a.name`, [realm, id]);
   }
 

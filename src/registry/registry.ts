@@ -69,7 +69,7 @@ export class StoreRegistry implements Registry {
           uid: { start: uid.start, end: uid.end }, gid: { start: gid.start, end: gid.end }, holder: req.holder,
           createdAt: new Date().toISOString(),
         });
-        const next = await tx.bumpScope(scopeKey);
+        const next = await tx.generationOf(scopeKey);
         committed = () => this.cache.apply(scopeKey, generation, next, row, 1);
         return { allocation: plain(row), created: true, via: uid.via } satisfies AllocateResult;
       });
@@ -111,7 +111,7 @@ export class StoreRegistry implements Registry {
         touched = a.scopeKey;
         const generation = await tx.lockScope(a.scopeKey);
         await tx.remove(a.id);
-        const next = await tx.bumpScope(a.scopeKey);
+        const next = await tx.generationOf(a.scopeKey);
         committed = () => this.cache.apply(a.scopeKey, generation, next, a, -1);
         return plain(a);
       });

@@ -68,7 +68,7 @@ class SqliteTx implements StoreTx {
       byName: db.prepare(`${SELECT} WHERE a.realm_id = ? AND a.name = ?`),
       scopeAdd: db.prepare('INSERT INTO scopes (key) VALUES (?) ON CONFLICT (key) DO NOTHING'),
       scopeGet: db.prepare('SELECT generation FROM scopes WHERE key = ?').pluck(),
-      scopeBump: db.prepare('UPDATE scopes SET generation = generation + 1 WHERE key = ? RETURNING generation').pluck(),
+
       ranges: db.prepare('SELECT uid_start, uid_count, gid_start, gid_count FROM allocations WHERE scope_key = ?').raw(),
       insert: db.prepare(`INSERT INTO allocations (realm_id, name, kind, owner, scope_key, parent_id, fs_id, uid_start, uid_count, gid_start, gid_count,
         holder_pid, holder_start, holder_boot, holder_machine, holder_host, created_at)
@@ -83,7 +83,9 @@ class SqliteTx implements StoreTx {
   }
 
   async realmId(name: string, create: boolean): Promise<number | undefined> {
-    if (create) this.s.realmAdd.run(name);
+    const id = this.s.realmGet.get(name) as number | undefined;
+    if (id !== undefined || !create) return id;
+    this.s.realmAdd.run(name);
     return this.s.realmGet.get(name) as number | undefined;
   }
 
@@ -98,8 +100,8 @@ class SqliteTx implements StoreTx {
     return this.s.scopeGet.get(key) as number;
   }
 
-  async bumpScope(key: number): Promise<number> {
-    return this.s.scopeBump.get(key) as number;
+  async generationOf(key: number): Promise<number> {
+    return this.s.scopeGet.get(key) as number;
   }
 
   async scopeRanges(key: number): Promise<{ uid: Range; gid: Range }[]> {
@@ -172,11 +174,22 @@ export class SqliteStore implements Store {
       get: this.db.prepare(`${SELECT} WHERE r.name = ? AND a.name = ?`),
       list: this.db.prepare(`${SELECT} WHERE r.name = @realm AND (@kind IS NULL OR a.kind = @kind) ORDER BY a.uid_start, a.scope_key, a.name`),
       realm: this.db.prepare('SELECT id FROM realms WHERE name = ?').pluck(),
-      maxCounts: this.db.prepare('SELECT (SELECT coalesce(max(uid_count), 0) FROM allocations), (SELECT coalesce(max(gid_count), 0) FROM allocations)').raw(),
-      containing: this.db.prepare(`${SELECT} WHERE a.id IN (
-        SELECT id FROM allocations WHERE realm_id = @rid AND uid_start <= @id AND uid_start > @id - @mu AND uid_start + uid_count > @id
-        UNION
-        SELECT id FROM allocations WHERE realm_id = @rid AND gid_start <= @id AND gid_start > @id - @mg AND gid_start + gid_count > @id)
+      // Top-level allocations of the realm holding the id, then (children lie
+      // inside their parents) the children of those holding it, recursively.
+      containing: this.db.prepare(`WITH RECURSIVE
+        uh(id) AS (
+          SELECT a.id FROM scopes s JOIN allocations a ON a.scope_key = s.key
+          WHERE s.key = -@rid AND a.uid_start <= @id AND a.uid_start > @id - s.max_uid_count AND a.uid_start + a.uid_count > @id
+          UNION
+          SELECT a.id FROM uh JOIN scopes s ON s.key = uh.id JOIN allocations a ON a.scope_key = s.key
+          WHERE a.uid_start <= @id AND a.uid_start > @id - s.max_uid_count AND a.uid_start + a.uid_count > @id),
+        gh(id) AS (
+          SELECT a.id FROM scopes s JOIN allocations a ON a.scope_key = s.key
+          WHERE s.key = -@rid AND a.gid_start <= @id AND a.gid_start > @id - s.max_gid_count AND a.gid_start + a.gid_count > @id
+          UNION
+          SELECT a.id FROM gh JOIN scopes s ON s.key = gh.id JOIN allocations a ON a.scope_key = s.key
+          WHERE a.gid_start <= @id AND a.gid_start > @id - s.max_gid_count AND a.gid_start + a.gid_count > @id)
+        ${SELECT} WHERE a.id IN (SELECT id FROM uh UNION SELECT id FROM gh)
         ORDER BY a.uid_count DESC, a.name`),
     };
   }
@@ -233,8 +246,7 @@ export class SqliteStore implements Store {
   async containing(realm: string, id: number): Promise<AllocationRow[]> {
     const rid = this.q.realm.get(realm) as number | undefined;
     if (rid === undefined) return [];
-    const [mu, mg] = this.q.maxCounts.get() as number[];
-    return (this.q.containing.all({ rid, id, mu, mg }) as RawRow[]).map(fromRaw);
+    return (this.q.containing.all({ rid, id }) as RawRow[]).map(fromRaw);
   }
 
   async close(): Promise<void> {

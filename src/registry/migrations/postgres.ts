@@ -11,7 +11,7 @@ import type { Migration } from './migration.js';
 export const postgresMigrations: readonly Migration[] = [
   {
     version: 1,
-    description: 'realms, scopes with generations, allocations with exclusion constraints',
+    description: 'realms, scopes (generation, max counts), allocations with exclusion constraints and bookkeeping trigger',
     sql: `
 CREATE TABLE realms (
   id bigserial PRIMARY KEY,
@@ -19,7 +19,12 @@ CREATE TABLE realms (
 );
 CREATE TABLE scopes (
   key bigint PRIMARY KEY,
-  generation bigint NOT NULL DEFAULT 0
+  -- Bumped by a trigger on every insert and delete in the scope: a client's
+  -- cached view of the scope is valid while this is unchanged.
+  generation bigint NOT NULL DEFAULT 0,
+  -- Largest count ever inserted in the scope (never lowered): bounds lookups by id.
+  max_uid_count bigint NOT NULL DEFAULT 0,
+  max_gid_count bigint NOT NULL DEFAULT 0
 );
 CREATE TABLE allocations (
   id bigserial PRIMARY KEY,
@@ -51,12 +56,23 @@ CREATE TABLE allocations (
   CONSTRAINT allocations_gid_no_overlap EXCLUDE USING gist (gid_span WITH &&)
 );
 CREATE INDEX allocations_scope_uid ON allocations (scope_key, uid_start);
-CREATE INDEX allocations_realm_uid ON allocations (realm_id, uid_start);
-CREATE INDEX allocations_realm_gid ON allocations (realm_id, gid_start);
-CREATE INDEX allocations_uid_count ON allocations (uid_count);
-CREATE INDEX allocations_gid_count ON allocations (gid_count);
+CREATE INDEX allocations_scope_gid ON allocations (scope_key, gid_start);
 CREATE INDEX allocations_fs ON allocations (fs_id) WHERE fs_id IS NOT NULL;
 CREATE INDEX allocations_parent ON allocations (parent_id) WHERE parent_id IS NOT NULL;
+CREATE FUNCTION fsidmap_scope_bookkeeping() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO scopes (key) VALUES (NEW.scope_key) ON CONFLICT (key) DO NOTHING;
+    UPDATE scopes SET generation = generation + 1,
+      max_uid_count = greatest(max_uid_count, NEW.uid_count), max_gid_count = greatest(max_gid_count, NEW.gid_count)
+    WHERE key = NEW.scope_key;
+    RETURN NEW;
+  END IF;
+  UPDATE scopes SET generation = generation + 1 WHERE key = OLD.scope_key;
+  RETURN OLD;
+END $$;
+CREATE TRIGGER allocations_scope_bookkeeping AFTER INSERT OR DELETE ON allocations
+  FOR EACH ROW EXECUTE FUNCTION fsidmap_scope_bookkeeping();
 CREATE FUNCTION fsidmap_ranges_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION 'FSIDMAP_IMMUTABLE: an allocation''s ranges never change; release and allocate again';

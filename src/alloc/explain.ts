@@ -22,12 +22,12 @@ export interface HostFacts {
   readonly groups: readonly NamedId[];
 }
 
-export type Side = 'uid' | 'gid';
+export type IdSide = 'uid' | 'gid';
 
 export type WhoEntry =
-  | { readonly source: 'allocation'; readonly side: Side; readonly allocation: Allocation; readonly offset: number }
-  | { readonly source: 'subuid' | 'subgid'; readonly side: Side; readonly owner: string; readonly range: Range; readonly offset: number }
-  | { readonly source: 'user' | 'group'; readonly side: Side; readonly name: string }
+  | { readonly source: 'allocation'; readonly side: IdSide; readonly allocation: Allocation; readonly offset: number }
+  | { readonly source: 'subuid' | 'subgid'; readonly side: IdSide; readonly owner: string; readonly range: Range; readonly offset: number }
+  | { readonly source: 'user' | 'group'; readonly side: IdSide; readonly name: string }
   | { readonly source: 'reserved'; readonly range: Range; readonly purpose: string };
 
 export interface WhoAnswer {
@@ -40,7 +40,7 @@ export interface WhoAnswer {
    * range and a user's subuid line): whoever holds one can reach the other's
    * files. A child inside its parent is not a conflict.
    */
-  readonly conflicts: readonly Side[];
+  readonly conflicts: readonly IdSide[];
   /** The id lies in systemd's container range, fsidmap's default pool. */
   readonly inContainerRange: boolean;
 }
@@ -76,7 +76,7 @@ export function explainId(id: number, allocations: readonly Allocation[], facts:
 }
 
 /** Independent claims on one side: allocations that are not the parent of another holder, subids, users/groups. */
-function claims(entries: readonly WhoEntry[], side: Side): number {
+function claims(entries: readonly WhoEntry[], side: IdSide): number {
   const allocs = entries.flatMap((e) => (e.source === 'allocation' && e.side === side ? [e.allocation] : []));
   const parents = new Set(allocs.map((a) => a.parent).filter((p): p is string => p !== null));
   const leaves = allocs.filter((a) => !parents.has(a.name));

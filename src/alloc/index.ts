@@ -17,6 +17,6 @@ export {
   type AllocRequest, type NormalizedRequest, DEFAULT_REALM, normalizeRequest, ownerFor, checkExisting, sameHolder,
   checkFsTarget, childPools, checkReleasable,
 } from './request.js';
-export { type SubidRange, type NamedId, type HostFacts, type Side, type WhoEntry, type WhoAnswer, explainId } from './explain.js';
+export { type SubidRange, type NamedId, type HostFacts, type IdSide, type WhoEntry, type WhoAnswer, explainId } from './explain.js';
 export { type HolderProbe, holderState } from './holder-state.js';
 export { type ExclusionOptions, type Exclusions, hostExclusions, subidPools } from './exclusions.js';

@@ -1,6 +1,8 @@
 // The registry on a real PostgreSQL server: the shared contract, the
 // exclusion constraints, migrations racing, many clients at once.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { type Allocation, SLOT, hostExclusions, poolOf, seededRandom } from '../../src/alloc/index.js';
@@ -111,5 +113,26 @@ if (skip) {
     } finally {
       await Promise.all(clients.map((r) => r.close()));
     }
+  });
+
+  test('postgres: the CLI contract holds with --db URL and with FSIDMAP_DB', async () => {
+    const url = await cluster.createDatabase();
+    const main = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
+    const run = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: { ...process.env, FSIDMAP_DB: '', ...env } });
+    const a = run(['alloc', 'pg-web', '--db', url, '--json']);
+    assert.equal(a.status, 0, a.stderr);
+    const got = JSON.parse(a.stdout);
+    assert.deepEqual(Object.keys(got), ['name', 'kind', 'uid', 'gid', 'fs']);
+    const again = run(['alloc', 'pg-web', '--json'], { FSIDMAP_DB: url });
+    assert.deepEqual(JSON.parse(again.stdout), got);
+    const who = JSON.parse(run(['who', String(got.uid.start + 1), '--db', url, '--json']).stdout);
+    assert.deepEqual(who.holders.filter((h: { source: string }) => h.source === 'allocation').map((h: { allocation: { name: string } }) => h.allocation.name), ['pg-web', 'pg-web']);
+    const img = run(['alloc', 'pg-img', '--kind', 'image', '--db', url]);
+    assert.equal(img.status, 0, img.stderr);
+    assert.equal(run(['alloc', 'pg-c', '--fs', 'pg-img', '--db', url]).status, 0);
+    const refused = run(['release', 'pg-img', '--db', url, '--json']);
+    assert.equal(refused.status, 1);
+    assert.equal(JSON.parse(refused.stderr).error.code, 'ERR_RANGE_REFERENCED');
+    assert.equal(JSON.parse(run(['list', '--db', url, '--json']).stdout).length, 3);
   });
 }

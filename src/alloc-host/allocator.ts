@@ -1,5 +1,6 @@
 import {
-  type AllocRequest, type ExclusionOptions, type HostFacts, type RandomSource, type WhoAnswer, explainId, hostExclusions, subidPools,
+  type AllocRequest, type ExclusionOptions, type Holder, type HostFacts, type RandomSource, type WhoAnswer, explainId, holderState,
+  hostExclusions, subidPools,
 } from '../alloc/index.js';
 import { UsageError } from '../errors.js';
 import type { AllocateResult, Registry } from '../registry/contract.js';
@@ -34,8 +35,10 @@ export async function allocateOnHost(registry: Registry, request: AllocRequest, 
     req = { ...request, ...subidPools(facts, names) };
     exclusionOptions.poolUser = names;
   }
+  const probe = req.holder ? localHolderProbe() : undefined;
   return registry.allocate(req, {
     exclusions: hostExclusions(facts, exclusionOptions as ExclusionOptions),
+    ...(probe ? { holderGone: (h: Holder) => holderState(h, probe) === 'gone' } : {}),
     ...(options.random ? { random: options.random } : {}),
   });
 }

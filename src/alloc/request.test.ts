@@ -55,6 +55,7 @@ test('idempotence: an existing allocation answers a request that asks for nothin
   const held = alloc({ holder: { pid: 5, startTime: 9, bootId: 'b', machineId: 'm', host: 'h' } });
   checkExisting(held, normalizeRequest({ name: 'x', holder: { pid: 5, startTime: 9, bootId: 'b', machineId: 'm', host: 'other-name' } }));
   throwsCode(() => checkExisting(held, normalizeRequest({ name: 'x', holder: { pid: 5, startTime: 10, bootId: 'b', machineId: 'm', host: 'h' } })), 'ERR_ALLOC_HELD');
+  checkExisting(held, normalizeRequest({ name: 'x', holder: { pid: 5, startTime: 10, bootId: 'b', machineId: 'm', host: 'h' } }), true);
 });
 
 test('--fs: must exist, be on-disk, and be shared or owned by the container\'s owner', () => {

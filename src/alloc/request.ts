@@ -80,8 +80,9 @@ export function ownerFor(req: NormalizedRequest): string | null {
  * nothing it lacks. Another kind is ERR_NAME_TAKEN; the same kind with an
  * explicitly different size, fs, owner or parent is ERR_ALLOC_CONFLICT
  * (returning it silently would hand out something other than was asked).
+ * A request with a holder is refused while another holder still runs.
  */
-export function checkExisting(a: Allocation, req: NormalizedRequest): void {
+export function checkExisting(a: Allocation, req: NormalizedRequest, holderGone = false): void {
   const ctx = { name: a.name, realm: a.realm, kind: a.kind };
   if (a.kind !== req.kind) {
     throw new FsidmapError('ERR_NAME_TAKEN', `"${a.name}" is already allocated as a ${a.kind}, not a ${req.kind}`, {
@@ -98,7 +99,8 @@ export function checkExisting(a: Allocation, req: NormalizedRequest): void {
       hint: `use it as it is, or release it first (fsidmap release ${a.name})`, context: { ...ctx, differs },
     });
   }
-  if (req.holder && a.holder && !sameHolder(a.holder, req.holder)) {
+  // A holder that is gone (its process died, the machine rebooted) hands over to the new one.
+  if (req.holder && a.holder && !sameHolder(a.holder, req.holder) && !holderGone) {
     throw new FsidmapError('ERR_ALLOC_HELD', `container "${a.name}" is held by pid ${a.holder.pid} on ${a.holder.host}`, {
       hint: 'if that process is gone, fsidmap gc releases its allocation', context: { ...ctx, holder: a.holder },
     });

@@ -18,6 +18,8 @@ export interface AllocateOptions {
   readonly exclusions: Exclusions;
   /** Defaults to the kernel's CSPRNG; tests inject a seeded source. */
   readonly random?: RandomSource;
+  /** Whether a recorded holder is gone (so a new holder may take the allocation over); default: never. */
+  readonly holderGone?: (holder: Holder) => boolean;
 }
 
 export interface AllocateResult {

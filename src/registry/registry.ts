@@ -44,7 +44,11 @@ export class StoreRegistry implements Registry {
         committed = undefined;
         const realmId = (await tx.realmId(req.realm, true))!;
         const existing = await tx.byName(realmId, req.name);
-        if (existing) return this.reuse(tx, existing, req.holder, () => checkExisting(existing, req));
+        if (existing) {
+          const gone = existing.holder !== null && (options.holderGone?.(existing.holder) ?? false);
+          checkExisting(existing, req, gone);
+          return this.reuse(tx, existing, req.holder, gone);
+        }
         let pools = { uidPool: req.uidPool, gidPool: req.gidPool };
         let scopeKey = -realmId;
         let parentId: number | null = null;
@@ -81,10 +85,9 @@ export class StoreRegistry implements Registry {
     }
   }
 
-  /** An existing name: check it matches the request, and take it over for a holder if it has none. */
-  private async reuse(tx: StoreTx, existing: AllocationRow, holder: Holder | null, check: () => void): Promise<AllocateResult> {
-    check();
-    if (holder && !existing.holder) {
+  /** An existing name: a new holder takes it over when it has none or its holder is gone. */
+  private async reuse(tx: StoreTx, existing: AllocationRow, holder: Holder | null, holderGone: boolean): Promise<AllocateResult> {
+    if (holder && (!existing.holder || holderGone) && !(existing.holder && sameHolder(existing.holder, holder))) {
       await tx.setHolder(existing.id, holder);
       return { allocation: { ...plain(existing), holder }, created: false, via: 'existing' };
     }

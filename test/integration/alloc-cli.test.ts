@@ -212,6 +212,23 @@ test('cli gc frees an allocation once its holder process has exited, not before'
   assert.equal(fails(['alloc', 'x', '--holder', '999999999', '--db', db]).code, 'ERR_NO_SUCH_PROCESS');
 });
 
+test('cli --holder: a live holder keeps the name; once it is gone a new holder takes the same range over', async () => {
+  const db = freshDb();
+  const first = spawn('sleep', ['60'], { stdio: 'ignore' });
+  const second = spawn('sleep', ['60'], { stdio: 'ignore' });
+  try {
+    const a = json(['alloc', 'svc', '--holder', String(first.pid), '--db', db]);
+    assert.equal(fails(['alloc', 'svc', '--holder', String(second.pid), '--db', db]).code, 'ERR_ALLOC_HELD');
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+    assert.deepEqual(json(['alloc', 'svc', '--holder', String(second.pid), '--db', db]), a);
+    assert.equal(json(['show', 'svc', '--db', db]).holder.pid, second.pid);
+  } finally {
+    first.kill('SIGKILL');
+    second.kill('SIGKILL');
+  }
+});
+
 test('cli nested: --parent carves a child, list shows it, who names both', () => {
   const db = freshDb();
   const p = json(['alloc', 'node', '--size', '262144', '--db', db]);

@@ -269,7 +269,14 @@ export function registryContract(store: string, h: Harness): void {
       await r.allocate({ name: 'remote', holder: away }, opts());
       await r.allocate({ name: 'unheld' }, opts());
       await assert.rejects(r.allocate({ name: 'alive', holder: h2 }, opts()), code('ERR_ALLOC_HELD'));
+      await assert.rejects(r.allocate({ name: 'alive', holder: h2 }, { ...opts(), holderGone: () => false }), code('ERR_ALLOC_HELD'));
       assert.deepEqual((await r.allocate({ name: 'alive', holder: h1 }, opts())).allocation.holder, h1);
+      // A restarted container takes over the range of its dead predecessor, without a gc in between.
+      await r.allocate({ name: 'restarted', holder: h1 }, opts());
+      const taken = await r.allocate({ name: 'restarted', holder: h2 }, { ...opts(), holderGone: (h) => h.pid === 100 });
+      assert.deepEqual([taken.created, taken.allocation.holder], [false, h2]);
+      assert.deepEqual((await r.get('restarted'))?.holder, h2);
+      await r.release('restarted');
       const probe: HolderProbe = { local, startTimeOf: (pid) => (pid === 100 ? 5000 : pid === 200 ? 9999 : undefined) };
       const dry = await collectGarbage(r, probe, { dryRun: true });
       assert.deepEqual(dry.released.map((a) => a.name).sort(), ['rebooted', 'reused-pid']);

@@ -72,6 +72,10 @@ export interface AllocationRow extends Allocation {
 
 export interface NewAllocation {
   readonly realmId: number;
+  /** Names of the realm, the parent and the fs target, for the returned row (the ids are what is stored). */
+  readonly realm: string;
+  readonly parent: string | null;
+  readonly fs: string | null;
   readonly name: string;
   readonly kind: AllocKind;
   readonly owner: string | null;

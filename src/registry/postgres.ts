@@ -5,7 +5,7 @@ import type { AllocationRow, ListFilter, NewAllocation, RegistryInfo, Store, Sto
 import { type Migration, checkMigrations, latestVersion } from './migrations/migration.js';
 import { postgresMigrations } from './migrations/postgres.js';
 import { Mutex } from './mutex.js';
-import { type RawRow, fromRaw } from './row.js';
+import { type RawRow, fromNew, fromRaw } from './row.js';
 
 export interface PostgresOptions {
   /** postgres://user:password@host:port/database */
@@ -126,7 +126,7 @@ class PostgresTx implements StoreTx {
         row.uid.start, row.uid.end - row.uid.start, row.gid.start, row.gid.end - row.gid.start,
         h?.pid ?? null, h?.startTime ?? null, h?.bootId ?? null, h?.machineId ?? null, h?.host ?? null, row.createdAt],
     );
-    return (await this.rows(`${SELECT} WHERE a.id = $1`, [r.rows[0].id]))[0];
+    return fromNew(Number(r.rows[0].id), row);
   }
 
   async remove(id: number): Promise<void> {

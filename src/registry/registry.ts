@@ -69,7 +69,7 @@ export class StoreRegistry implements Registry {
           uid: { pool: pools.uidPool, blocked: view.uid }, gid: { pool: pools.gidPool, blocked: view.gid },
         });
         const row = await tx.insert({
-          realmId, name: req.name, kind: req.kind, owner: ownerFor(req), scopeKey, parentId, fsId: fsTarget?.id ?? null,
+          realmId, realm: req.realm, parent: req.parent, fs: fsTarget?.name ?? null, name: req.name, kind: req.kind, owner: ownerFor(req), scopeKey, parentId, fsId: fsTarget?.id ?? null,
           uid: { start: uid.start, end: uid.end }, gid: { start: gid.start, end: gid.end }, holder: req.holder,
           createdAt: new Date().toISOString(),
         });

@@ -1,5 +1,5 @@
 import type { AllocKind, Holder } from '../alloc/index.js';
-import type { AllocationRow } from './contract.js';
+import type { AllocationRow, NewAllocation } from './contract.js';
 
 /** The columns both stores select (see SELECT in sqlite.ts and postgres.ts). */
 export interface RawRow {
@@ -45,5 +45,13 @@ export function fromRaw(r: RawRow): AllocationRow {
     gid: { start: n(r.gid_start), end: n(r.gid_start) + n(r.gid_count) },
     holder,
     createdAt: r.created_at instanceof Date ? r.created_at.toISOString() : r.created_at,
+  };
+}
+
+/** The row an insert wrote, built from what was inserted (no re-read). */
+export function fromNew(id: number, row: NewAllocation): AllocationRow {
+  return {
+    id, realmId: row.realmId, scopeKey: row.scopeKey, realm: row.realm, name: row.name, kind: row.kind, owner: row.owner,
+    parent: row.parent, fs: row.fs, uid: { ...row.uid }, gid: { ...row.gid }, holder: row.holder, createdAt: row.createdAt,
   };
 }

@@ -7,7 +7,7 @@ import type { AllocationRow, ListFilter, NewAllocation, RegistryInfo, Store, Sto
 import { type Migration, checkMigrations, latestVersion } from './migrations/migration.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import { Mutex } from './mutex.js';
-import { type RawRow, fromRaw } from './row.js';
+import { type RawRow, fromNew, fromRaw } from './row.js';
 
 export interface SqliteOptions {
   readonly path: string;
@@ -74,7 +74,6 @@ class SqliteTx implements StoreTx {
         holder_pid, holder_start, holder_boot, holder_machine, holder_host, created_at)
         VALUES (@realmId, @name, @kind, @owner, @scopeKey, @parentId, @fsId, @uidStart, @uidCount, @gidStart, @gidCount,
         @pid, @start, @boot, @machine, @host, @createdAt)`),
-      byId: db.prepare(`${SELECT} WHERE a.id = ?`),
       remove: db.prepare('DELETE FROM allocations WHERE id = ?'),
       users: db.prepare(`${SELECT} WHERE a.fs_id = ? ORDER BY a.name`),
       children: db.prepare(`${SELECT} WHERE a.parent_id = ? ORDER BY a.name`),
@@ -96,6 +95,8 @@ class SqliteTx implements StoreTx {
 
   // BEGIN IMMEDIATE already made this the only writer; the row only carries the generation.
   async lockScope(key: number): Promise<number> {
+    const generation = this.s.scopeGet.get(key) as number | undefined;
+    if (generation !== undefined) return generation;
     this.s.scopeAdd.run(key);
     return this.s.scopeGet.get(key) as number;
   }
@@ -116,7 +117,7 @@ class SqliteTx implements StoreTx {
       pid: h?.pid ?? null, start: h?.startTime ?? null, boot: h?.bootId ?? null, machine: h?.machineId ?? null, host: h?.host ?? null,
       createdAt: row.createdAt,
     });
-    return fromRaw(this.s.byId.get(info.lastInsertRowid) as RawRow);
+    return fromNew(Number(info.lastInsertRowid), row);
   }
 
   async remove(id: number): Promise<void> {

@@ -60,7 +60,8 @@ lines (plus fsuid_map/fsgid_map with --fs); --json prints
   --respect-subids   keep clear of every user's /etc/subuid and /etc/subgid ranges
   --owner TENANT     owner of an image/volume (default "shared") or of a container
   --parent NAME      carve the range out of container NAME (nested containers)
-  --holder PID       record PID as the running holder (fsidmap gc frees it when gone)
+  --holder PID       record PID as the running holder (fsidmap gc frees it when gone;
+                     an existing NAME whose holder is gone is taken over)
   --root DIR         read passwd/group/subuid/subgid under DIR instead of /
 ${DB_HELP}
 Exit status: 0 allocated or found, 1 refused (pool exhausted, name taken,

@@ -5,13 +5,15 @@ import { type Outcome, Trace, failure, success } from '../userns/trace.js';
 import { fsViewOf } from './fs-view.js';
 import { type Inode, MAY_EXEC, MAY_WRITE, S_ISVTX } from './inode.js';
 import { type Mount, describeIdmap, inodeVfsid } from './mount.js';
-import { type Check, inodeOwnerOrCapable, inodePermission } from './permission.js';
+import { type Check, capableWrtInodeUidgid, inodePermission } from './permission.js';
 import type { Vfs } from './vfs.js';
 
 /**
  * __check_sticky (fs/namei.c): in a sticky directory only the file's owner,
- * the directory's owner, or inode_owner_or_capable (CAP_FOWNER over a mapped
- * owner) may remove or rename an entry.
+ * the directory's owner, or capable_wrt_inode_uidgid(CAP_FOWNER) — which,
+ * unlike inode_owner_or_capable, needs the file's owner *and* group mapped
+ * (the differential test against the kernel caught this) — may remove or
+ * rename an entry.
  */
 export function checkSticky(cred: Cred, mount: Mount, dir: Inode, inode: Inode): Check {
   if (!(dir.mode & S_ISVTX)) return { ok: true, rule: 'check_sticky', why: 'the directory is not sticky' };
@@ -19,7 +21,7 @@ export function checkSticky(cred: Cred, mount: Mount, dir: Inode, inode: Inode):
   const fsuid = view.currentFsid(cred, 'uid');
   if (inodeVfsid(mount.idmap, inode, 'uid') === fsuid) return { ok: true, rule: '__check_sticky', why: `sticky directory, but fsuid ${showKid(fsuid)} owns the file` };
   if (inodeVfsid(mount.idmap, dir, 'uid') === fsuid) return { ok: true, rule: '__check_sticky', why: `sticky directory, and fsuid ${showKid(fsuid)} owns the directory` };
-  const o = inodeOwnerOrCapable(cred, mount, inode);
+  const o = capableWrtInodeUidgid(cred, mount, inode, 'CAP_FOWNER');
   return o.ok ? { ok: true, rule: '__check_sticky', why: `sticky directory: ${o.why}` }
     : { ok: false, errno: 'EPERM', rule: '__check_sticky', why: `sticky directory: neither the file's nor the directory's owner, and ${o.why}` };
 }

@@ -36,7 +36,9 @@ export function holderName(ns: string): string {
  * Builds the world a scenario declares: namespaces (unshared by their
  * creators, maps written by their writers: fsid maps first, then setgroups,
  * then id maps, as v3 requires), processes (forked and given their ids with
- * the same syscalls a runtime makes), filesystems, the tree and the mounts.
+ * the syscalls a runtime makes: setresgid/setresuid(0) when the namespace
+ * maps root and the process may, then setgroups, setresgid, setresuid,
+ * setfsgid, setfsuid and capset), filesystems, the tree and the mounts.
  * Namespaces and processes may refer to each other in any order; they are
  * made as soon as what they need exists.
  */
@@ -96,6 +98,13 @@ function makeProcess(sys: UsernsSystem, p: ProcessSpec): void {
   const t = sys.fork(from, p.name);
   t.umask = p.umask;
   const what = `process ${p.name}`;
+  // As runtimes do (runc's nsexec, lxc): first become root of the namespace, so that dropping to
+  // the target uid afterwards also drops the capabilities (cap_emulate_setxuid compares with ns root).
+  // The holder still has the creator's kernel ids, which are not the namespace's root.
+  if (t.cred.userNs.map('uid').mapIdDown(0) !== undefined && t.cred.userNs.map('gid').mapIdDown(0) !== undefined && t.cred.capEffective.has('CAP_SETUID')) {
+    t.cred = must(setresid(t.cred, 'gid', 0, 0, 0), `${what}: setresgid(0)`);
+    t.cred = must(setresid(t.cred, 'uid', 0, 0, 0), `${what}: setresuid(0)`);
+  }
   if (p.groups) t.cred = must(setgroups(t.cred, p.groups), `${what}: setgroups`);
   if (p.caps) t.cred = setKeepCaps(t.cred, true);
   t.cred = must(setresid(t.cred, 'gid', p.gid, p.gid, p.gid), `${what}: setresgid(${p.gid})`);

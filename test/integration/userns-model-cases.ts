@@ -22,7 +22,7 @@ export interface KCase {
   readonly label: string;
   readonly ns: { uid: string; gid: string } | null;
   readonly mount: { uid: string; gid: string } | null;
-  readonly proc: { uid: number; gid: number; groups: number[]; fsuid: number; fsgid: number; caps: Cap[] | null };
+  readonly proc: { uid: number; gid: number; groups: number[]; fsuid: number; fsgid: number; caps: Cap[] | null; rootFirst: boolean };
   readonly root: { uid: number; gid: number; mode: number };
   readonly entries: KEntry[];
   readonly ops: KOp[];
@@ -87,7 +87,7 @@ export function generateCases(seed: number, count: number, opsPerCase = 24): KCa
     const caps = chance(0.4) ? FS_CAPS.filter(() => chance(0.5)) : null;
     const proc = {
       uid: pid(), gid: pid(), groups: chance(0.5) ? [pid()] : [],
-      fsuid: chance(0.2) ? pid() : -1, fsgid: chance(0.2) ? pid() : -1, caps,
+      fsuid: chance(0.2) ? pid() : -1, fsgid: chance(0.2) ? pid() : -1, caps, rootFirst: chance(0.5),
     };
     const paths = [...entries.map((e) => e.path), 'n0', 'd0/n1', 'd1/n2', 'd0/e/n3', 'nd', 'd1/nd2', 'missing/x'];
     const filePaths = entries.filter((e) => e.type === 'file').map((e) => e.path);
@@ -129,7 +129,7 @@ export function capMask(caps: readonly Cap[]): string {
 export function caseText(c: KCase, root: string): string {
   const p = c.proc;
   const head = ['case', root, c.ns?.uid ?? '-', c.ns?.gid ?? '-', c.mount?.uid ?? '-', c.mount?.gid ?? '-', p.uid, p.gid,
-    p.groups.length ? p.groups.join(',') : '-', p.fsuid, p.fsgid, p.caps ? capMask(p.caps) : 'default'].join(' ');
+    p.groups.length ? p.groups.join(',') : '-', p.fsuid, p.fsgid, p.caps ? capMask(p.caps) : 'default', p.rootFirst ? 1 : 0].join(' ');
   const ops = c.ops.map((o) => {
     switch (o.op) {
       case 'stat': case 'unlink': case 'rmdir': return `op ${o.op} ${o.path}`;
@@ -174,6 +174,10 @@ export function runModel(c: KCase, semantics: FsidSemantics): ModelRun {
     must(sys.writeMap(host, ns, 'gid', specLines(c.ns.gid)));
   }
   const pr = c.proc;
+  if (pr.rootFirst) {
+    p.cred = must(setresid(p.cred, 'gid', 0, 0, 0));
+    p.cred = must(setresid(p.cred, 'uid', 0, 0, 0));
+  }
   p.cred = must(setgroups(p.cred, pr.groups));
   if (pr.caps) p.cred = setKeepCaps(p.cred, true);
   p.cred = must(setresid(p.cred, 'gid', pr.gid, pr.gid, pr.gid));

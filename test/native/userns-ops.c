@@ -4,7 +4,7 @@
  * kernel answered, for the differential tests of src/userns and src/vfs.
  * Run as root. Cases arrive on stdin, one directive per line:
  *
- *   case ROOT UIDMAP GIDMAP MUIDMAP MGIDMAP UID GID GROUPS FSUID FSGID CAPS
+ *   case ROOT UIDMAP GIDMAP MUIDMAP MGIDMAP UID GID GROUPS FSUID FSGID CAPS ROOTFIRST
  *   op stat PATH | op open PATH r|w|rw|x | op creat PATH MODE | op mkdir PATH MODE
  *   op chown PATH UID GID | op chmod PATH MODE | op utimes PATH now|set
  *   op unlink PATH | op rmdir PATH
@@ -19,6 +19,8 @@
  * order: setgroups, [PR_SET_KEEPCAPS], setresgid, setresuid, setfsgid,
  * setfsuid, [capset]. FSUID/FSGID -1 leave the fs ids alone. CAPS is
  * "default" (what set*id leaves) or a hex mask for the effective set.
+ * ROOTFIRST 1 first becomes root of the namespace (setresgid/setresuid 0),
+ * as runtimes do, so that the later drop also drops capabilities.
  * Modes are octal. PATHs are relative to ROOT (or the mount). Per op it
  * prints one line: "ok" (stat: "ok UID GID MODE") or the errno name.
  * After "end" it prints "done".
@@ -166,8 +168,9 @@ static int capset_effective(uint64_t eff) {
 
 /* The process under test: set ids and caps as the model does, then run the ops. */
 static void run_ops(int dirfd, char ops[][LINE], int nops, uid_t uid, gid_t gid, const char *groups,
-                    long fsuid, long fsgid, const char *caps) {
+                    long fsuid, long fsgid, const char *caps, int root_first) {
   gid_t gl[256];
+  if (root_first && (setresgid(0, 0, 0) || setresuid(0, 0, 0))) die("become root first");
   int ng = parse_ids(groups, gl, 256);
   if (setgroups((size_t)ng, gl)) die("setgroups");
   int explicit_caps = strcmp(caps, "default") != 0;
@@ -233,8 +236,9 @@ int main(void) {
     char root[512], um[LINE], gm[LINE], mum[LINE], mgm[LINE], groups[LINE], caps[32];
     unsigned long uid, gid;
     long fsuid, fsgid;
-    if (sscanf(line, "case %511s %1023s %1023s %1023s %1023s %lu %lu %1023s %ld %ld %31s",
-               root, um, gm, mum, mgm, &uid, &gid, groups, &fsuid, &fsgid, caps) != 11) {
+    int root_first;
+    if (sscanf(line, "case %511s %1023s %1023s %1023s %1023s %lu %lu %1023s %ld %ld %31s %d",
+               root, um, gm, mum, mgm, &uid, &gid, groups, &fsuid, &fsgid, caps, &root_first) != 12) {
       fprintf(stderr, "userns-ops: bad case line: %s", line);
       return 2;
     }
@@ -257,7 +261,7 @@ int main(void) {
       if (strcmp(um, "-") != 0 && unshare(CLONE_NEWUSER)) die("unshare");
       if (write(ready[1], &c, 1) != 1) _exit(98);
       if (read(go[0], &c, 1) != 1) _exit(98);
-      run_ops(dirfd, ops, nops, (uid_t)uid, (gid_t)gid, groups, fsuid, fsgid, caps);
+      run_ops(dirfd, ops, nops, (uid_t)uid, (gid_t)gid, groups, fsuid, fsgid, caps, root_first);
       _exit(0);
     }
     close(ready[1]); close(go[0]);

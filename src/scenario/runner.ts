@@ -152,9 +152,12 @@ function runStep(world: World, step: StepSpec, index: number): StepReport {
     }
     case 'setgroups': target = (a.groups as number[]).join(','); o = setCred(setgroups(me.cred, a.groups)); break;
     case 'ids': {
-      const v = viewCred(me.cred);
+      // Without "in": getresuid in the process's own namespace. With it: /proc/PID/status read from that namespace.
+      const seenFrom = a.in ? namespace(world, a.in, index) : me.cred.userNs;
+      const v = viewCred(me.cred, seenFrom);
+      target = a.in ? `seen from ${a.in}` : '';
       value = { uid: v.uid, gid: v.gid, groups: v.groups, caps: v.capEffective, ns: v.ns };
-      o = success(new Trace(), 'getresuid', `uid ${v.uid.join('/')} gid ${v.gid.join('/')} (real/effective/saved/fs) in ${v.ns}, caps ${v.capEffective}`);
+      o = success(new Trace(), a.in ? 'proc_pid_status' : 'getresuid', `uid ${v.uid.join('/')} gid ${v.gid.join('/')} (real/effective/saved/fs) as seen from ${seenFrom.name}; lives in ${v.ns}, caps ${v.capEffective}`);
       break;
     }
     case 'idmap-mount': target = `${a.source} → ${a.path}`; o = makeIdmappedMount(vfs, me, a.source, a.path, namespace(world, a.ns, index)); break;

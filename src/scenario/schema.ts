@@ -11,14 +11,18 @@ import { JsonReader, parseJson } from './reader.js';
  * "host" is always host root in the initial namespace, "init" the initial
  * namespace.
  */
+/** A write to one of the namespace's proc files, and who makes it ("self": the namespace's own holder process). */
+export interface ProcWrite {
+  readonly text: string;
+  readonly writer: string;
+}
+
 export interface NamespaceSpec {
   readonly name: string;
   /** The process that unshares it (default "host"); the namespace is owned by its euid. */
   readonly creator: string;
-  /** The process that writes the maps (default "host"). */
-  readonly writer: string;
-  readonly maps: Partial<Record<MapKind, string>>;
-  readonly setgroups: 'allow' | 'deny' | undefined;
+  readonly maps: Partial<Record<MapKind, ProcWrite>>;
+  readonly setgroups: ProcWrite | undefined;
 }
 
 export interface ProcessSpec {
@@ -104,11 +108,11 @@ const ARGS: Record<StepOp, Record<string, 'path' | 'id' | 'id-1' | 'ids' | 'mode
   kill: { target: 'name' }, ptrace: { target: 'name', mode: 'ptrace' }, unshare: { ns: 'name' },
   'write-map': { ns: 'name', map: 'map', text: 'text' }, 'write-setgroups': { ns: 'name', text: 'text' }, fork: { name: 'name' },
   setuid: { id: 'id' }, setgid: { id: 'id' }, setresuid: { ids: 'ids' }, setresgid: { ids: 'ids' }, setfsuid: { id: 'id' }, setfsgid: { id: 'id' },
-  setgroups: { groups: 'ids' }, ids: {}, 'idmap-mount': { source: 'path', path: 'path', ns: 'name' },
+  setgroups: { groups: 'ids' }, ids: { in: 'name' }, 'idmap-mount': { source: 'path', path: 'path', ns: 'name' },
 };
 /** Arguments that may be left out, with what they mean then. */
 const DEFAULTS: Partial<Record<StepOp, Record<string, unknown>>> = {
-  create: { mode: 0o644 }, mkdir: { mode: 0o755 }, chown: { uid: -1, gid: -1 }, open: { access: 'read' }, utimes: { how: 'now' }, ptrace: { mode: 'realcreds' },
+  create: { mode: 0o644 }, mkdir: { mode: 0o755 }, ids: { in: '' }, chown: { uid: -1, gid: -1 }, open: { access: 'read' }, utimes: { how: 'now' }, ptrace: { mode: 'realcreds' },
 };
 
 export function parseScenario(text: string, origin: string): Scenario {
@@ -144,11 +148,18 @@ function readOwner(r: JsonReader): { uid: number; gid: number; mode: number } {
 
 function readNamespace(r: JsonReader): NamespaceSpec {
   r.object(['name', 'creator', 'writer', 'uidmap', 'gidmap', 'fsuidmap', 'fsgidmap', 'setgroups']);
-  const maps: Partial<Record<MapKind, string>> = {};
-  for (const k of ['uid', 'gid', 'fsuid', 'fsgid'] as const) if (r.has(`${k}map`)) maps[k] = r.field(`${k}map`).string();
+  const writer = r.field('writer').optString('host')!;
+  // "0 100000 65536", or {"text": "0 1000 1", "writer": "alice"} when another process writes that file.
+  const write = (f: JsonReader, allowed?: readonly string[]): ProcWrite => {
+    if (typeof f.value === 'string') return { text: allowed ? f.oneOf(allowed) : f.string(), writer };
+    f.object(['text', 'writer']);
+    return { text: allowed ? f.field('text').oneOf(allowed) : f.field('text').string(), writer: f.field('writer').optString(writer)! };
+  };
+  const maps: Partial<Record<MapKind, ProcWrite>> = {};
+  for (const k of ['uid', 'gid', 'fsuid', 'fsgid'] as const) if (r.has(`${k}map`)) maps[k] = write(r.field(`${k}map`));
   return {
-    name: r.field('name').string(), creator: r.field('creator').optString('host')!, writer: r.field('writer').optString('host')!,
-    maps, setgroups: r.has('setgroups') ? r.field('setgroups').oneOf(['allow', 'deny'] as const) : undefined,
+    name: r.field('name').string(), creator: r.field('creator').optString('host')!,
+    maps, setgroups: r.has('setgroups') ? write(r.field('setgroups'), ['allow', 'deny']) : undefined,
   };
 }
 

@@ -1,5 +1,4 @@
 import { FsidmapError } from '../errors.js';
-import type { MapKind } from '../idmap/index.js';
 import { capsetEffective, setfsid, setgroups, setKeepCaps, setresid } from '../userns/setid.js';
 import { UsernsSystem } from '../userns/system.js';
 import type { Task } from '../userns/task.js';
@@ -7,7 +6,7 @@ import type { Outcome } from '../userns/trace.js';
 import type { FsidSemantics } from '../userns/namespace.js';
 import { makeIdmappedMount } from '../vfs/idmapped.js';
 import { Vfs } from '../vfs/vfs.js';
-import type { NamespaceSpec, ProcessSpec, Scenario } from './schema.js';
+import type { NamespaceSpec, ProcWrite, ProcessSpec, Scenario } from './schema.js';
 
 /** A scenario's world after setup: the namespace tree with its tasks, and the filesystem. */
 export interface World {
@@ -49,10 +48,11 @@ export function buildWorld(s: Scenario, semantics: FsidSemantics): World {
   let pendingProcs = [...s.processes];
   while (pendingNs.length > 0 || pendingProcs.length > 0) {
     const before = pendingNs.length + pendingProcs.length;
-    pendingNs = pendingNs.filter((n) => !(sys.task(n.creator) && (n.writer === 'self' || sys.task(n.writer)) && (makeNamespace(sys, n), true)));
+    const writersReady = (n: NamespaceSpec) => [...Object.values(n.maps), n.setgroups].every((w) => !w || w.writer === 'self' || sys.task(w.writer));
+    pendingNs = pendingNs.filter((n) => !(sys.task(n.creator) && writersReady(n) && (makeNamespace(sys, n), true)));
     pendingProcs = pendingProcs.filter((p) => !(sys.namespace(p.ns) && (!p.from || sys.task(p.from)) && (makeProcess(sys, p), true)));
     if (pendingNs.length + pendingProcs.length === before) {
-      const names = [...pendingNs.map((n) => `namespace ${n.name} (creator ${n.creator}, writer ${n.writer})`), ...pendingProcs.map((p) => `process ${p.name} (ns ${p.ns}${p.from ? `, from ${p.from}` : ''})`)];
+      const names = [...pendingNs.map((n) => `namespace ${n.name} (creator ${n.creator})`), ...pendingProcs.map((p) => `process ${p.name} (ns ${p.ns}${p.from ? `, from ${p.from}` : ''})`)];
       throw new FsidmapError('ERR_SCENARIO_INVALID', `cannot set up ${names.join('; ')}: they name processes or namespaces that are never declared (or depend on each other)`, {
         hint: '"host" and "init" always exist; every other name must be declared under processes or namespaces',
       });
@@ -84,11 +84,13 @@ function makeNamespace(sys: UsernsSystem, n: NamespaceSpec): void {
   if (sys.namespace(n.name)) invalid(`namespace "${n.name}" is declared twice (or is "init")`);
   const holder = sys.fork(sys.task(n.creator)!, holderName(n.name));
   const ns = must(sys.unshare(holder, n.name), `namespace ${n.name}: unshare by ${n.creator}`).ns;
-  const writer = n.writer === 'self' ? holder : sys.task(n.writer)!;
-  const order: MapKind[] = ['fsuid', 'fsgid'];
-  for (const k of order) if (n.maps[k] !== undefined) must(sys.writeMap(writer, ns, k, mapText(n.maps[k]!)), `namespace ${n.name}: ${k}_map written by ${writer.name}`);
-  if (n.setgroups) must(sys.writeSetgroups(writer, ns, n.setgroups), `namespace ${n.name}: setgroups ${n.setgroups}`);
-  for (const k of ['uid', 'gid'] as const) if (n.maps[k] !== undefined) must(sys.writeMap(writer, ns, k, mapText(n.maps[k]!)), `namespace ${n.name}: ${k}_map written by ${writer.name}`);
+  const writer = (w: ProcWrite) => (w.writer === 'self' ? holder : sys.task(w.writer)!);
+  // setgroups first (an unprivileged gid or fsgid map write needs "deny" before it), then fsid maps, then id maps (v3 order).
+  if (n.setgroups) must(sys.writeSetgroups(writer(n.setgroups), ns, n.setgroups.text), `namespace ${n.name}: setgroups ${n.setgroups.text} by ${writer(n.setgroups).name}`);
+  for (const k of ['fsuid', 'fsgid', 'uid', 'gid'] as const) {
+    const w = n.maps[k];
+    if (w) must(sys.writeMap(writer(w), ns, k, mapText(w.text)), `namespace ${n.name}: ${k}_map written by ${writer(w).name}`);
+  }
 }
 
 function makeProcess(sys: UsernsSystem, p: ProcessSpec): void {
@@ -121,9 +123,13 @@ export function mapText(spec: string): string {
   return spec.endsWith('\n') ? spec : spec + '\n';
 }
 
+/** Mount points (and their parents) that the tree does not declare are made root-owned 0755, like mkdir -p by root. */
 function ensureDir(vfs: Vfs, path: string): void {
-  const at = vfs.lookupNoPerm(path);
-  if (!at.inode) vfs.put(path, { type: 'dir', uid: 0, gid: 0, mode: 0o755 });
+  const parts = path.split('/').filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const p = '/' + parts.slice(0, i).join('/');
+    if (!vfs.lookupNoPerm(p).inode) vfs.put(p, { type: 'dir', uid: 0, gid: 0, mode: 0o755 });
+  }
 }
 
 function invalid(message: string): never {

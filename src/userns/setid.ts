@@ -86,8 +86,11 @@ export function setresid(cred: Cred, kind: IdKind, r: number, e: number, s: numb
     if (id !== UNCHANGED && ks[i] === undefined) return failure(t, 'EINVAL', fn, `${kind} ${id} is not mapped in ${cred.userNs.name}'s ${kind}_map`);
   }
   const [kr, ke, ksv] = ks;
-  // The kernel's no-op test, before any permission check.
-  if ((kr === undefined || kr === cur[0]) && (ke === undefined || (ke === cur[1] && ke === cur[3])) && (ksv === undefined || ksv === cur[2])) {
+  // The kernel's no-op test, before any permission check: nothing would change. With fsid maps the fs
+  // id that would follow the euid must also be the current one (the series compares keuid with
+  // old->fsuid, which holds the fsid-mapped id; a differing fs id is a change).
+  const curFs = kind === 'uid' ? cred.fsuid : cred.fsgid;
+  if ((kr === undefined || kr === cur[0]) && (ke === undefined || (ke === cur[1] && ke === cur[3] && fsidFor(cred, kind, e, ke) === curFs)) && (ksv === undefined || ksv === cur[2])) {
     return success(t, fn, 'no change (the kernel returns 0 before checking permission)', cred);
   }
   const cap = kind === 'uid' ? 'CAP_SETUID' : 'CAP_SETGID';

@@ -66,7 +66,7 @@ export interface MountSpec {
   readonly idmap: string | undefined;
 }
 
-export type Expectation = { readonly result: string; readonly fields: Readonly<Record<string, number | string | readonly number[]>> };
+export type Expectation = { readonly result: string; readonly fields: Readonly<Record<string, number | string | null | readonly number[]>> };
 
 export interface StepSpec {
   readonly op: StepOp;
@@ -249,15 +249,15 @@ function readStep(r: JsonReader): StepSpec {
 function readExpect(r: JsonReader): Expectation {
   if (typeof r.value === 'string') return { result: checkResult(r), fields: {} };
   r.object();
-  const fields: Record<string, number | string | readonly number[]> = {};
+  const fields: Record<string, number | string | null | readonly number[]> = {};
   let result = 'ok';
   for (const [k, v] of Object.entries(r.value as Record<string, unknown>)) {
     const f = r.field(k);
     if (k === 'result') { result = checkResult(f); continue; }
     if (k === 'mode') fields[k] = f.mode();
-    else if (typeof v === 'number' || typeof v === 'string') fields[k] = v;
+    else if (typeof v === 'number' || typeof v === 'string' || v === null) fields[k] = v;
     else if (Array.isArray(v)) fields[k] = f.ids();
-    else f.fail('expected a number, a string or a list of ids');
+    else f.fail('expected a number, a string, null or a list of ids');
   }
   return { result, fields };
 }

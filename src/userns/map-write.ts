@@ -60,8 +60,14 @@ export function writeMap(target: UserNamespace, kind: MapKind, text: string | Ui
   const mapWriter = describeWriter(target, idKind, parentMap, writer, t);
   const verdict = checkMapWrite(bytes, { kind: idKind, parent: parentMap, writer: mapWriter, alreadyWritten: target.isWritten(kind) });
 
-  if (verdict.errno === 'EINVAL' || verdict.rule === 'already-written') return refusal(t, verdict, file);
-  // v3 new_idmap_permitted: an fsid map may be written only before the matching id map (FSID-v3, Jann Horn's nesting fix).
+  if (verdict.rule === 'already-written') {
+    const mirrored = fsid && target.semantics === 'v3' && target.isWritten(idKind);
+    return failure(t, 'EPERM', 'map_write:already-written', `${file} is already written; maps are write-once${mirrored ? ` (v3 mirrored ${idKind}_map into it when ${idKind}_map was written: fsid maps must be written first)` : ''}`);
+  }
+  if (verdict.errno === 'EINVAL') return refusal(t, verdict, file);
+  // v3 new_idmap_permitted: an fsid map may be written only before the matching id map (FSID-v3, Jann
+  // Horn's nesting fix). Mirroring fills the fsid map whenever the id map is written first, so the
+  // write-once check above usually answers first; this rule still stands for a model state without it.
   if (fsid && target.semantics === 'v3' && target.isWritten(idKind)) {
     return failure(t, 'EPERM', 'new_idmap_permitted', `v3: ${kind}_map must be written before ${idKind}_map, and ${target.name}'s ${idKind}_map is already written (it was mirrored into ${kind}_map then)`);
   }

@@ -103,10 +103,10 @@ function makeProcess(sys: UsernsSystem, p: ProcessSpec): void {
   // As runtimes do (runc's nsexec, lxc): first become root of the namespace, so that dropping to
   // the target uid afterwards also drops the capabilities (cap_emulate_setxuid compares with ns root).
   // The holder still has the creator's kernel ids, which are not the namespace's root.
-  if (t.cred.userNs.map('uid').mapIdDown(0) !== undefined && t.cred.userNs.map('gid').mapIdDown(0) !== undefined && t.cred.capEffective.has('CAP_SETUID')) {
-    t.cred = must(setresid(t.cred, 'gid', 0, 0, 0), `${what}: setresgid(0)`);
-    t.cred = must(setresid(t.cred, 'uid', 0, 0, 0), `${what}: setresuid(0)`);
-  }
+  // When the maps cannot take root (no 0, or an fsid map without it) the ids are set directly.
+  const g0 = setresid(t.cred, 'gid', 0, 0, 0);
+  const u0 = g0.ok ? setresid(g0.value!, 'uid', 0, 0, 0) : g0;
+  if (u0.ok) t.cred = u0.value!;
   if (p.groups) t.cred = must(setgroups(t.cred, p.groups), `${what}: setgroups`);
   if (p.caps) t.cred = setKeepCaps(t.cred, true);
   t.cred = must(setresid(t.cred, 'gid', p.gid, p.gid, p.gid), `${what}: setresgid(${p.gid})`);

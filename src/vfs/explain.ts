@@ -88,6 +88,11 @@ export class Explainer {
     must(sys.writeMap(host, ns, 'uid', formatCompact(o.uidmap)), '--uidmap');
     must(sys.writeMap(host, ns, 'gid', formatCompact(o.gidmap)), '--gidmap');
     const as = o.as ?? { uid: 0, gid: 0 };
+    // Become root of the namespace first, as runtimes do, so that a non-root --as drops the capabilities.
+    // (If the maps cannot take root, e.g. an fsid map without 0, the ids are set directly.)
+    const g0 = setresid(c.cred, 'gid', 0, 0, 0);
+    const u0 = g0.ok ? setresid(g0.value!, 'uid', 0, 0, 0) : g0;
+    if (u0.ok) c.cred = u0.value!;
     c.cred = must(setresid(c.cred, 'gid', as.gid, as.gid, as.gid), `--as gid ${as.gid}`);
     c.cred = must(setresid(c.cred, 'uid', as.uid, as.uid, as.uid), `--as uid ${as.uid}`);
     this.cred = c.cred;

@@ -7,7 +7,7 @@
  *   case ROOT UIDMAP GIDMAP MUIDMAP MGIDMAP UID GID GROUPS FSUID FSGID CAPS ROOTFIRST
  *   op stat PATH | op open PATH r|w|rw|x | op creat PATH MODE | op mkdir PATH MODE
  *   op chown PATH UID GID | op chmod PATH MODE | op utimes PATH now|set
- *   op unlink PATH | op rmdir PATH
+ *   op unlink PATH | op rmdir PATH | op access PATH r|w|x|wx (faccessat, AT_EACCESS)
  *   end
  *
  * UIDMAP/GIDMAP: the process's user namespace maps as an inline spec
@@ -203,6 +203,9 @@ static void run_ops(int dirfd, char ops[][LINE], int nops, uid_t uid, gid_t gid,
         if (fd >= 0) close(fd);
         r = fd < 0 ? -1 : 0;
       }
+    } else if (strcmp(op, "access") == 0) {
+      int m = (strchr(a, 'r') ? R_OK : 0) | (strchr(a, 'w') ? W_OK : 0) | (strchr(a, 'x') ? X_OK : 0);
+      r = faccessat(dirfd, path, m, AT_EACCESS);
     } else if (strcmp(op, "creat") == 0) {
       int fd = openat(dirfd, path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, (mode_t)strtoul(a, NULL, 8));
       if (fd >= 0) close(fd);

@@ -23,7 +23,9 @@ and the reason (which map, which rule, which capability).
   --semantics S     run as v3 (default: the file's), v2, or off (today's kernel)
 
 Exit status: 0 when every expectation holds (and a sameResultsAs scenario gives
-the same results), 1 when one does not, 2 for a bad file or usage.`,
+the same results); 1 when one does not, or the file is not a valid scenario
+(ERR_SCENARIO_INVALID, ERR_SCENARIO_SETUP: the message names the field);
+2 for usage errors and unreadable files.`,
   options: { json: { type: 'boolean' }, trace: { type: 'boolean' }, semantics: { type: 'string' } },
   async run(args, io) {
     if (args.positionals.length === 0) throw new UsageError('fsidmap simulate: give at least one scenario FILE', 'see fsidmap simulate --help; examples are in scenarios/');

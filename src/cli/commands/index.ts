@@ -1,13 +1,17 @@
 import type { Command } from '../command.js';
+import { allocCommands } from './alloc.js';
 import { demoCommand } from './demo.js';
 import { mapCommands } from './map.js';
 import { runCommands } from './run.js';
 import { subidCommands } from './subid.js';
+import { usernsCommands } from './userns.js';
 
 /** Every command of the binary. Each area adds its list here. */
 export const commands: Command[] = [
   ...mapCommands,
+  ...allocCommands,
   ...subidCommands,
+  ...usernsCommands,
   ...runCommands,
   demoCommand,
 ];

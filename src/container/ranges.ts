@@ -1,4 +1,3 @@
-import { FsidmapError } from '../errors.js';
 import { IdMap } from '../idmap/index.js';
 import type { MapPair } from './spec.js';
 
@@ -47,15 +46,6 @@ export function mapsOfRanges(r: RangePair): MapPair {
  * database.
  */
 export async function openRegistry(options: { db?: string } = {}): Promise<RangeRegistry> {
-  const specifier = '../registry/run-adapter.js';
-  let mod: { openRunRegistry?: (o: { db?: string }) => Promise<RangeRegistry> };
-  try {
-    mod = await import(specifier) as typeof mod;
-  } catch (e) {
-    throw new FsidmapError('ERR_REGISTRY_UNAVAILABLE', 'the range registry is not available in this build of fsidmap', {
-      cause: e, hint: 'give the maps explicitly (--idmap, --fsidmap) instead of --allocate / --fs',
-    });
-  }
-  if (!mod.openRunRegistry) throw new FsidmapError('ERR_REGISTRY_UNAVAILABLE', 'the range registry does not offer what run needs');
-  return mod.openRunRegistry(options);
+  const { openRunRegistry } = await import('./registry-adapter.js');
+  return openRunRegistry(options);
 }

@@ -118,9 +118,10 @@ as its uid 0 unless --user; stdin, stdout and stderr are fsidmap's.
 ${MAP_HELP}
 Exit status: CMD's (128+N when a signal N killed it); 126/127 when CMD cannot be
 run or is not in the image; 1 when fsidmap refuses or setup fails (nothing is
-left behind); 2 for bad input. SIGTERM, SIGHUP (and SIGINT without a terminal)
-stop the container: CMD gets the signal, and SIGKILL follows after
-FSIDMAP_STOP_TIMEOUT seconds (default 10). The registry is FSIDMAP_DB.`,
+left behind); 2 for bad input. SIGTERM, SIGINT and SIGHUP to fsidmap stop the
+container: CMD's process group gets the signal, and SIGKILL follows after
+FSIDMAP_STOP_TIMEOUT seconds (default 10). With a terminal, CMD is its foreground
+job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
   options: {
     name: { type: 'string' }, ...mapOptions, allocate: { type: 'boolean' }, fs: { type: 'string' },
     rootfs: { type: 'string' }, volume: { type: 'string', multiple: true }, user: { type: 'string' }, hostname: { type: 'string' },

@@ -1,9 +1,11 @@
 import type { Command } from '../command.js';
 import { demoCommand } from './demo.js';
 import { mapCommands } from './map.js';
+import { tarCommands } from './tar.js';
 
 /** Every command of the binary. Each area adds its list here. */
 export const commands: Command[] = [
   ...mapCommands,
+  ...tarCommands,
   demoCommand,
 ];

@@ -1,9 +1,11 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, openSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { FsidmapError, UsageError } from '../../errors.js';
 import type { IdMap } from '../../idmap/index.js';
 import { writeFileAtomically } from '../../image/tar-io/atomic-output.js';
-import { shiftTarStream, type TarShiftResult } from '../../image/tar-io/shift-stream.js';
+import { fdReadable, fdWritable, shiftTarFd } from '../../image/tar-io/shift-fd.js';
+import { type ShiftTarOptions, shiftTarStream, type TarShiftResult } from '../../image/tar-io/shift-stream.js';
+import { blockingStdio, releaseStdio } from '../../image/tar-io/stdio-fd.js';
 import { unpackTar, type UnpackResult } from '../../image/tar-io/unpack.js';
 import type { NamesPolicy, ShiftOptions, UnmappedPolicy } from '../../image/tar/id-shift.js';
 import type { TarWarning } from '../../image/tar/warnings.js';
@@ -67,11 +69,10 @@ ${MAP_HELP}`,
     }
     const gzip = flag(args, 'gzip') || (outputPath !== undefined && /\.(t?gz)$/.test(outputPath));
     const warnings = warningPrinter(io, flag(args, 'strict'));
-    const input = inputPath === undefined ? stdinStream(io) : createReadStream(inputPath, { highWaterMark: 1 << 20 });
-    const run = (out: Writable): Promise<TarShiftResult> => shiftTarStream(input, out, { ...shift, gzip, onWarning: warnings.onWarning });
+    const options = { ...shift, gzip, onWarning: warnings.onWarning };
     let result: TarShiftResult;
     try {
-      result = outputPath === undefined ? await run(io.stdout as Writable) : await writeFileAtomically(outputPath, run);
+      result = await shiftWithIo(io, inputPath, outputPath, options);
     } catch (e) {
       throw inputError(e, inputPath);
     } finally {
@@ -141,6 +142,28 @@ ${MAP_HELP}`,
 
 export const tarCommands = [tarShift, tarUnpack];
 
+/**
+ * Picks the I/O path: descriptors on both sides (files, or the process's own
+ * stdin/stdout) take the fast blocking loop; anything else (a test's
+ * in-memory streams) goes through node streams.
+ */
+async function shiftWithIo(io: CommandIO, inputPath: string | undefined, outputPath: string | undefined, options: ShiftTarOptions): Promise<TarShiftResult> {
+  const inFd = inputPath !== undefined ? { fd: openSync(inputPath, 'r'), owned: true } : io.stdin === process.stdin ? blockingStdio(0) : null;
+  try {
+    if (outputPath !== undefined) {
+      return await writeFileAtomically(outputPath, (outFd) => inFd ? shiftTarFd(inFd.fd, outFd, options) : shiftTarStream(stdinStream(io), fdWritable(outFd), options));
+    }
+    if (io.stdout === process.stdout && inFd) {
+      const outFd = blockingStdio(1);
+      try { return await shiftTarFd(inFd.fd, outFd.fd, options); } finally { releaseStdio(outFd); }
+    }
+    const input = inFd ? fdReadable(inFd.fd) : stdinStream(io);
+    return await shiftTarStream(input, io.stdout as Writable, options);
+  } finally {
+    if (inFd) releaseStdio(inFd);
+  }
+}
+
 /** The shift options both commands share, validated once here. */
 function shiftOptions(args: ParsedArgs, mapArg: string, command: string): ShiftOptions {
   if (mapArg === '-') throw new UsageError(`fsidmap ${command}: MAP cannot be "-" here (standard input carries the archive)`, 'give the map inline (0:100000:65536) or as a file');
@@ -189,10 +212,11 @@ function warningPrinter(io: CommandIO, strict: boolean): { onWarning: (w: TarWar
   };
 }
 
-/** A missing input file is the caller's mistake; say so plainly. */
+/** A missing input file is the caller's mistake; say so plainly. A closed output pipe is named as such. */
 function inputError(e: unknown, path: string | undefined): unknown {
   const code = (e as NodeJS.ErrnoException).code;
-  if (path !== undefined && (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') && !(e instanceof FsidmapError) && (e as NodeJS.ErrnoException).path === path) {
+  if (code === 'EPIPE') return new FsidmapError('ERR_OUTPUT_CLOSED', 'the output was closed before the whole archive was written', { cause: e });
+  if (path !== undefined && !(e instanceof FsidmapError) && (code === 'EISDIR' || ((code === 'ENOENT' || code === 'EACCES') && (e as NodeJS.ErrnoException).path === path))) {
     return new UsageError(`cannot read the archive ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : 'permission denied'}`);
   }
   return e;

@@ -142,7 +142,8 @@ export function extract(archive: string, into: string): void {
 
 export interface Snapshot {
   readonly entries: string[];
-  readonly acls: string;
+  /** getfacl -n output, one block per file, sorted by path. */
+  readonly acls: string[];
   readonly caps: string;
   /** Paths of files stored with holes. */
   readonly sparse: string[];
@@ -172,7 +173,9 @@ export function snapshot(root: string): Snapshot {
     if (type === 'd') for (const name of readdirSync(abs).sort()) walk(rel === '.' ? name : `${rel}/${name}`);
   };
   walk('.');
-  const acls = run('getfacl', ['-R', '-P', '-n', '-p', '.'], { cwd: root, okStatus: [0, 1] }).toString('utf8');
+  // getfacl walks in readdir order, which differs between two trees: sort its per-file blocks.
+  const acls = run('getfacl', ['-R', '-P', '-n', '-p', '.'], { cwd: root, okStatus: [0, 1] }).toString('utf8')
+    .split('\n\n').map((b) => b.trim()).filter(Boolean).sort();
   const caps = run('getcap', ['-n', '-r', '.'], { cwd: root, okStatus: [0, 1] }).toString('utf8').split('\n').filter(Boolean).sort().join('\n');
   return { entries, acls, caps, sparse };
 }

@@ -6,7 +6,7 @@ import { writeFileAtomically } from '../../image/tar-io/atomic-output.js';
 import { fdReadable, fdWritable, shiftTarFd } from '../../image/tar-io/shift-fd.js';
 import { type ShiftTarOptions, shiftTarStream, type TarShiftResult } from '../../image/tar-io/shift-stream.js';
 import { blockingStdio, releaseStdio } from '../../image/tar-io/stdio-fd.js';
-import { unpackTar, type UnpackResult } from '../../image/tar-io/unpack.js';
+import type { UnpackResult } from '../../image/tar-io/unpack.js';
 import type { NamesPolicy, ShiftOptions, UnmappedPolicy } from '../../image/tar/id-shift.js';
 import type { TarWarning } from '../../image/tar/warnings.js';
 import { type CommandIO, type ParsedArgs, defineCommand, flag, str, u32Arg, write, writeJson } from '../command.js';
@@ -128,6 +128,8 @@ ${MAP_HELP}`,
     const input = archive === '-' ? stdinStream(io) : createReadStream(archive, { highWaterMark: 1 << 20 });
     let result: UnpackResult;
     try {
+      // Loaded here: unpack needs koffi (mknod, lsetxattr), which `tar shift` should not pay for.
+      const { unpackTar } = await import('../../image/tar-io/unpack.js');
       result = await unpackTar(input, dir, { ...shift, sameOwner: !flag(args, 'no-same-owner'), onWarning: warnings.onWarning });
     } catch (e) {
       throw inputError(e, archive === '-' ? undefined : archive);

@@ -87,7 +87,7 @@ export function shiftEntry(input: EntryShiftInput, ctx: EntryShiftContext): Entr
   if (shifter.names === 'clear') {
     for (const f of ['uname', 'gname'] as const) {
       const [off, len] = F[f];
-      if (format !== 'v7' && block.subarray(off, off + len).some((b) => b !== 0)) {
+      if (format !== 'v7' && !allZero(block, off, off + len)) {
         clearField(block, f);
         headerChanged = true;
       }
@@ -104,5 +104,10 @@ function writeIfDifferent(block: Uint8Array, kind: IdKind, current: number | und
   if (current === to) return false;
   const [off, len] = F[kind];
   if (!encodeOctal(block, off, len, to) && !(format === 'gnu' && encodeBase256(block, off, len, to))) return false;
+  return true;
+}
+
+function allZero(block: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (block[i] !== 0) return false;
   return true;
 }

@@ -67,9 +67,15 @@ function decodeBase256(block: Uint8Array, off: number, len: number): NumericDeco
 export function encodeOctal(block: Uint8Array, off: number, len: number, value: number): boolean {
   if (!Number.isInteger(value) || value < 0 || value >= 8 ** (len - 1)) return false;
   let v = value;
-  for (let i = off + len - 2; i >= off; i--) {
+  let i = off + len - 2;
+  // Doubles above 2^31 first, then cheap integer shifts (the common case: ids and small sizes).
+  for (; i >= off && v > 0x7fffffff; i--) {
     block[i] = 0x30 + (v % 8);
     v = Math.floor(v / 8);
+  }
+  for (; i >= off; i--) {
+    block[i] = 0x30 + (v & 7);
+    v >>>= 3;
   }
   block[off + len - 1] = 0;
   return true;

@@ -151,6 +151,12 @@ export class TarShiftCore {
 
   /** Call at end of input: throws when the archive stopped inside a member. */
   end(): void {
+    if (this.stats.bytesIn === 0) {
+      throw new FsidmapError('ERR_TAR_EMPTY', 'the input is empty, not a tar archive', { hint: 'check the command or file that should have produced the archive' });
+    }
+    if (this.stats.entries === 0 && this.stats.bytesIn < BLOCK) {
+      throw new FsidmapError('ERR_TAR_BAD_HEADER', `the input is not a tar archive (${this.stats.bytesIn} bytes, less than one header)`, { context: { offset: 0 } });
+    }
     if (this.partialLen > 0 || this.mode === 'skip' || this.mode === 'meta' || this.mode === 'ext' || this.held !== null) {
       throw new FsidmapError('ERR_TAR_TRUNCATED', `the archive ends in the middle of ${this.longName ?? 'a member'} (after ${this.stats.bytesIn} bytes)`, {
         context: { bytes: this.stats.bytesIn }, hint: 'the input is incomplete: check the download or the pipe that produced it',

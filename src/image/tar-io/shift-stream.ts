@@ -13,6 +13,13 @@ import { type Compression, detectCompression, peekStream } from './compression.j
  * recognised by its magic bytes; gzip output is asked for explicitly.
  */
 export interface TarShiftStreamOptions extends ShiftOptions {
+  /**
+   * The chunks written to the transform are fresh buffers nobody else reads
+   * (zlib's output, fs streams): headers are then patched in them in place.
+   * Default false: each chunk is copied first, so a caller's buffers are
+   * never modified.
+   */
+  readonly ownsChunks?: boolean;
   /** Called for each coded warning (bad but survivable stream data). */
   readonly onWarning?: (w: TarWarning) => void;
   /** Largest PAX / long-name header accepted (default 16 MiB). */
@@ -31,11 +38,13 @@ export class TarShiftTransform extends Transform {
   readonly core: TarShiftCore;
   readonly shifter: IdShifter;
   warnings = 0;
+  private readonly ownsChunks: boolean;
 
   constructor(options: TarShiftStreamOptions) {
     super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
     // Options are validated here, before any byte is read (caller mistakes throw synchronously).
     this.shifter = new IdShifter(options);
+    this.ownsChunks = options.ownsChunks ?? false;
     this.core = new TarShiftCore(
       {
         shifter: this.shifter,
@@ -48,7 +57,7 @@ export class TarShiftTransform extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     try {
-      this.core.push(chunk);
+      this.core.push(this.ownsChunks ? chunk : Buffer.from(chunk));
       callback();
     } catch (e) {
       callback(e as Error);
@@ -79,9 +88,11 @@ export interface ShiftTarOptions extends TarShiftStreamOptions {
  * marker, so no reader takes it for a whole archive).
  */
 export async function shiftTarStream(input: Readable, output: Writable, options: ShiftTarOptions): Promise<TarShiftResult> {
-  const transform = new TarShiftTransform(options);
+  new IdShifter(options); // validates the options before the first byte is read
   const { head, stream } = await peekStream(input, 6);
   const compression = head.length === 0 ? 'none' : detectCompression(head);
+  // Behind our own gunzip the chunks are zlib's fresh buffers: no need to copy them.
+  const transform = new TarShiftTransform({ ...options, ownsChunks: compression === 'gzip' || (options.ownsChunks ?? false) });
   const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [stream];
   if (compression === 'gzip') stages.push(createGunzip({ chunkSize: 1 << 18 }));
   stages.push(transform);

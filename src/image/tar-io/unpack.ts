@@ -55,7 +55,7 @@ export interface UnpackResult {
 export async function unpackTar(input: Readable, dir: string, options: UnpackOptions): Promise<UnpackResult> {
   let warnings = 0;
   const warn = (w: TarWarning): void => { warnings++; options.onWarning?.(w); };
-  const shift = new TarShiftTransform({ ...options, names: 'keep', onWarning: warn });
+  const shift = new TarShiftTransform({ ...options, names: 'keep', onWarning: warn, ownsChunks: false });
   mkdirSync(dir, { recursive: true });
   const root = realpathSync(dir);
   if (!statSync(root).isDirectory()) throw new FsidmapError('ERR_UNPACK_NOT_DIR', `${dir} is not a directory`, { context: { path: dir } });

@@ -2,6 +2,7 @@
 import { isFsidmapError } from '../errors.js';
 import { type Command, type CommandIO, parseCommandArgs } from './command.js';
 import { commands } from './commands/index.js';
+import { provideStdin } from './map-arg.js';
 
 /** Codes that mean "you called it wrong": exit status 2, like a usage error. */
 const USAGE_CODES = /^(ERR_USAGE|ERR_IDMAP_)/;
@@ -28,6 +29,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
       io.stdout.write(`${command.summary}\n\n${command.usage}\n`);
       return 0;
     }
+    provideStdin(rest.slice(0, rest.indexOf('--') < 0 ? undefined : rest.indexOf('--')).includes('-') ? await readAll(io.stdin) : undefined);
     return await command.run(args, io);
   } catch (e) {
     if (isFsidmapError(e)) {
@@ -39,6 +41,12 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     io.stderr.write(`fsidmap: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
     return 70;
   }
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c, 'latin1') : c);
+  return Buffer.concat(chunks).toString('latin1');
 }
 
 function findCommand(argv: string[]): Command | undefined {

@@ -7,14 +7,16 @@ import { IdMap, isInlineSpec, parseMap } from '../idmap/index.js';
  * given literally ("0 100000 65536"), a file path, or `-` for stdin. This is
  * the only place that decides which, so every command takes maps the same way.
  */
-export function readMapSource(arg: string, stdin: () => string = readStdin): { text: string; origin: string } {
-  if (arg === '-') return { text: stdin(), origin: 'standard input' };
+export function readMapSource(arg: string, stdin: () => string = readStdin): { text: string; bytes: Buffer; origin: string } {
+  if (arg === '-') { const text = stdin(); return { text, bytes: Buffer.from(text, 'latin1'), origin: 'standard input' }; }
   if (isInlineSpec(arg)) {
-    return { text: arg.trim().split(',').map((t) => t.split(':').join(' ')).join('\n') + '\n', origin: `inline spec "${arg}"` };
+    const text = arg.trim().split(',').map((t) => t.split(':').join(' ')).join('\n') + '\n';
+    return { text, bytes: Buffer.from(text), origin: `inline spec "${arg}"` };
   }
-  if (/^[\d\s]+$/.test(arg) && /\d\s+\d/.test(arg)) return { text: arg, origin: `map text "${arg.trim()}"` };
+  if (/^[\d\s]+$/.test(arg) && /\d\s+\d/.test(arg)) return { text: arg, bytes: Buffer.from(arg), origin: `map text "${arg.trim()}"` };
   try {
-    return { text: readFileSync(arg, 'latin1'), origin: `file ${arg}` };
+    const bytes = readFileSync(arg);
+    return { text: bytes.toString('latin1'), bytes, origin: `file ${arg}` };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UsageError(
@@ -30,8 +32,16 @@ export function readMapArg(arg: string, what: string, stdin?: () => string): IdM
   return parseMap(text, `${what} (${origin})`);
 }
 
-let stdinCache: string | undefined;
+/**
+ * Standard input, read once by the CLI entry (main.ts) before a command runs
+ * when an argument is `-`, so several map arguments can share it and tests
+ * can supply their own.
+ */
+let stdinText: string | undefined;
+export function provideStdin(text: string | undefined): void {
+  stdinText = text;
+}
 function readStdin(): string {
-  stdinCache ??= readFileSync(0, 'latin1');
-  return stdinCache;
+  stdinText ??= readFileSync(0, 'latin1');
+  return stdinText;
 }

@@ -88,9 +88,12 @@ export function parseMapWrite(input: string | Uint8Array, options: { enforcePage
           'add the count: how many consecutive ids the line maps');
       }
       if (lastField ? next !== 0 && !isKernelSpace(next) : !isKernelSpace(next)) {
-        const what = next === 0 ? `field ${f + 1} is missing` : `unexpected ${describeByte(next)} at column ${cursor.at - pos + 1}`;
-        const rule: ParseRule = next === 0 && noDigits ? 'missing-field' : 'junk';
-        return fail(lineNo, rule, extents, `${what}; each line must be three base-10 numbers "first lower count" separated by spaces`,
+        if (next === 0) {
+          const what = f === 0 && noDigits ? 'the line is empty' : `field ${f + 2} is missing`;
+          return fail(lineNo, 'missing-field', extents, `${what}; each line must be three base-10 numbers "first lower count"`,
+            'give all three numbers: first (inside id), lower (outside id), count');
+        }
+        return fail(lineNo, 'junk', extents, `unexpected ${describeByte(next)} at column ${cursor.at - pos + 1}; each line must be three base-10 numbers "first lower count" separated by spaces`,
           'write plain decimal numbers (no signs, no 0x, no commas) and end the write with at most one newline');
       }
       fields.push(value);

@@ -7,7 +7,7 @@
  *   <NUP kernel ids, space separated>\n<NDOWN namespace ids>\n
  *
  * KIND is uid or gid; WRITER is priv (root, or root of the parent namespace
- * when PARENTLEN > 0) or unpriv (EUID/EGID without capabilities, writing
+ * when PARENTLEN > 0), nofcap (root without CAP_SETFCAP) or unpriv (EUID/EGID without capabilities, writing
  * from the initial namespace into a namespace it owns; SETGROUPS is allow or
  * deny for /proc/PID/setgroups, or - to leave it). For each case it prints
  *
@@ -32,6 +32,8 @@
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -76,21 +78,20 @@ static int write_file(pid_t pid, const char *name, const char *buf, size_t len) 
   return err;
 }
 
+/* The map as the kernel prints it, lines joined with '|' (no parsing: the format is under test too). */
 static void read_map(pid_t pid, const char *name, char *out, size_t cap) {
-  char path[64], buf[16384];
+  char path[64];
   snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
-  FILE *f = fopen(path, "r");
   out[0] = 0;
-  if (!f) return;
-  unsigned long a, b, c;
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return;
   size_t used = 0;
-  while (fgets(buf, sizeof buf, f)) {
-    if (sscanf(buf, "%lu %lu %lu", &a, &b, &c) == 3) {
-      used += (size_t)snprintf(out + used, cap - used, "%s%lu %lu %lu", used ? "," : "", a, b, c);
-      if (used >= cap) break;
-    }
-  }
-  fclose(f);
+  ssize_t r;
+  while (used + 1 < cap && (r = read(fd, out + used, cap - 1 - used)) > 0) used += (size_t)r;
+  close(fd);
+  out[used] = 0;
+  if (used > 0 && out[used - 1] == '\n') out[--used] = 0;
+  for (size_t i = 0; i < used; i++) if (out[i] == '\n') out[i] = '|';
 }
 
 /* The target process: waits for "go", then reports translations as seen from inside. */
@@ -99,6 +100,11 @@ static void target_main(int in, int out, int is_gid, int nup, int ndown, const u
   xread(in, &go, 1);
   if (go == 'x') _exit(0);
   char path[256];
+  /* A mapped id to reset the fsuid to before each probe, read from the map the kernel installed. */
+  FILE *mf = fopen(is_gid ? "/proc/self/gid_map" : "/proc/self/uid_map", "r");
+  unsigned long first = 0;
+  if (mf) { if (fscanf(mf, "%lu", &first) != 1) first = 0; fclose(mf); }
+  base = (uint32_t)first;
   for (int i = 0; i < nup; i++) {
     struct stat st;
     snprintf(path, sizeof path, "%s/up-%d", workdir, i);
@@ -125,14 +131,6 @@ struct pipes { int to[2], from[2]; };
 
 static void mkpipes(struct pipes *p) {
   if (pipe(p->to) || pipe(p->from)) die("pipe");
-}
-
-static void first_inside(const char *map, size_t len, uint32_t *id) {
-  /* The first id of the first line: a mapped id to switch to in the parent namespace. */
-  char tmp[64];
-  size_t n = len < sizeof tmp - 1 ? len : sizeof tmp - 1;
-  memcpy(tmp, map, n); tmp[n] = 0;
-  *id = (uint32_t)strtoul(tmp, NULL, 10);
 }
 
 /*
@@ -196,7 +194,6 @@ int main(int argc, char **argv) {
     for (unsigned long i = 0; i < ndown; i++) { snprintf(path, sizeof path, "%s/down-%lu", workdir, i); unlink(path); }
 
     uint32_t base = 0;
-    first_inside(map, mlen, &base);
 
     /* ctl: the writer side reports the errno of the map write; the target reports translations. */
     struct pipes t; mkpipes(&t);      /* probe/writer <-> target */
@@ -227,6 +224,14 @@ int main(int argc, char **argv) {
           /* Become an id mapped in the parent namespace, so it can own a child namespace. */
           if (setresgid(pid0, pid0, pid0) || setresuid(pid0, pid0, pid0)) die("switch ids in parent ns");
           prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+        } else if (strcmp(writer, "nofcap") == 0) {
+          /* Stay root but without CAP_SETFCAP: the writer verify_root_map refuses for lower id 0. */
+          struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+          struct __user_cap_data_struct d[2];
+          if (syscall(SYS_capget, &h, d)) die("capget");
+          d[CAP_SETFCAP / 32].effective &= ~(1u << (CAP_SETFCAP % 32));
+          d[CAP_SETFCAP / 32].permitted &= ~(1u << (CAP_SETFCAP % 32));
+          if (syscall(SYS_capset, &h, d)) die("capset");
         } else {
           if (setgroups(0, NULL) || setresgid(egid, egid, egid) || setresuid(euid, euid, euid)) die("drop to unprivileged ids");
           /* Changing ids clears dumpable, which would make /proc/PID root-owned and unwritable to us. */

@@ -49,8 +49,7 @@ ${MAP_HELP}`,
       for (const o of ['euid', 'egid', 'setgroups']) if (args.values[o] !== undefined) throw new UsageError(`--${o} only applies with --unprivileged`);
       writer = { privileged: true, capSetfcap: !flag(args, 'no-setfcap') };
     }
-    const { text, origin } = readMapSource(mapArg);
-    const bytes = Buffer.from(text, 'latin1');
+    const { bytes, origin } = readMapSource(mapArg);
     const v = checkMapWrite(bytes, { kind, writer, ...(parent ? { parent } : {}) });
     if (flag(args, 'json')) {
       writeJson(io, { ok: v.ok, errno: v.errno, line: v.line, rule: v.rule, message: v.message, extents: v.extents.map((e) => [e.first, e.lower, e.count]) });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readTarEntries } from '../../src/image/tar-io/read-entries.js';
 import {
   CLI, cleanup, dataDigest, extract, fsidmap, have, isRoot, listing, minbaseTarball, run, snapshot, tempRoot,
-} from './tar-helpers.js';
+} from '../support/tar-fixtures.js';
 
 /**
  * A real image: Debian bookworm minbase as mmdebstrap builds it (about 8,700

@@ -4,7 +4,7 @@ import { openSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   TAR_CREATE, type Snapshot, cleanup, dataDigest, extract, fsidmap, have, isRoot, listing, makeTree, run, snapshot, tempRoot, type TreeFeatures,
-} from './tar-helpers.js';
+} from '../support/tar-fixtures.js';
 
 /**
  * Differential tests of `fsidmap tar shift` against two references:

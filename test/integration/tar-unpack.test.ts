@@ -3,10 +3,10 @@ import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildArchive } from '../helpers/tar-builder.js';
+import { buildArchive } from '../support/tar-builder.js';
 import {
   CLI, TAR_CREATE, cleanup, extract, fsidmap, have, isRoot, makeTree, run, snapshot, tempRoot, type TreeFeatures,
-} from './tar-helpers.js';
+} from '../support/tar-fixtures.js';
 
 /**
  * `fsidmap tar unpack` against GNU tar: unpacking an archive with MAP must

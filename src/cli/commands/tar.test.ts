@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PassThrough, Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import { buildArchive } from '../../../test/helpers/tar-builder.js';
+import { buildArchive } from '../../../test/support/tar-builder.js';
 import { TarEntryParser } from '../../image/tar/entry-parser.js';
 import { main } from '../main.js';
 

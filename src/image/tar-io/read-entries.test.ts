@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { buildArchive } from '../../../test/helpers/tar-builder.js';
+import { buildArchive } from '../../../test/support/tar-builder.js';
 import type { ImageEntry } from '../entry.js';
 import { readTarEntries } from './read-entries.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { FsidmapError } from '../../errors.js';
-import { buildArchive, buildEntry, buildGlobal } from '../../../test/helpers/tar-builder.js';
+import { buildArchive, buildEntry, buildGlobal } from '../../../test/support/tar-builder.js';
 import { type TarEntry, TarEntryParser } from './entry-parser.js';
 import { TYPE, encodeHeader, recomputeChecksum, writeStringField } from './header.js';
 import { encodeOctal } from './large-numbers.js';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { type FsidmapError } from '../../errors.js';
 import { IdMap, parseMap } from '../../idmap/index.js';
-import { buildArchive, buildGlobal, type TestEntry } from '../../../test/helpers/tar-builder.js';
+import { buildArchive, buildGlobal, type TestEntry } from '../../../test/support/tar-builder.js';
 import { type TarEntry, TarEntryParser } from './entry-parser.js';
 import { F, decodeHeader } from './header.js';
 import { IdShifter, type ShiftOptions } from './id-shift.js';

@@ -1,10 +1,11 @@
-import { FsidmapError } from '../../errors.js';
 import type { EntryType } from '../entry.js';
-import { BLOCK, TYPE, type TarHeader, dataSize, decodeHeader, isMetaType, isZeroBlock } from './header.js';
+import { BLOCK, TYPE, type TarHeader, cString, dataSize, decodeHeader, isMetaType, isZeroBlock } from './header.js';
 import { type PaxRecord, decodePax, findRecord, parsePaxId, parsePaxNumber } from './pax.js';
 import {
   type SparseMap, type SparseSegment, Sparse1Map, paxSparseInfo, paxSparseKind, paxSparseMapFromRecords, readGnuSparseEntries,
 } from './sparse.js';
+import { BlockAssembler, MetaData } from './block-reader.js';
+import { badArchive, badHeader, emptyInput, metaTooLarge, notTar, truncated } from './stream-errors.js';
 import type { WarningSink } from './warnings.js';
 
 /**
@@ -55,9 +56,8 @@ type Mode = 'header' | 'ext' | 'meta' | 'sparse1' | 'data' | 'pad' | 'end';
 export class TarEntryParser {
   private mode: Mode = 'header';
   private pos = 0;
-  private partial: Buffer | null = null;
-  private partialLen = 0;
-  private meta: { type: number; data: Buffer; filled: number; padding: number; offset: number } | null = null;
+  private readonly blocks = new BlockAssembler();
+  private meta: MetaData | null = null;
   private global: PaxRecord[] = [];
   private local: PaxRecord[] = [];
   private longName: string | undefined;
@@ -99,21 +99,10 @@ export class TarEntryParser {
           break;
         }
         case 'meta': {
-          const m = this.meta!;
-          if (m.filled < m.data.length) {
-            const k = Math.min(m.data.length - m.filled, n - i);
-            chunk.copy(m.data, m.filled, i, i + k);
-            m.filled += k;
-            i += k;
-            this.pos += k;
-          }
-          if (m.filled === m.data.length) {
-            const k = Math.min(m.padding, n - i);
-            m.padding -= k;
-            i += k;
-            this.pos += k;
-            if (m.padding === 0) this.finishMeta();
-          }
+          const k = this.meta!.consume(chunk, i);
+          i += k;
+          this.pos += k;
+          if (this.meta!.done) this.finishMeta();
           break;
         }
         case 'sparse1': {
@@ -121,11 +110,11 @@ export class TarEntryParser {
           const used = s.map.push(chunk.subarray(i));
           i += used;
           this.pos += used;
-          if (s.map.failed) throw this.bad(this.pos, 'malformed sparse map (GNU sparse 1.0) at the start of the data');
+          if (s.map.failed) throw badArchive(this.pos, 'malformed sparse map (GNU sparse 1.0) at the start of the data');
           if (s.map.done) {
             // The map is padded to a block; the segments follow the padding.
             const mapBytes = s.map.consumed + ((BLOCK - (s.map.consumed % BLOCK)) % BLOCK);
-            if (mapBytes > s.size) throw this.bad(this.pos, 'the sparse map is larger than the member');
+            if (mapBytes > s.size) throw badArchive(this.pos, 'the sparse map is larger than the member');
             this.sparse1 = null;
             yield { kind: 'entry', entry: { ...s.entry, size: s.size - mapBytes, sparse: { realSize: s.realSize, segments: s.map.segments() } } };
             this.remaining = s.size - mapBytes;
@@ -138,19 +127,14 @@ export class TarEntryParser {
         }
         default: {
           let block: Buffer;
-          if (this.partialLen === 0 && n - i >= BLOCK) {
+          if (!this.blocks.pending && n - i >= BLOCK) {
             block = chunk.subarray(i, i + BLOCK);
             i += BLOCK;
           } else {
-            this.partial ??= Buffer.allocUnsafe(BLOCK);
-            const k = Math.min(BLOCK - this.partialLen, n - i);
-            chunk.copy(this.partial, this.partialLen, i, i + k);
-            this.partialLen += k;
-            i += k;
-            if (this.partialLen < BLOCK) break;
-            block = this.partial;
-            this.partial = null;
-            this.partialLen = 0;
+            const r = this.blocks.take(chunk, i);
+            i += r.taken;
+            if (r.block === null) break;
+            block = r.block;
           }
           this.pos += BLOCK;
           yield* this.onBlock(block);
@@ -173,10 +157,10 @@ export class TarEntryParser {
 
   /** Call at the end of input; throws when the stream stopped inside a member. */
   end(): void {
-    if (this.partialLen > 0 || (this.mode !== 'header' && this.mode !== 'end') || this.local.length > 0 || this.longName !== undefined) {
-      throw new FsidmapError('ERR_TAR_TRUNCATED', `the archive ends in the middle of a member (after ${this.pos} bytes)`, {
-        context: { bytes: this.pos }, hint: 'the input is incomplete: check the download or the pipe that produced it',
-      });
+    if (this.pos === 0 && !this.blocks.pending) throw emptyInput();
+    if (this.pos === 0) throw notTar();
+    if (this.blocks.pending || (this.mode !== 'header' && this.mode !== 'end') || this.local.length > 0 || this.longName !== undefined) {
+      throw truncated(this.pos, this.longName);
     }
     if (this.mode !== 'end') {
       this.warn({ code: 'TAR_NO_END_MARKER', message: 'the archive ends without the two zero blocks that mark its end', offset: this.pos });
@@ -199,15 +183,11 @@ export class TarEntryParser {
       this.zeroRun = 0;
     }
     const d = decodeHeader(block);
-    if (!d.ok) {
-      throw new FsidmapError('ERR_TAR_BAD_HEADER', `the block at byte ${offset} is not a valid tar header (${d.problem.field}: ${d.problem.reason})`, {
-        context: { offset, field: d.problem.field }, hint: 'the archive is corrupt or not a tar archive',
-      });
-    }
+    if (!d.ok) throw badHeader(offset, `${d.problem.field}: ${d.problem.reason}`);
     const h = d.header;
     if (isMetaType(h.typeflag)) {
-      if (h.size > this.maxMeta) throw this.bad(offset, `a ${String.fromCharCode(h.typeflag)} header of ${h.size} bytes is larger than the ${this.maxMeta} accepted`);
-      this.meta = { type: h.typeflag, data: Buffer.allocUnsafe(h.size), filled: 0, padding: (BLOCK - (h.size % BLOCK)) % BLOCK, offset };
+      if (h.size > this.maxMeta) throw metaTooLarge(offset, h.typeflag, h.size, this.maxMeta);
+      this.meta = new MetaData(h.typeflag, h.size, offset);
       this.mode = 'meta';
       if (h.size === 0) this.finishMeta();
       return;
@@ -229,16 +209,15 @@ export class TarEntryParser {
     const m = this.meta!;
     this.meta = null;
     this.mode = 'header';
-    if (m.type === TYPE.gnuLongName || m.type === TYPE.gnuLongLink) {
-      const nul = m.data.indexOf(0);
-      const s = m.data.toString('utf8', 0, nul < 0 ? m.data.length : nul);
-      if (m.type === TYPE.gnuLongName) this.longName = s;
+    if (m.typeflag === TYPE.gnuLongName || m.typeflag === TYPE.gnuLongLink) {
+      const s = cString(m.data);
+      if (m.typeflag === TYPE.gnuLongName) this.longName = s;
       else this.longLink = s;
       return;
     }
     const d = decodePax(m.data);
-    if (!d.ok) throw this.bad(m.offset, `malformed PAX header: ${d.reason} at byte ${d.offset} of its data`);
-    if (m.type === TYPE.paxGlobal) this.global = [...this.global, ...d.records];
+    if (!d.ok) throw badArchive(m.offset, `malformed PAX header: ${d.reason} at byte ${d.offset} of its data`);
+    if (m.typeflag === TYPE.paxGlobal) this.global = [...this.global, ...d.records];
     else this.local.push(...d.records);
   }
 
@@ -295,7 +274,7 @@ export class TarEntryParser {
     if (gnuSegments) sparse = { realSize: h.gnuRealSize, segments: gnuSegments };
     else if (sparseKind === '0.0' || sparseKind === '0.1') {
       const segments = paxSparseMapFromRecords(records);
-      if (segments === undefined) throw this.bad(offset, 'malformed GNU sparse map records');
+      if (segments === undefined) throw badArchive(offset, 'malformed GNU sparse map records');
       sparse = { realSize: sparseInfo?.realSize ?? 0, segments };
     }
     yield { kind: 'entry', entry: { ...base, size: stored, sparse } };
@@ -303,10 +282,6 @@ export class TarEntryParser {
     this.tailPad = (BLOCK - (stored % BLOCK)) % BLOCK;
     this.mode = 'data';
     if (stored === 0) yield* this.finishData();
-  }
-
-  private bad(offset: number, what: string): FsidmapError {
-    return new FsidmapError('ERR_TAR_BAD_ARCHIVE', `at byte ${offset}: ${what}`, { context: { offset }, hint: 'the archive is corrupt' });
   }
 }
 

@@ -139,8 +139,6 @@ export function decodeHeader(block: Uint8Array): HeaderDecode {
     }
     nums[f] = r.value;
   }
-  const name = readString(block, 0, 100);
-  const prefix = format === 'ustar' ? readString(block, 345, 155) : '';
   const typeflag = block[156];
   let gnuExtended = false;
   let gnuRealSize = 0;
@@ -151,7 +149,7 @@ export function decodeHeader(block: Uint8Array): HeaderDecode {
   return {
     ok: true,
     header: {
-      path: prefix ? `${prefix}/${name}` : name,
+      path: entryPath(block, format),
       mode: nums.mode, uid: nums.uid, gid: nums.gid, size: nums.size, mtime: nums.mtime,
       typeflag, linkname: readString(block, 157, 100), format,
       uname: format === 'v7' ? '' : readString(block, 265, 32),
@@ -230,4 +228,17 @@ export function encodeHeader(fields: NewHeaderFields): Uint8Array {
 export function writeSizeField(block: Uint8Array, size: number, format: HeaderFormat): boolean {
   const [off, len] = F.size;
   return encodeOctal(block, off, len, size) || (format === 'gnu' && encodeBase256(block, off, len, size));
+}
+
+/** The stored path of an entry without PAX or long-name help: ustar prefix + name. */
+export function entryPath(block: Uint8Array, format: HeaderFormat): string {
+  const name = readString(block, 0, 100);
+  const prefix = format === 'ustar' ? readString(block, 345, 155) : '';
+  return prefix ? `${prefix}/${name}` : name;
+}
+
+/** The text of a GNU long-name block: up to the first NUL. */
+export function cString(data: Buffer): string {
+  const nul = data.indexOf(0);
+  return data.toString('utf8', 0, nul < 0 ? data.length : nul);
 }

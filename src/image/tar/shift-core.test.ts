@@ -145,6 +145,18 @@ test('ACLs in PAX records: text and binary ids shifted, named entries resolved t
   assert.equal(keep.aclAccess, 'user::rwx\nuser:daemon:rwx\nuser:101234:r-x\ngroup:102345:r--\nother::r--\n');
 });
 
+test('bsdtar\'s LIBARCHIVE.xattr records (percent-encoded name, base64 value) are shifted like SCHILY.xattr ones', () => {
+  const bin = Buffer.alloc(4 + 8 * 2);
+  bin.writeUInt32LE(2, 0);
+  [[2, 7, 1234], [8, 4, 2345]].forEach(([t, p, id], i) => { bin.writeUInt16LE(t, 4 + 8 * i); bin.writeUInt16LE(p, 6 + 8 * i); bin.writeUInt32LE(id, 8 + 8 * i); });
+  const b64 = bin.toString('base64').replace(/=+$/, '');
+  const archive = buildArchive([{ path: 'f', uid: 0, gid: 0, pax: [['LIBARCHIVE.xattr.system.posix_acl_access', b64]] }], 'ustar');
+  const [e] = entries(shift(archive, { map: SHIFT }).out);
+  assert.deepEqual(readPosixAclIds(e.xattrs.get('system.posix_acl_access')!), { users: [101234], groups: [102345] });
+  const raw = e.records.find((r) => r.key === 'LIBARCHIVE.xattr.system.posix_acl_access')!.value.toString('latin1');
+  assert.equal(raw.includes('='), false, 'unpadded base64 stays unpadded');
+});
+
 test('a named ACL entry without a binary copy is left as written, with a warning', () => {
   const archive = buildArchive([{ path: 'f', uid: 0, gid: 0, pax: [['SCHILY.acl.access', 'user::rwx\nuser:daemon:rwx\nother::r--\n']] }], 'ustar');
   const r = shift(archive, { map: SHIFT });

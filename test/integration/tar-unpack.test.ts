@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildArchive } from '../support/tar-builder.js';
 import {
@@ -73,19 +73,25 @@ describe('tar unpack: differential tests against GNU tar', { skip }, () => {
   test('entries that would leave DIR are skipped with TAR_UNSAFE_PATH; nothing is written outside', () => {
     const dir = join(root, 'unsafe');
     const outside = join(root, 'outside');
-    mkdirSync(outside);
+    mkdirSync(outside, { mode: 0o755 });
+    writeFileSync(join(outside, 'secret'), 'outside');
     const archive = buildArchive([
       { path: '../escaped', uid: 0, gid: 0, data: Buffer.from('no') },
       { path: 'link', type: 'symlink', uid: 0, gid: 0, linkname: outside },
       { path: 'link/through-symlink', uid: 0, gid: 0, data: Buffer.from('no') },
       { path: 'hard', type: 'hardlink', uid: 0, gid: 0, linkname: '../../etc/passwd' },
+      { path: 'hard-through-link', type: 'hardlink', uid: 0, gid: 0, linkname: 'link/secret' },
+      { path: 'dir', type: 'dir', uid: 0, gid: 0, mode: 0o700 },
+      { path: 'dir', type: 'symlink', uid: 0, gid: 0, linkname: outside },
       { path: 'ok', uid: 1, gid: 1, data: Buffer.from('yes') },
     ], 'ustar');
     writeFileSync(join(root, 'unsafe.tar'), archive);
     const r = fsidmap(['tar', 'unpack', '0:100000:65536', join(root, 'unsafe.tar'), dir, '--json']);
     assert.equal(r.status, 0, r.stderr);
-    assert.equal((r.stderr.match(/TAR_UNSAFE_PATH/g) ?? []).length, 3);
-    assert.equal(JSON.parse(r.stdout.toString()).skipped, 3);
+    assert.equal((r.stderr.match(/TAR_UNSAFE_PATH/g) ?? []).length, 4);
+    assert.equal(JSON.parse(r.stdout.toString()).skipped, 4);
+    assert.equal(existsSync(join(dir, 'hard-through-link')), false);
+    assert.equal((statSync(outside).mode & 0o777).toString(8), '755', 'the directory replaced by a symlink kept its mode: the delayed chmod did not follow the symlink');
     assert.equal(existsSync(join(root, 'escaped')), false);
     assert.equal(existsSync(join(outside, 'through-symlink')), false);
     assert.equal(existsSync(join(dir, 'hard')), false);

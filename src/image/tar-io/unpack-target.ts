@@ -43,6 +43,19 @@ export class UnpackTarget {
     return true;
   }
 
+  /** True when every parent of `rel` exists as a real directory (no symlink, nothing missing); creates nothing. */
+  parentsAreDirs(rel: string): boolean {
+    const parts = rel.split('/');
+    let at = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      at = at === '' ? parts[i] : `${at}/${parts[i]}`;
+      if (this.dirs.has(at)) continue;
+      const st = lstatOrUndefined(join(this.root, at));
+      if (st === undefined || !st.isDirectory()) return false;
+    }
+    return true;
+  }
+
   /**
    * Clears the way for a new entry at `rel`: an existing non-directory is
    * removed (GNU tar's default of replacing files); an existing directory

@@ -1,5 +1,5 @@
 import {
-  chmodSync, closeSync, constants as fsc, ftruncateSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync,
+  chmodSync, closeSync, lstatSync, constants as fsc, ftruncateSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync,
 } from 'node:fs';
 import { FsidmapError, isFsidmapError } from '../../errors.js';
 import { lsetxattr } from '../../kernel/lsetxattr.js';
@@ -45,6 +45,7 @@ export class EntryWriter {
     const rel = normalizeEntryPath(entry.path);
     const abs = this.target.pathOf(rel);
     if (abs === undefined || (rel !== '.' && !this.target.ensureParents(rel))) return this.skip(entry, rel, 'its path leaves the target directory (".." or a symlink on the way)');
+    if (rel === '.' && entry.type !== 'dir') return this.skip(entry, rel, 'only a directory can stand for the target directory itself');
     try {
       this.create(entry, rel, abs);
     } catch (e) {
@@ -84,7 +85,10 @@ export class EntryWriter {
       case 'hardlink': {
         const linkRel = normalizeEntryPath(entry.linkpath);
         const from = this.target.pathOf(linkRel);
-        if (from === undefined || linkRel === '.') return this.skip(entry, rel, `its link target "${entry.linkpath}" leaves the target directory`);
+        // link(2) follows symlinks in the target's directories: they must be real directories inside DIR too.
+        if (from === undefined || linkRel === '.' || !this.target.parentsAreDirs(linkRel)) {
+          return this.skip(entry, rel, `its link target "${entry.linkpath}" leaves the target directory`);
+        }
         this.target.clear(rel, 'other');
         linkSync(from, abs);
         this.counts.hardlinks++;
@@ -156,6 +160,8 @@ export class EntryWriter {
   finish(): void {
     for (const [abs, entry] of [...this.delayed].reverse()) {
       try {
+        // A later entry may have replaced the directory (with a symlink, say): chmod would follow it.
+        if (!lstatSync(abs).isDirectory()) continue;
         chmodSync(abs, entry.mode);
         lutimesSync(abs, entry.atime ?? entry.mtime, entry.mtime);
       } catch (e) {

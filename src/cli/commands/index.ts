@@ -1,11 +1,13 @@
 import type { Command } from '../command.js';
 import { demoCommand } from './demo.js';
 import { mapCommands } from './map.js';
+import { subidCommands } from './subid.js';
 import { tarCommands } from './tar.js';
 
 /** Every command of the binary. Each area adds its list here. */
 export const commands: Command[] = [
   ...mapCommands,
+  ...subidCommands,
   ...tarCommands,
   demoCommand,
 ];

@@ -20,10 +20,10 @@ const SHIFT_OPTIONS_HELP = `  --reverse            apply MAP the other way round
   --gid-map MAP        a different map for gids (default: MAP for both)
   --unmapped POLICY    ids MAP does not cover: refuse (default: stop with an error),
                        keep (leave them), or an id to write instead (e.g. 65534)
-  --names clear|keep   uname/gname after the shift: clear (default; readers then use
-                       the ids, which the names no longer match) or keep (as stored)
   --strict             treat warnings (odd but survivable archive data) as errors
   --json               print the summary as JSON (see below)`;
+const NAMES_HELP = `  --names clear|keep   uname/gname after the shift: clear (default; readers then use
+                       the ids, which the names no longer match) or keep (as stored)`;
 
 export const tarShift = defineCommand({
   name: 'tar shift',
@@ -37,6 +37,7 @@ passes through untouched, and memory use does not grow with the archive.
 gzip input is recognised by its magic bytes.
 
 ${SHIFT_OPTIONS_HELP}
+${NAMES_HELP}
   -i, --input FILE     read the archive from FILE (default: standard input)
   -o, --output FILE    write to FILE atomically (temporary file, fsync, rename); a name
                        ending in .gz or .tgz is gzip-compressed (default: standard output)
@@ -110,6 +111,7 @@ skipped with a TAR_MKNOD_DENIED warning, as GNU tar does.
 
 ${SHIFT_OPTIONS_HELP}
   --no-same-owner      do not set owners (files belong to the caller), only modes and data
+Owners are always set by number: names no longer match shifted ids.
 
 Exit status: 0 done; 1 the archive could not be unpacked (corrupt, an unmapped
 id, an unsafe path under --strict, an I/O error); 2 usage error.
@@ -117,7 +119,7 @@ With --json: {"entries","files","dirs","symlinks","hardlinks","devices","fifos",
 "skipped","bytes","ids":{"mapped","kept","replaced"},"warnings"} on standard output.
 ${MAP_HELP}`,
   options: {
-    reverse: { type: 'boolean' }, 'gid-map': { type: 'string' }, unmapped: { type: 'string' }, names: { type: 'string' },
+    reverse: { type: 'boolean' }, 'gid-map': { type: 'string' }, unmapped: { type: 'string' },
     strict: { type: 'boolean' }, json: { type: 'boolean' }, 'no-same-owner': { type: 'boolean' },
   },
   async run(args, io) {

@@ -12,7 +12,7 @@ import { type ShiftTarOptions, type TarShiftResult, shiftTarStream } from './shi
  * blocking read(2)/write(2) on one reused 1 MiB buffer: the core emits views
  * of that buffer and they are written before the next read, so nothing is
  * copied and memory stays at one buffer. This is what lets the shift keep up
- * with `cat` on archives of large files; node streams cost about four times
+ * with `cat` on archives of large files; node streams cost three to four times
  * as much per byte here. The loop yields to the event loop every few MiB so
  * signals (and the atomic writer's cleanup) are handled promptly.
  * With gzip on either side it hands over to the stream pipeline.

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildArchive } from '../support/tar-builder.js';
 import {
-  TAR_CREATE, type Snapshot, cleanup, dataDigest, extract, fsidmap, have, isRoot, listing, makeTree, run, snapshot, tempRoot, type TreeFeatures,
+  CLI, TAR_CREATE, type Snapshot, cleanup, dataDigest, extract, fsidmap, have, isRoot, listing, makeTree, run, snapshot, tempRoot, type TreeFeatures,
 } from '../support/tar-fixtures.js';
 
 /**
@@ -152,6 +154,30 @@ describe('tar shift: differential tests against GNU tar and mmtarfilter', { skip
     assert.equal(kept.status, 0, kept.stderr);
     assert.match(listing(p('replaced.tar')), /65534\/65534 .* \.\/big-ids/);
   });
+});
+
+describe('tar shift -o: interrupted while waiting for input', () => {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
+    test(`${signal} ends it at once and leaves neither the output nor a temporary file`, async () => {
+      const dir = tempRoot('fsidmap-tar-signal');
+      try {
+        const child = spawn(process.execPath, [CLI, 'tar', 'shift', '0:100000:65536', '-o', join(dir, 'out.tar')], { stdio: ['pipe', 'ignore', 'pipe'] });
+        child.stdin.on('error', () => undefined); // EPIPE once the child is gone
+        // Half an archive, then silence: the shift blocks reading its input.
+        child.stdin.write(buildArchive([{ path: 'f', uid: 0, gid: 0, data: Buffer.alloc(1 << 20, 1) }]).subarray(0, 600 * 1024));
+        await new Promise((r) => setTimeout(r, 500));
+        const started = Date.now();
+        child.kill(signal);
+        const [code, sig] = await new Promise<[number | null, string | null]>((r) => child.once('exit', (c, s) => r([c, s])));
+        child.stdin.destroy();
+        assert.equal(sig, signal, `exit code ${code}`);
+        assert.ok(Date.now() - started < 2000, 'ended promptly');
+        assert.deepEqual(readdirSync(dir), []);
+      } finally {
+        cleanup(dir);
+      }
+    });
+  }
 });
 
 function mkdirp(path: string): string {

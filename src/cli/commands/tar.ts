@@ -154,15 +154,17 @@ export const tarCommands = [tarShift, tarUnpack];
 async function shiftWithIo(io: CommandIO, inputPath: string | undefined, outputPath: string | undefined, options: ShiftTarOptions): Promise<TarShiftResult> {
   const inFd = inputPath !== undefined ? { fd: openSync(inputPath, 'r'), owned: true } : io.stdin === process.stdin ? blockingStdio(0) : null;
   try {
+    const input = (): Readable => (inFd ? fdReadable(inFd.fd) : stdinStream(io));
     if (outputPath !== undefined) {
-      return await writeFileAtomically(outputPath, (outFd) => inFd ? shiftTarFd(inFd.fd, outFd, options) : shiftTarStream(stdinStream(io), fdWritable(outFd), options));
+      return await writeFileAtomically(outputPath, (outFd) => (inFd ? shiftTarFd(inFd.fd, outFd, options) : shiftTarStream(input(), fdWritable(outFd), options)));
     }
-    if (io.stdout === process.stdout && inFd) {
-      const outFd = blockingStdio(1);
-      try { return await shiftTarFd(inFd.fd, outFd.fd, options); } finally { releaseStdio(outFd); }
+    const outFd = io.stdout === process.stdout ? blockingStdio(1) : null;
+    try {
+      if (inFd && outFd) return await shiftTarFd(inFd.fd, outFd.fd, options);
+      return await shiftTarStream(input(), outFd ? fdWritable(outFd.fd) : (io.stdout as Writable), options);
+    } finally {
+      if (outFd) releaseStdio(outFd);
     }
-    const input = inFd ? fdReadable(inFd.fd) : stdinStream(io);
-    return await shiftTarStream(input, io.stdout as Writable, options);
   } finally {
     if (inFd) releaseStdio(inFd);
   }

@@ -156,6 +156,40 @@ describe('tar shift: differential tests against GNU tar and mmtarfilter', { skip
   });
 });
 
+describe('tar shift: ids that only become larger than 2097151 through the shift', { skip }, () => {
+  const BIG = 3000000;
+  let root = '';
+  before(() => {
+    root = tempRoot('fsidmap-tar-bigshift');
+    makeTree(join(root, 'tree'), 0, { longNames: false });
+    makeTree(join(root, 'tree-shifted'), BIG, { longNames: false });
+  });
+  after(() => cleanup(root));
+
+  // GNU tar refuses such ids in ustar ("value out of uid_t range"), so its posix archive is the reference there;
+  // in GNU format it writes base-256 itself, as fsidmap must.
+  for (const [format, reference] of [['ustar', 'posix'], ['gnu', 'gnu']] as const) {
+    test(`${format}: ${format === 'ustar' ? 'PAX headers are inserted' : 'base-256 fields are written'}, and GNU tar lists and extracts the shifted ids`, () => {
+      const p = (name: string): string => join(root, `${format}-${name}`);
+      run('tar', [`--format=${format}`, ...TAR_CREATE, '-cf', p('in.tar'), '-C', join(root, 'tree'), '.']);
+      run('tar', [`--format=${reference}`, ...TAR_CREATE, '-cf', p('expected.tar'), '-C', join(root, 'tree-shifted'), '.']);
+      const r = fsidmap(['tar', 'shift', `0:${BIG}:100000`, '-i', p('in.tar'), '-o', p('fs.tar'), '--json']);
+      assert.equal(r.status, 0, r.stderr);
+      const summary = JSON.parse(r.stdout.toString('utf8'));
+      assert.equal(summary.paxCreated, format === 'ustar' ? summary.entries : 0);
+      assert.equal(listing(p('fs.tar')), listing(p('expected.tar')));
+      extract(p('fs.tar'), p('x-fs'));
+      extract(p('expected.tar'), p('x-expected'));
+      assert.deepEqual(snapshot(p('x-fs')).entries, snapshot(p('x-expected')).entries);
+      assert.equal(dataDigest(p('fs.tar')), dataDigest(p('in.tar')));
+      if (format === 'gnu') {
+        // Byte for byte what GNU tar wrote for the shifted tree: same layout, same base-256 fields.
+        assert.ok(readFileSync(p('fs.tar')).equals(readFileSync(p('expected.tar'))));
+      }
+    });
+  }
+});
+
 describe('tar shift -o: interrupted while waiting for input', () => {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
     test(`${signal} ends it at once and leaves neither the output nor a temporary file`, async () => {

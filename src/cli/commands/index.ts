@@ -3,6 +3,7 @@ import { allocCommands } from './alloc.js';
 import { demoCommand } from './demo.js';
 import { mapCommands } from './map.js';
 import { subidCommands } from './subid.js';
+import { tarCommands } from './tar.js';
 import { usernsCommands } from './userns.js';
 
 /** Every command of the binary. Each area adds its list here. */
@@ -10,6 +11,7 @@ export const commands: Command[] = [
   ...mapCommands,
   ...allocCommands,
   ...subidCommands,
+  ...tarCommands,
   ...usernsCommands,
   demoCommand,
 ];

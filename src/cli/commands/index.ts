@@ -4,6 +4,7 @@ import { demoCommand } from './demo.js';
 import { mapCommands } from './map.js';
 import { runCommands } from './run.js';
 import { subidCommands } from './subid.js';
+import { tarCommands } from './tar.js';
 import { usernsCommands } from './userns.js';
 
 /** Every command of the binary. Each area adds its list here. */
@@ -11,6 +12,7 @@ export const commands: Command[] = [
   ...mapCommands,
   ...allocCommands,
   ...subidCommands,
+  ...tarCommands,
   ...usernsCommands,
   ...runCommands,
   demoCommand,

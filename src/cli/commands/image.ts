@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { FsidmapError, UsageError } from '../../errors.js';
 import type { ImageEntry } from '../../image/entry.js';
+import { readTarEntries } from '../../image/tar-io/index.js';
 import { type IdRange, type InspectReport, inspectEntries } from '../../image/inspect.js';
 import { type ShiftReport, type TreePhase, type UnmappedPolicy, readTreeEntries, shiftTree } from '../../image/tree/index.js';
 import { type Command, type CommandIO, defineCommand, flag, str, u32Arg, write, writeJson } from '../command.js';
@@ -30,7 +31,7 @@ Exit status: 0 done, 1 cannot read PATH, 2 usage error.`,
     const progress = progressLine(io);
     let report: InspectReport;
     try {
-      report = await inspectEntries(await openImage(path, flag(args, 'cross-filesystems'), (label, done, total) => progress.update({ label, done, total })));
+      report = await inspectEntries(openImage(path, flag(args, 'cross-filesystems'), (label, done, total) => progress.update({ label, done, total })));
     } finally {
       progress.end();
     }
@@ -129,7 +130,7 @@ function onePositional(p: string[], command: string, what: string): string {
 type ProgressFn = (label: string, done: number, total: number | null) => void;
 
 /** A directory, or a tar archive (plain or gzip) recognised by its first bytes. */
-async function openImage(path: string, crossFilesystems: boolean, progress: ProgressFn): Promise<AsyncIterable<ImageEntry>> {
+function openImage(path: string, crossFilesystems: boolean, progress: ProgressFn): AsyncIterable<ImageEntry> {
   let st;
   try { st = statSync(path); } catch (e) {
     throw new FsidmapError('ERR_IMAGE_NOT_FOUND', `cannot open ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`, { context: { path } });
@@ -139,21 +140,7 @@ async function openImage(path: string, crossFilesystems: boolean, progress: Prog
   if (kind === null) {
     throw new FsidmapError('ERR_IMAGE_UNKNOWN', `${path} is neither a directory nor a tar archive`, { context: { path }, hint: 'image inspect reads directory trees and tar archives (plain or gzip)' });
   }
-  // The tar reader lives in its own module (issue 7, tar half); it is loaded
-  // only for archives, and a build without it says so plainly.
-  const modulePath = '../../image/tar-io/read-entries.js';
-  let mod: { readTarEntries?: (p: string) => AsyncIterable<ImageEntry> };
-  try {
-    mod = await import(modulePath) as typeof mod;
-  } catch {
-    mod = {};
-  }
-  if (typeof mod.readTarEntries !== 'function') {
-    throw new FsidmapError('ERR_IMAGE_TAR_UNSUPPORTED', `${path} is a ${kind} archive, and this build of fsidmap cannot read tar archives yet`, {
-      context: { path }, hint: 'unpack it and inspect the directory, or use a build with tar support',
-    });
-  }
-  return mod.readTarEntries(path);
+  return readTarEntries(path);
 }
 
 function archiveKind(path: string): 'tar' | 'gzip' | null {

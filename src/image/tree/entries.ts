@@ -1,7 +1,7 @@
 import { FsidmapError } from '../../errors.js';
 import type { EntryType, ImageEntry } from '../entry.js';
 import { aclIds, decodeAcl, decodeCap } from '../xattr-codec.js';
-import { displayPath } from './path-table.js';
+import { displayPath, pathListAt, pathListLength } from './path-table.js';
 import type { TreeColumns } from './plan.js';
 import { type ScanOptions, scanTree } from './scan.js';
 
@@ -23,8 +23,9 @@ export function entryType(mode: number): EntryType {
 }
 
 export function* columnsToEntries(cols: TreeColumns): Generator<ImageEntry> {
-  for (let i = 0; i < cols.paths.length; i++) {
-    const path = displayPath(cols.paths[i]);
+  const n = pathListLength(cols.paths);
+  for (let i = 0; i < n; i++) {
+    const path = displayPath(pathListAt(cols.paths, i));
     const x = cols.xattrs.get(i);
     let acl: { uids: number[]; gids: number[] } | undefined;
     let cap: { rootId: number | null } | undefined;

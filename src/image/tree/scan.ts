@@ -8,6 +8,8 @@ import type { EntryXattrs, TreeColumns } from './plan.js';
 import { TreePool } from './pool.js';
 import type { OpFailure } from './scan-ops.js';
 import { ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR } from '../xattr-codec.js';
+import { type EngineChoice, type TreeEngineKind, chooseEngine } from './engine.js';
+import { nativeScan } from './native-scan.js';
 
 /**
  * Reads a whole tree into columns. Directories are handed out to the pool in
@@ -26,14 +28,19 @@ export interface TreeProgress {
 
 export interface ScanOptions {
   readonly crossFilesystems?: boolean;
-  /** Worker threads; default: none for small trees, else one per core (at most 4). */
+  /**
+   * Threads making the calls: for the C engine, how many (default one per
+   * core, at most 4); for the TypeScript engine, worker threads (default none).
+   */
   readonly workers?: number;
+  /** 'native' (the C engine, the default when built) or 'node'; FSIDMAP_TREE_ENGINE too. */
+  readonly engine?: TreeEngineKind;
   readonly onProgress?: (p: TreeProgress) => void;
 }
 
 export interface TreeScan extends TreeColumns {
-  /** Relative paths of immutable or append-only entries (chattr +i/+a). */
-  readonly locked: string[];
+  /** Rows of immutable or append-only entries (chattr +i/+a). */
+  readonly locked: number[];
   /** The tree's real path as bytes (latin1) and as text. */
   readonly root: string;
   readonly rootText: string;
@@ -102,25 +109,39 @@ export class PoolLease {
   }
 }
 
-export async function scanTree(dir: string, options: ScanOptions = {}, lease?: PoolLease): Promise<TreeScan> {
-  return scanRealRoot(realRoot(dir), options, lease);
+export async function scanTree(dir: string, options: ScanOptions = {}): Promise<TreeScan> {
+  return scanRealRoot(realRoot(dir), options, chooseEngine(options.engine, options.workers));
 }
 
-/** scanTree for a root already resolved by realRoot (bytes as a latin1 string). */
-export async function scanRealRoot(root: string, options: ScanOptions = {}, lease?: PoolLease): Promise<TreeScan> {
+/** scanTree for a root already resolved by realRoot (bytes as a latin1 string), with the engine chosen. */
+export async function scanRealRoot(root: string, options: ScanOptions, engine: EngineChoice, lease?: PoolLease): Promise<TreeScan> {
+  if (engine.kind === 'native') {
+    checkDirectory(root);
+    return nativeScan(engine.engine, engine.threads, root, options);
+  }
+  return scanWithPool(root, options, lease);
+}
+
+function checkDirectory(root: string): ReturnType<typeof lstatx> {
+  const rootStat = lstatx(Buffer.from(root, 'latin1'));
+  if ((rootStat.mode & 0o170000) !== 0o040000) {
+    throw new FsidmapError('ERR_TREE_NOT_DIRECTORY', `${displayPath(root)} is not a directory`, { context: { path: displayPath(root) } });
+  }
+  return rootStat;
+}
+
+/** The TypeScript engine: directories handed out to the pool (inline without threads). */
+async function scanWithPool(root: string, options: ScanOptions, lease: PoolLease | undefined): Promise<TreeScan> {
   const own = lease ? null : new PoolLease(options.workers);
   const pools = lease ?? (own as PoolLease);
   try {
-    const rootStat = lstatx(Buffer.from(root, 'latin1'));
-    if ((rootStat.mode & 0o170000) !== 0o040000) {
-      throw new FsidmapError('ERR_TREE_NOT_DIRECTORY', `${displayPath(root)} is not a directory`, { context: { path: displayPath(root) } });
-    }
+    const rootStat = checkDirectory(root);
     // The root entry itself, read by path; then everything below it, by directory.
     const first = await scanPaths(root, [''], pools.current());
     const parts: DirScanResult[] = [];
     const skippedMounts: string[] = [];
     const queue: string[] = [''];
-    const locked: string[] = [];
+    const locked: number[] = [];
     // Crossing mounts, a bind mount of an ancestor would make the walk endless: read each directory once.
     const seenDirs = new Set<string>();
     let found = 1;
@@ -140,6 +161,8 @@ export async function scanRealRoot(root: string, options: ScanOptions = {}, leas
             inflight--;
             if (r.failure) throw scanFailure({ index: 0, call: r.failure.call, errno: r.failure.errno }, r.failure.path);
             parts.push(r);
+            // Rows follow the order of parts (concatColumns): this part starts at row `found`.
+            for (const i of r.locked) locked.push(found + i);
             found += r.paths.length;
             r.subdirs.forEach((d, k) => {
               if (options.crossFilesystems) {
@@ -148,7 +171,6 @@ export async function scanRealRoot(root: string, options: ScanOptions = {}, leas
               }
               queue.push(d);
             });
-            for (const i of r.locked) locked.push(r.paths[i]);
             for (const m of r.skippedMounts) skippedMounts.push(m);
             pools.warm(found);
             options.onProgress?.({ phase: 'scan', done: found, total: null });
@@ -165,7 +187,7 @@ export async function scanRealRoot(root: string, options: ScanOptions = {}, leas
   }
 }
 
-function concatColumns(first: TreeColumns, parts: readonly DirScanResult[]): TreeColumns {
+function concatColumns(first: TreeColumns & { paths: readonly string[] }, parts: readonly DirScanResult[]): TreeColumns {
   const n = first.paths.length + parts.reduce((k, p) => k + p.paths.length, 0);
   const paths: string[] = new Array(n);
   const uid = new Uint32Array(n), gid = new Uint32Array(n), mode = new Uint32Array(n), nlink = new Uint32Array(n);
@@ -192,7 +214,7 @@ function setXattr(into: Map<number, EntryXattrs>, i: number, name: string, value
 }
 
 /** Stats and xattrs of the given relative paths, in batches across the pool. */
-export async function scanPaths(root: string, paths: readonly string[], pool: TreePool, onProgress?: (done: number) => void): Promise<TreeColumns> {
+export async function scanPaths(root: string, paths: readonly string[], pool: TreePool, onProgress?: (done: number) => void): Promise<TreeColumns & { paths: readonly string[] }> {
   const n = paths.length;
   const uid = new Uint32Array(n), gid = new Uint32Array(n), mode = new Uint32Array(n), nlink = new Uint32Array(n);
   const ino = new Float64Array(n), dev = new Float64Array(n);

@@ -7,7 +7,8 @@ import type { Range, ShiftState } from './journal.js';
 import { nativeProbe } from './native-scan.js';
 import { displayPath, pathListAt } from './path-table.js';
 import { type Conflict, type EntryColumns, type PlanStats, type ShiftPlan, actionAt, planStats, reconcileAction } from './plan.js';
-import { type PoolLease, type TreeProgress, scanPaths } from './scan.js';
+import type { PoolLease } from './pool-scan.js';
+import type { TreeProgress } from './scan.js';
 
 /**
  * Finishing an interrupted shift from its journal. The rows not known to be
@@ -17,7 +18,7 @@ import { type PoolLease, type TreeProgress, scanPaths } from './scan.js';
  */
 export interface ResumeOptions {
   readonly engine: EngineChoice;
-  readonly lease: PoolLease;
+  readonly lease: PoolLease | null;
   readonly sync: boolean;
   readonly checkpointMs: number;
   readonly signal: AbortSignal | undefined;
@@ -63,6 +64,8 @@ export async function resumeShift(root: string, header: JournalHeader, plan: Shi
 /** The rows' entries as they are now, one row per element of rows. */
 async function readNow(root: string, cross: boolean, plan: ShiftPlan, rows: Uint32Array, o: ResumeOptions): Promise<EntryColumns> {
   if (o.engine.kind === 'native') return nativeProbe(o.engine.engine, o.engine.threads, root, cross, plan, rows);
+  const { scanPaths } = await import('./pool-scan.js');
+  if (!o.lease) throw new Error('the TypeScript engine needs its pool');
   const paths = Array.from(rows, (i) => pathListAt(plan.paths, i));
   return scanPaths(root, paths, o.lease.get(rows.length), (done) => o.onProgress?.({ phase: 'verify', done, total: rows.length }));
 }

@@ -8,7 +8,8 @@ import { type DoneRecord, ShiftState, stateDirFrom } from './journal.js';
 import { displayPath, pathListAt, pathListLength } from './path-table.js';
 import { type PlanStats, type ShiftPlan, type UnmappedPolicy, type UnmappedRange, planShift, planStats, plannedRows, treeFingerprint } from './plan.js';
 import { resumeShift } from './resume.js';
-import { PoolLease, type ScanOptions, type TreeScan, realRoot, scanRealRoot } from './scan.js';
+import type { PoolLease } from './pool-scan.js';
+import { type ScanOptions, type TreeProgress, type TreeScan, realRoot, scanRealRoot } from './scan.js';
 
 /**
  * `fsidmap image shift`: moves a tree's ownership through a map, exactly and
@@ -53,6 +54,31 @@ export interface ShiftReport {
   readonly kept: UnmappedRange[];
   readonly skippedMounts: string[];
   readonly durationMs: number;
+  /** Which engine made the calls, and with how many threads (the TypeScript engine: worker threads). */
+  readonly engine: { readonly kind: 'native' | 'node'; readonly threads: number };
+  /** Where the time went: ms per phase (scan, plan, journal, verify, apply, sync, finish) that ran. */
+  readonly phasesMs: Readonly<Record<string, number>>;
+}
+
+/** Times phases: each enter() closes the one before. */
+class PhaseClock {
+  private current: string | null = null;
+  private since = 0;
+  private readonly ms: Record<string, number> = {};
+
+  get phase(): string | null { return this.current; }
+
+  enter(phase: string | null): void {
+    const now = performance.now();
+    if (this.current !== null) this.ms[this.current] = (this.ms[this.current] ?? 0) + now - this.since;
+    this.current = phase;
+    this.since = now;
+  }
+
+  totals(): Record<string, number> {
+    this.enter(this.current);
+    return Object.fromEntries(Object.entries(this.ms).map(([k, v]) => [k, Math.round(v)]));
+  }
 }
 
 export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions = {}): Promise<ShiftReport> {
@@ -65,8 +91,19 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
   const stateDir = stateDirFrom(options.stateDir);
   const wanted: Wanted = { map: formatKernel(map), direction, unmapped: policy, crossFilesystems: cross };
   const engine = chooseEngine(options.engine, options.workers);
-  const lease = new PoolLease(engine.kind === 'node' ? engine.workers : 0);
-  const finish = (r: Omit<ShiftReport, 'durationMs' | 'root'>): ShiftReport => ({ root: rootText, ...r, durationMs: Math.round(performance.now() - started) });
+  // The TypeScript engine's thread pool, loaded and started only for that engine.
+  const lease: PoolLease | null = engine.kind === 'node' ? new (await import('./pool-scan.js')).PoolLease(engine.workers) : null;
+  const clock = new PhaseClock();
+  const engineInfo = { kind: engine.kind, threads: engine.kind === 'native' ? engine.threads : engine.workers ?? 0 };
+  const finish = (r: Omit<ShiftReport, 'durationMs' | 'root' | 'engine' | 'phasesMs'>): ShiftReport => {
+    const phasesMs = clock.totals();
+    return { root: rootText, ...r, durationMs: Math.round(performance.now() - started), engine: engineInfo, phasesMs };
+  };
+  const onProgress = (p: TreeProgress) => {
+    if (p.phase !== clock.phase) clock.enter(p.phase);
+    options.onProgress?.(p);
+  };
+  const scanOptions = { ...options, onProgress };
 
   if (options.dryRun) {
     try {
@@ -76,28 +113,33 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
         // The same command would resume the journal, not plan afresh on a half-shifted tree.
         return finish({ dryRun: true, resumed: true, alreadyDone: false, stats: planStats(pending.plan), kept: [], skippedMounts: [] });
       }
-      const scan = await scanRealRoot(root, options, engine, lease);
+      clock.enter('scan');
+      const scan = await scanRealRoot(root, scanOptions, engine, lease);
+      clock.enter('plan');
       if (isAlreadyDone(ShiftState.peekDone(stateDir, root), wanted, scan)) return finish(alreadyDone(scan, true));
       const planned = planShift(scan, map, direction, policy);
       if (!planned.ok) throw refusal(planned, rootText);
       if (plannedRows(planned.plan).length > 0) checkWritable(root, rootText, lockedChanging(scan, planned.plan));
       return finish({ dryRun: true, resumed: false, alreadyDone: false, stats: planned.stats, kept: planned.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
     } finally {
-      await lease.close();
+      await lease?.close();
     }
   }
 
   const state = ShiftState.open(stateDir, root, rootText);
-  const applying = { engine, lease, sync: options.sync ?? true, checkpointMs: options.checkpointMs ?? 5000, signal: options.signal, onProgress: options.onProgress };
+  const applying = { engine, lease, sync: options.sync ?? true, checkpointMs: options.checkpointMs ?? 5000, signal: options.signal, onProgress };
   try {
     const pending = state.readJournal();
     if (pending) {
       checkSameShift(pending.header, wanted, rootText);
       const stats = await resumeShift(root, pending.header, pending.plan, state, applying);
+      clock.enter('finish');
       state.finish(doneRecord(wanted, pending.header.fingerprintAfter));
       return finish({ dryRun: false, resumed: true, alreadyDone: false, stats, kept: [], skippedMounts: [] });
     }
-    const scan = await scanRealRoot(root, options, engine, lease);
+    clock.enter('scan');
+    const scan = await scanRealRoot(root, scanOptions, engine, lease);
+    clock.enter('plan');
     if (isAlreadyDone(state.readDone(), wanted, scan)) return finish(alreadyDone(scan, false));
     const planned = planShift(scan, map, direction, policy);
     if (!planned.ok) throw refusal(planned, rootText);
@@ -110,14 +152,17 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
         ...wanted, created: new Date().toISOString(), actions: plan.flags.length, fingerprintAfter: planned.fingerprintAfter,
       };
       // The whole plan is on disk before the first change: the invariant every resume rests on.
+      clock.enter('journal');
       state.writeJournal(header, plan);
+      clock.enter('apply');
       await applyPlan({ root, plan, todo, state, crossFilesystems: cross, durable: applying.sync, ...applying });
+      clock.enter('finish');
       state.finish(doneRecord(wanted, planned.fingerprintAfter));
     }
     return finish({ dryRun: false, resumed: false, alreadyDone: false, stats: planned.stats, kept: planned.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
   } finally {
     state.release();
-    await lease.close();
+    await lease?.close();
   }
 }
 
@@ -169,7 +214,7 @@ function isAlreadyDone(done: DoneRecord | null, w: Wanted, scan: TreeScan): bool
   return same && done.fingerprint === treeFingerprint(scan, scan.uid, scan.gid);
 }
 
-function alreadyDone(scan: TreeScan, dryRun: boolean): Omit<ShiftReport, 'durationMs' | 'root'> {
+function alreadyDone(scan: TreeScan, dryRun: boolean): Omit<ShiftReport, 'durationMs' | 'root' | 'engine' | 'phasesMs'> {
   const n = pathListLength(scan.paths);
   const stats = { entries: n, hardLinks: 0, owner: 0, mode: 0, aclAccess: 0, aclDefault: 0, capability: 0, unchanged: n };
   return { dryRun, resumed: false, alreadyDone: true, stats, kept: [], skippedMounts: scan.skippedMounts.map(displayPath) };

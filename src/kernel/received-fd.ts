@@ -115,3 +115,10 @@ export function pidfdAlive(pidfd: number): boolean {
   if (e === 3 /* ESRCH */) return false;
   throw syscallError('pidfd_send_signal', `pidfd ${pidfd}`, e);
 }
+
+/** pidfd_open(pid, 0): a descriptor that keeps naming this process, never a later one with the same pid. */
+export function openPidfd(pid: number): number {
+  const r = Number(syscall(434, 'int', pid, 'uint', 0));
+  if (r < 0) throw syscallError('pidfd_open', String(pid));
+  return r;
+}

@@ -294,3 +294,23 @@ export function pollReady(entries: readonly PollEntry[], timeoutMs: number): Pro
 export function closeDescriptor(fd: number): void {
   if (fd >= 0) close_(fd);
 }
+
+const fcntl_ = libc.func('int fcntl(int fd, int cmd, ...)');
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+
+/** Sets O_NONBLOCK (a listening socket inherited from systemd comes blocking). */
+export function setNonBlocking(fd: number): void {
+  const flags = Number(fcntl_(fd, F_GETFL));
+  if (flags < 0 || Number(fcntl_(fd, F_SETFL, 'int', flags | O_NONBLOCK)) < 0) throw syscallError('fcntl', `fd ${fd} O_NONBLOCK`);
+}
+
+/** SO_TYPE and SO_DOMAIN of fd are a Unix stream socket that listens (SO_ACCEPTCONN). */
+export function isListeningUnixStream(fd: number): boolean {
+  const get = (name: number) => {
+    const buf = Buffer.alloc(4);
+    return getsockopt_(fd, SOL_SOCKET, name, buf, [4]) < 0 ? -1 : buf.readInt32LE(0);
+  };
+  return get(3 /* SO_TYPE */) === SOCK_STREAM && get(39 /* SO_DOMAIN */) === AF_UNIX && get(30 /* SO_ACCEPTCONN */) === 1;
+}

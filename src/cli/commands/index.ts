@@ -1,9 +1,11 @@
 import type { Command } from '../command.js';
+import { brokerCommands } from './broker.js';
 import { demoCommand } from './demo.js';
 import { mapCommands } from './map.js';
 
 /** Every command of the binary. Each area adds its list here. */
 export const commands: Command[] = [
   ...mapCommands,
+  ...brokerCommands,
   demoCommand,
 ];

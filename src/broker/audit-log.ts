@@ -9,9 +9,12 @@ import { FsidmapError } from '../errors.js';
  * O_APPEND (lines from one process never interleave) and O_NOFOLLOW; "-"
  * writes to stderr (journald under systemd).
  *
- * A flooding peer must not fill the disk: refusals are logged one by one up
- * to `refusalsPerSecond` per peer, then counted, and the count is written
- * as one "suppressed" line when the next second begins.
+ * Every request the rate limit lets through gets its own line, so the log
+ * grows at most at the limit's pace. Requests refused for going over the
+ * rate limit would let a flooding peer fill the disk at the speed of its
+ * socket: those are logged one by one up to `refusalsPerSecond` per peer,
+ * then counted, and the count is written as one "suppressed" line when the
+ * next second begins.
  */
 export type Decision = 'allowed' | 'refused' | 'failed';
 
@@ -70,7 +73,7 @@ export class AuditLog implements AuditSink {
 
   record(r: AuditRecord): void {
     const t = this.now();
-    if (r.decision === 'refused' && r.peer) {
+    if (r.code === 'ERR_BROKER_RATE_LIMITED' && r.peer) {
       const key = String(r.peer.uid);
       const second = Math.floor(t / 1000);
       let w = this.window.get(key);
@@ -108,7 +111,7 @@ export class AuditLog implements AuditSink {
   private suppressedLine(peer: AuditPeer | null, count: number, t: number): void {
     this.line({
       time: new Date(t).toISOString(), peer, conn: null, op: null, id: null, request: null, decision: 'refused', code: 'ERR_BROKER_AUDIT_SUPPRESSED',
-      reason: `${count} more refusals of this peer in one second were not logged one by one`, suppressed: count,
+      reason: `${count} more requests of this peer over its rate limit were refused in one second and not logged one by one`, suppressed: count,
     });
   }
 

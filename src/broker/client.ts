@@ -82,6 +82,26 @@ export class BrokerClient {
     }
   }
 
+  /** Wraps a socket that is already connected to the broker (taken over: close() closes it). */
+  static fromFd(fd: number, label = `fd ${fd}`, timeoutMs = 30000): BrokerClient {
+    return new BrokerClient(fd, label, timeoutMs);
+  }
+
+  /** Sends raw bytes (with descriptors), for protocol tests. */
+  async sendRaw(data: Buffer, fds: readonly number[] = []): Promise<void> {
+    await this.sendAll(data, fds);
+  }
+
+  /** The next answer line as text (null at end of stream), for protocol tests. */
+  async readAnswer(): Promise<{ text: string; fds: number[] } | null> {
+    try {
+      return await this.readLine();
+    } catch (e) {
+      if (e instanceof FsidmapError && e.code === 'ERR_BROKER_CLOSED') return null;
+      throw e;
+    }
+  }
+
   /** Sends one request (with descriptors) and waits for its answer; a refusal throws FsidmapError with the broker's code. */
   async request(op: string, fields: Record<string, unknown> = {}, fds: readonly number[] = []): Promise<Answer> {
     if (this.closed) throw new FsidmapError('ERR_BROKER_CLOSED', 'the broker connection is closed');

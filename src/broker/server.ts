@@ -282,21 +282,23 @@ export class BrokerServer {
     const adopted = new Set<number>();
     let request: Request | null = null;
     try {
-      const parsed = parseRequest(line.text);
-      if (!parsed.ok) {
-        this.answerError(c, parsed.error.id, null, null, parsed.error.code, parsed.error.message, parsed.error.hint);
-        return;
-      }
-      request = parsed.request;
+      // Every line costs a token, well-formed or not: garbage must not be a way around the rate limit.
       const ul = limitsFor(this.o.limits, c.peer.uid, c.peer.user);
       if (!this.limiter.take(String(c.peer.uid), ul, this.now())) {
         c.rateRefusals++;
-        this.answerError(c, request.id, request, auditView(request), 'ERR_BROKER_RATE_LIMITED',
+        this.answerError(c, null, null, null, 'ERR_BROKER_RATE_LIMITED',
           `uid ${c.peer.uid} sent more than ${ul.burst} requests at once (${ul.requestsPerSecond} per second sustained)`, 'slow down and retry');
         if (c.rateRefusals > ul.burst) this.protocolFailure(c, 'ERR_BROKER_RATE_LIMITED', 'too many requests over the limit on one connection', 'slow down and reconnect');
         return;
       }
       c.rateRefusals = 0;
+      const parsed = parseRequest(line.text);
+      if (!parsed.ok) {
+        this.answerError(c, parsed.error.id, null, { line: line.text.length > 512 ? `${line.text.slice(0, 512)}…(${line.text.length} chars)` : line.text },
+          parsed.error.code, parsed.error.message, parsed.error.hint);
+        return;
+      }
+      request = parsed.request;
       const want = FDS_PER_OP[request.op];
       if (rejectedHere.length > 0) {
         this.answerError(c, request.id, request, auditView(request), 'ERR_BROKER_FDS',

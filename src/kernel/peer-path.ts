@@ -141,7 +141,8 @@ export function walkPeerPath(path: string, id: FsIdentity, inspect: Inspect): Wa
         const next = open2(fd, parts[i], last ? 0 : constants.O_DIRECTORY);
         sofar += `/${parts[i]}`;
         if (next < 0) {
-          const e = lastErrno();
+          let e = lastErrno();
+          if (e === 20 /* ENOTDIR */ && isSymlinkAt(fd, parts[i], sofar, fsTypes)) e = 40;
           const why = e === 40 /* ELOOP */ ? 'is a symbolic link (fsidmap never follows links in a mount source)'
             : e === 2 ? 'does not exist'
               : e === 13 ? 'cannot be searched by the peer'
@@ -159,6 +160,17 @@ export function walkPeerPath(path: string, id: FsIdentity, inspect: Inspect): Wa
       if (fd >= 0) close_(fd);
     }
   });
+}
+
+/** O_DIRECTORY | O_NOFOLLOW answers ENOTDIR for a symlink: look at the name itself to say which it was. */
+function isSymlinkAt(dirfd: number, name: string, path: string, fsTypes: Map<number, string>): boolean {
+  const fd = open2(dirfd, name, 0);
+  if (fd < 0) return false;
+  try {
+    return describe(fd, path, false, fsTypes).type === 'symlink';
+  } finally {
+    close_(fd);
+  }
 }
 
 function open2(dirfd: number, name: string, extra: number): number {

@@ -2,10 +2,12 @@ import type { Command } from '../command.js';
 import { brokerCommands } from './broker.js';
 import { demoCommand } from './demo.js';
 import { mapCommands } from './map.js';
+import { subidCommands } from './subid.js';
 
 /** Every command of the binary. Each area adds its list here. */
 export const commands: Command[] = [
   ...mapCommands,
+  ...subidCommands,
   ...brokerCommands,
   demoCommand,
 ];

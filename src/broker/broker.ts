@@ -3,7 +3,7 @@ import { AuditLog, type AuditSink } from './audit-log.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { DEFAULT_SOCKET, openListener } from './listen.js';
 import { NamespaceTracker } from './namespace-tracker.js';
-import type { HostIds, MapHolderFactory, RangeStore } from './ports.js';
+import type { DelegationSource, MapHolderFactory, RangeStore } from './ports.js';
 import { BrokerServer } from './server.js';
 import { BrokerService } from './service.js';
 
@@ -16,7 +16,7 @@ export interface BrokerOptions {
   /** Audit log file, or "-" for stderr; or a sink (tests). */
   readonly audit?: string | AuditSink;
   readonly limits?: Limits;
-  readonly hostIds: HostIds;
+  readonly delegation: DelegationSource;
   readonly holders: MapHolderFactory;
   readonly ranges?: RangeStore | null;
   readonly env?: NodeJS.ProcessEnv;
@@ -53,10 +53,10 @@ export function startBroker(o: BrokerOptions): RunningBroker {
     throw e;
   }
   const tracker = new NamespaceTracker();
-  const service = new BrokerService({ limits, hostIds: o.hostIds, holders: o.holders, ranges: o.ranges ?? null, tracker });
+  const service = new BrokerService({ limits, delegation: o.delegation, holders: o.holders, ranges: o.ranges ?? null, tracker });
   const server = new BrokerServer({
     listenFd: listener.fd, limits, audit, handler: service.handle,
-    userName: (uid) => o.hostIds.userName(uid),
+    userName: (uid) => o.delegation.userName(uid),
     watched: () => tracker.fds(),
     onWatchedReady: (fd) => tracker.exited(fd),
   });

@@ -1,21 +1,24 @@
 import { FsidmapError } from '../errors.js';
-import { checkMapWrite, formatKernel, type IdMap, mountMap, parseMap } from '../idmap/index.js';
-import { allOwned, delegated, firstUncovered, type IdKind, type OwnedIds, type OwnedSide, showIntervals } from './owned-ids.js';
+import { type IdMap, mountMap, parseMap } from '../idmap/index.js';
+import { decideFsidMap, decideNewIdmap, type FsidMapDecision, type NewIdmapDecision } from '../policy/index.js';
+import type { PeerView } from './peer-view.js';
 
 /**
- * What the broker may write or mount for a peer. Pure.
+ * What the broker may write or mount for a peer, decided by the delegation
+ * policy of src/policy. Pure.
  *
- * Namespace maps follow newuidmap/newgidmap (shadow-utils verify_range):
- * every line's lower range must lie in the peer's delegated ids
- * (subordinate ranges, here also the ranges the broker allocated to it), or
- * be the peer's own uid (gid) alone with count 1; a gid map that uses no
- * delegated range forces setgroups to "deny" (CVE-2018-7169). The kernel's
- * own map_write rules come last (checkMapWrite), so a bad map is refused
- * with its line and rule instead of a bare EINVAL.
+ * Namespace maps are exactly what newuidmap and newgidmap would write for
+ * the peer (decideNewIdmap: its caller and target checks, verify_range over
+ * /etc/subuid or /etc/subgid, "own id alone with count 1", setgroups "deny"
+ * when no subordinate gid range is used — CVE-2018-7169 — and the kernel's
+ * map_write rules), where the ranges the broker allocated to the peer count
+ * as subordinate lines of the peer (PeerView adds them).
  *
- * Mount maps (on-disk id → id seen through the mount) are checked per id on
- * both sides: the on-disk side because those are the peer's files, the view
- * side because a view that shows the peer's files as owned by anyone else —
+ * Mount maps (on-disk id → id seen through the mount) go through the fsid
+ * policy (decideFsidMap: every id of a map's lower column owned by the
+ * peer — own id or delegated) twice: once with the on-disk ids as the lower
+ * column, because those are the peer's files, and once with the ids of the
+ * view, because a view that shows the peer's files as owned by anyone else —
  * host root above all — turns the peer's setuid file into that someone's
  * shell. Both sides lying in the peer's ids is also why nosuid is not forced
  * (a setuid file can only become an id the peer already owns, which a
@@ -31,20 +34,11 @@ export interface Refusal {
 
 export type Decision<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly refusal: Refusal };
 
-export interface NamespaceMaps {
-  readonly uid: IdMap;
-  readonly gid: IdMap;
-  /** Bytes to write, kernel format, one line per extent. */
-  readonly uidText: string;
-  readonly gidText: string;
-  readonly setgroups: 'allow' | 'deny';
-}
-
 function refuse<T>(code: string, message: string, hint: string, context: Record<string, unknown> = {}): Decision<T> {
   return { ok: false, refusal: { code, message, hint, context } };
 }
 
-/** parseMap with its FsidmapError turned into a refusal. */
+/** parseMap (kernel lines or the inline form) with its FsidmapError turned into a refusal. */
 export function readMap(text: string, what: string): Decision<IdMap> {
   try {
     return { ok: true, value: parseMap(text, what) };
@@ -54,46 +48,51 @@ export function readMap(text: string, what: string): Decision<IdMap> {
   }
 }
 
-export function decideNamespaceMaps(uidText: string, gidText: string, setgroups: 'allow' | 'deny' | null, owned: OwnedIds): Decision<NamespaceMaps> {
+function args(map: IdMap, swap = false): string[] {
+  return map.extents.flatMap((e) => (swap ? [e.lower, e.first, e.count] : [e.first, e.lower, e.count]).map(String));
+}
+
+export interface NamespaceMaps {
+  /** What to write, as newuidmap/newgidmap write it. */
+  readonly uidText: string;
+  readonly gidText: string;
+  /** "deny" when the broker must write it (before gid_map), "allow" when setgroups stays as it is. */
+  readonly setgroups: 'allow' | 'deny';
+}
+
+export interface TargetState {
+  /** Owner of /proc/PID (the target's euid and egid). */
+  readonly uid: number;
+  readonly gid: number;
+  readonly setgroups: 'allow' | 'deny';
+}
+
+export function decideNamespaceMaps(view: PeerView, target: TargetState, uidText: string, gidText: string, setgroups: 'allow' | 'deny' | null): Decision<NamespaceMaps> {
   const uid = readMap(uidText, 'uidMap');
   if (!uid.ok) return uid;
   const gid = readMap(gidText, 'gidMap');
   if (!gid.ok) return gid;
-  const u = checkNamespaceMap('uid', uid.value, owned.uid);
-  if (!u.ok) return u;
-  const g = checkNamespaceMap('gid', gid.value, owned.gid);
-  if (!g.ok) return g;
-  const allowed = g.value.usedDelegated;
-  if (setgroups === 'allow' && !allowed) {
-    return refuse('ERR_BROKER_SETGROUPS', 'setgroups "allow" needs a gid map line from your subordinate or allocated gids; a map of only your own gid forces "deny"',
-      'leave setgroups out (the broker writes "deny"), or map a range of your /etc/subgid ids', { setgroups });
-  }
-  return {
-    ok: true,
-    value: { uid: uid.value, gid: gid.value, uidText: formatKernel(uid.value), gidText: formatKernel(gid.value), setgroups: setgroups ?? (allowed ? 'allow' : 'deny') },
+  const common = {
+    caller: { uid: view.peer.uid, gid: view.peer.gid, ...(view.user ? { loginName: view.user.name } : {}) },
+    target: { uid: target.uid, gid: target.gid },
+    accounts: view.accounts, grantAuxGroupSubids: view.grantAuxGroupSubids, setgroups: target.setgroups,
   };
+  const u = decideNewIdmap({ ...common, tool: 'newuidmap', args: args(uid.value), subids: view.subuid });
+  if (!u.allowed) return policyRefusal('uidMap', u);
+  const g = decideNewIdmap({ ...common, tool: 'newgidmap', args: args(gid.value), subids: view.subgid });
+  if (!g.allowed) return policyRefusal('gidMap', g);
+  const forcedDeny = g.setgroups === 'deny';
+  if (setgroups === 'allow' && forcedDeny) {
+    return refuse('ERR_BROKER_SETGROUPS', 'setgroups "allow" needs a gid map line from your subordinate (or allocated) gids; a map of only your own gid forces "deny"',
+      'leave setgroups out (the broker writes "deny", as newgidmap does), or map a range of your /etc/subgid ids', { setgroups });
+  }
+  const deny = forcedDeny || (setgroups === 'deny' && target.setgroups !== 'deny');
+  return { ok: true, value: { uidText: u.write!, gidText: g.write!, setgroups: deny ? 'deny' : 'allow' } };
 }
 
-function checkNamespaceMap(kind: IdKind, map: IdMap, side: OwnedSide): Decision<{ usedDelegated: boolean }> {
-  const name = `${kind}Map`;
-  const delegatedIds = delegated(side);
-  let usedDelegated = false;
-  for (let i = 0; i < map.extents.length; i++) {
-    const e = map.extents[i];
-    const gap = firstUncovered(delegatedIds, e.lower, e.lower + e.count);
-    if (gap === null) { usedDelegated = true; continue; }
-    if (e.count === 1 && e.lower === side.own) continue;
-    const ownNote = gap === side.own ? ` (your own ${kind} may only be mapped alone, with count 1)` : '';
-    return refuse('ERR_BROKER_IDS_NOT_OWNED',
-      `${name} line ${i + 1} (${e.first} ${e.lower} ${e.count}) maps ${kind} ${gap}, which is not yours${ownNote}; you own ${kind} ${side.own} and ${showIntervals(delegatedIds)}`,
-      `map only ids of your /etc/sub${kind} ranges or of ranges the broker allocated to you (fsidmap broker alloc), or your own ${kind} alone`,
-      { map: name, line: i + 1, id: gap });
-  }
-  const v = checkMapWrite(formatKernel(map), { kind, writer: { privileged: true, capSetfcap: true } });
-  if (!v.ok) {
-    return refuse(`ERR_IDMAP_${String(v.rule).toUpperCase().replace(/-/g, '_')}`, `${name}: the kernel would refuse it (${v.errno}${v.line === null ? '' : `, line ${v.line}`}): ${v.message}`, v.hint ?? '', { map: name, line: v.line });
-  }
-  return { ok: true, value: { usedDelegated } };
+function policyRefusal<T>(what: string, d: NewIdmapDecision): Decision<T> {
+  const code = d.stage === 'ranges' ? 'ERR_BROKER_IDS_NOT_OWNED' : d.stage === 'kernel' ? `ERR_IDMAP_${String(d.rule).toUpperCase().replace(/-/g, '_')}` : 'ERR_BROKER_POLICY';
+  return refuse(code, `${what}: ${d.message}`, d.hint ?? '', { map: what, stage: d.stage, rule: d.rule, ...(d.stderr ? { tool: d.stderr } : {}) });
 }
 
 export interface MountMaps {
@@ -125,30 +124,35 @@ export function mountMapsOf(req: { mountMap: { uid: string; gid: string } | null
   }
 }
 
-export function decideMountMaps(maps: MountMaps, owned: OwnedIds): Decision<MountMaps> {
+export function decideMountMaps(view: PeerView, maps: MountMaps): Decision<MountMaps> {
+  if (!view.user) return refuse('ERR_BROKER_POLICY', `uid ${view.peer.uid} has no passwd entry, so it owns no delegated ids`, 'the broker serves users listed in /etc/passwd');
   for (const kind of ['uid', 'gid'] as const) {
-    const side = owned[kind];
-    const mine = allOwned(side);
     const map = maps[kind];
-    if (map.extents.length === 0) return refuse('ERR_BROKER_PROTOCOL', `mountMap.${kind} is empty`, 'give at least one line');
-    for (let i = 0; i < map.extents.length; i++) {
-      const e = map.extents[i];
-      for (const [where, start] of [['on-disk', e.first], ['view', e.lower]] as const) {
-        const gap = firstUncovered(mine, start, start + e.count);
-        if (gap === null) continue;
-        const root = gap === 0 ? ' — that is host root' : '';
-        return refuse('ERR_BROKER_IDS_NOT_OWNED',
-          `mount ${kind} map line ${i + 1} (${e.first} ${e.lower} ${e.count}) has ${kind} ${gap} on its ${where} side, which is not yours${root}; you own ${showIntervals(mine)}`,
-          where === 'view'
-            ? 'the ids files are shown as must be yours too: a view showing your files as someone else\'s would make your setuid files their shell'
-            : 'a mount may expose only files owned by your ids (your own id, your /etc/sub*id ranges, ranges the broker allocated to you)',
-          { kind, line: i + 1, side: where, id: gap });
-      }
-    }
-    const v = checkMapWrite(formatKernel(map), { kind, writer: { privileged: true, capSetfcap: true } });
-    if (!v.ok) {
-      return refuse(`ERR_IDMAP_${String(v.rule).toUpperCase().replace(/-/g, '_')}`, `mount ${kind} map: the kernel would refuse it (${v.errno}${v.line === null ? '' : `, line ${v.line}`}): ${v.message}`, v.hint ?? '', { kind, line: v.line });
+    for (const side of ['on-disk', 'view'] as const) {
+      // decideFsidMap checks the lower column: put the side under test there.
+      const d = decideFsidMap({
+        kind: kind === 'uid' ? 'fsuid' : 'fsgid', args: args(map, side === 'on-disk'), user: view.user, gid: view.peer.gid,
+        accounts: view.accounts, subids: kind === 'uid' ? view.subuid : view.subgid,
+      });
+      if (!d.allowed) return mountRefusal(kind, side, map, d);
     }
   }
   return { ok: true, value: maps };
 }
+
+function mountRefusal<T>(kind: 'uid' | 'gid', side: 'on-disk' | 'view', map: IdMap, d: FsidMapDecision): Decision<T> {
+  if (d.stage !== 'ownership' || !d.refusal) {
+    const code = d.stage === 'kernel' ? `ERR_IDMAP_${String(d.rule).toUpperCase().replace(/-/g, '_')}` : 'ERR_BROKER_POLICY';
+    return refuse(code, `mount ${kind} map: ${d.message}`, d.hint ?? '', { kind, rule: d.rule });
+  }
+  const r = d.refusal;
+  const e = map.extents[r.mapping - 1];
+  const root = r.id === 0 ? ' — that is host root' : '';
+  return refuse('ERR_BROKER_IDS_NOT_OWNED',
+    `mount ${kind} map line ${r.mapping} (${e.first} ${e.lower} ${e.count}) has ${kind} ${r.id} on its ${side} side, which is not yours${root}: ${d.message}`,
+    side === 'view'
+      ? 'the ids files are shown as must be yours too: a view showing your files as someone else\'s would make your setuid files their shell'
+      : 'a mount may expose only files owned by your ids (your own id, your /etc/sub*id ranges, ranges the broker allocated to you)',
+    { kind, line: r.mapping, side, id: r.id });
+}
+

@@ -1,6 +1,5 @@
 import type { IdMap } from '../idmap/index.js';
-import type { OwnedIds } from './owned-ids.js';
-import type { Peer } from './peer.js';
+import type { DelegationFacts } from './peer-view.js';
 
 /**
  * What the broker's operations need from the rest of fsidmap, as small
@@ -9,12 +8,11 @@ import type { Peer } from './peer.js';
  * CLI wires the real ones (wiring.ts); tests may wire others.
  */
 
-/** The ids a peer owns through the host's files (its own uid/gid and /etc/subuid, /etc/subgid). */
-export interface HostIds {
+/** The host's delegation files (accounts, /etc/subuid, /etc/subgid, login.defs), read afresh for each request. */
+export interface DelegationSource {
+  facts(): DelegationFacts;
   /** passwd name of uid, or null. */
   userName(uid: number): string | null;
-  /** Own and subordinate ids of the peer (allocated ranges are added by the broker). */
-  hostOwned(peer: Pick<Peer, 'uid' | 'gid' | 'user'>): OwnedIds;
 }
 
 export interface AllocatedRange {

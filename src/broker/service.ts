@@ -6,10 +6,11 @@ import { closeDescriptor } from '../kernel/unix-socket.js';
 import { inspectTarget, openTarget } from '../kernel/userns-target.js';
 import { type Limits, limitsFor, type UserLimits } from './limits.js';
 import { decideMountMaps, decideNamespaceMaps, type Decision, mountMapsOf } from './map-policy.js';
+import { type PeerView, peerView } from './peer-view.js';
 import type { NamespaceTracker } from './namespace-tracker.js';
-import { describeOwned, mergeIntervals, type OwnedIds } from './owned-ids.js';
+import { describeOwned } from './owned-ids.js';
 import type { HandlerResult, Peer, RequestContext } from './peer.js';
-import type { AllocatedRange, HostIds, MapHolderFactory, RangeStore } from './ports.js';
+import type { AllocatedRange, DelegationSource, MapHolderFactory, RangeStore } from './ports.js';
 import { OPS, PROTOCOL_VERSION, type Request } from './protocol.js';
 import { inspectComponent } from './source-policy.js';
 
@@ -22,7 +23,7 @@ import { inspectComponent } from './source-policy.js';
  */
 export interface ServiceOptions {
   readonly limits: Limits;
-  readonly hostIds: HostIds;
+  readonly delegation: DelegationSource;
   readonly holders: MapHolderFactory;
   readonly ranges: RangeStore | null;
   readonly tracker: NamespaceTracker;
@@ -63,19 +64,14 @@ export class BrokerService {
     return this.o.ranges ? this.o.ranges.list(ownerOf(peer)) : [];
   }
 
-  private async owned(peer: Peer): Promise<OwnedIds> {
-    const host = this.o.hostIds.hostOwned(peer);
-    const allocs = await this.allocations(peer);
-    const add = (kind: 'uid' | 'gid') => mergeIntervals(allocs.map((a) => [a[kind].start, a[kind].start + a[kind].count] as const));
-    return {
-      uid: { ...host.uid, allocated: add('uid') },
-      gid: { ...host.gid, allocated: add('gid') },
-    };
+  /** The host's delegation as this peer sees it, the broker's allocations for it included. */
+  private async view(peer: Peer): Promise<PeerView> {
+    return peerView(this.o.delegation.facts(), peer, await this.allocations(peer));
   }
 
   private async hello(peer: Peer): Promise<HandlerResult> {
-    const owned = await this.owned(peer);
     const allocs = await this.allocations(peer);
+    const { owned } = peerView(this.o.delegation.facts(), peer, allocs);
     return {
       result: {
         server: 'fsidmap-broker', version: this.o.version ?? '0.1.0', protocol: PROTOCOL_VERSION, ops: OPS,
@@ -114,7 +110,7 @@ export class BrokerService {
         hint: 'stop some containers; the limit is set in the broker\'s --limits file', context: { limit: 'namespaces', max: limit },
       });
     }
-    const decision = unwrap(decideNamespaceMaps(req.uidMap, req.gidMap, req.setgroups, await this.owned(peer)));
+    const decision = unwrap(decideNamespaceMaps(await this.view(peer), { uid: facts.procUid, gid: facts.procGid, setgroups: facts.setgroups }, req.uidMap, req.gidMap, req.setgroups));
     const target = openTarget(ns.fd, pid.fd, facts, decision.setgroups === 'deny');
     try {
       target.write({ uid: decision.uidText, gid: decision.gidText, setgroups: decision.setgroups === 'deny' ? 'deny' : null });
@@ -130,9 +126,9 @@ export class BrokerService {
   }
 
   private async mount(req: Extract<Request, { op: 'mount' }>, peer: Peer): Promise<HandlerResult> {
-    const owned = await this.owned(peer);
-    const maps = unwrap(decideMountMaps(unwrap(mountMapsOf(req)), owned));
-    const walk = walkPeerPath(req.path, { uid: peer.uid, gid: peer.gid, groups: peer.groups }, (c) => inspectComponent(c, owned, peer.uid));
+    const view = await this.view(peer);
+    const maps = unwrap(decideMountMaps(view, unwrap(mountMapsOf(req))));
+    const walk = walkPeerPath(req.path, { uid: peer.uid, gid: peer.gid, groups: peer.groups }, (c) => inspectComponent(c, view.owned, peer.uid));
     let holder;
     try {
       holder = await this.o.holders(maps);

@@ -1,4 +1,4 @@
-import { allOwned, firstUncovered, type OwnedIds } from './owned-ids.js';
+import { allOwned, type OwnedIds, owns } from './owned-ids.js';
 
 /**
  * Which directories a peer may have mounted: judged component by component
@@ -40,8 +40,8 @@ export function inspectComponent(c: ComponentFacts, owned: OwnedIds, peerUid: nu
   if (c.type === 'symlink') return { rule: 'symlink', reason: 'is a symbolic link (fsidmap never follows links in a mount source)' };
   const uids = allOwned(owned.uid);
   const gids = allOwned(owned.gid);
-  const ownsUid = (id: number) => firstUncovered(uids, id, id + 1) === null;
-  const ownsGid = (id: number) => firstUncovered(gids, id, id + 1) === null;
+  const ownsUid = (id: number) => owns(uids, id);
+  const ownsGid = (id: number) => owns(gids, id);
   if (!c.last) {
     if (c.type !== 'directory') return { rule: 'not-a-directory', reason: 'is not a directory' };
     const sticky = (c.mode & 0o1000) !== 0;

@@ -1,11 +1,11 @@
-import type { HostIds, MapHolderFactory, RangeStore } from './ports.js';
+import type { DelegationSource, MapHolderFactory, RangeStore } from './ports.js';
+import { hostDelegation } from './host-delegation.js';
 import { interimHolder } from './interim-holder.js';
-import { interimHostIds } from './interim-host-ids.js';
 
 /**
  * The real implementations of the broker's ports, as the CLI uses them.
  */
-export async function brokerDependencies(options: { db?: string; env?: NodeJS.ProcessEnv }): Promise<{ hostIds: HostIds; holders: MapHolderFactory; ranges: RangeStore | null }> {
+export async function brokerDependencies(options: { db?: string; env?: NodeJS.ProcessEnv }): Promise<{ delegation: DelegationSource; holders: MapHolderFactory; ranges: RangeStore | null }> {
   void options;
-  return { hostIds: interimHostIds(), holders: interimHolder, ranges: null };
+  return { delegation: hostDelegation(), holders: interimHolder, ranges: null };
 }

@@ -26,6 +26,8 @@ export interface TargetFacts {
   /** The owner of /proc/PID (the process's euid and egid), which newuidmap requires to be the caller's. */
   readonly procUid: number;
   readonly procGid: number;
+  /** /proc/PID/setgroups now. */
+  readonly setgroups: 'allow' | 'deny';
 }
 
 export interface OpenTarget extends TargetFacts {
@@ -55,7 +57,11 @@ export function inspectTarget(nsFd: number, pidfd: number): TargetFacts {
   if (!sameIdentity(nsOf, ns)) throw refuse(`process ${pid} (the pidfd's) is not in the user namespace that was sent`, 'namespace-mismatch', 'send the pidfd of a process inside that namespace', { pid });
   let st;
   try { st = statSync(`/proc/${pid}`); } catch { throw refuse(`process ${pid} has exited`, 'process-exited', 'keep a process in the namespace alive', { pid }); }
-  return { pid, owner, ns, procUid: st.uid, procGid: st.gid };
+  let setgroups: 'allow' | 'deny';
+  try { setgroups = readFileSync(`/proc/${pid}/setgroups`, 'latin1').trim() === 'deny' ? 'deny' : 'allow'; } catch {
+    throw refuse(`process ${pid} has exited`, 'process-exited', 'keep a process in the namespace alive', { pid });
+  }
+  return { pid, owner, ns, procUid: st.uid, procGid: st.gid, setgroups };
 }
 
 /** Opens the map files of a target that inspectTarget described, and re-checks that they are its. */

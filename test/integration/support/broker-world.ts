@@ -46,6 +46,8 @@ export interface Holder {
   readonly pid: number;
   readonly nsFd: number;
   readonly pidfd: number;
+  /** Kills the holder and waits until it is reaped; the descriptors stay open. */
+  exit(): Promise<void>;
   /** Kills the holder and closes the descriptors. */
   kill(): Promise<void>;
 }
@@ -103,6 +105,7 @@ export class BrokerWorld {
 
   async startBroker(extra: string[] = []): Promise<void> {
     const args = [cliPath, 'broker', '--socket', this.socket, '--audit-log', this.auditPath, ...(existsSync(this.limitsPath) ? ['--limits', this.limitsPath] : []), ...extra];
+    this.brokerStderr = '';
     const b = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env } });
     this.broker = b;
     b.stderr!.setEncoding('utf8').on('data', (d: string) => { this.brokerStderr += d; });
@@ -189,13 +192,21 @@ export class BrokerWorld {
     const nsFd = openSync(`/proc/${child.pid}/ns/user`, 'r');
     const pidfd = openPidfd(child.pid!);
     const exited = new Promise<void>((r) => { if (child.exitCode !== null) r(); else child.once('exit', () => r()); });
+    let closed = false;
     return {
       pid: child.pid!, nsFd, pidfd,
+      async exit() {
+        child.kill('SIGKILL');
+        await exited;
+      },
       async kill() {
         child.kill('SIGKILL');
         await exited;
-        closeDescriptor(nsFd);
-        closeDescriptor(pidfd);
+        if (!closed) {
+          closed = true;
+          closeDescriptor(nsFd);
+          closeDescriptor(pidfd);
+        }
       },
     };
   }

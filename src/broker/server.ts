@@ -259,7 +259,8 @@ export class BrokerServer {
   }
 
   private dispatch(c: Connection): void {
-    if (c.busy || c.closing) return;
+    // One request at a time, and only once the last answer is on its way: a peer that does not read gets no more work done.
+    if (c.busy || c.closing || c.out.length > 0) return;
     const line = c.queue.shift();
     if (!line) {
       if (c.closeAfterWrite && c.out.length === 0) this.close(c);
@@ -382,6 +383,7 @@ export class BrokerServer {
       }
     }
     if (c.out.length === 0 && c.closeAfterWrite && !c.busy && c.queue.length === 0) this.close(c);
+    else if (c.out.length === 0) this.dispatch(c);
   }
 
   private sweep(): void {

@@ -67,7 +67,7 @@ export class BrokerWorld {
   get limitsPath(): string { return join(this.base, 'limits.json'); }
 
   /** A world with `users` test users, each with a home (0700) and a subordinate range of 131072 ids. */
-  static async create(options: { users: number; limits?: unknown; brokerArgs?: string[] }): Promise<BrokerWorld> {
+  static async create(options: { users: number; limits?: unknown | ((users: TestUser[]) => unknown); brokerArgs?: string[] }): Promise<BrokerWorld> {
     const tag = randomBytes(3).toString('hex');
     const base = realpathSync(mkdtempSync(`/tmp/fsidt8-${tag}-`));
     chmodSync(base, 0o755);
@@ -76,7 +76,8 @@ export class BrokerWorld {
       mkdirSync(join(base, 'run'), { mode: 0o755 });
       chmodSync(join(base, 'run'), 0o755);
       for (let i = 0; i < options.users; i++) w.users.push(w.addUser(String.fromCharCode(97 + i)));
-      if (options.limits !== undefined) writeFileSync(w.limitsPath, JSON.stringify(options.limits));
+      const limits = typeof options.limits === 'function' ? (options.limits as (u: TestUser[]) => unknown)(w.users) : options.limits;
+      if (limits !== undefined) writeFileSync(w.limitsPath, JSON.stringify(limits));
       await w.startBroker(options.brokerArgs ?? []);
       return w;
     } catch (e) {

@@ -18,7 +18,15 @@ export type MapWriter =
    * Holds no capability in the parent: the namespace's owner writing from the
    * parent. euid/egid are as the writer sees them, in the parent namespace.
    */
-  | { readonly privileged: false; readonly euid: number; readonly egid: number; readonly setgroups: 'allow' | 'deny'; readonly isOwner?: boolean };
+  | {
+    readonly privileged: false; readonly euid: number; readonly egid: number; readonly setgroups: 'allow' | 'deny'; readonly isOwner?: boolean;
+    /**
+     * verify_root_map passes for this writer: it writes its own namespace's
+     * map and held CAP_SETFCAP when it unshared (parent_could_setfcap), as
+     * `unshare --map-root-user` run by root does. Default false.
+     */
+    readonly capSetfcap?: boolean;
+  };
 
 export interface MapWriteOptions {
   readonly kind?: CheckKind;
@@ -83,7 +91,7 @@ export function checkMapWrite(input: string | Uint8Array, options: MapWriteOptio
 function newIdmapPermitted(kind: CheckKind, extents: readonly Extent[], parent: IdMap, writer: MapWriter): MapWriteVerdict | undefined {
   if (kind === 'uid') {
     const rootLine = extents.findIndex((e) => e.lower === 0);
-    const setfcap = writer.privileged ? writer.capSetfcap !== false : false;
+    const setfcap = writer.privileged ? writer.capSetfcap !== false : writer.capSetfcap === true;
     if (rootLine >= 0 && !setfcap) {
       return refuse('EPERM', rootLine + 1, 'needs-setfcap', extents,
         'the map maps the parent namespace\'s uid 0, which needs CAP_SETFCAP in the parent namespace (Linux 5.12+)',

@@ -3,11 +3,13 @@ import { brokerCommands } from './broker.js';
 import { demoCommand } from './demo.js';
 import { mapCommands } from './map.js';
 import { subidCommands } from './subid.js';
+import { usernsCommands } from './userns.js';
 
 /** Every command of the binary. Each area adds its list here. */
 export const commands: Command[] = [
   ...mapCommands,
   ...subidCommands,
+  ...usernsCommands,
   ...brokerCommands,
   demoCommand,
 ];

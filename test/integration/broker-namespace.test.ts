@@ -87,6 +87,52 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
     assert.deepEqual(maps(h.pid), { uid: '', gid: '' }, 'nothing was written');
   });
 
+  it('agrees with newuidmap and newgidmap, run by the same user, on what it may map and what gets written', async () => {
+    const s = a.sub.start;
+    const cases: Array<[uid: string, gid: string]> = [
+      [`0 ${s} 65536`, `0 ${s} 65536`],
+      [`0 ${s} 131072`, `0 ${s} 1`],
+      [`0 ${s} 65536 65536 ${s + 65536} 65536`, `0 ${a.gid} 1`],
+      [`0 ${a.uid} 1`, `0 ${a.gid} 1`],
+      [`0 ${s} 1000 1000 ${a.uid} 1`, `0 ${s} 1000 1000 ${a.gid} 1`],
+      [`0 ${a.uid} 2`, `0 ${a.gid} 1`],
+      [`0 ${s + 1} 131072`, `0 ${s} 1`],
+      [`0 ${b.sub.start} 10`, `0 ${s} 10`],
+      [`0 ${s} 10`, `0 ${b.sub.start} 10`],
+      ['0 0 1', `0 ${s} 1`],
+      [`0 ${s} 10`, '0 0 1'],
+      [`0 ${s} 10 5 ${s + 20} 10`, `0 ${s} 10`],
+      [`0 ${s} 10 20 ${s + 5} 10`, `0 ${s} 10`],
+      [`0 ${b.uid} 1`, `0 ${a.gid} 1`],
+    ];
+    for (const [uid, gid] of cases) {
+      const viaTools = await holder(a);
+      const g = await w.runAs(a, ['newgidmap', String(viaTools.pid), ...gid.split(' ')]);
+      const u = g.code === 0 ? await w.runAs(a, ['newuidmap', String(viaTools.pid), ...uid.split(' ')]) : { code: -1, stderr: '' };
+      const toolsOk = g.code === 0 && u.code === 0;
+      const viaBroker = await holder(a);
+      let brokerOk = true;
+      try {
+        const lines = (args: string) => args.split(' ').map((x, i) => (i % 3 === 2 ? `${x}\n` : `${x} `)).join('');
+        await ca.setMaps(viaBroker.nsFd, viaBroker.pidfd, { uid: lines(uid), gid: lines(gid) });
+      } catch (e) {
+        assert.ok(e instanceof FsidmapError, String(e));
+        brokerOk = false;
+      }
+      assert.equal(brokerOk, toolsOk, `uid "${uid}", gid "${gid}": newgidmap ${g.code} ${g.stderr.trim()} / newuidmap ${u.code} ${u.stderr.trim()}`);
+      if (toolsOk) {
+        assert.deepEqual(maps(viaBroker.pid), maps(viaTools.pid), 'the same maps are installed');
+        assert.equal(readFileSync(`/proc/${viaBroker.pid}/setgroups`, 'utf8'), readFileSync(`/proc/${viaTools.pid}/setgroups`, 'utf8'), 'the same setgroups');
+      } else {
+        assert.deepEqual(maps(viaBroker.pid), { uid: '', gid: '' }, 'nothing written on refusal');
+      }
+      await viaTools.kill();
+      await viaBroker.kill();
+      holders.splice(holders.indexOf(viaTools), 1);
+      holders.splice(holders.indexOf(viaBroker), 1);
+    }
+  });
+
   it('refuses a namespace owned by another user', async () => {
     const hb = await holder(b);
     await refused(() => ca.setMaps(hb.nsFd, hb.pidfd, { uid: sub(a), gid: sub(a) }), 'ERR_BROKER_NAMESPACE', /not-owner/);

@@ -33,8 +33,12 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     return await command.run(args, io);
   } catch (e) {
     if (isFsidmapError(e)) {
-      io.stderr.write(`fsidmap: ${e.message}\n`);
-      if (e.hint) io.stderr.write(`  hint: ${e.hint}\n`);
+      // With --json the error is machine-readable too: {"error":{"code","message","hint","context"}}.
+      if ((rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest).includes('--json')) io.stderr.write(`${JSON.stringify({ error: e.toJSON() })}\n`);
+      else {
+        io.stderr.write(`fsidmap: ${e.message}\n`);
+        if (e.hint) io.stderr.write(`  hint: ${e.hint}\n`);
+      }
       if (io.env.FSIDMAP_DEBUG) io.stderr.write(`${e.stack}\n`);
       return USAGE_CODES.test(e.code) ? 2 : 1;
     }

@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { allocCommands } from './alloc.js';
 import { brokerCommands } from './broker.js';
 import { demoCommand } from './demo.js';
 import { mapCommands } from './map.js';
@@ -8,6 +9,7 @@ import { usernsCommands } from './userns.js';
 /** Every command of the binary. Each area adds its list here. */
 export const commands: Command[] = [
   ...mapCommands,
+  ...allocCommands,
   ...subidCommands,
   ...usernsCommands,
   ...brokerCommands,

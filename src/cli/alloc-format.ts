@@ -1,0 +1,111 @@
+import type { Allocation, WhoAnswer, WhoEntry } from '../alloc/index.js';
+import type { References } from '../registry/contract.js';
+import type { GcResult } from '../registry/gc.js';
+
+/** The `alloc --json` contract: exactly these keys, in this order. */
+export function allocJson(a: Allocation): Record<string, unknown> {
+  return {
+    name: a.name,
+    kind: a.kind,
+    uid: { start: a.uid.start, count: a.uid.end - a.uid.start },
+    gid: { start: a.gid.start, count: a.gid.end - a.gid.start },
+    fs: a.fs,
+  };
+}
+
+/** `list`, `show`, `release` and `who` add what else the registry knows. */
+export function fullJson(a: Allocation): Record<string, unknown> {
+  return { ...allocJson(a), realm: a.realm, owner: a.owner, parent: a.parent, holder: a.holder, createdAt: a.createdAt };
+}
+
+/** Map lines for the kernel: `uid_map 0 START COUNT` then `gid_map …` (and, with --fs, the fsid maps). */
+export function mapLines(a: Allocation, fs: Allocation | undefined): string {
+  const line = (label: string, r: { start: number; end: number }): string => `${label} 0 ${r.start} ${r.end - r.start}\n`;
+  let out = line('uid_map', a.uid) + line('gid_map', a.gid);
+  if (fs) out += line('fsuid_map', fs.uid) + line('fsgid_map', fs.gid);
+  return out;
+}
+
+const range = (r: { start: number; end: number }): string => `${r.start}:${r.end - r.start}`;
+
+function holderText(a: Allocation): string {
+  return a.holder ? `pid ${a.holder.pid}@${a.holder.host}` : '-';
+}
+
+export function listTable(list: readonly Allocation[]): string {
+  const rows = [['NAME', 'KIND', 'UID', 'GID', 'FS', 'OWNER', 'PARENT', 'HOLDER'],
+    ...list.map((a) => [a.name, a.kind, range(a.uid), range(a.gid), a.fs ?? '-', a.owner ?? '-', a.parent ?? '-', holderText(a)])];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n') + '\n';
+}
+
+export function showText(a: Allocation, refs: References): string {
+  const lines = [
+    `name:      ${a.name}`,
+    `kind:      ${a.kind}`,
+    `realm:     ${a.realm}`,
+    `uid:       ${range(a.uid)}  (host ids ${a.uid.start}–${a.uid.end - 1})`,
+    `gid:       ${range(a.gid)}  (host ids ${a.gid.start}–${a.gid.end - 1})`,
+    `fs:        ${a.fs ?? '-'}`,
+    `owner:     ${a.owner ?? '-'}`,
+    `parent:    ${a.parent ?? '-'}`,
+    `holder:    ${a.holder ? `pid ${a.holder.pid} (started at tick ${a.holder.startTime}) on ${a.holder.host}` : '-'}`,
+    `created:   ${a.createdAt}`,
+    `used by:   ${refs.users.map((u) => u.name).join(', ') || '-'}`,
+    `children:  ${refs.children.map((c) => c.name).join(', ') || '-'}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+function entryText(e: WhoEntry): string {
+  switch (e.source) {
+    case 'allocation': {
+      const a = e.allocation;
+      return `${e.side}: ${a.kind} "${a.name}" (realm ${a.realm}${a.parent ? `, inside ${a.parent}` : ''}) range ${range(a[e.side])}, id ${e.offset} inside it`;
+    }
+    case 'subuid':
+    case 'subgid':
+      return `${e.side}: /etc/${e.source} range of ${e.owner} ${range(e.range)}, id ${e.offset} inside it`;
+    case 'user':
+      return `uid: user ${e.name} in /etc/passwd`;
+    case 'group':
+      return `gid: group ${e.name} in /etc/group`;
+    case 'reserved':
+      return `reserved: ${e.purpose} [${e.range.start}, ${e.range.end})`;
+  }
+}
+
+export function whoText(w: WhoAnswer): string {
+  const lines = [`host id ${w.id}:`];
+  for (const e of w.entries) lines.push(`  ${entryText(e)}`);
+  if (w.nobody) lines.push(`  nobody holds it${w.inContainerRange ? ' (free, in systemd\'s container range: fsidmap\'s default pool)' : ''}`);
+  for (const side of w.conflicts) lines.push(`  CONFLICT: unrelated holders share this ${side}; each can reach the other's files`);
+  return lines.join('\n') + '\n';
+}
+
+export function whoJson(w: WhoAnswer): Record<string, unknown> {
+  return {
+    id: w.id,
+    nobody: w.nobody,
+    conflicts: w.conflicts,
+    inContainerRange: w.inContainerRange,
+    holders: w.entries.map((e) => {
+      switch (e.source) {
+        case 'allocation': return { source: 'allocation', side: e.side, offset: e.offset, allocation: fullJson(e.allocation) };
+        case 'subuid':
+        case 'subgid': return { source: e.source, side: e.side, owner: e.owner, start: e.range.start, count: e.range.end - e.range.start, offset: e.offset };
+        case 'user':
+        case 'group': return { source: e.source, side: e.side, name: e.name };
+        case 'reserved': return { source: 'reserved', start: e.range.start, count: e.range.end - e.range.start, purpose: e.purpose };
+      }
+    }),
+  };
+}
+
+export function gcText(r: GcResult, dryRun: boolean): string {
+  const lines = r.released.map((a) => `${dryRun ? 'would release' : 'released'} ${a.kind} ${a.name} (holder pid ${a.holder?.pid} is gone)`);
+  for (const k of r.kept) lines.push(`kept ${k.allocation.name}: ${k.reason}`);
+  if (r.elsewhere > 0) lines.push(`${r.elsewhere} allocation(s) held on other machines were not judged here`);
+  if (lines.length === 0) lines.push('nothing to collect');
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,120 @@
+import type { AllocKind, AllocRequest, Allocation, Exclusions, Holder, RandomSource, Range } from '../alloc/index.js';
+
+/**
+ * The registry contract: what every store (SQLite, PostgreSQL) offers, and
+ * what the shared contract suite (contract-suite.ts) checks against both.
+ * Callers use `Registry`; stores implement `Store`, the few primitives the
+ * shared logic in registry.ts needs inside one transaction.
+ */
+export interface RegistryInfo {
+  readonly store: 'sqlite' | 'postgres';
+  /** File path or URL with the password removed. */
+  readonly location: string;
+  readonly schemaVersion: number;
+}
+
+export interface AllocateOptions {
+  /** Host ids not to hand out (reserved ranges, real users and groups, subordinate ranges). */
+  readonly exclusions: Exclusions;
+  /** Defaults to the kernel's CSPRNG; tests inject a seeded source. */
+  readonly random?: RandomSource;
+  /** Whether a recorded holder is gone (so a new holder may take the allocation over); default: never. */
+  readonly holderGone?: (holder: Holder) => boolean;
+}
+
+export interface AllocateResult {
+  readonly allocation: Allocation;
+  /** False when the name already existed and was returned as it is. */
+  readonly created: boolean;
+  readonly via: 'hash' | 'random' | 'existing';
+}
+
+export interface ReleaseOptions {
+  readonly realm?: string;
+  /** Release only if the allocation is still held by exactly this holder (garbage collection). */
+  readonly expectHolder?: Holder;
+}
+
+export interface ListFilter {
+  readonly realm?: string;
+  readonly kind?: AllocKind;
+}
+
+export interface References {
+  /** Containers whose fsid map points at this range (--fs). */
+  readonly users: Allocation[];
+  /** Allocations carved out of this one (--parent). */
+  readonly children: Allocation[];
+}
+
+export interface Registry {
+  readonly info: RegistryInfo;
+  /** Returns the existing allocation of the name, or makes one. Idempotent. */
+  allocate(request: AllocRequest, options: AllocateOptions): Promise<AllocateResult>;
+  /** Removes an allocation; ERR_RANGE_REFERENCED while containers or children use it. */
+  release(name: string, options?: ReleaseOptions): Promise<Allocation>;
+  get(name: string, realm?: string): Promise<Allocation | undefined>;
+  list(filter?: ListFilter): Promise<Allocation[]>;
+  /** Allocations of the realm whose uid or gid range holds the host id. */
+  containing(id: number, realm?: string): Promise<Allocation[]>;
+  references(name: string, realm?: string): Promise<References>;
+  /** Records (or clears) the process holding a container's range. */
+  setHolder(name: string, holder: Holder | null, realm?: string): Promise<Allocation>;
+  close(): Promise<void>;
+}
+
+/** A stored row: an Allocation plus the keys the store uses. */
+export interface AllocationRow extends Allocation {
+  readonly realmId: number;
+  /** -realmId for top-level allocations, the parent's id for children: overlap is forbidden within a scope. */
+  readonly scopeKey: number;
+}
+
+export interface NewAllocation {
+  readonly realmId: number;
+  /** Names of the realm, the parent and the fs target, for the returned row (the ids are what is stored). */
+  readonly realm: string;
+  readonly parent: string | null;
+  readonly fs: string | null;
+  readonly name: string;
+  readonly kind: AllocKind;
+  readonly owner: string | null;
+  readonly scopeKey: number;
+  readonly parentId: number | null;
+  readonly fsId: number | null;
+  readonly uid: Range;
+  readonly gid: Range;
+  readonly holder: Holder | null;
+  readonly createdAt: string;
+}
+
+/** The primitives of one store inside one transaction. */
+export interface StoreTx {
+  realmId(name: string, create: boolean): Promise<number | undefined>;
+  byName(realmId: number, name: string): Promise<AllocationRow | undefined>;
+  /** Takes the scope's chooser lock (creating its row) and returns its generation. */
+  lockScope(key: number): Promise<number>;
+  /** The scope's generation now; the schema's triggers bump it on every insert and delete in the scope. */
+  generationOf(key: number): Promise<number>;
+  scopeRanges(key: number): Promise<{ uid: Range; gid: Range }[]>;
+  insert(row: NewAllocation): Promise<AllocationRow>;
+  remove(id: number): Promise<void>;
+  users(id: number): Promise<AllocationRow[]>;
+  children(id: number): Promise<AllocationRow[]>;
+  setHolder(id: number, holder: Holder | null): Promise<void>;
+}
+
+export interface Store {
+  readonly info: RegistryInfo;
+  /**
+   * Runs fn in one write transaction (all or nothing, serialised against
+   * other writers of the same scope). A store may run fn again after a
+   * conflict it can retry (PostgreSQL serialization failures), so fn must
+   * only touch the database through tx.
+   */
+  write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  get(realm: string, name: string): Promise<AllocationRow | undefined>;
+  list(filter: ListFilter): Promise<AllocationRow[]>;
+  containing(realm: string, id: number): Promise<AllocationRow[]>;
+  close(): Promise<void>;
+}

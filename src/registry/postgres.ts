@@ -1,0 +1,270 @@
+import pg from 'pg';
+import type { Holder, Range } from '../alloc/index.js';
+import { FsidmapError } from '../errors.js';
+import type { AllocationRow, ListFilter, NewAllocation, RegistryInfo, Store, StoreTx } from './contract.js';
+import { type Migration, checkMigrations, latestVersion } from './migrations/migration.js';
+import { postgresMigrations } from './migrations/postgres.js';
+import { Mutex } from './mutex.js';
+import { type RawRow, fromNew, fromRaw } from './row.js';
+
+export interface PostgresOptions {
+  /** postgres://user:password@host:port/database */
+  readonly url: string;
+  readonly connectTimeoutMs?: number;
+  /** Attempts of one write transaction before a conflict is reported (default 30). */
+  readonly maxAttempts?: number;
+  readonly migrations?: readonly Migration[];
+}
+
+const SELECT = `
+SELECT a.id, a.realm_id, r.name AS realm, a.name, a.kind, a.owner, a.scope_key, p.name AS parent, f.name AS fs,
+       a.uid_start, a.uid_count, a.gid_start, a.gid_count,
+       a.holder_pid, a.holder_start, a.holder_boot, a.holder_machine, a.holder_host, a.created_at
+FROM allocations a
+JOIN realms r ON r.id = a.realm_id
+LEFT JOIN allocations p ON p.id = a.parent_id
+LEFT JOIN allocations f ON f.id = a.fs_id`;
+
+/** pg_advisory_xact_lock key serialising migrations ("fsidmap" in ASCII). */
+const MIGRATION_LOCK = '28837344118137200';
+
+/**
+ * SQLSTATEs after which the whole transaction is run again: serialization
+ * failure, deadlock, and the constraint races of two hosts deciding at once
+ * (exclusion: an overlapping range won; unique: the same name won; foreign
+ * key: the referenced image went away). The retry re-reads and decides anew.
+ */
+const RETRYABLE = new Set(['40001', '40P01', '23P01', '23505', '23503']);
+
+/** The password part of a URL is never printed. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparseable URL)';
+  }
+}
+
+function mapError(e: unknown, location: string): unknown {
+  if (e instanceof FsidmapError || !(e instanceof Error)) return e;
+  const code = (e as { code?: string }).code ?? '';
+  const context = { location, sqlstate: code || null };
+  const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN', '3D000', '57P01', '57P02', '57P03'];
+  if (unreachable.includes(code) || code.startsWith('08') || /timeout|terminated|Connection/i.test(e.message) && code === '') {
+    return new FsidmapError('ERR_DB_UNREACHABLE', `cannot reach the registry at ${location}: ${e.message}`, {
+      cause: e, context, hint: 'check that PostgreSQL runs there, the database exists and the URL (--db or FSIDMAP_DB) is right',
+    });
+  }
+  if (code.startsWith('28')) {
+    return new FsidmapError('ERR_DB_UNREACHABLE', `the registry at ${location} refused the login: ${e.message}`, {
+      cause: e, context, hint: 'check the user and password in the URL and pg_hba.conf',
+    });
+  }
+  if (code === '42501') {
+    return new FsidmapError('ERR_DB_DENIED', `the registry at ${location} denied access: ${e.message}`, {
+      cause: e, context, hint: 'the database user needs CREATE on the schema (first use) and SELECT/INSERT/UPDATE/DELETE on fsidmap\'s tables',
+    });
+  }
+  if (code === '23P01') {
+    return new FsidmapError('ERR_REGISTRY_OVERLAP', `the registry refused an overlapping range: ${e.message}`, { cause: e, context });
+  }
+  return e;
+}
+
+class PostgresTx implements StoreTx {
+  constructor(private readonly c: pg.Client) {}
+
+  private async rows(sql: string, params: unknown[]): Promise<AllocationRow[]> {
+    return ((await this.c.query(sql, params)).rows as RawRow[]).map(fromRaw);
+  }
+
+  async realmId(name: string, create: boolean): Promise<number | undefined> {
+    const get = async (): Promise<number | undefined> => {
+      const r = await this.c.query('SELECT id FROM realms WHERE name = $1', [name]);
+      return r.rows.length === 0 ? undefined : Number(r.rows[0].id);
+    };
+    const id = await get();
+    if (id !== undefined || !create) return id;
+    await this.c.query('INSERT INTO realms (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [name]);
+    return get();
+  }
+
+  async byName(realmId: number, name: string): Promise<AllocationRow | undefined> {
+    return (await this.rows(`${SELECT} WHERE a.realm_id = $1 AND a.name = $2`, [realmId, name]))[0];
+  }
+
+  // The scope row's lock is the chooser's mutex across hosts: whoever holds
+  // it reads the scope's ranges after every earlier chooser has committed.
+  async lockScope(key: number): Promise<number> {
+    await this.c.query('INSERT INTO scopes (key) VALUES ($1) ON CONFLICT (key) DO NOTHING', [key]);
+    const r = await this.c.query('SELECT generation FROM scopes WHERE key = $1 FOR UPDATE', [key]);
+    return Number(r.rows[0].generation);
+  }
+
+  async generationOf(key: number): Promise<number> {
+    const r = await this.c.query('SELECT generation FROM scopes WHERE key = $1', [key]);
+    return Number(r.rows[0].generation);
+  }
+
+  async scopeRanges(key: number): Promise<{ uid: Range; gid: Range }[]> {
+    const r = await this.c.query({ text: 'SELECT uid_start, uid_count, gid_start, gid_count FROM allocations WHERE scope_key = $1', values: [key], rowMode: 'array' });
+    return (r.rows as string[][]).map((row) => {
+      const [us, uc, gs, gc] = row.map(Number);
+      return { uid: { start: us, end: us + uc }, gid: { start: gs, end: gs + gc } };
+    });
+  }
+
+  async insert(row: NewAllocation): Promise<AllocationRow> {
+    const h = row.holder;
+    const r = await this.c.query(
+      `INSERT INTO allocations (realm_id, name, kind, owner, scope_key, parent_id, fs_id, uid_start, uid_count, gid_start, gid_count,
+        holder_pid, holder_start, holder_boot, holder_machine, holder_host, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
+      [row.realmId, row.name, row.kind, row.owner, row.scopeKey, row.parentId, row.fsId,
+        row.uid.start, row.uid.end - row.uid.start, row.gid.start, row.gid.end - row.gid.start,
+        h?.pid ?? null, h?.startTime ?? null, h?.bootId ?? null, h?.machineId ?? null, h?.host ?? null, row.createdAt],
+    );
+    return fromNew(Number(r.rows[0].id), row);
+  }
+
+  async remove(id: number): Promise<void> {
+    await this.c.query('DELETE FROM allocations WHERE id = $1', [id]);
+  }
+
+  users(id: number): Promise<AllocationRow[]> {
+    return this.rows(`${SELECT} WHERE a.fs_id = $1 ORDER BY a.name`, [id]);
+  }
+
+  children(id: number): Promise<AllocationRow[]> {
+    return this.rows(`${SELECT} WHERE a.parent_id = $1 ORDER BY a.name`, [id]);
+  }
+
+  async setHolder(id: number, h: Holder | null): Promise<void> {
+    await this.c.query('UPDATE allocations SET holder_pid = $1, holder_start = $2, holder_boot = $3, holder_machine = $4, holder_host = $5 WHERE id = $6',
+      [h?.pid ?? null, h?.startTime ?? null, h?.bootId ?? null, h?.machineId ?? null, h?.host ?? null, id]);
+  }
+}
+
+/**
+ * The shared store for many hosts: one connection per process, writes in
+ * READ COMMITTED transactions that take the scope row's lock before choosing
+ * (so choosers of one scope take turns), with the exclusion constraints as
+ * the guarantee that holds even if a writer skipped the lock, and a bounded
+ * retry of the whole transaction on serialization failures and constraint
+ * races.
+ */
+export class PostgresStore implements Store {
+  private readonly mutex = new Mutex();
+  private readonly tx: PostgresTx;
+
+  private constructor(private readonly client: pg.Client, readonly info: RegistryInfo, private readonly maxAttempts: number) {
+    this.tx = new PostgresTx(client);
+  }
+
+  static async open(options: PostgresOptions): Promise<PostgresStore> {
+    const location = redactUrl(options.url);
+    const client = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: options.connectTimeoutMs ?? 10000 });
+    // A dropped connection emits 'error' on the client; without a listener Node would crash the process.
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const version = await PostgresStore.migrate(client, location, options.migrations ?? postgresMigrations);
+      return new PostgresStore(client, { store: 'postgres', location, schemaVersion: version }, options.maxAttempts ?? 30);
+    } catch (e) {
+      await client.end().catch(() => {});
+      throw mapError(e, location);
+    }
+  }
+
+  private static async migrate(c: pg.Client, location: string, migrations: readonly Migration[]): Promise<number> {
+    checkMigrations(migrations);
+    await c.query('BEGIN');
+    try {
+      await c.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+      await c.query('CREATE TABLE IF NOT EXISTS fsidmap_schema (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL)');
+      const current = Number((await c.query('SELECT coalesce(max(version), 0) AS v FROM fsidmap_schema')).rows[0].v);
+      const latest = latestVersion(migrations);
+      if (current > latest) {
+        throw new FsidmapError('ERR_DB_SCHEMA', `registry ${location} has schema version ${current}; this fsidmap knows up to ${latest}`, {
+          hint: 'upgrade fsidmap; older versions must not write a newer registry', context: { current, latest },
+        });
+      }
+      for (const m of migrations.filter((m) => m.version > current)) {
+        await c.query(m.sql);
+        await c.query('INSERT INTO fsidmap_schema (version, description, applied_at) VALUES ($1, $2, now())', [m.version, m.description]);
+      }
+      await c.query('COMMIT');
+      return latest;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw e;
+    }
+  }
+
+  write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.client.query('BEGIN');
+          const result = await fn(this.tx);
+          await this.client.query('COMMIT');
+          return result;
+        } catch (e) {
+          await this.client.query('ROLLBACK').catch(() => {});
+          const code = (e as { code?: string }).code ?? '';
+          if (RETRYABLE.has(code) && attempt < this.maxAttempts) {
+            // Jittered backoff so racing hosts do not collide again in lockstep.
+            await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
+            continue;
+          }
+          throw mapError(e, this.info.location);
+        }
+      }
+    });
+  }
+
+  private read(sql: string, params: unknown[]): Promise<AllocationRow[]> {
+    return this.mutex.run(async () => {
+      try {
+        return ((await this.client.query(sql, params)).rows as RawRow[]).map(fromRaw);
+      } catch (e) {
+        throw mapError(e, this.info.location);
+      }
+    });
+  }
+
+  async get(realm: string, name: string): Promise<AllocationRow | undefined> {
+    return (await this.read(`${SELECT} WHERE r.name = $1 AND a.name = $2`, [realm, name]))[0];
+  }
+
+  list(filter: ListFilter): Promise<AllocationRow[]> {
+    return this.read(`${SELECT} WHERE r.name = $1 AND ($2::text IS NULL OR a.kind = $2) ORDER BY a.uid_start, a.scope_key, a.name`, [filter.realm, filter.kind ?? null]);
+  }
+
+  // Top-level allocations of the realm holding the id, then (children lie
+  // inside their parents) the children of those holding it, recursively.
+  containing(realm: string, id: number): Promise<AllocationRow[]> {
+    return this.read(`WITH RECURSIVE
+      rid AS (SELECT id FROM realms WHERE name = $1),
+      uh(id) AS (
+        SELECT a.id FROM rid JOIN scopes s ON s.key = -rid.id JOIN allocations a ON a.scope_key = s.key
+        WHERE a.uid_start <= $2 AND a.uid_start > $2 - s.max_uid_count AND a.uid_start + a.uid_count > $2
+        UNION
+        SELECT a.id FROM uh JOIN scopes s ON s.key = uh.id JOIN allocations a ON a.scope_key = s.key
+        WHERE a.uid_start <= $2 AND a.uid_start > $2 - s.max_uid_count AND a.uid_start + a.uid_count > $2),
+      gh(id) AS (
+        SELECT a.id FROM rid JOIN scopes s ON s.key = -rid.id JOIN allocations a ON a.scope_key = s.key
+        WHERE a.gid_start <= $2 AND a.gid_start > $2 - s.max_gid_count AND a.gid_start + a.gid_count > $2
+        UNION
+        SELECT a.id FROM gh JOIN scopes s ON s.key = gh.id JOIN allocations a ON a.scope_key = s.key
+        WHERE a.gid_start <= $2 AND a.gid_start > $2 - s.max_gid_count AND a.gid_start + a.gid_count > $2)
+      ${SELECT} WHERE a.id IN (SELECT id FROM uh UNION SELECT id FROM gh)
+      ORDER BY a.uid_count DESC, a.name`, [realm, id]);
+  }
+
+  async close(): Promise<void> {
+    await this.mutex.run(() => this.client.end().catch(() => {}));
+  }
+}

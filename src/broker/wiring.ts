@@ -1,11 +1,15 @@
-import type { DelegationSource, MapHolderFactory, RangeStore } from './ports.js';
+import { openRegistry } from '../registry/index.js';
 import { hostDelegation } from './host-delegation.js';
 import { interimHolder } from './interim-holder.js';
+import type { DelegationSource, MapHolderFactory, RangeStore } from './ports.js';
+import { registryRanges } from './registry-ranges.js';
 
 /**
- * The real implementations of the broker's ports, as the CLI uses them.
+ * The real implementations of the broker's ports, as the CLI uses them:
+ * the host's delegation files, the range registry (--db, FSIDMAP_DB, or
+ * root's default /var/lib/fsidmap/registry.db), and user-namespace holders.
  */
 export async function brokerDependencies(options: { db?: string; env?: NodeJS.ProcessEnv }): Promise<{ delegation: DelegationSource; holders: MapHolderFactory; ranges: RangeStore | null }> {
-  void options;
-  return { delegation: hostDelegation(), holders: interimHolder, ranges: null };
+  const registry = await openRegistry({ ...(options.db !== undefined ? { db: options.db } : {}), ...(options.env ? { env: options.env } : {}) });
+  return { delegation: hostDelegation(), holders: interimHolder, ranges: registryRanges(registry) };
 }

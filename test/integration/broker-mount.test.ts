@@ -42,9 +42,9 @@ describe('broker mounts', { skip: rootSkip }, () => {
 
   after(async () => {
     ca?.close();
-    const left = w ? await w.leftovers() : { mounts: [], processes: [] };
+    const left = w ? await w.leftovers() : { mounts: [], processes: [], registry: [] };
     await w?.destroy();
-    assert.deepEqual(left, { mounts: [], processes: [] }, 'mounts or helper processes were left behind');
+    assert.deepEqual(left, { mounts: [], processes: [], registry: [] }, 'mounts, helper processes or registry entries were left behind');
   });
 
   /** Expects a refusal with code (and rule); checks the audit line and that no descriptor came back. */

@@ -33,9 +33,9 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
   after(async () => {
     ca?.close();
     for (const h of holders) await h.kill();
-    const left = w ? await w.leftovers() : { mounts: [], processes: [] };
+    const left = w ? await w.leftovers() : { mounts: [], processes: [], registry: [] };
     await w?.destroy();
-    assert.deepEqual(left, { mounts: [], processes: [] }, 'mounts or helper processes were left behind');
+    assert.deepEqual(left, { mounts: [], processes: [], registry: [] }, 'mounts, helper processes or registry entries were left behind');
   });
 
   async function refused(p: () => Promise<unknown>, code: string, rule?: RegExp): Promise<void> {

@@ -29,10 +29,10 @@ describe('broker protocol', { skip: rootSkip }, () => {
   });
 
   after(async () => {
-    const left = w ? await w.leftovers() : { mounts: [], processes: [] };
+    const left = w ? await w.leftovers() : { mounts: [], processes: [], registry: [] };
     const stderr = w?.brokerStderr ?? '';
     await w?.destroy();
-    assert.deepEqual(left, { mounts: [], processes: [] }, 'mounts or helper processes were left behind');
+    assert.deepEqual(left, { mounts: [], processes: [], registry: [] }, 'mounts, helper processes or registry entries were left behind');
     assert.doesNotMatch(stderr, /internal error/, 'no request made the broker fail internally');
   });
 

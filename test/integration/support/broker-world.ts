@@ -4,6 +4,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, clo
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BrokerClient } from '../../../src/broker/client.js';
+import { openRegistry } from '../../../src/registry/index.js';
 import { openPidfd } from '../../../src/kernel/received-fd.js';
 import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from '../../../src/kernel/unix-socket.js';
 
@@ -105,7 +106,7 @@ export class BrokerWorld {
   }
 
   async startBroker(extra: string[] = []): Promise<void> {
-    const args = [cliPath, 'broker', '--socket', this.socket, '--audit-log', this.auditPath, ...(existsSync(this.limitsPath) ? ['--limits', this.limitsPath] : []), ...extra];
+    const args = [cliPath, 'broker', '--socket', this.socket, '--audit-log', this.auditPath, '--db', join(this.base, 'registry.db'), ...(existsSync(this.limitsPath) ? ['--limits', this.limitsPath] : []), ...extra];
     this.brokerStderr = '';
     const b = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env } });
     this.broker = b;
@@ -250,12 +251,24 @@ export class BrokerWorld {
     return out;
   }
 
+  /** Allocations in this world's registry (every one of them was made by a test user through the broker). */
+  async registryEntries(): Promise<string[]> {
+    const path = join(this.base, 'registry.db');
+    if (!existsSync(path)) return [];
+    const r = await openRegistry({ db: path });
+    try {
+      return (await r.list()).map((a) => `${a.name} (${a.kind}, owner ${a.owner})`);
+    } finally {
+      await r.close();
+    }
+  }
+
   /** Waits (briefly) until no leftovers remain, and returns what is left. */
-  async leftovers(): Promise<{ mounts: string[]; processes: string[] }> {
+  async leftovers(): Promise<{ mounts: string[]; processes: string[]; registry: string[] }> {
     const until = Date.now() + 3000;
     for (;;) {
-      const mounts = this.leftoverMounts(), processes = this.leftoverProcesses();
-      if ((mounts.length === 0 && processes.length === 0) || Date.now() > until) return { mounts, processes };
+      const mounts = this.leftoverMounts(), processes = this.leftoverProcesses(), registry = await this.registryEntries();
+      if ((mounts.length === 0 && processes.length === 0 && registry.length === 0) || Date.now() > until) return { mounts, processes, registry };
       await sleep(50);
     }
   }

@@ -30,8 +30,13 @@ export interface ServiceOptions {
   readonly version?: string;
 }
 
+/** Mounts in progress at once, over all peers: each starts two short-lived processes. */
+const MOUNT_SLOTS = 8;
+
 export class BrokerService {
   private readonly locks = new Map<number, Promise<unknown>>();
+  private mountsRunning = 0;
+  private readonly mountWaiters: Array<() => void> = [];
 
   constructor(private readonly o: ServiceOptions) {}
 
@@ -39,12 +44,23 @@ export class BrokerService {
     switch (req.op) {
       case 'hello': return this.hello(ctx.peer);
       case 'setmaps': return this.serialized(ctx.peer.uid, () => this.setmaps(req, ctx));
-      case 'mount': return this.mount(req, ctx.peer);
+      case 'mount': return this.withMountSlot(() => this.mount(req, ctx.peer));
       case 'alloc': return this.serialized(ctx.peer.uid, () => this.alloc(req, ctx.peer));
       case 'release': return this.serialized(ctx.peer.uid, () => this.release(req, ctx.peer));
       case 'list': return this.list(ctx.peer);
     }
   };
+
+  private async withMountSlot<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.mountsRunning >= MOUNT_SLOTS) await new Promise<void>((r) => this.mountWaiters.push(r));
+    this.mountsRunning++;
+    try {
+      return await fn();
+    } finally {
+      this.mountsRunning--;
+      this.mountWaiters.shift()?.();
+    }
+  }
 
   private userLimits(peer: Peer): UserLimits {
     return limitsFor(this.o.limits, peer.uid, peer.user);

@@ -9,7 +9,10 @@ import { registryRanges } from './registry-ranges.js';
  * the host's delegation files, the range registry (--db, FSIDMAP_DB, or
  * root's default /var/lib/fsidmap/registry.db), and user-namespace holders.
  */
+/** The holders of mount maps: a user namespace with the maps written, kept by a small process. */
+export const mapHolders: MapHolderFactory = interimHolder;
+
 export async function brokerDependencies(options: { db?: string; env?: NodeJS.ProcessEnv }): Promise<{ delegation: DelegationSource; holders: MapHolderFactory; ranges: RangeStore | null }> {
   const registry = await openRegistry({ ...(options.db !== undefined ? { db: options.db } : {}), ...(options.env ? { env: options.env } : {}) });
-  return { delegation: hostDelegation(), holders: interimHolder, ranges: registryRanges(registry) };
+  return { delegation: hostDelegation(), holders: mapHolders, ranges: registryRanges(registry) };
 }

@@ -79,6 +79,8 @@ export class BrokerServer {
   private stopping = false;
   private nextConn = 1;
   private loopDone: Promise<void> | null = null;
+  /** After accept4 failed (EMFILE, ENFILE, ENOMEM), the listening socket is left alone until then. */
+  private acceptPausedUntil = 0;
   private readonly inflight = new Set<Promise<void>>();
   private readonly now: () => number;
 
@@ -118,7 +120,7 @@ export class BrokerServer {
         const conns = [...this.conns.values()].filter((c) => !c.closing);
         const watched = this.o.watched?.() ?? [];
         const entries: PollEntry[] = [
-          { fd: this.o.listenFd, events: POLLIN },
+          { fd: this.o.listenFd, events: this.now() >= this.acceptPausedUntil ? POLLIN : 0 },
           { fd: this.wake[0], events: POLLIN },
           ...conns.map((c) => ({ fd: c.fd, events: (this.wantsRead(c) ? POLLIN : 0) | (c.out.length > 0 ? POLLOUT : 0) })),
           ...watched.map((fd) => ({ fd, events: POLLIN })),
@@ -160,6 +162,7 @@ export class BrokerServer {
     const s = this.o.limits.server;
     const now = this.now();
     let t = now + 1000;
+    if (this.acceptPausedUntil > now) t = Math.min(t, this.acceptPausedUntil);
     for (const c of this.conns.values()) {
       if (c.lineStarted !== null) t = Math.min(t, c.lineStarted + s.lineTimeoutMs);
       if (c.writeBlockedSince !== null) t = Math.min(t, c.writeBlockedSince + s.writeTimeoutMs);
@@ -174,7 +177,9 @@ export class BrokerServer {
       try {
         fd = acceptConnection(this.o.listenFd);
       } catch {
-        return; // EMFILE and the like: try again next round
+        // EMFILE and the like: the pending connection stays readable, so polling it now would spin.
+        this.acceptPausedUntil = this.now() + 200;
+        return;
       }
       if (fd === null) return;
       this.admit(fd, max);

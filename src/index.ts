@@ -1,3 +1,4 @@
 /** fsidmap's library API. Subpaths (fsidmap/idmap, …) give each part on its own. */
 export * from './idmap/index.js';
 export { FsidmapError, UsageError, isFsidmapError } from './errors.js';
+export { shiftTarStream, shiftTarFd, unpackTar, readTarEntries, type ShiftTarOptions, type TarShiftResult, type UnpackOptions, type UnpackResult } from './image/tar-io/index.js';

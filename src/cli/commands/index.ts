@@ -3,7 +3,9 @@ import { allocCommands } from './alloc.js';
 import { brokerCommands } from './broker.js';
 import { demoCommand } from './demo.js';
 import { mapCommands } from './map.js';
+import { runCommands } from './run.js';
 import { subidCommands } from './subid.js';
+import { tarCommands } from './tar.js';
 import { usernsCommands } from './userns.js';
 
 /** Every command of the binary. Each area adds its list here. */
@@ -11,7 +13,9 @@ export const commands: Command[] = [
   ...mapCommands,
   ...allocCommands,
   ...subidCommands,
+  ...tarCommands,
   ...usernsCommands,
+  ...runCommands,
   ...brokerCommands,
   demoCommand,
 ];

@@ -1,0 +1,506 @@
+/*
+ * fsidmap-stage: the small single-threaded program that does what Node.js
+ * cannot. unshare(CLONE_NEWUSER) refuses a multi-threaded caller, and Node
+ * always runs several threads, so every new user namespace is made here,
+ * in a process fsidmap starts (runc's nsexec plays the same part in Go).
+ * The maps themselves are written by fsidmap, from outside, after checking
+ * them; this program never decides ids.
+ *
+ *   fsidmap-stage hold
+ *     A user-namespace holder: unshares a user namespace, prints "ready",
+ *     and lives until its stdin closes. fsidmap writes the namespace's maps
+ *     and uses /proc/PID/ns/user to make an idmapped mount.
+ *
+ *   fsidmap-stage run [OPTIONS] -- CMD [ARGS...]
+ *     Starts a container. fd 3 is the control socket to fsidmap; detached
+ *     mounts (open_tree + mount_setattr, made by fsidmap as host root)
+ *     arrive as inherited fds. Options:
+ *       --rootfs PATH          attach --root-fd at PATH and pivot_root into it
+ *       --root-fd N            the detached rootfs mount
+ *       --volume N:DST         attach detached mount N at DST (inside the rootfs)
+ *       --hostname H           --uid U --gid G --groups G1,G2,...
+ *       --devpts-gid G         gid option of the devpts instance (-1: none)
+ *       --stop-timeout S       SIGKILL the container S seconds after a stop signal
+ *       --fault fail:STEP|pause:STEP
+ *                              test hook: fail (EIO) or hang at a setup step, so
+ *                              the tests can check cleanup after every step
+ *
+ * Process tree: fsidmap → stage (this program, outside the new pid
+ * namespace) → init (pid 1 inside) → CMD. The stage attaches the rootfs and
+ * volumes as host root in a private mount namespace, then unshares user,
+ * mount, pid, uts and ipc namespaces: the new mount namespace is a less
+ * privileged copy, so the kernel locks those mounts (the container cannot
+ * unmount them or remount a read-only volume writable). It reports "ready",
+ * waits for "go" (the maps are written), becomes uid 0 of the namespace and
+ * forks init. Init mounts proc, a minimal /dev and /tmp as the container's
+ * root, pivots, drops to --uid/--gid, and forks CMD in a process group of its
+ * own; it forwards signals to that group, reaps orphans, and exits with
+ * CMD's status (128+signal when killed).
+ * When init exits the kernel kills everything left in the pid namespace.
+ * Every process here dies with its parent (PR_SET_PDEATHSIG), so nothing
+ * outlives fsidmap, even after SIGKILL.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CTL_FD 3
+#define MAX_VOLUMES 64
+#define MAX_GROUPS 1024
+#define EXIT_SETUP 125
+
+struct volume { int fd; const char *dst; };
+
+struct config {
+  const char *rootfs;
+  int root_fd;
+  struct volume volumes[MAX_VOLUMES];
+  int nvolumes;
+  const char *hostname;
+  uid_t uid;
+  gid_t gid;
+  gid_t groups[MAX_GROUPS];
+  int ngroups;
+  long devpts_gid;
+  unsigned stop_timeout;
+  /* stdin is the terminal and fsidmap is its foreground job: CMD takes the terminal over. */
+  int take_tty;
+  char **argv;
+};
+
+static int ctl = -1;
+static const char *fault_step;
+static char fault_mode;
+
+/* One line to fsidmap on the control socket; errors are reported, never printed here. */
+static void say(const char *fmt, ...) {
+  if (ctl < 0) return;
+  char buf[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
+  buf[n++] = '\n';
+  for (int off = 0; off < n;) {
+    ssize_t w = write(ctl, buf + off, (size_t)(n - off));
+    if (w < 0) { if (errno == EINTR) continue; return; }
+    off += (int)w;
+  }
+}
+
+/* A setup step failed: tell fsidmap which, with errno and the subject, and stop. */
+static void fail(const char *step, int err, const char *subject) {
+  say("error %s %d %s", step, err, subject ? subject : "");
+  _exit(EXIT_SETUP);
+}
+
+/* A named setup step; the --fault test hook can make it fail or hang. */
+static void point(const char *step) {
+  if (!fault_step || strcmp(step, fault_step) != 0) return;
+  if (fault_mode == 'f') fail(step, EIO, "injected fault");
+  for (;;) pause();
+}
+
+static void die_with_parent(pid_t expected_parent) {
+  /* Changing credentials clears the death signal, so this is repeated after every change. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail("pdeathsig", errno, NULL);
+  if (getppid() != expected_parent) _exit(EXIT_SETUP);
+}
+
+static long parse_num(const char *s, const char *what) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || *end || end == s) { fprintf(stderr, "fsidmap-stage: bad %s: %s\n", what, s); exit(2); }
+  return v;
+}
+
+static void parse_args(int argc, char **argv, struct config *c) {
+  memset(c, 0, sizeof *c);
+  c->root_fd = -1;
+  c->uid = 0;
+  c->gid = 0;
+  c->devpts_gid = -1;
+  c->stop_timeout = 10;
+  int i = 2;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) { i++; break; }
+    if (i + 1 >= argc) { fprintf(stderr, "fsidmap-stage: %s needs a value\n", a); exit(2); }
+    const char *v = argv[++i];
+    if (strcmp(a, "--rootfs") == 0) c->rootfs = v;
+    else if (strcmp(a, "--root-fd") == 0) c->root_fd = (int)parse_num(v, a);
+    else if (strcmp(a, "--volume") == 0) {
+      char *colon = strchr(v, ':');
+      if (!colon || c->nvolumes == MAX_VOLUMES) { fprintf(stderr, "fsidmap-stage: bad --volume %s\n", v); exit(2); }
+      *colon = 0;
+      c->volumes[c->nvolumes].fd = (int)parse_num(v, a);
+      c->volumes[c->nvolumes].dst = colon + 1;
+      c->nvolumes++;
+    } else if (strcmp(a, "--hostname") == 0) c->hostname = v;
+    else if (strcmp(a, "--uid") == 0) c->uid = (uid_t)parse_num(v, a);
+    else if (strcmp(a, "--gid") == 0) c->gid = (gid_t)parse_num(v, a);
+    else if (strcmp(a, "--groups") == 0) {
+      char *copy = strdup(v), *save = NULL;
+      for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (c->ngroups == MAX_GROUPS) { fprintf(stderr, "fsidmap-stage: more than %d groups\n", MAX_GROUPS); exit(2); }
+        c->groups[c->ngroups++] = (gid_t)parse_num(t, a);
+      }
+      free(copy);
+    } else if (strcmp(a, "--devpts-gid") == 0) c->devpts_gid = parse_num(v, a);
+    else if (strcmp(a, "--stop-timeout") == 0) c->stop_timeout = (unsigned)parse_num(v, a);
+    else if (strcmp(a, "--fault") == 0 && (strncmp(v, "fail:", 5) == 0 || strncmp(v, "pause:", 6) == 0)) {
+      fault_mode = v[0];
+      fault_step = strchr(v, ':') + 1;
+    }
+    else { fprintf(stderr, "fsidmap-stage: unknown option %s\n", a); exit(2); }
+  }
+  if (i >= argc) { fprintf(stderr, "fsidmap-stage: no command\n"); exit(2); }
+  c->argv = argv + i;
+}
+
+/* Opens PATH inside ROOT the way the container will see it: ".." and absolute symlinks stay inside. */
+static int open_in_root(int root, const char *path, int flags) {
+  struct open_how how = { .flags = (unsigned long long)(flags | O_CLOEXEC), .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+  while (*path == '/') path++;
+  if (*path == 0) path = ".";
+  return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
+}
+
+static void fd_path(int fd, char *buf, size_t n) { snprintf(buf, n, "/proc/self/fd/%d", fd); }
+
+static void attach(int mount_fd, int target_fd, const char *what) {
+  if (move_mount(mount_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) fail("attach", errno, what);
+  close(mount_fd);
+}
+
+/* As host root, in a private mount namespace: the rootfs and volumes, which the next unshare locks. */
+static int attach_host_side(const struct config *c) {
+  point("attach");
+  if (unshare(CLONE_NEWNS) < 0) fail("unshare-mnt", errno, NULL);
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("make-private", errno, "/");
+  int root = -1;
+  if (c->rootfs) {
+    int t = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (t < 0) fail("open-rootfs", errno, c->rootfs);
+    if (c->root_fd >= 0) attach(c->root_fd, t, c->rootfs);
+    close(t);
+    root = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) fail("open-rootfs", errno, c->rootfs);
+  }
+  for (int i = 0; i < c->nvolumes; i++) {
+    const struct volume *v = &c->volumes[i];
+    int t = root >= 0 ? open_in_root(root, v->dst, O_PATH) : open(v->dst, O_PATH | O_CLOEXEC);
+    if (t < 0) fail("open-volume-target", errno, v->dst);
+    attach(v->fd, t, v->dst);
+    close(t);
+  }
+  return root;
+}
+
+static void mount_at(int dirfd, const char *rel, const char *source, const char *fstype, unsigned long flags, const char *data, const char *step) {
+  int t = open_in_root(dirfd, rel, O_PATH | O_DIRECTORY);
+  if (t < 0) fail(step, errno, rel);
+  char p[64];
+  fd_path(t, p, sizeof p);
+  if (mount(source, p, fstype, flags, data) < 0) fail(step, errno, rel);
+  close(t);
+}
+
+/* A minimal /dev: tmpfs with the harmless host devices bound in, a private devpts, and the usual links. */
+static void make_dev(int root, long devpts_gid) {
+  mount_at(root, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME, "mode=755,size=65536k", "mount-dev");
+  int dev = open_in_root(root, "dev", O_PATH | O_DIRECTORY);
+  if (dev < 0) fail("mount-dev", errno, "dev");
+  static const char *nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+    char host[64], p[64];
+    snprintf(host, sizeof host, "/dev/%s", nodes[i]);
+    int f = openat(dev, nodes[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+    if (f < 0) fail("mount-dev", errno, host);
+    close(f);
+    int t = openat(dev, nodes[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (t < 0) fail("mount-dev", errno, host);
+    fd_path(t, p, sizeof p);
+    if (mount(host, p, NULL, MS_BIND, NULL) < 0) fail("mount-dev", errno, host);
+    close(t);
+  }
+  if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0) fail("mount-dev", errno, "dev/pts");
+  char opts[128];
+  if (devpts_gid >= 0) snprintf(opts, sizeof opts, "newinstance,ptmxmode=0666,mode=0620,gid=%ld", devpts_gid);
+  else snprintf(opts, sizeof opts, "newinstance,ptmxmode=0666,mode=0620");
+  mount_at(dev, "pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC, opts, "mount-devpts");
+  mount_at(dev, "shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k", "mount-dev");
+  static const char *links[][2] = {
+    { "pts/ptmx", "ptmx" }, { "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" },
+    { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
+  };
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+    if (symlinkat(links[i][0], dev, links[i][1]) < 0) fail("mount-dev", errno, links[i][1]);
+  close(dev);
+}
+
+/* Inside the new namespaces, as the container's root and pid 1 of its pid namespace. */
+static void setup_container_side(const struct config *c, int rootfd) {
+  if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0) fail("hostname", errno, c->hostname);
+  if (rootfd >= 0) {
+    /*
+     * The attached rootfs came from a more privileged mount namespace, so it
+     * is locked, and pivot_root refuses a locked new root. A recursive clone
+     * of it stacked on top is ours (the kernel unlocks the top of a copy; the
+     * volumes under it stay locked), and its fd is a way in that needs no
+     * search permission on the host directories above the rootfs.
+     */
+    int top = open_tree(rootfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+    if (top < 0) fail("clone-rootfs", errno, c->rootfs);
+    if (move_mount(top, "", rootfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) fail("clone-rootfs", errno, c->rootfs);
+    if (fchdir(top) < 0) fail("chdir-rootfs", errno, c->rootfs);
+    point("mount-proc");
+    mount_at(top, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "mount-proc");
+    point("mount-dev");
+    make_dev(top, c->devpts_gid);
+    mount_at(top, "tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", "mount-tmp");
+    close(top);
+    close(rootfd);
+    point("pivot-root");
+    if (syscall(SYS_pivot_root, ".", ".") < 0) fail("pivot-root", errno, c->rootfs);
+    if (umount2(".", MNT_DETACH) < 0) fail("umount-old-root", errno, c->rootfs);
+    if (chdir("/") < 0) fail("chdir-rootfs", errno, "/");
+  } else {
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) fail("mount-proc", errno, "/proc");
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0) fail("mount-tmp", errno, "/tmp");
+  }
+  point("setuid");
+  if (setgroups((size_t)c->ngroups, c->groups) < 0) fail("setgroups", errno, NULL);
+  if (setresgid(c->gid, c->gid, c->gid) < 0) fail("setgid", errno, NULL);
+  if (setresuid(c->uid, c->uid, c->uid) < 0) fail("setuid", errno, NULL);
+}
+
+static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
+
+static void block_signals(sigset_t *set) {
+  sigemptyset(set);
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaddset(set, forwarded[i]);
+  sigaddset(set, SIGCHLD);
+  sigaddset(set, SIGALRM);
+  sigprocmask(SIG_BLOCK, set, NULL);
+}
+
+static int status_code(int st) {
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return EXIT_SETUP;
+}
+
+/* pid 1: start CMD, pass signals on, reap everything, exit as CMD did. */
+static void init_main(const struct config *c, int rootfd) {
+  /* The stage is outside our pid namespace, so getppid() is 0 here. */
+  die_with_parent(0);
+  setup_container_side(c, rootfd);
+  die_with_parent(0);
+  point("fork-cmd");
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) < 0) fail("exec", errno, c->argv[0]);
+  /* Signals stay blocked from the stage on (a pid-1 init would drop them otherwise): sigwaitinfo takes them. */
+  sigset_t set;
+  block_signals(&set);
+  pid_t cmd = fork();
+  if (cmd < 0) fail("fork", errno, c->argv[0]);
+  if (cmd == 0) {
+    close(errpipe[0]);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    /*
+     * CMD leads a process group of its own, which init signals as a whole,
+     * as a terminal does its foreground group: a shell waiting for a child
+     * ignores SIGINT unless the child dies of it too.
+     */
+    setpgid(0, 0);
+    if (c->take_tty) {
+      /*
+       * With the terminal, that group becomes its foreground: Ctrl-C and job
+       * control concern CMD alone, and a shell's tcgetpgrp/tcsetpgrp see a
+       * group of its own pid namespace (fsidmap's group is invisible in
+       * there; dash fails on it).
+       */
+      sigset_t ttou;
+      sigemptyset(&ttou);
+      sigaddset(&ttou, SIGTTOU);
+      sigprocmask(SIG_BLOCK, &ttou, NULL);
+      tcsetpgrp(0, getpid());
+      sigprocmask(SIG_UNBLOCK, &ttou, NULL);
+    }
+    execvp(c->argv[0], c->argv);
+    int e = errno;
+    if (write(errpipe[1], &e, sizeof e) < 0) { /* nothing left to tell */ }
+    _exit(e == ENOENT ? 127 : 126);
+  }
+  /* Also here, so the group exists before init could signal it (whichever of the two runs first). */
+  setpgid(cmd, cmd);
+  close(errpipe[1]);
+  int e = 0;
+  ssize_t r;
+  do r = read(errpipe[0], &e, sizeof e); while (r < 0 && errno == EINTR);
+  close(errpipe[0]);
+  if (r == (ssize_t)sizeof e) {
+    say("error exec %d %s", e, c->argv[0]);
+    waitpid(cmd, NULL, 0);
+    _exit(e == ENOENT ? 127 : 126);
+  }
+  say("running");
+  close(ctl);
+  ctl = -1;
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&set, &si);
+    if (sig < 0) continue;
+    /*
+     * Only signals a process sent (kill, sigqueue: si_code <= 0) are passed
+     * on. A terminal's SIGINT, SIGQUIT, SIGHUP or SIGWINCH (SI_KERNEL)
+     * already reached CMD itself, being sent to the whole foreground
+     * process group; sending it again would deliver it twice.
+     */
+    if (sig != SIGCHLD) { if (si.si_code <= 0) kill(-cmd, sig); continue; }
+    for (;;) {
+      int st;
+      pid_t p = waitpid(-1, &st, WNOHANG);
+      if (p <= 0) break;
+      if (p == cmd) _exit(status_code(st));
+    }
+  }
+}
+
+/* CMD's group had the terminal; give it back to fsidmap's, or a caller without job control is left unable to read it. */
+static void give_back_tty(void) {
+  sigset_t ttou;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  sigprocmask(SIG_BLOCK, &ttou, NULL);
+  tcsetpgrp(0, getpgrp());
+  sigprocmask(SIG_UNBLOCK, &ttou, NULL);
+}
+
+static void read_go(void) {
+  char buf[8];
+  size_t got = 0;
+  while (got < 3) {
+    ssize_t r = read(ctl, buf + got, 3 - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) _exit(EXIT_SETUP); /* fsidmap went away or gave up: nothing to clean, just stop */
+    got += (size_t)r;
+  }
+  if (memcmp(buf, "go\n", 3) != 0) _exit(EXIT_SETUP);
+}
+
+static int run_main(int argc, char **argv) {
+  struct config c;
+  parse_args(argc, argv, &c);
+  ctl = CTL_FD;
+  if (fcntl(ctl, F_SETFD, FD_CLOEXEC) < 0) { fprintf(stderr, "fsidmap-stage: no control socket on fd 3\n"); return 2; }
+  pid_t parent = getppid();
+  die_with_parent(parent);
+  int hostroot = attach_host_side(&c);
+  point("unshare");
+  if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC) < 0) fail("unshare", errno, NULL);
+  if (hostroot >= 0) close(hostroot);
+  /*
+   * The rootfs as this new mount namespace has it. Opened now, while this
+   * process is still host uid 0 and owns the (often 0700, root-owned)
+   * directories above it; the container's root may not search them.
+   */
+  int rootfd = -1;
+  if (c.rootfs) {
+    rootfd = open(c.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0) fail("open-rootfs", errno, c.rootfs);
+  }
+  say("ready");
+  read_go();
+  point("setid");
+  /* The maps are written: become the namespace's root (kuid of its 0), which keeps every capability in it. */
+  if (setgroups(0, NULL) < 0) fail("setgroups", errno, NULL);
+  if (setresgid(0, 0, 0) < 0) fail("setgid", errno, "0");
+  if (setresuid(0, 0, 0) < 0) fail("setuid", errno, "0");
+  die_with_parent(parent);
+  sigset_t set;
+  block_signals(&set);
+  /* Outside the new pid namespace the terminal's foreground group is visible: is it ours? */
+  c.take_tty = isatty(0) && tcgetpgrp(0) == getpgrp();
+  pid_t init = fork();
+  if (init < 0) fail("fork", errno, NULL);
+  if (init == 0) init_main(&c, rootfd);
+  if (rootfd >= 0) close(rootfd);
+  say("started %d", (int)init);
+  close(ctl);
+  ctl = -1;
+  int stopping = 0;
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&set, &si);
+    if (sig < 0) continue;
+    if (sig == SIGCHLD) {
+      int st;
+      pid_t p = waitpid(init, &st, WNOHANG);
+      if (p == init) {
+        if (c.take_tty) give_back_tty();
+        return status_code(st);
+      }
+      continue;
+    }
+    if (sig == SIGALRM) { if (stopping) kill(init, SIGKILL); continue; }
+    /*
+     * A terminal's signals (SI_KERNEL) went to CMD directly, and fsidmap
+     * decides whether they stop the container; only what a process sent
+     * (fsidmap's stop, or a user's kill of this pid) is acted on.
+     */
+    if (si.si_code > 0) continue;
+    /* init keeps these blocked and passes them on to CMD. */
+    kill(init, sig);
+    if ((sig == SIGTERM || sig == SIGINT || sig == SIGHUP) && !stopping) {
+      stopping = 1;
+      if (c.stop_timeout == 0) kill(init, SIGKILL);
+      else alarm(c.stop_timeout);
+    }
+  }
+}
+
+/* A user namespace that lives until stdin closes; its maps are written from outside. */
+static int hold_main(void) {
+  pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent) return 1;
+  if (unshare(CLONE_NEWUSER) < 0) {
+    printf("error unshare %d\n", errno);
+    fflush(stdout);
+    return 1;
+  }
+  printf("ready\n");
+  fflush(stdout);
+  char buf[64];
+  while (read(0, buf, sizeof buf) > 0) { }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "hold") == 0) return hold_main();
+  if (argc >= 2 && strcmp(argv[1], "run") == 0) return run_main(argc, argv);
+  fprintf(stderr, "usage: fsidmap-stage hold | run [OPTIONS] -- CMD [ARGS...]\n");
+  return 2;
+}

@@ -1,0 +1,179 @@
+import { realpathSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { FsidmapError, UsageError } from '../../errors.js';
+import type { IdMap } from '../../idmap/index.js';
+import { type Command, defineCommand, type ParsedArgs, str, strs, flag, write } from '../command.js';
+import { readMapArg } from '../map-arg.js';
+
+const MAP_HELP = 'MAP is an inline spec (0:100000:65536[,…]), map lines ("0 100000 65536"), a file, or - for stdin.';
+
+interface Pair { uid: IdMap; gid: IdMap }
+
+/**
+ * --PREFIXidmap MAP, or --PREFIXuidmap MAP --PREFIXgidmap MAP: one map for
+ * both, or one of each. Undefined when none is given.
+ */
+function mapPair(args: ParsedArgs, prefix: '' | 'fs', what: string): Pair | undefined {
+  const both = str(args, `${prefix}idmap`), u = str(args, `${prefix}uidmap`), g = str(args, `${prefix}gidmap`);
+  if (both !== undefined && (u !== undefined || g !== undefined)) {
+    throw new UsageError(`--${prefix}idmap sets both maps: do not combine it with --${prefix}uidmap/--${prefix}gidmap`);
+  }
+  if (both !== undefined) { const m = readMapArg(both, what); return { uid: m, gid: m }; }
+  if ((u === undefined) !== (g === undefined)) {
+    throw new UsageError(`--${prefix}uidmap and --${prefix}gidmap go together`, `give both, or --${prefix}idmap for one map used for uids and gids`);
+  }
+  if (u !== undefined) return { uid: readMapArg(u, `${what} (uids)`), gid: readMapArg(g!, `${what} (gids)`) };
+  return undefined;
+}
+
+const mapOptions = {
+  idmap: { type: 'string' }, uidmap: { type: 'string' }, gidmap: { type: 'string' },
+  fsidmap: { type: 'string' }, fsuidmap: { type: 'string' }, fsgidmap: { type: 'string' },
+} as const;
+
+export const mountCommand = defineCommand({
+  name: 'mount',
+  summary: 'attach an idmapped mount of SRC at DST that shows it as a container with these id and fsid maps sees it',
+  usage: `fsidmap mount (--idmap MAP | --uidmap MAP --gidmap MAP) (--fsidmap MAP | --fsuidmap MAP --fsgidmap MAP) SRC DST
+
+Makes an idmapped mount at DST of the directory SRC, whose files are stored
+on disk as the fsid maps say (e.g. 0 300000 65536), so that a process with
+the id maps (e.g. 0 100000 65536) sees them as its own 0..65535, and files it
+creates land on disk at 300000+. The mount map is idmap∘fsidmap⁻¹ (see
+fsidmap map mount-map). For runtimes that set up their own containers.
+Undo with fsidmap umount DST. Needs root.
+
+  --idmap MAP      the container's id map (uids and gids); or --uidmap and --gidmap
+  --fsidmap MAP    the fsid map (where the tree is stored on disk); or --fsuidmap and --fsgidmap
+${MAP_HELP}
+Exit status: 0 mounted; 1 refused (not root, kernel or filesystem without
+idmapped mounts, SRC already idmapped, …: the message says which); 2 bad input.`,
+  options: mapOptions,
+  async run(args, io) {
+    if (args.positionals.length !== 2) throw new UsageError('fsidmap mount needs SRC and DST', 'see fsidmap mount --help');
+    const ids = mapPair(args, '', 'id map'), fs = mapPair(args, 'fs', 'fsid map');
+    if (!ids) throw new UsageError('fsidmap mount: --idmap (or --uidmap and --gidmap) is required');
+    if (!fs) throw new UsageError('fsidmap mount: --fsidmap (or --fsuidmap and --fsgidmap) is required', 'without an fsid map the kernel uses the id map: a plain bind mount does that');
+    const [src, dst] = args.positionals.map((p) => resolve(p));
+    const { mountIdmapped } = await import('../../container/host-mount.js');
+    const r = await mountIdmapped(src, dst, ids, fs);
+    for (const w of r.warnings) write(io.stderr, `fsidmap: note: ${w}`);
+    write(io.stdout, `mounted ${r.source} at ${r.target}: uid map ${r.uidMap}, gid map ${r.gidMap} (on-disk id, id seen, count)`);
+    return 0;
+  },
+});
+
+export const umountCommand = defineCommand({
+  name: 'umount',
+  summary: 'remove an idmapped mount made by fsidmap mount',
+  usage: `fsidmap umount DST
+
+Unmounts the idmapped mount at DST. Refuses a path that is not a mount point
+or whose mount is not idmapped (use umount(8) for those). Needs root.
+Exit status: 0 unmounted; 1 refused (busy, not an idmapped mount, …).`,
+  options: {},
+  async run(args, io) {
+    if (args.positionals.length !== 1) throw new UsageError('fsidmap umount needs DST', 'see fsidmap umount --help');
+    const dst = absolute(args.positionals[0]);
+    const { unmountIdmappedAt } = await import('../../container/host-mount.js');
+    unmountIdmappedAt(dst);
+    write(io.stdout, `unmounted ${dst}`);
+    return 0;
+  },
+});
+
+function absolute(p: string): string {
+  const abs = isAbsolute(p) ? p : resolve(p);
+  try { return realpathSync(abs); } catch { return abs; }
+}
+
+export const runCommand = defineCommand({
+  name: 'run',
+  summary: 'run CMD in new namespaces on an image shared through fsid maps (idmapped mounts)',
+  usage: `fsidmap run [--name NAME] (--idmap MAP | --uidmap MAP --gidmap MAP | --allocate)
+            [--fsidmap MAP | --fsuidmap MAP --fsgidmap MAP | --fs NAME] [--rootfs DIR]
+            [--volume SRC:DST[:ro][:fsidmap=MAP]]... [--user UID[:GID]] [--hostname H] -- CMD [ARGS...]
+
+Runs CMD in new user, mount, pid, uts and ipc namespaces. The rootfs and each
+volume are idmapped mounts that show the files stored on disk at the fsid map
+as the container's own ids (the fsid map 0 300000 65536 with the id map
+0 100000 65536: on-disk 300000+x shows as x, and files created inside land at
+300000+x). The container gets proc, a minimal /dev and a tmpfs /tmp; CMD runs
+as its uid 0 unless --user; stdin, stdout and stderr are fsidmap's.
+
+  --name NAME          unique among running containers (default fsidmap-<random>);
+                       the registry name with --allocate
+  --idmap MAP          the container's id map; or --uidmap MAP --gidmap MAP
+  --allocate           take the id ranges from the registry under NAME; released on exit
+  --fsidmap MAP        where the image is stored on disk; or --fsuidmap and --fsgidmap;
+                       without one, files are seen through the id map (as today's kernel does)
+  --fs NAME            the fsid map of the registry's image/volume allocation NAME
+  --rootfs DIR         the image (needs /proc, /dev and /tmp directories); default: the host's /
+  --volume SRC:DST[:ro][:fsidmap=MAP]
+                       bind SRC at DST (which must exist in the image), through the
+                       container's fsid map or its own; ro: read-only (the container cannot
+                       remount it writable)
+  --user UID[:GID]     run CMD as this uid (and gid; else its group in the image's /etc/passwd)
+  --hostname H         default: NAME
+${MAP_HELP}
+Exit status: CMD's (128+N when a signal N killed it); 126/127 when CMD cannot be
+run or is not in the image; 1 when fsidmap refuses or setup fails (nothing is
+left behind); 2 for bad input. SIGTERM, SIGINT and SIGHUP to fsidmap stop the
+container: CMD's process group gets the signal, and SIGKILL follows after
+FSIDMAP_STOP_TIMEOUT seconds (default 10). With a terminal, CMD is its foreground
+job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
+  options: {
+    name: { type: 'string' }, ...mapOptions, allocate: { type: 'boolean' }, fs: { type: 'string' },
+    rootfs: { type: 'string' }, volume: { type: 'string', multiple: true }, user: { type: 'string' }, hostname: { type: 'string' },
+  },
+  async run(args, io) {
+    const c = await import('../../container/index.js');
+    if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}" before --`, 'put the command after --: fsidmap run [OPTIONS] -- CMD [ARGS...]');
+    if (args.rest.length === 0) throw new UsageError('fsidmap run: no command', 'put the command after --, e.g. fsidmap run --idmap 0:100000:65536 --rootfs DIR -- /bin/sh');
+    const idPair = mapPair(args, '', 'id map');
+    const allocate = flag(args, 'allocate');
+    if ((idPair ? 1 : 0) + (allocate ? 1 : 0) !== 1) {
+      throw new UsageError('fsidmap run needs exactly one of --idmap, --uidmap/--gidmap, --allocate', 'see fsidmap run --help');
+    }
+    const fsPair = mapPair(args, 'fs', 'fsid map');
+    const fsName = str(args, 'fs');
+    if (fsPair && fsName !== undefined) throw new UsageError('--fs NAME and --fsidmap give the fsid map twice: choose one');
+    const name = str(args, 'name');
+    if (name !== undefined) c.checkName(name);
+    const timeout = io.env.FSIDMAP_STOP_TIMEOUT;
+    if (timeout !== undefined && !/^\d+$/.test(timeout)) throw new UsageError(`FSIDMAP_STOP_TIMEOUT must be a whole number of seconds, got "${timeout}"`);
+    const volumes = strs(args, 'volume').map((v) => c.parseVolumeArg(v, (text, what) => { const m = readMapArg(text, what); return { uid: m, gid: m }; }));
+    const user = str(args, 'user');
+    const needsRegistry = allocate || fsName !== undefined;
+    const registry = needsRegistry ? await c.openRegistry(io.env.FSIDMAP_DB ? { db: io.env.FSIDMAP_DB } : {}) : undefined;
+    try {
+      return await c.runContainer({
+        ...(name !== undefined ? { name } : {}),
+        ids: idPair ? { kind: 'maps', maps: idPair } : { kind: 'allocate' },
+        fs: fsPair ? { kind: 'maps', maps: fsPair } : fsName !== undefined ? { kind: 'registry', name: fsName } : { kind: 'none' },
+        ...(str(args, 'rootfs') !== undefined ? { rootfs: str(args, 'rootfs')! } : {}),
+        volumes,
+        ...(user !== undefined ? { user: c.parseUserArg(user) } : {}),
+        ...(str(args, 'hostname') !== undefined ? { hostname: str(args, 'hostname')! } : {}),
+        command: args.rest,
+        ...(registry ? { registry } : {}),
+        ...(timeout !== undefined ? { stopTimeout: Number(timeout) } : {}),
+      }, {
+        env: io.env,
+        onWarning: (m) => write(io.stderr, `fsidmap: note: ${m}`),
+      });
+    } catch (e) {
+      // A command that cannot be run answers like a shell: 127 not found, 126 not executable.
+      if (e instanceof FsidmapError && (e.code === 'ERR_RUN_CMD_NOT_FOUND' || e.code === 'ERR_RUN_CMD_NOT_EXECUTABLE')) {
+        write(io.stderr, `fsidmap: ${e.message}`);
+        if (e.hint) write(io.stderr, `  hint: ${e.hint}`);
+        return e.code === 'ERR_RUN_CMD_NOT_FOUND' ? 127 : 126;
+      }
+      throw e;
+    } finally {
+      await registry?.close();
+    }
+  },
+});
+
+export const runCommands: Command[] = [mountCommand, umountCommand, runCommand];

@@ -1,0 +1,52 @@
+import { realpathSync, statSync } from 'node:fs';
+import { FsidmapError } from '../errors.js';
+import { formatInline, mountMap } from '../idmap/index.js';
+import { assertMapWritable, assertNotKnownUnsupported, attachMount, makeDetachedMount, unmountIdmapped } from '../kernel/index.js';
+import { checkOwners } from './owners-check.js';
+import { assertRoot } from './prepare.js';
+import type { MapPair } from './spec.js';
+
+export interface HostMountResult {
+  readonly source: string;
+  readonly target: string;
+  /** The mount maps, inline (on-disk:seen:count). */
+  readonly uidMap: string;
+  readonly gidMap: string;
+  /** Entries of SRC whose owners the fsid map leaves out (they show as 65534). */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * `fsidmap mount`: an idmapped mount in the host's mount table that shows
+ * source as a container with `ids` sees it through `fs`. Everything is
+ * checked before the mount is made; a failure leaves nothing behind.
+ */
+export async function mountIdmapped(source: string, target: string, ids: MapPair, fs: MapPair): Promise<HostMountResult> {
+  assertRoot();
+  const src = realOrThrow(source, 'SRC');
+  const dst = realOrThrow(target, 'DST');
+  if (statSync(src).isDirectory() !== statSync(dst).isDirectory()) {
+    throw new FsidmapError('ERR_MOUNT_TYPE_MISMATCH', `SRC ${src} and DST ${dst} must both be directories or both files`);
+  }
+  assertNotKnownUnsupported(src);
+  const maps: MapPair = { uid: mountMap(ids.uid, fs.uid), gid: mountMap(ids.gid, fs.gid) };
+  assertMapWritable('uid', maps.uid);
+  assertMapWritable('gid', maps.gid);
+  const warnings = checkOwners(src, fs, `source ${src}`, statSync(src).isDirectory());
+  const m = await makeDetachedMount(src, { maps });
+  attachMount(m, dst);
+  return { source: src, target: dst, uidMap: formatInline(maps.uid), gidMap: formatInline(maps.gid), warnings };
+}
+
+export function unmountIdmappedAt(target: string): void {
+  assertRoot();
+  unmountIdmapped(target);
+}
+
+function realOrThrow(path: string, what: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    throw new FsidmapError('ERR_PATH_MISSING', `${what} ${path} does not exist`, { context: { path }, hint: what === 'DST' ? 'create the mount point first' : 'check the path' });
+  }
+}

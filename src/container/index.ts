@@ -1,0 +1,15 @@
+/**
+ * Containers on the real kernel: `run` composes the kernel adapter (and the
+ * range registry for --allocate/--fs) into a running container whose rootfs
+ * and volumes are idmapped mounts realising its fsid maps, and tears it all
+ * down when it exits.
+ */
+export type { RunSpec, MapPair, IdSource, FsSource, VolumeSpec, UserSpec } from './spec.js';
+export { parseVolumeArg, parseUserArg, checkName } from './spec.js';
+export { type Container, type StartOptions, startContainer } from './start.js';
+export { type RunOptions, runContainer } from './run.js';
+export { type RangeRegistry, type RangePair, type IdRange, mapsOfRanges, openRegistry } from './ranges.js';
+export { type RunPlan, planRun, checkInput, assertRoot } from './prepare.js';
+export { type ContainerState, listStates, readState, runDir } from './state.js';
+export { resolveInRoot, findCommand } from './in-root.js';
+export { parsePasswd, parseGroup, resolveUser } from './image-users.js';

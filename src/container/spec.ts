@@ -1,0 +1,101 @@
+import { UsageError } from '../errors.js';
+import type { IdMap } from '../idmap/index.js';
+import type { RangeRegistry } from './ranges.js';
+
+/** A uid map and a gid map: the container's id maps, or its fsid maps. */
+export interface MapPair {
+  readonly uid: IdMap;
+  readonly gid: IdMap;
+}
+
+/** Where the container's id maps come from. */
+export type IdSource =
+  | { readonly kind: 'maps'; readonly maps: MapPair }
+  /** A container allocation in the registry, under the container's name; released on exit. */
+  | { readonly kind: 'allocate' };
+
+/** Where its fsid maps come from. */
+export type FsSource =
+  | { readonly kind: 'maps'; readonly maps: MapPair }
+  /** The on-disk range of an image or volume allocation in the registry. */
+  | { readonly kind: 'registry'; readonly name: string }
+  /** No fsid map: the filesystem uses the id maps, as today's kernel does (a plain bind mount). */
+  | { readonly kind: 'none' };
+
+export interface VolumeSpec {
+  readonly source: string;
+  /** Absolute path inside the container. */
+  readonly target: string;
+  readonly readonly: boolean;
+  /** This volume's own fsid maps; null: the container's. */
+  readonly fsidmap: MapPair | null;
+}
+
+/** --user: numbers, or names looked up in the image's /etc/passwd and /etc/group. */
+export interface UserSpec {
+  readonly user: string;
+  readonly group: string | null;
+}
+
+export interface RunSpec {
+  /** Unique among running containers; default fsidmap-<random>. */
+  readonly name?: string;
+  readonly ids: IdSource;
+  readonly fs: FsSource;
+  /** The image directory; absent: the host's own root, seen through the id maps. */
+  readonly rootfs?: string;
+  readonly volumes?: readonly VolumeSpec[];
+  readonly user?: UserSpec;
+  readonly hostname?: string;
+  readonly command: readonly string[];
+  /** Needed for ids.kind 'allocate' and fs.kind 'registry'. */
+  readonly registry?: RangeRegistry;
+  /** Seconds between the stop signal and SIGKILL (default 10). */
+  readonly stopTimeout?: number;
+}
+
+/**
+ * SRC:DST[:ro][:fsidmap=MAP]. MAP may itself contain colons (an inline spec
+ * 0:300000:65536), so everything after ":fsidmap=" is the map.
+ */
+export function parseVolumeArg(arg: string, readMap: (text: string, what: string) => MapPair): VolumeSpec {
+  let rest = arg;
+  let fsidmap: MapPair | null = null;
+  const at = arg.indexOf(':fsidmap=');
+  if (at >= 0) {
+    fsidmap = readMap(arg.slice(at + ':fsidmap='.length), `fsid map of volume ${arg.slice(0, at)}`);
+    rest = arg.slice(0, at);
+  }
+  const parts = rest.split(':');
+  const bad = (why: string) => new UsageError(`--volume "${arg}": ${why}`, 'the form is SRC:DST[:ro][:fsidmap=MAP], with DST an absolute path inside the container');
+  if (parts.length < 2 || parts[0] === '' || parts[1] === '') throw bad('needs SRC and DST');
+  if (parts.length > 3) throw bad(`unknown option "${parts.slice(3).join(':')}"`);
+  if (parts.length === 3 && parts[2] !== 'ro' && parts[2] !== 'rw') throw bad(`unknown option "${parts[2]}" (only ro, rw and fsidmap=MAP)`);
+  if (!parts[1].startsWith('/')) throw bad('DST must be an absolute path inside the container');
+  if (parts[1].split('/').includes('..')) throw bad('DST may not contain ".."');
+  return { source: parts[0], target: normalizeTarget(parts[1]), readonly: parts[2] === 'ro', fsidmap };
+}
+
+function normalizeTarget(p: string): string {
+  const parts = p.split('/').filter((s) => s !== '' && s !== '.');
+  return '/' + parts.join('/');
+}
+
+/** UID[:GID], each a number or a name. */
+export function parseUserArg(arg: string): UserSpec {
+  const [user, group, extra] = arg.split(':');
+  const ok = (s: string | undefined) => s !== undefined && /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(s);
+  if (extra !== undefined || !ok(user) || (group !== undefined && !ok(group))) {
+    throw new UsageError(`--user "${arg}" is not UID[:GID]`, 'give a uid (or a user name of the image), optionally :gid, e.g. --user 1000:1000');
+  }
+  return { user: user!, group: group ?? null };
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+export function checkName(name: string): string {
+  if (!NAME.test(name)) {
+    throw new UsageError(`container name "${name}" is not valid`, 'a name is 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  }
+  return name;
+}

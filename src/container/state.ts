@@ -1,0 +1,105 @@
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { FsidmapError } from '../errors.js';
+
+/**
+ * One file per running container, /run/fsidmap/containers/NAME.json: it
+ * reserves the name (created with O_EXCL) and says who runs it (the
+ * fsidmap process, the stage and init pids, the maps), like `runc state`.
+ * A file whose fsidmap process is gone (same pid, different start time, or
+ * no process) is stale and is taken over. FSIDMAP_RUN_DIR moves the
+ * directory (tests).
+ */
+export interface ContainerState {
+  readonly name: string;
+  readonly pid: number;
+  /** /proc/PID/stat field 22, to tell our pid from a reused one. */
+  readonly pidStart: string;
+  readonly stagePid: number | null;
+  readonly initPid: number | null;
+  readonly rootfs: string | null;
+  readonly uidMap: string;
+  readonly gidMap: string;
+  readonly startedAt: string;
+}
+
+export function runDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.FSIDMAP_RUN_DIR ?? '/run/fsidmap', 'containers');
+}
+
+function statePath(name: string): string {
+  return join(runDir(), `${name}.json`);
+}
+
+export function processStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) may hold spaces and parentheses: count fields from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function isLive(state: Pick<ContainerState, 'pid' | 'pidStart'>): boolean {
+  return processStart(state.pid) === state.pidStart;
+}
+
+export function readState(name: string): ContainerState | null {
+  try {
+    return JSON.parse(readFileSync(statePath(name), 'utf8')) as ContainerState;
+  } catch {
+    return null;
+  }
+}
+
+/** Every state file whose fsidmap process still runs. */
+export function listStates(): ContainerState[] {
+  let names: string[];
+  try { names = readdirSync(runDir()); } catch { return []; }
+  return names.filter((n) => n.endsWith('.json')).map((n) => readState(n.slice(0, -5))).filter((s): s is ContainerState => s !== null && isLive(s));
+}
+
+/** Reserves name for this process, or throws ERR_NAME_IN_USE. Returns the function that releases it. */
+export function reserveName(initial: Omit<ContainerState, 'pid' | 'pidStart' | 'startedAt'>): { update(patch: Partial<ContainerState>): void; release(): void } {
+  mkdirSync(runDir(), { recursive: true, mode: 0o755 });
+  const path = statePath(initial.name);
+  let state: ContainerState = { ...initial, pid: process.pid, pidStart: processStart(process.pid) ?? '', startedAt: new Date().toISOString() };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o644);
+      try { writeSync(fd, JSON.stringify(state) + '\n'); } finally { closeSync(fd); }
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const other = readState(initial.name);
+      // A file that cannot be read yet is being written by a racing starter: treat it as live.
+      if (other === null ? attempt >= 2 : isLive(other) || attempt >= 2) {
+        throw new FsidmapError('ERR_NAME_IN_USE', `a container named "${initial.name}" is already running${other ? ` (fsidmap pid ${other.pid})` : ''}`, {
+          context: { name: initial.name, pid: other?.pid ?? null }, hint: 'choose another --name, or stop that container first',
+        });
+      }
+      // Stale: its fsidmap died without cleaning up (SIGKILL). Take it over.
+      try { unlinkSync(path); } catch { /* raced with another taker; the retry decides */ }
+    }
+  }
+  let held = true;
+  return {
+    update(patch) {
+      if (!held) return;
+      state = { ...state, ...patch };
+      const tmp = `${path}.${process.pid}.tmp`;
+      const fd = openSync(tmp, 'w', 0o644);
+      try { writeSync(fd, JSON.stringify(state) + '\n'); } finally { closeSync(fd); }
+      renameSync(tmp, path);
+    },
+    release() {
+      if (!held) return;
+      held = false;
+      const current = readState(initial.name);
+      if (current && current.pid === state.pid && current.pidStart === state.pidStart) {
+        try { unlinkSync(path); } catch { /* already gone */ }
+      }
+    },
+  };
+}

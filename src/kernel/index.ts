@@ -1,0 +1,16 @@
+/**
+ * The kernel adapter: the only code that makes system calls. Idmapped
+ * mounts (open_tree, mount_setattr, move_mount), user-namespace holders and
+ * /proc map writes (checked first), the support probe, and the C stage that
+ * starts containers.
+ */
+export { SyscallError, errnoName } from './libc.js';
+export { type MountEntry, parseMountinfo, readMountinfo, mountOf, isIdmapped, mountsUnder } from './mountinfo.js';
+export { type NamespaceMaps, writeNamespaceMaps, assertMapWritable, ownMap } from './proc-maps.js';
+export { type UsernsHolder, createUserns } from './userns-holder.js';
+export { type DetachedMount, type DetachedMountOptions, makeDetachedMount, attachMount, unmountIdmapped, describeMaps } from './idmapped-mount.js';
+export { probeIdmapSupport, assertNotKnownUnsupported } from './idmap-probe.js';
+export { type IdmapSupport, knownIdmapSupport, recordIdmapSupport, clearIdmapSupportCache } from './idmap-support-cache.js';
+export { explainIdmapFailure } from './mount-errors.js';
+export { stagePath } from './stage.js';
+export { pidfdOpen, pidfdSendSignal, closeFd } from './syscalls.js';

@@ -69,7 +69,7 @@ export class BrokerClient {
       return new BrokerClient(unixConnect(path), path, options.timeoutMs ?? 30000);
     } catch (e) {
       if (e instanceof SyscallError && ['ENOENT', 'ECONNREFUSED', 'ENOTDIR'].includes(e.errnoName)) {
-        throw new FsidmapError('ERR_BROKER_UNAVAILABLE', `no fsidmap broker is listening on ${path}, and only root can do this without one`, {
+        throw new FsidmapError('ERR_BROKER_UNAVAILABLE', `no fsidmap broker is listening on ${path}`, {
           context: { socket: path, errno: e.errnoName }, hint: START_HINT, cause: e,
         });
       }

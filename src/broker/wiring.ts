@@ -1,6 +1,6 @@
 import { openRegistry } from '../registry/index.js';
 import { hostDelegation } from './host-delegation.js';
-import { interimHolder } from './interim-holder.js';
+import { createUserns } from '../kernel/index.js';
 import type { DelegationSource, MapHolderFactory, RangeStore } from './ports.js';
 import { registryRanges } from './registry-ranges.js';
 
@@ -9,8 +9,11 @@ import { registryRanges } from './registry-ranges.js';
  * the host's delegation files, the range registry (--db, FSIDMAP_DB, or
  * root's default /var/lib/fsidmap/registry.db), and user-namespace holders.
  */
-/** The holders of mount maps: a user namespace with the maps written, kept by a small process. */
-export const mapHolders: MapHolderFactory = interimHolder;
+/** The holders of mount maps: a user namespace with the maps written, kept by fsidmap-stage hold. */
+export const mapHolders: MapHolderFactory = async (maps) => {
+  const h = await createUserns(maps);
+  return { nsFd: h.nsFd, release: () => h.release() };
+};
 
 export async function brokerDependencies(options: { db?: string; env?: NodeJS.ProcessEnv }): Promise<{ delegation: DelegationSource; holders: MapHolderFactory; ranges: RangeStore | null }> {
   const registry = await openRegistry({ ...(options.db !== undefined ? { db: options.db } : {}), ...(options.env ? { env: options.env } : {}) });

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FsidmapError } from '../errors.js';
-import { lastErrno, syscall, syscallError } from './libc.js';
+import { syscall, syscallError } from './libc.js';
+import { mountSetattr } from './syscalls.js';
 import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from './unix-socket.js';
 
 /**
@@ -49,19 +50,12 @@ export function cloneTreeAt(fd: number, what: string): number {
   return r;
 }
 
-/** mount_setattr(fd, "", AT_EMPTY_PATH, {attr_set, userns_fd}). */
+/** mount_setattr(fd, "", AT_EMPTY_PATH, {attr_set, userns_fd}), with what the errors most likely mean here. */
 export function setMountAttrs(fd: number, attrSet: number, usernsFd: number, what: string): void {
-  const attr = Buffer.alloc(32);
-  attr.writeBigUInt64LE(BigInt(attrSet), 0);
-  attr.writeBigUInt64LE(BigInt(usernsFd >= 0 ? usernsFd : 0), 24);
-  const r = Number(syscall(442, 'int', fd, 'str', '', 'uint', AT_EMPTY_PATH, 'void *', attr, 'size_t', 32));
-  if (r < 0) {
-    const e = lastErrno();
-    throw syscallError('mount_setattr', what, e, {
-      EINVAL: 'the file system does not support idmapped mounts (ext4, xfs, btrfs, f2fs and tmpfs do), or the source is already idmapped',
-      EPERM: 'the source is already an idmapped mount, or the broker lacks CAP_SYS_ADMIN in the initial user namespace',
-    });
-  }
+  mountSetattr(fd, { attrSet, ...(usernsFd >= 0 ? { usernsFd } : {}) }, 0, what, {
+    EINVAL: 'the file system does not support idmapped mounts (ext4, xfs, btrfs, f2fs and tmpfs do), or the source is already idmapped',
+    EPERM: 'the source is already an idmapped mount, or the broker lacks CAP_SYS_ADMIN in the initial user namespace',
+  });
 }
 
 /**

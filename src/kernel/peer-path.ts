@@ -1,6 +1,7 @@
-import { constants, readFileSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { FsidmapError } from '../errors.js';
 import { lastErrno, libc, syscall, syscallError } from './libc.js';
+import { readMountinfo } from './mountinfo.js';
 
 /**
  * Opening a path on behalf of a peer, so that what is checked is what is
@@ -195,14 +196,7 @@ function describe(fd: number, path: string, last: boolean, fsTypes: Map<number, 
 
 /** Mount id → file-system type, from this process's mountinfo. */
 export function mountFsTypes(): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const line of readFileSync('/proc/self/mountinfo', 'latin1').split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const id = Number(line.slice(0, line.indexOf(' ')));
-    out.set(id, line.slice(sep + 3).split(' ')[0]);
-  }
-  return out;
+  return new Map(readMountinfo().map((m) => [m.id, m.fsType]));
 }
 
 function pathError(path: string, why: string, rule: string): FsidmapError {

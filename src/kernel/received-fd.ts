@@ -1,5 +1,6 @@
 import { fstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { lastErrno, libc, syscall, syscallError } from './libc.js';
+import { lastErrno, libc, syscallError } from './libc.js';
+import { pidfdSendSignal } from './syscalls.js';
 
 /**
  * What a descriptor received from an untrusted peer is, found without
@@ -109,16 +110,5 @@ export function pidOfPidfd(pidfd: number): number | null {
 
 /** pidfd_send_signal(pidfd, 0): true while the process has not exited. */
 export function pidfdAlive(pidfd: number): boolean {
-  const r = Number(syscall(424, 'int', pidfd, 'int', 0, 'void *', null, 'uint', 0));
-  if (r === 0) return true;
-  const e = lastErrno();
-  if (e === 3 /* ESRCH */) return false;
-  throw syscallError('pidfd_send_signal', `pidfd ${pidfd}`, e);
-}
-
-/** pidfd_open(pid, 0): a descriptor that keeps naming this process, never a later one with the same pid. */
-export function openPidfd(pid: number): number {
-  const r = Number(syscall(434, 'int', pid, 'uint', 0));
-  if (r < 0) throw syscallError('pidfd_open', String(pid));
-  return r;
+  return pidfdSendSignal(pidfd, 0);
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BrokerClient } from '../../../src/broker/client.js';
 import { openRegistry } from '../../../src/registry/index.js';
-import { openPidfd } from '../../../src/kernel/received-fd.js';
+import { pidfdOpen as openPidfd } from '../../../src/kernel/index.js';
 import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from '../../../src/kernel/unix-socket.js';
 
 /**

@@ -1,4 +1,3 @@
-import { FsidmapError } from '../errors.js';
 import { classifyFd } from '../kernel/received-fd.js';
 import { FdQuarantine } from '../kernel/fd-quarantine.js';
 import {
@@ -6,10 +5,11 @@ import {
   unixSocketPair,
 } from '../kernel/unix-socket.js';
 import type { AuditPeer, AuditSink } from './audit-log.js';
+import { type Attached, Connection } from './connection.js';
 import { type Limits, limitsFor, RateLimiter } from './limits.js';
-import { LineFramer, type FramedLine } from './line-framer.js';
-import type { Peer, ReceivedFd, RequestHandler } from './peer.js';
-import { auditView, errorAnswer, FDS_PER_OP, okAnswer, parseRequest, type Request, type RequestId } from './protocol.js';
+import type { Peer, RequestHandler } from './peer.js';
+import { auditView, errorAnswer, type Request, type RequestId } from './protocol.js';
+import { type LineRunner, serveLine } from './request-runner.js';
 
 /**
  * The broker's connection loop. One thread, no blocking: a poll(2) on a
@@ -43,32 +43,6 @@ export interface ServerOptions {
   readonly now?: () => number;
 }
 
-interface Pending {
-  data: Buffer;
-  fds: number[];
-}
-
-/** A descriptor that came with a line: usable, or set aside (already on the quarantine thread). */
-type Attached = ReceivedFd | { readonly fd: -1; readonly kind: 'rejected'; readonly what: string };
-
-class Connection {
-  readonly framer: LineFramer<Attached>;
-  readonly queue: FramedLine<Attached>[] = [];
-  readonly out: Pending[] = [];
-  busy = false;
-  closing = false;
-  closeAfterWrite = false;
-  lineStarted: number | null = null;
-  lastActive: number;
-  writeBlockedSince: number | null = null;
-  rateRefusals = 0;
-
-  constructor(readonly fd: number, readonly peer: Peer, maxLine: number, now: number) {
-    this.framer = new LineFramer(maxLine);
-    this.lastActive = now;
-  }
-}
-
 export class BrokerServer {
   private readonly conns = new Map<number, Connection>();
   private readonly perUid = new Map<number, number>();
@@ -83,10 +57,18 @@ export class BrokerServer {
   private acceptPausedUntil = 0;
   private readonly inflight = new Set<Promise<void>>();
   private readonly now: () => number;
+  private readonly runner: LineRunner;
 
   constructor(private readonly o: ServerOptions) {
     this.now = o.now ?? Date.now;
     this.wake = unixSocketPair();
+    this.runner = {
+      limits: o.limits, limiter: this.limiter, handler: o.handler, now: this.now,
+      respond: (c, text, fds) => { if (!c.closing) this.enqueue(c, text, fds); },
+      fail: (c, code, message, hint) => this.protocolFailure(c, code, message, hint),
+      audit: (peer, request, decision, code, reason, extra) => this.audit(peer, request, decision, code, reason, extra?.result, extra?.view, extra?.context, extra?.id),
+      release: (fds) => this.release(fds),
+    };
   }
 
   /** Starts serving; resolves when stop() has finished. */
@@ -272,7 +254,7 @@ export class BrokerServer {
       return;
     }
     c.busy = true;
-    const p = this.serve(c, line).finally(() => {
+    const p = serveLine(this.runner, c, line).finally(() => {
       this.inflight.delete(p);
       c.busy = false;
       c.lastActive = this.now();
@@ -280,71 +262,6 @@ export class BrokerServer {
       this.poke();
     });
     this.inflight.add(p);
-  }
-
-  private async serve(c: Connection, line: FramedLine<Attached>): Promise<void> {
-    const rejectedHere = line.fds.flatMap((f) => (f.kind === 'rejected' ? [f.what] : []));
-    const valid = line.fds.flatMap((f) => (f.kind === 'rejected' ? [] : [f]));
-    const adopted = new Set<number>();
-    let request: Request | null = null;
-    try {
-      // Every line costs a token, well-formed or not: garbage must not be a way around the rate limit.
-      const ul = limitsFor(this.o.limits, c.peer.uid, c.peer.user);
-      if (!this.limiter.take(String(c.peer.uid), ul, this.now())) {
-        c.rateRefusals++;
-        this.answerError(c, null, null, null, 'ERR_BROKER_RATE_LIMITED',
-          `uid ${c.peer.uid} sent more than ${ul.burst} requests at once (${ul.requestsPerSecond} per second sustained)`, 'slow down and retry');
-        if (c.rateRefusals > ul.burst) this.protocolFailure(c, 'ERR_BROKER_RATE_LIMITED', 'too many requests over the limit on one connection', 'slow down and reconnect');
-        return;
-      }
-      c.rateRefusals = 0;
-      const parsed = parseRequest(line.text);
-      if (!parsed.ok) {
-        this.answerError(c, parsed.error.id, null, { line: line.text.length > 512 ? `${line.text.slice(0, 512)}…(${line.text.length} chars)` : line.text },
-          parsed.error.code, parsed.error.message, parsed.error.hint);
-        return;
-      }
-      request = parsed.request;
-      const want = FDS_PER_OP[request.op];
-      if (rejectedHere.length > 0) {
-        this.answerError(c, request.id, request, auditView(request), 'ERR_BROKER_FDS',
-          `${request.op}: a descriptor sent with the request is ${rejectedHere[0]}, not a user namespace or a pidfd`, 'send /proc/PID/ns/user and a pidfd (pidfd_open) of a process in that namespace');
-        return;
-      }
-      if (valid.length !== want) {
-        this.answerError(c, request.id, request, auditView(request), 'ERR_BROKER_FDS',
-          `${request.op} takes ${want} descriptor${want === 1 ? '' : 's'} with its line, got ${valid.length}`,
-          want === 0 ? 'send this request without descriptors' : 'send the user namespace (/proc/PID/ns/user) and a pidfd of a process in it, in that order, with SCM_RIGHTS on the request line');
-        return;
-      }
-      const result = await this.o.handler(request, {
-        peer: c.peer, fds: valid,
-        adopt: (fd) => { adopted.add(fd); },
-      });
-      if (c.closing) {
-        this.release(result.fds ?? []);
-        this.audit(c.peer, request, 'allowed', null, `${result.reason} (the peer had gone; its descriptors were closed)`);
-        return;
-      }
-      this.audit(c.peer, request, 'allowed', null, result.reason, result.result);
-      this.enqueue(c, okAnswer(request.id, result.result), result.fds ?? []);
-    } catch (e) {
-      const id: RequestId = request?.id ?? null;
-      if (e instanceof FsidmapError) {
-        this.answerError(c, id, request, request ? auditView(request) : null, e.code, e.message, e.hint ?? null, 'refused', e.context);
-      } else {
-        this.answerError(c, id, request, request ? auditView(request) : null, 'ERR_BROKER_INTERNAL', `internal error: ${e instanceof Error ? e.message : String(e)}`, 'see the broker\'s log', 'failed');
-        process.stderr.write(`fsidmap broker: internal error serving conn ${c.peer.conn}: ${e instanceof Error ? e.stack : String(e)}\n`);
-      }
-    } finally {
-      this.release(valid.filter((f) => !adopted.has(f.fd)));
-    }
-  }
-
-  private answerError(c: Connection, id: RequestId, request: Request | null, view: Record<string, unknown> | null, code: string, message: string, hint: string | null,
-    decision: 'refused' | 'failed' = 'refused', context?: Record<string, unknown>): void {
-    this.audit(c.peer, request, decision, code, message, undefined, view, context, id);
-    if (!c.closing) this.enqueue(c, errorAnswer(id, { code, message, hint }), []);
   }
 
   /** The stream cannot be trusted any more: answer once, stop reading, close when written. */

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn, type StdioOptions } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,6 +77,7 @@ export class BrokerWorld {
       mkdirSync(join(base, 'run'), { mode: 0o755 });
       chmodSync(join(base, 'run'), 0o755);
       for (let i = 0; i < options.users; i++) w.users.push(w.addUser(String.fromCharCode(97 + i)));
+      w.assertUsersCanRunFsidmap();
       const limits = typeof options.limits === 'function' ? (options.limits as (u: TestUser[]) => unknown)(w.users) : options.limits;
       if (limits !== undefined) writeFileSync(w.limitsPath, JSON.stringify(limits));
       await w.startBroker(options.brokerArgs ?? []);
@@ -103,6 +104,16 @@ export class BrokerWorld {
     chownSync(home, uid, gid);
     chmodSync(home, 0o700);
     return { name, uid, gid, home, sub };
+  }
+
+  /** The test users run node and this checkout's dist/: both must be reachable by an unprivileged user. */
+  private assertUsersCanRunFsidmap(): void {
+    const u = this.users[0];
+    if (!u) return;
+    const r = spawnSync('setpriv', [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--init-groups', '--', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(cliPath)}, 4)`], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      throw new Error(`an unprivileged user cannot run ${process.execPath} on ${cliPath}: the checkout (and node) must be readable and searchable by every user for the broker tests (${r.stderr.trim().split('\n').pop()})`);
+    }
   }
 
   async startBroker(extra: string[] = []): Promise<void> {

@@ -1,0 +1,116 @@
+import { closeRaw, openDirectoryRaw } from '../../kernel/dirent.js';
+import { chmodAtNoFollowRaw, chmodNoFollowRaw, lchownAtRaw, lchownRaw } from '../../kernel/inode.js';
+import { setXattrRaw } from '../../kernel/xattr.js';
+import { ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, CAPABILITY_XATTR } from '../xattr-codec.js';
+import { ACTION } from './plan.js';
+import { type PathTable, pathAt, pathCount } from './path-table.js';
+import type { OpFailure, XattrValue } from './scan-ops.js';
+
+/**
+ * Carries out one batch of a shift plan. Every step writes an absolute value
+ * taken from the plan (never "the current id plus an offset"), so running a
+ * step again after an interruption gives the same result: that is what makes
+ * a resumed shift exact.
+ *
+ * Order per inode: lchown (which clears setuid/setgid and security.capability
+ * on non-directories), then chmod to put the mode bits back, then the ACLs,
+ * then the capability.
+ */
+export interface ApplyBatch {
+  readonly table: PathTable;
+  /** ACTION bits per path. */
+  readonly flags: Uint8Array;
+  readonly uid: Uint32Array;
+  readonly gid: Uint32Array;
+  /** The mode to restore (permission bits incl. setuid/setgid/sticky). */
+  readonly mode: Uint32Array;
+  /** New xattr values, by path index within the batch. */
+  readonly xattrs: XattrValue[];
+}
+
+export interface ApplyResult {
+  readonly done: number;
+  readonly failure: OpFailure | null;
+}
+
+const XATTR_FOR: Array<[number, string]> = [[ACTION.ACL_ACCESS, ACL_ACCESS_XATTR], [ACTION.ACL_DEFAULT, ACL_DEFAULT_XATTR], [ACTION.CAPABILITY, CAPABILITY_XATTR]];
+
+/**
+ * Owner and mode changes go through an open fd of the parent directory
+ * (fchownat/fchmodat on the name): no lookup from / for each entry, which
+ * threads would otherwise contend on (the root dentry's reference count), and
+ * entries come grouped by directory, so one open serves many.
+ */
+class ParentDirs {
+  private dir: Buffer | null = null;
+  private fd = -1;
+
+  /** [dirfd, name] for an absolute NUL-terminated path, or null for "/" itself; -errno when the parent cannot be opened. */
+  split(p: Buffer): [number, Buffer] | number | null {
+    const slash = p.lastIndexOf(0x2f, p.length - 2);
+    if (slash < 0 || p.length <= 2) return null;
+    const dirLen = slash === 0 ? 1 : slash;
+    if (this.dir === null || this.dir.length !== dirLen + 1 || p.compare(this.dir, 0, dirLen, 0, dirLen) !== 0) {
+      this.close();
+      const dir = Buffer.alloc(dirLen + 1);
+      p.copy(dir, 0, 0, dirLen);
+      const fd = openDirectoryRaw(dir);
+      if (fd < 0) return fd;
+      this.dir = dir;
+      this.fd = fd;
+    }
+    return [this.fd, p.subarray(slash + 1)];
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeRaw(this.fd);
+    this.fd = -1;
+    this.dir = null;
+  }
+}
+
+export function applyBatch(batch: ApplyBatch, report?: (done: number) => void, reportEvery = 2048): ApplyResult {
+  const parents = new ParentDirs();
+  try {
+    return applyAll(batch, parents, report, reportEvery);
+  } finally {
+    parents.close();
+  }
+}
+
+function applyAll(batch: ApplyBatch, parents: ParentDirs, report: ((done: number) => void) | undefined, reportEvery: number): ApplyResult {
+  const n = pathCount(batch.table);
+  const byIndex = new Map<number, XattrValue[]>();
+  for (const x of batch.xattrs) {
+    const list = byIndex.get(x.i);
+    if (list) list.push(x); else byIndex.set(x.i, [x]);
+  }
+  for (let i = 0; i < n; i++) {
+    const f = batch.flags[i];
+    const p = pathAt(batch.table, i);
+    if (f & (ACTION.CHOWN | ACTION.CHMOD)) {
+      const at = parents.split(p);
+      if (typeof at === 'number') return { done: i, failure: { index: i, call: 'open (parent directory)', errno: -at } };
+      if (f & ACTION.CHOWN) {
+        const r = at ? lchownAtRaw(at[0], at[1], batch.uid[i], batch.gid[i]) : lchownRaw(p, batch.uid[i], batch.gid[i]);
+        if (r < 0) return { done: i, failure: { index: i, call: 'lchown', errno: -r } };
+      }
+      if (f & ACTION.CHMOD) {
+        const r = at ? chmodAtNoFollowRaw(at[0], at[1], batch.mode[i]) : chmodNoFollowRaw(p, batch.mode[i]);
+        if (r < 0) return { done: i, failure: { index: i, call: 'chmod', errno: -r } };
+      }
+    }
+    if (f & (ACTION.ACL_ACCESS | ACTION.ACL_DEFAULT | ACTION.CAPABILITY)) {
+      const values = byIndex.get(i) ?? [];
+      for (const [bit, name] of XATTR_FOR) {
+        if (!(f & bit)) continue;
+        const v = values.find((x) => x.name === name);
+        if (!v) return { done: i, failure: { index: i, call: `lsetxattr ${name} (no value in plan)`, errno: 22 } };
+        const r = setXattrRaw(p, name, v.value);
+        if (r < 0) return { done: i, failure: { index: i, call: `lsetxattr ${name}`, errno: -r } };
+      }
+    }
+    if (report && (i + 1) % reportEvery === 0) report(i + 1);
+  }
+  return { done: n, failure: null };
+}

@@ -1,0 +1,83 @@
+import { STATX, STATX_SIZE, statxRaw } from '../../kernel/inode.js';
+import { getXattrRaw, listXattrsRaw } from '../../kernel/xattr.js';
+import { ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, CAPABILITY_XATTR } from '../xattr-codec.js';
+import { type PathTable, pathAt, pathCount } from './path-table.js';
+
+/**
+ * Reads what a shift needs of each path: statx (owner, mode, inode, links)
+ * and the xattrs that hold ids. Runs in a worker thread or inline; columns
+ * come back as typed arrays so they cross threads without copying.
+ */
+export const ID_XATTRS: readonly string[] = [ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, CAPABILITY_XATTR];
+
+export interface XattrValue {
+  /** Index of the path within its batch. */
+  readonly i: number;
+  readonly name: string;
+  readonly value: Uint8Array;
+}
+
+export interface OpFailure {
+  readonly index: number;
+  readonly call: string;
+  readonly errno: number;
+}
+
+export interface ScanBatch {
+  readonly uid: Uint32Array;
+  readonly gid: Uint32Array;
+  /** st_mode with the type bits. */
+  readonly mode: Uint32Array;
+  readonly nlink: Uint32Array;
+  readonly ino: Float64Array;
+  /** major · 2^32 + minor. */
+  readonly dev: Float64Array;
+  readonly xattrs: XattrValue[];
+  readonly failure: OpFailure | null;
+}
+
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+
+export function scanBatch(table: PathTable): ScanBatch {
+  const n = pathCount(table);
+  const uid = new Uint32Array(n), gid = new Uint32Array(n), mode = new Uint32Array(n), nlink = new Uint32Array(n);
+  const ino = new Float64Array(n), dev = new Float64Array(n);
+  const xattrs: XattrValue[] = [];
+  const buf = Buffer.alloc(STATX_SIZE);
+  let failure: OpFailure | null = null;
+  for (let i = 0; i < n; i++) {
+    const p = pathAt(table, i);
+    const r = statxRaw(p, buf);
+    if (r < 0) { failure = { index: i, call: 'statx', errno: -r }; break; }
+    uid[i] = buf.readUInt32LE(STATX.uid);
+    gid[i] = buf.readUInt32LE(STATX.gid);
+    const m = buf.readUInt16LE(STATX.mode);
+    mode[i] = m;
+    nlink[i] = buf.readUInt32LE(STATX.nlink);
+    ino[i] = buf.readUInt32LE(STATX.ino + 4) * 4294967296 + buf.readUInt32LE(STATX.ino);
+    dev[i] = buf.readUInt32LE(STATX.devMajor) * 4294967296 + buf.readUInt32LE(STATX.devMinor);
+    // Symlinks carry no ACLs or capabilities (the kernel refuses both on them).
+    if ((m & S_IFMT) === S_IFLNK) continue;
+    const names = listXattrsRaw(p);
+    if (typeof names === 'number') {
+      // A filesystem without xattr support has no ACLs or capabilities to move.
+      if (names === -95 /* EOPNOTSUPP */) continue;
+      failure = { index: i, call: 'llistxattr', errno: -names };
+      break;
+    }
+    for (const name of names) {
+      if (!ID_XATTRS.includes(name)) continue;
+      const v = getXattrRaw(p, name);
+      if (typeof v === 'number') { failure = { index: i, call: `lgetxattr ${name}`, errno: -v }; break; }
+      if (v !== null) xattrs.push({ i, name, value: new Uint8Array(v) });
+    }
+    if (failure) break;
+  }
+  return { uid, gid, mode, nlink, ino, dev, xattrs, failure };
+}
+
+/** The buffers a ScanBatch can hand to postMessage's transfer list. */
+export function scanTransfer(b: ScanBatch): ArrayBuffer[] {
+  return [b.uid.buffer, b.gid.buffer, b.mode.buffer, b.nlink.buffer, b.ino.buffer, b.dev.buffer] as ArrayBuffer[];
+}

@@ -4,20 +4,10 @@
 // search measured in the same run. Also the time to validate a 340-line map.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { rng } from '../test/support/rng.js';
 import { BulkTranslator, checkMapWrite, formatCompact, IdMap, type Extent } from '../src/idmap/index.js';
 
 const N = 2_000_000;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n extents of 65536 ids, contiguous inside (a container split into pieces), scattered outside. */
 function makeMap(n: number, r: () => number): IdMap {

@@ -64,7 +64,8 @@
 #define MAX_GROUPS 1024
 #define EXIT_SETUP 125
 
-struct volume { int fd; const char *dst; };
+/* A volume: a detached mount (fd), or with --attach inside a directory to bind (path, opened after unshare). */
+struct volume { int fd; const char *dst; const char *path; int readonly; };
 
 struct config {
   const char *rootfs;
@@ -80,6 +81,8 @@ struct config {
   unsigned stop_timeout;
   /* stdin is the terminal and fsidmap is its foreground job: CMD takes the terminal over. */
   int take_tty;
+  /* --attach inside: an ordinary user's container (no host-side step; see attach_inside). */
+  int attach_inside;
   char **argv;
 };
 
@@ -154,6 +157,22 @@ static void parse_args(int argc, char **argv, struct config *c) {
       c->volumes[c->nvolumes].fd = (int)parse_num(v, a);
       c->volumes[c->nvolumes].dst = colon + 1;
       c->nvolumes++;
+    } else if (strcmp(a, "--bind-volume") == 0) {
+      /* SRC:DST:ro|rw, split from the right: DST has no colon (fsidmap checks), SRC may. */
+      char *last = strrchr(v, ':');
+      if (!last || c->nvolumes == MAX_VOLUMES) { fprintf(stderr, "fsidmap-stage: bad --bind-volume %s\n", v); exit(2); }
+      *last = 0;
+      char *mid = strrchr(v, ':');
+      if (!mid) { fprintf(stderr, "fsidmap-stage: bad --bind-volume %s\n", v); exit(2); }
+      *mid = 0;
+      c->volumes[c->nvolumes].fd = -1;
+      c->volumes[c->nvolumes].path = v;
+      c->volumes[c->nvolumes].dst = mid + 1;
+      c->volumes[c->nvolumes].readonly = strcmp(last + 1, "ro") == 0;
+      c->nvolumes++;
+    } else if (strcmp(a, "--attach") == 0) {
+      if (strcmp(v, "inside") == 0) c->attach_inside = 1;
+      else if (strcmp(v, "host") != 0) { fprintf(stderr, "fsidmap-stage: bad --attach %s\n", v); exit(2); }
     } else if (strcmp(a, "--hostname") == 0) c->hostname = v;
     else if (strcmp(a, "--uid") == 0) c->uid = (uid_t)parse_num(v, a);
     else if (strcmp(a, "--gid") == 0) c->gid = (gid_t)parse_num(v, a);
@@ -210,6 +229,57 @@ static int attach_host_side(const struct config *c) {
     int t = root >= 0 ? open_in_root(root, v->dst, O_PATH) : open(v->dst, O_PATH | O_CLOEXEC);
     if (t < 0) fail("open-volume-target", errno, v->dst);
     attach(v->fd, t, v->dst);
+    close(t);
+  }
+  return root;
+}
+
+/* Opens the directories of --bind-volume now, while this process still has the user's identity (it can search the user's home). */
+static void open_bind_sources(struct config *c) {
+  for (int i = 0; i < c->nvolumes; i++) {
+    struct volume *v = &c->volumes[i];
+    if (!v->path) continue;
+    v->fd = open(v->path, O_PATH | O_CLOEXEC);
+    if (v->fd < 0) fail("open-volume-source", errno, v->path);
+  }
+}
+
+/*
+ * --attach inside, for an ordinary user: there is no host-side step (the
+ * user cannot make a mount namespace before it has a user namespace), so
+ * the rootfs and volumes are attached here, as the container's root in its
+ * own mount namespace. The detached mounts come from the broker with their
+ * flags already locked; volumes without an fsid map are bind mounts of the
+ * user's directories, cloned from the descriptors open_bind_sources took.
+ * target is the rootfs directory, opened with the user's identity.
+ */
+static int attach_inside(struct config *c, int target) {
+  point("attach");
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("make-private", errno, "/");
+  int root = target;
+  if (c->rootfs && c->root_fd >= 0) {
+    /* After move_mount the mount's own descriptor is the way into it: the path above may not be searchable by this root. */
+    int top = fcntl(c->root_fd, F_DUPFD_CLOEXEC, 0);
+    if (top < 0) fail("attach", errno, c->rootfs);
+    attach(c->root_fd, target, c->rootfs);
+    close(target);
+    root = top;
+  }
+  for (int i = 0; i < c->nvolumes; i++) {
+    struct volume *v = &c->volumes[i];
+    int src = v->fd;
+    if (v->path) {
+      src = open_tree(v->fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+      if (src < 0) fail("bind-volume", errno, v->path);
+      close(v->fd);
+      if (v->readonly) {
+        struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+        if (mount_setattr(src, "", AT_EMPTY_PATH | AT_RECURSIVE, &ro, sizeof ro) < 0) fail("bind-volume", errno, v->path);
+      }
+    }
+    int t = root >= 0 ? open_in_root(root, v->dst, O_PATH) : open(v->dst, O_PATH | O_CLOEXEC);
+    if (t < 0) fail("open-volume-target", errno, v->dst);
+    attach(src, t, v->dst);
     close(t);
   }
   return root;
@@ -418,10 +488,16 @@ static int run_main(int argc, char **argv) {
   if (fcntl(ctl, F_SETFD, FD_CLOEXEC) < 0) { fprintf(stderr, "fsidmap-stage: no control socket on fd 3\n"); return 2; }
   pid_t parent = getppid();
   die_with_parent(parent);
-  int hostroot = attach_host_side(&c);
+  int hostroot = c.attach_inside ? -1 : attach_host_side(&c);
+  /*
+   * unshare(CLONE_NEWNS) moves the working directory to its copy in the new
+   * mount namespace: being in the rootfs then is a way back to it that
+   * needs no search permission on the directories above (a user's 0700
+   * home), which host root loses with the new user namespace.
+   */
+  if (hostroot >= 0 && fchdir(hostroot) < 0) fail("open-rootfs", errno, c.rootfs);
   point("unshare");
   if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC) < 0) fail("unshare", errno, NULL);
-  if (hostroot >= 0) close(hostroot);
   /*
    * The rootfs as this new mount namespace has it. Opened now, while this
    * process is still host uid 0 and owns the (often 0700, root-owned)
@@ -429,9 +505,11 @@ static int run_main(int argc, char **argv) {
    */
   int rootfd = -1;
   if (c.rootfs) {
-    rootfd = open(c.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    rootfd = hostroot >= 0 ? open(".", O_PATH | O_DIRECTORY | O_CLOEXEC) : open(c.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) fail("open-rootfs", errno, c.rootfs);
   }
+  if (hostroot >= 0) close(hostroot);
+  if (c.attach_inside) open_bind_sources(&c);
   say("ready");
   read_go();
   point("setid");
@@ -440,6 +518,7 @@ static int run_main(int argc, char **argv) {
   if (setresgid(0, 0, 0) < 0) fail("setgid", errno, "0");
   if (setresuid(0, 0, 0) < 0) fail("setuid", errno, "0");
   die_with_parent(parent);
+  if (c.attach_inside) rootfd = attach_inside(&c, rootfd);
   sigset_t set;
   block_signals(&set);
   /* Outside the new pid namespace the terminal's foreground group is visible: is it ours? */

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { isFsidmapError } from '../errors.js';
-import { type Command, type CommandIO, parseCommandArgs } from './command.js';
-import { commands } from './commands/index.js';
+import { type CommandIO, parseCommandArgs } from './command.js';
+import { allCommandNames, findCommandName, loadAllCommands, loadCommand } from './commands/index.js';
 import { provideStdin } from './map-arg.js';
 
 /** Codes that mean "you called it wrong": exit status 2, like a usage error. */
@@ -9,21 +9,22 @@ const USAGE_CODES = /^(ERR_USAGE|ERR_IDMAP_)/;
 
 export async function main(argv: string[], io: CommandIO): Promise<number> {
   const words = argv.filter((a) => !a.startsWith('-'));
-  const command = findCommand(argv);
-  if (!command) {
+  const name = findCommandName(argv);
+  if (!name) {
     if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-      io.stdout.write(topHelp(argv[0] === 'help' ? argv.slice(1) : []));
+      io.stdout.write(await topHelp(argv[0] === 'help' ? argv.slice(1) : []));
       return 0;
     }
     if (argv[0] === '--version') { io.stdout.write('fsidmap 0.1.0\n'); return 0; }
     const prefix = words.slice(0, 1).join(' ');
-    const family = commands.filter((c) => c.name.startsWith(prefix + ' '));
+    const family = allCommandNames().filter((n) => n.startsWith(prefix + ' '));
     io.stderr.write(`fsidmap: unknown command "${words.slice(0, 2).join(' ')}"\n`);
-    io.stderr.write(family.length > 0 ? `  ${prefix} has: ${family.map((c) => c.name.split(' ').slice(1).join(' ')).join(', ')}\n` : '  see fsidmap --help\n');
+    io.stderr.write(family.length > 0 ? `  ${prefix} has: ${family.map((n) => n.split(' ').slice(1).join(' ')).join(', ')}\n` : '  see fsidmap --help\n');
     return 2;
   }
-  const rest = argv.slice(command.name.split(' ').length);
+  const rest = argv.slice(name.split(' ').length);
   try {
+    const command = await loadCommand(name);
     const args = parseCommandArgs(command, rest);
     if (args.values.help === true) {
       io.stdout.write(`${command.summary}\n\n${command.usage}\n`);
@@ -53,17 +54,8 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return Buffer.concat(chunks).toString('latin1');
 }
 
-function findCommand(argv: string[]): Command | undefined {
-  let best: Command | undefined;
-  for (const c of commands) {
-    const parts = c.name.split(' ');
-    if (parts.every((p, i) => argv[i] === p) && (!best || parts.length > best.name.split(' ').length)) best = c;
-  }
-  return best;
-}
-
-function topHelp(filter: string[]): string {
-  const shown = commands.filter((c) => filter.every((w, i) => c.name.split(' ')[i] === w));
+async function topHelp(filter: string[]): Promise<string> {
+  const shown = (await loadAllCommands()).filter((c) => filter.every((w, i) => c.name.split(' ')[i] === w));
   const width = Math.max(...shown.map((c) => c.name.length));
   return [
     'fsidmap: filesystem id mappings for Linux user namespaces',

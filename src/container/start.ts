@@ -8,8 +8,9 @@ import { formatCompact } from '../idmap/index.js';
 import {
   closeFd, createUserns, type DetachedMount, makeDetachedMount, pidfdOpen, pidfdSendSignal, stagePath, type UsernsHolder, writeNamespaceMaps,
 } from '../kernel/index.js';
+import { connectRunBroker, type RunBroker } from '../broker/run-client.js';
 import { Cleanup } from './cleanup.js';
-import { assertRoot, checkInput, type CheckedInput, DEFAULT_PATH, planRun, type RunPlan } from './prepare.js';
+import { checkInput, type CheckedInput, DEFAULT_PATH, planRun, type RunPlan } from './prepare.js';
 import { mapsOfRanges, type RangeRegistry } from './ranges.js';
 import { checkName, type MapPair, type RunSpec } from './spec.js';
 import { abortError, StageChannel, stageError } from './stage-channel.js';
@@ -59,11 +60,19 @@ export interface Container {
  * namespace, which dies with the container's last process.
  */
 export async function startContainer(spec: RunSpec, options: StartOptions = {}): Promise<Container> {
-  assertRoot();
-  const input = checkInput(spec);
-  const name = checkName(spec.name ?? `fsidmap-${randomBytes(4).toString('hex')}`);
-  const abort = options.signal;
+  // Not root: the broker writes the maps and makes the mounts (docs/broker.md); the stage attaches them inside.
+  const broker = process.geteuid?.() === 0 ? null : connectRunBroker(options.env);
   const cleanup = new Cleanup();
+  if (broker) cleanup.push('broker connection', () => broker.close());
+  let input: CheckedInput, name: string;
+  try {
+    input = checkInput(spec);
+    name = checkName(spec.name ?? `fsidmap-${randomBytes(4).toString('hex')}`);
+  } catch (e) {
+    broker?.close();
+    throw e;
+  }
+  const abort = options.signal;
   const checkAbort = () => { if (abort?.aborted) throw abortError(abort); };
   try {
     checkAbort();
@@ -81,10 +90,10 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
     for (const w of plan.warnings) options.onWarning?.(w);
     state.update({ uidMap: formatCompact(idmaps.uid).trim(), gidMap: formatCompact(idmaps.gid).trim() });
 
-    const mounts = await makeMounts(input, plan, cleanup, checkAbort);
+    const mounts = await makeMounts(input, plan, cleanup, checkAbort, broker);
     checkAbort();
 
-    const stage = spawnStage(spec, name, input, plan, mounts, options);
+    const stage = spawnStage(spec, name, input, plan, mounts, options, broker !== null);
     // The stage has its own copies of the mount fds now; ours go.
     for (const m of mounts.all) m.close();
     const child = stage.child;
@@ -98,7 +107,8 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
     cleanup.push('control socket', () => channel.close());
 
     await expect(channel, 'ready', abort, childExit);
-    writeNamespaceMaps(child.pid!, idmaps, 'allow');
+    if (broker) await broker.writeMaps(child.pid!, idmaps);
+    else writeNamespaceMaps(child.pid!, idmaps, 'allow');
     channel.send('go');
     const started = await expect(channel, 'started', abort, childExit);
     const initPid = Number(started.split(' ')[1]);
@@ -157,12 +167,14 @@ async function resolveMaps(spec: RunSpec, name: string, cleanup: Cleanup): Promi
 
 interface Mounts {
   readonly rootfs: DetachedMount | null;
-  readonly volumes: DetachedMount[];
+  /** null: no fsid map, as an ordinary user (the stage bind-mounts the directory itself). */
+  readonly volumes: Array<DetachedMount | null>;
   readonly all: DetachedMount[];
 }
 
 /** One holder per distinct mount map, shared by the mounts that use it, released as soon as they are made. */
-async function makeMounts(input: CheckedInput, plan: RunPlan, cleanup: Cleanup, checkAbort: () => void): Promise<Mounts> {
+async function makeMounts(input: CheckedInput, plan: RunPlan, cleanup: Cleanup, checkAbort: () => void, broker: RunBroker | null): Promise<Mounts> {
+  if (broker) return brokeredMounts(input, plan, cleanup, checkAbort, broker);
   const holders = new Map<string, UsernsHolder>();
   const holderFor = async (maps: MapPair | null): Promise<UsernsHolder | undefined> => {
     if (!maps) return undefined;
@@ -194,15 +206,45 @@ async function makeMounts(input: CheckedInput, plan: RunPlan, cleanup: Cleanup, 
   return { rootfs, volumes, all };
 }
 
-function spawnStage(spec: RunSpec, name: string, input: CheckedInput, plan: RunPlan, mounts: Mounts, options: StartOptions): { child: ChildProcess } {
+/**
+ * As an ordinary user, the mounts with an fsid map come from the broker
+ * (idmapped, nodev, flags locked); those without one are plain bind mounts
+ * the stage makes itself inside the container's namespaces.
+ */
+async function brokeredMounts(input: CheckedInput, plan: RunPlan, cleanup: Cleanup, checkAbort: () => void, broker: RunBroker): Promise<Mounts> {
+  const all: DetachedMount[] = [];
+  const make = async (source: string, maps: MapPair | null, readonly: boolean): Promise<DetachedMount | null> => {
+    checkAbort();
+    if (!maps) return null;
+    const m = await broker.mount(source, maps, readonly);
+    cleanup.push(`detached mount of ${source}`, () => m.close());
+    all.push(m);
+    return m;
+  };
+  const rootfs = input.rootfs === null ? null : await make(input.rootfs, plan.rootfsMaps, false);
+  const volumes: Array<DetachedMount | null> = [];
+  for (let i = 0; i < input.volumes.length; i++) {
+    const v = input.volumes[i];
+    volumes.push(await make(v.hostSource, plan.volumeMaps[i], v.readonly));
+  }
+  return { rootfs, volumes, all };
+}
+
+function spawnStage(spec: RunSpec, name: string, input: CheckedInput, plan: RunPlan, mounts: Mounts, options: StartOptions, asUser: boolean): { child: ChildProcess } {
   const fds: number[] = [];
   const fdOf = (m: DetachedMount) => { fds.push(m.fd); return 3 + fds.length; };
   const args = ['run'];
+  // As an ordinary user the stage cannot attach anything before it has a user namespace: it attaches inside.
+  if (asUser) args.push('--attach', 'inside');
   if (input.rootfs !== null) {
     args.push('--rootfs', input.rootfs);
     if (mounts.rootfs) args.push('--root-fd', String(fdOf(mounts.rootfs)));
   }
-  input.volumes.forEach((v, i) => args.push('--volume', `${fdOf(mounts.volumes[i])}:${v.target}`));
+  input.volumes.forEach((v, i) => {
+    const m = mounts.volumes[i];
+    if (m) args.push('--volume', `${fdOf(m)}:${v.target}`);
+    else args.push('--bind-volume', `${v.hostSource}:${v.target}${v.readonly ? ':ro' : ''}`);
+  });
   const hostname = spec.hostname ?? name;
   const u = input.user;
   args.push('--hostname', hostname, '--uid', String(u.uid), '--gid', String(u.gid), '--groups', u.groups.join(','));

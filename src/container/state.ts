@@ -1,4 +1,5 @@
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FsidmapError } from '../errors.js';
 
@@ -24,7 +25,11 @@ export interface ContainerState {
 }
 
 export function runDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.FSIDMAP_RUN_DIR ?? '/run/fsidmap', 'containers');
+  if (env.FSIDMAP_RUN_DIR) return join(env.FSIDMAP_RUN_DIR, 'containers');
+  if (process.geteuid?.() === 0) return '/run/fsidmap/containers';
+  // An ordinary user (through the broker) keeps its containers' state in a directory of its own.
+  const base = env.XDG_RUNTIME_DIR?.startsWith('/') ? join(env.XDG_RUNTIME_DIR, 'fsidmap') : join(env.HOME || homedir(), '.local', 'state', 'fsidmap', 'run');
+  return join(base, 'containers');
 }
 
 function statePath(name: string): string {

@@ -28,17 +28,9 @@ export interface KCase {
   readonly ops: KOp[];
 }
 
-/** mulberry32: a small seeded generator, so a failing seed can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../support/rng.js';
+
+export { rng };
 
 /** ids: the process's ids inside its namespace; disk: on-disk owners that line up with them. */
 const CONFIGS: Array<{ label: string; ns: string | null; mount: string | null; ids: number[]; disk: number[] }> = [

@@ -3,22 +3,9 @@
  * size, and each way a write can be malformed. Seeded, so a failure can be
  * replayed with the same FSIDMAP_SEED.
  */
-export type Rng = () => number;
+import { int, pick, type Rng, shuffle } from './rng.js';
 
-/** mulberry32: small, fast, good enough to spread test cases. */
-export function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export const int = (r: Rng, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
-export const pick = <T>(r: Rng, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
+export { int, pick, rng, shuffle, type Rng } from './rng.js';
 
 export interface Line { first: number; lower: number; count: number }
 
@@ -35,14 +22,6 @@ export function validLines(r: Rng, n: number, spread: 'tight' | 'wide' | 'huge' 
   at = int(r, 0, maxGap);
   for (const i of order) { lowers[i] = at; at += counts[i] + int(r, 0, maxGap); }
   return shuffle(r, counts.map((count, i) => ({ first: firsts[i], lower: lowers[i], count })));
-}
-
-export function shuffle<T>(r: Rng, xs: T[]): T[] {
-  for (let i = xs.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [xs[i], xs[j]] = [xs[j], xs[i]];
-  }
-  return xs;
 }
 
 export function text(lines: readonly Line[], sep = ' ', trailingNewline = true): string {

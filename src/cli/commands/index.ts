@@ -1,21 +1,51 @@
 import type { Command } from '../command.js';
-import { allocCommands } from './alloc.js';
-import { demoCommand } from './demo.js';
-import { imageCommands } from './image.js';
-import { mapCommands } from './map.js';
-import { runCommands } from './run.js';
-import { subidCommands } from './subid.js';
-import { tarCommands } from './tar.js';
-import { usernsCommands } from './userns.js';
 
-/** Every command of the binary. Each area adds its list here. */
-export const commands: Command[] = [
-  ...mapCommands,
-  ...imageCommands,
-  ...allocCommands,
-  ...subidCommands,
-  ...tarCommands,
-  ...usernsCommands,
-  ...runCommands,
-  demoCommand,
+/**
+ * Every command of the binary, by module. A module is loaded only when one
+ * of its commands runs (or for --help): `fsidmap run` must not pay for
+ * loading the database drivers, nor `fsidmap map check` for koffi.
+ * Each area adds its entry here; a test checks `names` against the module.
+ */
+export interface CommandModule {
+  readonly names: readonly string[];
+  load(): Promise<readonly Command[]>;
+}
+
+export const commandModules: readonly CommandModule[] = [
+  { names: ['map check', 'map show', 'map translate', 'map compose', 'map invert', 'map mount-map'], load: async () => (await import('./map.js')).mapCommands },
+  { names: ['image inspect', 'image shift'], load: async () => (await import('./image.js')).imageCommands },
+  { names: ['alloc', 'release', 'list', 'show', 'who', 'gc'], load: async () => (await import('./alloc.js')).allocCommands },
+  { names: ['subid check', 'subid audit'], load: async () => (await import('./subid.js')).subidCommands },
+  { names: ['tar shift', 'tar unpack'], load: async () => (await import('./tar.js')).tarCommands },
+  { names: ['simulate', 'explain'], load: async () => (await import('./userns.js')).usernsCommands },
+  { names: ['mount', 'umount', 'run'], load: async () => (await import('./run.js')).runCommands },
+  { names: ['broker', 'broker status', 'broker alloc', 'broker release', 'broker list'], load: async () => (await import('./broker.js')).brokerCommands },
+  { names: ['demo'], load: async () => [(await import('./demo.js')).demoCommand] },
 ];
+
+/** The names that select a command, longest match first: "map check" before "map". */
+export function findCommandName(argv: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const m of commandModules) {
+    for (const name of m.names) {
+      const parts = name.split(' ');
+      if (parts.every((p, i) => argv[i] === p) && (!best || parts.length > best.split(' ').length)) best = name;
+    }
+  }
+  return best;
+}
+
+export async function loadCommand(name: string): Promise<Command> {
+  const m = commandModules.find((x) => x.names.includes(name));
+  const c = m && (await m.load()).find((x) => x.name === name);
+  if (!c) throw new Error(`command "${name}" is listed but its module does not define it`);
+  return c;
+}
+
+export async function loadAllCommands(): Promise<Command[]> {
+  return (await Promise.all(commandModules.map((m) => m.load()))).flat();
+}
+
+export function allCommandNames(): string[] {
+  return commandModules.flatMap((m) => m.names);
+}

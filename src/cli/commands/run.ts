@@ -145,7 +145,10 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
     const volumes = strs(args, 'volume').map((v) => c.parseVolumeArg(v, (text, what) => { const m = readMapArg(text, what); return { uid: m, gid: m }; }));
     const user = str(args, 'user');
     const needsRegistry = allocate || fsName !== undefined;
-    const registry = needsRegistry ? await c.openRegistry(io.env.FSIDMAP_DB ? { db: io.env.FSIDMAP_DB } : {}) : undefined;
+    // An ordinary user's ranges are the broker's to hand out: its registry, not a database the user could write.
+    const registry = !needsRegistry ? undefined
+      : process.geteuid?.() === 0 ? await c.openRegistry(io.env.FSIDMAP_DB ? { db: io.env.FSIDMAP_DB } : {})
+        : (await import('../../broker/run-client.js')).brokerRunRegistry(io.env);
     try {
       return await c.runContainer({
         ...(name !== undefined ? { name } : {}),

@@ -1,0 +1,127 @@
+import { closeSync, constants, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { FsidmapError } from '../errors.js';
+
+/**
+ * The broker's audit log: one JSON object per line for every decision —
+ * time, the peer as the kernel named it (uid, gid, pid), the request, the
+ * decision (allowed, refused, failed) and the reason. Opened once with
+ * O_APPEND (lines from one process never interleave) and O_NOFOLLOW; "-"
+ * writes to stderr (journald under systemd).
+ *
+ * Every request the rate limit lets through gets its own line, so the log
+ * grows at most at the limit's pace. Requests refused for going over the
+ * rate limit would let a flooding peer fill the disk at the speed of its
+ * socket: those are logged one by one up to `refusalsPerSecond` per peer,
+ * then counted, and the count is written as one "suppressed" line when the
+ * next second begins.
+ */
+export type Decision = 'allowed' | 'refused' | 'failed';
+
+export interface AuditPeer {
+  readonly uid: number;
+  readonly gid: number;
+  readonly pid: number;
+  readonly user: string | null;
+}
+
+export interface AuditRecord {
+  readonly peer: AuditPeer | null;
+  readonly conn: number | null;
+  readonly op: string | null;
+  readonly id: string | number | null;
+  readonly request: Record<string, unknown> | null;
+  readonly decision: Decision;
+  readonly code: string | null;
+  readonly reason: string;
+  readonly result?: unknown;
+}
+
+export interface AuditSink {
+  record(r: AuditRecord): void;
+}
+
+export class AuditLog implements AuditSink {
+  private readonly fd: number;
+  private readonly ownFd: boolean;
+  private readonly window = new Map<string, { second: number; logged: number; suppressed: number; peer: AuditPeer | null }>();
+
+  private constructor(fd: number, ownFd: boolean, private readonly refusalsPerSecond: number, private readonly now: () => number) {
+    this.fd = fd;
+    this.ownFd = ownFd;
+  }
+
+  static open(path: string, options: { refusalsPerSecond?: number; now?: () => number } = {}): AuditLog {
+    const now = options.now ?? Date.now;
+    const perSecond = options.refusalsPerSecond ?? 20;
+    if (path === '-') return new AuditLog(2, false, perSecond, now);
+    let fd: number;
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+      fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | 0o2000000 /* O_CLOEXEC */, 0o640);
+    } catch (e) {
+      throw new FsidmapError('ERR_BROKER_AUDIT_LOG', `cannot open the audit log ${path}: ${(e as Error).message}`, {
+        context: { path }, hint: 'give a writable file with --audit-log (or - for stderr)', cause: e,
+      });
+    }
+    if (!fstatSync(fd).isFile()) {
+      closeSync(fd);
+      throw new FsidmapError('ERR_BROKER_AUDIT_LOG', `the audit log ${path} is not a regular file`, { context: { path } });
+    }
+    return new AuditLog(fd, true, perSecond, now);
+  }
+
+  record(r: AuditRecord): void {
+    const t = this.now();
+    if (r.code === 'ERR_BROKER_RATE_LIMITED' && r.peer) {
+      const key = String(r.peer.uid);
+      const second = Math.floor(t / 1000);
+      let w = this.window.get(key);
+      if (!w || w.second !== second) {
+        if (w && w.suppressed > 0) this.suppressedLine(w.peer, w.suppressed, t);
+        w = { second, logged: 0, suppressed: 0, peer: r.peer };
+        this.window.set(key, w);
+      }
+      if (w.logged >= this.refusalsPerSecond) {
+        w.suppressed++;
+        return;
+      }
+      w.logged++;
+    }
+    this.line({ time: new Date(t).toISOString(), ...r });
+  }
+
+  /** Writes the pending "suppressed" counts (called periodically and at close). */
+  flush(): void {
+    const t = this.now();
+    const second = Math.floor(t / 1000);
+    for (const [key, w] of this.window) {
+      if (w.second === second) continue;
+      if (w.suppressed > 0) this.suppressedLine(w.peer, w.suppressed, t);
+      this.window.delete(key);
+    }
+  }
+
+  close(): void {
+    for (const w of this.window.values()) if (w.suppressed > 0) this.suppressedLine(w.peer, w.suppressed, this.now());
+    this.window.clear();
+    if (this.ownFd) closeSync(this.fd);
+  }
+
+  private suppressedLine(peer: AuditPeer | null, count: number, t: number): void {
+    this.line({
+      time: new Date(t).toISOString(), peer, conn: null, op: null, id: null, request: null, decision: 'refused', code: 'ERR_BROKER_AUDIT_SUPPRESSED',
+      reason: `${count} more requests of this peer over its rate limit were refused in one second and not logged one by one`, suppressed: count,
+    });
+  }
+
+  private line(obj: Record<string, unknown>): void {
+    try {
+      writeSync(this.fd, JSON.stringify(obj) + '\n');
+    } catch (e) {
+      // The audit log is part of the contract: a broker that cannot write it must not go on deciding.
+      process.stderr.write(`fsidmap broker: fatal: cannot write the audit log: ${(e as Error).message}\n`);
+      process.exit(1);
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import type { Allocation, AllocKind } from '../alloc/index.js';
+import { allocateOnHost } from '../alloc-host/index.js';
+import { FsidmapError } from '../errors.js';
+import type { Registry } from '../registry/index.js';
+import type { AllocatedRange, RangeStore } from './ports.js';
+
+/**
+ * The broker's allocations in the range registry (src/registry), made with
+ * the host allocator (src/alloc-host) so they avoid real users, groups and
+ * every /etc/subuid and /etc/subgid range. Each is recorded with the peer as
+ * owner ("uid:N") under the name "uid:N/NAME": peers choose names freely and
+ * cannot see, reuse or release each other's.
+ */
+export function registryRanges(registry: Registry, options: { realm?: string } = {}): RangeStore {
+  const realm = options.realm;
+  const full = (owner: string, name: string) => `${owner}/${name}`;
+  const view = (a: Allocation, owner: string): AllocatedRange => ({
+    name: a.name.slice(owner.length + 1), kind: a.kind as AllocatedRange['kind'],
+    uid: { start: a.uid.start, count: a.uid.end - a.uid.start },
+    gid: { start: a.gid.start, count: a.gid.end - a.gid.start },
+    createdAt: a.createdAt,
+  });
+  const mine = (a: Allocation, owner: string) => a.owner === owner && a.name.startsWith(`${owner}/`);
+  return {
+    async allocate(owner, name, kind, size) {
+      const r = await allocateOnHost(registry, {
+        name: full(owner, name), kind: kind as AllocKind, owner, ...(size !== null ? { size } : {}), ...(realm ? { realm } : {}),
+      }, { respectSubids: true });
+      if (!mine(r.allocation, owner)) {
+        throw new FsidmapError('ERR_NAME_TAKEN', `"${name}" is held by someone else`, { hint: 'choose another name' });
+      }
+      return { range: view(r.allocation, owner), created: r.created };
+    },
+    async release(owner, name) {
+      const a = await registry.get(full(owner, name), realm);
+      if (!a || !mine(a, owner)) {
+        throw new FsidmapError('ERR_NO_SUCH_ALLOCATION', `you hold no allocation named "${name}"`, { hint: 'fsidmap broker list shows yours', context: { name } });
+      }
+      return view(await registry.release(a.name, realm ? { realm } : {}), owner);
+    },
+    async list(owner) {
+      return (await registry.list(realm ? { realm } : {})).filter((a) => mine(a, owner)).map((a) => view(a, owner));
+    },
+    close: () => registry.close(),
+  };
+}

@@ -1,0 +1,212 @@
+import { FsidmapError } from '../errors.js';
+import { formatKernel } from '../idmap/index.js';
+import { MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, makeLockedIdmappedMount } from '../kernel/locked-mount.js';
+import { walkPeerPath } from '../kernel/peer-path.js';
+import { closeDescriptor } from '../kernel/unix-socket.js';
+import { inspectTarget, openTarget } from '../kernel/userns-target.js';
+import { type Limits, limitsFor, type UserLimits } from './limits.js';
+import { decideMountMaps, decideNamespaceMaps, type Decision, mountMapsOf } from './map-policy.js';
+import { type PeerView, peerView } from './peer-view.js';
+import type { NamespaceTracker } from './namespace-tracker.js';
+import { describeOwned } from './owned-ids.js';
+import type { HandlerResult, Peer, RequestContext } from './peer.js';
+import type { AllocatedRange, DelegationSource, MapHolderFactory, RangeStore } from './ports.js';
+import { OPS, PROTOCOL_VERSION, type Request } from './protocol.js';
+import { inspectComponent } from './source-policy.js';
+
+/**
+ * The broker's operations: each checks the policy for the peer the kernel
+ * named, does the one privileged step, and says what it did (for the answer
+ * and the audit line). A refusal is an FsidmapError with a code, a message
+ * naming what is wrong and a hint; nothing is written or mounted before
+ * every check has passed.
+ */
+export interface ServiceOptions {
+  readonly limits: Limits;
+  readonly delegation: DelegationSource;
+  readonly holders: MapHolderFactory;
+  readonly ranges: RangeStore | null;
+  readonly tracker: NamespaceTracker;
+  readonly version?: string;
+}
+
+/** Mounts in progress at once, over all peers: each starts two short-lived processes. */
+const MOUNT_SLOTS = 8;
+
+export class BrokerService {
+  private readonly locks = new Map<number, Promise<unknown>>();
+  private mountsRunning = 0;
+  private readonly mountWaiters: Array<() => void> = [];
+
+  constructor(private readonly o: ServiceOptions) {}
+
+  handle = async (req: Request, ctx: RequestContext): Promise<HandlerResult> => {
+    switch (req.op) {
+      case 'hello': return this.hello(ctx.peer);
+      case 'setmaps': return this.serialized(ctx.peer.uid, () => this.setmaps(req, ctx));
+      case 'mount': return this.withMountSlot(() => this.mount(req, ctx.peer));
+      case 'alloc': return this.serialized(ctx.peer.uid, () => this.alloc(req, ctx.peer));
+      case 'release': return this.serialized(ctx.peer.uid, () => this.release(req, ctx.peer));
+      case 'list': return this.list(ctx.peer);
+    }
+  };
+
+  private async withMountSlot<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.mountsRunning >= MOUNT_SLOTS) await new Promise<void>((r) => this.mountWaiters.push(r));
+    this.mountsRunning++;
+    try {
+      return await fn();
+    } finally {
+      this.mountsRunning--;
+      this.mountWaiters.shift()?.();
+    }
+  }
+
+  private userLimits(peer: Peer): UserLimits {
+    return limitsFor(this.o.limits, peer.uid, peer.user);
+  }
+
+  /** One limit-checked change at a time per uid, so two connections cannot both take the last slot. */
+  private serialized<T>(uid: number, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(uid) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(uid, tail);
+    void tail.then(() => { if (this.locks.get(uid) === tail) this.locks.delete(uid); });
+    return next;
+  }
+
+  private async allocations(peer: Peer): Promise<AllocatedRange[]> {
+    return this.o.ranges ? this.o.ranges.list(ownerOf(peer)) : [];
+  }
+
+  /** The host's delegation as this peer sees it, the broker's allocations for it included. */
+  private async view(peer: Peer): Promise<PeerView> {
+    return peerView(this.o.delegation.facts(), peer, await this.allocations(peer));
+  }
+
+  private async hello(peer: Peer): Promise<HandlerResult> {
+    const allocs = await this.allocations(peer);
+    const { owned } = peerView(this.o.delegation.facts(), peer, allocs);
+    return {
+      result: {
+        server: 'fsidmap-broker', version: this.o.version ?? '0.1.0', protocol: PROTOCOL_VERSION, ops: OPS,
+        peer: { uid: peer.uid, gid: peer.gid, pid: peer.pid, user: peer.user },
+        owned: { uid: describeOwned(owned.uid), gid: describeOwned(owned.gid) },
+        limits: this.userLimits(peer),
+        usage: { namespaces: this.o.tracker.count(peer.uid), allocations: allocs.length, ids: allocs.reduce((s, a) => s + a.uid.count, 0) },
+        registry: this.o.ranges !== null,
+      },
+      reason: 'told the peer what it owns and may do',
+    };
+  }
+
+  private async setmaps(req: Extract<Request, { op: 'setmaps' }>, ctx: RequestContext): Promise<HandlerResult> {
+    const { peer } = ctx;
+    const [ns, pid] = ctx.fds;
+    if (ns.kind !== 'userns' || pid.kind !== 'pidfd') {
+      throw new FsidmapError('ERR_BROKER_FDS', `setmaps takes the user namespace first and the pidfd second, got ${ns.kind} and ${pid.kind}`, {
+        hint: 'send [fd of /proc/PID/ns/user, pidfd_open(PID)] in that order',
+      });
+    }
+    const facts = inspectTarget(ns.fd, pid.fd);
+    if (facts.owner !== peer.uid) {
+      throw new FsidmapError('ERR_BROKER_NAMESPACE', `the user namespace belongs to uid ${facts.owner}, not to you (uid ${peer.uid})`, {
+        hint: 'the broker writes maps only for namespaces their owner asks about', context: { rule: 'not-owner', owner: facts.owner },
+      });
+    }
+    if (facts.procUid !== peer.uid || facts.procGid !== peer.gid) {
+      throw new FsidmapError('ERR_BROKER_NAMESPACE', `process ${facts.pid} runs as ${facts.procUid}:${facts.procGid}, not as you (${peer.uid}:${peer.gid})`, {
+        hint: 'as with newuidmap, the process in the namespace must have your uid and gid', context: { rule: 'target-owner', pid: facts.pid },
+      });
+    }
+    const limit = this.userLimits(peer).namespaces;
+    if (this.o.tracker.count(peer.uid) >= limit) {
+      throw new FsidmapError('ERR_BROKER_LIMIT', `you have ${limit} user namespaces the broker set up still running, your limit`, {
+        hint: 'stop some containers; the limit is set in the broker\'s --limits file', context: { limit: 'namespaces', max: limit },
+      });
+    }
+    const decision = unwrap(decideNamespaceMaps(await this.view(peer), { uid: facts.procUid, gid: facts.procGid, setgroups: facts.setgroups }, req.uidMap, req.gidMap, req.setgroups));
+    const target = openTarget(ns.fd, pid.fd, facts, decision.setgroups === 'deny');
+    try {
+      target.write({ uid: decision.uidText, gid: decision.gidText, setgroups: decision.setgroups === 'deny' ? 'deny' : null });
+    } finally {
+      target.close();
+    }
+    ctx.adopt(pid.fd);
+    this.o.tracker.track(peer.uid, pid.fd);
+    return {
+      result: { pid: facts.pid, uidMap: decision.uidText, gidMap: decision.gidText, setgroups: decision.setgroups },
+      reason: `wrote uid_map, gid_map (setgroups ${decision.setgroups}) of the user namespace of process ${facts.pid}`,
+    };
+  }
+
+  private async mount(req: Extract<Request, { op: 'mount' }>, peer: Peer): Promise<HandlerResult> {
+    const view = await this.view(peer);
+    const maps = unwrap(decideMountMaps(view, unwrap(mountMapsOf(req))));
+    const walk = walkPeerPath(req.path, { uid: peer.uid, gid: peer.gid, groups: peer.groups }, (c) => inspectComponent(c, view.owned, peer.uid));
+    let holder;
+    try {
+      holder = await this.o.holders(maps);
+      const attrs = (req.readonly ? MOUNT_ATTR_RDONLY : 0) | (req.nosuid ? MOUNT_ATTR_NOSUID : 0) | (req.noexec ? MOUNT_ATTR_NOEXEC : 0);
+      const fd = await makeLockedIdmappedMount(walk.fd, holder.nsFd, req.path, { attrs });
+      const flags = ['nodev', ...(req.nosuid ? ['nosuid'] : []), ...(req.noexec ? ['noexec'] : []), ...(req.readonly ? ['ro'] : [])];
+      return {
+        result: { path: req.path, uidMap: formatKernel(maps.uid), gidMap: formatKernel(maps.gid), flags, locked: true, fds: 1 },
+        fds: [fd],
+        reason: `made a detached idmapped mount of ${req.path} (${flags.join(',')}, flags locked)`,
+      };
+    } finally {
+      closeDescriptor(walk.fd);
+      await holder?.release();
+    }
+  }
+
+  private ranges(): RangeStore {
+    if (!this.o.ranges) {
+      throw new FsidmapError('ERR_BROKER_NO_REGISTRY', 'this broker has no registry, so it cannot allocate ranges', { hint: 'the administrator starts the broker with --db' });
+    }
+    return this.o.ranges;
+  }
+
+  private async alloc(req: Extract<Request, { op: 'alloc' }>, peer: Peer): Promise<HandlerResult> {
+    const store = this.ranges();
+    const l = this.userLimits(peer);
+    const mine = await store.list(ownerOf(peer));
+    const existing = mine.find((a) => a.name === req.name);
+    if (!existing) {
+      const size = req.size ?? 65536;
+      const ids = mine.reduce((s, a) => s + a.uid.count, 0);
+      if (mine.length >= l.allocations) {
+        throw new FsidmapError('ERR_BROKER_LIMIT', `you hold ${mine.length} allocations, your limit`, { hint: 'release one first (fsidmap broker release)', context: { limit: 'allocations', max: l.allocations } });
+      }
+      if (ids + size > l.ids) {
+        throw new FsidmapError('ERR_BROKER_LIMIT', `allocating ${size} more ids would make ${ids + size}, over your limit of ${l.ids}`, {
+          hint: 'release an allocation or ask for fewer ids', context: { limit: 'ids', max: l.ids, held: ids, asked: size },
+        });
+      }
+    }
+    const { range, created } = await store.allocate(ownerOf(peer), req.name, req.kind, req.size);
+    return { result: { allocation: range, created }, reason: `${created ? 'allocated' : 'returned the existing'} ${range.kind} ${range.name}: uids ${range.uid.start}+${range.uid.count}, gids ${range.gid.start}+${range.gid.count}` };
+  }
+
+  private async release(req: Extract<Request, { op: 'release' }>, peer: Peer): Promise<HandlerResult> {
+    const range = await this.ranges().release(ownerOf(peer), req.name);
+    return { result: { released: range }, reason: `released ${range.kind} ${range.name}` };
+  }
+
+  private async list(peer: Peer): Promise<HandlerResult> {
+    const allocations = await this.ranges().list(ownerOf(peer));
+    return { result: { allocations }, reason: `listed ${allocations.length} allocations` };
+  }
+}
+
+/** The registry owner the broker records for a peer: by uid, which names cannot be reused to take over. */
+export function ownerOf(peer: Pick<Peer, 'uid'>): string {
+  return `uid:${peer.uid}`;
+}
+
+function unwrap<T>(d: Decision<T>): T {
+  if (d.ok) return d.value;
+  throw new FsidmapError(d.refusal.code, d.refusal.message, { hint: d.refusal.hint, context: d.refusal.context });
+}

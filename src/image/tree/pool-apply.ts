@@ -32,6 +32,11 @@ export async function applyWithPool(o: ApplyOptions): Promise<void> {
     treeSync(o, rootFd);
     o.state.writeProgress(pendingRanges(batches));
   };
+  // Aborted before the first step (e.g. SIGINT while reading): start nothing.
+  if (o.signal?.aborted) {
+    try { checkpoint(); } finally { closeSync(rootFd); }
+    throw interrupted();
+  }
   let timer: NodeJS.Timeout | null = null;
   let failed: unknown = null;
   const stop = new Promise<never>((_, reject) => {

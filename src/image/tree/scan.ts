@@ -86,5 +86,14 @@ export function scanFailure(f: OpFailure, rel: string): FsidmapError {
       context: { path: where, syscall: f.call }, hint: 'the tree must not change while fsidmap reads or shifts it: stop what writes to it and run again',
     });
   }
+  // Directories are opened without following symlinks (the C engine: RESOLVE_NO_SYMLINKS and
+  // RESOLVE_NO_XDEV on the whole path): one that became a symlink, something else or a mount
+  // point is refused, never followed.
+  if ((name === 'ELOOP' || name === 'ENOTDIR' || name === 'EXDEV') && f.call.startsWith('open')) {
+    const now = name === 'EXDEV' ? 'a mount point' : 'a symlink or no directory';
+    return new FsidmapError('ERR_TREE_CHANGED', `a directory on the way to ${where} is now ${now}; it was not followed`, {
+      context: { path: where, syscall: f.call, errno: name }, hint: 'the tree must not change while fsidmap reads or shifts it: put the directory back, or check what replaced it',
+    });
+  }
   return new FsidmapError(`ERR_SYSCALL_${name}`, `${f.call}(${where}) failed: ${name}`, { context: { path: where, syscall: f.call, errno: name } });
 }

@@ -1098,3 +1098,10 @@ void fst_cols_free(struct cols *c) { if (c) { cols_free(c); free(c); } }
 
 /* The engine's interface version: the TypeScript side refuses a library it does not know. */
 int fst_version(void) { return 1; }
+
+/*
+ * Test hook: behave as on a kernel without openat2 (< 5.6), the *xattrat
+ * calls (< 6.13) and fchmodat2 (< 6.6), so that the fallbacks run in the
+ * tests on this kernel too (FSIDMAP_TREE_ENGINE_COMPAT=old-kernel).
+ */
+void fst_compat_old_kernel(void) { have_openat2 = 0; have_xattrat = 0; have_fchmodat2 = 0; }

@@ -95,6 +95,8 @@ type Ptr = unknown;
 function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
   const version = lib.func('int fst_version(void)') as () => number;
   if (version() !== VERSION) return null;
+  // Tests: the fallbacks for kernels without openat2, getxattrat/listxattrat/setxattrat and fchmodat2.
+  if (process.env.FSIDMAP_TREE_ENGINE_COMPAT === 'old-kernel') (lib.func('void fst_compat_old_kernel(void)') as () => void)();
   koffi.opaque('fst_scan');
   koffi.opaque('fst_apply');
   koffi.opaque('fst_cols');

@@ -19,7 +19,7 @@ import { scanFailure } from './scan.js';
  * must wait for, then has little left to write.
  */
 const CHUNK_MS = 50;
-const SYNC_AHEAD_MS = Number(process.env.XX_SYNC_AHEAD ?? 100);
+const SYNC_AHEAD_MS = 100;
 const SLOTS: ReadonlyArray<keyof EntryXattrs> = ['aclAccess', 'aclDefault', 'capability'];
 
 export async function applyNative(o: ApplyOptions, engine: TreeEngine, threads: number): Promise<void> {

@@ -9,7 +9,7 @@ import { type ScanOptions, type TreeScan, scanFailure } from './scan.js';
  * are seen. The result arrives as one block of columns: paths stay bytes in
  * a PathTable, and strings are made only for what is reported.
  */
-const STEP_MS = 100;
+const STEP_MS = 200;
 
 const KEYS: ReadonlyArray<keyof EntryXattrs> = ['aclAccess', 'aclDefault', 'capability'];
 

@@ -103,7 +103,7 @@ export interface PlanStats {
 }
 
 export type PlanResult =
-  | { readonly ok: true; readonly plan: ShiftPlan; readonly stats: PlanStats; readonly kept: UnmappedRange[]; readonly fingerprintAfter: string }
+  | { readonly ok: true; readonly plan: ShiftPlan; readonly todo: PlanTodo; readonly stats: PlanStats; readonly kept: UnmappedRange[]; readonly fingerprintAfter: string }
   | { readonly ok: false; readonly unmapped: UnmappedRange[]; readonly duplicates: Array<{ path: string; tag: 'user' | 'group'; id: number }> };
 
 const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
@@ -183,36 +183,45 @@ export function planShift(cols: TreeColumns, map: IdMap, direction: 'down' | 'up
     return { ok: false, unmapped: policy.kind === 'refuse' ? unmapped : [], duplicates };
   }
   const plan: ShiftPlan = { paths: cols.paths, ino: cols.ino, mode, uid, gid, newUid, newGid, flags, before, after };
-  const stats = { ...planStats(plan), hardLinks: extraNames.size };
-  return { ok: true, plan, stats: { ...stats, unchanged: stats.unchanged - extraNames.size }, kept: unmapped, fingerprintAfter: treeFingerprint(cols, newUid, newGid) };
+  const todo = planTodo(plan);
+  const stats = { ...todo.stats, hardLinks: extraNames.size, unchanged: todo.stats.unchanged - extraNames.size };
+  return { ok: true, plan, todo, stats, kept: unmapped, fingerprintAfter: treeFingerprint(cols, newUid, newGid) };
 }
 
-/** Counts by step; rows with nothing to do count as unchanged. */
-export function planStats(plan: ShiftPlan): PlanStats {
-  const counts = [0, 0, 0, 0, 0];
-  let unchanged = 0;
+/** The rows with steps, ascending, with their steps, and the counts by step (rows with nothing to do count as unchanged). */
+export interface PlanTodo {
+  readonly rows: Uint32Array;
+  readonly flags: Uint8Array;
+  readonly stats: PlanStats;
+}
+
+/** One pass over the flags: what a fresh shift or a dry run reports and an apply needs. */
+export function planTodo(plan: ShiftPlan): PlanTodo {
   const { flags } = plan;
-  for (let i = 0; i < flags.length; i++) {
+  const n = flags.length;
+  const rows = new Uint32Array(n), todo = new Uint8Array(n);
+  let k = 0, owner = 0, mode = 0, aclAccess = 0, aclDefault = 0, capability = 0;
+  for (let i = 0; i < n; i++) {
     const f = flags[i];
-    if (f === 0) { unchanged++; continue; }
-    if (f & 1) counts[0]++;
-    if (f & 2) counts[1]++;
-    if (f & 4) counts[2]++;
-    if (f & 8) counts[3]++;
-    if (f & 16) counts[4]++;
+    if (f === 0) continue;
+    rows[k] = i;
+    todo[k++] = f;
+    if (f & 1) owner++;
+    if (f & 2) mode++;
+    if (f & 4) aclAccess++;
+    if (f & 8) aclDefault++;
+    if (f & 16) capability++;
   }
-  return { entries: flags.length, hardLinks: 0, owner: counts[0], mode: counts[1], aclAccess: counts[2], aclDefault: counts[3], capability: counts[4], unchanged };
+  return { rows: rows.subarray(0, k), flags: todo.subarray(0, k), stats: { entries: n, hardLinks: 0, owner, mode, aclAccess, aclDefault, capability, unchanged: n - k } };
+}
+
+export function planStats(plan: ShiftPlan): PlanStats {
+  return planTodo(plan).stats;
 }
 
 /** Rows with something to do, ascending. */
 export function plannedRows(plan: ShiftPlan): Uint32Array {
-  const { flags } = plan;
-  let k = 0;
-  for (let i = 0; i < flags.length; i++) if (flags[i] !== 0) k++;
-  const rows = new Uint32Array(k);
-  k = 0;
-  for (let i = 0; i < flags.length; i++) if (flags[i] !== 0) rows[k++] = i;
-  return rows;
+  return planTodo(plan).rows;
 }
 
 export function actionAt(plan: ShiftPlan, i: number): ShiftAction {

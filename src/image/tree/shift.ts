@@ -6,7 +6,7 @@ import { chooseEngine } from './engine.js';
 import { type JournalHeader } from './journal-codec.js';
 import { type DoneRecord, ShiftState, stateDirFrom } from './journal.js';
 import { displayPath, pathListAt, pathListLength } from './path-table.js';
-import { type PlanStats, type ShiftPlan, type UnmappedPolicy, type UnmappedRange, planShift, planStats, plannedRows, treeFingerprint } from './plan.js';
+import { type PlanStats, type ShiftPlan, type UnmappedPolicy, type UnmappedRange, planShift, planStats, treeFingerprint } from './plan.js';
 import { resumeShift } from './resume.js';
 import type { PoolLease } from './pool-scan.js';
 import { type ScanOptions, type TreeProgress, type TreeScan, realRoot, scanRealRoot } from './scan.js';
@@ -119,7 +119,7 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
       if (isAlreadyDone(ShiftState.peekDone(stateDir, root), wanted, scan)) return finish(alreadyDone(scan, true));
       const planned = planShift(scan, map, direction, policy);
       if (!planned.ok) throw refusal(planned, rootText);
-      if (plannedRows(planned.plan).length > 0) checkWritable(root, rootText, lockedChanging(scan, planned.plan));
+      if (planned.todo.rows.length > 0) checkWritable(root, rootText, lockedChanging(scan, planned.plan));
       return finish({ dryRun: true, resumed: false, alreadyDone: false, stats: planned.stats, kept: planned.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
     } finally {
       await lease?.close();
@@ -144,7 +144,7 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
     const planned = planShift(scan, map, direction, policy);
     if (!planned.ok) throw refusal(planned, rootText);
     const { plan } = planned;
-    const todo = todoOf(plan);
+    const { todo } = planned;
     if (todo.rows.length > 0) {
       checkWritable(root, rootText, lockedChanging(scan, plan));
       const header: JournalHeader = {
@@ -164,14 +164,6 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
     state.release();
     await lease?.close();
   }
-}
-
-/** The rows with steps, ascending, and their steps. */
-function todoOf(plan: ShiftPlan): { rows: Uint32Array; flags: Uint8Array } {
-  const rows = plannedRows(plan);
-  const flags = new Uint8Array(rows.length);
-  for (let k = 0; k < rows.length; k++) flags[k] = plan.flags[rows[k]];
-  return { rows, flags };
 }
 
 /**

@@ -4,6 +4,12 @@
 // one run. Every command of every round gets a fresh copy of the same tree
 // (cp -a, then sync, so no one pays for another's dirty pages), and the
 // order of the commands rotates from round to round; medians of RUNS rounds.
+// Where: by default a journaled ext4 made for the run in a loop-mounted image
+// under os.tmpdir() (BENCH_TREE_FS=loop): the copies come and go there, and
+// the host filesystem only sees one file. BENCH_TREE_FS=tmp runs in
+// os.tmpdir() itself; on an ext4 without a journal (as / on the machine the
+// figures in docs/image-tree.md come from) that is slow to make copies in
+// after deleting others (ext4 skips recently deleted inodes, one by one).
 // Also: fsidmap --no-sync, the C engine with one thread, the TypeScript
 // engine (the fallback when the C engine is not built), where fsidmap's time
 // goes (phasesMs of --json), and inspect. A real input too: a Debian bookworm
@@ -19,7 +25,10 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '..', 'src', 'cli', 'main.js');
-const WORK = join(tmpdir(), 'fsidmap-bench-tree');
+const FS = process.env.BENCH_TREE_FS ?? 'loop';
+const MOUNT = join(tmpdir(), `fsidmap-bench-tree-${process.pid}`);
+const IMAGE = `${MOUNT}.img`;
+const WORK = FS === 'loop' ? join(MOUNT, 'work') : join(tmpdir(), 'fsidmap-bench-tree');
 const RESULTS = join(here, '..', '..', 'bench', 'results', 'tree.json');
 const ENTRIES = Number(process.env.BENCH_TREE_ENTRIES ?? 100000);
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 3));
@@ -91,43 +100,87 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 interface Variant {
   readonly key: string;
-  run(dir: string): Timed;
+  /** Forward (0 → 100000), or back when reverse. */
+  run(dir: string, reverse: boolean): Timed;
 }
 
-const fsidmap = (extra: string[], env: Record<string, string> = {}) => (dir: string) => run('node', [CLI, 'image', 'shift', '--json', ...extra, dir, MAP], env);
+const fsidmap = (extra: string[], env: Record<string, string> = {}) => (dir: string, reverse: boolean) =>
+  run('node', [CLI, 'image', 'shift', '--json', ...(reverse ? ['-r'] : []), ...extra, dir, MAP], env);
+
+/** The filesystem the bench runs on: a fresh journaled ext4 in a loop-mounted image, or tmpdir. */
+function setUpFilesystem(): string {
+  if (FS !== 'loop') return `${tmpdir()} (${spawnSync('findmnt', ['-n', '-o', 'FSTYPE,OPTIONS', '-T', tmpdir()], { encoding: 'utf8' }).stdout.trim()})`;
+  mkdirSync(MOUNT, { recursive: true });
+  const must = (cmd: string, args: string[]) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  };
+  must('truncate', ['-s', '8G', IMAGE]);
+  // Inode tables and journal written now, not by a kernel thread during the measurements.
+  must('mkfs.ext4', ['-q', '-F', '-N', '600000', '-E', 'lazy_itable_init=0,lazy_journal_init=0', IMAGE]);
+  must('mount', ['-o', 'loop', IMAGE, MOUNT]);
+  return `ext4 with a journal, made for this run (loop-mounted ${IMAGE})`;
+}
+
+function tearDownFilesystem(): void {
+  if (FS !== 'loop') { rmSync(WORK, { recursive: true, force: true }); return; }
+  spawnSync('umount', [MOUNT]);
+  rmSync(IMAGE, { force: true });
+  rmSync(MOUNT, { recursive: true, force: true });
+}
 
 function main(): void {
   if (process.getuid?.() !== 0) { console.log('tree bench: needs root (chown); skipped'); return; }
   const haveFuid = spawnSync('fuidshift', ['--version']).status === 0;
+  const where = setUpFilesystem();
+  try {
+    bench(haveFuid, where);
+  } finally {
+    tearDownFilesystem();
+  }
+}
+
+function bench(haveFuid: boolean, where: string): void {
   rmSync(WORK, { recursive: true, force: true });
   const template = join(WORK, 'template');
   const t0 = performance.now();
   makeTree(template);
   spawnSync('sync');
-  console.log(`tree of ${ENTRIES.toLocaleString('en-US')} entries made in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${RUNS} rounds, a fresh copy per command and round; load ${loadavg()[0].toFixed(2)}`);
+  console.log(`on ${where}`);
+  console.log(`tree of ${ENTRIES.toLocaleString('en-US')} entries made in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${RUNS} rounds, ${FS === 'loop' ? 'a fresh copy per command and round' : 'a copy per command, shifted forward and back in turn'}; load ${loadavg()[0].toFixed(2)}`);
 
   const variants: Variant[] = [
     { key: 'fsidmap', run: fsidmap([]) },
     { key: 'fsidmap --no-sync', run: fsidmap(['--no-sync']) },
     { key: 'fsidmap, 1 thread', run: fsidmap([], { FSIDMAP_WORKERS: '1' }) },
     { key: 'fsidmap, TypeScript engine', run: fsidmap([], { FSIDMAP_TREE_ENGINE: 'node' }) },
-    ...(haveFuid ? [{ key: 'fuidshift', run: (dir: string) => run('fuidshift', [dir, 'b:0:100000:65536']) }] : []),
-    { key: 'chown -hR', run: (dir: string) => run('chown', ['-hR', '100000:100000', dir]) },
+    ...(haveFuid ? [{ key: 'fuidshift', run: (dir: string, reverse: boolean) => run('fuidshift', [dir, ...(reverse ? ['-r'] : []), 'b:0:100000:65536']) }] : []),
+    { key: 'chown -hR', run: (dir: string, reverse: boolean) => run('chown', ['-hR', reverse ? '0:0' : '100000:100000', dir]) },
   ];
+  // On the loop filesystem every run gets a fresh copy. In tmpdir (BENCH_TREE_FS=tmp) each
+  // command gets one copy, shifted forward and back in turn: making copies there right after
+  // deleting others is too slow on an ext4 without a journal (see the top of this file).
+  const fresh = FS === 'loop';
+  const copyOf = (i: number) => join(WORK, fresh ? 'copy' : `copy-${i}`);
+  if (!fresh) {
+    variants.forEach((_, i) => spawnSync('cp', ['-a', template, copyOf(i)]));
+    spawnSync('sync');
+  }
   const times: Record<string, number[]> = {};
   const phases: Record<string, number[]> = {};
   const add = (k: string, ms: number) => (times[k] ??= []).push(ms);
   for (let r = 0; r < RUNS; r++) {
     // Rotate the order so that no command always runs first (or after the same one).
-    const order = variants.map((_, i) => variants[(i + r) % variants.length]);
-    for (const v of order) {
-      const dir = join(WORK, 'copy');
-      spawnSync('cp', ['-a', template, dir]);
+    const order = variants.map((_, i) => (i + r) % variants.length);
+    for (const i of order) {
+      const v = variants[i];
+      const dir = copyOf(i);
+      if (fresh) spawnSync('cp', ['-a', template, dir]);
       spawnSync('sync');
-      const t = v.run(dir);
+      const t = v.run(dir, !fresh && r % 2 === 1);
       add(v.key, t.ms);
       if (v.key === 'fsidmap') for (const [p, ms] of Object.entries(JSON.parse(t.stdout).phasesMs as Record<string, number>)) (phases[p] ??= []).push(ms);
-      rmSync(dir, { recursive: true, force: true });
+      if (fresh) rmSync(dir, { recursive: true, force: true });
     }
     add('inspect', run('node', [CLI, 'image', 'inspect', '--json', template]).ms);
   }
@@ -160,7 +213,7 @@ function main(): void {
   if (realAgree !== null) console.log(`Debian minbase: fsidmap and fuidshift results ${realAgree ? 'agree entry by entry' : 'DIFFER'}; fuidshift / fsidmap ${(med['minbase fuidshift'] / med['minbase fsidmap']).toFixed(2)}x`);
   if (realAgree === false) process.exitCode = 1;
   const result = {
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), loadAtEnd: loadavg()[0] },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), loadAtEnd: loadavg()[0] }, filesystem: where,
     entries: ENTRIES, runs: RUNS, medianMs: med, samplesMs: times, fsidmapPhasesMedianMs: medPhases, minbaseAgree: realAgree,
     ratios: {
       fuidshiftOverFsidmap: fu ? fu / fs : null, fsidmapOverChown: fs / ch,
@@ -169,7 +222,6 @@ function main(): void {
   };
   mkdirSync(dirname(RESULTS), { recursive: true });
   writeFileSync(RESULTS, JSON.stringify(result, null, 2) + '\n');
-  rmSync(WORK, { recursive: true, force: true });
 }
 
 main();

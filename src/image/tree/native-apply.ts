@@ -16,10 +16,13 @@ import { scanFailure } from './scan.js';
  *
  * When durable, the engine also syncs the filesystem in the background every
  * SYNC_AHEAD_MS while it works: the final syncfs, which the journal's removal
- * must wait for, then has little left to write.
+ * must wait for, then has less left to write. Not more often: on ext4 with a
+ * journal each syncfs is a commit, and chowns of inodes in the committing
+ * transaction wait for copies of their buffers (measured: 100 ms was slower
+ * than none there, 250–300 ms slightly faster; docs/image-tree.md).
  */
 const CHUNK_MS = 50;
-const SYNC_AHEAD_MS = 100;
+const SYNC_AHEAD_MS = 250;
 const SLOTS: ReadonlyArray<keyof EntryXattrs> = ['aclAccess', 'aclDefault', 'capability'];
 
 export async function applyNative(o: ApplyOptions, engine: TreeEngine, threads: number): Promise<void> {

@@ -28,6 +28,8 @@ export class BulkTranslator {
   private readonly segOffset: Float64Array;
   /** Per bucket: index of the first segment that meets it (for MIXED buckets). */
   private readonly bucketFirstSeg: Int32Array;
+  /** The commonest map has one line: then a range check beats any table. */
+  private readonly single: { lo: number; hi: number; off: number } | undefined;
 
   constructor(map: IdMap, readonly direction: Direction = 'down') {
     const spans = map.extents
@@ -42,6 +44,7 @@ export class BulkTranslator {
       at = s + n;
     }
     if (at < 2 ** 32) { starts.push(at); offsets.push(NaN); }
+    this.single = spans.length === 1 ? { lo: spans[0][0], hi: spans[0][0] + spans[0][1], off: spans[0][2] } : undefined;
     this.segStart = Float64Array.from(starts);
     this.segOffset = Float64Array.from(offsets);
     this.bucketOffset = new Float64Array(BUCKETS);
@@ -68,8 +71,17 @@ export class BulkTranslator {
    */
   translateArray(input: Uint32Array, output: Uint32Array = input): number {
     if (output.length < input.length) throw new RangeError('output is shorter than input');
-    const table = this.bucketOffset;
     let unmapped = 0;
+    if (this.single) {
+      const { lo, hi, off } = this.single;
+      for (let i = 0, n = input.length; i < n; i++) {
+        const id = input[i];
+        if (id >= lo && id < hi) output[i] = id + off;
+        else { output[i] = INVALID_ID; unmapped++; }
+      }
+      return unmapped;
+    }
+    const table = this.bucketOffset;
     for (let i = 0, n = input.length; i < n; i++) {
       const id = input[i];
       let off = table[id >>> BUCKET_BITS];

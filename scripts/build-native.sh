@@ -1,7 +1,9 @@
 #!/bin/sh
-# Compiles the C stages (native/*.c for the runtime, test/native/*.c for the
-# tests) into dist/. Without a C compiler they are skipped; the code that
-# needs them says so when it runs.
+# Compiles the C parts (native/*.c for the runtime, test/native/*.c for the
+# tests) into dist/: programs, and shared libraries for files named lib*.c
+# (loaded in-process with koffi, e.g. native/libfsidmap-tree.c). Without a C
+# compiler they are skipped; the code that needs them says so when it runs,
+# or falls back to its TypeScript path.
 set -eu
 cd "$(dirname "$0")/.."
 CC=${CC:-cc}
@@ -13,10 +15,15 @@ for dir in native test/native; do
   [ -d "$dir" ] || continue
   for src in "$dir"/*.c; do
     [ -e "$src" ] || continue
-    out="dist/$dir/$(basename "$src" .c)"
+    name=$(basename "$src" .c)
     mkdir -p "dist/$dir"
+    case "$name" in
+      lib*) out="dist/$dir/$name.so"; extra="-shared -fPIC -pthread" ;;
+      *) out="dist/$dir/$name"; extra="" ;;
+    esac
     if [ ! -e "$out" ] || [ "$src" -nt "$out" ]; then
-      "$CC" -O2 -Wall -Wextra -Werror -std=gnu11 -o "$out" "$src"
+      # shellcheck disable=SC2086
+      "$CC" -O2 -Wall -Wextra -Werror -std=gnu11 $extra -o "$out" "$src"
     fi
   done
 done

@@ -49,14 +49,17 @@ test('cli: image shift --json reports what changed; text mode says it in one lin
   const dry = await cli('image', 'shift', '--dry-run', '--json', dir, '0 100000 65536');
   assert.equal(dry.code, 0, dry.stderr);
   const d = JSON.parse(dry.stdout);
-  assert.deepEqual(Object.keys(d).sort(), ['alreadyDone', 'dryRun', 'durationMs', 'kept', 'resumed', 'root', 'skippedMounts', 'stats']);
+  assert.deepEqual(Object.keys(d).sort(), ['alreadyDone', 'dryRun', 'durationMs', 'engine', 'kept', 'phasesMs', 'resumed', 'root', 'skippedMounts', 'stats']);
+  assert.deepEqual(Object.keys(d.phasesMs).sort(), ['plan', 'scan'], 'a dry run reads and plans');
   assert.deepEqual(Object.keys(d.stats).sort(), ['aclAccess', 'aclDefault', 'capability', 'entries', 'hardLinks', 'mode', 'owner', 'unchanged']);
   assert.equal(d.dryRun, true);
   const r = await cli('image', 'shift', dir, '0 100000 65536');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^shifted .*: [\d,]+ owners, \d+ modes? restored/);
   const back = await cli('image', 'shift', '-r', '--json', dir, '0:100000:65536');
-  assert.equal(JSON.parse(back.stdout).stats.owner, d.stats.owner);
+  const b = JSON.parse(back.stdout);
+  assert.equal(b.stats.owner, d.stats.owner);
+  assert.deepEqual(Object.keys(b.phasesMs).sort(), ['apply', 'finish', 'journal', 'plan', 'scan', 'sync']);
 });
 
 test('cli: image inspect prints ranges and base; --json has the report shape', { skip }, async () => {

@@ -23,9 +23,10 @@ const work = mkdtempSync(join(tmpdir(), 'fsidmap-i7resume-'));
 const stateDir = join(work, 'state');
 const original = join(work, 'original');
 let reference: Map<string, Snap>;
-let fullRunMs = 0;
-/** How long the reference run spent after writing its journal: the shift proper. */
-let applyMs = 0;
+const ENGINES = ['native', 'node'] as const;
+/** Per engine: how long a whole run takes, and how long it spends after writing its journal (the shift proper). */
+const fullRunMs = { native: 0, node: 0 };
+const applyMs = { native: 0, node: 0 };
 
 after(() => rmSync(work, { recursive: true, force: true }));
 
@@ -83,12 +84,16 @@ test('resume: an uninterrupted run gives the expected tree (the reference for th
   const dir = copyOriginal('reference');
   const before = snapshot(dir);
   assert.deepEqual(diffSnapshots(before, snapshot(original)), [], 'cp -a copies ownership, modes, ACLs, capabilities and links');
-  const r = await run(['image', 'shift', dir, MAP]);
-  assert.equal(r.code, 0, r.stderr);
-  fullRunMs = r.ms;
-  assert.ok(r.journalAtMs !== null, 'the run wrote a journal');
-  applyMs = r.ms - (r.journalAtMs as number);
-  reference = snapshot(dir);
+  for (const engine of ENGINES) {
+    const copy = engine === 'native' ? dir : copyOriginal('reference-node');
+    const r = await run(['image', 'shift', copy, MAP], { env: { FSIDMAP_TREE_ENGINE: engine } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.journalAtMs !== null, 'the run wrote a journal');
+    fullRunMs[engine] = r.ms;
+    applyMs[engine] = r.ms - (r.journalAtMs as number);
+    if (engine === 'native') reference = snapshot(dir);
+    else assert.deepEqual(diffSnapshots(snapshot(copy), reference), [], 'both engines give the same tree');
+  }
   assert.deepEqual(diffSnapshots(reference, expectedShift(before, (id) => id + 1000)), []);
 });
 
@@ -96,32 +101,40 @@ test(`resume: ${KILLS} runs killed with SIGKILL at random points, each finished 
   assert.ok(reference, 'reference run');
   const rnd = mulberry32(Number(process.env.FSIDMAP_KILL_SEED ?? 7));
   let killedMidShift = 0, killed = 0, round = 0;
+  const byEngine = { native: 0, node: 0 }, midShiftByEngine = { native: 0, node: 0 };
   while (killed < KILLS) {
-    const dir = copyOriginal(`kill-${round++}`);
+    const dir = copyOriginal(`kill-${round}`);
+    // Both engines, killed and finishing, in every combination: the C engine (threads inside
+    // it, killed mid-call) and the TypeScript one (every other of its rounds with two worker
+    // threads, killed mid-batch like the main thread). They share the journal.
+    const killEngine = ENGINES[round % 2], finishEngine = ENGINES[Math.floor(round / 2) % 2];
+    const workers = String(killEngine === 'native' ? 1 + (round % 3) : (Math.floor(round / 2) % 2) * 2);
+    round++;
     // One to three kills in a row before the run that is let finish.
     const kills = 1 + Math.floor(rnd() * 3);
     for (let k = 0; k < kills && killed < KILLS; k++) {
       // Two kills in three are aimed at the shift proper, the third anywhere (startup, reading, planning).
       const aimed = rnd() < 2 / 3;
       const r = await run(['image', 'shift', dir, MAP], {
-        // Every other round with two worker threads, killed mid-batch like the main thread.
-        killAfterMs: Math.floor(rnd() * (aimed ? applyMs * 1.2 : fullRunMs * 1.1)), afterJournal: aimed, env: { FSIDMAP_CHECKPOINT_MS: '15', FSIDMAP_WORKERS: String((round % 2) * 2) },
+        killAfterMs: Math.floor(rnd() * (aimed ? applyMs[killEngine] * 1.2 : fullRunMs[killEngine] * 1.1)), afterJournal: aimed,
+        env: { FSIDMAP_CHECKPOINT_MS: '15', FSIDMAP_WORKERS: workers, FSIDMAP_TREE_ENGINE: killEngine },
       });
-      if (r.signal === 'SIGKILL') { killed++; if (journalPending()) killedMidShift++; continue; }
+      if (r.signal === 'SIGKILL') { killed++; byEngine[killEngine]++; if (journalPending()) { killedMidShift++; midShiftByEngine[killEngine]++; } continue; }
       assert.equal(r.code, 0, r.stderr);
       // A fresh run that outlived its kill: the machine got faster; aim the next kills by its timing.
-      if (k === 0 && r.journalAtMs !== null) { fullRunMs = r.ms; applyMs = r.ms - r.journalAtMs; }
+      if (k === 0 && r.journalAtMs !== null) { fullRunMs[killEngine] = r.ms; applyMs[killEngine] = r.ms - r.journalAtMs; }
       break;
     }
-    const last = await run(['image', 'shift', dir, MAP]);
+    const last = await run(['image', 'shift', dir, MAP], { env: { FSIDMAP_TREE_ENGINE: finishEngine } });
     assert.equal(last.code, 0, last.stderr);
     assert.equal(journalPending(), false);
-    assert.deepEqual(diffSnapshots(snapshot(dir), reference), [], `round ${round}: tree after resume differs from the uninterrupted run`);
+    assert.deepEqual(diffSnapshots(snapshot(dir), reference), [], `round ${round}: tree after resume differs from the uninterrupted run (killed under ${killEngine}, finished under ${finishEngine})`);
     rmSync(dir, { recursive: true });
   }
-  t.diagnostic(`${killed} kills in ${round} rounds, ${killedMidShift} of them with the tree half shifted (journal left behind)`);
+  t.diagnostic(`${killed} kills in ${round} rounds (${byEngine.native} under the C engine, ${byEngine.node} under the TypeScript one), ${killedMidShift} of them with the tree half shifted (journal left behind: ${midShiftByEngine.native} C, ${midShiftByEngine.node} TypeScript)`);
   // The test means something only if kills landed while the tree was half shifted.
   assert.ok(killedMidShift >= Math.min(3, KILLS / 4), `only ${killedMidShift} of ${killed} kills left a journal behind`);
+  for (const e of ENGINES) assert.ok(midShiftByEngine[e] >= Math.min(2, KILLS / 10), `only ${midShiftByEngine[e]} kills under the ${e} engine left a journal behind`);
 });
 
 test('resume: SIGINT stops with exit 130 and the same command finishes the job', { skip }, async () => {
@@ -129,7 +142,8 @@ test('resume: SIGINT stops with exit 130 and the same command finishes the job',
   const dir = copyOriginal('sigint');
   let interrupted = false;
   for (let attempt = 0; attempt < 20 && !interrupted; attempt++) {
-    const r = await run(['image', 'shift', dir, MAP], { killAfterMs: Math.floor(applyMs * (0.2 + (attempt % 8) * 0.1)), afterJournal: true, signal: 'SIGINT' });
+    const engine = ENGINES[attempt % 2];
+    const r = await run(['image', 'shift', dir, MAP], { killAfterMs: Math.floor(applyMs[engine] * (0.2 + (attempt % 8) * 0.1)), afterJournal: true, signal: 'SIGINT', env: { FSIDMAP_TREE_ENGINE: engine, FSIDMAP_WORKERS: '1' } });
     if (r.code === 130) { interrupted = true; assert.match(r.stderr, /run the same command again/); }
     else if (r.code === 0) break; // finished before the signal; nothing to resume
   }
@@ -142,7 +156,7 @@ test('resume: SIGINT stops with exit 130 and the same command finishes the job',
 async function interruptedCopy(name: string, env: Record<string, string> = {}): Promise<string> {
   for (let attempt = 0; attempt < 40; attempt++) {
     const dir = copyOriginal(`${name}-${attempt}`);
-    await run(['image', 'shift', dir, MAP], { killAfterMs: Math.floor(applyMs * (0.1 + (attempt % 8) * 0.1)), afterJournal: true, env });
+    await run(['image', 'shift', dir, MAP], { killAfterMs: Math.floor(applyMs.native * (0.1 + (attempt % 8) * 0.1)), afterJournal: true, env });
     if (journalPending()) return dir;
     rmSync(dir, { recursive: true });
   }

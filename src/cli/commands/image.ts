@@ -1,7 +1,6 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { FsidmapError, UsageError } from '../../errors.js';
 import type { ImageEntry } from '../../image/entry.js';
-import { readTarEntries } from '../../image/tar-io/index.js';
 import { type IdRange, type InspectReport, inspectEntries } from '../../image/inspect.js';
 import { type ShiftReport, type TreePhase, type UnmappedPolicy, readTreeEntries, shiftTree } from '../../image/tree/index.js';
 import { type Command, type CommandIO, defineCommand, flag, str, u32Arg, write, writeJson } from '../command.js';
@@ -140,7 +139,13 @@ function openImage(path: string, crossFilesystems: boolean, progress: ProgressFn
   if (kind === null) {
     throw new FsidmapError('ERR_IMAGE_UNKNOWN', `${path} is neither a directory nor a tar archive`, { context: { path }, hint: 'image inspect reads directory trees and tar archives (plain or gzip)' });
   }
-  return readTarEntries(path);
+  return tarEntries(path);
+}
+
+/** The tar reader is loaded only for archives: `image shift` starts faster without its modules. */
+async function* tarEntries(path: string): AsyncGenerator<ImageEntry> {
+  const { readTarEntries } = await import('../../image/tar-io/index.js');
+  yield* readTarEntries(path);
 }
 
 function archiveKind(path: string): 'tar' | 'gzip' | null {
@@ -156,7 +161,8 @@ function archiveKind(path: string): 'tar' | 'gzip' | null {
   }
 }
 
-const num = (n: number) => n.toLocaleString('en-US');
+/** 1234567 → "1,234,567" (toLocaleString would load ICU's data: ~20 ms at start-up). */
+const num = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 const plural = (n: number, one: string, many = one + 's') => `${num(n)} ${n === 1 ? one : many}`;
 
 function ranges(rs: readonly IdRange[], max = 8): string {

@@ -8,9 +8,10 @@ import { ID_XATTRS, type XattrValue } from './scan-ops.js';
  * Reads whole directories for a scan: opens each (never through a symlink),
  * lists it, and stats each entry and lists its xattrs relative to the open
  * directory. Subdirectories come back to the caller, which hands them out
- * again, so the walk itself spreads over the threads. A directory on another
+ * again, so the walk itself spreads over the threads. An entry on another
  * mount (different stx_mnt_id, which also catches bind mounts that st_dev
- * misses) is neither entered nor reported as an entry unless asked.
+ * misses; a bind-mounted file too) is neither entered nor reported as an
+ * entry unless asked: the C engine does the same.
  */
 export interface DirScanTask {
   readonly root: string;
@@ -69,9 +70,10 @@ export function scanDirectories(task: DirScanTask): DirScanResult {
         if (r < 0) { failure = { path: rel, call: 'statx', errno: -r }; break outer; }
         const m = buf.readUInt16LE(STATX.mode);
         const type = m & S_IFMT;
+        // Any entry on another mount (a bind-mounted file too) belongs to another tree.
+        const mnt = buf.readUInt32LE(STATX.mntId + 4) * 4294967296 + buf.readUInt32LE(STATX.mntId);
+        if (mnt !== task.rootMount && !task.crossFilesystems) { skippedMounts.push(rel); continue; }
         if (type === S_IFDIR) {
-          const mnt = buf.readUInt32LE(STATX.mntId + 4) * 4294967296 + buf.readUInt32LE(STATX.mntId);
-          if (mnt !== task.rootMount && !task.crossFilesystems) { skippedMounts.push(rel); continue; }
           subdirs.push(rel);
           subdirKeys.push(`${buf.readUInt32LE(STATX.devMajor)}:${buf.readUInt32LE(STATX.devMinor)}:${buf.readUInt32LE(STATX.ino + 4) * 4294967296 + buf.readUInt32LE(STATX.ino)}`);
         }

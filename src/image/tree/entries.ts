@@ -1,13 +1,15 @@
 import { FsidmapError } from '../../errors.js';
 import type { EntryType, ImageEntry } from '../entry.js';
 import { aclIds, decodeAcl, decodeCap } from '../xattr-codec.js';
-import { displayPath } from './path-table.js';
+import { displayPath, pathListAt, pathListLength } from './path-table.js';
 import type { TreeColumns } from './plan.js';
 import { type ScanOptions, scanTree } from './scan.js';
 
 /**
  * A directory tree as ImageEntry values, the form `inspectEntries` and other
- * image code share with tar archives. Paths are relative, '' for the root.
+ * image code share with tar archives. Paths are relative, '' for the root,
+ * in byte order: the scan's order depends on its threads, a report's
+ * examples should not.
  */
 export async function* readTreeEntries(dir: string, options: ScanOptions = {}): AsyncGenerator<ImageEntry> {
   const scan = await scanTree(dir, options);
@@ -23,8 +25,11 @@ export function entryType(mode: number): EntryType {
 }
 
 export function* columnsToEntries(cols: TreeColumns): Generator<ImageEntry> {
-  for (let i = 0; i < cols.paths.length; i++) {
-    const path = displayPath(cols.paths[i]);
+  const n = pathListLength(cols.paths);
+  const paths = Array.from({ length: n }, (_, i) => pathListAt(cols.paths, i));
+  const order = Array.from(paths.keys()).sort((a, b) => (paths[a] < paths[b] ? -1 : paths[a] > paths[b] ? 1 : 0));
+  for (const i of order) {
+    const path = displayPath(paths[i]);
     const x = cols.xattrs.get(i);
     let acl: { uids: number[]; gids: number[] } | undefined;
     let cap: { rootId: number | null } | undefined;

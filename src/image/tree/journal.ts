@@ -5,7 +5,7 @@ import { crc32 } from 'node:zlib';
 import { FsidmapError } from '../../errors.js';
 import { tryLockExclusive } from '../../kernel/inode.js';
 import { type JournalHeader, decodeJournal, encodeJournal } from './journal-codec.js';
-import type { ShiftAction } from './plan.js';
+import type { ShiftPlan } from './plan.js';
 
 /**
  * Where an interrupted shift is remembered: STATE_DIR/shift/KEY.{lock,journal,progress},
@@ -17,7 +17,7 @@ import type { ShiftAction } from './plan.js';
  *   (the kernel drops it when the process dies, kill -9 included).
  * - journal: the complete plan, written to a temporary file, fsynced and renamed
  *   before the first change, with a CRC-32 trailer.
- * - progress: the ranges of actions not yet known to be done, replaced
+ * - progress: the ranges of rows not yet known to be done, replaced
  *   atomically at checkpoints, each taken after syncfs() on the tree so that
  *   what it calls done is on disk.
  */
@@ -64,16 +64,16 @@ export class ShiftState {
   }
 
   /** Looks for a pending journal without taking the lock (for --dry-run). */
-  static peek(stateDir: string, rootBytes: string): { header: JournalHeader; actions: ShiftAction[] } | null {
+  static peek(stateDir: string, rootBytes: string): { header: JournalHeader; plan: ShiftPlan } | null {
     return readJournalFile(join(stateDir, 'shift', `${journalKey(rootBytes)}.journal`));
   }
 
-  readJournal(): { header: JournalHeader; actions: ShiftAction[] } | null {
+  readJournal(): { header: JournalHeader; plan: ShiftPlan } | null {
     return readJournalFile(this.journalPath);
   }
 
-  writeJournal(header: JournalHeader, actions: readonly ShiftAction[]): void {
-    const body = encodeJournal(header, actions);
+  writeJournal(header: JournalHeader, plan: ShiftPlan): void {
+    const body = encodeJournal(header, plan);
     const trailer = Buffer.alloc(4);
     trailer.writeUInt32LE(crc32(body));
     atomicWrite(this.journalPath, [body, trailer], this.dir);
@@ -136,7 +136,7 @@ export function journalKey(rootBytes: string): string {
   return createHash('sha256').update(Buffer.from(rootBytes, 'latin1')).digest('hex').slice(0, 32);
 }
 
-function readJournalFile(path: string): { header: JournalHeader; actions: ShiftAction[] } | null {
+function readJournalFile(path: string): { header: JournalHeader; plan: ShiftPlan } | null {
   let bytes: Buffer;
   try { bytes = readFileSync(path); } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;

@@ -51,3 +51,29 @@ export function displayPath(latin1: string): string {
 export function joinRoot(root: string, rel: string): string {
   return rel === '' ? root : root === '/' ? '/' + rel : root + '/' + rel;
 }
+
+/**
+ * The paths of a scan or plan: an array of latin1 strings (the TypeScript
+ * scan), or a PathTable (the C engine's block), which saves making 10^5
+ * strings that only error messages would read.
+ */
+export type PathList = readonly string[] | PathTable;
+
+function isTable(p: PathList): p is PathTable {
+  return !Array.isArray(p);
+}
+
+export function pathListLength(p: PathList): number {
+  return isTable(p) ? p.offsets.length - 1 : p.length;
+}
+
+/** Path i (latin1). */
+export function pathListAt(p: PathList, i: number): string {
+  if (!isTable(p)) return p[i];
+  return Buffer.from(p.bytes.buffer, p.bytes.byteOffset + p.offsets[i], p.offsets[i + 1] - p.offsets[i] - 1).toString('latin1');
+}
+
+/** The paths as a PathTable (the table itself when it is one). */
+export function pathListTable(p: PathList): PathTable {
+  return isTable(p) ? p : buildPathTable(p);
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseMap } from '../../idmap/index.js';
 import { ACL_TAG, ACL_UNDEFINED_ID, encodeAcl, encodeCap } from '../xattr-codec.js';
-import { ACTION, type EntryXattrs, type TreeColumns, planShift, reconcileAction, treeFingerprint } from './plan.js';
+import { ACTION, type EntryXattrs, type TreeColumns, planShift, plannedActions, reconcileAction, treeFingerprint } from './plan.js';
 
 const F = 0o100000, D = 0o040000, L = 0o120000;
 interface Row { path: string; mode: number; uid: number; gid: number; nlink?: number; ino?: number; x?: EntryXattrs }
@@ -39,34 +39,34 @@ test('plan: which steps each kind of entry gets', () => {
   for (const [name, row, flags] of table) {
     const r = planShift(cols([row]), MAP, 'down', { kind: 'refuse' });
     assert.ok(r.ok, name);
-    if (r.ok) assert.equal(r.actions[0]?.flags, flags, name);
+    if (r.ok) assert.equal(plannedActions(r.plan)[0]?.flags, flags, name);
   }
 });
 
 test('plan: an entry whose ids do not move needs no chown, so its setuid bit and capability are never touched', () => {
   const r = planShift(cols([{ path: 's', mode: F | 0o4755, uid: 100000, gid: 100000, x: { capability: v3(100000) } }]), parseMap('100000 100000 65536\n'), 'down', { kind: 'refuse' });
   assert.ok(r.ok);
-  if (r.ok) { assert.equal(r.actions.length, 0); assert.equal(r.stats.unchanged, 1); }
+  if (r.ok) { assert.equal(plannedActions(r.plan).length, 0); assert.equal(r.stats.unchanged, 1); }
 });
 
 test('plan: a v3 root id moves with the uid map, a v2 capability stays v2', () => {
   const r = planShift(cols([{ path: 'c3', mode: F | 0o755, uid: 0, gid: 0, x: { capability: v3(1000) } }, { path: 'c2', mode: F | 0o755, uid: 0, gid: 0, x: { capability: v2 } }]), MAP, 'down', { kind: 'refuse' });
   assert.ok(r.ok);
   if (!r.ok) return;
-  assert.equal(Buffer.from(r.actions[0].after.capability as Uint8Array).readUInt32LE(20), 101000);
-  assert.deepEqual(r.actions[1].after.capability, v2);
+  assert.equal(Buffer.from(plannedActions(r.plan)[0].after.capability as Uint8Array).readUInt32LE(20), 101000);
+  assert.deepEqual(plannedActions(r.plan)[1].after.capability, v2);
 });
 
 test('plan: --reverse reads the map from the second column', () => {
   const r = planShift(cols([{ path: 'f', mode: F | 0o644, uid: 100007, gid: 100008 }]), MAP, 'up', { kind: 'refuse' });
   assert.ok(r.ok);
-  if (r.ok) assert.deepEqual([r.actions[0].newUid, r.actions[0].newGid], [7, 8]);
+  if (r.ok) assert.deepEqual([plannedActions(r.plan)[0].newUid, plannedActions(r.plan)[0].newGid], [7, 8]);
 });
 
 test('plan: hard links are planned once per inode', () => {
   const r = planShift(cols([{ path: 'a', mode: F | 0o644, uid: 1, gid: 1, nlink: 2, ino: 9 }, { path: 'b', mode: F | 0o644, uid: 1, gid: 1, nlink: 2, ino: 9 }]), MAP, 'down', { kind: 'refuse' });
   assert.ok(r.ok);
-  if (r.ok) { assert.equal(r.actions.length, 1); assert.equal(r.stats.hardLinks, 1); }
+  if (r.ok) { assert.equal(plannedActions(r.plan).length, 1); assert.equal(r.stats.hardLinks, 1); }
 });
 
 test('plan: unmapped owners, ACL ids and cap root ids are refused and merged into ranges', () => {
@@ -86,17 +86,17 @@ test('plan: --unmapped keep and --unmapped ID', () => {
   const rows = [{ path: 'x', mode: F | 0o644, uid: 70000, gid: 3 }];
   const keep = planShift(cols(rows), MAP, 'down', { kind: 'keep' });
   assert.ok(keep.ok);
-  if (keep.ok) { assert.deepEqual([keep.actions[0].newUid, keep.actions[0].newGid], [70000, 100003]); assert.equal(keep.kept.length, 1); }
+  if (keep.ok) { assert.deepEqual([plannedActions(keep.plan)[0].newUid, plannedActions(keep.plan)[0].newGid], [70000, 100003]); assert.equal(keep.kept.length, 1); }
   const over = planShift(cols(rows), MAP, 'down', { kind: 'overflow', id: 65534 });
   assert.ok(over.ok);
-  if (over.ok) assert.equal(over.actions[0].newUid, 65534);
+  if (over.ok) assert.equal(plannedActions(over.plan)[0].newUid, 65534);
 });
 
 test('reconcile: each step is judged done, still to do, or a conflict', () => {
   const planned = planShift(cols([{ path: 's', mode: F | 0o4755, uid: 0, gid: 0, ino: 5, x: { capability: v2, aclAccess: acl(1, 2) } }]), MAP, 'down', { kind: 'refuse' });
   assert.ok(planned.ok);
   if (!planned.ok) return;
-  const a = planned.actions[0];
+  const a = plannedActions(planned.plan)[0];
   const all = ACTION.CHOWN | ACTION.CHMOD | ACTION.CAPABILITY | ACTION.ACL_ACCESS;
   const newAcl = a.after.aclAccess as Uint8Array;
   const table: Array<[string, Parameters<typeof reconcileAction>[1], { flags: number } | { conflict: string }]> = [

@@ -1,15 +1,15 @@
 import { accessSync, constants } from 'node:fs';
 import { FsidmapError } from '../../errors.js';
 import { type IdMap, formatKernel } from '../../idmap/index.js';
-import { lstatx } from '../../kernel/inode.js';
-import { applyActions } from './apply.js';
+import { applyPlan } from './apply.js';
+import { chooseEngine } from './engine.js';
 import { type JournalHeader } from './journal-codec.js';
-import { type DoneRecord, type Range, ShiftState, stateDirFrom } from './journal.js';
-import {
-  type Conflict, type PlanStats, type ShiftAction, type UnmappedPolicy, type UnmappedRange, planShift, reconcileAction, treeFingerprint,
-} from './plan.js';
-import { PoolLease, type ScanOptions, type TreeScan, realRoot, scanPaths, scanRealRoot } from './scan.js';
-import { displayPath } from './path-table.js';
+import { type DoneRecord, ShiftState, stateDirFrom } from './journal.js';
+import { displayPath, pathListAt, pathListLength } from './path-table.js';
+import { type PlanStats, type ShiftPlan, type UnmappedPolicy, type UnmappedRange, planShift, planStats, treeFingerprint } from './plan.js';
+import { resumeShift } from './resume.js';
+import type { PoolLease } from './pool-scan.js';
+import { type ScanOptions, type TreeProgress, type TreeScan, realRoot, scanRealRoot } from './scan.js';
 
 /**
  * `fsidmap image shift`: moves a tree's ownership through a map, exactly and
@@ -54,6 +54,31 @@ export interface ShiftReport {
   readonly kept: UnmappedRange[];
   readonly skippedMounts: string[];
   readonly durationMs: number;
+  /** Which engine made the calls, and with how many threads (the TypeScript engine: worker threads). */
+  readonly engine: { readonly kind: 'native' | 'node'; readonly threads: number };
+  /** Where the time went: ms per phase (scan, plan, journal, verify, apply, sync, finish) that ran. */
+  readonly phasesMs: Readonly<Record<string, number>>;
+}
+
+/** Times phases: each enter() closes the one before. */
+class PhaseClock {
+  private current: string | null = null;
+  private since = 0;
+  private readonly ms: Record<string, number> = {};
+
+  get phase(): string | null { return this.current; }
+
+  enter(phase: string | null): void {
+    const now = performance.now();
+    if (this.current !== null) this.ms[this.current] = (this.ms[this.current] ?? 0) + now - this.since;
+    this.current = phase;
+    this.since = now;
+  }
+
+  totals(): Record<string, number> {
+    this.enter(this.current);
+    return Object.fromEntries(Object.entries(this.ms).map(([k, v]) => [k, Math.round(v)]));
+  }
 }
 
 export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions = {}): Promise<ShiftReport> {
@@ -65,8 +90,20 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
   const cross = options.crossFilesystems ?? false;
   const stateDir = stateDirFrom(options.stateDir);
   const wanted: Wanted = { map: formatKernel(map), direction, unmapped: policy, crossFilesystems: cross };
-  const lease = new PoolLease(options.workers);
-  const finish = (r: Omit<ShiftReport, 'durationMs' | 'root'>): ShiftReport => ({ root: rootText, ...r, durationMs: Math.round(performance.now() - started) });
+  const engine = chooseEngine(options.engine, options.workers);
+  // The TypeScript engine's thread pool, loaded and started only for that engine.
+  const lease: PoolLease | null = engine.kind === 'node' ? new (await import('./pool-scan.js')).PoolLease(engine.workers) : null;
+  const clock = new PhaseClock();
+  const engineInfo = { kind: engine.kind, threads: engine.kind === 'native' ? engine.threads : engine.workers ?? 0 };
+  const finish = (r: Omit<ShiftReport, 'durationMs' | 'root' | 'engine' | 'phasesMs'>): ShiftReport => {
+    const phasesMs = clock.totals();
+    return { root: rootText, ...r, durationMs: Math.round(performance.now() - started), engine: engineInfo, phasesMs };
+  };
+  const onProgress = (p: TreeProgress) => {
+    if (p.phase !== clock.phase) clock.enter(p.phase);
+    options.onProgress?.(p);
+  };
+  const scanOptions = { ...options, onProgress };
 
   if (options.dryRun) {
     try {
@@ -74,86 +111,59 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
       if (pending) {
         checkSameShift(pending.header, wanted, rootText);
         // The same command would resume the journal, not plan afresh on a half-shifted tree.
-        return finish({ dryRun: true, resumed: true, alreadyDone: false, stats: statsOf(pending.actions), kept: [], skippedMounts: [] });
+        return finish({ dryRun: true, resumed: true, alreadyDone: false, stats: planStats(pending.plan), kept: [], skippedMounts: [] });
       }
-      const scan = await scanRealRoot(root, options, lease);
+      clock.enter('scan');
+      const scan = await scanRealRoot(root, scanOptions, engine, lease);
+      clock.enter('plan');
       if (isAlreadyDone(ShiftState.peekDone(stateDir, root), wanted, scan)) return finish(alreadyDone(scan, true));
-      const plan = planShift(scan, map, direction, policy);
-      if (!plan.ok) throw refusal(plan, rootText);
-      if (plan.actions.length > 0) checkWritable(root, rootText, lockedActions(scan.locked, plan.actions));
-      return finish({ dryRun: true, resumed: false, alreadyDone: false, stats: plan.stats, kept: plan.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
+      const planned = planShift(scan, map, direction, policy);
+      if (!planned.ok) throw refusal(planned, rootText);
+      if (planned.todo.rows.length > 0) checkWritable(root, rootText, lockedChanging(scan, planned.plan));
+      return finish({ dryRun: true, resumed: false, alreadyDone: false, stats: planned.stats, kept: planned.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
     } finally {
-      await lease.close();
+      await lease?.close();
     }
   }
 
   const state = ShiftState.open(stateDir, root, rootText);
+  const applying = { engine, lease, sync: options.sync ?? true, checkpointMs: options.checkpointMs ?? 5000, signal: options.signal, onProgress };
   try {
     const pending = state.readJournal();
     if (pending) {
       checkSameShift(pending.header, wanted, rootText);
-      const stats = await resume(root, pending.header, pending.actions, state, lease, options);
+      const stats = await resumeShift(root, pending.header, pending.plan, state, applying);
+      clock.enter('finish');
       state.finish(doneRecord(wanted, pending.header.fingerprintAfter));
       return finish({ dryRun: false, resumed: true, alreadyDone: false, stats, kept: [], skippedMounts: [] });
     }
-    const scan = await scanRealRoot(root, options, lease);
+    clock.enter('scan');
+    const scan = await scanRealRoot(root, scanOptions, engine, lease);
+    clock.enter('plan');
     if (isAlreadyDone(state.readDone(), wanted, scan)) return finish(alreadyDone(scan, false));
-    const plan = planShift(scan, map, direction, policy);
-    if (!plan.ok) throw refusal(plan, rootText);
-    if (plan.actions.length > 0) checkWritable(root, rootText, lockedActions(scan.locked, plan.actions));
-    if (plan.actions.length > 0) {
-      const rootStat = lstatx(Buffer.from(root, 'latin1'));
+    const planned = planShift(scan, map, direction, policy);
+    if (!planned.ok) throw refusal(planned, rootText);
+    const { plan } = planned;
+    const { todo } = planned;
+    if (todo.rows.length > 0) {
+      checkWritable(root, rootText, lockedChanging(scan, plan));
       const header: JournalHeader = {
-        version: 1, root: rootText, rootBytes: root, rootIno: rootStat.ino, rootDev: rootStat.dev.major * 2 ** 32 + rootStat.dev.minor,
-        ...wanted, created: new Date().toISOString(), actions: plan.actions.length, fingerprintAfter: plan.fingerprintAfter,
+        version: 1, root: rootText, rootBytes: root, rootIno: scan.ino[0], rootDev: scan.dev[0],
+        ...wanted, created: new Date().toISOString(), actions: plan.flags.length, fingerprintAfter: planned.fingerprintAfter,
       };
-      state.writeJournal(header, plan.actions);
-      await applyActions({
-        root, actions: plan.actions, todo: { index: Uint32Array.from(plan.actions, (_, i) => i), flags: Uint8Array.from(plan.actions, (a) => a.flags) }, pool: lease.get(plan.actions.length), state,
-        crossFilesystems: cross, durable: options.sync ?? true, checkpointMs: options.checkpointMs ?? 5000, signal: options.signal, onProgress: options.onProgress,
-      });
-      state.finish(doneRecord(wanted, plan.fingerprintAfter));
+      // The whole plan is on disk before the first change: the invariant every resume rests on.
+      clock.enter('journal');
+      state.writeJournal(header, plan);
+      clock.enter('apply');
+      await applyPlan({ root, plan, todo, state, crossFilesystems: cross, durable: applying.sync, ...applying });
+      clock.enter('finish');
+      state.finish(doneRecord(wanted, planned.fingerprintAfter));
     }
-    return finish({ dryRun: false, resumed: false, alreadyDone: false, stats: plan.stats, kept: plan.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
+    return finish({ dryRun: false, resumed: false, alreadyDone: false, stats: planned.stats, kept: planned.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
   } finally {
     state.release();
-    await lease.close();
+    await lease?.close();
   }
-}
-
-async function resume(root: string, header: JournalHeader, actions: ShiftAction[], state: ShiftState, lease: PoolLease, options: ShiftOptions): Promise<PlanStats> {
-  const rootText = displayPath(root);
-  const rootNow = lstatx(Buffer.from(root, 'latin1'));
-  if (rootNow.ino !== header.rootIno) {
-    throw new FsidmapError('ERR_SHIFT_CONFLICT', `${rootText} is not the directory whose shift was interrupted (inode ${rootNow.ino}, journal says ${header.rootIno})`, {
-      context: { path: rootText }, hint: 'the interrupted shift cannot be finished here; remove the journal only if you know the tree it belonged to is gone',
-    });
-  }
-  const ranges: Range[] = state.readProgress() ?? [[0, actions.length]];
-  const indexes: number[] = [];
-  for (const [s, e] of ranges) for (let i = s; i < e; i++) indexes.push(i);
-  const pool = lease.get(indexes.length);
-  // Read the pending paths as they are now and keep only the steps still to do.
-  const now = await scanPaths(root, indexes.map((i) => actions[i].path), pool, (done) => options.onProgress?.({ phase: 'verify', done, total: indexes.length }));
-  const todoIndex: number[] = [], todoFlags: number[] = [];
-  const conflicts: Array<{ path: string; conflict: Conflict }> = [];
-  indexes.forEach((i, k) => {
-    const r = reconcileAction(actions[i], { ino: now.ino[k], uid: now.uid[k], gid: now.gid[k], mode: now.mode[k], xattrs: now.xattrs.get(k) ?? {} });
-    if ('conflict' in r) conflicts.push({ path: displayPath(actions[i].path) || '.', conflict: r.conflict });
-    else if (r.flags !== 0) { todoIndex.push(i); todoFlags.push(r.flags); }
-  });
-  if (conflicts.length > 0) {
-    const list = conflicts.slice(0, 10).map((c) => `${c.path} (${c.conflict})`).join(', ');
-    throw new FsidmapError('ERR_SHIFT_CONFLICT', `${conflicts.length} entr${conflicts.length === 1 ? 'y' : 'ies'} of ${rootText} changed since the interrupted shift: ${list}${conflicts.length > 10 ? ', …' : ''}`, {
-      context: { path: rootText, conflicts: conflicts.slice(0, 100) },
-      hint: 'something modified the tree between the runs; nothing was changed by this run',
-    });
-  }
-  await applyActions({
-    root, actions, todo: { index: Uint32Array.from(todoIndex), flags: Uint8Array.from(todoFlags) }, pool, state, crossFilesystems: header.crossFilesystems, durable: options.sync ?? true, checkpointMs: options.checkpointMs ?? 5000,
-    signal: options.signal, onProgress: options.onProgress,
-  });
-  return statsOf(actions);
 }
 
 /**
@@ -179,10 +189,9 @@ function checkWritable(root: string, rootText: string, locked: readonly string[]
   }
 }
 
-function lockedActions(locked: readonly string[], actions: readonly ShiftAction[]): string[] {
-  if (locked.length === 0) return [];
-  const changing = new Set(actions.map((a) => a.path));
-  return locked.filter((p) => changing.has(p));
+/** Immutable or append-only entries that the plan would change. */
+function lockedChanging(scan: TreeScan, plan: ShiftPlan): string[] {
+  return scan.locked.filter((i) => plan.flags[i] !== 0).map((i) => pathListAt(scan.paths, i));
 }
 
 type Wanted = { map: string; direction: 'down' | 'up'; unmapped: UnmappedPolicy; crossFilesystems: boolean };
@@ -197,14 +206,10 @@ function isAlreadyDone(done: DoneRecord | null, w: Wanted, scan: TreeScan): bool
   return same && done.fingerprint === treeFingerprint(scan, scan.uid, scan.gid);
 }
 
-function alreadyDone(scan: TreeScan, dryRun: boolean): Omit<ShiftReport, 'durationMs' | 'root'> {
-  const stats = { entries: scan.paths.length, hardLinks: 0, owner: 0, mode: 0, aclAccess: 0, aclDefault: 0, capability: 0, unchanged: scan.paths.length };
+function alreadyDone(scan: TreeScan, dryRun: boolean): Omit<ShiftReport, 'durationMs' | 'root' | 'engine' | 'phasesMs'> {
+  const n = pathListLength(scan.paths);
+  const stats = { entries: n, hardLinks: 0, owner: 0, mode: 0, aclAccess: 0, aclDefault: 0, capability: 0, unchanged: n };
   return { dryRun, resumed: false, alreadyDone: true, stats, kept: [], skippedMounts: scan.skippedMounts.map(displayPath) };
-}
-
-function statsOf(actions: readonly ShiftAction[]): PlanStats {
-  const count = (bit: number) => actions.filter((a) => a.flags & bit).length;
-  return { entries: actions.length, hardLinks: 0, owner: count(1), mode: count(2), aclAccess: count(4), aclDefault: count(8), capability: count(16), unchanged: 0 };
 }
 
 function checkSameShift(h: JournalHeader, wanted: Wanted, rootText: string): void {

@@ -1,0 +1,1107 @@
+/*
+ * libfsidmap-tree: the system-call engine of `fsidmap image shift` and
+ * `image inspect` for directory trees, loaded into the Node.js process with
+ * koffi (src/kernel/tree-engine.ts). It only reads and writes what it is told:
+ * planning (which ids move where, refusals), the journal, checkpoints and the
+ * CLI stay in TypeScript. Three jobs:
+ *
+ *   scan   walk a tree: getdents64, statx and listxattr of every entry
+ *          relative to its directory fd, getxattr only of entries that hold
+ *          a POSIX ACL or a file capability. Emits columns (see fst_scan_take).
+ *   probe  the same per-entry reads for a list of relative paths (resuming).
+ *   apply  per planned row: fchownat, fchmodat (setuid/setgid restore),
+ *          setxattr of ACLs and the capability, relative to the parent
+ *          directory's fd; every value is absolute, from the journal, so
+ *          doing a row twice is harmless.
+ *
+ * All three spread their work over a few threads (directories for scan,
+ * blocks of rows for apply/probe): on ext4 the per-entry calls spend their
+ * time in the kernel and run in parallel on separate cores (docs/image-tree.md
+ * has the figures). Work is done in steps bounded in time or rows, so the
+ * Node event loop can draw progress, take checkpoints and see SIGINT between
+ * them. Threads block every signal: signals go to Node's threads.
+ *
+ * Directories are opened with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)
+ * from the tree's root fd (RESOLVE_NO_XDEV too unless crossing mounts), so a
+ * symlink swapped into the tree can never redirect a read or a write outside
+ * it. Kernels without openat2 get openat(O_NOFOLLOW) on the relative path.
+ *
+ * Every function returns 0 or a count on success and -errno on failure; the
+ * failing entry and call are kept for fst_*_failure. Nothing here exits or
+ * prints.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SYS_setxattrat
+#define SYS_setxattrat 463
+#endif
+#ifndef SYS_getxattrat
+#define SYS_getxattrat 464
+#endif
+#ifndef SYS_listxattrat
+#define SYS_listxattrat 465
+#endif
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x1000U
+#endif
+#ifndef STATX_ATTR_IMMUTABLE
+#define STATX_ATTR_IMMUTABLE 0x10
+#endif
+#ifndef STATX_ATTR_APPEND
+#define STATX_ATTR_APPEND 0x20
+#endif
+
+#define FST_CROSS 1u          /* flags: enter other mounts below the root */
+#define MAX_THREADS 16
+#define XATTR_MAX_BYTES 65536 /* XATTR_SIZE_MAX and XATTR_LIST_MAX */
+
+/* The xattrs that hold ids, in slot order (the journal's slot numbers). */
+static const char *const ID_XATTRS[3] = {"system.posix_acl_access", "system.posix_acl_default", "security.capability"};
+
+/* Call codes for failures, named on the TypeScript side. */
+enum { CALL_OPEN = 1, CALL_GETDENTS, CALL_STATX, CALL_LISTXATTR, CALL_GETXATTR, CALL_CHOWN, CALL_CHMOD, CALL_SETXATTR, CALL_OPEN_PARENT };
+
+struct xattr_args_k { uint64_t value; uint32_t size; uint32_t flags; };
+
+/* ------------------------------------------------------------------ bytes */
+
+struct buf { uint8_t *p; size_t len, cap; };
+
+static int buf_reserve(struct buf *b, size_t more) {
+  if (b->len + more <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->len + more) cap *= 2;
+  uint8_t *p = realloc(b->p, cap);
+  if (!p) return -ENOMEM;
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+static int buf_put(struct buf *b, const void *src, size_t n) {
+  int r = buf_reserve(b, n);
+  if (r) return r;
+  memcpy(b->p + b->len, src, n);
+  b->len += n;
+  return 0;
+}
+
+static int put_u32(struct buf *b, uint32_t v) { return buf_put(b, &v, 4); }
+static int put_f64(struct buf *b, double v) { return buf_put(b, &v, 8); }
+static void buf_free(struct buf *b) { free(b->p); b->p = NULL; b->len = b->cap = 0; }
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* ------------------------------------------------------- the tree's root */
+
+struct root {
+  int fd;               /* O_DIRECTORY fd of the root */
+  char *path;           /* its absolute path, for the path-based fallbacks */
+  uint64_t mnt_id;
+  int have_mnt_id;
+  uint64_t dev;         /* st_dev when the kernel has no STATX_MNT_ID */
+  uint32_t flags;
+};
+
+/* Set to 0 the first time the kernel answers ENOSYS (a benign race between threads: all write 0). */
+static volatile int have_openat2 = 1, have_xattrat = 1, have_fchmodat2 = 1;
+
+static int root_open(struct root *r, const char *path, uint32_t flags) {
+  memset(r, 0, sizeof *r);
+  r->fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (r->fd < 0) return -errno;
+  struct statx st;
+  if (statx(r->fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_MNT_ID, &st) != 0) {
+    int e = errno;
+    close(r->fd);
+    return -e;
+  }
+  r->have_mnt_id = (st.stx_mask & STATX_MNT_ID) != 0;
+  r->mnt_id = st.stx_mnt_id;
+  r->dev = makedev(st.stx_dev_major, st.stx_dev_minor);
+  r->flags = flags;
+  r->path = strdup(path);
+  if (!r->path) { close(r->fd); return -ENOMEM; }
+  return 0;
+}
+
+static void root_close(struct root *r) {
+  if (r->fd >= 0) close(r->fd);
+  free(r->path);
+  r->fd = -1;
+  r->path = NULL;
+}
+
+/*
+ * Opens the directory at rel (relative to the root, "" for the root itself)
+ * without following any symlink and without leaving the root (nor its mount,
+ * unless crossing). O_PATH is enough for the *at calls; listing needs a read fd.
+ */
+static int open_dir(const struct root *r, const char *rel, int for_listing) {
+  const char *p = rel[0] ? rel : ".";
+  int oflags = (for_listing ? O_RDONLY : O_PATH) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  if (have_openat2) {
+    struct open_how how = {.flags = (uint64_t)oflags, .mode = 0,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | ((r->flags & FST_CROSS) ? 0 : RESOLVE_NO_XDEV)};
+    int fd = (int)syscall(SYS_openat2, r->fd, p, &how, sizeof how);
+    if (fd >= 0) return fd;
+    if (errno != ENOSYS) return -errno;
+    have_openat2 = 0;
+  }
+  int fd = openat(r->fd, p, oflags);
+  return fd >= 0 ? fd : -errno;
+}
+
+/* root->path + "/" + rel, for calls that have no *at form on this kernel. */
+static char *full_path(const struct root *r, const char *rel) {
+  size_t a = strlen(r->path), b = strlen(rel);
+  char *s = malloc(a + b + 2);
+  if (!s) return NULL;
+  memcpy(s, r->path, a);
+  size_t at = a;
+  if (b) {
+    if (!(a == 1 && r->path[0] == '/')) s[at++] = '/';
+    memcpy(s + at, rel, b);
+    at += b;
+  }
+  s[at] = 0;
+  return s;
+}
+
+/* ----------------------------------------------------------- xattr calls */
+
+/* listxattr of name in dirfd (or of dirfd itself when name is ""), no follow. */
+static ssize_t list_xattrs(const struct root *r, int dirfd, const char *name, const char *rel, char *out, size_t size) {
+  if (!name[0]) {
+    ssize_t n = flistxattr(dirfd, out, size);
+    return n >= 0 ? n : -errno;
+  }
+  if (have_xattrat) {
+    long n = syscall(SYS_listxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, out, size);
+    if (n >= 0) return n;
+    if (errno != ENOSYS) return -errno;
+    have_xattrat = 0;
+  }
+  char *p = full_path(r, rel);
+  if (!p) return -ENOMEM;
+  ssize_t n = llistxattr(p, out, size);
+  int e = errno;
+  free(p);
+  return n >= 0 ? n : -e;
+}
+
+static ssize_t get_xattr(const struct root *r, int dirfd, const char *name, const char *rel, const char *xname, void *out, size_t size) {
+  if (!name[0]) {
+    ssize_t n = fgetxattr(dirfd, xname, out, size);
+    return n >= 0 ? n : -errno;
+  }
+  if (have_xattrat) {
+    struct xattr_args_k args = {.value = (uint64_t)(uintptr_t)out, .size = (uint32_t)size, .flags = 0};
+    long n = syscall(SYS_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, xname, &args, sizeof args);
+    if (n >= 0) return n;
+    if (errno != ENOSYS) return -errno;
+    have_xattrat = 0;
+  }
+  char *p = full_path(r, rel);
+  if (!p) return -ENOMEM;
+  ssize_t n = lgetxattr(p, xname, out, size);
+  int e = errno;
+  free(p);
+  return n >= 0 ? n : -e;
+}
+
+static int set_xattr(const struct root *r, int dirfd, const char *name, const char *rel, const char *xname, const void *value, size_t size) {
+  if (!name[0]) return fsetxattr(dirfd, xname, value, size, 0) == 0 ? 0 : -errno;
+  if (have_xattrat) {
+    struct xattr_args_k args = {.value = (uint64_t)(uintptr_t)value, .size = (uint32_t)size, .flags = 0};
+    if (syscall(SYS_setxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, xname, &args, sizeof args) == 0) return 0;
+    if (errno != ENOSYS) return -errno;
+    have_xattrat = 0;
+  }
+  char *p = full_path(r, rel);
+  if (!p) return -ENOMEM;
+  int rc = lsetxattr(p, xname, value, size, 0);
+  int e = errno;
+  free(p);
+  return rc == 0 ? 0 : -e;
+}
+
+/* ------------------------------------------------------------- columns */
+
+/*
+ * What a scan or probe found, one row per entry: the columns the TypeScript
+ * side plans with. Xattr records: u32 row, u8 slot (ID_XATTRS index), u32
+ * length, bytes.
+ */
+struct cols {
+  struct buf ino, dev, uid, gid, mode, nlink; /* f64, f64, u32 x4 */
+  struct buf offs, paths;                     /* u32 start of each path; NUL-terminated paths */
+  struct buf xattrs, locked, skipped;         /* records; u32 rows; NUL-terminated paths */
+  uint32_t n, nxattrs, nlocked, nskipped;
+};
+
+static void cols_free(struct cols *c) {
+  struct buf *all[] = {&c->ino, &c->dev, &c->uid, &c->gid, &c->mode, &c->nlink, &c->offs, &c->paths, &c->xattrs, &c->locked, &c->skipped};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) buf_free(all[i]);
+  memset(c, 0, sizeof *c);
+}
+
+static void cols_reset(struct cols *c) {
+  struct buf *all[] = {&c->ino, &c->dev, &c->uid, &c->gid, &c->mode, &c->nlink, &c->offs, &c->paths, &c->xattrs, &c->locked, &c->skipped};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) all[i]->len = 0;
+  c->n = c->nxattrs = c->nlocked = c->nskipped = 0;
+}
+
+/* Appends src's rows to dst (row numbers and path offsets rebased). */
+static int cols_merge(struct cols *dst, const struct cols *src) {
+  uint32_t base = dst->n, pbase = (uint32_t)dst->paths.len;
+  int r = 0;
+  r = r ? r : buf_put(&dst->ino, src->ino.p, src->ino.len);
+  r = r ? r : buf_put(&dst->dev, src->dev.p, src->dev.len);
+  r = r ? r : buf_put(&dst->uid, src->uid.p, src->uid.len);
+  r = r ? r : buf_put(&dst->gid, src->gid.p, src->gid.len);
+  r = r ? r : buf_put(&dst->mode, src->mode.p, src->mode.len);
+  r = r ? r : buf_put(&dst->nlink, src->nlink.p, src->nlink.len);
+  r = r ? r : buf_put(&dst->paths, src->paths.p, src->paths.len);
+  r = r ? r : buf_put(&dst->skipped, src->skipped.p, src->skipped.len);
+  r = r ? r : buf_reserve(&dst->offs, src->offs.len);
+  r = r ? r : buf_reserve(&dst->locked, src->locked.len);
+  r = r ? r : buf_reserve(&dst->xattrs, src->xattrs.len);
+  if (r) return r;
+  for (uint32_t i = 0; i < src->n; i++) put_u32(&dst->offs, ((uint32_t *)src->offs.p)[i] + pbase);
+  for (uint32_t i = 0; i < src->nlocked; i++) put_u32(&dst->locked, ((uint32_t *)src->locked.p)[i] + base);
+  for (size_t at = 0; at < src->xattrs.len;) {
+    uint32_t row, len;
+    memcpy(&row, src->xattrs.p + at, 4);
+    memcpy(&len, src->xattrs.p + at + 5, 4);
+    row += base;
+    buf_put(&dst->xattrs, &row, 4);
+    buf_put(&dst->xattrs, src->xattrs.p + at + 4, 5 + len);
+    at += 9 + len;
+  }
+  dst->n += src->n;
+  dst->nxattrs += src->nxattrs;
+  dst->nlocked += src->nlocked;
+  dst->nskipped += src->nskipped;
+  return 0;
+}
+
+/* Per-thread scratch for reading one entry. */
+struct scratch { char list[XATTR_MAX_BYTES]; uint8_t value[XATTR_MAX_BYTES]; };
+
+struct failure { int err; int call; char *path; };
+
+static void fail_set(struct failure *f, pthread_mutex_t *mu, int err, int call, const char *rel) {
+  if (mu) pthread_mutex_lock(mu);
+  if (!f->err) {
+    f->err = err;
+    f->call = call;
+    f->path = strdup(rel);
+  }
+  if (mu) pthread_mutex_unlock(mu);
+}
+
+/*
+ * Reads the xattrs that hold ids of one entry (not a symlink) into c as row
+ * `row`. A filesystem without xattrs has none to move. Returns 0 or -errno
+ * with *call set.
+ */
+static int read_id_xattrs(const struct root *r, int dirfd, const char *name, const char *rel, uint32_t row, struct cols *c, struct scratch *s, int *call) {
+  /*
+   * The kernel allocates a buffer of the size asked for (listxattr and
+   * getxattr in fs/xattr.c), so ask small first; ERANGE asks for the size.
+   */
+  size_t size = 256;
+  ssize_t n;
+  for (;;) {
+    n = list_xattrs(r, dirfd, name, rel, s->list, size);
+    if (n != -ERANGE || size == sizeof s->list) break;
+    ssize_t need = list_xattrs(r, dirfd, name, rel, NULL, 0);
+    size = need > 0 && (size_t)need < sizeof s->list ? (size_t)need : sizeof s->list;
+  }
+  if (n == -EOPNOTSUPP) return 0;
+  if (n < 0) { *call = CALL_LISTXATTR; return (int)n; }
+  for (ssize_t at = 0; at < n; at += (ssize_t)strlen(s->list + at) + 1) {
+    const char *x = s->list + at;
+    for (uint8_t slot = 0; slot < 3; slot++) {
+      if (strcmp(x, ID_XATTRS[slot]) != 0) continue;
+      size_t vsize = 256;
+      ssize_t v;
+      for (;;) {
+        v = get_xattr(r, dirfd, name, rel, x, s->value, vsize);
+        if (v != -ERANGE || vsize == sizeof s->value) break;
+        ssize_t need = get_xattr(r, dirfd, name, rel, x, NULL, 0);
+        vsize = need > 0 && (size_t)need < sizeof s->value ? (size_t)need : sizeof s->value;
+      }
+      if (v == -ENODATA) break; /* removed between the calls */
+      if (v < 0) { *call = CALL_GETXATTR; return (int)v; }
+      uint32_t len = (uint32_t)v;
+      int e = put_u32(&c->xattrs, row);
+      e = e ? e : buf_put(&c->xattrs, &slot, 1);
+      e = e ? e : put_u32(&c->xattrs, len);
+      e = e ? e : buf_put(&c->xattrs, s->value, len);
+      if (e) return e;
+      c->nxattrs++;
+      break;
+    }
+  }
+  return 0;
+}
+
+static int is_other_mount(const struct root *r, const struct statx *st) {
+  if (r->have_mnt_id && (st->stx_mask & STATX_MNT_ID)) return st->stx_mnt_id != r->mnt_id;
+  return makedev(st->stx_dev_major, st->stx_dev_minor) != r->dev;
+}
+
+static int put_row(struct cols *c, const struct statx *st, uint32_t path_off) {
+  int e = put_f64(&c->ino, (double)st->stx_ino);
+  e = e ? e : put_f64(&c->dev, (double)st->stx_dev_major * 4294967296.0 + st->stx_dev_minor);
+  e = e ? e : put_u32(&c->uid, st->stx_uid);
+  e = e ? e : put_u32(&c->gid, st->stx_gid);
+  e = e ? e : put_u32(&c->mode, st->stx_mode);
+  e = e ? e : put_u32(&c->nlink, st->stx_nlink);
+  e = e ? e : put_u32(&c->offs, path_off);
+  if (e) return e;
+  if (st->stx_attributes & (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND)) {
+    e = put_u32(&c->locked, c->n);
+    if (e) return e;
+    c->nlocked++;
+  }
+  c->n++;
+  return 0;
+}
+
+#define STATX_WANT (STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_GID | STATX_INO | STATX_MNT_ID)
+
+/* ------------------------------------------------------------------ scan */
+
+struct dirq { char **items; size_t len, cap; };
+
+/* Directories already queued, by device and inode: only kept when crossing mounts, where a bind mount could loop. */
+struct seen { uint64_t *keys; size_t cap, len; };
+
+static int seen_add(struct seen *s, uint64_t dev, uint64_t ino) {
+  if ((s->len + 1) * 2 > s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 1024;
+    uint64_t *k = calloc(cap * 2, sizeof *k);
+    if (!k) return -ENOMEM;
+    for (size_t i = 0; i < s->cap; i++) {
+      if (!s->keys[2 * i] && !s->keys[2 * i + 1]) continue;
+      size_t h = (s->keys[2 * i] * 0x9e3779b97f4a7c15ULL ^ s->keys[2 * i + 1]) & (cap - 1);
+      while (k[2 * h] || k[2 * h + 1]) h = (h + 1) & (cap - 1);
+      k[2 * h] = s->keys[2 * i];
+      k[2 * h + 1] = s->keys[2 * i + 1];
+    }
+    free(s->keys);
+    s->keys = k;
+    s->cap = cap;
+  }
+  uint64_t a = dev + 1, b = ino; /* dev + 1: the all-zero pair marks an empty slot */
+  size_t h = (a * 0x9e3779b97f4a7c15ULL ^ b) & (s->cap - 1);
+  while (s->keys[2 * h] || s->keys[2 * h + 1]) {
+    if (s->keys[2 * h] == a && s->keys[2 * h + 1] == b) return 0;
+    h = (h + 1) & (s->cap - 1);
+  }
+  s->keys[2 * h] = a;
+  s->keys[2 * h + 1] = b;
+  s->len++;
+  return 1;
+}
+
+struct fst_scan {
+  struct root root;
+  int threads;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct dirq queue;
+  struct seen seen;
+  int busy, done, step_dirs;
+  double deadline;
+  struct cols out;
+  struct failure fail;
+};
+
+struct scan_thread {
+  struct fst_scan *s;
+  struct cols local;
+  struct buf names;     /* NUL-separated names of the directory being read */
+  struct dirq subdirs;
+  struct scratch *scratch;
+  uint8_t dents[32768];
+};
+
+static int dirq_push(struct dirq *q, char *item) {
+  if (q->len == q->cap) {
+    size_t cap = q->cap ? q->cap * 2 : 256;
+    char **p = realloc(q->items, cap * sizeof *p);
+    if (!p) return -ENOMEM;
+    q->items = p;
+    q->cap = cap;
+  }
+  q->items[q->len++] = item;
+  return 0;
+}
+
+static char *join_rel(const char *dir, const char *name) {
+  size_t a = strlen(dir), b = strlen(name);
+  char *s = malloc(a + b + 2);
+  if (!s) return NULL;
+  memcpy(s, dir, a);
+  size_t at = a;
+  if (a) s[at++] = '/';
+  memcpy(s + at, name, b + 1);
+  return s;
+}
+
+struct linux_dirent64 { uint64_t d_ino; int64_t d_off; unsigned short d_reclen; unsigned char d_type; char d_name[]; };
+
+/* Lists, stats and reads one directory into t->local; subdirectories to t->subdirs. */
+static int scan_dir(struct scan_thread *t, const char *rel, int *call, char **where) {
+  const struct root *r = &t->s->root;
+  int fd = open_dir(r, rel, 1);
+  if (fd < 0) { *call = CALL_OPEN; *where = strdup(rel); return fd; }
+  t->names.len = 0;
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd, t->dents, sizeof t->dents);
+    if (n == 0) break;
+    if (n < 0) { int e = -errno; close(fd); *call = CALL_GETDENTS; *where = strdup(rel); return e; }
+    for (long at = 0; at < n;) {
+      struct linux_dirent64 *d = (struct linux_dirent64 *)(t->dents + at);
+      at += d->d_reclen;
+      if (d->d_name[0] == '.' && (d->d_name[1] == 0 || (d->d_name[1] == '.' && d->d_name[2] == 0))) continue;
+      int e = buf_put(&t->names, d->d_name, strlen(d->d_name) + 1);
+      if (e) { close(fd); return e; }
+    }
+  }
+  size_t rel_len = strlen(rel);
+  int rc = 0;
+  for (size_t at = 0; at < t->names.len;) {
+    const char *name = (const char *)t->names.p + at;
+    size_t name_len = strlen(name);
+    at += name_len + 1;
+    /* The entry's relative path, written straight into the path column. */
+    uint32_t off = (uint32_t)t->local.paths.len;
+    if ((rc = buf_reserve(&t->local.paths, rel_len + name_len + 2))) break;
+    char *path = (char *)t->local.paths.p + off;
+    if (rel_len) { memcpy(path, rel, rel_len); path[rel_len] = '/'; }
+    memcpy(path + (rel_len ? rel_len + 1 : 0), name, name_len + 1);
+    size_t path_len = (rel_len ? rel_len + 1 : 0) + name_len + 1;
+    struct statx st;
+    if (statx(fd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_WANT, &st) != 0) {
+      rc = -errno; *call = CALL_STATX; *where = strdup(path); break;
+    }
+    if (is_other_mount(r, &st) && !(r->flags & FST_CROSS)) {
+      /* Another filesystem (or a bind mount) below the root: not ours to touch. */
+      if ((rc = buf_put(&t->local.skipped, path, path_len))) break;
+      t->local.nskipped++;
+      continue;
+    }
+    t->local.paths.len += path_len;
+    uint32_t row = t->local.n;
+    if ((rc = put_row(&t->local, &st, off))) break;
+    if (S_ISLNK(st.stx_mode)) continue; /* symlinks carry no ACLs or capabilities */
+    /* path stays put: only the xattr column grows below. */
+    rc = read_id_xattrs(r, fd, name, path, row, &t->local, t->scratch, call);
+    if (rc) { *where = strdup(path); break; }
+    if (S_ISDIR(st.stx_mode)) {
+      char *sub = join_rel(rel, name);
+      if (!sub) { rc = -ENOMEM; break; }
+      /* Crossing mounts, a bind mount of an ancestor would loop: enter each directory once. */
+      if (r->flags & FST_CROSS) {
+        pthread_mutex_lock(&t->s->mu);
+        int fresh = seen_add(&t->s->seen, makedev(st.stx_dev_major, st.stx_dev_minor), st.stx_ino);
+        pthread_mutex_unlock(&t->s->mu);
+        if (fresh <= 0) { free(sub); if (fresh < 0) { rc = fresh; break; } continue; }
+      }
+      if ((rc = dirq_push(&t->subdirs, sub))) { free(sub); break; }
+    }
+  }
+  close(fd);
+  return rc;
+}
+
+static void *scan_worker(void *arg) {
+  struct scan_thread *t = arg;
+  struct fst_scan *s = t->s;
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    if (s->fail.err || s->done) break;
+    if (s->queue.len > 0) {
+      /* At least one directory per step, so every step makes progress. */
+      if (s->step_dirs > 0 && now_ms() >= s->deadline) break;
+      s->step_dirs++;
+      char *rel = s->queue.items[--s->queue.len];
+      s->busy++;
+      pthread_mutex_unlock(&s->mu);
+      cols_reset(&t->local);
+      t->subdirs.len = 0;
+      int call = 0;
+      char *where = NULL;
+      int rc = scan_dir(t, rel, &call, &where);
+      pthread_mutex_lock(&s->mu);
+      s->busy--;
+      if (rc == 0) rc = cols_merge(&s->out, &t->local);
+      if (rc == 0) {
+        for (size_t i = 0; i < t->subdirs.len && rc == 0; i++) rc = dirq_push(&s->queue, t->subdirs.items[i]);
+        t->subdirs.len = 0;
+      }
+      if (rc) {
+        fail_set(&s->fail, NULL, -rc, call, where ? where : rel);
+        for (size_t i = 0; i < t->subdirs.len; i++) free(t->subdirs.items[i]);
+        t->subdirs.len = 0;
+      }
+      free(where);
+      free(rel);
+      pthread_cond_broadcast(&s->cv);
+      continue;
+    }
+    if (s->busy == 0) { s->done = 1; pthread_cond_broadcast(&s->cv); break; }
+    pthread_cond_wait(&s->cv, &s->mu);
+  }
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* Starts threads with every signal blocked, so signals keep going to Node's threads. */
+static int run_threads(int n, void *(*fn)(void *), void *args, size_t arg_size) {
+  pthread_t ids[MAX_THREADS];
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int started = 0, rc = 0;
+  for (int i = 1; i < n; i++) {
+    if (pthread_create(&ids[i], NULL, fn, (char *)args + (size_t)i * arg_size) != 0) break;
+    started = i;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  fn(args); /* the calling thread works too */
+  for (int i = 1; i <= started; i++) pthread_join(ids[i], NULL);
+  return rc;
+}
+
+static int clamp_threads(int n) { return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n; }
+
+struct fst_scan *fst_scan_open(const char *root, uint32_t flags, int threads, int32_t *err) {
+  struct fst_scan *s = calloc(1, sizeof *s);
+  if (!s) { *err = -ENOMEM; return NULL; }
+  int rc = root_open(&s->root, root, flags);
+  if (rc) { free(s); *err = rc; return NULL; }
+  s->threads = clamp_threads(threads);
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  /* Row 0: the root itself. */
+  struct statx st;
+  struct scratch *sc = malloc(sizeof *sc);
+  if (!sc) rc = -ENOMEM;
+  else if (statx(s->root.fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_WANT, &st) != 0) rc = -errno;
+  else {
+    rc = buf_put(&s->out.paths, "", 1);
+    if (!rc) rc = put_row(&s->out, &st, 0);
+    int call = 0;
+    if (!rc) rc = read_id_xattrs(&s->root, s->root.fd, "", "", 0, &s->out, sc, &call);
+    if (s->root.flags & FST_CROSS && !rc) rc = seen_add(&s->seen, makedev(st.stx_dev_major, st.stx_dev_minor), st.stx_ino) < 0 ? -ENOMEM : 0;
+    char *first = strdup("");
+    if (!rc && (!first || dirq_push(&s->queue, first))) { free(first); rc = -ENOMEM; }
+  }
+  free(sc);
+  if (rc) { *err = rc; root_close(&s->root); cols_free(&s->out); free(s->queue.items); free(s->seen.keys); free(s); return NULL; }
+  *err = 0;
+  return s;
+}
+
+/*
+ * Works for about budget_ms, then returns: 1 more to do, 0 the walk is
+ * complete, -errno failed (fst_scan_failure says where). *found: rows so far.
+ */
+int fst_scan_step(struct fst_scan *s, int budget_ms, uint32_t *found) {
+  if (s->fail.err) return -s->fail.err;
+  if (!s->done) {
+    int n = s->threads;
+    struct scan_thread *ts = calloc((size_t)n, sizeof *ts);
+    struct scratch *sc = malloc((size_t)n * sizeof *sc);
+    if (!ts || !sc) { free(ts); free(sc); return -ENOMEM; }
+    for (int i = 0; i < n; i++) { ts[i].s = s; ts[i].scratch = &sc[i]; }
+    s->deadline = now_ms() + budget_ms;
+    s->step_dirs = 0;
+    run_threads(n, scan_worker, ts, sizeof *ts);
+    for (int i = 0; i < n; i++) { cols_free(&ts[i].local); buf_free(&ts[i].names); free(ts[i].subdirs.items); }
+    free(ts);
+    free(sc);
+  }
+  *found = s->out.n;
+  if (s->fail.err) return -s->fail.err;
+  return s->done ? 0 : 1;
+}
+
+/* errno of the failure (0 if none), its call code, and the relative path (copied into path, NUL-terminated). */
+int fst_scan_failure(struct fst_scan *s, int32_t *call, char *path, uint32_t size) {
+  if (!s->fail.err) return 0;
+  *call = s->fail.call;
+  if (size) { strncpy(path, s->fail.path ? s->fail.path : "", size - 1); path[size - 1] = 0; }
+  return s->fail.err;
+}
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/*
+ * The result as one block, so it crosses to JavaScript in one copy:
+ *   u32 n, pathBytes, xattrBytes, xattrCount, lockedCount, skippedBytes, skippedCount, 0
+ *   then, each starting on a multiple of 8: f64 ino[n], f64 dev[n], u32 uid[n],
+ *   gid[n], mode[n], nlink[n], offsets[n + 1], locked[lockedCount],
+ *   u8 paths[pathBytes], xattrs[xattrBytes], skipped[skippedBytes].
+ * fst_cols_size says how big; fst_cols_take fills it.
+ */
+static size_t cols_size(const struct cols *c) {
+  size_t n = c->n;
+  return 32 + 8 * n + 8 * n + align8(4 * n) * 4 + align8(4 * (n + 1)) + align8(4 * c->nlocked) + align8(c->paths.len) + align8(c->xattrs.len) + align8(c->skipped.len);
+}
+
+static void cols_take(const struct cols *c, uint8_t *out) {
+  uint32_t head[8] = {c->n, (uint32_t)c->paths.len, (uint32_t)c->xattrs.len, c->nxattrs, c->nlocked, (uint32_t)c->skipped.len, c->nskipped, 0};
+  memcpy(out, head, 32);
+  size_t at = 32;
+#define SECTION(src, len) do { if (len) memcpy(out + at, (src), (len)); memset(out + at + (len), 0, align8(len) - (len)); at += align8(len); } while (0)
+  SECTION(c->ino.p, c->ino.len);
+  SECTION(c->dev.p, c->dev.len);
+  SECTION(c->uid.p, c->uid.len);
+  SECTION(c->gid.p, c->gid.len);
+  SECTION(c->mode.p, c->mode.len);
+  SECTION(c->nlink.p, c->nlink.len);
+  uint32_t end = (uint32_t)c->paths.len;
+  memcpy(out + at, c->offs.p, c->offs.len);
+  memcpy(out + at + c->offs.len, &end, 4);
+  size_t olen = c->offs.len + 4;
+  memset(out + at + olen, 0, align8(olen) - olen);
+  at += align8(olen);
+  SECTION(c->locked.p, c->locked.len);
+  SECTION(c->paths.p, c->paths.len);
+  SECTION(c->xattrs.p, c->xattrs.len);
+  SECTION(c->skipped.p, c->skipped.len);
+#undef SECTION
+}
+
+uint64_t fst_scan_size(struct fst_scan *s) { return cols_size(&s->out); }
+void fst_scan_take(struct fst_scan *s, uint8_t *out) { cols_take(&s->out, out); }
+
+void fst_scan_close(struct fst_scan *s) {
+  if (!s) return;
+  for (size_t i = 0; i < s->queue.len; i++) free(s->queue.items[i]);
+  free(s->queue.items);
+  free(s->seen.keys);
+  cols_free(&s->out);
+  free(s->fail.path);
+  root_close(&s->root);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+  free(s);
+}
+
+/* ------------------------------------------------- rows: apply and probe */
+
+/*
+ * A list of relative paths (NUL-terminated, offsets like the scan's) that a
+ * job works through in blocks of rows, each thread taking the next block.
+ * Each thread keeps its last parent directory open: rows come grouped by
+ * directory, so one open serves many.
+ */
+#define BLOCK 256
+
+struct parent { int fd; char *dir; size_t dir_len; };
+
+/* [fd, name] for path; -errno when the parent cannot be opened. */
+static int parent_of(const struct root *r, struct parent *p, const char *path, const char **name) {
+  if (!path[0]) { *name = ""; return r->fd; }
+  const char *slash = strrchr(path, '/');
+  size_t dir_len = slash ? (size_t)(slash - path) : 0;
+  *name = slash ? slash + 1 : path;
+  if (p->dir && p->dir_len == dir_len && memcmp(p->dir, path, dir_len) == 0) return p->fd;
+  if (p->dir) { if (p->fd >= 0) close(p->fd); free(p->dir); p->dir = NULL; }
+  char *dir = malloc(dir_len + 1);
+  if (!dir) return -ENOMEM;
+  memcpy(dir, path, dir_len);
+  dir[dir_len] = 0;
+  int fd = open_dir(r, dir, 0);
+  if (fd < 0) { free(dir); return fd; }
+  p->dir = dir;
+  p->dir_len = dir_len;
+  p->fd = fd;
+  return fd;
+}
+
+static void parent_close(struct parent *p) {
+  if (p->dir) { if (p->fd >= 0) close(p->fd); free(p->dir); }
+  p->dir = NULL;
+}
+
+struct fst_apply {
+  struct root root;
+  int threads;
+  uint8_t *paths;
+  uint32_t *offs, *uid, *gid, *mode;
+  uint32_t n;
+  uint8_t *xattrs;       /* after-values: u32 row, u8 slot, u32 len, bytes */
+  uint32_t xattr_bytes;
+  int64_t *xfirst;       /* row -> offset of its first record, or -1 */
+  /* syncfs in the background while applying, so the final one has little left to write. */
+  pthread_t syncer;
+  int sync_every_ms, syncer_running, stop;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+};
+
+static void *syncer_main(void *arg) {
+  struct fst_apply *a = arg;
+  pthread_mutex_lock(&a->mu);
+  while (!a->stop) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)a->sync_every_ms * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&a->cv, &a->mu, &until);
+    if (a->stop) break;
+    pthread_mutex_unlock(&a->mu);
+    syncfs(a->root.fd);
+    pthread_mutex_lock(&a->mu);
+  }
+  pthread_mutex_unlock(&a->mu);
+  return NULL;
+}
+
+static void *dup_bytes(const void *src, size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (p && n) memcpy(p, src, n);
+  return p;
+}
+
+/*
+ * Takes a copy of the plan's columns for rows [0, n): paths (offsets[n] bytes)
+ * and offsets[n + 1], the owner and mode to set, and the xattr values to
+ * write. sync_every_ms > 0 starts the background syncfs.
+ */
+struct fst_apply *fst_apply_open(const char *root, uint32_t flags, int threads, const uint8_t *paths, const uint32_t *offs, uint32_t n,
+                                 const uint32_t *uid, const uint32_t *gid, const uint32_t *mode, const uint8_t *xattrs, uint32_t xattr_bytes,
+                                 int sync_every_ms, int32_t *err) {
+  struct fst_apply *a = calloc(1, sizeof *a);
+  if (!a) { *err = -ENOMEM; return NULL; }
+  int rc = root_open(&a->root, root, flags);
+  if (rc) { free(a); *err = rc; return NULL; }
+  a->threads = clamp_threads(threads);
+  a->n = n;
+  a->paths = dup_bytes(paths, offs[n]);
+  a->offs = dup_bytes(offs, 4 * ((size_t)n + 1));
+  a->uid = dup_bytes(uid, 4 * (size_t)n);
+  a->gid = dup_bytes(gid, 4 * (size_t)n);
+  a->mode = dup_bytes(mode, 4 * (size_t)n);
+  a->xattrs = dup_bytes(xattrs, xattr_bytes);
+  a->xattr_bytes = xattr_bytes;
+  a->xfirst = malloc(8 * ((size_t)n + 1));
+  if (!a->paths || !a->offs || !a->uid || !a->gid || !a->mode || !a->xattrs || !a->xfirst) rc = -ENOMEM;
+  if (!rc) {
+    for (uint32_t i = 0; i < n; i++) a->xfirst[i] = -1;
+    for (uint32_t at = 0; at + 9 <= xattr_bytes;) {
+      uint32_t row, len;
+      memcpy(&row, a->xattrs + at, 4);
+      memcpy(&len, a->xattrs + at + 5, 4);
+      if (row >= n || a->xattrs[at + 4] >= 3 || at + 9 + len > xattr_bytes) { rc = -EINVAL; break; }
+      if (a->xfirst[row] < 0) a->xfirst[row] = at;
+      at += 9 + len;
+    }
+  }
+  pthread_mutex_init(&a->mu, NULL);
+  pthread_cond_init(&a->cv, NULL);
+  if (!rc && sync_every_ms > 0) {
+    a->sync_every_ms = sync_every_ms;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    a->syncer_running = pthread_create(&a->syncer, NULL, syncer_main, a) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  if (rc) {
+    *err = rc;
+    free(a->paths); free(a->offs); free(a->uid); free(a->gid); free(a->mode); free(a->xattrs); free(a->xfirst);
+    root_close(&a->root);
+    free(a);
+    return NULL;
+  }
+  *err = 0;
+  return a;
+}
+
+struct row_job {
+  struct fst_apply *a;
+  const uint32_t *rows;
+  const uint8_t *todo;
+  uint32_t count;
+  uint32_t next;          /* next block to take (atomic) */
+  pthread_mutex_t mu;
+  int failed_index, failed_err, failed_call;
+};
+
+struct row_thread { struct row_job *job; };
+
+enum { DO_CHOWN = 1, DO_CHMOD = 2, DO_ACL_ACCESS = 4, DO_ACL_DEFAULT = 8, DO_CAP = 16 };
+
+static int apply_row(struct fst_apply *a, struct parent *par, uint32_t row, uint8_t todo, int *call) {
+  const char *path = (const char *)a->paths + a->offs[row];
+  const char *name;
+  int dfd = parent_of(&a->root, par, path, &name);
+  if (dfd < 0) { *call = CALL_OPEN_PARENT; return dfd; }
+  /* chown first: it clears setuid/setgid and removes security.capability, which the next steps put back. */
+  if (todo & DO_CHOWN) {
+    int fl = AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH);
+    if (fchownat(dfd, name, a->uid[row], a->gid[row], fl) != 0) { *call = CALL_CHOWN; return -errno; }
+  }
+  if (todo & DO_CHMOD) {
+    mode_t m = a->mode[row] & 07777;
+    int rc = -1;
+    if (have_fchmodat2) {
+      rc = (int)syscall(SYS_fchmodat2, dfd, name, m, AT_SYMLINK_NOFOLLOW);
+      if (rc != 0 && errno == ENOSYS) have_fchmodat2 = 0;
+    }
+    if (!have_fchmodat2) rc = fchmodat(dfd, name, m, AT_SYMLINK_NOFOLLOW);
+    if (rc != 0) { *call = CALL_CHMOD; return -errno; }
+  }
+  if (todo & (DO_ACL_ACCESS | DO_ACL_DEFAULT | DO_CAP)) {
+    static const uint8_t bit[3] = {DO_ACL_ACCESS, DO_ACL_DEFAULT, DO_CAP};
+    for (uint8_t slot = 0; slot < 3; slot++) {
+      if (!(todo & bit[slot])) continue;
+      int64_t at = a->xfirst[row];
+      const uint8_t *value = NULL;
+      uint32_t len = 0;
+      while (at >= 0 && at + 9 <= (int64_t)a->xattr_bytes) {
+        uint32_t r2;
+        memcpy(&r2, a->xattrs + at, 4);
+        if (r2 != row) break;
+        memcpy(&len, a->xattrs + at + 5, 4);
+        if (a->xattrs[at + 4] == slot) { value = a->xattrs + at + 9; break; }
+        at += 9 + len;
+      }
+      if (!value) { *call = CALL_SETXATTR; return -EINVAL; } /* the plan has no value for a step it names */
+      int rc = set_xattr(&a->root, dfd, name, path, ID_XATTRS[slot], value, len);
+      if (rc) { *call = CALL_SETXATTR; return rc; }
+    }
+  }
+  return 0;
+}
+
+static void *apply_worker(void *arg) {
+  struct row_job *job = ((struct row_thread *)arg)->job;
+  struct parent par = {.fd = -1};
+  for (;;) {
+    uint32_t start = __atomic_fetch_add(&job->next, BLOCK, __ATOMIC_RELAXED);
+    if (start >= job->count) break;
+    uint32_t end = start + BLOCK < job->count ? start + BLOCK : job->count;
+    for (uint32_t k = start; k < end; k++) {
+      if (__atomic_load_n(&job->failed_err, __ATOMIC_RELAXED)) goto out;
+      uint32_t row = job->rows[k];
+      if (row >= job->a->n || !job->todo[k]) continue;
+      int call = 0;
+      int rc = apply_row(job->a, &par, row, job->todo[k], &call);
+      if (rc) {
+        pthread_mutex_lock(&job->mu);
+        if (!job->failed_err || (int)k < job->failed_index) { job->failed_index = (int)k; job->failed_err = -rc; job->failed_call = call; }
+        pthread_mutex_unlock(&job->mu);
+        goto out;
+      }
+    }
+  }
+out:
+  parent_close(&par);
+  return NULL;
+}
+
+/*
+ * Carries out rows[0..count) with the steps todo[k] (the plan's ACTION bits).
+ * Returns 0, or -errno with failure = [index into rows, errno, call code].
+ * On failure some other rows may be done too: each step is idempotent, so
+ * the caller treats the whole call as not done.
+ */
+int fst_apply_run(struct fst_apply *a, const uint32_t *rows, const uint8_t *todo, uint32_t count, int32_t *failure) {
+  struct row_job job = {.a = a, .rows = rows, .todo = todo, .count = count};
+  pthread_mutex_init(&job.mu, NULL);
+  int n = a->threads;
+  if ((uint32_t)n > (count + BLOCK - 1) / BLOCK) n = (int)((count + BLOCK - 1) / BLOCK);
+  if (n < 1) n = 1;
+  struct row_thread ts[MAX_THREADS];
+  for (int i = 0; i < n; i++) ts[i].job = &job;
+  run_threads(n, apply_worker, ts, sizeof *ts);
+  pthread_mutex_destroy(&job.mu);
+  if (!job.failed_err) return 0;
+  failure[0] = job.failed_index;
+  failure[1] = job.failed_err;
+  failure[2] = job.failed_call;
+  return -job.failed_err;
+}
+
+/* Stops the background syncfs (waiting for one in flight) and frees everything. */
+void fst_apply_close(struct fst_apply *a) {
+  if (!a) return;
+  if (a->syncer_running) {
+    pthread_mutex_lock(&a->mu);
+    a->stop = 1;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->syncer, NULL);
+  }
+  pthread_mutex_destroy(&a->mu);
+  pthread_cond_destroy(&a->cv);
+  free(a->paths); free(a->offs); free(a->uid); free(a->gid); free(a->mode); free(a->xattrs); free(a->xfirst);
+  root_close(&a->root);
+  free(a);
+}
+
+/* ----------------------------------------------------------------- probe */
+
+struct probe_job {
+  struct root *root;
+  const uint8_t *paths;
+  const uint32_t *offs;
+  const uint32_t *rows;
+  uint32_t count;
+  uint32_t next;
+  double *ino, *dev;
+  uint32_t *uid, *gid, *mode, *nlink;
+  pthread_mutex_t mu;
+  struct cols xattrs;     /* xattr records, row = index into rows */
+  struct failure fail;
+};
+
+struct probe_thread { struct probe_job *job; struct cols local; struct scratch *scratch; };
+
+static void *probe_worker(void *arg) {
+  struct probe_thread *t = arg;
+  struct probe_job *job = t->job;
+  struct parent par = {.fd = -1};
+  for (;;) {
+    uint32_t start = __atomic_fetch_add(&job->next, BLOCK, __ATOMIC_RELAXED);
+    if (start >= job->count) break;
+    uint32_t end = start + BLOCK < job->count ? start + BLOCK : job->count;
+    for (uint32_t k = start; k < end; k++) {
+      if (__atomic_load_n(&job->fail.err, __ATOMIC_RELAXED)) goto out;
+      const char *path = (const char *)job->paths + job->offs[job->rows[k]];
+      const char *name;
+      int call = CALL_OPEN_PARENT;
+      int rc = parent_of(job->root, &par, path, &name);
+      int dfd = rc;
+      struct statx st;
+      if (rc >= 0) {
+        rc = statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT | (name[0] ? 0 : AT_EMPTY_PATH), STATX_WANT, &st) == 0 ? 0 : -errno;
+        call = CALL_STATX;
+      }
+      if (rc == 0) {
+        job->ino[k] = (double)st.stx_ino;
+        job->dev[k] = (double)st.stx_dev_major * 4294967296.0 + st.stx_dev_minor;
+        job->uid[k] = st.stx_uid;
+        job->gid[k] = st.stx_gid;
+        job->mode[k] = st.stx_mode;
+        job->nlink[k] = st.stx_nlink;
+        if (!S_ISLNK(st.stx_mode)) rc = read_id_xattrs(job->root, dfd, name, path, k, &t->local, t->scratch, &call);
+      }
+      if (rc) { fail_set(&job->fail, &job->mu, -rc, call, path); goto out; }
+    }
+  }
+out:
+  parent_close(&par);
+  return NULL;
+}
+
+/*
+ * Reads the entries paths[rows[k]] as they are now. The result has the scan's
+ * layout (fst_cols_size/fst_cols_take on the returned handle), one row per k,
+ * without paths. NULL with *err on failure, and the failing path in
+ * failed_path.
+ */
+struct cols *fst_probe(const char *root, uint32_t flags, int threads, const uint8_t *paths, const uint32_t *offs, const uint32_t *rows, uint32_t count,
+                       int32_t *err, int32_t *call, char *failed_path, uint32_t failed_size) {
+  struct root r;
+  int rc = root_open(&r, root, flags);
+  if (rc) { *err = rc; *call = CALL_OPEN; if (failed_size) failed_path[0] = 0; return NULL; }
+  struct probe_job job = {.root = &r, .paths = paths, .offs = offs, .rows = rows, .count = count};
+  pthread_mutex_init(&job.mu, NULL);
+  struct cols *out = calloc(1, sizeof *out);
+  int n = clamp_threads(threads);
+  if ((uint32_t)n > (count + BLOCK - 1) / BLOCK) n = (int)((count + BLOCK - 1) / BLOCK);
+  if (n < 1) n = 1;
+  struct probe_thread ts[MAX_THREADS];
+  struct scratch *sc = malloc((size_t)n * sizeof *sc);
+  if (out) {
+    rc = buf_reserve(&out->ino, 8 * (size_t)count) || buf_reserve(&out->dev, 8 * (size_t)count) || buf_reserve(&out->uid, 4 * (size_t)count) ||
+         buf_reserve(&out->gid, 4 * (size_t)count) || buf_reserve(&out->mode, 4 * (size_t)count) || buf_reserve(&out->nlink, 4 * (size_t)count) ||
+         buf_reserve(&out->offs, 4 * (size_t)count) ? -ENOMEM : 0;
+  }
+  if (!out || !sc || rc) {
+    free(sc);
+    if (out) { cols_free(out); free(out); }
+    root_close(&r);
+    *err = -ENOMEM;
+    *call = 0;
+    return NULL;
+  }
+  job.ino = (double *)out->ino.p; job.dev = (double *)out->dev.p;
+  job.uid = (uint32_t *)out->uid.p; job.gid = (uint32_t *)out->gid.p; job.mode = (uint32_t *)out->mode.p; job.nlink = (uint32_t *)out->nlink.p;
+  memset(ts, 0, sizeof ts);
+  for (int i = 0; i < n; i++) { ts[i].job = &job; ts[i].scratch = &sc[i]; }
+  run_threads(n, probe_worker, ts, sizeof *ts);
+  free(sc);
+  out->ino.len = out->dev.len = 8 * (size_t)count;
+  out->uid.len = out->gid.len = out->mode.len = out->nlink.len = out->offs.len = 4 * (size_t)count;
+  memset(out->offs.p, 0, out->offs.len);
+  out->n = count;
+  for (int i = 0; i < n; i++) {
+    /* Rows are already indexes into rows[]: append the records as they are. */
+    if (!rc) rc = buf_put(&out->xattrs, ts[i].local.xattrs.p, ts[i].local.xattrs.len);
+    out->nxattrs += ts[i].local.nxattrs;
+    cols_free(&ts[i].local);
+  }
+  root_close(&r);
+  pthread_mutex_destroy(&job.mu);
+  if (job.fail.err || rc) {
+    *err = job.fail.err ? -job.fail.err : rc;
+    *call = job.fail.call;
+    if (failed_size) { strncpy(failed_path, job.fail.path ? job.fail.path : "", failed_size - 1); failed_path[failed_size - 1] = 0; }
+    free(job.fail.path);
+    cols_free(out);
+    free(out);
+    return NULL;
+  }
+  *err = 0;
+  return out;
+}
+
+uint64_t fst_cols_size(struct cols *c) { return cols_size(c); }
+void fst_cols_take(struct cols *c, uint8_t *out) { cols_take(c, out); }
+void fst_cols_free(struct cols *c) { if (c) { cols_free(c); free(c); } }
+
+/* The engine's interface version: the TypeScript side refuses a library it does not know. */
+int fst_version(void) { return 1; }
+
+/*
+ * Test hook: behave as on a kernel without openat2 (< 5.6), the *xattrat
+ * calls (< 6.13) and fchmodat2 (< 6.6), so that the fallbacks run in the
+ * tests on this kernel too (FSIDMAP_TREE_ENGINE_COMPAT=old-kernel).
+ */
+void fst_compat_old_kernel(void) { have_openat2 = 0; have_xattrat = 0; have_fchmodat2 = 0; }

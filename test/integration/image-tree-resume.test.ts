@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { diffSnapshots, expectedShift, makeFixture, mulberry32, type Snap, snapshot } from './tree-fixture.js';
+import { diffSnapshots, expectedShift, makeFixture, type Snap, snapshot } from './tree-fixture.js';
+import { rng } from '../support/rng.js';
 
 /**
  * Interrupting a shift at random points, kill -9 included, then running the
@@ -99,7 +100,7 @@ test('resume: an uninterrupted run gives the expected tree (the reference for th
 
 test(`resume: ${KILLS} runs killed with SIGKILL at random points, each finished by running the same command again`, { skip }, async (t) => {
   assert.ok(reference, 'reference run');
-  const rnd = mulberry32(Number(process.env.FSIDMAP_KILL_SEED ?? 7));
+  const rnd = rng(Number(process.env.FSIDMAP_KILL_SEED ?? 7));
   let killedMidShift = 0, killed = 0, round = 0;
   const byEngine = { native: 0, node: 0 }, midShiftByEngine = { native: 0, node: 0 };
   while (killed < KILLS) {

@@ -3,6 +3,7 @@ import { linkSync, lchownSync, chmodSync, lstatSync, mkdirSync, readdirSync, rea
 import { join } from 'node:path';
 import { ACL_TAG, ACL_UNDEFINED_ID, decodeAcl, decodeCap, encodeAcl, encodeCap } from '../../src/image/xattr-codec.js';
 import { getXattr, setXattr } from '../../src/kernel/xattr.js';
+import { rng } from '../support/rng.js';
 
 /**
  * Test trees with the ownership features a shift must handle: many owners,
@@ -27,19 +28,8 @@ export interface FixtureOptions {
 
 const SMALL_IDS = [0, 0, 0, 0, 1, 2, 3, 5, 7, 8, 33, 100, 101, 102, 106, 999, 1000, 1001, 1002, 1003, 2000, 4242, 30000, 65533, 65534, 65535];
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function makeFixture(root: string, o: FixtureOptions): void {
-  const rnd = mulberry32(o.seed ?? 1);
+  const rnd = rng(o.seed ?? 1);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
   const id = () => o.base + pick(SMALL_IDS);
   mkdirSync(root, { recursive: true });

@@ -86,6 +86,7 @@ export function pendingRanges(batches: readonly Batch[]): Range[] {
 function toApplyBatch(root: string, plan: ShiftPlan, rows: Uint32Array, todoFlags: Uint8Array): ApplyBatch {
   const n = rows.length;
   const flags = new Uint8Array(n), uid = new Uint32Array(n), gid = new Uint32Array(n), mode = new Uint32Array(n);
+  const ino = new Float64Array(n), dev = new Float64Array(n);
   const xattrs: XattrValue[] = [];
   const paths: string[] = new Array(n);
   for (let k = 0; k < n; k++) {
@@ -93,6 +94,8 @@ function toApplyBatch(root: string, plan: ShiftPlan, rows: Uint32Array, todoFlag
     const f = todoFlags[k];
     paths[k] = joinRoot(root, pathListAt(plan.paths, i));
     flags[k] = f;
+    ino[k] = plan.ino[i];
+    dev[k] = plan.dev[i];
     uid[k] = plan.newUid[i];
     gid[k] = plan.newGid[i];
     mode[k] = plan.mode[i];
@@ -103,5 +106,5 @@ function toApplyBatch(root: string, plan: ShiftPlan, rows: Uint32Array, todoFlag
       if (f & ACTION.CAPABILITY && after.capability) xattrs.push({ i: k, name: CAPABILITY_XATTR, value: after.capability });
     }
   }
-  return { table: buildPathTable(paths), flags, uid, gid, mode, xattrs };
+  return { table: buildPathTable(paths), ino, dev, flags, uid, gid, mode, xattrs };
 }

@@ -48,6 +48,8 @@ export async function applyNative(o: ApplyOptions, engine: TreeEngine, threads: 
     o.state.writeProgress(done < total ? [[o.todo.rows[done], rowCount]] : []);
   };
   try {
+    // The phase begins: nothing is changed yet (a caller may still look at the tree, or abort).
+    o.onProgress?.({ phase: 'apply', done: 0, total });
     let chunk = 1024;
     let last = performance.now();
     while (done < total) {

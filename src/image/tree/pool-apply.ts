@@ -46,6 +46,9 @@ export async function applyWithPool(o: ApplyOptions): Promise<void> {
   });
   stop.catch(() => undefined);
   try {
+    // The phase begins: nothing is changed yet (a caller may still look at the tree, or abort).
+    report();
+    if (o.signal?.aborted) throw interrupted();
     timer = setInterval(() => { try { checkpoint(); } catch (e) { failed ??= e; } }, o.checkpointMs);
     const work = batches.map((b) => pool.apply(toApplyBatch(o.root, o.plan, b.rows, o.todo.flags.subarray(b.first, b.first + b.rows.length)), (done) => { b.done = done; report(); }).then((r) => {
       if (r.failure) throw scanFailure(r.failure, pathListAt(o.plan.paths, b.rows[r.failure.index]));

@@ -15,7 +15,7 @@ import { type TreeEngineKind, shiftTree } from '../../src/image/tree/index.js';
  *   swap   renames DIR/a away and puts a symlink to OUTSIDE in its place;
  *   mount  mounts a tmpfs on MOUNTAT;
  *   race   starts SWAPPER (test/native/broker-swap) exchanging DIR/a and DIR/alink
- *          (a symlink to OUTSIDE) for 3 s, and waits until it has swapped once.
+ *          (a symlink to OUTSIDE) for 2 s, and waits until it has swapped once.
  */
 interface Job {
   readonly dir: string;
@@ -38,7 +38,7 @@ function act(): void {
   } else if (job.action === 'mount') {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'fsidmap-i7hard', job.mountAt as string]);
   } else {
-    swapper = spawn(job.swapper as string, [job.dir, 'a', 'alink', '3'], { stdio: 'ignore' });
+    swapper = spawn(job.swapper as string, [job.dir, 'a', 'alink', '2'], { stdio: 'ignore' });
     const until = Date.now() + 3000;
     // Busy-wait (this callback is synchronous): the apply must run while the names flip.
     while (Date.now() < until && !lstatSync(join(job.dir, 'a')).isSymbolicLink()) { /* spin */ }

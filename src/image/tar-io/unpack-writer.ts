@@ -9,7 +9,7 @@ import type { TarEntry } from '../tar/entry-parser.js';
 import { normalizeEntryPath } from '../tar/image-entry.js';
 import type { SparseSegment } from '../tar/sparse.js';
 import type { TarWarning } from '../tar/warnings.js';
-import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../tar/xattr-ids.js';
+import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../xattr-codec.js';
 import { hostNameResolver } from './host-names.js';
 import type { UnpackTarget } from './unpack-target.js';
 

@@ -8,11 +8,15 @@ import { libc, lastErrno, syscallError } from './libc.js';
  *
  * Two layers: `*Raw` calls return the byte count or -errno and never throw
  * (tree walkers call them 10^5 times and turn the rare failure into one
- * error naming the path); the plain calls throw SyscallError.
+ * error naming the path); the plain calls throw SyscallError. The one module
+ * that binds these calls: the tree shifter, the tar unpacker (setXattr) and
+ * the read-only explain walk (getXattrLenient) all use it.
  */
 
-const ENODATA = 61;
+const ENOENT = 2;
 const ERANGE = 34;
+const ENODATA = 61;
+const ENOTSUP = 95;
 
 const llistxattr = libc.func('long llistxattr(const uint8_t *path, uint8_t *list, size_t size)') as (p: Buffer, list: Buffer | null, size: number) => number;
 const lgetxattr = libc.func('long lgetxattr(const uint8_t *path, const char *name, uint8_t *value, size_t size)') as (p: Buffer, name: string, value: Buffer | null, size: number) => number;
@@ -82,17 +86,45 @@ export function listXattrs(path: string | Uint8Array): string[] {
   return r;
 }
 
+/** The value of name on path; null when absent (ENODATA). */
 export function getXattr(path: string | Uint8Array, name: string): Buffer | null {
-  const p = cpath(path);
-  const r = getXattrRaw(p, name);
-  if (typeof r === 'number') throw syscallError('lgetxattr', `${display(p)}, ${name}`, -r);
-  return r;
+  return getXattrOrNull(path, name, []);
 }
 
+/**
+ * Like getXattr, but a filesystem without xattrs (ENOTSUP) or a path that is
+ * gone (ENOENT) also reads as null: for read-only walks (fsidmap explain),
+ * which show such a file as having no ACL and skip entries that vanish.
+ */
+export function getXattrLenient(path: string | Uint8Array, name: string): Buffer | null {
+  return getXattrOrNull(path, name, [ENOTSUP, ENOENT]);
+}
+
+/** getXattrRaw that throws, except that the errnos in `absent` also read as null. */
+function getXattrOrNull(path: string | Uint8Array, name: string, absent: readonly number[]): Buffer | null {
+  const p = cpath(path);
+  const r = getXattrRaw(p, name);
+  if (typeof r !== 'number') return r;
+  if (absent.includes(-r)) return null;
+  throw syscallError('lgetxattr', `${display(p)}, ${name}`, -r);
+}
+
+/**
+ * Sets name on path (the unpacker sets POSIX ACLs, file capabilities and
+ * user.* xattrs with it). Throws SyscallError: EOPNOTSUPP when the
+ * filesystem lacks xattrs of that namespace, EPERM for trusted.* or
+ * security.* without the capability, EINVAL for a value the kernel refuses.
+ */
 export function setXattr(path: string | Uint8Array, name: string, value: Uint8Array): void {
   const p = cpath(path);
   const r = setXattrRaw(p, name, value);
-  if (r < 0) throw syscallError('lsetxattr', `${display(p)}, ${name}`, -r, { EOPNOTSUPP: 'the filesystem does not support this xattr (mounted without acl/user_xattr?)' });
+  if (r < 0) {
+    throw syscallError('lsetxattr', `${display(p)}, ${name}`, -r, {
+      EOPNOTSUPP: 'the filesystem does not support this xattr namespace (mounted without acl/user_xattr?)',
+      EPERM: 'setting this xattr needs a capability the caller lacks (trusted.* needs CAP_SYS_ADMIN in the initial namespace)',
+      EINVAL: 'the kernel rejected the value (a malformed ACL or capability, or an id not mapped in this namespace)',
+    });
+  }
 }
 
 /** Removes name; returns false when it was not there. */

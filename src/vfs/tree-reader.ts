@@ -1,7 +1,8 @@
 import { type Dirent, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FsidmapError } from '../errors.js';
-import { readAccessAcl } from '../kernel/xattr-read.js';
+import { POSIX_ACL_ACCESS } from '../image/xattr-codec.js';
+import { getXattrLenient } from '../kernel/xattr.js';
 import { decodeAclXattr } from './acl-xattr.js';
 import type { TreeEntry } from './explain.js';
 
@@ -23,7 +24,7 @@ export function* readTree(root: string, options: { acl?: boolean } = {}): Genera
     const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other';
     let acl = null;
     if (withAcl && type !== 'symlink') {
-      const raw = readAccessAcl(abs);
+      const raw = getXattrLenient(abs, POSIX_ACL_ACCESS);
       if (raw) acl = decodeAclXattr(raw)?.acl ?? null;
     }
     yield { path: rel, depth, type, uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, acl };

@@ -2,14 +2,14 @@ import {
   chmodSync, closeSync, lstatSync, constants as fsc, ftruncateSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync,
 } from 'node:fs';
 import { FsidmapError, isFsidmapError } from '../../errors.js';
-import { lsetxattr } from '../../kernel/lsetxattr.js';
 import { mknod } from '../../kernel/mknod.js';
+import { setXattr } from '../../kernel/xattr.js';
 import { aclTextToXattr } from '../tar/acl-binary.js';
 import type { TarEntry } from '../tar/entry-parser.js';
 import { normalizeEntryPath } from '../tar/image-entry.js';
 import type { SparseSegment } from '../tar/sparse.js';
 import type { TarWarning } from '../tar/warnings.js';
-import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../tar/xattr-ids.js';
+import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../xattr-codec.js';
 import { hostNameResolver } from './host-names.js';
 import type { UnpackTarget } from './unpack-target.js';
 
@@ -220,7 +220,7 @@ export class EntryWriter {
 
   private trySetXattr(abs: string, name: string, value: Buffer, entry: TarEntry): void {
     try {
-      lsetxattr(abs, name, value);
+      setXattr(abs, name, value);
     } catch (e) {
       if (!isFsidmapError(e)) throw e;
       this.warn({ code: 'TAR_XATTR_NOT_SET', message: `${entry.path}: xattr ${name} not set: ${e.message}`, offset: entry.offset, path: entry.path });

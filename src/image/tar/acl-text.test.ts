@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { aclEntries, entryNumericId, formatAclText, parseAclText } from './acl-text.js';
 import { aclTextToXattr } from './acl-binary.js';
-import { readPosixAclIds } from './xattr-ids.js';
+import { readPosixAclIds } from '../xattr-codec.js';
 
 test('parseAclText/formatAclText: GNU tar (newlines) and star (commas, trailing ids) come back byte for byte', () => {
   for (const text of [

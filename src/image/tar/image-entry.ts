@@ -1,7 +1,7 @@
 import type { ImageEntry } from '../entry.js';
+import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY, readCapabilityRoot, readPosixAclIds } from '../xattr-codec.js';
 import { entryNumericId, isQualified, parseAclText } from './acl-text.js';
 import type { TarEntry } from './entry-parser.js';
-import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY, readCapabilityRoot, readPosixAclIds } from './xattr-ids.js';
 
 /**
  * A tar entry as the image code sees it (the shape a directory walk also

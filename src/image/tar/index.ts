@@ -8,7 +8,10 @@ export * from './large-numbers.js';
 export * from './pax.js';
 export * from './acl-text.js';
 export { aclTextToXattr, type AclToXattr, type NameResolver } from './acl-binary.js';
-export * from './xattr-ids.js';
+export {
+  ACL_USER, ACL_GROUP, POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY,
+  readPosixAclIds, rewritePosixAclIds, readCapabilityRoot, rewriteCapabilityRoot, type PosixAclIds, type CapabilityRoot,
+} from '../xattr-codec.js';
 export * from './sparse.js';
 export { IdShifter, type IdKind, type IdShiftStats, type IdSite, type NamesPolicy, type ShiftOptions, type UnmappedPolicy } from './id-shift.js';
 export { shiftPaxRecords, type PaxShiftResult, type PaxIdRecord } from './pax-shift.js';

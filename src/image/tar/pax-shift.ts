@@ -1,10 +1,10 @@
+import {
+  POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY, readCapabilityRoot, readPosixAclIds, rewriteCapabilityRoot, rewritePosixAclIds,
+} from '../xattr-codec.js';
 import { type AclTextEntry, entryNumericId, formatAclText, isQualified, mapAclEntries, parseAclText } from './acl-text.js';
 import type { IdKind, IdShifter, IdSite } from './id-shift.js';
 import { type PaxRecord, paxRecord, parsePaxId } from './pax.js';
 import type { WarningSink } from './warnings.js';
-import {
-  POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY, readCapabilityRoot, readPosixAclIds, rewriteCapabilityRoot, rewritePosixAclIds,
-} from './xattr-ids.js';
 
 /**
  * Rewrites the id-bearing records of one PAX header: uid, gid, uname, gname,

@@ -10,7 +10,7 @@ import { IdShifter, type ShiftOptions } from './id-shift.js';
 import { decodeNumeric } from './large-numbers.js';
 import { TarShiftCore } from './shift-core.js';
 import type { TarWarning } from './warnings.js';
-import { readCapabilityRoot, readPosixAclIds } from './xattr-ids.js';
+import { readCapabilityRoot, readPosixAclIds } from '../xattr-codec.js';
 
 const SHIFT = parseMap('0 100000 65536\n');
 

@@ -1,6 +1,6 @@
 import { closeRaw, openDirectoryRaw } from '../../kernel/dirent.js';
 import { checkEntryRaw, chmodEntryRaw, chownEntryRaw, closeEntry, openEntryRaw, setXattrEntryRaw } from '../../kernel/entry-fd.js';
-import { ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, CAPABILITY_XATTR } from '../xattr-codec.js';
+import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../xattr-codec.js';
 import { ACTION } from './plan.js';
 import { type PathTable, pathAt, pathCount } from './path-table.js';
 import type { OpFailure, XattrValue } from './scan-ops.js';
@@ -38,7 +38,7 @@ export interface ApplyResult {
   readonly failure: OpFailure | null;
 }
 
-const XATTR_FOR: Array<[number, string]> = [[ACTION.ACL_ACCESS, ACL_ACCESS_XATTR], [ACTION.ACL_DEFAULT, ACL_DEFAULT_XATTR], [ACTION.CAPABILITY, CAPABILITY_XATTR]];
+const XATTR_FOR: Array<[number, string]> = [[ACTION.ACL_ACCESS, POSIX_ACL_ACCESS], [ACTION.ACL_DEFAULT, POSIX_ACL_DEFAULT], [ACTION.CAPABILITY, SECURITY_CAPABILITY]];
 
 /**
  * Entries are opened relative to an open fd of their parent directory: no

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import { ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, CAPABILITY_XATTR } from '../xattr-codec.js';
+import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../xattr-codec.js';
 import type { ApplyBatch } from './apply-ops.js';
 import { type ApplyOptions, interrupted, treeSync } from './apply.js';
 import type { Range } from './journal.js';
@@ -104,9 +104,9 @@ function toApplyBatch(root: string, plan: ShiftPlan, rows: Uint32Array, todoFlag
     mode[k] = plan.mode[i];
     if (f & (ACTION.ACL_ACCESS | ACTION.ACL_DEFAULT | ACTION.CAPABILITY)) {
       const after = plan.after.get(i) ?? {};
-      if (f & ACTION.ACL_ACCESS && after.aclAccess) xattrs.push({ i: k, name: ACL_ACCESS_XATTR, value: after.aclAccess });
-      if (f & ACTION.ACL_DEFAULT && after.aclDefault) xattrs.push({ i: k, name: ACL_DEFAULT_XATTR, value: after.aclDefault });
-      if (f & ACTION.CAPABILITY && after.capability) xattrs.push({ i: k, name: CAPABILITY_XATTR, value: after.capability });
+      if (f & ACTION.ACL_ACCESS && after.aclAccess) xattrs.push({ i: k, name: POSIX_ACL_ACCESS, value: after.aclAccess });
+      if (f & ACTION.ACL_DEFAULT && after.aclDefault) xattrs.push({ i: k, name: POSIX_ACL_DEFAULT, value: after.aclDefault });
+      if (f & ACTION.CAPABILITY && after.capability) xattrs.push({ i: k, name: SECURITY_CAPABILITY, value: after.capability });
     }
   }
   return { table: buildPathTable(paths), ino, dev, flags, uid, gid, mode, xattrs };

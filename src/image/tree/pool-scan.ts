@@ -3,7 +3,7 @@ import type { DirScanResult } from './dir-scan-ops.js';
 import { buildPathTable, displayPath, joinRoot } from './path-table.js';
 import type { EntryXattrs, TreeColumns } from './plan.js';
 import { TreePool } from './pool.js';
-import { ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR } from '../xattr-codec.js';
+import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT } from '../xattr-codec.js';
 import { type ScanOptions, type TreeScan, checkDirectory, scanFailure } from './scan.js';
 
 /**
@@ -143,7 +143,7 @@ function concatColumns(first: TreeColumns & { paths: readonly string[] }, parts:
 }
 
 function setXattr(into: Map<number, EntryXattrs>, i: number, name: string, value: Uint8Array): void {
-  const key = name === ACL_ACCESS_XATTR ? 'aclAccess' : name === ACL_DEFAULT_XATTR ? 'aclDefault' : 'capability';
+  const key = name === POSIX_ACL_ACCESS ? 'aclAccess' : name === POSIX_ACL_DEFAULT ? 'aclDefault' : 'capability';
   into.set(i, { ...into.get(i), [key]: value });
 }
 

@@ -1,6 +1,6 @@
 import { STATX, STATX_SIZE, statxRaw } from '../../kernel/inode.js';
 import { getXattrRaw, listXattrsRaw } from '../../kernel/xattr.js';
-import { ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, CAPABILITY_XATTR } from '../xattr-codec.js';
+import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../xattr-codec.js';
 import { type PathTable, pathAt, pathCount } from './path-table.js';
 
 /**
@@ -8,7 +8,7 @@ import { type PathTable, pathAt, pathCount } from './path-table.js';
  * and the xattrs that hold ids. Runs in a worker thread or inline; columns
  * come back as typed arrays so they cross threads without copying.
  */
-export const ID_XATTRS: readonly string[] = [ACL_ACCESS_XATTR, ACL_DEFAULT_XATTR, CAPABILITY_XATTR];
+export const ID_XATTRS: readonly string[] = [POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY];
 
 export interface XattrValue {
   /** Index of the path within its batch. */

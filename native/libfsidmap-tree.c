@@ -8,11 +8,13 @@
  *   scan   walk a tree: getdents64, statx and listxattr of every entry
  *          relative to its directory fd, getxattr only of entries that hold
  *          a POSIX ACL or a file capability. Emits columns (see fst_scan_take).
- *   probe  the same per-entry reads for a list of relative paths (resuming).
- *   apply  per planned row: fchownat, fchmodat (setuid/setgid restore),
- *          setxattr of ACLs and the capability, relative to the parent
- *          directory's fd; every value is absolute, from the journal, so
- *          doing a row twice is harmless.
+ *   probe  the same per-entry reads for a list of relative paths (resuming),
+ *          each through one O_PATH fd of the entry.
+ *   apply  per planned row: open the entry once (O_PATH, relative to its
+ *          parent directory's fd), check it is the planned inode (dev, ino),
+ *          then fchownat, fchmodat2 (setuid/setgid restore) and setxattr of
+ *          ACLs and the capability, all on that fd; every value is absolute,
+ *          from the journal, so doing a row twice is harmless.
  *
  * All three spread their work over a few threads (directories for scan,
  * blocks of rows for apply/probe): on ext4 the per-entry calls spend their
@@ -24,7 +26,11 @@
  * Directories are opened with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)
  * from the tree's root fd (RESOLVE_NO_XDEV too unless crossing mounts), so a
  * symlink swapped into the tree can never redirect a read or a write outside
- * it. Kernels without openat2 get openat(O_NOFOLLOW) on the relative path.
+ * it. Kernels without openat2 walk the path one component at a time with
+ * openat(O_NOFOLLOW|O_DIRECTORY), checking each is on the root's mount. No
+ * call ever resolves a path from the root by name: xattrs of an O_PATH fd are
+ * reached through its /proc/self/fd magic link, which leads to that inode
+ * only (docs/image-tree.md, "Safety against a changing tree").
  *
  * Every function returns 0 or a count on success and -errno on failure; the
  * failing entry and call are kept for fst_*_failure. Nothing here exits or
@@ -39,7 +45,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -76,7 +86,8 @@
 static const char *const ID_XATTRS[3] = {"system.posix_acl_access", "system.posix_acl_default", "security.capability"};
 
 /* Call codes for failures, named on the TypeScript side. */
-enum { CALL_OPEN = 1, CALL_GETDENTS, CALL_STATX, CALL_LISTXATTR, CALL_GETXATTR, CALL_CHOWN, CALL_CHMOD, CALL_SETXATTR, CALL_OPEN_PARENT };
+enum { CALL_OPEN = 1, CALL_GETDENTS, CALL_STATX, CALL_LISTXATTR, CALL_GETXATTR, CALL_CHOWN, CALL_CHMOD, CALL_SETXATTR, CALL_OPEN_PARENT,
+       CALL_OPEN_ENTRY, CALL_IDENTITY, CALL_PROC };
 
 struct xattr_args_k { uint64_t value; uint32_t size; uint32_t flags; };
 
@@ -96,6 +107,7 @@ static int buf_reserve(struct buf *b, size_t more) {
 }
 
 static int buf_put(struct buf *b, const void *src, size_t n) {
+  if (n == 0) return 0; /* src may be NULL then (an empty buf): memcpy(NULL, NULL, 0) is undefined */
   int r = buf_reserve(b, n);
   if (r) return r;
   memcpy(b->p + b->len, src, n);
@@ -117,11 +129,11 @@ static double now_ms(void) {
 
 struct root {
   int fd;               /* O_DIRECTORY fd of the root */
-  char *path;           /* its absolute path, for the path-based fallbacks */
   uint64_t mnt_id;
   int have_mnt_id;
   uint64_t dev;         /* st_dev when the kernel has no STATX_MNT_ID */
   uint32_t flags;
+  int have_proc;        /* /proc/self/fd is procfs: the path calls on an O_PATH fd go through it */
 };
 
 /* Set to 0 the first time the kernel answers ENOSYS (a benign race between threads: all write 0). */
@@ -141,16 +153,57 @@ static int root_open(struct root *r, const char *path, uint32_t flags) {
   r->mnt_id = st.stx_mnt_id;
   r->dev = makedev(st.stx_dev_major, st.stx_dev_minor);
   r->flags = flags;
-  r->path = strdup(path);
-  if (!r->path) { close(r->fd); return -ENOMEM; }
+  struct statfs sf;
+  r->have_proc = statfs("/proc/self/fd", &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC;
   return 0;
 }
 
 static void root_close(struct root *r) {
   if (r->fd >= 0) close(r->fd);
-  free(r->path);
   r->fd = -1;
-  r->path = NULL;
+}
+
+static int is_other_mount(const struct root *r, const struct statx *st) {
+  if (r->have_mnt_id && (st->stx_mask & STATX_MNT_ID)) return st->stx_mnt_id != r->mnt_id;
+  return makedev(st->stx_dev_major, st->stx_dev_minor) != r->dev;
+}
+
+/* Refuses fd when it is on another mount than the root's (unless crossing mounts): -EXDEV. */
+static int same_mount(const struct root *r, int fd) {
+  if (r->flags & FST_CROSS) return 0;
+  struct statx st;
+  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &st) != 0) return -errno;
+  return is_other_mount(r, &st) ? -EXDEV : 0;
+}
+
+/*
+ * Kernels without openat2: rel walked one component at a time, each opened
+ * with O_NOFOLLOW|O_DIRECTORY relative to the one before (a symlink anywhere
+ * fails with ELOOP or ENOTDIR, it is never followed) and checked to be on the
+ * root's mount (EXDEV otherwise). Names are what a scan produced: no empty,
+ * "." or ".." component.
+ */
+static int walk_dir(const struct root *r, const char *rel, int last_flags) {
+  int fd = openat(r->fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  char comp[NAME_MAX + 1];
+  for (const char *p = rel; *p;) {
+    const char *slash = strchr(p, '/');
+    size_t len = slash ? (size_t)(slash - p) : strlen(p);
+    if (len == 0 || len > NAME_MAX || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) { close(fd); return -EINVAL; }
+    memcpy(comp, p, len);
+    comp[len] = 0;
+    p += len + (slash ? 1 : 0);
+    int last = *p == 0;
+    int next = openat(fd, comp, (last ? last_flags : O_PATH | O_DIRECTORY | O_CLOEXEC) | O_NOFOLLOW | O_DIRECTORY);
+    int e = errno;
+    close(fd);
+    if (next < 0) return -e;
+    int rc = same_mount(r, next);
+    if (rc) { close(next); return rc; }
+    fd = next;
+  }
+  return fd;
 }
 
 /*
@@ -159,92 +212,110 @@ static void root_close(struct root *r) {
  * unless crossing). O_PATH is enough for the *at calls; listing needs a read fd.
  */
 static int open_dir(const struct root *r, const char *rel, int for_listing) {
-  const char *p = rel[0] ? rel : ".";
   int oflags = (for_listing ? O_RDONLY : O_PATH) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  if (!rel[0]) {
+    int fd = openat(r->fd, ".", oflags);
+    return fd >= 0 ? fd : -errno;
+  }
   if (have_openat2) {
     struct open_how how = {.flags = (uint64_t)oflags, .mode = 0,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | ((r->flags & FST_CROSS) ? 0 : RESOLVE_NO_XDEV)};
-    int fd = (int)syscall(SYS_openat2, r->fd, p, &how, sizeof how);
+    int fd = (int)syscall(SYS_openat2, r->fd, rel, &how, sizeof how);
     if (fd >= 0) return fd;
     if (errno != ENOSYS) return -errno;
     have_openat2 = 0;
   }
-  int fd = openat(r->fd, p, oflags);
+  return walk_dir(r, rel, oflags & ~O_NOFOLLOW);
+}
+
+/*
+ * An O_PATH fd of the entry `name` (one component) in the directory dirfd:
+ * the entry itself, a symlink included, never what it points to, and never
+ * the root of another mount (EXDEV) unless crossing. "" is dirfd's own
+ * directory (the tree's root). The caller closes it.
+ */
+static int open_entry(const struct root *r, int dirfd, const char *name) {
+  if (!name[0]) {
+    int fd = openat(dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+  }
+  if (have_openat2) {
+    struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC, .mode = 0,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | ((r->flags & FST_CROSS) ? 0 : RESOLVE_NO_XDEV)};
+    int fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+    if (fd >= 0) return fd;
+    if (errno != ENOSYS) return -errno;
+    have_openat2 = 0;
+  }
+  /* One component, final symlink not followed: the mount check is the caller's (check_entry). */
+  int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   return fd >= 0 ? fd : -errno;
 }
 
-/* root->path + "/" + rel, for calls that have no *at form on this kernel. */
-static char *full_path(const struct root *r, const char *rel) {
-  size_t a = strlen(r->path), b = strlen(rel);
-  char *s = malloc(a + b + 2);
-  if (!s) return NULL;
-  memcpy(s, r->path, a);
-  size_t at = a;
-  if (b) {
-    if (!(a == 1 && r->path[0] == '/')) s[at++] = '/';
-    memcpy(s + at, rel, b);
-    at += b;
-  }
-  s[at] = 0;
-  return s;
+static double dev_of(const struct statx *st) { return (double)st->stx_dev_major * 4294967296.0 + st->stx_dev_minor; }
+
+/*
+ * statx of an entry's fd into st, and the check that it is the inode the
+ * plan names: -EXDEV on another mount (unless crossing), -ESTALE when
+ * (dev, ino) differ. A NaN dev (a plan from an older journal) checks ino only.
+ */
+static int check_entry(const struct root *r, int fd, unsigned mask, double ino, double dev, struct statx *st) {
+  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, mask | STATX_TYPE | STATX_INO | STATX_MNT_ID, st) != 0) return -errno;
+  if (!(r->flags & FST_CROSS) && is_other_mount(r, st)) return -EXDEV;
+  if ((double)st->stx_ino != ino || (dev == dev && dev_of(st) != dev)) return -ESTALE;
+  return 0;
 }
 
 /* ----------------------------------------------------------- xattr calls */
 
-/* listxattr of name in dirfd (or of dirfd itself when name is ""), no follow. */
-static ssize_t list_xattrs(const struct root *r, int dirfd, const char *name, const char *rel, char *out, size_t size) {
-  if (!name[0]) {
-    ssize_t n = flistxattr(dirfd, out, size);
-    return n >= 0 ? n : -errno;
+/*
+ * Where the xattr calls of one entry go, one of:
+ *   fd     an fd open for reading (the root): flistxattr/fgetxattr/fsetxattr;
+ *   proc   "/proc/self/fd/N" for an O_PATH fd of the entry (the f*xattr and
+ *          *xattrat calls refuse O_PATH fds with EBADF): the path calls
+ *          follow that magic link to the fd's own inode and nowhere else,
+ *          and it is never a symlink (those carry no ACLs or capabilities);
+ *   dirfd + name, with the *xattrat calls (Linux 6.13) and
+ *          AT_SYMLINK_NOFOLLOW: reads of a scan, relative to a directory fd
+ *          opened beneath the root. -ENOSYS when the kernel lacks them.
+ * Nothing here resolves a path from the root.
+ */
+struct xtarget { int fd; const char *proc; int dirfd; const char *name; };
+
+static ssize_t list_xattrs(const struct xtarget *t, char *out, size_t size) {
+  ssize_t n;
+  if (t->fd >= 0) n = flistxattr(t->fd, out, size);
+  else if (t->proc) n = listxattr(t->proc, out, size);
+  else {
+    n = syscall(SYS_listxattrat, t->dirfd, t->name, AT_SYMLINK_NOFOLLOW, out, size);
+    if (n < 0 && errno == ENOSYS) have_xattrat = 0;
   }
-  if (have_xattrat) {
-    long n = syscall(SYS_listxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, out, size);
-    if (n >= 0) return n;
-    if (errno != ENOSYS) return -errno;
-    have_xattrat = 0;
-  }
-  char *p = full_path(r, rel);
-  if (!p) return -ENOMEM;
-  ssize_t n = llistxattr(p, out, size);
-  int e = errno;
-  free(p);
-  return n >= 0 ? n : -e;
+  return n >= 0 ? n : -errno;
 }
 
-static ssize_t get_xattr(const struct root *r, int dirfd, const char *name, const char *rel, const char *xname, void *out, size_t size) {
-  if (!name[0]) {
-    ssize_t n = fgetxattr(dirfd, xname, out, size);
-    return n >= 0 ? n : -errno;
-  }
-  if (have_xattrat) {
+static ssize_t get_xattr(const struct xtarget *t, const char *xname, void *out, size_t size) {
+  ssize_t n;
+  if (t->fd >= 0) n = fgetxattr(t->fd, xname, out, size);
+  else if (t->proc) n = getxattr(t->proc, xname, out, size);
+  else {
     struct xattr_args_k args = {.value = (uint64_t)(uintptr_t)out, .size = (uint32_t)size, .flags = 0};
-    long n = syscall(SYS_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, xname, &args, sizeof args);
-    if (n >= 0) return n;
-    if (errno != ENOSYS) return -errno;
-    have_xattrat = 0;
+    n = syscall(SYS_getxattrat, t->dirfd, t->name, AT_SYMLINK_NOFOLLOW, xname, &args, sizeof args);
+    if (n < 0 && errno == ENOSYS) have_xattrat = 0;
   }
-  char *p = full_path(r, rel);
-  if (!p) return -ENOMEM;
-  ssize_t n = lgetxattr(p, xname, out, size);
-  int e = errno;
-  free(p);
-  return n >= 0 ? n : -e;
+  return n >= 0 ? n : -errno;
 }
 
-static int set_xattr(const struct root *r, int dirfd, const char *name, const char *rel, const char *xname, const void *value, size_t size) {
-  if (!name[0]) return fsetxattr(dirfd, xname, value, size, 0) == 0 ? 0 : -errno;
-  if (have_xattrat) {
-    struct xattr_args_k args = {.value = (uint64_t)(uintptr_t)value, .size = (uint32_t)size, .flags = 0};
-    if (syscall(SYS_setxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, xname, &args, sizeof args) == 0) return 0;
-    if (errno != ENOSYS) return -errno;
-    have_xattrat = 0;
-  }
-  char *p = full_path(r, rel);
-  if (!p) return -ENOMEM;
-  int rc = lsetxattr(p, xname, value, size, 0);
-  int e = errno;
-  free(p);
-  return rc == 0 ? 0 : -e;
+/* Writes go to an fd or its /proc path only: apply holds every entry it changes open. */
+static int set_xattr(const struct xtarget *t, const char *xname, const void *value, size_t size) {
+  int rc = t->fd >= 0 ? fsetxattr(t->fd, xname, value, size, 0) : setxattr(t->proc, xname, value, size, 0);
+  return rc == 0 ? 0 : -errno;
+}
+
+/* "/proc/self/fd/N" into out (32 bytes), or -ENOENT when /proc is not mounted (the caller fails closed). */
+static int proc_path(const struct root *r, int fd, char *out) {
+  if (!r->have_proc) return -ENOENT;
+  snprintf(out, 32, "/proc/self/fd/%d", fd);
+  return 0;
 }
 
 /* ------------------------------------------------------------- columns */
@@ -275,6 +346,10 @@ static void cols_reset(struct cols *c) {
 
 /* Appends src's rows to dst (row numbers and path offsets rebased). */
 static int cols_merge(struct cols *dst, const struct cols *src) {
+  /* The block handed to JavaScript counts rows and bytes in u32 (cols_take): refuse what would not fit. */
+  if ((uint64_t)dst->n + src->n > UINT32_MAX || (uint64_t)dst->paths.len + src->paths.len > UINT32_MAX ||
+      (uint64_t)dst->xattrs.len + src->xattrs.len > UINT32_MAX || (uint64_t)dst->skipped.len + src->skipped.len > UINT32_MAX)
+    return -EOVERFLOW;
   uint32_t base = dst->n, pbase = (uint32_t)dst->paths.len;
   int r = 0;
   r = r ? r : buf_put(&dst->ino, src->ino.p, src->ino.len);
@@ -315,63 +390,116 @@ struct failure { int err; int call; char *path; };
 static void fail_set(struct failure *f, pthread_mutex_t *mu, int err, int call, const char *rel) {
   if (mu) pthread_mutex_lock(mu);
   if (!f->err) {
-    f->err = err;
     f->call = call;
     f->path = strdup(rel);
+    /* Read without the lock by the other threads (to stop early): written atomically. */
+    __atomic_store_n(&f->err, err, __ATOMIC_RELEASE);
   }
   if (mu) pthread_mutex_unlock(mu);
 }
 
 /*
+ * The value of one xattr into s->value, or -errno (-ENODATA: absent). The
+ * kernel allocates a buffer of the size asked for (getxattr in fs/xattr.c),
+ * so ask small first; on ERANGE grow at least twofold up to the largest
+ * value there can be, so a filesystem that misreports the size cannot keep
+ * this looping.
+ */
+static ssize_t read_value(const struct xtarget *t, const char *xname, struct scratch *s) {
+  size_t size = 256;
+  for (;;) {
+    ssize_t v = get_xattr(t, xname, s->value, size);
+    if (v != -ERANGE || size == sizeof s->value) return v;
+    ssize_t need = get_xattr(t, xname, NULL, 0);
+    size_t next = size * 2;
+    if (need > 0 && (size_t)need > next) next = (size_t)need;
+    size = next < sizeof s->value ? next : sizeof s->value;
+  }
+}
+
+static int put_value(struct cols *c, uint32_t row, uint8_t slot, const uint8_t *value, uint32_t len) {
+  int e = put_u32(&c->xattrs, row);
+  e = e ? e : buf_put(&c->xattrs, &slot, 1);
+  e = e ? e : put_u32(&c->xattrs, len);
+  e = e ? e : buf_put(&c->xattrs, value, len);
+  if (!e) c->nxattrs++;
+  return e;
+}
+
+/*
  * Reads the xattrs that hold ids of one entry (not a symlink) into c as row
  * `row`. A filesystem without xattrs has none to move. Returns 0 or -errno
- * with *call set.
+ * with *call set (-ENOSYS: the *xattrat calls are missing, nothing read).
  */
-static int read_id_xattrs(const struct root *r, int dirfd, const char *name, const char *rel, uint32_t row, struct cols *c, struct scratch *s, int *call) {
-  /*
-   * The kernel allocates a buffer of the size asked for (listxattr and
-   * getxattr in fs/xattr.c), so ask small first; ERANGE asks for the size.
-   */
+static int read_id_xattrs(const struct xtarget *t, uint32_t row, struct cols *c, struct scratch *s, int *call) {
+  /* Small first, like read_value; the list is at most XATTR_LIST_MAX, beyond that E2BIG. */
   size_t size = 256;
   ssize_t n;
   for (;;) {
-    n = list_xattrs(r, dirfd, name, rel, s->list, size);
+    n = list_xattrs(t, s->list, size);
     if (n != -ERANGE || size == sizeof s->list) break;
-    ssize_t need = list_xattrs(r, dirfd, name, rel, NULL, 0);
-    size = need > 0 && (size_t)need < sizeof s->list ? (size_t)need : sizeof s->list;
+    ssize_t need = list_xattrs(t, NULL, 0);
+    size_t next = size * 2;
+    if (need > 0 && (size_t)need > next) next = (size_t)need;
+    size = next < sizeof s->list ? next : sizeof s->list;
   }
   if (n == -EOPNOTSUPP) return 0;
+  if (n == -E2BIG) {
+    /* More than 64 KiB of names (possible on tmpfs, XFS, btrfs): ask for the three by name instead. */
+    for (uint8_t slot = 0; slot < 3; slot++) {
+      ssize_t v = read_value(t, ID_XATTRS[slot], s);
+      if (v == -ENODATA || v == -EOPNOTSUPP) continue;
+      if (v < 0) { *call = CALL_GETXATTR; return (int)v; }
+      int e = put_value(c, row, slot, s->value, (uint32_t)v);
+      if (e) return e;
+    }
+    return 0;
+  }
   if (n < 0) { *call = CALL_LISTXATTR; return (int)n; }
   for (ssize_t at = 0; at < n; at += (ssize_t)strlen(s->list + at) + 1) {
     const char *x = s->list + at;
     for (uint8_t slot = 0; slot < 3; slot++) {
       if (strcmp(x, ID_XATTRS[slot]) != 0) continue;
-      size_t vsize = 256;
-      ssize_t v;
-      for (;;) {
-        v = get_xattr(r, dirfd, name, rel, x, s->value, vsize);
-        if (v != -ERANGE || vsize == sizeof s->value) break;
-        ssize_t need = get_xattr(r, dirfd, name, rel, x, NULL, 0);
-        vsize = need > 0 && (size_t)need < sizeof s->value ? (size_t)need : sizeof s->value;
-      }
+      ssize_t v = read_value(t, x, s);
       if (v == -ENODATA) break; /* removed between the calls */
       if (v < 0) { *call = CALL_GETXATTR; return (int)v; }
-      uint32_t len = (uint32_t)v;
-      int e = put_u32(&c->xattrs, row);
-      e = e ? e : buf_put(&c->xattrs, &slot, 1);
-      e = e ? e : put_u32(&c->xattrs, len);
-      e = e ? e : buf_put(&c->xattrs, s->value, len);
+      int e = put_value(c, row, slot, s->value, (uint32_t)v);
       if (e) return e;
-      c->nxattrs++;
       break;
     }
   }
   return 0;
 }
 
-static int is_other_mount(const struct root *r, const struct statx *st) {
-  if (r->have_mnt_id && (st->stx_mask & STATX_MNT_ID)) return st->stx_mnt_id != r->mnt_id;
-  return makedev(st->stx_dev_major, st->stx_dev_minor) != r->dev;
+/*
+ * The scan's xattr reads of `name` in dirfd, whose statx is st: with the
+ * *xattrat calls relative to dirfd; without them (Linux < 6.13) through an
+ * O_PATH fd of the entry, checked to be the inode st describes, and its
+ * /proc/self/fd path (never a path resolved from the root).
+ */
+static int scan_xattrs(const struct root *r, int dirfd, const char *name, const struct statx *st, uint32_t row, struct cols *c, struct scratch *s, int *call) {
+  if (!name[0]) {
+    struct xtarget t = {.fd = dirfd, .proc = NULL, .dirfd = -1, .name = NULL};
+    return read_id_xattrs(&t, row, c, s, call);
+  }
+  if (have_xattrat) {
+    struct xtarget t = {.fd = -1, .proc = NULL, .dirfd = dirfd, .name = name};
+    int rc = read_id_xattrs(&t, row, c, s, call);
+    if (rc != -ENOSYS || have_xattrat) return rc;
+  }
+  int fd = open_entry(r, dirfd, name);
+  if (fd < 0) { *call = CALL_OPEN_ENTRY; return fd; }
+  struct statx now;
+  int rc = check_entry(r, fd, 0, (double)st->stx_ino, dev_of(st), &now);
+  if (rc) *call = rc == -EXDEV ? CALL_OPEN_ENTRY : CALL_IDENTITY;
+  char proc[32];
+  if (!rc && (rc = proc_path(r, fd, proc))) *call = CALL_PROC;
+  if (!rc) {
+    struct xtarget t = {.fd = -1, .proc = proc, .dirfd = -1, .name = NULL};
+    rc = read_id_xattrs(&t, row, c, s, call);
+  }
+  close(fd);
+  return rc;
 }
 
 static int put_row(struct cols *c, const struct statx *st, uint32_t path_off) {
@@ -522,7 +650,7 @@ static int scan_dir(struct scan_thread *t, const char *rel, int *call, char **wh
     if ((rc = put_row(&t->local, &st, off))) break;
     if (S_ISLNK(st.stx_mode)) continue; /* symlinks carry no ACLs or capabilities */
     /* path stays put: only the xattr column grows below. */
-    rc = read_id_xattrs(r, fd, name, path, row, &t->local, t->scratch, call);
+    rc = scan_xattrs(r, fd, name, &st, row, &t->local, t->scratch, call);
     if (rc) { *where = strdup(path); break; }
     if (S_ISDIR(st.stx_mode)) {
       char *sub = join_rel(rel, name);
@@ -620,7 +748,7 @@ struct fst_scan *fst_scan_open(const char *root, uint32_t flags, int threads, in
     rc = buf_put(&s->out.paths, "", 1);
     if (!rc) rc = put_row(&s->out, &st, 0);
     int call = 0;
-    if (!rc) rc = read_id_xattrs(&s->root, s->root.fd, "", "", 0, &s->out, sc, &call);
+    if (!rc) rc = scan_xattrs(&s->root, s->root.fd, "", &st, 0, &s->out, sc, &call);
     if (s->root.flags & FST_CROSS && !rc) rc = seen_add(&s->seen, makedev(st.stx_dev_major, st.stx_dev_minor), st.stx_ino) < 0 ? -ENOMEM : 0;
     char *first = strdup("");
     if (!rc && (!first || dirq_push(&s->queue, first))) { free(first); rc = -ENOMEM; }
@@ -678,7 +806,8 @@ static size_t cols_size(const struct cols *c) {
   return 32 + 8 * n + 8 * n + align8(4 * n) * 4 + align8(4 * (n + 1)) + align8(4 * c->nlocked) + align8(c->paths.len) + align8(c->xattrs.len) + align8(c->skipped.len);
 }
 
-static void cols_take(const struct cols *c, uint8_t *out) {
+static int cols_take(const struct cols *c, uint8_t *out) {
+  if (c->paths.len > UINT32_MAX || c->xattrs.len > UINT32_MAX || c->skipped.len > UINT32_MAX) return -EOVERFLOW; /* cols_merge refuses these first */
   uint32_t head[8] = {c->n, (uint32_t)c->paths.len, (uint32_t)c->xattrs.len, c->nxattrs, c->nlocked, (uint32_t)c->skipped.len, c->nskipped, 0};
   memcpy(out, head, 32);
   size_t at = 32;
@@ -700,10 +829,11 @@ static void cols_take(const struct cols *c, uint8_t *out) {
   SECTION(c->xattrs.p, c->xattrs.len);
   SECTION(c->skipped.p, c->skipped.len);
 #undef SECTION
+  return 0;
 }
 
 uint64_t fst_scan_size(struct fst_scan *s) { return cols_size(&s->out); }
-void fst_scan_take(struct fst_scan *s, uint8_t *out) { cols_take(&s->out, out); }
+int fst_scan_take(struct fst_scan *s, uint8_t *out) { return cols_take(&s->out, out); }
 
 void fst_scan_close(struct fst_scan *s) {
   if (!s) return;
@@ -760,6 +890,7 @@ struct fst_apply {
   int threads;
   uint8_t *paths;
   uint32_t *offs, *uid, *gid, *mode;
+  double *ino, *dev;     /* the inode each row was planned for (dev NaN: unknown) */
   uint32_t n;
   uint8_t *xattrs;       /* after-values: u32 row, u8 slot, u32 len, bytes */
   uint32_t xattr_bytes;
@@ -798,38 +929,46 @@ static void *dup_bytes(const void *src, size_t n) {
 
 /*
  * Takes a copy of the plan's columns for rows [0, n): paths (offsets[n] bytes)
- * and offsets[n + 1], the owner and mode to set, and the xattr values to
- * write. sync_every_ms > 0 starts the background syncfs.
+ * and offsets[n + 1], the inode each row was planned for (ino, dev as the
+ * scan gives them), the owner and mode to set, and the xattr values to
+ * write. sync_every_ms > 0 starts the background syncfs. NULL on failure
+ * with err[0] = -errno and err[1] = the call code.
  */
 struct fst_apply *fst_apply_open(const char *root, uint32_t flags, int threads, const uint8_t *paths, const uint32_t *offs, uint32_t n,
-                                 const uint32_t *uid, const uint32_t *gid, const uint32_t *mode, const uint8_t *xattrs, uint32_t xattr_bytes,
-                                 int sync_every_ms, int32_t *err) {
+                                 const double *ino, const double *dev, const uint32_t *uid, const uint32_t *gid, const uint32_t *mode,
+                                 const uint8_t *xattrs, uint32_t xattr_bytes, int sync_every_ms, int32_t *err) {
+  err[1] = CALL_OPEN;
   struct fst_apply *a = calloc(1, sizeof *a);
-  if (!a) { *err = -ENOMEM; return NULL; }
+  if (!a) { err[0] = -ENOMEM; return NULL; }
   int rc = root_open(&a->root, root, flags);
-  if (rc) { free(a); *err = rc; return NULL; }
+  if (rc) { free(a); err[0] = rc; return NULL; }
   a->threads = clamp_threads(threads);
   a->n = n;
   a->paths = dup_bytes(paths, offs[n]);
   a->offs = dup_bytes(offs, 4 * ((size_t)n + 1));
+  a->ino = dup_bytes(ino, 8 * (size_t)n);
+  a->dev = dup_bytes(dev, 8 * (size_t)n);
   a->uid = dup_bytes(uid, 4 * (size_t)n);
   a->gid = dup_bytes(gid, 4 * (size_t)n);
   a->mode = dup_bytes(mode, 4 * (size_t)n);
   a->xattrs = dup_bytes(xattrs, xattr_bytes);
   a->xattr_bytes = xattr_bytes;
   a->xfirst = malloc(8 * ((size_t)n + 1));
-  if (!a->paths || !a->offs || !a->uid || !a->gid || !a->mode || !a->xattrs || !a->xfirst) rc = -ENOMEM;
+  if (!a->paths || !a->offs || !a->ino || !a->dev || !a->uid || !a->gid || !a->mode || !a->xattrs || !a->xfirst) rc = -ENOMEM;
   if (!rc) {
     for (uint32_t i = 0; i < n; i++) a->xfirst[i] = -1;
-    for (uint32_t at = 0; at + 9 <= xattr_bytes;) {
+    for (uint64_t at = 0; at + 9 <= xattr_bytes;) {
       uint32_t row, len;
       memcpy(&row, a->xattrs + at, 4);
       memcpy(&len, a->xattrs + at + 5, 4);
-      if (row >= n || a->xattrs[at + 4] >= 3 || at + 9 + len > xattr_bytes) { rc = -EINVAL; break; }
-      if (a->xfirst[row] < 0) a->xfirst[row] = at;
-      at += 9 + len;
+      /* In 64 bits: at + 9 + len must not wrap around to pass the check. */
+      if (row >= n || a->xattrs[at + 4] >= 3 || at + 9 + (uint64_t)len > xattr_bytes) { rc = -EINVAL; break; }
+      if (a->xfirst[row] < 0) a->xfirst[row] = (int64_t)at;
+      at += 9 + (uint64_t)len;
     }
   }
+  /* Xattrs are written through /proc/self/fd (the kernel has no xattr call on an O_PATH fd): without /proc, refuse before any change. */
+  if (!rc && xattr_bytes > 0 && !a->root.have_proc) { rc = -ENOENT; err[1] = CALL_PROC; }
   pthread_mutex_init(&a->mu, NULL);
   pthread_cond_init(&a->cv, NULL);
   if (!rc && sync_every_ms > 0) {
@@ -841,13 +980,15 @@ struct fst_apply *fst_apply_open(const char *root, uint32_t flags, int threads, 
     pthread_sigmask(SIG_SETMASK, &old, NULL);
   }
   if (rc) {
-    *err = rc;
-    free(a->paths); free(a->offs); free(a->uid); free(a->gid); free(a->mode); free(a->xattrs); free(a->xfirst);
+    err[0] = rc;
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    free(a->paths); free(a->offs); free(a->ino); free(a->dev); free(a->uid); free(a->gid); free(a->mode); free(a->xattrs); free(a->xfirst);
     root_close(&a->root);
     free(a);
     return NULL;
   }
-  *err = 0;
+  err[0] = 0;
   return a;
 }
 
@@ -865,27 +1006,43 @@ struct row_thread { struct row_job *job; };
 
 enum { DO_CHOWN = 1, DO_CHMOD = 2, DO_ACL_ACCESS = 4, DO_ACL_DEFAULT = 8, DO_CAP = 16 };
 
-static int apply_row(struct fst_apply *a, struct parent *par, uint32_t row, uint8_t todo, int *call) {
-  const char *path = (const char *)a->paths + a->offs[row];
-  const char *name;
-  int dfd = parent_of(&a->root, par, path, &name);
-  if (dfd < 0) { *call = CALL_OPEN_PARENT; return dfd; }
+/*
+ * One row: the entry is opened once (O_PATH, no symlink followed, not
+ * another mount unless crossing), checked to be the planned inode, and every
+ * change is made on that fd, never by name again: a name swapped, replaced
+ * or mounted over after planning fails the row (-EXDEV, -ESTALE) before
+ * anything of it is changed.
+ */
+static int apply_entry(struct fst_apply *a, int fd, uint32_t row, uint8_t todo, int *call) {
+  struct statx st;
+  int rc = check_entry(&a->root, fd, 0, a->ino[row], a->dev[row], &st);
+  if (rc) { *call = rc == -EXDEV ? CALL_OPEN_ENTRY : CALL_IDENTITY; return rc; }
   /* chown first: it clears setuid/setgid and removes security.capability, which the next steps put back. */
   if (todo & DO_CHOWN) {
-    int fl = AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH);
-    if (fchownat(dfd, name, a->uid[row], a->gid[row], fl) != 0) { *call = CALL_CHOWN; return -errno; }
+    if (fchownat(fd, "", a->uid[row], a->gid[row], AT_EMPTY_PATH) != 0) { *call = CALL_CHOWN; return -errno; }
   }
+  if (S_ISLNK(st.stx_mode)) return 0; /* symlinks have no mode of their own, no ACLs, no capabilities */
+  char proc[32];
+  int have_path = 0;
   if (todo & DO_CHMOD) {
     mode_t m = a->mode[row] & 07777;
-    int rc = -1;
+    rc = -1;
     if (have_fchmodat2) {
-      rc = (int)syscall(SYS_fchmodat2, dfd, name, m, AT_SYMLINK_NOFOLLOW);
+      rc = (int)syscall(SYS_fchmodat2, fd, "", m, AT_EMPTY_PATH);
       if (rc != 0 && errno == ENOSYS) have_fchmodat2 = 0;
+      if (rc != 0) rc = -errno;
     }
-    if (!have_fchmodat2) rc = fchmodat(dfd, name, m, AT_SYMLINK_NOFOLLOW);
-    if (rc != 0) { *call = CALL_CHMOD; return -errno; }
+    if (!have_fchmodat2) {
+      /* fchmod refuses O_PATH fds: chmod its /proc path (a magic link to this inode; never a symlink here). */
+      if ((rc = proc_path(&a->root, fd, proc))) { *call = CALL_PROC; return rc; }
+      have_path = 1;
+      rc = chmod(proc, m) == 0 ? 0 : -errno;
+    }
+    if (rc) { *call = CALL_CHMOD; return rc; }
   }
   if (todo & (DO_ACL_ACCESS | DO_ACL_DEFAULT | DO_CAP)) {
+    if (!have_path && (rc = proc_path(&a->root, fd, proc))) { *call = CALL_PROC; return rc; }
+    struct xtarget t = {.fd = -1, .proc = proc, .dirfd = -1, .name = NULL};
     static const uint8_t bit[3] = {DO_ACL_ACCESS, DO_ACL_DEFAULT, DO_CAP};
     for (uint8_t slot = 0; slot < 3; slot++) {
       if (!(todo & bit[slot])) continue;
@@ -898,14 +1055,26 @@ static int apply_row(struct fst_apply *a, struct parent *par, uint32_t row, uint
         if (r2 != row) break;
         memcpy(&len, a->xattrs + at + 5, 4);
         if (a->xattrs[at + 4] == slot) { value = a->xattrs + at + 9; break; }
-        at += 9 + len;
+        at += 9 + (int64_t)len;
       }
       if (!value) { *call = CALL_SETXATTR; return -EINVAL; } /* the plan has no value for a step it names */
-      int rc = set_xattr(&a->root, dfd, name, path, ID_XATTRS[slot], value, len);
+      rc = set_xattr(&t, ID_XATTRS[slot], value, len);
       if (rc) { *call = CALL_SETXATTR; return rc; }
     }
   }
   return 0;
+}
+
+static int apply_row(struct fst_apply *a, struct parent *par, uint32_t row, uint8_t todo, int *call) {
+  const char *path = (const char *)a->paths + a->offs[row];
+  const char *name;
+  int dfd = parent_of(&a->root, par, path, &name);
+  if (dfd < 0) { *call = CALL_OPEN_PARENT; return dfd; }
+  int fd = open_entry(&a->root, dfd, name);
+  if (fd < 0) { *call = CALL_OPEN_ENTRY; return fd; }
+  int rc = apply_entry(a, fd, row, todo, call);
+  close(fd);
+  return rc;
 }
 
 static void *apply_worker(void *arg) {
@@ -923,7 +1092,12 @@ static void *apply_worker(void *arg) {
       int rc = apply_row(job->a, &par, row, job->todo[k], &call);
       if (rc) {
         pthread_mutex_lock(&job->mu);
-        if (!job->failed_err || (int)k < job->failed_index) { job->failed_index = (int)k; job->failed_err = -rc; job->failed_call = call; }
+        if (!job->failed_err || (int)k < job->failed_index) {
+          job->failed_index = (int)k;
+          job->failed_call = call;
+          /* Read without the lock by the other threads (to stop early): written atomically. */
+          __atomic_store_n(&job->failed_err, -rc, __ATOMIC_RELEASE);
+        }
         pthread_mutex_unlock(&job->mu);
         goto out;
       }
@@ -969,7 +1143,7 @@ void fst_apply_close(struct fst_apply *a) {
   }
   pthread_mutex_destroy(&a->mu);
   pthread_cond_destroy(&a->cv);
-  free(a->paths); free(a->offs); free(a->uid); free(a->gid); free(a->mode); free(a->xattrs); free(a->xfirst);
+  free(a->paths); free(a->offs); free(a->ino); free(a->dev); free(a->uid); free(a->gid); free(a->mode); free(a->xattrs); free(a->xfirst);
   root_close(&a->root);
   free(a);
 }
@@ -1006,21 +1180,33 @@ static void *probe_worker(void *arg) {
       const char *name;
       int call = CALL_OPEN_PARENT;
       int rc = parent_of(job->root, &par, path, &name);
-      int dfd = rc;
+      int fd = -1;
+      if (rc >= 0) {
+        /* Everything of one row is read through one fd of the entry: the inode reported is the one whose xattrs are read. */
+        rc = fd = open_entry(job->root, rc, name);
+        call = CALL_OPEN_ENTRY;
+      }
       struct statx st;
       if (rc >= 0) {
-        rc = statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT | (name[0] ? 0 : AT_EMPTY_PATH), STATX_WANT, &st) == 0 ? 0 : -errno;
+        rc = statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_WANT, &st) == 0 ? 0 : -errno;
         call = CALL_STATX;
+        if (!rc && !(job->root->flags & FST_CROSS) && is_other_mount(job->root, &st)) { rc = -EXDEV; call = CALL_OPEN_ENTRY; }
       }
       if (rc == 0) {
         job->ino[k] = (double)st.stx_ino;
-        job->dev[k] = (double)st.stx_dev_major * 4294967296.0 + st.stx_dev_minor;
+        job->dev[k] = dev_of(&st);
         job->uid[k] = st.stx_uid;
         job->gid[k] = st.stx_gid;
         job->mode[k] = st.stx_mode;
         job->nlink[k] = st.stx_nlink;
-        if (!S_ISLNK(st.stx_mode)) rc = read_id_xattrs(job->root, dfd, name, path, k, &t->local, t->scratch, &call);
+        if (!S_ISLNK(st.stx_mode)) {
+          char proc[32];
+          if ((rc = proc_path(job->root, fd, proc))) call = CALL_PROC;
+          struct xtarget x = {.fd = -1, .proc = proc, .dirfd = -1, .name = NULL};
+          if (!rc) rc = read_id_xattrs(&x, k, &t->local, t->scratch, &call);
+        }
       }
+      if (fd >= 0) close(fd);
       if (rc) { fail_set(&job->fail, &job->mu, -rc, call, path); goto out; }
     }
   }
@@ -1040,6 +1226,8 @@ struct cols *fst_probe(const char *root, uint32_t flags, int threads, const uint
   struct root r;
   int rc = root_open(&r, root, flags);
   if (rc) { *err = rc; *call = CALL_OPEN; if (failed_size) failed_path[0] = 0; return NULL; }
+  /* Xattrs are read through /proc/self/fd (no xattr call takes an O_PATH fd): without /proc, say so before reading anything. */
+  if (!r.have_proc) { root_close(&r); *err = -ENOENT; *call = CALL_PROC; if (failed_size) failed_path[0] = 0; return NULL; }
   struct probe_job job = {.root = &r, .paths = paths, .offs = offs, .rows = rows, .count = count};
   pthread_mutex_init(&job.mu, NULL);
   struct cols *out = calloc(1, sizeof *out);
@@ -1073,6 +1261,7 @@ struct cols *fst_probe(const char *root, uint32_t flags, int threads, const uint
   out->n = count;
   for (int i = 0; i < n; i++) {
     /* Rows are already indexes into rows[]: append the records as they are. */
+    if (!rc && (uint64_t)out->xattrs.len + ts[i].local.xattrs.len > UINT32_MAX) rc = -EOVERFLOW; /* counted in u32 by cols_take */
     if (!rc) rc = buf_put(&out->xattrs, ts[i].local.xattrs.p, ts[i].local.xattrs.len);
     out->nxattrs += ts[i].local.nxattrs;
     cols_free(&ts[i].local);
@@ -1081,7 +1270,7 @@ struct cols *fst_probe(const char *root, uint32_t flags, int threads, const uint
   pthread_mutex_destroy(&job.mu);
   if (job.fail.err || rc) {
     *err = job.fail.err ? -job.fail.err : rc;
-    *call = job.fail.call;
+    *call = job.fail.err ? job.fail.call : 0;
     if (failed_size) { strncpy(failed_path, job.fail.path ? job.fail.path : "", failed_size - 1); failed_path[failed_size - 1] = 0; }
     free(job.fail.path);
     cols_free(out);
@@ -1093,15 +1282,20 @@ struct cols *fst_probe(const char *root, uint32_t flags, int threads, const uint
 }
 
 uint64_t fst_cols_size(struct cols *c) { return cols_size(c); }
-void fst_cols_take(struct cols *c, uint8_t *out) { cols_take(c, out); }
+int fst_cols_take(struct cols *c, uint8_t *out) { return cols_take(c, out); }
 void fst_cols_free(struct cols *c) { if (c) { cols_free(c); free(c); } }
 
 /* The engine's interface version: the TypeScript side refuses a library it does not know. */
-int fst_version(void) { return 1; }
+int fst_version(void) { return 2; }
 
 /*
- * Test hook: behave as on a kernel without openat2 (< 5.6), the *xattrat
- * calls (< 6.13) and fchmodat2 (< 6.6), so that the fallbacks run in the
- * tests on this kernel too (FSIDMAP_TREE_ENGINE_COMPAT=old-kernel).
+ * Test hook: behave as on a kernel without openat2 (< 5.6, bit 1), the
+ * *xattrat calls (< 6.13, bit 2) or fchmodat2 (< 6.6, bit 4), so that the
+ * fallbacks run in the tests on this kernel too
+ * (FSIDMAP_TREE_ENGINE_COMPAT=old-kernel, or no-openat2,no-xattrat,...).
  */
-void fst_compat_old_kernel(void) { have_openat2 = 0; have_xattrat = 0; have_fchmodat2 = 0; }
+void fst_compat(uint32_t missing) {
+  if (missing & 1) have_openat2 = 0;
+  if (missing & 2) have_xattrat = 0;
+  if (missing & 4) have_fchmodat2 = 0;
+}

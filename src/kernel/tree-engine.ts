@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
+import { syscallError } from './libc.js';
 
 /**
  * The C engine of tree scans and shifts (native/libfsidmap-tree.c, built by
@@ -59,6 +60,9 @@ export interface EngineApply {
 
 export interface ApplyColumns {
   readonly paths: { readonly bytes: Uint8Array; readonly offsets: Uint32Array };
+  /** The inode each row was planned for: a row whose path now leads elsewhere fails ('inode check', ESTALE) untouched. dev NaN: ino only. */
+  readonly ino: Float64Array;
+  readonly dev: Float64Array;
   readonly uid: Uint32Array;
   readonly gid: Uint32Array;
   readonly mode: Uint32Array;
@@ -72,8 +76,13 @@ export interface TreeEngine {
   probe(root: string, crossFilesystems: boolean, threads: number, paths: ApplyColumns['paths'], rows: Uint32Array): EngineColumns | EngineFailure;
 }
 
-const VERSION = 1;
-const CALLS = ['?', 'open', 'getdents64', 'statx', 'listxattr', 'getxattr', 'lchown', 'chmod', 'lsetxattr', 'open (parent directory)'];
+const VERSION = 2;
+/** Call codes of native/libfsidmap-tree.c; scanFailure (src/image/tree/scan.ts) words the errors by these names. */
+export const ENGINE_CALLS = ['?', 'open', 'getdents64', 'statx', 'listxattr', 'getxattr', 'lchown', 'chmod', 'lsetxattr', 'open (parent directory)',
+  'open (entry)', 'inode check', 'open /proc/self/fd'] as const;
+const CALLS: readonly string[] = ENGINE_CALLS;
+/** FSIDMAP_TREE_ENGINE_COMPAT words: the kernel features the C engine then acts as if missing (tests). */
+const COMPAT: Record<string, number> = { 'old-kernel': 7, 'no-openat2': 1, 'no-xattrat': 2, 'no-fchmodat2': 4 };
 
 /** Where the library is; FSIDMAP_TREE_ENGINE_LIB overrides it. */
 export function treeEnginePath(env: NodeJS.ProcessEnv = process.env): string {
@@ -96,7 +105,8 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
   const version = lib.func('int fst_version(void)') as () => number;
   if (version() !== VERSION) return null;
   // Tests: the fallbacks for kernels without openat2, getxattrat/listxattrat/setxattrat and fchmodat2.
-  if (process.env.FSIDMAP_TREE_ENGINE_COMPAT === 'old-kernel') (lib.func('void fst_compat_old_kernel(void)') as () => void)();
+  const compat = (process.env.FSIDMAP_TREE_ENGINE_COMPAT ?? '').split(',').filter((w) => w !== '').reduce((bits, w) => bits | (COMPAT[w] ?? 0), 0);
+  if (compat !== 0) (lib.func('void fst_compat(uint32_t missing)') as (m: number) => void)(compat);
   koffi.opaque('fst_scan');
   koffi.opaque('fst_apply');
   koffi.opaque('fst_cols');
@@ -104,11 +114,12 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
   const scanStep = lib.func('int fst_scan_step(fst_scan *s, int budget, _Out_ uint32_t *found)') as (s: Ptr, b: number, f: Uint32Array) => number;
   const scanFailure = lib.func('int fst_scan_failure(fst_scan *s, _Out_ int32_t *call, _Out_ uint8_t *path, uint32_t size)') as (s: Ptr, c: Int32Array, p: Buffer, n: number) => number;
   const scanSize = lib.func('uint64_t fst_scan_size(fst_scan *s)') as (s: Ptr) => number | bigint;
-  const scanTake = lib.func('void fst_scan_take(fst_scan *s, _Out_ uint8_t *out)') as (s: Ptr, out: Buffer) => void;
+  const scanTake = lib.func('int fst_scan_take(fst_scan *s, _Out_ uint8_t *out)') as (s: Ptr, out: Buffer) => number;
   const scanClose = lib.func('void fst_scan_close(fst_scan *s)') as (s: Ptr) => void;
   const applyOpen = lib.func('fst_apply *fst_apply_open(const uint8_t *root, uint32_t flags, int threads, const uint8_t *paths, const uint32_t *offs, uint32_t n, ' +
-    'const uint32_t *uid, const uint32_t *gid, const uint32_t *mode, const uint8_t *xattrs, uint32_t xattrBytes, int syncEveryMs, _Out_ int32_t *err)') as
-    (r: Buffer, f: number, t: number, p: Uint8Array, o: Uint32Array, n: number, u: Uint32Array, g: Uint32Array, m: Uint32Array, x: Uint8Array, xb: number, s: number, e: Int32Array) => Ptr;
+    'const double *ino, const double *dev, const uint32_t *uid, const uint32_t *gid, const uint32_t *mode, const uint8_t *xattrs, uint32_t xattrBytes, int syncEveryMs, _Out_ int32_t *err)') as
+    (r: Buffer, f: number, t: number, p: Uint8Array, o: Uint32Array, n: number, ino: Float64Array, dev: Float64Array, u: Uint32Array, g: Uint32Array, m: Uint32Array,
+      x: Uint8Array, xb: number, s: number, e: Int32Array) => Ptr;
   const applyRun = lib.func('int fst_apply_run(fst_apply *a, const uint32_t *rows, const uint8_t *todo, uint32_t count, _Out_ int32_t *failure)') as
     (a: Ptr, rows: Uint32Array, todo: Uint8Array, n: number, f: Int32Array) => number;
   const applyClose = lib.func('void fst_apply_close(fst_apply *a)') as (a: Ptr) => void;
@@ -116,15 +127,17 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
     '_Out_ int32_t *err, _Out_ int32_t *call, _Out_ uint8_t *path, uint32_t size)') as
     (r: Buffer, f: number, t: number, p: Uint8Array, o: Uint32Array, rows: Uint32Array, n: number, e: Int32Array, c: Int32Array, path: Buffer, size: number) => Ptr;
   const colsSize = lib.func('uint64_t fst_cols_size(fst_cols *c)') as (c: Ptr) => number | bigint;
-  const colsTake = lib.func('void fst_cols_take(fst_cols *c, _Out_ uint8_t *out)') as (c: Ptr, out: Buffer) => void;
+  const colsTake = lib.func('int fst_cols_take(fst_cols *c, _Out_ uint8_t *out)') as (c: Ptr, out: Buffer) => number;
   const colsFree = lib.func('void fst_cols_free(fst_cols *c)') as (c: Ptr) => void;
 
   const cRoot = (root: string) => Buffer.from(root + '\0', 'latin1');
   const flagsOf = (cross: boolean) => (cross ? 1 : 0);
-  const take = (size: number | bigint, fill: (out: Buffer) => void) => {
+  const take = (root: string, size: number | bigint, fill: (out: Buffer) => number) => {
     // An ArrayBuffer of its own: the columns are views at multiples of 8 from its start.
     const out = Buffer.from(new ArrayBuffer(Number(size)));
-    fill(out);
+    const r = fill(out);
+    // EOVERFLOW: more than 4 GiB of paths or xattr values, which the block counts in 32 bits.
+    if (r < 0) throw syscallError('fst_cols_take', root, -r);
     return parseColumns(out);
   };
 
@@ -143,15 +156,15 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
           const errno = scanFailure(s, call, path, path.length) || -r;
           return { done: true, found: found[0], failure: { errno, call: CALLS[call[0]] ?? '?', path: cString(path) } };
         },
-        result: () => take(scanSize(s), (out) => scanTake(s, out)),
+        result: () => take(root, scanSize(s), (out) => scanTake(s, out)),
         close() { if (!closed) { closed = true; scanClose(s); } },
       };
     },
     apply(root, cross, threads, c, syncEveryMs) {
-      const err = new Int32Array(1);
+      const err = new Int32Array(2);
       const n = c.paths.offsets.length - 1;
-      const a = applyOpen(cRoot(root), flagsOf(cross), threads, c.paths.bytes, c.paths.offsets, n, c.uid, c.gid, c.mode, c.xattrs, c.xattrs.length, syncEveryMs, err);
-      if (a === null) return { errno: -err[0], call: 'open', path: '' };
+      const a = applyOpen(cRoot(root), flagsOf(cross), threads, c.paths.bytes, c.paths.offsets, n, c.ino, c.dev, c.uid, c.gid, c.mode, c.xattrs, c.xattrs.length, syncEveryMs, err);
+      if (a === null) return { errno: -err[0], call: CALLS[err[1]] ?? '?', path: '' };
       let closed = false;
       const failure = new Int32Array(3);
       return {
@@ -168,7 +181,7 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
       const c = probe(cRoot(root), flagsOf(cross), threads, paths.bytes, paths.offsets, rows, rows.length, err, call, path, path.length);
       if (c === null) return { errno: -err[0], call: CALLS[call[0]] ?? '?', path: cString(path) };
       try {
-        return take(colsSize(c), (out) => colsTake(c, out));
+        return take(root, colsSize(c), (out) => colsTake(c, out));
       } finally {
         colsFree(c);
       }

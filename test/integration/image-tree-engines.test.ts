@@ -185,3 +185,85 @@ test('engines: the C engine\'s fallbacks for older kernels (no openat2, *xattrat
   cli(true, 'shift', '-r', dir, '0:1000:65536');
   assert.deepEqual(diffSnapshots(snapshot(dir), before), []);
 });
+
+// ---- The tree changing between plan and apply (within one run) ----
+
+const CHILD = fileURLToPath(new URL('./tree-change-child.js', import.meta.url));
+const SWAPPER = fileURLToPath(new URL('../native/broker-swap', import.meta.url));
+/** Owner of the directories on the way: outside MAP and kept, so their rows are not planned and only the files below are written. */
+const KEPT = 70000;
+
+/** Runs tree-change-child.ts (its own process, so the C engine loads with this compat setting); its JSON outcome. */
+function changeDuringShift(job: Record<string, unknown>, compat: string): { ok: boolean; acted: boolean; code?: string; message?: string } {
+  const env = { ...process.env, FSIDMAP_TREE_ENGINE_COMPAT: compat };
+  const r = spawnSync(process.execPath, [CHILD, JSON.stringify({ stateDir, ...job })], { env, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string);
+}
+
+/** DIR/a/b/f0..f(n-1), owned 7:7 with an ACL naming user 7; the same names under OUTSIDE/b, owned 7:7 without ACLs. */
+function nestedTree(dir: string, outside: string, n: number): void {
+  for (const [top, acl] of [[join(dir, 'a'), true], [outside, false]] as const) {
+    mkdirSync(join(top, 'b'), { recursive: true });
+    const files = Array.from({ length: n }, (_, i) => join(top, 'b', `f${i}`));
+    for (const f of files) { writeFileSync(f, ''); lchownSync(f, 7, 7); }
+    if (acl) execFileSync('setfacl', ['-m', 'u:7:rw', ...files]);
+    lchownSync(top, KEPT, KEPT);
+    lchownSync(join(top, 'b'), KEPT, KEPT);
+  }
+  lchownSync(dir, KEPT, KEPT);
+}
+
+/** The variants of each change: the C engine as on this kernel and with its fallbacks for older ones, and the TypeScript engine. */
+const VARIANTS: Array<{ engine: TreeEngineKind; compat: string }> = [
+  { engine: 'native', compat: '' }, { engine: 'native', compat: 'no-openat2' }, { engine: 'native', compat: 'no-xattrat' },
+  { engine: 'native', compat: 'old-kernel' }, { engine: 'node', compat: '' },
+];
+
+test('engines: a directory two levels up swapped for a symlink once the plan is made is never followed: ERR_TREE_CHANGED, nothing outside changes', { skip }, () => {
+  for (const [k, v] of VARIANTS.entries()) {
+    const dir = join(work, `swap-apply-${k}`), outside = join(work, `swap-apply-outside-${k}`);
+    nestedTree(dir, outside, 300);
+    const outsideBefore = snapshot(outside);
+    const r = changeDuringShift({ dir, engine: v.engine, action: 'swap', outside }, v.compat);
+    assert.equal(r.acted, true);
+    assert.equal(r.code, 'ERR_TREE_CHANGED', `${v.engine} ${v.compat}: ${r.message}`);
+    assert.deepEqual(diffSnapshots(snapshot(outside), outsideBefore), [], `${v.engine} ${v.compat}: nothing outside the tree changed`);
+    rmSync(join(stateDir, 'shift'), { recursive: true, force: true });
+  }
+});
+
+test('engines: a directory flipping with a symlink (RENAME_EXCHANGE) while ACLs are written never lets a write out of the tree', { skip }, () => {
+  for (const [k, v] of VARIANTS.entries()) {
+    const dir = join(work, `race-${k}`), outside = join(work, `race-outside-${k}`);
+    nestedTree(dir, outside, 1000);
+    symlinkSync(outside, join(dir, 'alink'));
+    const outsideBefore = snapshot(outside);
+    const r = changeDuringShift({ dir, engine: v.engine, action: 'race', swapper: SWAPPER }, v.compat);
+    assert.equal(r.acted, true);
+    // Done while the name pointed at the directory, or refused when it did not: never written through the symlink.
+    assert.ok(r.ok || r.code === 'ERR_TREE_CHANGED', `${v.engine} ${v.compat}: ${r.code} ${r.message}`);
+    assert.deepEqual(diffSnapshots(snapshot(outside), outsideBefore), [], `${v.engine} ${v.compat}: nothing outside the tree changed`);
+    assert.ok(lstatSync(join(dir, 'a')).isDirectory(), 'the swapper made an even number of exchanges');
+    rmSync(join(stateDir, 'shift'), { recursive: true, force: true });
+  }
+});
+
+test('engines: a planned directory that becomes a mount point before apply is not touched: ERR_TREE_CHANGED, the mounted root keeps its owner', { skip }, () => {
+  for (const [k, v] of VARIANTS.entries()) {
+    const dir = join(work, `mountpoint-${k}`), m = join(dir, 'd', 'm');
+    mkdirSync(m, { recursive: true });
+    for (let i = 0; i < 20; i++) { writeFileSync(join(m, `f${i}`), ''); lchownSync(join(m, `f${i}`), 5, 5); }
+    for (const p of [dir, join(dir, 'd'), m]) lchownSync(p, 5, 5);
+    try {
+      const r = changeDuringShift({ dir, engine: v.engine, action: 'mount', mountAt: m }, v.compat);
+      assert.equal(r.acted, true);
+      assert.equal(r.code, 'ERR_TREE_CHANGED', `${v.engine} ${v.compat}: ${r.message}`);
+      const top = lstatSync(m);
+      assert.deepEqual([top.uid, top.gid, readdirSync(m).length], [0, 0, 0], `${v.engine} ${v.compat}: the tmpfs root is untouched`);
+    } finally {
+      execFileSync('umount', [m]);
+    }
+    rmSync(join(stateDir, 'shift'), { recursive: true, force: true });
+  }
+});

@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import { parseMap } from '../../src/idmap/index.js';
 import { type TreeEngineKind, shiftTree } from '../../src/image/tree/index.js';
 import { decodeCap } from '../../src/image/xattr-codec.js';
+import { getXattr, listXattrs, setXattr } from '../../src/kernel/xattr.js';
 import { diffSnapshots, expectedShift as expected, makeFixture, type Snap, snapshot } from './tree-fixture.js';
 
 const root = process.getuid?.() === 0;
@@ -173,6 +174,28 @@ for (const engine of ['native', 'node'] as const) {
     assert.equal(r.stats.owner, 0);
     assert.equal(r.stats.unchanged, before.size - r.stats.hardLinks);
     assert.deepEqual(diffSnapshots(snapshot(dir), before), [], 'setuid bits and capabilities survive: no needless chown');
+  });
+
+  test(`[${engine}] shift: a file with more than 64 KiB of xattr names (listxattr E2BIG, tmpfs) is shifted, its ACL too`, { skip }, async () => {
+    const dir = fresh(engine, 'e2big');
+    mkdirSync(dir);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'fsidmap-i7tree', dir]);
+    try {
+      const f = join(dir, 'many-names');
+      writeFileSync(f, '');
+      lchownSync(f, 7, 7);
+      execFileSync('setfacl', ['-m', 'u:8:rw', f]);
+      // 3,000 names of 47 bytes: about 140 KiB of names, more than listxattr can return (XATTR_LIST_MAX).
+      for (let i = 0; i < 3000; i++) setXattr(f, `user.${'n'.repeat(40)}${String(i).padStart(4, '0')}`, Buffer.from('v'));
+      assert.throws(() => listXattrs(f), (e: { errno?: number; message: string }) => /E2BIG/.test(e.message));
+      const before = snapshot(dir);
+      await shiftTree(dir, MAP, { stateDir, engine });
+      assert.deepEqual(diffSnapshots(snapshot(dir), expected(before, (id) => id + 100000)), []);
+      assert.match(execFileSync('getfacl', ['-n', '-p', f], { encoding: 'utf8' }), /user:100008:rw-/);
+      assert.deepEqual(getXattr(f, `user.${'n'.repeat(40)}2999`), Buffer.from('v'), 'the other xattrs stay');
+    } finally {
+      execFileSync('umount', [dir]);
+    }
   });
 
   test(`[${engine}] shift: immutable entries and read-only mounts are refused before any change`, { skip }, async () => {

@@ -1,6 +1,5 @@
 import { closeRaw, openDirectoryRaw } from '../../kernel/dirent.js';
-import { chmodAtNoFollowRaw, chmodNoFollowRaw, lchownAtRaw, lchownRaw } from '../../kernel/inode.js';
-import { setXattrRaw } from '../../kernel/xattr.js';
+import { checkEntryRaw, chmodEntryRaw, chownEntryRaw, closeEntry, openEntryRaw, setXattrEntryRaw } from '../../kernel/entry-fd.js';
 import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../xattr-codec.js';
 import { ACTION } from './plan.js';
 import { type PathTable, pathAt, pathCount } from './path-table.js';
@@ -14,10 +13,16 @@ import type { OpFailure, XattrValue } from './scan-ops.js';
  *
  * Order per inode: lchown (which clears setuid/setgid and security.capability
  * on non-directories), then chmod to put the mode bits back, then the ACLs,
- * then the capability.
+ * then the capability. Each entry is opened once (O_PATH, no final symlink
+ * followed), checked to be the planned inode (dev, ino), and changed through
+ * that fd only (src/kernel/entry-fd.ts): a path that leads elsewhere now —
+ * a swapped directory on the way, a mount over it — fails its row untouched.
  */
 export interface ApplyBatch {
   readonly table: PathTable;
+  /** The inode each path was planned for (dev NaN: unknown, ino only). */
+  readonly ino: Float64Array;
+  readonly dev: Float64Array;
   /** ACTION bits per path. */
   readonly flags: Uint8Array;
   readonly uid: Uint32Array;
@@ -36,8 +41,8 @@ export interface ApplyResult {
 const XATTR_FOR: Array<[number, string]> = [[ACTION.ACL_ACCESS, POSIX_ACL_ACCESS], [ACTION.ACL_DEFAULT, POSIX_ACL_DEFAULT], [ACTION.CAPABILITY, SECURITY_CAPABILITY]];
 
 /**
- * Owner and mode changes go through an open fd of the parent directory
- * (fchownat/fchmodat on the name): no lookup from / for each entry, which
+ * Entries are opened relative to an open fd of their parent directory: no
+ * lookup from / for each entry, which
  * threads would otherwise contend on (the root dentry's reference count), and
  * entries come grouped by directory, so one open serves many.
  */
@@ -87,30 +92,47 @@ function applyAll(batch: ApplyBatch, parents: ParentDirs, report: ((done: number
   }
   for (let i = 0; i < n; i++) {
     const f = batch.flags[i];
-    const p = pathAt(batch.table, i);
-    if (f & (ACTION.CHOWN | ACTION.CHMOD)) {
-      const at = parents.split(p);
-      if (typeof at === 'number') return { done: i, failure: { index: i, call: 'open (parent directory)', errno: -at } };
-      if (f & ACTION.CHOWN) {
-        const r = at ? lchownAtRaw(at[0], at[1], batch.uid[i], batch.gid[i]) : lchownRaw(p, batch.uid[i], batch.gid[i]);
-        if (r < 0) return { done: i, failure: { index: i, call: 'lchown', errno: -r } };
-      }
-      if (f & ACTION.CHMOD) {
-        const r = at ? chmodAtNoFollowRaw(at[0], at[1], batch.mode[i]) : chmodNoFollowRaw(p, batch.mode[i]);
-        if (r < 0) return { done: i, failure: { index: i, call: 'chmod', errno: -r } };
-      }
-    }
-    if (f & (ACTION.ACL_ACCESS | ACTION.ACL_DEFAULT | ACTION.CAPABILITY)) {
-      const values = byIndex.get(i) ?? [];
-      for (const [bit, name] of XATTR_FOR) {
-        if (!(f & bit)) continue;
-        const v = values.find((x) => x.name === name);
-        if (!v) return { done: i, failure: { index: i, call: `lsetxattr ${name} (no value in plan)`, errno: 22 } };
-        const r = setXattrRaw(p, name, v.value);
-        if (r < 0) return { done: i, failure: { index: i, call: `lsetxattr ${name}`, errno: -r } };
-      }
+    if (f !== 0) {
+      const failure = applyOne(batch, parents, i, f, byIndex.get(i) ?? []);
+      if (failure) return { done: i, failure };
     }
     if (report && (i + 1) % reportEvery === 0) report(i + 1);
   }
   return { done: n, failure: null };
+}
+
+const AT_FDCWD = -100;
+const ENOENT = 2;
+
+function applyOne(batch: ApplyBatch, parents: ParentDirs, i: number, f: number, values: XattrValue[]): OpFailure | null {
+  const p = pathAt(batch.table, i);
+  const at = parents.split(p);
+  if (typeof at === 'number') return { index: i, call: 'open (parent directory)', errno: -at };
+  const fd = at ? openEntryRaw(at[0], at[1]) : openEntryRaw(AT_FDCWD, p);
+  if (fd < 0) return { index: i, call: 'open (entry)', errno: -fd };
+  try {
+    const check = checkEntryRaw(fd, batch.ino[i], batch.dev[i]);
+    if (check.rc < 0) return { index: i, call: 'inode check', errno: -check.rc };
+    if (f & ACTION.CHOWN) {
+      const r = chownEntryRaw(fd, batch.uid[i], batch.gid[i]);
+      if (r < 0) return { index: i, call: 'lchown', errno: -r };
+    }
+    // Symlinks have no mode, ACLs or capabilities of their own (the plan gives them none).
+    if (check.isSymlink) return null;
+    if (f & ACTION.CHMOD) {
+      const r = chmodEntryRaw(fd, batch.mode[i]);
+      if (r < 0) return { index: i, call: r === -ENOENT ? 'open /proc/self/fd' : 'chmod', errno: -r };
+    }
+    for (const [bit, name] of XATTR_FOR) {
+      if (!(f & bit)) continue;
+      const v = values.find((x) => x.name === name);
+      if (!v) return { index: i, call: `lsetxattr ${name} (no value in plan)`, errno: 22 };
+      const r = setXattrEntryRaw(fd, name, v.value);
+      // ENOENT: the fd is open, so only /proc/self/fd itself can be missing.
+      if (r < 0) return { index: i, call: r === -ENOENT ? 'open /proc/self/fd' : `lsetxattr ${name}`, errno: -r };
+    }
+    return null;
+  } finally {
+    closeEntry(fd);
+  }
 }

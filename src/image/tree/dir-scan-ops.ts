@@ -41,6 +41,7 @@ export interface DirScanResult {
   readonly failure: { readonly path: string; readonly call: string; readonly errno: number } | null;
 }
 
+const E2BIG = 7;
 const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
 /** stx_attributes bits (include/uapi/linux/stat.h). */
 const STATX_ATTR_IMMUTABLE = 0x10, STATX_ATTR_APPEND = 0x20;
@@ -91,6 +92,8 @@ export function scanDirectories(task: DirScanTask): DirScanResult {
         let full: Buffer | null = null;
         let names = listXattrsAtRaw(fd, name);
         if (names === undefined) names = listXattrsRaw(full = Buffer.from(joinRoot(task.root, rel) + '\0', 'latin1'));
+        // More than 64 KiB of names (tmpfs, XFS, btrfs allow it): ask for the id-holding ones by name.
+        if (names === -E2BIG) names = [...ID_XATTRS];
         if (typeof names === 'number') {
           // A filesystem without xattr support has no ACLs or capabilities to move.
           if (names === -95 /* EOPNOTSUPP */) continue;

@@ -9,9 +9,9 @@ import type { EntryXattrs, ShiftPlan, UnmappedPolicy } from './plan.js';
  * column so that 10^5 rows encode in a few copies. Pure.
  * Layout (little-endian, no padding):
  *
- *   "FSIDMAP-SHIFT-JOURNAL 3\n"  u32 headerLength  header (JSON, UTF-8)  u32 count
+ *   "FSIDMAP-SHIFT-JOURNAL 4\n"  u32 headerLength  header (JSON, UTF-8)  u32 count
  *   u32 pathBytes  paths (latin1 bytes, each followed by NUL)
- *   f64 ino[count]  u32 mode[count] uid[count] gid[count] newUid[count] newGid[count]  u8 flags[count]
+ *   f64 ino[count]  f64 dev[count]  u32 mode[count] uid[count] gid[count] newUid[count] newGid[count]  u8 flags[count]
  *   u32 xattrCount, then per xattr value: u32 row  u8 slot (XATTR_SLOTS)  u32 length  bytes
  */
 export interface JournalHeader {
@@ -33,9 +33,13 @@ export interface JournalHeader {
   readonly fingerprintAfter: string;
 }
 
-const MAGIC = 'FSIDMAP-SHIFT-JOURNAL 3\n';
-/** Version 2 (one row per action, every row with steps) has the same layout and decodes as it is. */
-const OLD_MAGIC = 'FSIDMAP-SHIFT-JOURNAL 2\n';
+const MAGIC = 'FSIDMAP-SHIFT-JOURNAL 4\n';
+/**
+ * Versions 2 (one row per action, every row with steps) and 3 have no dev
+ * column and otherwise the same layout: their rows decode with dev NaN
+ * (unknown), which the apply's inode check then leaves out (ino only).
+ */
+const OLD_MAGICS = ['FSIDMAP-SHIFT-JOURNAL 3\n', 'FSIDMAP-SHIFT-JOURNAL 2\n'];
 type Slot = readonly ['before' | 'after', keyof EntryXattrs];
 const XATTR_SLOTS: readonly Slot[] = [
   ['before', 'aclAccess'], ['after', 'aclAccess'], ['before', 'aclDefault'], ['after', 'aclDefault'], ['before', 'capability'], ['after', 'capability'],
@@ -56,7 +60,7 @@ export function encodeJournal(header: JournalHeader, plan: ShiftPlan): Uint8Arra
       if (v) { values.push([i, slot, v]); valueBytes += 9 + v.length; }
     });
   }
-  const size = MAGIC.length + 4 + head.length + 4 + 4 + pathBytes + 29 * n + 4 + valueBytes;
+  const size = MAGIC.length + 4 + head.length + 4 + 4 + pathBytes + 37 * n + 4 + valueBytes;
   const out = Buffer.allocUnsafe(size);
   let at = out.write(MAGIC, 0, 'latin1');
   at = out.writeUInt32LE(head.length, at);
@@ -65,7 +69,7 @@ export function encodeJournal(header: JournalHeader, plan: ShiftPlan): Uint8Arra
   at = out.writeUInt32LE(pathBytes, at);
   out.set(table.bytes.subarray(0, pathBytes), at);
   at += pathBytes;
-  for (const col of [plan.ino, plan.mode, plan.uid, plan.gid, plan.newUid, plan.newGid, plan.flags]) {
+  for (const col of [plan.ino, plan.dev, plan.mode, plan.uid, plan.gid, plan.newUid, plan.newGid, plan.flags]) {
     out.set(new Uint8Array(col.buffer, col.byteOffset, col.byteLength), at);
     at += col.byteLength;
   }
@@ -84,7 +88,8 @@ export function encodeJournal(header: JournalHeader, plan: ShiftPlan): Uint8Arra
 export function decodeJournal(bytes: Uint8Array): { header: JournalHeader; plan: ShiftPlan } {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = b.toString('latin1', 0, MAGIC.length);
-  if (magic !== MAGIC && magic !== OLD_MAGIC) throw corrupt('bad magic or version');
+  if (magic !== MAGIC && !OLD_MAGICS.includes(magic)) throw corrupt('bad magic or version');
+  const hasDev = magic === MAGIC;
   let at = MAGIC.length;
   const need = (k: number) => { if (at + k > b.length) throw corrupt(`truncated at byte ${at}`); };
   need(4);
@@ -97,7 +102,7 @@ export function decodeJournal(bytes: Uint8Array): { header: JournalHeader; plan:
   const n = b.readUInt32LE(at); at += 4;
   if (header.version !== 1 || header.actions !== n) throw corrupt('header does not match the records');
   const pathBytes = b.readUInt32LE(at); at += 4;
-  need(pathBytes + 29 * n + 4);
+  need(pathBytes + (hasDev ? 37 : 29) * n + 4);
   const pathCopy = new Uint8Array(pathBytes);
   pathCopy.set(b.subarray(at, at + pathBytes));
   const offsets = new Uint32Array(n + 1);
@@ -118,6 +123,7 @@ export function decodeJournal(bytes: Uint8Array): { header: JournalHeader; plan:
     return make(copy.buffer);
   };
   const ino = column((x) => new Float64Array(x), 8);
+  const dev = hasDev ? column((x) => new Float64Array(x), 8) : new Float64Array(n).fill(NaN);
   const [mode, uid, gid, newUid, newGid] = [0, 1, 2, 3, 4].map(() => column((x) => new Uint32Array(x), 4));
   const flags = column((x) => new Uint8Array(x), 1);
   const before = new Map<number, Record<string, Uint8Array>>(), after = new Map<number, Record<string, Uint8Array>>();
@@ -138,7 +144,7 @@ export function decodeJournal(bytes: Uint8Array): { header: JournalHeader; plan:
   // Every row with xattr values has an entry in both maps (an absent value is "none").
   for (const i of before.keys()) if (!after.has(i)) after.set(i, {});
   for (const i of after.keys()) if (!before.has(i)) before.set(i, {});
-  return { header, plan: { paths: { bytes: pathCopy, offsets }, ino, mode, uid, gid, newUid, newGid, flags, before, after } };
+  return { header, plan: { paths: { bytes: pathCopy, offsets }, ino, dev, mode, uid, gid, newUid, newGid, flags, before, after } };
 }
 
 function corrupt(detail: string): FsidmapError {

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import type { TreeEngine } from '../../kernel/tree-engine.js';
+import type { EngineApply, TreeEngine } from '../../kernel/tree-engine.js';
 import { type ApplyOptions, interrupted, treeSync } from './apply.js';
 import { yieldToLoop } from './native-scan.js';
 import { pathListTable } from './path-table.js';
@@ -28,17 +28,28 @@ const SLOTS: ReadonlyArray<keyof EntryXattrs> = ['aclAccess', 'aclDefault', 'cap
 export async function applyNative(o: ApplyOptions, engine: TreeEngine, threads: number): Promise<void> {
   const total = o.todo.rows.length;
   const rowCount = o.plan.flags.length;
-  const a = engine.apply(o.root, o.crossFilesystems, threads, {
-    paths: pathListTable(o.plan.paths), uid: o.plan.newUid, gid: o.plan.newGid, mode: o.plan.mode, xattrs: afterValues(o.plan),
-  }, o.durable ? SYNC_AHEAD_MS : 0);
-  if ('errno' in a) throw scanFailure({ index: 0, call: a.call, errno: a.errno }, '');
+  // The root fd (syncfs, checkpoints) first: once the engine is open (its background syncfs
+  // thread included), nothing may throw before the try below that closes it.
   const rootFd = openSync(Buffer.from(o.root, 'latin1'), 'r');
+  let a: EngineApply;
+  try {
+    const opened = engine.apply(o.root, o.crossFilesystems, threads, {
+      paths: pathListTable(o.plan.paths), ino: o.plan.ino, dev: o.plan.dev, uid: o.plan.newUid, gid: o.plan.newGid, mode: o.plan.mode, xattrs: afterValues(o.plan),
+    }, o.durable ? SYNC_AHEAD_MS : 0);
+    if ('errno' in opened) throw scanFailure({ index: 0, call: opened.call, errno: opened.errno }, '');
+    a = opened;
+  } catch (e) {
+    closeSync(rootFd);
+    throw e;
+  }
   let done = 0;
   const checkpoint = () => {
     treeSync(o, rootFd);
     o.state.writeProgress(done < total ? [[o.todo.rows[done], rowCount]] : []);
   };
   try {
+    // The phase begins: nothing is changed yet (a caller may still look at the tree, or abort).
+    o.onProgress?.({ phase: 'apply', done: 0, total });
     let chunk = 1024;
     let last = performance.now();
     while (done < total) {

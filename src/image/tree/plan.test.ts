@@ -100,13 +100,14 @@ test('reconcile: each step is judged done, still to do, or a conflict', () => {
   const all = ACTION.CHOWN | ACTION.CHMOD | ACTION.CAPABILITY | ACTION.ACL_ACCESS;
   const newAcl = a.after.aclAccess as Uint8Array;
   const table: Array<[string, Parameters<typeof reconcileAction>[1], { flags: number } | { conflict: string }]> = [
-    ['untouched: everything to do', { ino: 5, uid: 0, gid: 0, mode: F | 0o4755, xattrs: { capability: v2, aclAccess: acl(1, 2) } }, { flags: all }],
-    ['chowned, killed before chmod: bit and capability gone', { ino: 5, uid: 100000, gid: 100000, mode: F | 0o755, xattrs: { aclAccess: acl(1, 2) } }, { flags: ACTION.CHMOD | ACTION.CAPABILITY | ACTION.ACL_ACCESS }],
-    ['all done', { ino: 5, uid: 100000, gid: 100000, mode: F | 0o4755, xattrs: { capability: v2, aclAccess: newAcl } }, { flags: 0 }],
-    ['owner changed by someone else', { ino: 5, uid: 7, gid: 0, mode: F | 0o4755, xattrs: {} }, { conflict: 'owner' }],
-    ['replaced by another inode', { ino: 6, uid: 0, gid: 0, mode: F | 0o4755, xattrs: {} }, { conflict: 'replaced' }],
-    ['mode changed beyond the bits chown clears', { ino: 5, uid: 100000, gid: 100000, mode: F | 0o700, xattrs: {} }, { conflict: 'mode' }],
-    ['ACL neither before nor after', { ino: 5, uid: 100000, gid: 100000, mode: F | 0o4755, xattrs: { aclAccess: acl(9, 9) } }, { conflict: 'aclAccess' }],
+    ['untouched: everything to do', { ino: 5, dev: 0, uid: 0, gid: 0, mode: F | 0o4755, xattrs: { capability: v2, aclAccess: acl(1, 2) } }, { flags: all }],
+    ['chowned, killed before chmod: bit and capability gone', { ino: 5, dev: 0, uid: 100000, gid: 100000, mode: F | 0o755, xattrs: { aclAccess: acl(1, 2) } }, { flags: ACTION.CHMOD | ACTION.CAPABILITY | ACTION.ACL_ACCESS }],
+    ['all done', { ino: 5, dev: 0, uid: 100000, gid: 100000, mode: F | 0o4755, xattrs: { capability: v2, aclAccess: newAcl } }, { flags: 0 }],
+    ['owner changed by someone else', { ino: 5, dev: 0, uid: 7, gid: 0, mode: F | 0o4755, xattrs: {} }, { conflict: 'owner' }],
+    ['replaced by another inode', { ino: 6, dev: 0, uid: 0, gid: 0, mode: F | 0o4755, xattrs: {} }, { conflict: 'replaced' }],
+    ['same inode number on another device', { ino: 5, dev: 2049, uid: 0, gid: 0, mode: F | 0o4755, xattrs: {} }, { conflict: 'replaced' }],
+    ['mode changed beyond the bits chown clears', { ino: 5, dev: 0, uid: 100000, gid: 100000, mode: F | 0o700, xattrs: {} }, { conflict: 'mode' }],
+    ['ACL neither before nor after', { ino: 5, dev: 0, uid: 100000, gid: 100000, mode: F | 0o4755, xattrs: { aclAccess: acl(9, 9) } }, { conflict: 'aclAccess' }],
   ];
   for (const [name, now, want] of table) assert.deepEqual(reconcileAction(a, now), want, name);
 });

@@ -49,6 +49,8 @@ export interface ShiftPlan {
   /** Relative paths (latin1 bytes), '' for the root. */
   readonly paths: PathList;
   readonly ino: Float64Array;
+  /** st_dev as found (major · 2^32 + minor); NaN when unknown (a journal written before version 4). */
+  readonly dev: Float64Array;
   /** st_mode as found, type bits included: the mode restored after chown. */
   readonly mode: Uint32Array;
   readonly uid: Uint32Array;
@@ -67,6 +69,8 @@ export interface ShiftAction {
   /** Relative path (latin1 bytes), '' for the root. */
   readonly path: string;
   readonly ino: number;
+  /** NaN when unknown. */
+  readonly dev: number;
   /** st_mode as found, type bits included: the mode restored after chown. */
   readonly mode: number;
   readonly uid: number;
@@ -182,7 +186,7 @@ export function planShift(cols: TreeColumns, map: IdMap, direction: 'down' | 'up
   if ((policy.kind === 'refuse' && unmapped.length > 0) || duplicates.length > 0) {
     return { ok: false, unmapped: policy.kind === 'refuse' ? unmapped : [], duplicates };
   }
-  const plan: ShiftPlan = { paths: cols.paths, ino: cols.ino, mode, uid, gid, newUid, newGid, flags, before, after };
+  const plan: ShiftPlan = { paths: cols.paths, ino: cols.ino, dev: cols.dev, mode, uid, gid, newUid, newGid, flags, before, after };
   const todo = planTodo(plan);
   const stats = { ...todo.stats, hardLinks: extraNames.size, unchanged: todo.stats.unchanged - extraNames.size };
   return { ok: true, plan, todo, stats, kept: unmapped, fingerprintAfter: treeFingerprint(cols, newUid, newGid) };
@@ -226,7 +230,7 @@ export function plannedRows(plan: ShiftPlan): Uint32Array {
 
 export function actionAt(plan: ShiftPlan, i: number): ShiftAction {
   return {
-    path: pathListAt(plan.paths, i), ino: plan.ino[i], mode: plan.mode[i], uid: plan.uid[i], gid: plan.gid[i], newUid: plan.newUid[i], newGid: plan.newGid[i],
+    path: pathListAt(plan.paths, i), ino: plan.ino[i], dev: plan.dev[i], mode: plan.mode[i], uid: plan.uid[i], gid: plan.gid[i], newUid: plan.newUid[i], newGid: plan.newGid[i],
     flags: plan.flags[i], before: plan.before.get(i) ?? NO_XATTRS, after: plan.after.get(i) ?? NO_XATTRS,
   };
 }
@@ -295,6 +299,7 @@ export type Conflict = 'replaced' | 'owner' | 'mode' | 'aclAccess' | 'aclDefault
 /** What a path holds now, when a shift resumes. */
 export interface CurrentState {
   readonly ino: number;
+  readonly dev: number;
   readonly uid: number;
   readonly gid: number;
   readonly mode: number;
@@ -308,7 +313,8 @@ export interface CurrentState {
  * that is reported rather than guessed at.
  */
 export function reconcileAction(a: ShiftAction, now: CurrentState): { flags: number } | { conflict: Conflict } {
-  if (now.ino !== a.ino) return { conflict: 'replaced' };
+  // Another inode at the path (a dev of NaN, from an old journal, is not compared).
+  if (now.ino !== a.ino || (!Number.isNaN(a.dev) && now.dev !== a.dev)) return { conflict: 'replaced' };
   let flags = a.flags;
   const ownerDone = now.uid === a.newUid && now.gid === a.newGid;
   if (a.flags & ACTION.CHOWN) {

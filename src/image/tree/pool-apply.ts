@@ -46,6 +46,9 @@ export async function applyWithPool(o: ApplyOptions): Promise<void> {
   });
   stop.catch(() => undefined);
   try {
+    // The phase begins: nothing is changed yet (a caller may still look at the tree, or abort).
+    report();
+    if (o.signal?.aborted) throw interrupted();
     timer = setInterval(() => { try { checkpoint(); } catch (e) { failed ??= e; } }, o.checkpointMs);
     const work = batches.map((b) => pool.apply(toApplyBatch(o.root, o.plan, b.rows, o.todo.flags.subarray(b.first, b.first + b.rows.length)), (done) => { b.done = done; report(); }).then((r) => {
       if (r.failure) throw scanFailure(r.failure, pathListAt(o.plan.paths, b.rows[r.failure.index]));
@@ -86,6 +89,7 @@ export function pendingRanges(batches: readonly Batch[]): Range[] {
 function toApplyBatch(root: string, plan: ShiftPlan, rows: Uint32Array, todoFlags: Uint8Array): ApplyBatch {
   const n = rows.length;
   const flags = new Uint8Array(n), uid = new Uint32Array(n), gid = new Uint32Array(n), mode = new Uint32Array(n);
+  const ino = new Float64Array(n), dev = new Float64Array(n);
   const xattrs: XattrValue[] = [];
   const paths: string[] = new Array(n);
   for (let k = 0; k < n; k++) {
@@ -93,6 +97,8 @@ function toApplyBatch(root: string, plan: ShiftPlan, rows: Uint32Array, todoFlag
     const f = todoFlags[k];
     paths[k] = joinRoot(root, pathListAt(plan.paths, i));
     flags[k] = f;
+    ino[k] = plan.ino[i];
+    dev[k] = plan.dev[i];
     uid[k] = plan.newUid[i];
     gid[k] = plan.newGid[i];
     mode[k] = plan.mode[i];
@@ -103,5 +109,5 @@ function toApplyBatch(root: string, plan: ShiftPlan, rows: Uint32Array, todoFlag
       if (f & ACTION.CAPABILITY && after.capability) xattrs.push({ i: k, name: SECURITY_CAPABILITY, value: after.capability });
     }
   }
-  return { table: buildPathTable(paths), flags, uid, gid, mode, xattrs };
+  return { table: buildPathTable(paths), ino, dev, flags, uid, gid, mode, xattrs };
 }

@@ -43,7 +43,7 @@ export async function resumeShift(root: string, header: JournalHeader, plan: Shi
   const todoRows: number[] = [], todoFlags: number[] = [];
   const conflicts: Array<{ path: string; conflict: Conflict }> = [];
   rows.forEach((i, k) => {
-    const r = reconcileAction(actionAt(plan, i), { ino: now.ino[k], uid: now.uid[k], gid: now.gid[k], mode: now.mode[k], xattrs: now.xattrs.get(k) ?? {} });
+    const r = reconcileAction(actionAt(plan, i), { ino: now.ino[k], dev: now.dev[k], uid: now.uid[k], gid: now.gid[k], mode: now.mode[k], xattrs: now.xattrs.get(k) ?? {} });
     if ('conflict' in r) conflicts.push({ path: displayPath(pathListAt(plan.paths, i)) || '.', conflict: r.conflict });
     else if (r.flags !== 0) { todoRows.push(i); todoFlags.push(r.flags); }
   });

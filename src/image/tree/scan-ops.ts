@@ -36,6 +36,7 @@ export interface ScanBatch {
   readonly failure: OpFailure | null;
 }
 
+const E2BIG = 7;
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 
@@ -59,7 +60,9 @@ export function scanBatch(table: PathTable): ScanBatch {
     dev[i] = buf.readUInt32LE(STATX.devMajor) * 4294967296 + buf.readUInt32LE(STATX.devMinor);
     // Symlinks carry no ACLs or capabilities (the kernel refuses both on them).
     if ((m & S_IFMT) === S_IFLNK) continue;
-    const names = listXattrsRaw(p);
+    let names = listXattrsRaw(p);
+    // More than 64 KiB of names (tmpfs, XFS, btrfs allow it): ask for the id-holding ones by name.
+    if (names === -E2BIG) names = [...ID_XATTRS];
     if (typeof names === 'number') {
       // A filesystem without xattr support has no ACLs or capabilities to move.
       if (names === -95 /* EOPNOTSUPP */) continue;

@@ -1065,11 +1065,33 @@ static int apply_entry(struct fst_apply *a, int fd, uint32_t row, uint8_t todo, 
   return 0;
 }
 
+/*
+ * A row that only moves the owner (most rows): statx of the name, the same
+ * inode and mount check, then fchownat of the name with no symlink followed,
+ * both relative to the parent's fd opened beneath the root. This is 2 calls
+ * where the fd path takes 4 (open, statx, fchownat, close: about 3 us more
+ * per row on ext4 here, 1.5x the whole apply). What it gives up is a window
+ * of one call: an inode of the same filesystem renamed into this name
+ * between the statx and the chown gets the planned owner. Rows that restore
+ * a setuid/setgid bit, an ACL or a capability never take this path: granting
+ * privilege stays bound to the checked inode.
+ */
+static int apply_owner_only(struct fst_apply *a, int dfd, const char *name, uint32_t row, int *call) {
+  struct statx st;
+  if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_TYPE | STATX_INO | STATX_MNT_ID, &st) != 0) { *call = CALL_OPEN_ENTRY; return -errno; }
+  if (!(a->root.flags & FST_CROSS) && is_other_mount(&a->root, &st)) { *call = CALL_OPEN_ENTRY; return -EXDEV; }
+  double dev = a->dev[row];
+  if ((double)st.stx_ino != a->ino[row] || (dev == dev && dev_of(&st) != dev)) { *call = CALL_IDENTITY; return -ESTALE; }
+  if (fchownat(dfd, name, a->uid[row], a->gid[row], AT_SYMLINK_NOFOLLOW) != 0) { *call = CALL_CHOWN; return -errno; }
+  return 0;
+}
+
 static int apply_row(struct fst_apply *a, struct parent *par, uint32_t row, uint8_t todo, int *call) {
   const char *path = (const char *)a->paths + a->offs[row];
   const char *name;
   int dfd = parent_of(&a->root, par, path, &name);
   if (dfd < 0) { *call = CALL_OPEN_PARENT; return dfd; }
+  if (todo == DO_CHOWN && name[0]) return apply_owner_only(a, dfd, name, row, call);
   int fd = open_entry(&a->root, dfd, name);
   if (fd < 0) { *call = CALL_OPEN_ENTRY; return fd; }
   int rc = apply_entry(a, fd, row, todo, call);

@@ -259,11 +259,15 @@ static double dev_of(const struct statx *st) { return (double)st->stx_dev_major 
  * plan names: -EXDEV on another mount (unless crossing), -ESTALE when
  * (dev, ino) differ. A NaN dev (a plan from an older journal) checks ino only.
  */
-static int check_entry(const struct root *r, int fd, unsigned mask, double ino, double dev, struct statx *st) {
-  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, mask | STATX_TYPE | STATX_INO | STATX_MNT_ID, st) != 0) return -errno;
+static int is_planned_entry(const struct root *r, const struct statx *st, double ino, double dev) {
   if (!(r->flags & FST_CROSS) && is_other_mount(r, st)) return -EXDEV;
   if ((double)st->stx_ino != ino || (dev == dev && dev_of(st) != dev)) return -ESTALE;
   return 0;
+}
+
+static int check_entry(const struct root *r, int fd, unsigned mask, double ino, double dev, struct statx *st) {
+  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, mask | STATX_TYPE | STATX_INO | STATX_MNT_ID, st) != 0) return -errno;
+  return is_planned_entry(r, st, ino, dev);
 }
 
 /* ----------------------------------------------------------- xattr calls */
@@ -1079,9 +1083,8 @@ static int apply_entry(struct fst_apply *a, int fd, uint32_t row, uint8_t todo, 
 static int apply_owner_only(struct fst_apply *a, int dfd, const char *name, uint32_t row, int *call) {
   struct statx st;
   if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_TYPE | STATX_INO | STATX_MNT_ID, &st) != 0) { *call = CALL_OPEN_ENTRY; return -errno; }
-  if (!(a->root.flags & FST_CROSS) && is_other_mount(&a->root, &st)) { *call = CALL_OPEN_ENTRY; return -EXDEV; }
-  double dev = a->dev[row];
-  if ((double)st.stx_ino != a->ino[row] || (dev == dev && dev_of(&st) != dev)) { *call = CALL_IDENTITY; return -ESTALE; }
+  int rc = is_planned_entry(&a->root, &st, a->ino[row], a->dev[row]);
+  if (rc) { *call = rc == -EXDEV ? CALL_OPEN_ENTRY : CALL_IDENTITY; return rc; }
   if (fchownat(dfd, name, a->uid[row], a->gid[row], AT_SYMLINK_NOFOLLOW) != 0) { *call = CALL_CHOWN; return -errno; }
   return 0;
 }

@@ -1,5 +1,5 @@
 import { libc, lastErrno } from './libc.js';
-import { STATX, STATX_SIZE } from './inode.js';
+import { STATX, STATX_SIZE, statxDev, statxIno } from './inode.js';
 
 /**
  * Changes made on one open entry, for the TypeScript engine of tree shifts:
@@ -49,8 +49,8 @@ export function closeEntry(fd: number): void {
  */
 export function checkEntryRaw(fd: number, ino: number, dev: number): { readonly rc: number; readonly isSymlink: boolean } {
   if (statxFn(fd, EMPTY, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MASK, statBuf) !== 0) return { rc: -lastErrno(), isSymlink: false };
-  const nowIno = statBuf.readUInt32LE(STATX.ino + 4) * 4294967296 + statBuf.readUInt32LE(STATX.ino);
-  const nowDev = statBuf.readUInt32LE(STATX.devMajor) * 4294967296 + statBuf.readUInt32LE(STATX.devMinor);
+  const nowIno = statxIno(statBuf);
+  const nowDev = statxDev(statBuf);
   const isSymlink = (statBuf.readUInt16LE(STATX.mode) & 0o170000) === 0o120000;
   if (nowIno !== ino || (!Number.isNaN(dev) && nowDev !== dev)) return { rc: -ESTALE, isSymlink };
   return { rc: 0, isSymlink };

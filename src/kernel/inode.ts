@@ -66,6 +66,16 @@ export function chmodNoFollowRaw(path: Buffer, mode: number): number {
   return fchmodatFn(AT_FDCWD, path, mode & 0o7777, AT_SYMLINK_NOFOLLOW) === 0 ? 0 : -lastErrno();
 }
 
+/** stx_ino of a filled statx buffer (exact below 2^53). For hot loops: no object. */
+export function statxIno(buf: Buffer): number {
+  return buf.readUInt32LE(STATX.ino + 4) * 2 ** 32 + buf.readUInt32LE(STATX.ino);
+}
+
+/** The device of a filled statx buffer as one number, major · 2^32 + minor (the plan's and journal's dev column). */
+export function statxDev(buf: Buffer): number {
+  return buf.readUInt32LE(STATX.devMajor) * 2 ** 32 + buf.readUInt32LE(STATX.devMinor);
+}
+
 /** What statx says of one path, for callers outside hot loops. */
 export interface InodeStat {
   readonly uid: number;
@@ -84,7 +94,7 @@ export function readStatx(buf: Buffer): InodeStat {
     gid: buf.readUInt32LE(STATX.gid),
     mode: buf.readUInt16LE(STATX.mode),
     nlink: buf.readUInt32LE(STATX.nlink),
-    ino: buf.readUInt32LE(STATX.ino + 4) * 2 ** 32 + buf.readUInt32LE(STATX.ino),
+    ino: statxIno(buf),
     dev: { major: buf.readUInt32LE(STATX.devMajor), minor: buf.readUInt32LE(STATX.devMinor) },
     mntId: buf.readUInt32LE(STATX.mntId + 4) * 2 ** 32 + buf.readUInt32LE(STATX.mntId),
     mountRoot: (buf.readUInt32LE(STATX.attributes) & STATX_ATTR_MOUNT_ROOT) !== 0,

@@ -5,7 +5,7 @@ import type { AllocationRow, ListFilter, NewAllocation, RegistryInfo, Store, Sto
 import { type Migration, checkMigrations, latestVersion } from './migrations/migration.js';
 import { postgresMigrations } from './migrations/postgres.js';
 import { Mutex } from './mutex.js';
-import { type RawRow, fromNew, fromRaw } from './row.js';
+import { type RawRow, SELECT, fromNew, fromRaw } from './row.js';
 
 export interface PostgresOptions {
   /** postgres://user:password@host:port/database */
@@ -15,15 +15,6 @@ export interface PostgresOptions {
   readonly maxAttempts?: number;
   readonly migrations?: readonly Migration[];
 }
-
-const SELECT = `
-SELECT a.id, a.realm_id, r.name AS realm, a.name, a.kind, a.owner, a.scope_key, p.name AS parent, f.name AS fs,
-       a.uid_start, a.uid_count, a.gid_start, a.gid_count,
-       a.holder_pid, a.holder_start, a.holder_boot, a.holder_machine, a.holder_host, a.created_at
-FROM allocations a
-JOIN realms r ON r.id = a.realm_id
-LEFT JOIN allocations p ON p.id = a.parent_id
-LEFT JOIN allocations f ON f.id = a.fs_id`;
 
 /** pg_advisory_xact_lock key serialising migrations ("fsidmap" in ASCII). */
 const MIGRATION_LOCK = '28837344118137200';

@@ -1,7 +1,20 @@
 import type { AllocKind, Holder } from '../alloc/index.js';
 import type { AllocationRow, NewAllocation } from './contract.js';
 
-/** The columns both stores select (see SELECT in sqlite.ts and postgres.ts). */
+/**
+ * Every allocation query of both stores starts with this (SQL both dialects
+ * read alike), followed by a WHERE clause; each row is a RawRow.
+ */
+export const SELECT = `
+SELECT a.id, a.realm_id, r.name AS realm, a.name, a.kind, a.owner, a.scope_key, p.name AS parent, f.name AS fs,
+       a.uid_start, a.uid_count, a.gid_start, a.gid_count,
+       a.holder_pid, a.holder_start, a.holder_boot, a.holder_machine, a.holder_host, a.created_at
+FROM allocations a
+JOIN realms r ON r.id = a.realm_id
+LEFT JOIN allocations p ON p.id = a.parent_id
+LEFT JOIN allocations f ON f.id = a.fs_id`;
+
+/** The columns of SELECT. */
 export interface RawRow {
   id: number | string;
   realm_id: number | string;

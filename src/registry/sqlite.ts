@@ -7,7 +7,7 @@ import type { AllocationRow, ListFilter, NewAllocation, RegistryInfo, Store, Sto
 import { type Migration, checkMigrations, latestVersion } from './migrations/migration.js';
 import { sqliteMigrations } from './migrations/sqlite.js';
 import { Mutex } from './mutex.js';
-import { type RawRow, fromNew, fromRaw } from './row.js';
+import { type RawRow, SELECT, fromNew, fromRaw } from './row.js';
 
 export interface SqliteOptions {
   readonly path: string;
@@ -25,15 +25,6 @@ export interface SqliteOptions {
    */
   readonly synchronous?: 'NORMAL' | 'FULL';
 }
-
-const SELECT = `
-SELECT a.id, a.realm_id, r.name AS realm, a.name, a.kind, a.owner, a.scope_key, p.name AS parent, f.name AS fs,
-       a.uid_start, a.uid_count, a.gid_start, a.gid_count,
-       a.holder_pid, a.holder_start, a.holder_boot, a.holder_machine, a.holder_host, a.created_at
-FROM allocations a
-JOIN realms r ON r.id = a.realm_id
-LEFT JOIN allocations p ON p.id = a.parent_id
-LEFT JOIN allocations f ON f.id = a.fs_id`;
 
 /** better-sqlite3's errors, turned into fsidmap's codes with what to do. */
 function mapError(e: unknown, path: string): unknown {

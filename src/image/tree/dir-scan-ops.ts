@@ -1,8 +1,8 @@
 import { DT, closeRaw, listDirectoryRaw, listXattrsAtRaw, openDirectoryRaw } from '../../kernel/dirent.js';
-import { STATX, STATX_SIZE, statxAtRaw } from '../../kernel/inode.js';
+import { STATX, STATX_SIZE, statxAtRaw, statxDev, statxIno } from '../../kernel/inode.js';
 import { getXattrRaw, listXattrsRaw } from '../../kernel/xattr.js';
 import { joinRoot } from './path-table.js';
-import { ID_XATTRS, type XattrValue } from './scan-ops.js';
+import { type XattrValue, idXattrsToRead } from './scan-ops.js';
 
 /**
  * Reads whole directories for a scan: opens each (never through a symlink),
@@ -41,7 +41,6 @@ export interface DirScanResult {
   readonly failure: { readonly path: string; readonly call: string; readonly errno: number } | null;
 }
 
-const E2BIG = 7;
 const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
 /** stx_attributes bits (include/uapi/linux/stat.h). */
 const STATX_ATTR_IMMUTABLE = 0x10, STATX_ATTR_APPEND = 0x20;
@@ -76,7 +75,7 @@ export function scanDirectories(task: DirScanTask): DirScanResult {
         if (mnt !== task.rootMount && !task.crossFilesystems) { skippedMounts.push(rel); continue; }
         if (type === S_IFDIR) {
           subdirs.push(rel);
-          subdirKeys.push(`${buf.readUInt32LE(STATX.devMajor)}:${buf.readUInt32LE(STATX.devMinor)}:${buf.readUInt32LE(STATX.ino + 4) * 4294967296 + buf.readUInt32LE(STATX.ino)}`);
+          subdirKeys.push(`${statxDev(buf)}:${statxIno(buf)}`);
         }
         const i = paths.length;
         if (buf.readUInt32LE(STATX.attributes) & (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND)) locked.push(i);
@@ -85,23 +84,16 @@ export function scanDirectories(task: DirScanTask): DirScanResult {
         gid.push(buf.readUInt32LE(STATX.gid));
         mode.push(m);
         nlink.push(buf.readUInt32LE(STATX.nlink));
-        ino.push(buf.readUInt32LE(STATX.ino + 4) * 4294967296 + buf.readUInt32LE(STATX.ino));
-        dev.push(buf.readUInt32LE(STATX.devMajor) * 4294967296 + buf.readUInt32LE(STATX.devMinor));
+        ino.push(statxIno(buf));
+        dev.push(statxDev(buf));
         // Symlinks carry no ACLs or capabilities (the kernel refuses both on them).
         if (type === S_IFLNK || listing.types[k] === DT.LNK) continue;
         let full: Buffer | null = null;
-        let names = listXattrsAtRaw(fd, name);
-        if (names === undefined) names = listXattrsRaw(full = Buffer.from(joinRoot(task.root, rel) + '\0', 'latin1'));
-        // More than 64 KiB of names (tmpfs, XFS, btrfs allow it): ask for the id-holding ones by name.
-        if (names === -E2BIG) names = [...ID_XATTRS];
-        if (typeof names === 'number') {
-          // A filesystem without xattr support has no ACLs or capabilities to move.
-          if (names === -95 /* EOPNOTSUPP */) continue;
-          failure = { path: rel, call: 'listxattr', errno: -names };
-          break outer;
-        }
+        let listed = listXattrsAtRaw(fd, name);
+        if (listed === undefined) listed = listXattrsRaw(full = Buffer.from(joinRoot(task.root, rel) + '\0', 'latin1'));
+        const names = idXattrsToRead(listed);
+        if (typeof names === 'number') { failure = { path: rel, call: 'listxattr', errno: -names }; break outer; }
         for (const x of names) {
-          if (!ID_XATTRS.includes(x)) continue;
           full ??= Buffer.from(joinRoot(task.root, rel) + '\0', 'latin1');
           const v = getXattrRaw(full, x);
           if (typeof v === 'number') { failure = { path: rel, call: `lgetxattr ${x}`, errno: -v }; break outer; }

@@ -1,4 +1,4 @@
-import { STATX, STATX_SIZE, statxRaw } from '../../kernel/inode.js';
+import { STATX, STATX_SIZE, statxDev, statxIno, statxRaw } from '../../kernel/inode.js';
 import { getXattrRaw, listXattrsRaw } from '../../kernel/xattr.js';
 import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../xattr-codec.js';
 import { type PathTable, pathAt, pathCount } from './path-table.js';
@@ -37,6 +37,21 @@ export interface ScanBatch {
 }
 
 const E2BIG = 7;
+const EOPNOTSUPP = 95;
+
+/**
+ * Which of ID_XATTRS to read, from listxattr's answer (names or -errno):
+ * those listed; all three by name when the list is over 64 KiB (E2BIG:
+ * tmpfs, XFS and btrfs allow that); none on a filesystem without xattrs
+ * (no ACLs or capabilities to move there); else the -errno to report.
+ */
+export function idXattrsToRead(listed: string[] | number): readonly string[] | number {
+  if (listed === -E2BIG) return ID_XATTRS;
+  if (listed === -EOPNOTSUPP) return [];
+  if (typeof listed === 'number') return listed;
+  return listed.filter((name) => ID_XATTRS.includes(name));
+}
+
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 
@@ -56,21 +71,13 @@ export function scanBatch(table: PathTable): ScanBatch {
     const m = buf.readUInt16LE(STATX.mode);
     mode[i] = m;
     nlink[i] = buf.readUInt32LE(STATX.nlink);
-    ino[i] = buf.readUInt32LE(STATX.ino + 4) * 4294967296 + buf.readUInt32LE(STATX.ino);
-    dev[i] = buf.readUInt32LE(STATX.devMajor) * 4294967296 + buf.readUInt32LE(STATX.devMinor);
+    ino[i] = statxIno(buf);
+    dev[i] = statxDev(buf);
     // Symlinks carry no ACLs or capabilities (the kernel refuses both on them).
     if ((m & S_IFMT) === S_IFLNK) continue;
-    let names = listXattrsRaw(p);
-    // More than 64 KiB of names (tmpfs, XFS, btrfs allow it): ask for the id-holding ones by name.
-    if (names === -E2BIG) names = [...ID_XATTRS];
-    if (typeof names === 'number') {
-      // A filesystem without xattr support has no ACLs or capabilities to move.
-      if (names === -95 /* EOPNOTSUPP */) continue;
-      failure = { index: i, call: 'llistxattr', errno: -names };
-      break;
-    }
+    const names = idXattrsToRead(listXattrsRaw(p));
+    if (typeof names === 'number') { failure = { index: i, call: 'llistxattr', errno: -names }; break; }
     for (const name of names) {
-      if (!ID_XATTRS.includes(name)) continue;
       const v = getXattrRaw(p, name);
       if (typeof v === 'number') { failure = { index: i, call: `lgetxattr ${name}`, errno: -v }; break; }
       if (v !== null) xattrs.push({ i, name, value: new Uint8Array(v) });

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import { syscallError } from './libc.js';
+import type { InodeColumns } from '../ownership/columns.js';
 
 /**
  * The C engine of tree scans and shifts (native/libfsidmap-tree.c, built by
@@ -9,7 +10,7 @@ import { syscallError } from './libc.js';
  * this process with koffi. It makes the per-entry system calls on a few
  * threads and hands back columns in one block; the TypeScript side plans,
  * journals and reports. When the library was not built, `treeEngine()` is
- * null and callers use the TypeScript path (src/image/tree/dir-scan-ops.ts,
+ * null and callers use the TypeScript path (src/tree/dir-scan-ops.ts,
  * apply-ops.ts).
  *
  * Paths cross as bytes (latin1 strings here), so names that are not UTF-8
@@ -23,17 +24,9 @@ export interface EngineFailure {
 }
 
 /** One row per entry: the block fst_cols_take writes, as views. */
-export interface EngineColumns {
+export interface EngineColumns extends InodeColumns {
   readonly n: number;
-  readonly ino: Float64Array;
-  /** major · 2^32 + minor. */
-  readonly dev: Float64Array;
-  readonly uid: Uint32Array;
-  readonly gid: Uint32Array;
-  /** st_mode with the type bits. */
-  readonly mode: Uint32Array;
-  readonly nlink: Uint32Array;
-  /** Paths, NUL-terminated, path i at bytes[offsets[i]]; a PathTable (src/image/tree/path-table.ts). */
+  /** Paths, NUL-terminated, path i at bytes[offsets[i]]; a PathTable (src/tree/path-table.ts). */
   readonly paths: { readonly bytes: Uint8Array; readonly offsets: Uint32Array };
   /** Rows that are immutable or append-only. */
   readonly locked: Uint32Array;
@@ -77,7 +70,7 @@ export interface TreeEngine {
 }
 
 const VERSION = 2;
-/** Call codes of native/libfsidmap-tree.c; scanFailure (src/image/tree/scan.ts) words the errors by these names. */
+/** Call codes of native/libfsidmap-tree.c; scanFailure (src/tree/scan.ts) words the errors by these names. */
 export const ENGINE_CALLS = ['?', 'open', 'getdents64', 'statx', 'listxattr', 'getxattr', 'lchown', 'chmod', 'lsetxattr', 'open (parent directory)',
   'open (entry)', 'inode check', 'open /proc/self/fd'] as const;
 const CALLS: readonly string[] = ENGINE_CALLS;

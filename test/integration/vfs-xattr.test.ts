@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { POSIX_ACL_ACCESS } from '../../src/image/xattr-codec.js';
+import { POSIX_ACL_ACCESS } from '../../src/ownership/xattr-codec.js';
 import { getXattr, getXattrLenient, setXattr } from '../../src/kernel/xattr.js';
 import { decodeAclXattr, encodeAclXattr } from '../../src/vfs/acl-xattr.js';
 

@@ -1,8 +1,8 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { FsidmapError, UsageError } from '../../errors.js';
-import type { ImageEntry } from '../../image/entry.js';
-import { type IdRange, type InspectReport, inspectEntries } from '../../image/inspect.js';
-import { type ShiftReport, type TreePhase, type UnmappedPolicy, readTreeEntries, shiftTree } from '../../image/tree/index.js';
+import type { ImageEntry } from '../../ownership/entry.js';
+import { type IdRange, type InspectReport, inspectEntries } from '../../ownership/inspect.js';
+import { type ShiftReport, type TreePhase, type UnmappedPolicy, readTreeEntries, shiftTree } from '../../tree/index.js';
 import { type Command, type CommandIO, defineCommand, flag, str, u32Arg, write, writeJson } from '../command.js';
 import { readMapArg } from '../map-arg.js';
 import { progressLine } from '../progress.js';
@@ -144,7 +144,7 @@ function openImage(path: string, crossFilesystems: boolean, progress: ProgressFn
 
 /** The tar reader is loaded only for archives: `image shift` starts faster without its modules. */
 async function* tarEntries(path: string): AsyncGenerator<ImageEntry> {
-  const { readTarEntries } = await import('../../image/tar-io/index.js');
+  const { readTarEntries } = await import('../../tar-io/index.js');
   yield* readTarEntries(path);
 }
 

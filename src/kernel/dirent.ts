@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import { libc, lastErrno } from './libc.js';
+import { AT_SYMLINK_NOFOLLOW, ENOSYS, ERANGE, SYS_LISTXATTRAT } from './linux.js';
 
 /**
  * Directories read through a file descriptor: open one directory without
@@ -17,10 +18,6 @@ const listxattratFn = libc.func('long syscall(long nr, int dirfd, const uint8_t 
   (nr: number, d: number, p: Buffer, f: number, list: Buffer | null, size: number) => number;
 
 const O_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | 0o2000000 /* O_CLOEXEC */;
-const AT_SYMLINK_NOFOLLOW = 0x100;
-const SYS_LISTXATTRAT = 465;
-const ENOSYS = 38;
-const ERANGE = 34;
 
 /** Opens a directory by absolute path; a final symlink fails (ELOOP/ENOTDIR). fd or -errno. */
 export function openDirectoryRaw(path: Buffer): number {

@@ -1,5 +1,6 @@
 import { libc, lastErrno } from './libc.js';
 import { STATX, STATX_SIZE, statxDev, statxIno } from './inode.js';
+import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, EINVAL, ENOSYS, ESTALE, O_CLOEXEC, O_NOFOLLOW, O_PATH } from './linux.js';
 
 /**
  * Changes made on one open entry, for the TypeScript engine of tree shifts:
@@ -9,10 +10,7 @@ import { STATX, STATX_SIZE, statxDev, statxIno } from './inode.js';
  * C engine, native/libfsidmap-tree.c, does the same). Raw calls: 0 / fd or
  * -errno, never throw.
  */
-const O_PATH = 0o10000000, O_NOFOLLOW = 0o400000, O_CLOEXEC = 0o2000000;
-const AT_EMPTY_PATH = 0x1000, AT_SYMLINK_NOFOLLOW = 0x100;
 const SYS_FCHMODAT2 = 452;
-const ENOSYS = 38, EINVAL = 22, ESTALE = 116;
 /** STATX_TYPE|STATX_INO (the dev fields are always filled). */
 const STATX_MASK = 0x1 | 0x100;
 const EMPTY = Buffer.from([0]);

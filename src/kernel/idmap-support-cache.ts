@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { FsidmapError } from '../errors.js';
 import { alreadyIdmapped } from './mount-errors.js';
 import { isIdmapped, mountOf, type MountEntry } from './mountinfo.js';
+import { runDir } from '../environment.js';
 
 /** Whether idmapped mounts of a path can be made, and if not, the error that says why. */
 export interface IdmapSupport {
@@ -29,7 +30,7 @@ const memory = new Map<string, Cached>();
 const FS_CODES = new Set(['ERR_FS_NO_IDMAP', 'ERR_KERNEL_NO_IDMAPPED_MOUNTS', 'ERR_MOUNT_NOT_PERMITTED']);
 
 function cacheFile(): string {
-  return join(process.env.FSIDMAP_RUN_DIR ?? '/run/fsidmap', 'idmap-support.json');
+  return join(runDir(), 'idmap-support.json');
 }
 
 let bootId: string | undefined;

@@ -5,10 +5,8 @@ import { recordIdmapSupport } from './idmap-support-cache.js';
 import { alreadyIdmapped, explainIdmapFailure } from './mount-errors.js';
 import { isIdmapped, mountOf, type MountEntry, readMountinfo } from './mountinfo.js';
 import type { NamespaceMaps } from './proc-maps.js';
-import {
-  AT_RECURSIVE, closeFd, MNT_DETACH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, mountSetattr, moveMount, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, openTree,
-  UMOUNT_NOFOLLOW, umount2,
-} from './syscalls.js';
+import { AT_RECURSIVE, MNT_DETACH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, UMOUNT_NOFOLLOW } from './linux.js';
+import { closeFd, mountSetattr, moveMount, openTree, umount2 } from './syscalls.js';
 import { createUserns, type UsernsHolder } from './userns-holder.js';
 
 /**

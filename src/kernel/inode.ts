@@ -1,5 +1,7 @@
 import { libc, lastErrno, syscallError } from './libc.js';
 import { cpath } from './xattr.js';
+import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, EWOULDBLOCK, LOCK_EX, LOCK_NB, LOCK_UN, STATX_ATTR_MOUNT_ROOT, STATX_SIZE } from './linux.js';
+export { STATX_ATTR_MOUNT_ROOT, STATX_SIZE } from './linux.js';
 
 /**
  * The per-inode calls a tree shift makes: statx, lchown, chmod that never
@@ -7,14 +9,9 @@ import { cpath } from './xattr.js';
  * throw, for loops over 10^5 paths; the caller names the path in its error.
  */
 
-const AT_FDCWD = -100;
-const AT_SYMLINK_NOFOLLOW = 0x100;
-const AT_EMPTY_PATH = 0x1000;
 /** STATX_TYPE|MODE|NLINK|UID|GID|INO and STATX_MNT_ID. */
 const STATX_MASK = 0x1f | 0x100 | 0x1000;
 /** stx_attributes bit: the path is the root of a mount (Linux 5.8). */
-export const STATX_ATTR_MOUNT_ROOT = 0x2000;
-export const STATX_SIZE = 256;
 
 /** Byte offsets in struct statx (include/uapi/linux/stat.h). */
 export const STATX = {
@@ -119,10 +116,6 @@ export function syncAll(): void {
   syncFn();
 }
 
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-const LOCK_UN = 8;
-const EWOULDBLOCK = 11;
 
 /** flock(LOCK_EX|LOCK_NB): true when taken, false when another process holds it. Released when fd closes. */
 export function tryLockExclusive(fd: number, what: string): boolean {

@@ -1,4 +1,5 @@
 import { libc, syscallError } from './libc.js';
+import { AT_FDCWD, AT_SYMLINK_FOLLOW } from './linux.js';
 
 /**
  * Gives a name to an unnamed file opened with O_TMPFILE:
@@ -6,8 +7,6 @@ import { libc, syscallError } from './libc.js';
  * form open(2) documents for callers without CAP_DAC_READ_SEARCH. node:fs's
  * link() cannot do it (link(2) does not follow the /proc symlink).
  */
-const AT_FDCWD = -100;
-const AT_SYMLINK_FOLLOW = 0x400;
 const linkatC = libc.func('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)') as (
   olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number,
 ) => number;

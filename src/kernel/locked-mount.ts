@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { FsidmapError } from '../errors.js';
 import { syscall, syscallError } from './libc.js';
 import { mountSetattr } from './syscalls.js';
 import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from './unix-socket.js';
+import { AT_EMPTY_PATH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_NODEV, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE } from './linux.js';
+import { nativePath } from '../environment.js';
+export { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY } from './linux.js';
 
 /**
  * The idmapped mounts the broker hands to unprivileged peers: a detached
@@ -14,14 +16,6 @@ import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from './u
  * native/fsidmap-mount-lock.c so the peer's own root cannot clear them.
  */
 
-const OPEN_TREE_CLONE = 1;
-const OPEN_TREE_CLOEXEC = 0o2000000;
-const AT_EMPTY_PATH = 0x1000;
-export const MOUNT_ATTR_RDONLY = 0x1;
-export const MOUNT_ATTR_NOSUID = 0x2;
-export const MOUNT_ATTR_NODEV = 0x4;
-export const MOUNT_ATTR_NOEXEC = 0x8;
-const MOUNT_ATTR_IDMAP = 0x00100000;
 
 export interface LockedMountOptions {
   /** MOUNT_ATTR_* flags besides IDMAP and NODEV (which are always set). */
@@ -32,7 +26,7 @@ export interface LockedMountOptions {
 
 /** The helper programs built from native/ into dist/native/ (FSIDMAP_NATIVE_DIR overrides the directory). */
 export function nativeHelper(name: string, env: NodeJS.ProcessEnv = process.env): string {
-  const path = env.FSIDMAP_NATIVE_DIR ? `${env.FSIDMAP_NATIVE_DIR}/${name}` : fileURLToPath(new URL(`../../native/${name}`, import.meta.url));
+  const path = nativePath(name, env);
   try {
     accessSync(path, constants.X_OK);
   } catch {

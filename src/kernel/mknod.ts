@@ -1,4 +1,6 @@
 import { libc, syscallError } from './libc.js';
+import { S_IFBLK, S_IFCHR, S_IFIFO } from './linux.js';
+export { S_IFBLK, S_IFCHR, S_IFIFO } from './linux.js';
 
 /**
  * mknod(2) for the node types node:fs cannot make: fifos and character and
@@ -7,9 +9,6 @@ import { libc, syscallError } from './libc.js';
  */
 const mknodC = libc.func('int mknod(const char *pathname, uint32_t mode, uint64_t dev)') as (p: string, mode: number, dev: bigint) => number;
 
-export const S_IFIFO = 0o010000;
-export const S_IFCHR = 0o020000;
-export const S_IFBLK = 0o060000;
 
 /** glibc's gnu_dev_makedev: the 64-bit dev_t from major and minor numbers. */
 export function makedev(major: number, minor: number): bigint {

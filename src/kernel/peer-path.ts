@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { FsidmapError } from '../errors.js';
 import { lastErrno, libc, syscall, syscallError } from './libc.js';
 import { readMountinfo } from './mountinfo.js';
+import { AT_EMPTY_PATH, AT_STATX_DONT_SYNC, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_PATH, RESOLVE_BENEATH, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, STATX_MNT_ID } from './linux.js';
 
 /**
  * Opening a path on behalf of a peer, so that what is checked is what is
@@ -21,16 +22,7 @@ import { readMountinfo } from './mountinfo.js';
  * ACLs included: the broker never opens what the peer could not reach.
  */
 
-const O_PATH = 0o10000000;
-const O_CLOEXEC = 0o2000000;
-const RESOLVE_NO_MAGICLINKS = 0x02;
-const RESOLVE_NO_SYMLINKS = 0x04;
-const RESOLVE_BENEATH = 0x08;
-const AT_EMPTY_PATH = 0x1000;
-const AT_SYMLINK_NOFOLLOW = 0x100;
-const AT_STATX_DONT_SYNC = 0x4000;
 const STATX_WANT = 0x1 | 0x2 | 0x8 | 0x10 | 0x100 | 0x1000; // TYPE MODE UID GID INO MNT_ID
-const STATX_MNT_ID = 0x1000;
 const SYS_openat2 = 437;
 
 const close_ = libc.func('int close(int fd)') as (fd: number) => number;

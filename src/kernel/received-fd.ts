@@ -1,6 +1,7 @@
 import { fstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { lastErrno, libc, syscallError } from './libc.js';
 import { pidfdSendSignal } from './syscalls.js';
+import { NS_GET_OWNER_UID, NS_GET_PARENT, NS_GET_USERNS } from './linux.js';
 
 /**
  * What a descriptor received from an untrusted peer is, found without
@@ -30,9 +31,6 @@ export function classifyFd(fd: number): ReceivedFdKind {
   return { kind: 'other', link: link.length > 200 ? `${link.slice(0, 200)}…` : link };
 }
 
-const NS_GET_USERNS = 0xb701;
-const NS_GET_PARENT = 0xb702;
-const NS_GET_OWNER_UID = 0xb704;
 
 const ioctlPtr = libc.func('int ioctl(int fd, unsigned long request, ...)');
 const close_ = libc.func('int close(int fd)') as (fd: number) => number;

@@ -1,13 +1,13 @@
 import { accessSync, constants } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { FsidmapError } from '../errors.js';
+import { nativePath } from '../environment.js';
 
 /**
  * Where the C stage is (native/fsidmap-stage.c, compiled by
  * scripts/build-native.sh into dist/native/). FSIDMAP_STAGE overrides it.
  */
 export function stagePath(env: NodeJS.ProcessEnv = process.env): string {
-  const path = env.FSIDMAP_STAGE ?? fileURLToPath(new URL('../../native/fsidmap-stage', import.meta.url));
+  const path = nativePath('fsidmap-stage', env, 'FSIDMAP_STAGE');
   try {
     accessSync(path, constants.X_OK);
   } catch {

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import { syscallError } from './libc.js';
 import type { InodeColumns } from '../ownership/columns.js';
+import { envValue, nativePath } from '../environment.js';
 
 /**
  * The C engine of tree scans and shifts (native/libfsidmap-tree.c, built by
@@ -79,7 +79,7 @@ const COMPAT: Record<string, number> = { 'old-kernel': 7, 'no-openat2': 1, 'no-x
 
 /** Where the library is; FSIDMAP_TREE_ENGINE_LIB overrides it. */
 export function treeEnginePath(env: NodeJS.ProcessEnv = process.env): string {
-  return env.FSIDMAP_TREE_ENGINE_LIB ?? fileURLToPath(new URL('../../native/libfsidmap-tree.so', import.meta.url));
+  return nativePath('libfsidmap-tree.so', env, 'FSIDMAP_TREE_ENGINE_LIB');
 }
 
 let loaded: TreeEngine | null | undefined;
@@ -98,7 +98,7 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
   const version = lib.func('int fst_version(void)') as () => number;
   if (version() !== VERSION) return null;
   // Tests: the fallbacks for kernels without openat2, getxattrat/listxattrat/setxattrat and fchmodat2.
-  const compat = (process.env.FSIDMAP_TREE_ENGINE_COMPAT ?? '').split(',').filter((w) => w !== '').reduce((bits, w) => bits | (COMPAT[w] ?? 0), 0);
+  const compat = (envValue('FSIDMAP_TREE_ENGINE_COMPAT') ?? '').split(',').filter((w) => w !== '').reduce((bits, w) => bits | (COMPAT[w] ?? 0), 0);
   if (compat !== 0) (lib.func('void fst_compat(uint32_t missing)') as (m: number) => void)(compat);
   koffi.opaque('fst_scan');
   koffi.opaque('fst_apply');

@@ -1,5 +1,7 @@
 import koffi from 'koffi';
 import { lastErrno, libc, syscallError } from './libc.js';
+import { AF_UNIX, EAGAIN, EINTR, F_GETFL, F_SETFL, MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, O_NONBLOCK, SCM_RIGHTS, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_PEERCRED, SO_PEERGROUPS, SUN_PATH_MAX } from './linux.js';
+export { POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT } from './linux.js';
 
 /**
  * Unix stream sockets through libc, for the broker and its client. Node's
@@ -14,27 +16,7 @@ import { lastErrno, libc, syscallError } from './libc.js';
  * cmsghdr 16 bytes, struct pollfd 8 bytes, struct ucred 12 bytes.
  */
 
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_PEERCRED = 17;
-const SO_PEERGROUPS = 59;
-const SCM_RIGHTS = 1;
-const MSG_DONTWAIT = 0x40;
-const MSG_NOSIGNAL = 0x4000;
-const MSG_CMSG_CLOEXEC = 0x40000000;
-const MSG_CTRUNC = 0x8;
-const EAGAIN = 11;
-const EINTR = 4;
-const SUN_PATH_MAX = 108;
 
-export const POLLIN = 0x1;
-export const POLLOUT = 0x4;
-export const POLLERR = 0x8;
-export const POLLHUP = 0x10;
-export const POLLNVAL = 0x20;
 
 /** The most descriptors one message may carry; extra ones are dropped by the kernel. */
 export const MAX_FDS = 4;
@@ -296,9 +278,6 @@ export function closeDescriptor(fd: number): void {
 }
 
 const fcntl_ = libc.func('int fcntl(int fd, int cmd, ...)');
-const F_GETFL = 3;
-const F_SETFL = 4;
-const O_NONBLOCK = 0o4000;
 
 /** Sets O_NONBLOCK (a listening socket inherited from systemd comes blocking). */
 export function setNonBlocking(fd: number): void {

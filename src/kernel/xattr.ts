@@ -1,4 +1,5 @@
 import { libc, lastErrno, syscallError } from './libc.js';
+import { ENODATA, ENOENT, ENOTSUP, ERANGE } from './linux.js';
 
 /**
  * Extended attributes of a path, never following a final symlink
@@ -13,10 +14,6 @@ import { libc, lastErrno, syscallError } from './libc.js';
  * the read-only explain walk (getXattrLenient) all use it.
  */
 
-const ENOENT = 2;
-const ERANGE = 34;
-const ENODATA = 61;
-const ENOTSUP = 95;
 
 const llistxattr = libc.func('long llistxattr(const uint8_t *path, uint8_t *list, size_t size)') as (p: Buffer, list: Buffer | null, size: number) => number;
 const lgetxattr = libc.func('long lgetxattr(const uint8_t *path, const char *name, uint8_t *value, size_t size)') as (p: Buffer, name: string, value: Buffer | null, size: number) => number;

@@ -4,6 +4,7 @@ import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../own
 import { ACTION } from './plan.js';
 import { type PathTable, pathAt, pathCount } from './path-table.js';
 import type { OpFailure, XattrValue } from './scan-ops.js';
+import { ENOENT } from '../kernel/linux.js';
 
 /**
  * Carries out one batch of a shift plan. Every step writes an absolute value
@@ -102,7 +103,6 @@ function applyAll(batch: ApplyBatch, parents: ParentDirs, report: ((done: number
 }
 
 const AT_FDCWD = -100;
-const ENOENT = 2;
 
 function applyOne(batch: ApplyBatch, parents: ParentDirs, i: number, f: number, values: XattrValue[]): OpFailure | null {
   const p = pathAt(batch.table, i);

@@ -3,6 +3,7 @@ import { FsidmapError } from '../errors.js';
 import { treeEngine, treeEnginePath } from '../kernel/tree-engine.js';
 import { nativeEngine } from './native-engine.js';
 import type { ShiftEngine, TreeEngineKind } from './types.js';
+import { envValue } from '../environment.js';
 
 export type { ShiftEngine, TreeEngineKind } from './types.js';
 
@@ -18,7 +19,7 @@ const MAX_DEFAULT_THREADS = 4;
  * time the C engine does not need.
  */
 export async function openEngine(kind: TreeEngineKind | undefined, workers: number | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ShiftEngine> {
-  const wanted = kind ?? parseKind(env.FSIDMAP_TREE_ENGINE);
+  const wanted = kind ?? parseKind(envValue('FSIDMAP_TREE_ENGINE', env));
   const engine = wanted === 'node' ? null : treeEngine();
   if (engine === null) {
     if (wanted === 'native') {

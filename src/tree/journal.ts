@@ -6,6 +6,7 @@ import { FsidmapError } from '../errors.js';
 import { tryLockExclusive } from '../kernel/inode.js';
 import { type JournalHeader, decodeJournal, encodeJournal } from './journal-codec.js';
 import type { ShiftPlan } from './plan.js';
+import { ROOT_STATE_DIR, stateDir } from '../environment.js';
 
 /**
  * Where an interrupted shift is remembered: STATE_DIR/shift/KEY.{lock,journal,progress},
@@ -21,10 +22,10 @@ import type { ShiftPlan } from './plan.js';
  *   atomically at checkpoints, each taken after syncfs() on the tree so that
  *   what it calls done is on disk.
  */
-export const DEFAULT_STATE_DIR = '/var/lib/fsidmap';
+export const DEFAULT_STATE_DIR = ROOT_STATE_DIR;
 
 export function stateDirFrom(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return option ?? env.FSIDMAP_STATE_DIR ?? DEFAULT_STATE_DIR;
+  return option ?? stateDir(env);
 }
 
 export type Range = readonly [start: number, end: number];

@@ -1,4 +1,3 @@
-import { FsidmapError } from '../errors.js';
 import type { DirScanResult } from './dir-scan-ops.js';
 import { buildPathTable, displayPath, joinRoot } from './path-table.js';
 import type { EntryXattrs, TreeColumns } from './plan.js';

@@ -3,6 +3,7 @@ import { getXattrRaw, listXattrsRaw } from '../kernel/xattr.js';
 import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../ownership/xattr-codec.js';
 import { type PathTable, pathAt, pathCount } from './path-table.js';
 import type { InodeColumns } from '../ownership/columns.js';
+import { E2BIG, EOPNOTSUPP } from '../kernel/linux.js';
 
 /**
  * Reads what a shift needs of each path: statx (owner, mode, inode, links)
@@ -29,8 +30,6 @@ export interface ScanBatch extends InodeColumns {
   readonly failure: OpFailure | null;
 }
 
-const E2BIG = 7;
-const EOPNOTSUPP = 95;
 
 /**
  * Which of ID_XATTRS to read, from listxattr's answer (names or -errno):

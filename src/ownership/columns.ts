@@ -1,7 +1,7 @@
 /**
  * What a scan reads of each entry's inode, one row per entry, as typed
  * arrays (they cross threads and the C engine's boundary without copying).
- * Declared once: the C engine's block (kernel/tree-engine.ts), the
+ * Declared once: the C engine's block (kernel/file/tree-engine.ts), the
  * TypeScript engine's batches (tree/scan-ops.ts, tree/dir-scan-ops.ts) and
  * the plan (tree/plan.ts) all extend it.
  */

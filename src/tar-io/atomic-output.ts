@@ -30,7 +30,7 @@ export async function writeFileAtomically<T>(target: string, fill: (fd: number) 
     const result = await fill(fd);
     fsyncSync(fd);
     // Loaded here: koffi only when the file is kept.
-    const { linkOpenFile } = await import('../kernel/linkat.js');
+    const { linkOpenFile } = await import('../kernel/file/linkat.js');
     linkOpenFile(fd, temp);
     open = false;
     closeSync(fd);

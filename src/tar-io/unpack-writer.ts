@@ -2,8 +2,8 @@ import {
   chmodSync, closeSync, lstatSync, constants as fsc, ftruncateSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync,
 } from 'node:fs';
 import { FsidmapError, isFsidmapError } from '../errors.js';
-import { mknod } from '../kernel/mknod.js';
-import { setXattr } from '../kernel/xattr.js';
+import { mknod } from '../kernel/file/mknod.js';
+import { setXattr } from '../kernel/file/xattr.js';
 import { aclTextToXattr } from '../tar/acl-binary.js';
 import type { TarEntry } from '../tar/entry-parser.js';
 import { normalizeEntryPath } from '../tar/image-entry.js';

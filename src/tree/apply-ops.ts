@@ -1,5 +1,5 @@
-import { closeRaw, openDirectoryRaw } from '../kernel/dirent.js';
-import { checkEntryRaw, chmodEntryRaw, chownEntryRaw, closeEntry, openEntryRaw, setXattrEntryRaw } from '../kernel/entry-fd.js';
+import { closeRaw, openDirectoryRaw } from '../kernel/file/dirent.js';
+import { checkEntryRaw, chmodEntryRaw, chownEntryRaw, closeEntry, openEntryRaw, setXattrEntryRaw } from '../kernel/file/entry-fd.js';
 import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../ownership/xattr-codec.js';
 import { ACTION } from './plan.js';
 import { type PathTable, pathAt, pathCount } from './path-table.js';
@@ -16,7 +16,7 @@ import { ENOENT } from '../kernel/linux.js';
  * on non-directories), then chmod to put the mode bits back, then the ACLs,
  * then the capability. Each entry is opened once (O_PATH, no final symlink
  * followed), checked to be the planned inode (dev, ino), and changed through
- * that fd only (src/kernel/entry-fd.ts): a path that leads elsewhere now —
+ * that fd only (src/kernel/file/entry-fd.ts): a path that leads elsewhere now —
  * a swapped directory on the way, a mount over it — fails its row untouched.
  */
 export interface ApplyBatch {

@@ -1,6 +1,6 @@
-import { DT, closeRaw, listDirectoryRaw, listXattrsAtRaw, openDirectoryRaw } from '../kernel/dirent.js';
-import { STATX, STATX_SIZE, statxAtRaw, statxDev, statxIno } from '../kernel/inode.js';
-import { getXattrRaw, listXattrsRaw } from '../kernel/xattr.js';
+import { DT, closeRaw, listDirectoryRaw, listXattrsAtRaw, openDirectoryRaw } from '../kernel/file/dirent.js';
+import { STATX, STATX_SIZE, statxAtRaw, statxDev, statxIno } from '../kernel/file/inode.js';
+import { getXattrRaw, listXattrsRaw } from '../kernel/file/xattr.js';
 import { joinRoot } from './path-table.js';
 import { type XattrValue, idXattrsToRead } from './scan-ops.js';
 import type { InodeColumns } from '../ownership/columns.js';

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { FsidmapError } from '../errors.js';
-import { treeEngine, treeEnginePath } from '../kernel/tree-engine.js';
+import { treeEngine, treeEnginePath } from '../kernel/file/tree-engine.js';
 import { nativeEngine } from './native-engine.js';
 import type { ShiftEngine, TreeEngineKind } from './types.js';
 import { envValue } from '../environment.js';

@@ -3,7 +3,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, un
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { FsidmapError } from '../errors.js';
-import { tryLockExclusive } from '../kernel/inode.js';
+import { tryLockExclusive } from '../kernel/file/inode.js';
 import { type JournalHeader, decodeJournal, encodeJournal } from './journal-codec.js';
 import type { ShiftPlan } from './plan.js';
 import { ROOT_STATE_DIR, stateDir } from '../environment.js';

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import type { EngineApply, TreeEngine } from '../kernel/tree-engine.js';
+import type { EngineApply, TreeEngine } from '../kernel/file/tree-engine.js';
 import { interrupted, scanFailure } from './failures.js';
 import { yieldToLoop } from './native-scan.js';
 import { pathListTable } from './path-table.js';

@@ -1,10 +1,10 @@
-import type { TreeEngine } from '../kernel/tree-engine.js';
+import type { TreeEngine } from '../kernel/file/tree-engine.js';
 import { applyNative } from './native-apply.js';
 import { nativeProbe, nativeScan } from './native-scan.js';
 import { checkDirectory } from './root.js';
 import type { ShiftEngine } from './types.js';
 
-/** The C engine (native/libfsidmap-tree.c through kernel/tree-engine.ts): threads inside it, nothing to close here. */
+/** The C engine (native/libfsidmap-tree.c through kernel/file/tree-engine.ts): threads inside it, nothing to close here. */
 export function nativeEngine(engine: TreeEngine, threads: number): ShiftEngine {
   return {
     kind: 'native',

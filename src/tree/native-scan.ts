@@ -1,4 +1,4 @@
-import type { EngineColumns, TreeEngine } from '../kernel/tree-engine.js';
+import type { EngineColumns, TreeEngine } from '../kernel/file/tree-engine.js';
 import { displayPath, pathListTable } from './path-table.js';
 import type { EntryColumns, EntryXattrs, ShiftPlan } from './plan.js';
 import { scanFailure } from './failures.js';

@@ -1,5 +1,5 @@
 import { FsidmapError } from '../errors.js';
-import { lstatx } from '../kernel/inode.js';
+import { lstatx } from '../kernel/file/inode.js';
 import type { JournalHeader } from './journal-codec.js';
 import type { Range, ShiftState } from './journal.js';
 import { displayPath, pathListAt } from './path-table.js';

@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { FsidmapError } from '../errors.js';
-import { lstatx, syncAll, syncFilesystem } from '../kernel/inode.js';
+import { lstatx, syncAll, syncFilesystem } from '../kernel/file/inode.js';
 import { displayPath } from './path-table.js';
 import type { ApplyOptions } from './types.js';
 

@@ -1,5 +1,5 @@
-import { STATX, STATX_SIZE, statxDev, statxIno, statxRaw } from '../kernel/inode.js';
-import { getXattrRaw, listXattrsRaw } from '../kernel/xattr.js';
+import { STATX, STATX_SIZE, statxDev, statxIno, statxRaw } from '../kernel/file/inode.js';
+import { getXattrRaw, listXattrsRaw } from '../kernel/file/xattr.js';
 import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../ownership/xattr-codec.js';
 import { type PathTable, pathAt, pathCount } from './path-table.js';
 import type { InodeColumns } from '../ownership/columns.js';

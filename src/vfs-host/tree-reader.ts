@@ -2,7 +2,7 @@ import { type Dirent, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FsidmapError } from '../errors.js';
 import { POSIX_ACL_ACCESS } from '../ownership/xattr-codec.js';
-import { getXattrLenient } from '../kernel/xattr.js';
+import { getXattrLenient } from '../kernel/file/xattr.js';
 import { decodeAclXattr } from '../vfs/acl-xattr.js';
 import type { TreeEntry } from '../vfs/explain.js';
 

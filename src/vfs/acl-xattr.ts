@@ -5,7 +5,7 @@ import type { ExtendedAcl } from './inode.js';
  * system.posix_acl_access as the permission model sees it: the named users
  * and groups, group_obj and the mask. Ids are raw on-disk ids. The byte
  * layout is src/ownership/xattr-codec.ts; reading the xattr is getXattrLenient
- * in src/kernel/xattr.ts. Pure.
+ * in src/kernel/file/xattr.ts. Pure.
  */
 export interface DecodedAcl {
   /** The extended part, or null for a minimal ACL (which says no more than the mode). */

@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import { parseMap } from '../../src/idmap/index.js';
 import { type TreeEngineKind, shiftTree } from '../../src/tree/index.js';
 import { decodeCap } from '../../src/ownership/xattr-codec.js';
-import { getXattr, listXattrs, setXattr } from '../../src/kernel/xattr.js';
+import { getXattr, listXattrs, setXattr } from '../../src/kernel/file/xattr.js';
 import { diffSnapshots, expectedShift as expected, makeFixture, type Snap, snapshot } from './tree-fixture.js';
 
 const root = process.getuid?.() === 0;

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import koffi from 'koffi';
-import { syscallError } from './libc.js';
-import type { InodeColumns } from '../ownership/columns.js';
-import { envValue, nativePath } from '../environment.js';
+import { syscallError } from '../libc.js';
+import type { InodeColumns } from '../../ownership/columns.js';
+import { envValue, nativePath } from '../../environment.js';
 
 /**
  * The C engine of tree scans and shifts (native/libfsidmap-tree.c, built by

@@ -1,7 +1,7 @@
 import { fstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { lastErrno, libc, syscallError } from './libc.js';
-import { pidfdSendSignal } from './syscalls.js';
-import { NS_GET_OWNER_UID, NS_GET_PARENT, NS_GET_USERNS } from './linux.js';
+import { lastErrno, libc, syscallError } from '../libc.js';
+import { pidfdSendSignal } from '../syscalls.js';
+import { NS_GET_OWNER_UID, NS_GET_PARENT, NS_GET_USERNS } from '../linux.js';
 
 /**
  * What a descriptor received from an untrusted peer is, found without

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mountIdOf } from './syscalls.js';
+import { mountIdOf } from '../syscalls.js';
 
 /** One line of /proc/PID/mountinfo (proc(5)). */
 export interface MountEntry {

@@ -1,5 +1,5 @@
-import { FsidmapError } from '../errors.js';
-import { IdMap } from '../idmap/index.js';
+import { FsidmapError } from '../../errors.js';
+import { IdMap } from '../../idmap/index.js';
 import { makeDetachedMount } from './idmapped-mount.js';
 import { type IdmapSupport, knownIdmapSupport } from './idmap-support-cache.js';
 import { mountOf, type MountEntry } from './mountinfo.js';

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { FsidmapError } from '../errors.js';
-import { errnoName } from './libc.js';
+import { FsidmapError } from '../../errors.js';
+import { errnoName } from '../libc.js';
 import { type NamespaceMaps, writeNamespaceMaps } from './proc-maps.js';
 import { stagePath } from './stage.js';
 

@@ -1,6 +1,6 @@
-import { libc, syscallError } from './libc.js';
-import { S_IFBLK, S_IFCHR, S_IFIFO } from './linux.js';
-export { S_IFBLK, S_IFCHR, S_IFIFO } from './linux.js';
+import { libc, syscallError } from '../libc.js';
+import { S_IFBLK, S_IFCHR, S_IFIFO } from '../linux.js';
+export { S_IFBLK, S_IFCHR, S_IFIFO } from '../linux.js';
 
 /**
  * mknod(2) for the node types node:fs cannot make: fifos and character and

@@ -1,7 +1,7 @@
 import koffi from 'koffi';
-import { lastErrno, libc, syscallError } from './libc.js';
-import { AF_UNIX, EAGAIN, EINTR, F_GETFL, F_SETFL, MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, O_NONBLOCK, SCM_RIGHTS, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_PEERCRED, SO_PEERGROUPS, SUN_PATH_MAX } from './linux.js';
-export { POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT } from './linux.js';
+import { lastErrno, libc, syscallError } from '../libc.js';
+import { AF_UNIX, EAGAIN, EINTR, F_GETFL, F_SETFL, MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, O_NONBLOCK, SCM_RIGHTS, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_PEERCRED, SO_PEERGROUPS, SUN_PATH_MAX } from '../linux.js';
+export { POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT } from '../linux.js';
 
 /**
  * Unix stream sockets through libc, for the broker and its client. Node's

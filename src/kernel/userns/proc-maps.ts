@@ -1,7 +1,7 @@
 import { closeSync, openSync, readFileSync, writeSync, constants } from 'node:fs';
-import { FsidmapError } from '../errors.js';
-import { type CheckKind, checkMapWrite, formatCompact, IdMap, parseMap } from '../idmap/index.js';
-import { syscallError } from './libc.js';
+import { FsidmapError } from '../../errors.js';
+import { type CheckKind, checkMapWrite, formatCompact, IdMap, parseMap } from '../../idmap/index.js';
+import { syscallError } from '../libc.js';
 
 export interface NamespaceMaps {
   readonly uid: IdMap;

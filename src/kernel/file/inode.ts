@@ -1,7 +1,7 @@
-import { libc, lastErrno, syscallError } from './libc.js';
+import { libc, lastErrno, syscallError } from '../libc.js';
 import { cpath } from './xattr.js';
-import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, EWOULDBLOCK, LOCK_EX, LOCK_NB, LOCK_UN, STATX_ATTR_MOUNT_ROOT, STATX_SIZE } from './linux.js';
-export { STATX_ATTR_MOUNT_ROOT, STATX_SIZE } from './linux.js';
+import { AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, EWOULDBLOCK, LOCK_EX, LOCK_NB, LOCK_UN, STATX_ATTR_MOUNT_ROOT, STATX_SIZE } from '../linux.js';
+export { STATX_ATTR_MOUNT_ROOT, STATX_SIZE } from '../linux.js';
 
 /**
  * The per-inode calls a tree shift makes: statx, lchown, chmod that never

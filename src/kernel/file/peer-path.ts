@@ -1,8 +1,8 @@
 import { constants } from 'node:fs';
-import { FsidmapError } from '../errors.js';
-import { lastErrno, libc, syscall, syscallError } from './libc.js';
-import { readMountinfo } from './mountinfo.js';
-import { AT_EMPTY_PATH, AT_STATX_DONT_SYNC, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_PATH, RESOLVE_BENEATH, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, STATX_MNT_ID } from './linux.js';
+import { FsidmapError } from '../../errors.js';
+import { lastErrno, libc, syscall, syscallError } from '../libc.js';
+import { readMountinfo } from '../mount/mountinfo.js';
+import { AT_EMPTY_PATH, AT_STATX_DONT_SYNC, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_PATH, RESOLVE_BENEATH, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, STATX_MNT_ID } from '../linux.js';
 
 /**
  * Opening a path on behalf of a peer, so that what is checked is what is

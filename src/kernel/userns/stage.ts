@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs';
-import { FsidmapError } from '../errors.js';
-import { nativePath } from '../environment.js';
+import { FsidmapError } from '../../errors.js';
+import { nativePath } from '../../environment.js';
 
 /**
  * Where the C stage is (native/fsidmap-stage.c, compiled by

@@ -1,5 +1,5 @@
-import { FsidmapError } from '../errors.js';
-import { SyscallError } from './libc.js';
+import { FsidmapError } from '../../errors.js';
+import { SyscallError } from '../libc.js';
 import { isIdmapped, type MountEntry } from './mountinfo.js';
 
 /**

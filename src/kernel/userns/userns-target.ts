@@ -1,7 +1,7 @@
 import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { FsidmapError } from '../errors.js';
+import { FsidmapError } from '../../errors.js';
 import { fdIdentity, type NsIdentity, ownUserns, pidfdAlive, pidOfPidfd, sameIdentity, usernsOwnerUid, usernsParent } from './received-fd.js';
-import { syscallError } from './libc.js';
+import { syscallError } from '../libc.js';
 
 /**
  * Writing the maps of a user namespace a peer names with two descriptors:

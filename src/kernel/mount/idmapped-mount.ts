@@ -1,13 +1,13 @@
 import { lstatSync } from 'node:fs';
-import { FsidmapError } from '../errors.js';
-import { formatCompact } from '../idmap/index.js';
+import { FsidmapError } from '../../errors.js';
+import { formatCompact } from '../../idmap/index.js';
 import { recordIdmapSupport } from './idmap-support-cache.js';
 import { alreadyIdmapped, explainIdmapFailure } from './mount-errors.js';
 import { isIdmapped, mountOf, type MountEntry, readMountinfo } from './mountinfo.js';
-import type { NamespaceMaps } from './proc-maps.js';
-import { AT_RECURSIVE, MNT_DETACH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, UMOUNT_NOFOLLOW } from './linux.js';
-import { closeFd, mountSetattr, moveMount, openTree, umount2 } from './syscalls.js';
-import { createUserns, type UsernsHolder } from './userns-holder.js';
+import type { NamespaceMaps } from '../userns/proc-maps.js';
+import { AT_RECURSIVE, MNT_DETACH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, UMOUNT_NOFOLLOW } from '../linux.js';
+import { closeFd, mountSetattr, moveMount, openTree, umount2 } from '../syscalls.js';
+import { createUserns, type UsernsHolder } from '../userns/userns-holder.js';
 
 /**
  * A mount made with open_tree(OPEN_TREE_CLONE) that is not attached

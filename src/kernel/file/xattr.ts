@@ -1,5 +1,5 @@
-import { libc, lastErrno, syscallError } from './libc.js';
-import { ENODATA, ENOENT, ENOTSUP, ERANGE } from './linux.js';
+import { libc, lastErrno, syscallError } from '../libc.js';
+import { ENODATA, ENOENT, ENOTSUP, ERANGE } from '../linux.js';
 
 /**
  * Extended attributes of a path, never following a final symlink

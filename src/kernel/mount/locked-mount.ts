@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { FsidmapError } from '../errors.js';
-import { syscall, syscallError } from './libc.js';
-import { mountSetattr } from './syscalls.js';
-import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from './unix-socket.js';
-import { AT_EMPTY_PATH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_NODEV, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE } from './linux.js';
-import { nativePath } from '../environment.js';
-export { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY } from './linux.js';
+import { FsidmapError } from '../../errors.js';
+import { syscall, syscallError } from '../libc.js';
+import { mountSetattr } from '../syscalls.js';
+import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from '../socket/unix-socket.js';
+import { AT_EMPTY_PATH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_NODEV, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE } from '../linux.js';
+import { nativePath } from '../../environment.js';
+export { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY } from '../linux.js';
 
 /**
  * The idmapped mounts the broker hands to unprivileged peers: a detached

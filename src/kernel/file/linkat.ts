@@ -1,5 +1,5 @@
-import { libc, syscallError } from './libc.js';
-import { AT_FDCWD, AT_SYMLINK_FOLLOW } from './linux.js';
+import { libc, syscallError } from '../libc.js';
+import { AT_FDCWD, AT_SYMLINK_FOLLOW } from '../linux.js';
 
 /**
  * Gives a name to an unnamed file opened with O_TMPFILE:

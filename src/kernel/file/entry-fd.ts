@@ -1,6 +1,6 @@
-import { libc, lastErrno } from './libc.js';
+import { libc, lastErrno } from '../libc.js';
 import { STATX, STATX_SIZE, statxDev, statxIno } from './inode.js';
-import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, EINVAL, ENOSYS, ESTALE, O_CLOEXEC, O_NOFOLLOW, O_PATH } from './linux.js';
+import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, EINVAL, ENOSYS, ESTALE, O_CLOEXEC, O_NOFOLLOW, O_PATH } from '../linux.js';
 
 /**
  * Changes made on one open entry, for the TypeScript engine of tree shifts:

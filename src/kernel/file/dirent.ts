@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
-import { libc, lastErrno } from './libc.js';
-import { AT_SYMLINK_NOFOLLOW, ENOSYS, ERANGE, SYS_LISTXATTRAT } from './linux.js';
+import { libc, lastErrno } from '../libc.js';
+import { AT_SYMLINK_NOFOLLOW, ENOSYS, ERANGE, SYS_LISTXATTRAT } from '../linux.js';
 
 /**
  * Directories read through a file descriptor: open one directory without

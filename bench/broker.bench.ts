@@ -15,8 +15,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mapHolders } from '../src/broker/wiring.js';
 import { parseMap } from '../src/idmap/index.js';
-import { cloneTreeAt, MOUNT_ATTR_NODEV, setMountAttrs } from '../src/kernel/locked-mount.js';
-import { closeDescriptor } from '../src/kernel/unix-socket.js';
+import { cloneTreeAt, MOUNT_ATTR_NODEV, setMountAttrs } from '../src/kernel/mount/locked-mount.js';
+import { closeDescriptor } from '../src/kernel/socket/unix-socket.js';
 import { BrokerWorld, type TestUser } from '../test/integration/support/broker-world.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

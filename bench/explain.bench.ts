@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMap } from '../src/idmap/index.js';
 import { Explainer } from '../src/vfs/explain.js';
-import { readTree } from '../src/vfs/tree-reader.js';
+import { readTree } from '../src/vfs-host/tree-reader.js';
 
 const ENTRIES = Number(process.env.FSIDMAP_BENCH_ENTRIES ?? 100_000);
 const DIRS = Math.round(ENTRIES / 100);

@@ -1,6 +1,6 @@
 import { FsidmapError } from '../errors.js';
 import { SyscallError } from '../kernel/libc.js';
-import { closeDescriptor, POLLIN, pollReady, receive, send, unixConnect } from '../kernel/unix-socket.js';
+import { closeDescriptor, POLLIN, pollReady, receive, send, unixConnect } from '../kernel/socket/unix-socket.js';
 import { DEFAULT_SOCKET } from './listen.js';
 import type { MapPairText } from './protocol.js';
 import { PROTOCOL_VERSION } from './protocol.js';

@@ -2,7 +2,7 @@ import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FsidmapError } from '../errors.js';
 import { SyscallError } from '../kernel/libc.js';
-import { closeDescriptor, isListeningUnixStream, setNonBlocking, unixConnect, unixListen } from '../kernel/unix-socket.js';
+import { closeDescriptor, isListeningUnixStream, setNonBlocking, unixConnect, unixListen } from '../kernel/socket/unix-socket.js';
 
 export const DEFAULT_SOCKET = '/run/fsidmap/broker.sock';
 

@@ -3,7 +3,7 @@ import type { RangePair, RangeRegistry } from '../container/ranges.js';
 import type { MapPair } from '../container/spec.js';
 import { FsidmapError } from '../errors.js';
 import { formatKernel } from '../idmap/index.js';
-import type { DetachedMount } from '../kernel/idmapped-mount.js';
+import type { DetachedMount } from '../kernel/mount/idmapped-mount.js';
 import { closeFd, pidfdOpen } from '../kernel/index.js';
 import { BrokerClient, type AllocationAnswer } from './client.js';
 

@@ -1,9 +1,9 @@
-import { classifyFd } from '../kernel/received-fd.js';
-import { FdQuarantine } from '../kernel/fd-quarantine.js';
+import { classifyFd } from '../kernel/userns/received-fd.js';
+import { FdQuarantine } from '../kernel/socket/fd-quarantine.js';
 import {
   acceptConnection, closeDescriptor, peerCredentials, peerGroups, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, type PollEntry, pollReady, receive, send,
   unixSocketPair,
-} from '../kernel/unix-socket.js';
+} from '../kernel/socket/unix-socket.js';
 import type { AuditPeer, AuditSink } from './audit-log.js';
 import { type Attached, Connection } from './connection.js';
 import { type Limits, limitsFor, RateLimiter } from './limits.js';

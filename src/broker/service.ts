@@ -1,9 +1,9 @@
 import { FsidmapError } from '../errors.js';
 import { formatKernel } from '../idmap/index.js';
-import { MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, makeLockedIdmappedMount } from '../kernel/locked-mount.js';
-import { walkPeerPath } from '../kernel/peer-path.js';
-import { closeDescriptor } from '../kernel/unix-socket.js';
-import { inspectTarget, openTarget } from '../kernel/userns-target.js';
+import { MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, makeLockedIdmappedMount } from '../kernel/mount/locked-mount.js';
+import { walkPeerPath } from '../kernel/file/peer-path.js';
+import { closeDescriptor } from '../kernel/socket/unix-socket.js';
+import { inspectTarget, openTarget } from '../kernel/userns/userns-target.js';
 import { type Limits, limitsFor, type UserLimits } from './limits.js';
 import { decideMountMaps, decideNamespaceMaps, type Decision, mountMapsOf } from './map-policy.js';
 import { type PeerView, peerView } from './peer-view.js';

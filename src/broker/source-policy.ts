@@ -2,7 +2,7 @@ import { allOwned, type OwnedIds, owns } from './owned-ids.js';
 
 /**
  * Which directories a peer may have mounted: judged component by component
- * on what the path walk saw through its descriptors (src/kernel/peer-path.ts).
+ * on what the path walk saw through its descriptors (src/kernel/file/peer-path.ts).
  * Pure.
  *
  * - Every component must sit on a local file system: FUSE and network file

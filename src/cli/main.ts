@@ -3,6 +3,7 @@ import { isFsidmapError } from '../errors.js';
 import { type CommandIO, parseCommandArgs } from './command.js';
 import { allCommandNames, findCommandName, loadAllCommands, loadCommand } from './commands/index.js';
 import { provideStdin } from './map-arg.js';
+import { envValue } from '../environment.js';
 
 /** Codes that mean "you called it wrong": exit status 2, like a usage error. */
 const USAGE_CODES = /^(ERR_USAGE|ERR_IDMAP_)/;
@@ -40,7 +41,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
         io.stderr.write(`fsidmap: ${e.message}\n`);
         if (e.hint) io.stderr.write(`  hint: ${e.hint}\n`);
       }
-      if (io.env.FSIDMAP_DEBUG) io.stderr.write(`${e.stack}\n`);
+      if (envValue('FSIDMAP_DEBUG', io.env)) io.stderr.write(`${e.stack}\n`);
       return USAGE_CODES.test(e.code) ? 2 : 1;
     }
     io.stderr.write(`fsidmap: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);

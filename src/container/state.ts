@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FsidmapError } from '../errors.js';
+import { runDir as runDirOf } from '../environment.js';
 
 /**
  * One file per running container, /run/fsidmap/containers/NAME.json: it
@@ -25,11 +25,8 @@ export interface ContainerState {
 }
 
 export function runDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.FSIDMAP_RUN_DIR) return join(env.FSIDMAP_RUN_DIR, 'containers');
-  if (process.geteuid?.() === 0) return '/run/fsidmap/containers';
   // An ordinary user (through the broker) keeps its containers' state in a directory of its own.
-  const base = env.XDG_RUNTIME_DIR?.startsWith('/') ? join(env.XDG_RUNTIME_DIR, 'fsidmap') : join(env.HOME || homedir(), '.local', 'state', 'fsidmap', 'run');
-  return join(base, 'containers');
+  return join(runDirOf(env), 'containers');
 }
 
 function statePath(name: string): string {

@@ -1,4 +1,5 @@
 import { lastErrno, libc, syscall, syscallError, SyscallError } from './libc.js';
+import { AT_EMPTY_PATH, AT_FDCWD, MOUNT_ATTR_SIZE_VER0, MOVE_MOUNT_F_EMPTY_PATH, STATX_MNT_ID } from './linux.js';
 
 /**
  * The mount-API system calls glibc 2.36 wraps only partly, called by number
@@ -18,21 +19,6 @@ function nr(call: string): number {
   return n;
 }
 
-export const AT_FDCWD = -100;
-export const AT_EMPTY_PATH = 0x1000;
-export const AT_RECURSIVE = 0x8000;
-export const AT_SYMLINK_NOFOLLOW = 0x100;
-export const OPEN_TREE_CLONE = 1;
-export const OPEN_TREE_CLOEXEC = 0o2000000;
-export const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
-export const MOUNT_ATTR_RDONLY = 0x1;
-export const MOUNT_ATTR_NOSUID = 0x2;
-export const MOUNT_ATTR_NODEV = 0x4;
-export const MOUNT_ATTR_IDMAP = 0x00100000;
-export const MOUNT_ATTR_SIZE_VER0 = 32;
-export const UMOUNT_NOFOLLOW = 0x8;
-export const MNT_DETACH = 0x2;
-export const STATX_MNT_ID = 0x1000;
 
 const close_ = libc.func('int close(int fd)') as (fd: number) => number;
 const umount2_ = libc.func('int umount2(const char *target, int flags)') as (target: string, flags: number) => number;

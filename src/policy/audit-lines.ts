@@ -1,5 +1,5 @@
 import type { Accounts } from './accounts.js';
-import type { FindingSink, Finding } from './audit.js';
+import type { FindingSink, Finding } from './finding.js';
 import { describeNotation, isCanonical } from './shadow-number.js';
 import { describeSkip, type SubidDb, type SubidFileKind, type SubidLine } from './subid-db.js';
 

@@ -1,4 +1,4 @@
-import type { FindingSink } from './audit.js';
+import type { FindingSink } from './finding.js';
 import type { PreparedEntry } from './audit-lines.js';
 import type { SubidFileKind } from './subid-db.js';
 

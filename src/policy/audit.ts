@@ -1,7 +1,10 @@
 import type { Accounts } from './accounts.js';
 import { auditLines } from './audit-lines.js';
 import { auditOwners } from './audit-owners.js';
+import { type Finding, FindingSink, type Severity } from './finding.js';
 import type { SubidDb, SubidFileKind } from './subid-db.js';
+
+export type { Finding, FindingCode, Severity } from './finding.js';
 
 /**
  * `fsidmap subid audit`: everything an administrator of a shared host should
@@ -11,31 +14,6 @@ import type { SubidDb, SubidFileKind } from './subid-db.js';
  * systemd's foreign range, "owner:0:0" which shadow reads as every id) or
  * files newuidmap cannot use at all. Pure: the files come in parsed.
  */
-
-export type Severity = 'error' | 'warning' | 'info';
-
-export type FindingCode =
-  | 'file-missing' | 'file-symlink' | 'file-unreadable' | 'file-permissions' | 'nul-byte'
-  | 'unparsable-line' | 'blank-line' | 'comment-line' | 'nis-line' | 'comment-entry' | 'extra-fields' | 'number-notation'
-  | 'grants-all' | 'empty-range' | 'beyond-id-space'
-  | 'overlap' | 'self-overlap'
-  | 'covers-root' | 'covers-user' | 'covers-group' | 'covers-own-id' | 'covers-overflow-id'
-  | 'foreign-range' | 'high-range'
-  | 'uid-gid-mismatch' | 'too-small' | 'owner-unknown';
-
-export interface Finding {
-  readonly severity: Severity;
-  readonly code: FindingCode;
-  readonly file: SubidFileKind | null;
-  /** 1-based line numbers involved, in the file named by `file` (both files for uid-gid-mismatch: see `otherLines`). */
-  readonly lines: readonly number[];
-  readonly otherLines?: readonly number[];
-  readonly owner: string | null;
-  /** The ids concerned, half-open. */
-  readonly range: readonly [number, number] | null;
-  readonly message: string;
-  readonly hint: string;
-}
 
 export interface AuditFile {
   readonly path: string;
@@ -64,31 +42,6 @@ export interface AuditReport {
   readonly truncated: Readonly<Record<string, number>>;
   readonly entries: { readonly subuid: number; readonly subgid: number };
   readonly lines: { readonly subuid: number; readonly subgid: number };
-}
-
-type FindingBody = Omit<Finding, 'severity' | 'code'>;
-
-/**
- * Collects findings, keeping at most `max` per code. A finding is built
- * only when it will be listed: a 100,000-line file can yield as many
- * findings of one kind, and only their number is wanted past the cap.
- */
-export class FindingSink {
-  readonly findings: Finding[] = [];
-  readonly truncated: Record<string, number> = {};
-  readonly truncatedBySeverity: Record<Severity, number> = { error: 0, warning: 0, info: 0 };
-  private readonly perCode = new Map<string, number>();
-  constructor(private readonly max: number) {}
-  add(severity: Severity, code: FindingCode, build: () => FindingBody): void {
-    const n = this.perCode.get(code) ?? 0;
-    this.perCode.set(code, n + 1);
-    if (n >= this.max) {
-      this.truncated[code] = (this.truncated[code] ?? 0) + 1;
-      this.truncatedBySeverity[severity]++;
-    } else {
-      this.findings.push({ severity, code, ...build() });
-    }
-  }
 }
 
 const ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };

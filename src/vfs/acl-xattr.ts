@@ -1,11 +1,11 @@
-import { ACL_TAG, ACL_UNDEFINED_ID, type AclEntry, encodeAcl, readAclEntries } from '../image/xattr-codec.js';
+import { ACL_TAG, ACL_UNDEFINED_ID, type AclEntry, encodeAcl, readAclEntries } from '../ownership/xattr-codec.js';
 import type { ExtendedAcl } from './inode.js';
 
 /**
  * system.posix_acl_access as the permission model sees it: the named users
  * and groups, group_obj and the mask. Ids are raw on-disk ids. The byte
- * layout is src/image/xattr-codec.ts; reading the xattr is getXattrLenient
- * in src/kernel/xattr.ts. Pure.
+ * layout is src/ownership/xattr-codec.ts; reading the xattr is getXattrLenient
+ * in src/kernel/file/xattr.ts. Pure.
  */
 export interface DecodedAcl {
   /** The extended part, or null for a minimal ACL (which says no more than the mode). */

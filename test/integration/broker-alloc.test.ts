@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrokerClient } from '../../src/broker/client.js';
 import { FsidmapError } from '../../src/errors.js';
-import { closeDescriptor } from '../../src/kernel/unix-socket.js';
+import { closeDescriptor } from '../../src/kernel/socket/unix-socket.js';
 import { BrokerWorld, type Holder, rootSkip, type TestUser } from './support/broker-world.js';
 
 /**

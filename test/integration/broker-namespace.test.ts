@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { BrokerClient } from '../../src/broker/client.js';
 import { FsidmapError } from '../../src/errors.js';
 import { pidfdOpen as openPidfd } from '../../src/kernel/index.js';
-import { closeDescriptor } from '../../src/kernel/unix-socket.js';
+import { closeDescriptor } from '../../src/kernel/socket/unix-socket.js';
 import { BrokerWorld, type Holder, openFile, rootSkip, sleep, type TestUser } from './support/broker-world.js';
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { BrokerClient } from '../../src/broker/client.js';
-import { closeDescriptor, unixSocketPair } from '../../src/kernel/unix-socket.js';
+import { closeDescriptor, unixSocketPair } from '../../src/kernel/socket/unix-socket.js';
 import { BrokerWorld, rootSkip, sleep, type TestUser } from './support/broker-world.js';
 
 /**
@@ -188,7 +188,7 @@ describe('broker protocol', { skip: rootSkip }, () => {
       closeDescriptor(r);
     }
     // Once the broker's copies are closed, the pair's other end sees the peer gone.
-    const { receive } = await import('../../src/kernel/unix-socket.js');
+    const { receive } = await import('../../src/kernel/socket/unix-socket.js');
     let eof = false;
     for (let i = 0; i < 100 && !eof; i++) {
       await sleep(20);

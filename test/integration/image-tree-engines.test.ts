@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseMap } from '../../src/idmap/index.js';
-import { type TreeEngineKind, type TreeScan, scanTree, shiftTree } from '../../src/image/tree/index.js';
-import { pathListAt, pathListLength } from '../../src/image/tree/path-table.js';
+import { type TreeEngineKind, type TreeScan, scanTree, shiftTree } from '../../src/tree/index.js';
+import { pathListAt, pathListLength } from '../../src/tree/path-table.js';
 import { diffSnapshots, expectedShift, makeFixture, snapshot } from './tree-fixture.js';
 
 /**

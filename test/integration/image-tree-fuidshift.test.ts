@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseMap } from '../../src/idmap/index.js';
-import { shiftTree } from '../../src/image/tree/index.js';
+import { shiftTree } from '../../src/tree/index.js';
 import { diffSnapshots, makeFixture, type Snap, snapshot } from './tree-fixture.js';
 
 /**

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseMap } from '../../src/idmap/index.js';
-import { type TreeEngineKind, shiftTree } from '../../src/image/tree/index.js';
-import { decodeCap } from '../../src/image/xattr-codec.js';
-import { getXattr, listXattrs, setXattr } from '../../src/kernel/xattr.js';
+import { type TreeEngineKind, shiftTree } from '../../src/tree/index.js';
+import { decodeCap } from '../../src/ownership/xattr-codec.js';
+import { getXattr, listXattrs, setXattr } from '../../src/kernel/file/xattr.js';
 import { diffSnapshots, expectedShift as expected, makeFixture, type Snap, snapshot } from './tree-fixture.js';
 
 const root = process.getuid?.() === 0;

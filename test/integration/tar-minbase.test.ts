@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readTarEntries } from '../../src/image/tar-io/read-entries.js';
+import { readTarEntries } from '../../src/tar-io/read-entries.js';
 import {
   CLI, cleanup, dataDigest, extract, fsidmap, have, isRoot, listing, minbaseTarball, run, snapshot, tempRoot,
 } from '../support/tar-fixtures.js';

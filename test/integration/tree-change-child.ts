@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { lstatSync, renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMap } from '../../src/idmap/index.js';
-import { type TreeEngineKind, shiftTree } from '../../src/image/tree/index.js';
+import { type TreeEngineKind, shiftTree } from '../../src/tree/index.js';
 
 /**
  * A shift that changes its own tree once the plan is journaled, right when

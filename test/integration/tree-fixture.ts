@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { linkSync, lchownSync, chmodSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ACL_TAG, ACL_UNDEFINED_ID, decodeAcl, decodeCap, encodeAcl, encodeCap } from '../../src/image/xattr-codec.js';
-import { getXattr, setXattr } from '../../src/kernel/xattr.js';
+import { ACL_TAG, ACL_UNDEFINED_ID, decodeAcl, decodeCap, encodeAcl, encodeCap } from '../../src/ownership/xattr-codec.js';
+import { getXattr, setXattr } from '../../src/kernel/file/xattr.js';
 import { rng } from '../support/rng.js';
 
 /**

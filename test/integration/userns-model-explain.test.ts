@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseMap } from '../../src/idmap/index.js';
 import { Explainer } from '../../src/vfs/explain.js';
-import { readTree } from '../../src/vfs/tree-reader.js';
+import { readTree } from '../../src/vfs-host/tree-reader.js';
 import { rng } from './userns-model-cases.js';
 
 const STAGE = join(process.cwd(), 'dist/test/native/userns-ops');

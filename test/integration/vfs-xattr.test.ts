@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { POSIX_ACL_ACCESS } from '../../src/image/xattr-codec.js';
-import { getXattr, getXattrLenient, setXattr } from '../../src/kernel/xattr.js';
+import { POSIX_ACL_ACCESS } from '../../src/ownership/xattr-codec.js';
+import { getXattr, getXattrLenient, setXattr } from '../../src/kernel/file/xattr.js';
 import { decodeAclXattr, encodeAclXattr } from '../../src/vfs/acl-xattr.js';
 
 /**
- * The two read semantics of src/kernel/xattr.ts against the real kernel:
+ * The two read semantics of src/kernel/file/xattr.ts against the real kernel:
  * getXattr (the tree shifter's) reads only ENODATA as "none"; getXattrLenient
  * (explain's walk) also reads a filesystem without xattrs (procfs answers
  * EOPNOTSUPP) and a vanished path as "none". Other failures throw in both.

@@ -1,5 +1,5 @@
-import { F, type HeaderFormat, TYPE, encodeHeader, recomputeChecksum, writeIdField, writeStringField } from '../../src/image/tar/header.js';
-import { type PaxRecord, encodePax, paxRecord } from '../../src/image/tar/pax.js';
+import { F, type HeaderFormat, TYPE, encodeHeader, recomputeChecksum, writeIdField, writeStringField } from '../../src/tar/header.js';
+import { type PaxRecord, encodePax, paxRecord } from '../../src/tar/pax.js';
 
 /**
  * Builds small tar archives in memory for unit tests of the codec and the

@@ -1,11 +1,12 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { FsidmapError, UsageError } from '../../errors.js';
-import type { ImageEntry } from '../../image/entry.js';
-import { type IdRange, type InspectReport, inspectEntries } from '../../image/inspect.js';
-import { type ShiftReport, type TreePhase, type UnmappedPolicy, readTreeEntries, shiftTree } from '../../image/tree/index.js';
-import { type Command, type CommandIO, defineCommand, flag, str, u32Arg, write, writeJson } from '../command.js';
+import type { ImageEntry } from '../../ownership/entry.js';
+import { type IdRange, type InspectReport, inspectEntries } from '../../ownership/inspect.js';
+import { type ShiftReport, type TreePhase, type UnmappedPolicy, readTreeEntries, shiftTree } from '../../tree/index.js';
+import { type Command, defineCommand, flag, str, u32Arg, write, writeJson } from '../command.js';
 import { readMapArg } from '../map-arg.js';
 import { progressLine } from '../progress.js';
+import { envValue, stateDir } from '../../environment.js';
 
 const LABELS: Record<TreePhase, string> = { walk: 'walking', scan: 'reading', verify: 'verifying', apply: 'shifting', sync: 'syncing' };
 
@@ -89,9 +90,9 @@ MAP is an inline spec (0:100000:65536[,…]), map lines ("0 100000 65536"), a fi
     try {
       report = await shiftTree(dir, map, {
         reverse: flag(args, 'reverse'), dryRun: flag(args, 'dry-run'), unmapped, crossFilesystems: flag(args, 'cross-filesystems'), sync: !flag(args, 'no-sync'),
-        stateDir: io.env.FSIDMAP_STATE_DIR, signal: controller.signal,
-        ...(io.env.FSIDMAP_CHECKPOINT_MS ? { checkpointMs: Number(io.env.FSIDMAP_CHECKPOINT_MS) } : {}),
-        ...(io.env.FSIDMAP_WORKERS ? { workers: Number(io.env.FSIDMAP_WORKERS) } : {}),
+        stateDir: stateDir(io.env), signal: controller.signal,
+        ...(envValue('FSIDMAP_CHECKPOINT_MS', io.env) ? { checkpointMs: Number(envValue('FSIDMAP_CHECKPOINT_MS', io.env)) } : {}),
+        ...(envValue('FSIDMAP_WORKERS', io.env) ? { workers: Number(envValue('FSIDMAP_WORKERS', io.env)) } : {}),
         onProgress: (p) => progress.update({ label: LABELS[p.phase], done: p.done, total: p.total }),
       });
     } catch (e) {
@@ -144,7 +145,7 @@ function openImage(path: string, crossFilesystems: boolean, progress: ProgressFn
 
 /** The tar reader is loaded only for archives: `image shift` starts faster without its modules. */
 async function* tarEntries(path: string): AsyncGenerator<ImageEntry> {
-  const { readTarEntries } = await import('../../image/tar-io/index.js');
+  const { readTarEntries } = await import('../../tar-io/index.js');
   yield* readTarEntries(path);
 }
 

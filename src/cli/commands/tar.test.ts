@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { PassThrough, Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { buildArchive } from '../../../test/support/tar-builder.js';
-import { TarEntryParser } from '../../image/tar/entry-parser.js';
+import { TarEntryParser } from '../../tar/entry-parser.js';
 import { main } from '../main.js';
 
 /** Runs the CLI with in-memory streams (the node-stream path of `tar shift`). */

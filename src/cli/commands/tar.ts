@@ -2,13 +2,13 @@ import { createReadStream, openSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { FsidmapError, UsageError } from '../../errors.js';
 import type { IdMap } from '../../idmap/index.js';
-import { writeFileAtomically } from '../../image/tar-io/atomic-output.js';
-import { fdReadable, fdWritable, shiftTarFd } from '../../image/tar-io/shift-fd.js';
-import { type ShiftTarOptions, shiftTarStream, type TarShiftResult } from '../../image/tar-io/shift-stream.js';
-import { blockingStdio, releaseStdio } from '../../image/tar-io/stdio-fd.js';
-import type { UnpackResult } from '../../image/tar-io/unpack.js';
-import type { NamesPolicy, ShiftOptions, UnmappedPolicy } from '../../image/tar/id-shift.js';
-import type { TarWarning } from '../../image/tar/warnings.js';
+import { writeFileAtomically } from '../../tar-io/atomic-output.js';
+import { fdReadable, fdWritable, shiftTarFd } from '../../tar-io/shift-fd.js';
+import { type ShiftTarOptions, shiftTarStream, type TarShiftResult } from '../../tar-io/shift-stream.js';
+import { blockingStdio, releaseStdio } from '../../tar-io/stdio-fd.js';
+import type { UnpackResult } from '../../tar-io/unpack.js';
+import type { NamesPolicy, ShiftOptions, UnmappedPolicy } from '../../tar/id-shift.js';
+import type { TarWarning } from '../../tar/warnings.js';
 import { type CommandIO, type ParsedArgs, defineCommand, flag, str, u32Arg, write, writeJson } from '../command.js';
 import { readMapArg } from '../map-arg.js';
 
@@ -131,7 +131,7 @@ ${MAP_HELP}`,
     let result: UnpackResult;
     try {
       // Loaded here: unpack needs koffi (mknod, lsetxattr), which `tar shift` should not pay for.
-      const { unpackTar } = await import('../../image/tar-io/unpack.js');
+      const { unpackTar } = await import('../../tar-io/unpack.js');
       result = await unpackTar(input, dir, { ...shift, sameOwner: !flag(args, 'no-same-owner'), onWarning: warnings.onWarning });
     } catch (e) {
       throw inputError(e, archive === '-' ? undefined : archive);

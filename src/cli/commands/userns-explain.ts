@@ -2,7 +2,7 @@ import { UsageError } from '../../errors.js';
 import { FSID_SEMANTICS, type FsidSemantics } from '../../userns/namespace.js';
 import { type ExplainRow, type Verdict, Explainer } from '../../vfs/explain.js';
 import { modeString } from '../../vfs/inode.js';
-import { readTree } from '../../vfs/tree-reader.js';
+import { readTree } from '../../vfs-host/tree-reader.js';
 import { defineCommand, flag, requireStr, str, u32Arg } from '../command.js';
 import { readMapArg } from '../map-arg.js';
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { BrokerClient } from '../../../src/broker/client.js';
 import { openRegistry } from '../../../src/registry/index.js';
 import { pidfdOpen as openPidfd } from '../../../src/kernel/index.js';
-import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from '../../../src/kernel/unix-socket.js';
+import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from '../../../src/kernel/socket/unix-socket.js';
 
 /**
  * A broker of its own for one test file: a temp directory under /tmp

@@ -8,7 +8,14 @@ export { SyscallError, errnoName } from './libc.js';
 export { type MountEntry, parseMountinfo, readMountinfo, mountOf, isIdmapped, mountsUnder } from './mount/mountinfo.js';
 export { type NamespaceMaps, writeNamespaceMaps, assertMapWritable, ownMap } from './userns/proc-maps.js';
 export { type UsernsHolder, createUserns } from './userns/userns-holder.js';
-export { type DetachedMount, type DetachedMountOptions, makeDetachedMount, attachMount, unmountIdmapped, describeMaps } from './mount/idmapped-mount.js';
+export {
+  type DetachedMount,
+  type DetachedMountOptions,
+  makeDetachedMount,
+  attachMount,
+  unmountIdmapped,
+  describeMaps,
+} from './mount/idmapped-mount.js';
 export { probeIdmapSupport, assertNotKnownUnsupported } from './mount/idmap-probe.js';
 export { type IdmapSupport, knownIdmapSupport, recordIdmapSupport, clearIdmapSupportCache } from './mount/idmap-support-cache.js';
 export { explainIdmapFailure } from './mount/mount-errors.js';

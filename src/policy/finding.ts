@@ -5,13 +5,33 @@ import type { SubidFileKind } from './subid-db.js';
 export type Severity = 'error' | 'warning' | 'info';
 
 export type FindingCode =
-  | 'file-missing' | 'file-symlink' | 'file-unreadable' | 'file-permissions' | 'nul-byte'
-  | 'unparsable-line' | 'blank-line' | 'comment-line' | 'nis-line' | 'comment-entry' | 'extra-fields' | 'number-notation'
-  | 'grants-all' | 'empty-range' | 'beyond-id-space'
-  | 'overlap' | 'self-overlap'
-  | 'covers-root' | 'covers-user' | 'covers-group' | 'covers-own-id' | 'covers-overflow-id'
-  | 'foreign-range' | 'high-range'
-  | 'uid-gid-mismatch' | 'too-small' | 'owner-unknown';
+  | 'file-missing'
+  | 'file-symlink'
+  | 'file-unreadable'
+  | 'file-permissions'
+  | 'nul-byte'
+  | 'unparsable-line'
+  | 'blank-line'
+  | 'comment-line'
+  | 'nis-line'
+  | 'comment-entry'
+  | 'extra-fields'
+  | 'number-notation'
+  | 'grants-all'
+  | 'empty-range'
+  | 'beyond-id-space'
+  | 'overlap'
+  | 'self-overlap'
+  | 'covers-root'
+  | 'covers-user'
+  | 'covers-group'
+  | 'covers-own-id'
+  | 'covers-overflow-id'
+  | 'foreign-range'
+  | 'high-range'
+  | 'uid-gid-mismatch'
+  | 'too-small'
+  | 'owner-unknown';
 
 export interface Finding {
   readonly severity: Severity;

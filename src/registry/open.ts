@@ -39,10 +39,13 @@ export async function openRegistry(options: OpenOptions = {}): Promise<Registry>
   }
   const path = spec ?? defaultRegistryPath(env, options.euid);
   const sqlitePath = path.startsWith('sqlite:') ? path.slice('sqlite:'.length) : path;
-  return new StoreRegistry(new SqliteStore({
-    path: sqlitePath, createDirs: spec === undefined,
-    synchronous: (envValue('FSIDMAP_SQLITE_SYNCHRONOUS', env) ?? '').toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL',
-    ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
-    ...(options.migrations ? { migrations: options.migrations } : {}),
-  }));
+  return new StoreRegistry(
+    new SqliteStore({
+      path: sqlitePath,
+      createDirs: spec === undefined,
+      synchronous: (envValue('FSIDMAP_SQLITE_SYNCHRONOUS', env) ?? '').toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL',
+      ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+      ...(options.migrations ? { migrations: options.migrations } : {}),
+    }),
+  );
 }

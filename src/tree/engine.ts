@@ -18,7 +18,11 @@ const MAX_DEFAULT_THREADS = 4;
  * engine's modules are loaded only when it is chosen: they cost start-up
  * time the C engine does not need.
  */
-export async function openEngine(kind: TreeEngineKind | undefined, workers: number | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ShiftEngine> {
+export async function openEngine(
+  kind: TreeEngineKind | undefined,
+  workers: number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ShiftEngine> {
   const wanted = kind ?? parseKind(envValue('FSIDMAP_TREE_ENGINE', env));
   const engine = wanted === 'node' ? null : treeEngine();
   if (engine === null) {
@@ -37,5 +41,7 @@ export async function openEngine(kind: TreeEngineKind | undefined, workers: numb
 function parseKind(v: string | undefined): TreeEngineKind | undefined {
   if (v === undefined || v === '') return undefined;
   if (v === 'native' || v === 'node') return v;
-  throw new FsidmapError('ERR_USAGE', `FSIDMAP_TREE_ENGINE must be native or node, not "${v}"`, { hint: 'unset it to use the C engine when it is built' });
+  throw new FsidmapError('ERR_USAGE', `FSIDMAP_TREE_ENGINE must be native or node, not "${v}"`, {
+    hint: 'unset it to use the C engine when it is built',
+  });
 }

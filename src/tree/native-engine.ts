@@ -17,6 +17,8 @@ export function nativeEngine(engine: TreeEngine, threads: number): ShiftEngine {
       return nativeProbe(engine, threads, root, crossFilesystems, plan, rows);
     },
     apply: (options) => applyNative(options, engine, threads),
-    async close() { /* the engine's threads live only inside each call */ },
+    async close() {
+      /* the engine's threads live only inside each call */
+    },
   };
 }

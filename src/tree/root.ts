@@ -12,7 +12,11 @@ export function realRoot(dir: string): string {
     return (realpathSync(dir, { encoding: 'buffer' }) as Buffer).toString('latin1');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new FsidmapError(code === 'ENOENT' ? 'ERR_TREE_NOT_FOUND' : `ERR_TREE_${code ?? 'IO'}`, `cannot open ${dir}: ${code === 'ENOENT' ? 'no such directory' : (e as Error).message}`, { context: { path: dir } });
+    throw new FsidmapError(
+      code === 'ENOENT' ? 'ERR_TREE_NOT_FOUND' : `ERR_TREE_${code ?? 'IO'}`,
+      `cannot open ${dir}: ${code === 'ENOENT' ? 'no such directory' : (e as Error).message}`,
+      { context: { path: dir } },
+    );
   }
 }
 

@@ -76,7 +76,13 @@ export interface ShiftEngine {
   /** Reads the whole tree at root (its real path, latin1 bytes), one row per entry, the root row 0. */
   scan(root: string, options: ScanOptions): Promise<TreeScan>;
   /** The entries plan.paths[rows[k]] as they are now (resuming), one row per element of rows. */
-  probe(root: string, crossFilesystems: boolean, plan: ShiftPlan, rows: Uint32Array, onProgress: ((p: TreeProgress) => void) | undefined): Promise<EntryColumns>;
+  probe(
+    root: string,
+    crossFilesystems: boolean,
+    plan: ShiftPlan,
+    rows: Uint32Array,
+    onProgress: ((p: TreeProgress) => void) | undefined,
+  ): Promise<EntryColumns>;
   apply(options: ApplyOptions): Promise<void>;
   close(): Promise<void>;
 }

@@ -15,16 +15,43 @@ const SYS_FCHMODAT2 = 452;
 const STATX_MASK = 0x1 | 0x100;
 const EMPTY = Buffer.from([0]);
 
-const openatFn = libc.func('int openat(int dirfd, const uint8_t *path, int flags, uint32_t mode)') as (d: number, p: Buffer, f: number, m: number) => number;
-const statxFn = libc.func('int statx(int dirfd, const uint8_t *path, int flags, unsigned int mask, uint8_t *buf)') as
-  (d: number, p: Buffer, f: number, m: number, buf: Buffer) => number;
-const fchownatFn = libc.func('int fchownat(int dirfd, const uint8_t *path, uint32_t owner, uint32_t group, int flags)') as (d: number, p: Buffer, u: number, g: number, f: number) => number;
+const openatFn = libc.func('int openat(int dirfd, const uint8_t *path, int flags, uint32_t mode)') as (
+  d: number,
+  p: Buffer,
+  f: number,
+  m: number,
+) => number;
+const statxFn = libc.func('int statx(int dirfd, const uint8_t *path, int flags, unsigned int mask, uint8_t *buf)') as (
+  d: number,
+  p: Buffer,
+  f: number,
+  m: number,
+  buf: Buffer,
+) => number;
+const fchownatFn = libc.func('int fchownat(int dirfd, const uint8_t *path, uint32_t owner, uint32_t group, int flags)') as (
+  d: number,
+  p: Buffer,
+  u: number,
+  g: number,
+  f: number,
+) => number;
 // fchmodat2(2), Linux 6.6: the only chmod that takes an O_PATH fd (AT_EMPTY_PATH). A fixed prototype keeps koffi off its variadic path.
-const fchmodat2Fn = libc.func('long syscall(long nr, int dirfd, const uint8_t *path, uint32_t mode, int flags)') as (nr: number, d: number, p: Buffer, m: number, f: number) => number;
+const fchmodat2Fn = libc.func('long syscall(long nr, int dirfd, const uint8_t *path, uint32_t mode, int flags)') as (
+  nr: number,
+  d: number,
+  p: Buffer,
+  m: number,
+  f: number,
+) => number;
 const chmodFn = libc.func('int chmod(const char *path, uint32_t mode)') as (p: string, m: number) => number;
 // setxattr (not lsetxattr): it must follow the /proc/self/fd magic link to the fd's own inode.
-const setxattrFn = libc.func('int setxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)') as
-  (p: string, name: string, v: Uint8Array, size: number, flags: number) => number;
+const setxattrFn = libc.func('int setxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)') as (
+  p: string,
+  name: string,
+  v: Uint8Array,
+  size: number,
+  flags: number,
+) => number;
 const closeFn = libc.func('int close(int fd)') as (fd: number) => number;
 
 let haveFchmodat2 = true;

@@ -8,7 +8,11 @@ import { AT_FDCWD, AT_SYMLINK_FOLLOW } from '../linux.js';
  * link() cannot do it (link(2) does not follow the /proc symlink).
  */
 const linkatC = libc.func('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)') as (
-  olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number,
+  olddirfd: number,
+  oldpath: string,
+  newdirfd: number,
+  newpath: string,
+  flags: number,
 ) => number;
 
 export function linkOpenFile(fd: number, path: string): void {

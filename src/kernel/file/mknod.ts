@@ -7,8 +7,11 @@ export { S_IFBLK, S_IFCHR, S_IFIFO } from '../linux.js';
  * block devices (the unpacker's). Throws SyscallError ERR_SYSCALL_<ERRNO>;
  * EPERM is what a user namespace gets for devices (no CAP_MKNOD there).
  */
-const mknodC = libc.func('int mknod(const char *pathname, uint32_t mode, uint64_t dev)') as (p: string, mode: number, dev: bigint) => number;
-
+const mknodC = libc.func('int mknod(const char *pathname, uint32_t mode, uint64_t dev)') as (
+  p: string,
+  mode: number,
+  dev: bigint,
+) => number;
 
 /** glibc's gnu_dev_makedev: the 64-bit dev_t from major and minor numbers. */
 export function makedev(major: number, minor: number): bigint {

@@ -5,7 +5,15 @@ import { recordIdmapSupport } from './idmap-support-cache.js';
 import { alreadyIdmapped, explainIdmapFailure } from './mount-errors.js';
 import { isIdmapped, mountOf, type MountEntry, readMountinfo } from './mountinfo.js';
 import type { NamespaceMaps } from '../userns/proc-maps.js';
-import { AT_RECURSIVE, MNT_DETACH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, UMOUNT_NOFOLLOW } from '../linux.js';
+import {
+  AT_RECURSIVE,
+  MNT_DETACH,
+  MOUNT_ATTR_IDMAP,
+  MOUNT_ATTR_RDONLY,
+  OPEN_TREE_CLOEXEC,
+  OPEN_TREE_CLONE,
+  UMOUNT_NOFOLLOW,
+} from '../linux.js';
 import { closeFd, mountSetattr, moveMount, openTree, umount2 } from '../syscalls.js';
 import { createUserns, type UsernsHolder } from '../userns/userns-holder.js';
 
@@ -48,7 +56,11 @@ export async function makeDetachedMount(source: string, options: DetachedMountOp
     throw new FsidmapError('ERR_PATH_MISSING', `${source} does not exist`, { context: { path: source }, hint: 'check the path' });
   }
   let mount: MountEntry | undefined;
-  try { mount = mountOf(source); } catch { mount = undefined; }
+  try {
+    mount = mountOf(source);
+  } catch {
+    mount = undefined;
+  }
   // The kernel would say EPERM; mountinfo says why, before anything is made.
   if (options.maps && mount && isIdmapped(mount)) throw alreadyIdmapped(source, mount);
 
@@ -64,7 +76,12 @@ export async function makeDetachedMount(source: string, options: DetachedMountOp
   try {
     if (options.maps) {
       holder ??= await createUserns(options.maps);
-      mountSetattr(fd, { attrSet: MOUNT_ATTR_IDMAP | (options.readonly ? MOUNT_ATTR_RDONLY : 0), usernsFd: holder.nsFd }, recursive, source);
+      mountSetattr(
+        fd,
+        { attrSet: MOUNT_ATTR_IDMAP | (options.readonly ? MOUNT_ATTR_RDONLY : 0), usernsFd: holder.nsFd },
+        recursive,
+        source,
+      );
     } else if (options.readonly) {
       mountSetattr(fd, { attrSet: MOUNT_ATTR_RDONLY }, recursive, source);
     }
@@ -80,8 +97,16 @@ export async function makeDetachedMount(source: string, options: DetachedMountOp
   }
   let open = true;
   return {
-    fd, source, maps: options.maps, readonly: options.readonly ?? false,
-    close() { if (open) { open = false; closeFd(fd); } },
+    fd,
+    source,
+    maps: options.maps,
+    readonly: options.readonly ?? false,
+    close() {
+      if (open) {
+        open = false;
+        closeFd(fd);
+      }
+    },
   };
 }
 
@@ -100,14 +125,24 @@ export function attachMount(mount: DetachedMount, target: string): void {
  * cannot take down a mount it did not make.
  */
 export function unmountIdmapped(target: string, options: { lazy?: boolean } = {}): MountEntry {
-  const entry = readMountinfo().filter((m) => m.mountPoint === target).pop();
+  const entry = readMountinfo()
+    .filter((m) => m.mountPoint === target)
+    .pop();
   if (!entry) {
-    throw new FsidmapError('ERR_NOT_A_MOUNT', `${target} is not a mount point`, { context: { path: target }, hint: 'give the DST that `fsidmap mount` attached, as an absolute path' });
+    throw new FsidmapError('ERR_NOT_A_MOUNT', `${target} is not a mount point`, {
+      context: { path: target },
+      hint: 'give the DST that `fsidmap mount` attached, as an absolute path',
+    });
   }
   if (!isIdmapped(entry)) {
-    throw new FsidmapError('ERR_NOT_IDMAPPED', `the mount at ${target} (${entry.fsType} ${entry.source}) is not idmapped, so fsidmap did not make it`, {
-      context: { path: target, fsType: entry.fsType }, hint: 'use umount(8) for mounts fsidmap did not make',
-    });
+    throw new FsidmapError(
+      'ERR_NOT_IDMAPPED',
+      `the mount at ${target} (${entry.fsType} ${entry.source}) is not idmapped, so fsidmap did not make it`,
+      {
+        context: { path: target, fsType: entry.fsType },
+        hint: 'use umount(8) for mounts fsidmap did not make',
+      },
+    );
   }
   umount2(target, UMOUNT_NOFOLLOW | (options.lazy ? MNT_DETACH : 0), {
     EBUSY: `processes still use ${target}: stop them (fuser -vm ${target} lists them) and try again`,
@@ -119,4 +154,3 @@ export function unmountIdmapped(target: string, options: { lazy?: boolean } = {}
 export function describeMaps(maps: NamespaceMaps | null): { uid: string; gid: string } | null {
   return maps && { uid: formatCompact(maps.uid).trim(), gid: formatCompact(maps.gid).trim() };
 }
-

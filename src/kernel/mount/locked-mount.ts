@@ -16,7 +16,6 @@ export { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDON
  * native/fsidmap-mount-lock.c so the peer's own root cannot clear them.
  */
 
-
 export interface LockedMountOptions {
   /** MOUNT_ATTR_* flags besides IDMAP and NODEV (which are always set). */
   readonly attrs: number;
@@ -31,7 +30,8 @@ export function nativeHelper(name: string, env: NodeJS.ProcessEnv = process.env)
     accessSync(path, constants.X_OK);
   } catch {
     throw new FsidmapError('ERR_NATIVE_MISSING', `the helper ${path} is missing or not executable`, {
-      context: { path }, hint: 'build it with `npm run build` (scripts/build-native.sh compiles native/*.c; it needs a C compiler such as Debian\'s gcc)',
+      context: { path },
+      hint: "build it with `npm run build` (scripts/build-native.sh compiles native/*.c; it needs a C compiler such as Debian's gcc)",
     });
   }
   return path;
@@ -58,7 +58,12 @@ export function setMountAttrs(fd: number, attrSet: number, usernsFd: number, wha
  * mount's descriptor; everything else made on the way is gone, on success
  * and on failure.
  */
-export async function makeLockedIdmappedMount(sourceFd: number, usernsFd: number, what: string, options: LockedMountOptions): Promise<number> {
+export async function makeLockedIdmappedMount(
+  sourceFd: number,
+  usernsFd: number,
+  what: string,
+  options: LockedMountOptions,
+): Promise<number> {
   const m0 = cloneTreeAt(sourceFd, what);
   try {
     setMountAttrs(m0, MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV | options.attrs, usernsFd, what);

@@ -21,14 +21,23 @@ export function ownMap(kind: 'uid' | 'gid'): IdMap {
  * ERR_IDMAP_<RULE> (with the line and what to do) instead of letting the
  * kernel answer a bare EINVAL or EPERM. Nothing is written here.
  */
-export function assertMapWritable(kind: CheckKind, map: IdMap, parent: IdMap = ownMap(kind === 'gid' ? 'gid' : 'uid'), alreadyWritten = false): Buffer {
+export function assertMapWritable(
+  kind: CheckKind,
+  map: IdMap,
+  parent: IdMap = ownMap(kind === 'gid' ? 'gid' : 'uid'),
+  alreadyWritten = false,
+): Buffer {
   const bytes = Buffer.from(formatCompact(map), 'latin1');
   const v = checkMapWrite(bytes, { kind, parent, writer: { privileged: true, capSetfcap: true }, alreadyWritten });
   if (!v.ok) {
-    throw new FsidmapError(`ERR_IDMAP_${String(v.rule).toUpperCase().replace(/-/g, '_')}`,
-      `${kind}_map would be refused by the kernel (${v.errno}${v.line === null ? '' : `, line ${v.line}`}): ${v.message}`, {
-        hint: v.hint ?? undefined, context: { kind, line: v.line, rule: v.rule, errno: v.errno },
-      });
+    throw new FsidmapError(
+      `ERR_IDMAP_${String(v.rule).toUpperCase().replace(/-/g, '_')}`,
+      `${kind}_map would be refused by the kernel (${v.errno}${v.line === null ? '' : `, line ${v.line}`}): ${v.message}`,
+      {
+        hint: v.hint ?? undefined,
+        context: { kind, line: v.line, rule: v.rule, errno: v.errno },
+      },
+    );
   }
   return bytes;
 }
@@ -41,7 +50,7 @@ function writeProcFile(pid: number, name: string, bytes: Buffer): void {
     fd = openSync(path, constants.O_WRONLY);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw syscallError('open', path, -(err.errno ?? -2), { ENOENT: 'the namespace\'s process has exited' });
+    throw syscallError('open', path, -(err.errno ?? -2), { ENOENT: "the namespace's process has exited" });
   }
   try {
     const n = writeSync(fd, bytes, 0, bytes.length);

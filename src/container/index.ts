@@ -6,7 +6,9 @@
  */
 export type { RunSpec, MapPair, IdSource, FsSource, VolumeSpec, UserSpec } from './spec.js';
 export { parseVolumeArg, parseUserArg, checkName } from './spec.js';
-export { type Container, type StartOptions, startContainer } from './start.js';
+export { type Container, type StartOptions, type StdioChoice, startContainer } from './start.js';
+export { type PrivilegePort, type MountRequest, mountEach } from './privilege-port.js';
+export { rootPrivilegePort } from './root-port.js';
 export { type RunOptions, runContainer } from './run.js';
 export { type RangeRegistry, type RangePair, type IdRange, mapsOfRanges, openRegistry } from './ranges.js';
 export { type RunPlan, planRun, checkInput, assertRoot } from './prepare.js';

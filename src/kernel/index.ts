@@ -6,7 +6,7 @@
  */
 export { SyscallError, errnoName } from './libc.js';
 export { type MountEntry, parseMountinfo, readMountinfo, mountOf, isIdmapped, mountsUnder } from './mountinfo.js';
-export { type NamespaceMaps, writeNamespaceMaps, assertMapWritable, ownMap } from './proc-maps.js';
+export { type NamespaceMaps, type CheckedMaps, writeNamespaceMaps, checkMaps, isCheckedMaps, readOwnMaps, assertMapWritable, ownMap } from './proc-maps.js';
 export { type UsernsHolder, createUserns } from './userns-holder.js';
 export { type DetachedMount, type DetachedMountOptions, makeDetachedMount, attachMount, unmountIdmapped, describeMaps } from './idmapped-mount.js';
 export { probeIdmapSupport, assertNotKnownUnsupported } from './idmap-probe.js';

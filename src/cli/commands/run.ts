@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { FsidmapError, UsageError } from '../../errors.js';
+import type { PrivilegePort } from '../../container/index.js';
 import type { IdMap } from '../../idmap/index.js';
 import { type Command, defineCommand, type ParsedArgs, str, strs, flag, write } from '../command.js';
 import { readMapArg } from '../map-arg.js';
@@ -145,11 +146,12 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
     const volumes = strs(args, 'volume').map((v) => c.parseVolumeArg(v, (text, what) => { const m = readMapArg(text, what); return { uid: m, gid: m }; }));
     const user = str(args, 'user');
     const needsRegistry = allocate || fsName !== undefined;
-    // An ordinary user's ranges are the broker's to hand out: its registry, not a database the user could write.
-    const registry = !needsRegistry ? undefined
-      : process.geteuid?.() === 0 ? await c.openRegistry(io.env.FSIDMAP_DB ? { db: io.env.FSIDMAP_DB } : {})
-        : (await import('../../broker/run-client.js')).brokerRunRegistry(io.env);
+    // Root or the broker, chosen once here: for the ranges of --allocate/--fs, and for the mounts and maps.
+    const privilege = await import('../../privilege/index.js');
+    const registry = needsRegistry ? await privilege.chooseRunRegistry(io.env) : undefined;
+    let port: PrivilegePort | undefined;
     try {
+      port = await privilege.choosePrivilegePort(io.env);
       return await c.runContainer({
         ...(name !== undefined ? { name } : {}),
         ids: idPair ? { kind: 'maps', maps: idPair } : { kind: 'allocate' },
@@ -163,6 +165,7 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
         ...(timeout !== undefined ? { stopTimeout: Number(timeout) } : {}),
       }, {
         env: io.env,
+        port,
         onWarning: (m) => write(io.stderr, `fsidmap: note: ${m}`),
       });
     } catch (e) {
@@ -174,6 +177,7 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
       }
       throw e;
     } finally {
+      port?.close();
       await registry?.close();
     }
   },

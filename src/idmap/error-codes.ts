@@ -42,6 +42,9 @@ const OTHER_CODES = [
 export type IdmapRuleCode = (typeof RULE_CODES)[CheckRule];
 export type IdmapErrorCode = IdmapRuleCode | (typeof OTHER_CODES)[number];
 
+/** Every rule of map_write (parse.ts, check.ts), in the order the kernel checks them. */
+export const CHECK_RULES = Object.keys(RULE_CODES) as readonly CheckRule[];
+
 /** Every ERR_IDMAP_* code fsidmap throws, rule codes first in the order of map_write's checks. */
 export const IDMAP_ERROR_CODES: readonly IdmapErrorCode[] = [...Object.values(RULE_CODES), ...OTHER_CODES];
 

@@ -19,13 +19,25 @@ export function connectBrokerPort(env: NodeJS.ProcessEnv = process.env): Privile
   return {
     kind: 'broker',
     attach: 'inside',
-    mount: (requests, signal) => mountEach(requests, signal, async ({ source, maps, readonly }) => {
-      if (!maps) return null;
-      const { fd } = await client.mount({ path: source, mountMap: textOf(maps), readonly });
-      let open = true;
-      const m: DetachedMount = { fd, source, maps, readonly, close() { if (open) { open = false; closeFd(fd); } } };
-      return m;
-    }),
+    mount: (requests, signal) =>
+      mountEach(requests, signal, async ({ source, maps, readonly }) => {
+        if (!maps) return null;
+        const { fd } = await client.mount({ path: source, mountMap: textOf(maps), readonly });
+        let open = true;
+        const m: DetachedMount = {
+          fd,
+          source,
+          maps,
+          readonly,
+          close() {
+            if (open) {
+              open = false;
+              closeFd(fd);
+            }
+          },
+        };
+        return m;
+      }),
     async writeMaps(pid, idmaps) {
       const nsFd = openSync(`/proc/${pid}/ns/user`, 'r');
       let pidfd = -1;
@@ -48,7 +60,9 @@ function connectForRun(env: NodeJS.ProcessEnv): BrokerClient {
   } catch (e) {
     if (e instanceof FsidmapError && e.code === 'ERR_BROKER_UNAVAILABLE') {
       throw new FsidmapError(e.code, `${e.message}; without a broker, fsidmap run would need root`, {
-        context: e.context, hint: `${e.hint ?? ''}; or run fsidmap as root`, cause: e,
+        context: e.context,
+        hint: `${e.hint ?? ''}; or run fsidmap as root`,
+        cause: e,
       });
     }
     throw e;
@@ -82,7 +96,8 @@ export function brokerRunRegistry(env: NodeJS.ProcessEnv = process.env): RangeRe
       const a = (await client.list()).find((x) => x.name === name);
       if (!a || a.kind === 'container') {
         throw new FsidmapError('ERR_NO_SUCH_ALLOCATION', `you hold no image or volume "${name}" in the broker's registry`, {
-          context: { name }, hint: `allocate its on-disk range first: fsidmap broker alloc ${name} --kind image`,
+          context: { name },
+          hint: `allocate its on-disk range first: fsidmap broker alloc ${name} --kind image`,
         });
       }
       return pairOf(a);
@@ -94,6 +109,8 @@ export function brokerRunRegistry(env: NodeJS.ProcessEnv = process.env): RangeRe
         if (!(e instanceof FsidmapError && e.code === 'ERR_NO_SUCH_ALLOCATION')) throw e;
       }
     },
-    async close() { client.close(); },
+    async close() {
+      client.close();
+    },
   };
 }

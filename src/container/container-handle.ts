@@ -40,18 +40,39 @@ export interface RunningParts {
 /** The running container: from here on, cleanup runs when the stage exits. */
 export function containerHandle({ name, plan, stage, init, stopTimeout, cleanup }: RunningParts): Container {
   const { child } = stage;
-  const exited = stage.exited.then(async (code) => { await cleanup.run(); return code; });
+  const exited = stage.exited.then(async (code) => {
+    await cleanup.run();
+    return code;
+  });
   const stop = async (signal: 'SIGTERM' | 'SIGINT' | 'SIGHUP' = 'SIGTERM') => {
     if (stage.running) child.kill(signal);
     // The stage SIGKILLs init after the stop timeout; this is the backstop if the stage itself hangs.
-    const backstop = setTimeout(() => { if (init.pidfd !== null) pidfdSendSignal(init.pidfd, 9); child.kill('SIGKILL'); }, (stopTimeout + 5) * 1000);
-    try { return await exited; } finally { clearTimeout(backstop); }
+    const backstop = setTimeout(
+      () => {
+        if (init.pidfd !== null) pidfdSendSignal(init.pidfd, 9);
+        child.kill('SIGKILL');
+      },
+      (stopTimeout + 5) * 1000,
+    );
+    try {
+      return await exited;
+    } finally {
+      clearTimeout(backstop);
+    }
   };
   return {
-    name, stagePid: stage.pid, initPid: init.pid, idmaps: plan.idmaps, plan,
-    stdin: child.stdin, stdout: child.stdout, stderr: child.stderr,
+    name,
+    stagePid: stage.pid,
+    initPid: init.pid,
+    idmaps: plan.idmaps,
+    plan,
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
     exited,
-    signal(signal) { if (stage.running) child.kill(signal); },
+    signal(signal) {
+      if (stage.running) child.kill(signal);
+    },
     stop,
     async kill() {
       if (stage.running && init.pidfd !== null) pidfdSendSignal(init.pidfd, 9);

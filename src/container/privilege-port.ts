@@ -58,8 +58,11 @@ export interface MountRequest {
  * mount()'s contract for ports that make one mount at a time: abort checked
  * before each, and on any failure the ones made are closed.
  */
-export async function mountEach(requests: readonly MountRequest[], signal: AbortSignal | undefined,
-  makeOne: (request: MountRequest) => Promise<DetachedMount | null>): Promise<Array<DetachedMount | null>> {
+export async function mountEach(
+  requests: readonly MountRequest[],
+  signal: AbortSignal | undefined,
+  makeOne: (request: MountRequest) => Promise<DetachedMount | null>,
+): Promise<Array<DetachedMount | null>> {
   const made: Array<DetachedMount | null> = [];
   try {
     for (const r of requests) {

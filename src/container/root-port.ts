@@ -25,7 +25,8 @@ export function rootPrivilegePort(): PrivilegePort {
       };
       try {
         return await mountEach(requests, signal, async ({ source, maps, readonly }) =>
-          makeDetachedMount(source, { maps, readonly, ...(maps ? { holder: await holderFor(maps) } : {}) }));
+          makeDetachedMount(source, { maps, readonly, ...(maps ? { holder: await holderFor(maps) } : {}) }),
+        );
       } finally {
         // The mounts keep their own reference to the maps: the holders can go.
         for (const h of holders.values()) await h.release();
@@ -34,7 +35,9 @@ export function rootPrivilegePort(): PrivilegePort {
     async writeMaps(pid, maps) {
       writeNamespaceMaps(pid, maps, 'allow');
     },
-    close() { /* holds nothing between steps */ },
+    close() {
+      /* holds nothing between steps */
+    },
   };
 }
 
@@ -47,7 +50,11 @@ export function rootPrivilegePort(): PrivilegePort {
  */
 export function defaultPort(): PrivilegePort {
   if (process.geteuid?.() === 0) return rootPrivilegePort();
-  throw new FsidmapError('ERR_NOT_ROOT', 'startContainer from fsidmap/container was given no privilege port, and without root it has none of its own', {
-    hint: 'as an ordinary user, call startContainer/runContainer from "fsidmap" (it goes through the fsidmap broker), or pass options.port = await choosePrivilegePort()',
-  });
+  throw new FsidmapError(
+    'ERR_NOT_ROOT',
+    'startContainer from fsidmap/container was given no privilege port, and without root it has none of its own',
+    {
+      hint: 'as an ordinary user, call startContainer/runContainer from "fsidmap" (it goes through the fsidmap broker), or pass options.port = await choosePrivilegePort()',
+    },
+  );
 }

@@ -32,7 +32,10 @@ export interface StageCommandInput {
 
 export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv }: StageCommandInput): StageCommand {
   const fds: number[] = [];
-  const fdOf = (m: DetachedMount) => { fds.push(m.fd); return 3 + fds.length; };
+  const fdOf = (m: DetachedMount) => {
+    fds.push(m.fd);
+    return 3 + fds.length;
+  };
   const args = ['run'];
   if (attach === 'inside') args.push('--attach', 'inside');
   if (input.rootfs !== null) {
@@ -52,7 +55,10 @@ export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv 
   if (hostEnv.FSIDMAP_TEST_STAGE_FAULT) args.push('--fault', hostEnv.FSIDMAP_TEST_STAGE_FAULT);
   args.push('--stop-timeout', String(spec.stopTimeout ?? 10), '--', ...spec.command);
   const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: u.home, HOSTNAME: hostname, container: 'fsidmap' };
-  if (u.name) { env.USER = u.name; env.LOGNAME = u.name; }
+  if (u.name) {
+    env.USER = u.name;
+    env.LOGNAME = u.name;
+  }
   if (hostEnv.TERM) env.TERM = hostEnv.TERM;
   return { args, env, fds, argv0: `fsidmap-stage:${name}` };
 }

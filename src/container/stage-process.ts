@@ -27,8 +27,13 @@ export class StageProcess {
   readonly exited: Promise<number>;
   private readonly channel: StageChannel;
 
-  private constructor(readonly child: ChildProcess, private readonly cleanup: Cleanup) {
-    this.exited = new Promise<number>((resolve) => child.once('close', (code, sig) => resolve(code ?? 128 + (osConstants.signals[sig as NodeJS.Signals] ?? 0))));
+  private constructor(
+    readonly child: ChildProcess,
+    private readonly cleanup: Cleanup,
+  ) {
+    this.exited = new Promise<number>((resolve) =>
+      child.once('close', (code, sig) => resolve(code ?? 128 + (osConstants.signals[sig as NodeJS.Signals] ?? 0))),
+    );
     cleanup.push('stage', async () => {
       if (this.running) child.kill('SIGKILL');
       await this.exited;
@@ -37,8 +42,17 @@ export class StageProcess {
     cleanup.push('control socket', () => this.channel.close());
   }
 
-  static spawn(command: StageCommand, stdio: readonly [StdioChoice, StdioChoice, StdioChoice], hostEnv: NodeJS.ProcessEnv, cleanup: Cleanup): StageProcess {
-    const child = spawn(stagePath(hostEnv), command.args, { stdio: [...stdio, 'pipe', ...command.fds], env: { ...command.env }, argv0: command.argv0 });
+  static spawn(
+    command: StageCommand,
+    stdio: readonly [StdioChoice, StdioChoice, StdioChoice],
+    hostEnv: NodeJS.ProcessEnv,
+    cleanup: Cleanup,
+  ): StageProcess {
+    const child = spawn(stagePath(hostEnv), command.args, {
+      stdio: [...stdio, 'pipe', ...command.fds],
+      env: { ...command.env },
+      argv0: command.argv0,
+    });
     return new StageProcess(child, cleanup);
   }
 
@@ -57,9 +71,13 @@ export class StageProcess {
     if (line !== null && (line === word || line.startsWith(word + ' '))) return line;
     if (line !== null && line.startsWith('error ')) throw stageError(line);
     const code = await Promise.race([this.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 1000))]);
-    throw new FsidmapError('ERR_RUN_SETUP', `the namespace stage ${line === null ? 'exited' : `said "${line}"`} before it was ${word} (${typeof code === 'number' ? `status ${code}` : code})`, {
-      context: { expected: word, got: line },
-    });
+    throw new FsidmapError(
+      'ERR_RUN_SETUP',
+      `the namespace stage ${line === null ? 'exited' : `said "${line}"`} before it was ${word} (${typeof code === 'number' ? `status ${code}` : code})`,
+      {
+        context: { expected: word, got: line },
+      },
+    );
   }
 
   /** Lets the stage go on once its maps are written; resolves when it has started the container's init. */
@@ -96,7 +114,9 @@ function openInit(initPid: number, stagePid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${initPid}/stat`, 'latin1');
     ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch { /* gone between the two calls */ }
+  } catch {
+    /* gone between the two calls */
+  }
   if (ppid !== stagePid) {
     closeFd(fd);
     return null;

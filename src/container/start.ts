@@ -59,7 +59,7 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
     const early = planExplicit(spec, input);
     const state = reserveName({ name, stagePid: null, initPid: null, rootfs: input.rootfs, uidMap: '', gidMap: '' });
     setup.cleanup.push('state file', () => state.release());
-    const plan = early ?? await planFromRegistry(spec, input, name, setup);
+    const plan = early ?? (await planFromRegistry(spec, input, name, setup));
     for (const w of plan.warnings) options.onWarning?.(w);
     state.update({ uidMap: formatCompact(plan.idmaps.uid).trim(), gidMap: formatCompact(plan.idmaps.gid).trim() });
     const mounts = await makeMounts(port, input, plan, setup);
@@ -76,7 +76,9 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
     stage.closeChannel();
     return containerHandle({ name, plan, stage, init, stopTimeout: spec.stopTimeout ?? 10, cleanup: setup.cleanup });
   } catch (e) {
-    await setup.cleanup.run().catch(() => { /* the first error is the one to report */ });
+    await setup.cleanup.run().catch(() => {
+      /* the first error is the one to report */
+    });
     throw e;
   }
 }
@@ -88,7 +90,13 @@ function checkStart(spec: RunSpec): { input: CheckedInput; name: string } {
 }
 
 function setupOf(signal: AbortSignal | undefined): Setup {
-  return { cleanup: new Cleanup(), signal, checkAbort() { if (signal?.aborted) throw abortError(signal); } };
+  return {
+    cleanup: new Cleanup(),
+    signal,
+    checkAbort() {
+      if (signal?.aborted) throw abortError(signal);
+    },
+  };
 }
 
 /** With explicit maps everything is checked before the name is reserved; null when the registry must answer first. */

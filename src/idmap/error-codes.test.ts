@@ -39,7 +39,7 @@ describe('ERR_IDMAP_* codes', () => {
     assert.deepEqual([...produced].sort(), [...CHECK_RULES].sort());
   });
 
-  test('each rule\'s code is ERR_IDMAP_ and the rule in upper snake case (the codes the four builders made before)', () => {
+  test("each rule's code is ERR_IDMAP_ and the rule in upper snake case (the codes the four builders made before)", () => {
     for (const rule of CHECK_RULES) assert.equal(ruleCode(rule), `ERR_IDMAP_${rule.toUpperCase().replace(/-/g, '_')}`);
   });
 
@@ -49,14 +49,20 @@ describe('ERR_IDMAP_* codes', () => {
     for (const rule of CHECK_RULES) assert.ok(IDMAP_ERROR_CODES.includes(ruleCode(rule)));
   });
 
-  test('isCheckRule accepts the rules only (not a policy\'s fallback text, not an object\'s own keys)', () => {
+  test("isCheckRule accepts the rules only (not a policy's fallback text, not an object's own keys)", () => {
     for (const rule of CHECK_RULES) assert.equal(isCheckRule(rule), true);
-    for (const other of ['kernel', 'overflow', 'constructor', 'toString', '__proto__', '', null, 3]) assert.equal(isCheckRule(other), false, String(other));
+    for (const other of ['kernel', 'overflow', 'constructor', 'toString', '__proto__', '', null, 3])
+      assert.equal(isCheckRule(other), false, String(other));
   });
 
   test('what parseMap, IdMap.from and the algebra throw is in the set', () => {
     const codeOf = (f: () => unknown): string => {
-      try { f(); } catch (e) { assert.ok(e instanceof FsidmapError); return e.code; }
+      try {
+        f();
+      } catch (e) {
+        assert.ok(e instanceof FsidmapError);
+        return e.code;
+      }
       assert.fail('no error');
     };
     const thrown = [
@@ -64,10 +70,22 @@ describe('ERR_IDMAP_* codes', () => {
       codeOf(() => parseMap('0 0 1\n0 5 1')),
       codeOf(() => parseMap('0:0:0')),
       codeOf(() => IdMap.from([{ first: 0, lower: 0, count: 0 }])),
-      codeOf(() => IdMap.from([{ first: 0, lower: 0, count: 10 }, { first: 5, lower: 100, count: 10 }])),
+      codeOf(() =>
+        IdMap.from([
+          { first: 0, lower: 0, count: 10 },
+          { first: 5, lower: 100, count: 10 },
+        ]),
+      ),
       codeOf(() => union(parseMap('0 100 10'), parseMap('0 200 10'))),
     ];
-    assert.deepEqual(thrown, ['ERR_IDMAP_EMPTY', 'ERR_IDMAP_UPPER_OVERLAP', 'ERR_IDMAP_COUNT_ZERO', 'ERR_IDMAP_INVALID', 'ERR_IDMAP_OVERLAP', 'ERR_IDMAP_CONFLICT']);
+    assert.deepEqual(thrown, [
+      'ERR_IDMAP_EMPTY',
+      'ERR_IDMAP_UPPER_OVERLAP',
+      'ERR_IDMAP_COUNT_ZERO',
+      'ERR_IDMAP_INVALID',
+      'ERR_IDMAP_OVERLAP',
+      'ERR_IDMAP_CONFLICT',
+    ]);
     for (const code of thrown) assert.ok(IDMAP_ERROR_CODES.includes(code as never), code);
   });
 });

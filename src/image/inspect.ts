@@ -61,20 +61,29 @@ class Sample {
     this.count++;
     if (this.examples.length < EXAMPLES) this.examples.push(path);
   }
-  toJSON(): Examples { return { count: this.count, examples: this.examples }; }
+  toJSON(): Examples {
+    return { count: this.count, examples: this.examples };
+  }
 }
 
 class Histogram {
   private readonly counts = new Map<number, number>();
-  add(id: number, n = 1): void { this.counts.set(id, (this.counts.get(id) ?? 0) + n); }
-  ids(): IterableIterator<[number, number]> { return this.counts.entries(); }
+  add(id: number, n = 1): void {
+    this.counts.set(id, (this.counts.get(id) ?? 0) + n);
+  }
+  ids(): IterableIterator<[number, number]> {
+    return this.counts.entries();
+  }
   ranges(filter: (id: number) => boolean = () => true): IdRange[] {
     const ids = [...this.counts.keys()].filter(filter).sort((a, b) => a - b);
     const out: Array<{ start: number; end: number; entries: number }> = [];
     for (const id of ids) {
       const last = out[out.length - 1];
       const n = this.counts.get(id) as number;
-      if (last && last.end === id) { last.end++; last.entries += n; } else out.push({ start: id, end: id + 1, entries: n });
+      if (last && last.end === id) {
+        last.end++;
+        last.entries += n;
+      } else out.push({ start: id, end: id + 1, entries: n });
     }
     return out;
   }
@@ -82,11 +91,20 @@ class Histogram {
 
 export async function inspectEntries(entries: AsyncIterable<ImageEntry>): Promise<InspectReport> {
   const types = Object.fromEntries(ENTRY_TYPES.map((t) => [t, 0])) as Record<EntryType, number>;
-  const uids = new Histogram(), gids = new Histogram();
-  const aclUids = new Histogram(), aclGids = new Histogram(), capRoots = new Histogram();
-  const setuid = new Sample(), setgid = new Sample(), acl = new Sample(), caps = new Sample(), links = new Sample();
+  const uids = new Histogram(),
+    gids = new Histogram();
+  const aclUids = new Histogram(),
+    aclGids = new Histogram(),
+    capRoots = new Histogram();
+  const setuid = new Sample(),
+    setgid = new Sample(),
+    acl = new Sample(),
+    caps = new Sample(),
+    links = new Sample();
   const inodes = new Map<string, number>();
-  let count = 0, namespaced = 0, extraNames = 0;
+  let count = 0,
+    namespaced = 0,
+    extraNames = 0;
   let root: ImageEntry | null = null;
   for await (const e of entries) {
     count++;
@@ -96,12 +114,19 @@ export async function inspectEntries(entries: AsyncIterable<ImageEntry>): Promis
     if (root === null && isRootPath(e.path)) root = e;
     const path = e.path === '' ? '.' : e.path;
     // Hard links: owners are counted per name, everything about the inode once.
-    if (e.type === 'hardlink') { links.add(path); extraNames++; continue; }
+    if (e.type === 'hardlink') {
+      links.add(path);
+      extraNames++;
+      continue;
+    }
     if (e.type !== 'dir' && (e.nlink ?? 1) > 1 && e.ino !== undefined) {
       const key = `${e.dev ?? 0}:${e.ino}`;
       const seen = inodes.get(key) ?? 0;
       inodes.set(key, seen + 1);
-      if (seen > 0) { extraNames++; continue; }
+      if (seen > 0) {
+        extraNames++;
+        continue;
+      }
       links.add(path);
     }
     if (e.type !== 'dir' && e.type !== 'symlink' && e.mode & 0o4000) setuid.add(path);
@@ -113,13 +138,17 @@ export async function inspectEntries(entries: AsyncIterable<ImageEntry>): Promis
     }
     if (e.hasCapability) {
       caps.add(path);
-      if (e.capRootId !== undefined && e.capRootId !== null) { namespaced++; capRoots.add(e.capRootId); }
+      if (e.capRootId !== undefined && e.capRootId !== null) {
+        namespaced++;
+        capRoots.add(e.capRootId);
+      }
     }
   }
   const base = probableBase(root, uids, gids);
   const inUid = (id: number) => id >= base.uid && id < base.uid + base.size;
   const inGid = (id: number) => id >= base.gid && id < base.gid + base.size;
-  const allUids = new Histogram(), allGids = new Histogram();
+  const allUids = new Histogram(),
+    allGids = new Histogram();
   for (const h of [uids, aclUids, capRoots]) for (const [id, n] of h.ids()) allUids.add(id, n);
   for (const h of [gids, aclGids]) for (const [id, n] of h.ids()) allGids.add(id, n);
   return {
@@ -154,10 +183,15 @@ function probableBase(root: ImageEntry | null, uids: Histogram, gids: Histogram)
   };
   let uid: number, gid: number, reason: ImageBase['reason'];
   if (root) {
-    uid = root.uid; gid = root.gid; reason = 'root-owner';
+    uid = root.uid;
+    gid = root.gid;
+    reason = 'root-owner';
   } else {
-    const u = mostCommon(uids), g = mostCommon(gids);
-    uid = u ?? 0; gid = g ?? 0; reason = u === null ? 'empty' : 'most-entries';
+    const u = mostCommon(uids),
+      g = mostCommon(gids);
+    uid = u ?? 0;
+    gid = g ?? 0;
+    reason = u === null ? 'empty' : 'most-entries';
   }
   const size = (b: number) => Math.min(IMAGE_RANGE, 4294967295 - b);
   return { uid, gid, size: size(uid), reason, uidMap: `0 ${uid} ${size(uid)}`, gidMap: `0 ${gid} ${size(gid)}` };

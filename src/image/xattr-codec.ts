@@ -154,7 +154,12 @@ export interface IdTranslate {
 
 export type AclTranslation =
   | { readonly ok: true; readonly bytes: Uint8Array; readonly changed: boolean }
-  | { readonly ok: false; readonly unmappedUids: number[]; readonly unmappedGids: number[]; readonly duplicate: { tag: 'user' | 'group'; id: number } | null };
+  | {
+      readonly ok: false;
+      readonly unmappedUids: number[];
+      readonly unmappedGids: number[];
+      readonly duplicate: { tag: 'user' | 'group'; id: number } | null;
+    };
 
 /**
  * Rewrites the ACL_USER and ACL_GROUP ids. Entries stay in libacl's canonical
@@ -181,9 +186,13 @@ export function translateAcl(bytes: Uint8Array, tr: IdTranslate): AclTranslation
   });
   if (unmappedUids.length > 0 || unmappedGids.length > 0) return { ok: false, unmappedUids, unmappedGids, duplicate: null };
   if (!changed) return { ok: true, bytes, changed: false };
-  const sorted = out.map((e, i) => ({ e, i })).sort((a, b) => a.e.tag - b.e.tag || (a.e.tag === ACL_TAG.USER || a.e.tag === ACL_TAG.GROUP ? a.e.id - b.e.id : a.i - b.i)).map((x) => x.e);
+  const sorted = out
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => a.e.tag - b.e.tag || (a.e.tag === ACL_TAG.USER || a.e.tag === ACL_TAG.GROUP ? a.e.id - b.e.id : a.i - b.i))
+    .map((x) => x.e);
   for (let i = 1; i < sorted.length; i++) {
-    const a = sorted[i - 1], b = sorted[i];
+    const a = sorted[i - 1],
+      b = sorted[i];
     if (a.tag === b.tag && (a.tag === ACL_TAG.USER || a.tag === ACL_TAG.GROUP) && a.id === b.id) {
       return { ok: false, unmappedUids, unmappedGids, duplicate: { tag: a.tag === ACL_TAG.USER ? 'user' : 'group', id: a.id } };
     }
@@ -234,10 +243,7 @@ export function decodeCap(bytes: Uint8Array): VfsCap {
   };
 }
 
-export type CapabilityRoot =
-  | { readonly kind: 'v3'; readonly rootid: number }
-  | { readonly kind: 'v1-v2' }
-  | { readonly kind: 'malformed' };
+export type CapabilityRoot = { readonly kind: 'v3'; readonly rootid: number } | { readonly kind: 'v1-v2' } | { readonly kind: 'malformed' };
 
 /** The rootid of a revision 3 capability; revisions 1 and 2 name no id. */
 export function readCapabilityRoot(value: Uint8Array): CapabilityRoot {
@@ -271,8 +277,7 @@ export function encodeCap(cap: VfsCap): Uint8Array {
 }
 
 export type CapTranslation =
-  | { readonly ok: true; readonly bytes: Uint8Array; readonly changed: boolean }
-  | { readonly ok: false; readonly unmappedUid: number };
+  { readonly ok: true; readonly bytes: Uint8Array; readonly changed: boolean } | { readonly ok: false; readonly unmappedUid: number };
 
 /**
  * Moves the rootid of a revision 3 capability through the uid map. Revisions

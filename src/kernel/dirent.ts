@@ -8,15 +8,21 @@ import { libc, lastErrno } from './libc.js';
  * Raw calls: results or -errno, never throws.
  */
 const openFn = libc.func('int open(const uint8_t *path, int flags, uint32_t mode)') as (p: Buffer, f: number, m: number) => number;
-const openatFn = libc.func('int openat(int dirfd, const uint8_t *path, int flags, uint32_t mode)') as (d: number, p: Buffer, f: number, m: number) => number;
+const openatFn = libc.func('int openat(int dirfd, const uint8_t *path, int flags, uint32_t mode)') as (
+  d: number,
+  p: Buffer,
+  f: number,
+  m: number,
+) => number;
 const closeFn = libc.func('int close(int fd)') as (fd: number) => number;
 const getdentsFn = libc.func('long getdents64(int fd, uint8_t *buf, size_t count)') as (fd: number, buf: Buffer, n: number) => number;
 // listxattrat(2), Linux 6.13. glibc's syscall() ignores how it was declared,
 // so a fixed prototype avoids koffi's slower variadic path.
-const listxattratFn = libc.func('long syscall(long nr, int dirfd, const uint8_t *path, unsigned int flags, uint8_t *list, size_t size)') as
-  (nr: number, d: number, p: Buffer, f: number, list: Buffer | null, size: number) => number;
+const listxattratFn = libc.func(
+  'long syscall(long nr, int dirfd, const uint8_t *path, unsigned int flags, uint8_t *list, size_t size)',
+) as (nr: number, d: number, p: Buffer, f: number, list: Buffer | null, size: number) => number;
 
-const O_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | 0o2000000 /* O_CLOEXEC */;
+const O_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | 0o2000000; /* O_CLOEXEC */
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const SYS_LISTXATTRAT = 465;
 const ENOSYS = 38;
@@ -58,7 +64,10 @@ export function listDirectoryRaw(fd: number): DirectoryListing | number {
     if (n === 0) return { names, types };
     if (n < 0) {
       const errno = lastErrno();
-      if (errno === 22 /* EINVAL: buffer too small for one entry */) { dentBuf = Buffer.alloc(dentBuf.length * 2); continue; }
+      if (errno === 22 /* EINVAL: buffer too small for one entry */) {
+        dentBuf = Buffer.alloc(dentBuf.length * 2);
+        continue;
+      }
       return -errno;
     }
     // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
@@ -90,7 +99,10 @@ export function listXattrsAtRaw(dirfd: number, name: Buffer): string[] | number 
     const n = listxattratFn(SYS_LISTXATTRAT, dirfd, name, AT_SYMLINK_NOFOLLOW, xattrBuf, xattrBuf.length);
     if (n >= 0) return n === 0 ? [] : xattrBuf.toString('latin1', 0, n - 1).split('\0');
     const errno = lastErrno();
-    if (errno === ENOSYS) { listxattratMissing = true; return undefined; }
+    if (errno === ENOSYS) {
+      listxattratMissing = true;
+      return undefined;
+    }
     if (errno !== ERANGE) return -errno;
     xattrBuf = Buffer.alloc(xattrBuf.length * 4);
   }

@@ -9,24 +9,56 @@ import { STATX, STATX_SIZE, statxDev, statxIno } from './inode.js';
  * C engine, native/libfsidmap-tree.c, does the same). Raw calls: 0 / fd or
  * -errno, never throw.
  */
-const O_PATH = 0o10000000, O_NOFOLLOW = 0o400000, O_CLOEXEC = 0o2000000;
-const AT_EMPTY_PATH = 0x1000, AT_SYMLINK_NOFOLLOW = 0x100;
+const O_PATH = 0o10000000,
+  O_NOFOLLOW = 0o400000,
+  O_CLOEXEC = 0o2000000;
+const AT_EMPTY_PATH = 0x1000,
+  AT_SYMLINK_NOFOLLOW = 0x100;
 const SYS_FCHMODAT2 = 452;
-const ENOSYS = 38, EINVAL = 22, ESTALE = 116;
+const ENOSYS = 38,
+  EINVAL = 22,
+  ESTALE = 116;
 /** STATX_TYPE|STATX_INO (the dev fields are always filled). */
 const STATX_MASK = 0x1 | 0x100;
 const EMPTY = Buffer.from([0]);
 
-const openatFn = libc.func('int openat(int dirfd, const uint8_t *path, int flags, uint32_t mode)') as (d: number, p: Buffer, f: number, m: number) => number;
-const statxFn = libc.func('int statx(int dirfd, const uint8_t *path, int flags, unsigned int mask, uint8_t *buf)') as
-  (d: number, p: Buffer, f: number, m: number, buf: Buffer) => number;
-const fchownatFn = libc.func('int fchownat(int dirfd, const uint8_t *path, uint32_t owner, uint32_t group, int flags)') as (d: number, p: Buffer, u: number, g: number, f: number) => number;
+const openatFn = libc.func('int openat(int dirfd, const uint8_t *path, int flags, uint32_t mode)') as (
+  d: number,
+  p: Buffer,
+  f: number,
+  m: number,
+) => number;
+const statxFn = libc.func('int statx(int dirfd, const uint8_t *path, int flags, unsigned int mask, uint8_t *buf)') as (
+  d: number,
+  p: Buffer,
+  f: number,
+  m: number,
+  buf: Buffer,
+) => number;
+const fchownatFn = libc.func('int fchownat(int dirfd, const uint8_t *path, uint32_t owner, uint32_t group, int flags)') as (
+  d: number,
+  p: Buffer,
+  u: number,
+  g: number,
+  f: number,
+) => number;
 // fchmodat2(2), Linux 6.6: the only chmod that takes an O_PATH fd (AT_EMPTY_PATH). A fixed prototype keeps koffi off its variadic path.
-const fchmodat2Fn = libc.func('long syscall(long nr, int dirfd, const uint8_t *path, uint32_t mode, int flags)') as (nr: number, d: number, p: Buffer, m: number, f: number) => number;
+const fchmodat2Fn = libc.func('long syscall(long nr, int dirfd, const uint8_t *path, uint32_t mode, int flags)') as (
+  nr: number,
+  d: number,
+  p: Buffer,
+  m: number,
+  f: number,
+) => number;
 const chmodFn = libc.func('int chmod(const char *path, uint32_t mode)') as (p: string, m: number) => number;
 // setxattr (not lsetxattr): it must follow the /proc/self/fd magic link to the fd's own inode.
-const setxattrFn = libc.func('int setxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)') as
-  (p: string, name: string, v: Uint8Array, size: number, flags: number) => number;
+const setxattrFn = libc.func('int setxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)') as (
+  p: string,
+  name: string,
+  v: Uint8Array,
+  size: number,
+  flags: number,
+) => number;
 const closeFn = libc.func('int close(int fd)') as (fd: number) => number;
 
 let haveFchmodat2 = true;

@@ -51,7 +51,9 @@ export class FdQuarantine {
       if (left <= 0) this.counts.delete(owner);
       else this.counts.set(owner, left);
     });
-    w.on('error', () => { this.worker = null; });
+    w.on('error', () => {
+      this.worker = null;
+    });
     this.worker = w;
     return w;
   }

@@ -16,7 +16,11 @@ export async function probeIdmapSupport(path: string): Promise<IdmapSupport> {
   const known = knownIdmapSupport(path);
   if (known) return known;
   let mount: MountEntry | undefined;
-  try { mount = mountOf(path); } catch { mount = undefined; }
+  try {
+    mount = mountOf(path);
+  } catch {
+    mount = undefined;
+  }
   const base = { fsType: mount?.fsType ?? null, mountPoint: mount?.mountPoint ?? null, cached: false };
   try {
     const m = await makeDetachedMount(path, { maps: { uid: PROBE_MAP, gid: PROBE_MAP } });
@@ -33,4 +37,3 @@ export function assertNotKnownUnsupported(path: string): void {
   const known = knownIdmapSupport(path);
   if (known && !known.supported && known.error) throw known.error;
 }
-

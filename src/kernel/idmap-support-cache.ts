@@ -15,7 +15,12 @@ export interface IdmapSupport {
   readonly cached: boolean;
 }
 
-interface Cached { readonly supported: boolean; readonly code: string | null; readonly message: string | null; readonly hint: string | null }
+interface Cached {
+  readonly supported: boolean;
+  readonly code: string | null;
+  readonly message: string | null;
+  readonly hint: string | null;
+}
 
 /**
  * Answers are cached per filesystem — support is a property of the
@@ -34,12 +39,22 @@ function cacheFile(): string {
 
 let bootId: string | undefined;
 function keyOf(mount: MountEntry): string {
-  bootId ??= (() => { try { return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim(); } catch { return 'unknown-boot'; } })();
+  bootId ??= (() => {
+    try {
+      return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+    } catch {
+      return 'unknown-boot';
+    }
+  })();
   return `${bootId} ${mount.dev} ${mount.fsType}`;
 }
 
 function readDisk(): Record<string, Cached> {
-  try { return JSON.parse(readFileSync(cacheFile(), 'utf8')) as Record<string, Cached>; } catch { return {}; }
+  try {
+    return JSON.parse(readFileSync(cacheFile(), 'utf8')) as Record<string, Cached>;
+  } catch {
+    return {};
+  }
 }
 
 function lookup(key: string): Cached | undefined {
@@ -57,21 +72,31 @@ function store(key: string, value: Cached): void {
     const tmp = `${cacheFile()}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(all) + '\n');
     renameSync(tmp, cacheFile());
-  } catch { /* a cache that cannot be written is only slower */ }
+  } catch {
+    /* a cache that cannot be written is only slower */
+  }
 }
 
 function fromCached(c: Cached, mount: MountEntry, path: string): IdmapSupport {
-  const error = c.supported ? null : new FsidmapError(c.code ?? 'ERR_FS_NO_IDMAP', c.message ?? `${path}: no idmapped mounts`, {
-    context: { path, fsType: mount.fsType, mountPoint: mount.mountPoint, cached: true }, ...(c.hint ? { hint: c.hint } : {}),
-  });
+  const error = c.supported
+    ? null
+    : new FsidmapError(c.code ?? 'ERR_FS_NO_IDMAP', c.message ?? `${path}: no idmapped mounts`, {
+        context: { path, fsType: mount.fsType, mountPoint: mount.mountPoint, cached: true },
+        ...(c.hint ? { hint: c.hint } : {}),
+      });
   return { supported: c.supported, fsType: mount.fsType, mountPoint: mount.mountPoint, error, cached: true };
 }
 
 /** The answer for path if known (the cache, or mountinfo for an idmapped mount), without probing; null if unknown. */
 export function knownIdmapSupport(path: string): IdmapSupport | null {
   let mount: MountEntry;
-  try { mount = mountOf(path); } catch { return null; }
-  if (isIdmapped(mount)) return { supported: false, fsType: mount.fsType, mountPoint: mount.mountPoint, error: alreadyIdmapped(path, mount), cached: false };
+  try {
+    mount = mountOf(path);
+  } catch {
+    return null;
+  }
+  if (isIdmapped(mount))
+    return { supported: false, fsType: mount.fsType, mountPoint: mount.mountPoint, error: alreadyIdmapped(path, mount), cached: false };
   const hit = lookup(keyOf(mount));
   return hit ? fromCached(hit, mount, path) : null;
 }
@@ -80,15 +105,26 @@ export function knownIdmapSupport(path: string): IdmapSupport | null {
 export function recordIdmapSupport(path: string, outcome: FsidmapError | null): void {
   if (outcome !== null && !FS_CODES.has(outcome.code)) return;
   let mount: MountEntry;
-  try { mount = mountOf(path); } catch { return; }
+  try {
+    mount = mountOf(path);
+  } catch {
+    return;
+  }
   if (isIdmapped(mount)) return;
-  store(keyOf(mount), outcome === null
-    ? { supported: true, code: null, message: null, hint: null }
-    : { supported: false, code: outcome.code, message: outcome.message, hint: outcome.hint ?? null });
+  store(
+    keyOf(mount),
+    outcome === null
+      ? { supported: true, code: null, message: null, hint: null }
+      : { supported: false, code: outcome.code, message: outcome.message, hint: outcome.hint ?? null },
+  );
 }
 
 /** Forget cached answers, in memory and on disk (tests; a filesystem remounted with other options). */
 export function clearIdmapSupportCache(): void {
   memory.clear();
-  try { writeFileSync(cacheFile(), '{}\n'); } catch { /* no cache file */ }
+  try {
+    writeFileSync(cacheFile(), '{}\n');
+  } catch {
+    /* no cache file */
+  }
 }

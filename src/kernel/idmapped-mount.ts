@@ -6,8 +6,18 @@ import { alreadyIdmapped, explainIdmapFailure } from './mount-errors.js';
 import { isIdmapped, mountOf, type MountEntry, readMountinfo } from './mountinfo.js';
 import type { NamespaceMaps } from './proc-maps.js';
 import {
-  AT_RECURSIVE, closeFd, MNT_DETACH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, mountSetattr, moveMount, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE, openTree,
-  UMOUNT_NOFOLLOW, umount2,
+  AT_RECURSIVE,
+  closeFd,
+  MNT_DETACH,
+  MOUNT_ATTR_IDMAP,
+  MOUNT_ATTR_RDONLY,
+  mountSetattr,
+  moveMount,
+  OPEN_TREE_CLOEXEC,
+  OPEN_TREE_CLONE,
+  openTree,
+  UMOUNT_NOFOLLOW,
+  umount2,
 } from './syscalls.js';
 import { createUserns, type UsernsHolder } from './userns-holder.js';
 
@@ -50,7 +60,11 @@ export async function makeDetachedMount(source: string, options: DetachedMountOp
     throw new FsidmapError('ERR_PATH_MISSING', `${source} does not exist`, { context: { path: source }, hint: 'check the path' });
   }
   let mount: MountEntry | undefined;
-  try { mount = mountOf(source); } catch { mount = undefined; }
+  try {
+    mount = mountOf(source);
+  } catch {
+    mount = undefined;
+  }
   // The kernel would say EPERM; mountinfo says why, before anything is made.
   if (options.maps && mount && isIdmapped(mount)) throw alreadyIdmapped(source, mount);
 
@@ -66,7 +80,12 @@ export async function makeDetachedMount(source: string, options: DetachedMountOp
   try {
     if (options.maps) {
       holder ??= await createUserns(options.maps);
-      mountSetattr(fd, { attrSet: MOUNT_ATTR_IDMAP | (options.readonly ? MOUNT_ATTR_RDONLY : 0), usernsFd: holder.nsFd }, recursive, source);
+      mountSetattr(
+        fd,
+        { attrSet: MOUNT_ATTR_IDMAP | (options.readonly ? MOUNT_ATTR_RDONLY : 0), usernsFd: holder.nsFd },
+        recursive,
+        source,
+      );
     } else if (options.readonly) {
       mountSetattr(fd, { attrSet: MOUNT_ATTR_RDONLY }, recursive, source);
     }
@@ -82,8 +101,16 @@ export async function makeDetachedMount(source: string, options: DetachedMountOp
   }
   let open = true;
   return {
-    fd, source, maps: options.maps, readonly: options.readonly ?? false,
-    close() { if (open) { open = false; closeFd(fd); } },
+    fd,
+    source,
+    maps: options.maps,
+    readonly: options.readonly ?? false,
+    close() {
+      if (open) {
+        open = false;
+        closeFd(fd);
+      }
+    },
   };
 }
 
@@ -102,14 +129,24 @@ export function attachMount(mount: DetachedMount, target: string): void {
  * cannot take down a mount it did not make.
  */
 export function unmountIdmapped(target: string, options: { lazy?: boolean } = {}): MountEntry {
-  const entry = readMountinfo().filter((m) => m.mountPoint === target).pop();
+  const entry = readMountinfo()
+    .filter((m) => m.mountPoint === target)
+    .pop();
   if (!entry) {
-    throw new FsidmapError('ERR_NOT_A_MOUNT', `${target} is not a mount point`, { context: { path: target }, hint: 'give the DST that `fsidmap mount` attached, as an absolute path' });
+    throw new FsidmapError('ERR_NOT_A_MOUNT', `${target} is not a mount point`, {
+      context: { path: target },
+      hint: 'give the DST that `fsidmap mount` attached, as an absolute path',
+    });
   }
   if (!isIdmapped(entry)) {
-    throw new FsidmapError('ERR_NOT_IDMAPPED', `the mount at ${target} (${entry.fsType} ${entry.source}) is not idmapped, so fsidmap did not make it`, {
-      context: { path: target, fsType: entry.fsType }, hint: 'use umount(8) for mounts fsidmap did not make',
-    });
+    throw new FsidmapError(
+      'ERR_NOT_IDMAPPED',
+      `the mount at ${target} (${entry.fsType} ${entry.source}) is not idmapped, so fsidmap did not make it`,
+      {
+        context: { path: target, fsType: entry.fsType },
+        hint: 'use umount(8) for mounts fsidmap did not make',
+      },
+    );
   }
   umount2(target, UMOUNT_NOFOLLOW | (options.lazy ? MNT_DETACH : 0), {
     EBUSY: `processes still use ${target}: stop them (fuser -vm ${target} lists them) and try again`,
@@ -121,4 +158,3 @@ export function unmountIdmapped(target: string, options: { lazy?: boolean } = {}
 export function describeMaps(maps: NamespaceMaps | null): { uid: string; gid: string } | null {
   return maps && { uid: formatCompact(maps.uid).trim(), gid: formatCompact(maps.gid).trim() };
 }
-

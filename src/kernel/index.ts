@@ -6,9 +6,25 @@
  */
 export { SyscallError, errnoName } from './libc.js';
 export { type MountEntry, parseMountinfo, readMountinfo, mountOf, isIdmapped, mountsUnder } from './mountinfo.js';
-export { type NamespaceMaps, type CheckedMaps, writeNamespaceMaps, checkMaps, isCheckedMaps, readOwnMaps, assertMapWritable, ownMap } from './proc-maps.js';
+export {
+  type NamespaceMaps,
+  type CheckedMaps,
+  writeNamespaceMaps,
+  checkMaps,
+  isCheckedMaps,
+  readOwnMaps,
+  assertMapWritable,
+  ownMap,
+} from './proc-maps.js';
 export { type UsernsHolder, createUserns } from './userns-holder.js';
-export { type DetachedMount, type DetachedMountOptions, makeDetachedMount, attachMount, unmountIdmapped, describeMaps } from './idmapped-mount.js';
+export {
+  type DetachedMount,
+  type DetachedMountOptions,
+  makeDetachedMount,
+  attachMount,
+  unmountIdmapped,
+  describeMaps,
+} from './idmapped-mount.js';
 export { probeIdmapSupport, assertNotKnownUnsupported } from './idmap-probe.js';
 export { type IdmapSupport, knownIdmapSupport, recordIdmapSupport, clearIdmapSupportCache } from './idmap-support-cache.js';
 export { explainIdmapFailure } from './mount-errors.js';

@@ -18,15 +18,43 @@ export const STATX_SIZE = 256;
 
 /** Byte offsets in struct statx (include/uapi/linux/stat.h). */
 export const STATX = {
-  mask: 0, attributes: 8, nlink: 16, uid: 20, gid: 24, mode: 28, ino: 32,
-  devMajor: 136, devMinor: 140, mntId: 144,
+  mask: 0,
+  attributes: 8,
+  nlink: 16,
+  uid: 20,
+  gid: 24,
+  mode: 28,
+  ino: 32,
+  devMajor: 136,
+  devMinor: 140,
+  mntId: 144,
 } as const;
 
-const statxFn = libc.func('int statx(int dirfd, const uint8_t *path, int flags, unsigned int mask, uint8_t *buf)') as
-  (dirfd: number, path: Buffer, flags: number, mask: number, buf: Buffer) => number;
-const lchownFn = libc.func('int lchown(const uint8_t *path, uint32_t owner, uint32_t group)') as (p: Buffer, u: number, g: number) => number;
-const fchownatFn = libc.func('int fchownat(int dirfd, const uint8_t *path, uint32_t owner, uint32_t group, int flags)') as (d: number, p: Buffer, u: number, g: number, f: number) => number;
-const fchmodatFn = libc.func('int fchmodat(int dirfd, const uint8_t *path, uint32_t mode, int flags)') as (d: number, p: Buffer, m: number, f: number) => number;
+const statxFn = libc.func('int statx(int dirfd, const uint8_t *path, int flags, unsigned int mask, uint8_t *buf)') as (
+  dirfd: number,
+  path: Buffer,
+  flags: number,
+  mask: number,
+  buf: Buffer,
+) => number;
+const lchownFn = libc.func('int lchown(const uint8_t *path, uint32_t owner, uint32_t group)') as (
+  p: Buffer,
+  u: number,
+  g: number,
+) => number;
+const fchownatFn = libc.func('int fchownat(int dirfd, const uint8_t *path, uint32_t owner, uint32_t group, int flags)') as (
+  d: number,
+  p: Buffer,
+  u: number,
+  g: number,
+  f: number,
+) => number;
+const fchmodatFn = libc.func('int fchmodat(int dirfd, const uint8_t *path, uint32_t mode, int flags)') as (
+  d: number,
+  p: Buffer,
+  m: number,
+  f: number,
+) => number;
 const syncfsFn = libc.func('int syncfs(int fd)') as (fd: number) => number;
 const syncFn = libc.func('void sync()') as () => void;
 const flockFn = libc.func('int flock(int fd, int operation)') as (fd: number, op: number) => number;

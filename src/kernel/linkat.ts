@@ -9,7 +9,11 @@ import { libc, syscallError } from './libc.js';
 const AT_FDCWD = -100;
 const AT_SYMLINK_FOLLOW = 0x400;
 const linkatC = libc.func('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)') as (
-  olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number,
+  olddirfd: number,
+  oldpath: string,
+  newdirfd: number,
+  newpath: string,
+  flags: number,
 ) => number;
 
 export function linkOpenFile(fd: number, path: string): void {

@@ -32,12 +32,15 @@ export interface LockedMountOptions {
 
 /** The helper programs built from native/ into dist/native/ (FSIDMAP_NATIVE_DIR overrides the directory). */
 export function nativeHelper(name: string, env: NodeJS.ProcessEnv = process.env): string {
-  const path = env.FSIDMAP_NATIVE_DIR ? `${env.FSIDMAP_NATIVE_DIR}/${name}` : fileURLToPath(new URL(`../../native/${name}`, import.meta.url));
+  const path = env.FSIDMAP_NATIVE_DIR
+    ? `${env.FSIDMAP_NATIVE_DIR}/${name}`
+    : fileURLToPath(new URL(`../../native/${name}`, import.meta.url));
   try {
     accessSync(path, constants.X_OK);
   } catch {
     throw new FsidmapError('ERR_NATIVE_MISSING', `the helper ${path} is missing or not executable`, {
-      context: { path }, hint: 'build it with `npm run build` (scripts/build-native.sh compiles native/*.c; it needs a C compiler such as Debian\'s gcc)',
+      context: { path },
+      hint: "build it with `npm run build` (scripts/build-native.sh compiles native/*.c; it needs a C compiler such as Debian's gcc)",
     });
   }
   return path;
@@ -64,7 +67,12 @@ export function setMountAttrs(fd: number, attrSet: number, usernsFd: number, wha
  * mount's descriptor; everything else made on the way is gone, on success
  * and on failure.
  */
-export async function makeLockedIdmappedMount(sourceFd: number, usernsFd: number, what: string, options: LockedMountOptions): Promise<number> {
+export async function makeLockedIdmappedMount(
+  sourceFd: number,
+  usernsFd: number,
+  what: string,
+  options: LockedMountOptions,
+): Promise<number> {
   const m0 = cloneTreeAt(sourceFd, what);
   try {
     setMountAttrs(m0, MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV | options.attrs, usernsFd, what);

@@ -5,7 +5,11 @@ import { libc, syscallError } from './libc.js';
  * block devices (the unpacker's). Throws SyscallError ERR_SYSCALL_<ERRNO>;
  * EPERM is what a user namespace gets for devices (no CAP_MKNOD there).
  */
-const mknodC = libc.func('int mknod(const char *pathname, uint32_t mode, uint64_t dev)') as (p: string, mode: number, dev: bigint) => number;
+const mknodC = libc.func('int mknod(const char *pathname, uint32_t mode, uint64_t dev)') as (
+  p: string,
+  mode: number,
+  dev: bigint,
+) => number;
 
 export const S_IFIFO = 0o010000;
 export const S_IFCHR = 0o020000;

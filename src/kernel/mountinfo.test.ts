@@ -16,8 +16,15 @@ describe('mountinfo', () => {
     const m = parseMountinfo(SAMPLE);
     assert.equal(m.length, 4, 'a malformed line is skipped');
     assert.deepEqual(m[1], {
-      id: 42, parentId: 27, dev: '254:0', root: '/tmp/img/root', mountPoint: '/tmp/with space',
-      options: ['rw', 'relatime', 'idmapped'], fsType: 'ext4', source: '/dev/vda', superOptions: ['rw'],
+      id: 42,
+      parentId: 27,
+      dev: '254:0',
+      root: '/tmp/img/root',
+      mountPoint: '/tmp/with space',
+      options: ['rw', 'relatime', 'idmapped'],
+      fsType: 'ext4',
+      source: '/dev/vda',
+      superOptions: ['rw'],
     });
     assert.equal(m[2].fsType, 'proc');
   });
@@ -29,8 +36,14 @@ describe('mountinfo', () => {
 
   it('lists mounts at or under a path, not siblings sharing a prefix', () => {
     const m = parseMountinfo(SAMPLE);
-    assert.deepEqual(mountsUnder('/tmp/with space', m).map((e) => e.id), [42, 43]);
-    assert.deepEqual(mountsUnder('/tmp/with', m).map((e) => e.id), []);
+    assert.deepEqual(
+      mountsUnder('/tmp/with space', m).map((e) => e.id),
+      [42, 43],
+    );
+    assert.deepEqual(
+      mountsUnder('/tmp/with', m).map((e) => e.id),
+      [],
+    );
   });
 
   it('finds the mount of a path by its statx mount id', () => {

@@ -29,8 +29,15 @@ export function parseMountinfo(text: string): MountEntry[] {
     const dash = f.indexOf('-', 6);
     if (dash < 0 || f.length < dash + 3) continue;
     out.push({
-      id: Number(f[0]), parentId: Number(f[1]), dev: f[2], root: unescape(f[3]), mountPoint: unescape(f[4]),
-      options: f[5].split(','), fsType: f[dash + 1], source: unescape(f[dash + 2]), superOptions: (f[dash + 3] ?? '').split(','),
+      id: Number(f[0]),
+      parentId: Number(f[1]),
+      dev: f[2],
+      root: unescape(f[3]),
+      mountPoint: unescape(f[4]),
+      options: f[5].split(','),
+      fsType: f[dash + 1],
+      source: unescape(f[dash + 2]),
+      superOptions: (f[dash + 3] ?? '').split(','),
     });
   }
   return out;

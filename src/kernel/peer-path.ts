@@ -34,8 +34,13 @@ const STATX_MNT_ID = 0x1000;
 const SYS_openat2 = 437;
 
 const close_ = libc.func('int close(int fd)') as (fd: number) => number;
-const statx_ = libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)') as
-  (d: number, p: string, f: number, m: number, b: Buffer) => number;
+const statx_ = libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)') as (
+  d: number,
+  p: string,
+  f: number,
+  m: number,
+  b: Buffer,
+) => number;
 const setfsuid_ = libc.func('int setfsuid(uint32_t uid)') as (u: number) => number;
 const setfsgid_ = libc.func('int setfsgid(uint32_t gid)') as (g: number) => number;
 
@@ -76,7 +81,7 @@ export function withFsIdentity<T>(id: FsIdentity, fn: () => T): T {
     setfsgid_(0);
     const restored = Number(syscall(nr.set, 'size_t', n, 'uint32_t *', saved)) === 0;
     if (!restored || setfsuid_(0xffffffff) !== 0 || setfsgid_(0xffffffff) !== 0) {
-      process.stderr.write('fsidmap: fatal: could not restore root\'s file-system identity after a peer walk\n');
+      process.stderr.write("fsidmap: fatal: could not restore root's file-system identity after a peer walk\n");
       process.abort();
     }
   }
@@ -144,10 +149,16 @@ export function walkPeerPath(path: string, id: FsIdentity, inspect: Inspect): Wa
         if (next < 0) {
           let e = lastErrno();
           if (e === 20 /* ENOTDIR */ && isSymlinkAt(fd, parts[i], sofar, fsTypes)) e = 40;
-          const why = e === 40 /* ELOOP */ ? 'is a symbolic link (fsidmap never follows links in a mount source)'
-            : e === 2 ? 'does not exist'
-              : e === 13 ? 'cannot be searched by the peer'
-                : e === 20 ? 'is not a directory' : `cannot be opened (errno ${e})`;
+          const why =
+            e === 40 /* ELOOP */
+              ? 'is a symbolic link (fsidmap never follows links in a mount source)'
+              : e === 2
+                ? 'does not exist'
+                : e === 13
+                  ? 'cannot be searched by the peer'
+                  : e === 20
+                    ? 'is not a directory'
+                    : `cannot be opened (errno ${e})`;
           throw pathError(sofar, why, e === 40 ? 'symlink' : 'open');
         }
         close_(fd);
@@ -189,8 +200,15 @@ function describe(fd: number, path: string, last: boolean, fsTypes: Map<number, 
   const type = fmt === 0o040000 ? 'directory' : fmt === 0o100000 ? 'file' : fmt === 0o120000 ? 'symlink' : 'other';
   const mountId = (buf.readUInt32LE(0) & STATX_MNT_ID) !== 0 ? Number(buf.readBigUInt64LE(0x90)) : -1;
   return {
-    path, type, mode: mode & 0o7777, uid: buf.readUInt32LE(0x14), gid: buf.readUInt32LE(0x18), ino: Number(buf.readBigUInt64LE(0x20)),
-    mountId, fsType: fsTypes.get(mountId) ?? '?', last,
+    path,
+    type,
+    mode: mode & 0o7777,
+    uid: buf.readUInt32LE(0x14),
+    gid: buf.readUInt32LE(0x18),
+    ino: Number(buf.readBigUInt64LE(0x20)),
+    mountId,
+    fsType: fsTypes.get(mountId) ?? '?',
+    last,
   };
 }
 

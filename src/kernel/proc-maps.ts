@@ -54,17 +54,30 @@ export function readOwnMaps(): NamespaceMaps {
  * (with the line and what to do) instead of letting the kernel answer a bare
  * EINVAL or EPERM. Nothing is written here.
  */
-export function checkMaps(maps: NamespaceMaps, parent: NamespaceMaps, alreadyWritten: { uid: boolean; gid: boolean } = { uid: false, gid: false }): CheckedMaps {
+export function checkMaps(
+  maps: NamespaceMaps,
+  parent: NamespaceMaps,
+  alreadyWritten: { uid: boolean; gid: boolean } = { uid: false, gid: false },
+): CheckedMaps {
   const result = {
-    uid: maps.uid, gid: maps.gid,
-    bytes: { uid: checkOne('uid', maps.uid, parent.uid, alreadyWritten.uid), gid: checkOne('gid', maps.gid, parent.gid, alreadyWritten.gid) },
+    uid: maps.uid,
+    gid: maps.gid,
+    bytes: {
+      uid: checkOne('uid', maps.uid, parent.uid, alreadyWritten.uid),
+      gid: checkOne('gid', maps.gid, parent.gid, alreadyWritten.gid),
+    },
   } as CheckedMaps;
   checked.add(result);
   return Object.freeze(result);
 }
 
 /** One map's verdict, for the public assertMapWritable and for `projid` (which has no pair). */
-export function assertMapWritable(kind: CheckKind, map: IdMap, parent: IdMap = ownMap(kind === 'gid' ? 'gid' : 'uid'), alreadyWritten = false): Buffer {
+export function assertMapWritable(
+  kind: CheckKind,
+  map: IdMap,
+  parent: IdMap = ownMap(kind === 'gid' ? 'gid' : 'uid'),
+  alreadyWritten = false,
+): Buffer {
   return checkOne(kind, map, parent, alreadyWritten);
 }
 
@@ -76,9 +89,14 @@ function checkOne(kind: CheckKind, map: IdMap, parent: IdMap, alreadyWritten: bo
 }
 
 function mapRefusal(kind: CheckKind, v: MapWriteVerdict): FsidmapError {
-  return new FsidmapError(ruleCode(v.rule!), `${kind}_map would be refused by the kernel (${v.errno}${v.line === null ? '' : `, line ${v.line}`}): ${v.message}`, {
-    hint: v.hint ?? undefined, context: { kind, line: v.line, rule: v.rule, errno: v.errno },
-  });
+  return new FsidmapError(
+    ruleCode(v.rule!),
+    `${kind}_map would be refused by the kernel (${v.errno}${v.line === null ? '' : `, line ${v.line}`}): ${v.message}`,
+    {
+      hint: v.hint ?? undefined,
+      context: { kind, line: v.line, rule: v.rule, errno: v.errno },
+    },
+  );
 }
 
 export type MapFile = 'setgroups' | 'gid_map' | 'uid_map';
@@ -178,6 +196,6 @@ function openMapFile(pid: number, file: MapFile): number {
     return openSync(path, constants.O_WRONLY);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw syscallError('open', path, -(err.errno ?? -2), { ENOENT: 'the namespace\'s process has exited' });
+    throw syscallError('open', path, -(err.errno ?? -2), { ENOENT: "the namespace's process has exited" });
   }
 }

@@ -25,7 +25,8 @@ export function classifyFd(fd: number): ReceivedFdKind {
   }
   const ns = /^([a-z_]+):\[(\d+)\]$/.exec(link);
   if (ns && ns[1] === 'user') return { kind: 'userns', inode: Number(ns[2]) };
-  if (ns && ['mnt', 'pid', 'net', 'ipc', 'uts', 'cgroup', 'time', 'pid_for_children', 'time_for_children'].includes(ns[1])) return { kind: 'namespace', type: ns[1] };
+  if (ns && ['mnt', 'pid', 'net', 'ipc', 'uts', 'cgroup', 'time', 'pid_for_children', 'time_for_children'].includes(ns[1]))
+    return { kind: 'namespace', type: ns[1] };
   if (link === 'anon_inode:[pidfd]' || /^pidfd:\[\d+\]$/.test(link)) return { kind: 'pidfd' };
   return { kind: 'other', link: link.length > 200 ? `${link.slice(0, 200)}…` : link };
 }

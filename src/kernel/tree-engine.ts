@@ -73,13 +73,32 @@ export interface ApplyColumns {
 export interface TreeEngine {
   scan(root: string, crossFilesystems: boolean, threads: number): EngineScan | EngineFailure;
   apply(root: string, crossFilesystems: boolean, threads: number, cols: ApplyColumns, syncEveryMs: number): EngineApply | EngineFailure;
-  probe(root: string, crossFilesystems: boolean, threads: number, paths: ApplyColumns['paths'], rows: Uint32Array): EngineColumns | EngineFailure;
+  probe(
+    root: string,
+    crossFilesystems: boolean,
+    threads: number,
+    paths: ApplyColumns['paths'],
+    rows: Uint32Array,
+  ): EngineColumns | EngineFailure;
 }
 
 const VERSION = 2;
 /** Call codes of native/libfsidmap-tree.c; scanFailure (src/image/tree/scan.ts) words the errors by these names. */
-export const ENGINE_CALLS = ['?', 'open', 'getdents64', 'statx', 'listxattr', 'getxattr', 'lchown', 'chmod', 'lsetxattr', 'open (parent directory)',
-  'open (entry)', 'inode check', 'open /proc/self/fd'] as const;
+export const ENGINE_CALLS = [
+  '?',
+  'open',
+  'getdents64',
+  'statx',
+  'listxattr',
+  'getxattr',
+  'lchown',
+  'chmod',
+  'lsetxattr',
+  'open (parent directory)',
+  'open (entry)',
+  'inode check',
+  'open /proc/self/fd',
+] as const;
 const CALLS: readonly string[] = ENGINE_CALLS;
 /** FSIDMAP_TREE_ENGINE_COMPAT words: the kernel features the C engine then acts as if missing (tests). */
 const COMPAT: Record<string, number> = { 'old-kernel': 7, 'no-openat2': 1, 'no-xattrat': 2, 'no-fchmodat2': 4 };
@@ -105,27 +124,74 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
   const version = lib.func('int fst_version(void)') as () => number;
   if (version() !== VERSION) return null;
   // Tests: the fallbacks for kernels without openat2, getxattrat/listxattrat/setxattrat and fchmodat2.
-  const compat = (process.env.FSIDMAP_TREE_ENGINE_COMPAT ?? '').split(',').filter((w) => w !== '').reduce((bits, w) => bits | (COMPAT[w] ?? 0), 0);
+  const compat = (process.env.FSIDMAP_TREE_ENGINE_COMPAT ?? '')
+    .split(',')
+    .filter((w) => w !== '')
+    .reduce((bits, w) => bits | (COMPAT[w] ?? 0), 0);
   if (compat !== 0) (lib.func('void fst_compat(uint32_t missing)') as (m: number) => void)(compat);
   koffi.opaque('fst_scan');
   koffi.opaque('fst_apply');
   koffi.opaque('fst_cols');
-  const scanOpen = lib.func('fst_scan *fst_scan_open(const uint8_t *root, uint32_t flags, int threads, _Out_ int32_t *err)') as (r: Buffer, f: number, t: number, e: Int32Array) => Ptr;
-  const scanStep = lib.func('int fst_scan_step(fst_scan *s, int budget, _Out_ uint32_t *found)') as (s: Ptr, b: number, f: Uint32Array) => number;
-  const scanFailure = lib.func('int fst_scan_failure(fst_scan *s, _Out_ int32_t *call, _Out_ uint8_t *path, uint32_t size)') as (s: Ptr, c: Int32Array, p: Buffer, n: number) => number;
+  const scanOpen = lib.func('fst_scan *fst_scan_open(const uint8_t *root, uint32_t flags, int threads, _Out_ int32_t *err)') as (
+    r: Buffer,
+    f: number,
+    t: number,
+    e: Int32Array,
+  ) => Ptr;
+  const scanStep = lib.func('int fst_scan_step(fst_scan *s, int budget, _Out_ uint32_t *found)') as (
+    s: Ptr,
+    b: number,
+    f: Uint32Array,
+  ) => number;
+  const scanFailure = lib.func('int fst_scan_failure(fst_scan *s, _Out_ int32_t *call, _Out_ uint8_t *path, uint32_t size)') as (
+    s: Ptr,
+    c: Int32Array,
+    p: Buffer,
+    n: number,
+  ) => number;
   const scanSize = lib.func('uint64_t fst_scan_size(fst_scan *s)') as (s: Ptr) => number | bigint;
   const scanTake = lib.func('int fst_scan_take(fst_scan *s, _Out_ uint8_t *out)') as (s: Ptr, out: Buffer) => number;
   const scanClose = lib.func('void fst_scan_close(fst_scan *s)') as (s: Ptr) => void;
-  const applyOpen = lib.func('fst_apply *fst_apply_open(const uint8_t *root, uint32_t flags, int threads, const uint8_t *paths, const uint32_t *offs, uint32_t n, ' +
-    'const double *ino, const double *dev, const uint32_t *uid, const uint32_t *gid, const uint32_t *mode, const uint8_t *xattrs, uint32_t xattrBytes, int syncEveryMs, _Out_ int32_t *err)') as
-    (r: Buffer, f: number, t: number, p: Uint8Array, o: Uint32Array, n: number, ino: Float64Array, dev: Float64Array, u: Uint32Array, g: Uint32Array, m: Uint32Array,
-      x: Uint8Array, xb: number, s: number, e: Int32Array) => Ptr;
-  const applyRun = lib.func('int fst_apply_run(fst_apply *a, const uint32_t *rows, const uint8_t *todo, uint32_t count, _Out_ int32_t *failure)') as
-    (a: Ptr, rows: Uint32Array, todo: Uint8Array, n: number, f: Int32Array) => number;
+  const applyOpen = lib.func(
+    'fst_apply *fst_apply_open(const uint8_t *root, uint32_t flags, int threads, const uint8_t *paths, const uint32_t *offs, uint32_t n, ' +
+      'const double *ino, const double *dev, const uint32_t *uid, const uint32_t *gid, const uint32_t *mode, const uint8_t *xattrs, uint32_t xattrBytes, int syncEveryMs, _Out_ int32_t *err)',
+  ) as (
+    r: Buffer,
+    f: number,
+    t: number,
+    p: Uint8Array,
+    o: Uint32Array,
+    n: number,
+    ino: Float64Array,
+    dev: Float64Array,
+    u: Uint32Array,
+    g: Uint32Array,
+    m: Uint32Array,
+    x: Uint8Array,
+    xb: number,
+    s: number,
+    e: Int32Array,
+  ) => Ptr;
+  const applyRun = lib.func(
+    'int fst_apply_run(fst_apply *a, const uint32_t *rows, const uint8_t *todo, uint32_t count, _Out_ int32_t *failure)',
+  ) as (a: Ptr, rows: Uint32Array, todo: Uint8Array, n: number, f: Int32Array) => number;
   const applyClose = lib.func('void fst_apply_close(fst_apply *a)') as (a: Ptr) => void;
-  const probe = lib.func('fst_cols *fst_probe(const uint8_t *root, uint32_t flags, int threads, const uint8_t *paths, const uint32_t *offs, const uint32_t *rows, uint32_t count, ' +
-    '_Out_ int32_t *err, _Out_ int32_t *call, _Out_ uint8_t *path, uint32_t size)') as
-    (r: Buffer, f: number, t: number, p: Uint8Array, o: Uint32Array, rows: Uint32Array, n: number, e: Int32Array, c: Int32Array, path: Buffer, size: number) => Ptr;
+  const probe = lib.func(
+    'fst_cols *fst_probe(const uint8_t *root, uint32_t flags, int threads, const uint8_t *paths, const uint32_t *offs, const uint32_t *rows, uint32_t count, ' +
+      '_Out_ int32_t *err, _Out_ int32_t *call, _Out_ uint8_t *path, uint32_t size)',
+  ) as (
+    r: Buffer,
+    f: number,
+    t: number,
+    p: Uint8Array,
+    o: Uint32Array,
+    rows: Uint32Array,
+    n: number,
+    e: Int32Array,
+    c: Int32Array,
+    path: Buffer,
+    size: number,
+  ) => Ptr;
   const colsSize = lib.func('uint64_t fst_cols_size(fst_cols *c)') as (c: Ptr) => number | bigint;
   const colsTake = lib.func('int fst_cols_take(fst_cols *c, _Out_ uint8_t *out)') as (c: Ptr, out: Buffer) => number;
   const colsFree = lib.func('void fst_cols_free(fst_cols *c)') as (c: Ptr) => void;
@@ -152,18 +218,40 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
         step(budgetMs) {
           const r = scanStep(s, Math.max(1, Math.round(budgetMs)), found);
           if (r >= 0) return { done: r === 0, found: found[0], failure: null };
-          const call = new Int32Array(1), path = Buffer.alloc(4097);
+          const call = new Int32Array(1),
+            path = Buffer.alloc(4097);
           const errno = scanFailure(s, call, path, path.length) || -r;
           return { done: true, found: found[0], failure: { errno, call: CALLS[call[0]] ?? '?', path: cString(path) } };
         },
         result: () => take(root, scanSize(s), (out) => scanTake(s, out)),
-        close() { if (!closed) { closed = true; scanClose(s); } },
+        close() {
+          if (!closed) {
+            closed = true;
+            scanClose(s);
+          }
+        },
       };
     },
     apply(root, cross, threads, c, syncEveryMs) {
       const err = new Int32Array(2);
       const n = c.paths.offsets.length - 1;
-      const a = applyOpen(cRoot(root), flagsOf(cross), threads, c.paths.bytes, c.paths.offsets, n, c.ino, c.dev, c.uid, c.gid, c.mode, c.xattrs, c.xattrs.length, syncEveryMs, err);
+      const a = applyOpen(
+        cRoot(root),
+        flagsOf(cross),
+        threads,
+        c.paths.bytes,
+        c.paths.offsets,
+        n,
+        c.ino,
+        c.dev,
+        c.uid,
+        c.gid,
+        c.mode,
+        c.xattrs,
+        c.xattrs.length,
+        syncEveryMs,
+        err,
+      );
       if (a === null) return { errno: -err[0], call: CALLS[err[1]] ?? '?', path: '' };
       let closed = false;
       const failure = new Int32Array(3);
@@ -173,11 +261,18 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
           const index = failure[0];
           return { index, errno: failure[1], call: CALLS[failure[2]] ?? '?', path: pathOf(c.paths, rows[index]) };
         },
-        close() { if (!closed) { closed = true; applyClose(a); } },
+        close() {
+          if (!closed) {
+            closed = true;
+            applyClose(a);
+          }
+        },
       };
     },
     probe(root, cross, threads, paths, rows) {
-      const err = new Int32Array(1), call = new Int32Array(1), path = Buffer.alloc(4097);
+      const err = new Int32Array(1),
+        call = new Int32Array(1),
+        path = Buffer.alloc(4097);
       const c = probe(cRoot(root), flagsOf(cross), threads, paths.bytes, paths.offsets, rows, rows.length, err, call, path, path.length);
       if (c === null) return { errno: -err[0], call: CALLS[call[0]] ?? '?', path: cString(path) };
       try {
@@ -204,19 +299,46 @@ const align8 = (n: number) => (n + 7) & ~7;
 export function parseColumns(b: Buffer): EngineColumns {
   const [n, pathBytes, xattrBytes, xattrCount, lockedCount, skippedBytes] = [0, 1, 2, 3, 4, 5].map((k) => b.readUInt32LE(4 * k));
   let at = b.byteOffset + 32;
-  const f64 = () => { const v = new Float64Array(b.buffer, at, n); at += 8 * n; return v; };
-  const u32 = (count: number) => { const v = new Uint32Array(b.buffer, at, count); at += align8(4 * count); return v; };
-  const u8 = (count: number) => { const v = new Uint8Array(b.buffer, at, count); at += align8(count); return v; };
-  const ino = f64(), dev = f64();
-  const uid = u32(n), gid = u32(n), mode = u32(n), nlink = u32(n), offsets = u32(n + 1), locked = u32(lockedCount);
-  const paths = u8(pathBytes), xbytes = u8(xattrBytes), skippedBytesView = u8(skippedBytes);
+  const f64 = () => {
+    const v = new Float64Array(b.buffer, at, n);
+    at += 8 * n;
+    return v;
+  };
+  const u32 = (count: number) => {
+    const v = new Uint32Array(b.buffer, at, count);
+    at += align8(4 * count);
+    return v;
+  };
+  const u8 = (count: number) => {
+    const v = new Uint8Array(b.buffer, at, count);
+    at += align8(count);
+    return v;
+  };
+  const ino = f64(),
+    dev = f64();
+  const uid = u32(n),
+    gid = u32(n),
+    mode = u32(n),
+    nlink = u32(n),
+    offsets = u32(n + 1),
+    locked = u32(lockedCount);
+  const paths = u8(pathBytes),
+    xbytes = u8(xattrBytes),
+    skippedBytesView = u8(skippedBytes);
   const xattrs: Array<{ row: number; slot: number; value: Uint8Array }> = [];
   const xb = Buffer.from(xbytes.buffer, xbytes.byteOffset, xbytes.byteLength);
   for (let k = 0, p = 0; k < xattrCount; k++) {
-    const row = xb.readUInt32LE(p), slot = xb[p + 4], len = xb.readUInt32LE(p + 5);
+    const row = xb.readUInt32LE(p),
+      slot = xb[p + 4],
+      len = xb.readUInt32LE(p + 5);
     xattrs.push({ row, slot, value: new Uint8Array(xb.subarray(p + 9, p + 9 + len)) });
     p += 9 + len;
   }
-  const skipped = skippedBytes === 0 ? [] : Buffer.from(skippedBytesView.buffer, skippedBytesView.byteOffset, skippedBytes - 1).toString('latin1').split('\0');
+  const skipped =
+    skippedBytes === 0
+      ? []
+      : Buffer.from(skippedBytesView.buffer, skippedBytesView.byteOffset, skippedBytes - 1)
+          .toString('latin1')
+          .split('\0');
   return { n, ino, dev, uid, gid, mode, nlink, paths: { bytes: paths, offsets }, locked, xattrs, skipped };
 }

@@ -46,13 +46,31 @@ const bind_ = libc.func('int bind(int fd, const void *addr, uint32_t len)') as (
 const listen_ = libc.func('int listen(int fd, int backlog)') as (fd: number, b: number) => number;
 const connect_ = libc.func('int connect(int fd, const void *addr, uint32_t len)') as (fd: number, a: Buffer, l: number) => number;
 const accept4_ = libc.func('int accept4(int fd, void *addr, void *len, int flags)') as (fd: number, a: null, l: null, f: number) => number;
-const getsockopt_ = libc.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)') as
-  (fd: number, level: number, name: number, val: Buffer, len: number[]) => number;
-const recvmsg_ = libc.func('intptr_t recvmsg(int fd, void *msg, int flags)') as (fd: number, msg: unknown, flags: number) => number | bigint;
-const sendmsg_ = libc.func('intptr_t sendmsg(int fd, void *msg, int flags)') as (fd: number, msg: unknown, flags: number) => number | bigint;
+const getsockopt_ = libc.func('int getsockopt(int fd, int level, int name, _Out_ uint8_t *val, _Inout_ uint32_t *len)') as (
+  fd: number,
+  level: number,
+  name: number,
+  val: Buffer,
+  len: number[],
+) => number;
+const recvmsg_ = libc.func('intptr_t recvmsg(int fd, void *msg, int flags)') as (
+  fd: number,
+  msg: unknown,
+  flags: number,
+) => number | bigint;
+const sendmsg_ = libc.func('intptr_t sendmsg(int fd, void *msg, int flags)') as (
+  fd: number,
+  msg: unknown,
+  flags: number,
+) => number | bigint;
 const poll_ = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
 const close_ = libc.func('int close(int fd)') as (fd: number) => number;
-const socketpair_ = libc.func('int socketpair(int d, int t, int p, _Out_ int *sv)') as (d: number, t: number, p: number, sv: Int32Array) => number;
+const socketpair_ = libc.func('int socketpair(int d, int t, int p, _Out_ int *sv)') as (
+  d: number,
+  t: number,
+  p: number,
+  sv: Int32Array,
+) => number;
 
 /** Native scratch memory for the synchronous calls (one thread uses it at a time: the main thread). */
 class Scratch {
@@ -83,7 +101,9 @@ function cmsgSpace(n: number): number {
 function sockaddr(path: string): { buf: Buffer; len: number } {
   const bytes = Buffer.from(path, 'utf8');
   if (bytes.length === 0 || bytes.length >= SUN_PATH_MAX) {
-    throw syscallError('bind', path, 36 /* ENAMETOOLONG */, { ENAMETOOLONG: `a Unix socket path must be 1–${SUN_PATH_MAX - 1} bytes long` });
+    throw syscallError('bind', path, 36 /* ENAMETOOLONG */, {
+      ENAMETOOLONG: `a Unix socket path must be 1–${SUN_PATH_MAX - 1} bytes long`,
+    });
   }
   const buf = Buffer.alloc(2 + SUN_PATH_MAX);
   buf.writeUInt16LE(AF_UNIX, 0);

@@ -66,17 +66,24 @@ function waitReady(child: ChildProcess): Promise<void> {
       if (line === 'ready') return resolve();
       const m = /^error (\S+) (\d+)/.exec(line);
       const errno = m ? Number(m[2]) : 0;
-      reject(new FsidmapError('ERR_USERNS_CREATE', `could not create a user namespace: unshare(CLONE_NEWUSER) failed with ${errnoName(errno)}`, {
-        context: { errno: errnoName(errno) },
-        hint: errno === 28 /* ENOSPC */ ? 'the user.max_user_namespaces limit (or the nesting depth of 32) is reached'
-          : 'user namespaces may be disabled (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone) or fsidmap runs chrooted',
-      }));
+      reject(
+        new FsidmapError('ERR_USERNS_CREATE', `could not create a user namespace: unshare(CLONE_NEWUSER) failed with ${errnoName(errno)}`, {
+          context: { errno: errnoName(errno) },
+          hint:
+            errno === 28 /* ENOSPC */
+              ? 'the user.max_user_namespaces limit (or the nesting depth of 32) is reached'
+              : 'user namespaces may be disabled (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone) or fsidmap runs chrooted',
+        }),
+      );
     };
     const onExit = (code: number | null, signal: string | null) => {
       cleanup();
       reject(new FsidmapError('ERR_USERNS_CREATE', `the user-namespace holder exited before it was ready (${signal ?? `status ${code}`})`));
     };
-    const onError = (e: Error) => { cleanup(); reject(e); };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
     const cleanup = () => {
       child.stdout?.off('data', onData);
       child.off('exit', onExit);

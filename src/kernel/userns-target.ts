@@ -1,7 +1,16 @@
 import { closeSync, constants, openSync, readFileSync, statSync } from 'node:fs';
 import { FsidmapError } from '../errors.js';
 import { type MapFile, type MapFileFds, mapFilesFor, type RefusalHints, writeMapFiles } from './proc-maps.js';
-import { fdIdentity, type NsIdentity, ownUserns, pidfdAlive, pidOfPidfd, sameIdentity, usernsOwnerUid, usernsParent } from './received-fd.js';
+import {
+  fdIdentity,
+  type NsIdentity,
+  ownUserns,
+  pidfdAlive,
+  pidOfPidfd,
+  sameIdentity,
+  usernsOwnerUid,
+  usernsParent,
+} from './received-fd.js';
 
 /**
  * Writing the maps of a user namespace a peer names with two descriptors:
@@ -44,21 +53,50 @@ function refuse(message: string, rule: string, hint: string, context: Record<str
 export function inspectTarget(nsFd: number, pidfd: number): TargetFacts {
   const ns = fdIdentity(nsFd);
   const self = ownUserns();
-  if (sameIdentity(ns, self)) throw refuse('the namespace is the broker\'s own (the initial user namespace)', 'initial-namespace', 'send the descriptor of a user namespace you created');
+  if (sameIdentity(ns, self))
+    throw refuse(
+      "the namespace is the broker's own (the initial user namespace)",
+      'initial-namespace',
+      'send the descriptor of a user namespace you created',
+    );
   const parent = usernsParent(nsFd);
   if (parent === null || !sameIdentity(parent, self)) {
-    throw refuse('the user namespace is not a child of the initial one, so the broker cannot write its maps', 'nested', 'create the namespace from the initial user namespace (its maps are written from there)');
+    throw refuse(
+      'the user namespace is not a child of the initial one, so the broker cannot write its maps',
+      'nested',
+      'create the namespace from the initial user namespace (its maps are written from there)',
+    );
   }
   const owner = usernsOwnerUid(nsFd);
   const pid = pidOfPidfd(pidfd);
-  if (pid === null) throw refuse('the process behind the pidfd has exited', 'process-exited', 'keep a process in the namespace alive until its maps are written');
+  if (pid === null)
+    throw refuse(
+      'the process behind the pidfd has exited',
+      'process-exited',
+      'keep a process in the namespace alive until its maps are written',
+    );
   const nsOf = procNs(pid);
-  if (nsOf === null) throw refuse(`process ${pid} has exited`, 'process-exited', 'keep a process in the namespace alive until its maps are written', { pid });
-  if (!sameIdentity(nsOf, ns)) throw refuse(`process ${pid} (the pidfd's) is not in the user namespace that was sent`, 'namespace-mismatch', 'send the pidfd of a process inside that namespace', { pid });
+  if (nsOf === null)
+    throw refuse(`process ${pid} has exited`, 'process-exited', 'keep a process in the namespace alive until its maps are written', {
+      pid,
+    });
+  if (!sameIdentity(nsOf, ns))
+    throw refuse(
+      `process ${pid} (the pidfd's) is not in the user namespace that was sent`,
+      'namespace-mismatch',
+      'send the pidfd of a process inside that namespace',
+      { pid },
+    );
   let st;
-  try { st = statSync(`/proc/${pid}`); } catch { throw refuse(`process ${pid} has exited`, 'process-exited', 'keep a process in the namespace alive', { pid }); }
+  try {
+    st = statSync(`/proc/${pid}`);
+  } catch {
+    throw refuse(`process ${pid} has exited`, 'process-exited', 'keep a process in the namespace alive', { pid });
+  }
   let setgroups: 'allow' | 'deny';
-  try { setgroups = readFileSync(`/proc/${pid}/setgroups`, 'latin1').trim() === 'deny' ? 'deny' : 'allow'; } catch {
+  try {
+    setgroups = readFileSync(`/proc/${pid}/setgroups`, 'latin1').trim() === 'deny' ? 'deny' : 'allow';
+  } catch {
     throw refuse(`process ${pid} has exited`, 'process-exited', 'keep a process in the namespace alive', { pid });
   }
   return { pid, owner, ns, procUid: st.uid, procGid: st.gid, setgroups };
@@ -68,21 +106,45 @@ export function inspectTarget(nsFd: number, pidfd: number): TargetFacts {
 export function openTarget(nsFd: number, pidfd: number, facts: TargetFacts, needSetgroups: boolean): OpenTarget {
   const { pid } = facts;
   const fds: Partial<Record<MapFile, number>> = {};
-  const closeAll = () => { for (const fd of Object.values(fds)) closeSync(fd); };
+  const closeAll = () => {
+    for (const fd of Object.values(fds)) closeSync(fd);
+  };
   try {
     for (const name of mapFilesFor({ setgroups: needSetgroups ? 'deny' : null })) {
       try {
         fds[name] = openSync(`/proc/${pid}/${name}`, constants.O_WRONLY);
       } catch {
-        throw refuse(`process ${pid} has exited (its ${name} could not be opened)`, 'process-exited', 'keep a process in the namespace alive until its maps are written', { pid });
+        throw refuse(
+          `process ${pid} has exited (its ${name} could not be opened)`,
+          'process-exited',
+          'keep a process in the namespace alive until its maps are written',
+          { pid },
+        );
       }
     }
-    if (!pidfdAlive(pidfd)) throw refuse(`process ${pid} exited while its maps were being opened`, 'process-exited', 'keep a process in the namespace alive until its maps are written', { pid });
+    if (!pidfdAlive(pidfd))
+      throw refuse(
+        `process ${pid} exited while its maps were being opened`,
+        'process-exited',
+        'keep a process in the namespace alive until its maps are written',
+        { pid },
+      );
     const now = procNs(pid);
-    if (now === null || !sameIdentity(now, facts.ns)) throw refuse(`process ${pid} left the user namespace while its maps were being opened`, 'namespace-mismatch', 'do not change namespaces while the broker writes maps', { pid });
+    if (now === null || !sameIdentity(now, facts.ns))
+      throw refuse(
+        `process ${pid} left the user namespace while its maps were being opened`,
+        'namespace-mismatch',
+        'do not change namespaces while the broker writes maps',
+        { pid },
+      );
     for (const kind of ['uid', 'gid']) {
       if (readFileSync(`/proc/${pid}/${kind}_map`, 'latin1') !== '') {
-        throw refuse(`the namespace's ${kind}_map is already written`, 'already-written', 'maps are write-once: create a new user namespace', { pid, kind });
+        throw refuse(
+          `the namespace's ${kind}_map is already written`,
+          'already-written',
+          'maps are write-once: create a new user namespace',
+          { pid, kind },
+        );
       }
     }
   } catch (e) {
@@ -95,7 +157,12 @@ export function openTarget(nsFd: number, pidfd: number, facts: TargetFacts, need
     write(maps) {
       writeMapFiles(pid, fds as MapFileFds, { setgroups: maps.setgroups, gid: maps.gid, uid: maps.uid }, BROKER_HINTS);
     },
-    close() { if (open) { open = false; closeAll(); } },
+    close() {
+      if (open) {
+        open = false;
+        closeAll();
+      }
+    },
   };
 }
 

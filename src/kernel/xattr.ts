@@ -18,9 +18,24 @@ const ERANGE = 34;
 const ENODATA = 61;
 const ENOTSUP = 95;
 
-const llistxattr = libc.func('long llistxattr(const uint8_t *path, uint8_t *list, size_t size)') as (p: Buffer, list: Buffer | null, size: number) => number;
-const lgetxattr = libc.func('long lgetxattr(const uint8_t *path, const char *name, uint8_t *value, size_t size)') as (p: Buffer, name: string, value: Buffer | null, size: number) => number;
-const lsetxattr = libc.func('int lsetxattr(const uint8_t *path, const char *name, const uint8_t *value, size_t size, int flags)') as (p: Buffer, name: string, value: Uint8Array, size: number, flags: number) => number;
+const llistxattr = libc.func('long llistxattr(const uint8_t *path, uint8_t *list, size_t size)') as (
+  p: Buffer,
+  list: Buffer | null,
+  size: number,
+) => number;
+const lgetxattr = libc.func('long lgetxattr(const uint8_t *path, const char *name, uint8_t *value, size_t size)') as (
+  p: Buffer,
+  name: string,
+  value: Buffer | null,
+  size: number,
+) => number;
+const lsetxattr = libc.func('int lsetxattr(const uint8_t *path, const char *name, const uint8_t *value, size_t size, int flags)') as (
+  p: Buffer,
+  name: string,
+  value: Uint8Array,
+  size: number,
+  flags: number,
+) => number;
 const lremovexattr = libc.func('int lremovexattr(const uint8_t *path, const char *name)') as (p: Buffer, name: string) => number;
 
 /** A path as the kernel takes it: its bytes and a NUL. Strings are taken as UTF-8, buffers as they are. */

@@ -28,7 +28,8 @@ export function isPostgresUrl(spec: string): boolean {
  */
 export function defaultRegistryPath(env: NodeJS.ProcessEnv = process.env, euid = process.geteuid?.() ?? 0): string {
   if (euid === 0) return '/var/lib/fsidmap/registry.db';
-  const state = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(env.HOME || homedir(), '.local', 'state');
+  const state =
+    env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(env.HOME || homedir(), '.local', 'state');
   return join(state, 'fsidmap', 'registry.db');
 }
 
@@ -44,10 +45,13 @@ export async function openRegistry(options: OpenOptions = {}): Promise<Registry>
   }
   const path = spec ?? defaultRegistryPath(env, options.euid);
   const sqlitePath = path.startsWith('sqlite:') ? path.slice('sqlite:'.length) : path;
-  return new StoreRegistry(new SqliteStore({
-    path: sqlitePath, createDirs: spec === undefined,
-    synchronous: (env.FSIDMAP_SQLITE_SYNCHRONOUS ?? '').toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL',
-    ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
-    ...(options.migrations ? { migrations: options.migrations } : {}),
-  }));
+  return new StoreRegistry(
+    new SqliteStore({
+      path: sqlitePath,
+      createDirs: spec === undefined,
+      synchronous: (env.FSIDMAP_SQLITE_SYNCHRONOUS ?? '').toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL',
+      ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+      ...(options.migrations ? { migrations: options.migrations } : {}),
+    }),
+  );
 }

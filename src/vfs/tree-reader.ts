@@ -35,7 +35,10 @@ export function* readTree(root: string, options: { acl?: boolean } = {}): Genera
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') continue;
-        throw new FsidmapError('ERR_TREE_READ', `cannot list ${abs}: ${code ?? (e as Error).message}`, { cause: e, hint: 'run explain as a user who can read the whole tree (root)' });
+        throw new FsidmapError('ERR_TREE_READ', `cannot list ${abs}: ${code ?? (e as Error).message}`, {
+          cause: e,
+          hint: 'run explain as a user who can read the whole tree (root)',
+        });
       }
       names.sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
       for (const d of names) stack.push({ abs: join(abs, d.name), rel: rel === '.' ? d.name : `${rel}/${d.name}`, depth: depth + 1 });

@@ -18,7 +18,10 @@ async function cli(argv: string[], stdin: Buffer = Buffer.alloc(0)): Promise<{ c
   return { code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
 }
 
-const archive = buildArchive([{ path: 'a', uid: 0, gid: 0, data: Buffer.from('data') }, { path: 'b', uid: 70000, gid: 1 }]);
+const archive = buildArchive([
+  { path: 'a', uid: 0, gid: 0, data: Buffer.from('data') },
+  { path: 'b', uid: 70000, gid: 1 },
+]);
 
 function uids(tar: Buffer): number[] {
   const p = new TarEntryParser(() => undefined);

@@ -34,7 +34,12 @@ export async function writeFileAtomically<T>(target: string, fill: (fd: number) 
     linkOpenFile(fd, temp);
     open = false;
     closeSync(fd);
-    try { renameSync(temp, target); } catch (e) { unlinkSync(temp); throw e; }
+    try {
+      renameSync(temp, target);
+    } catch (e) {
+      unlinkSync(temp);
+      throw e;
+    }
     syncDir(dir);
     return result;
   } finally {
@@ -48,8 +53,22 @@ async function writeNamedTemp<T>(target: string, temp: string, fill: (fd: number
   let open = true;
   let present = true;
   const release = (): void => {
-    if (open) { open = false; try { closeSync(fd); } catch { /* already closed */ } }
-    if (present) { present = false; try { unlinkSync(temp); } catch { /* already gone */ } }
+    if (open) {
+      open = false;
+      try {
+        closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+    }
+    if (present) {
+      present = false;
+      try {
+        unlinkSync(temp);
+      } catch {
+        /* already gone */
+      }
+    }
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -76,5 +95,9 @@ async function writeNamedTemp<T>(target: string, temp: string, fill: (fd: number
 /** Makes a rename in `dir` durable. */
 function syncDir(dir: string): void {
   const d = openSync(dir, 'r');
-  try { fsyncSync(d); } finally { closeSync(d); }
+  try {
+    fsyncSync(d);
+  } finally {
+    closeSync(d);
+  }
 }

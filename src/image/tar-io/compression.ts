@@ -43,7 +43,10 @@ export async function peekStream(input: Readable, n: number): Promise<{ head: Bu
     const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
     parts.push(b);
     len += b.length;
-    if (len >= n) { ended = false; break; }
+    if (len >= n) {
+      ended = false;
+      break;
+    }
   }
   const head = parts.length === 1 ? parts[0] : Buffer.concat(parts);
   if (ended) return { head, stream: Readable.from(head.length > 0 ? [head] : []) };

@@ -19,7 +19,11 @@ export function hostNameResolver(passwdPath = '/etc/passwd', groupPath = '/etc/g
 function readIds(path: string): Map<string, number> {
   const out = new Map<string, number>();
   let text = '';
-  try { text = readFileSync(path, 'utf8'); } catch { return out; }
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return out;
+  }
   for (const line of text.split('\n')) {
     const f = line.split(':');
     if (f.length >= 3 && /^\d+$/.test(f[2]) && !out.has(f[0])) out.set(f[0], Number(f[2]));

@@ -14,7 +14,8 @@ import { detectCompression, peekStream } from './compression.js';
  */
 export async function* readTarEvents(input: Readable, onWarning: (w: TarWarning) => void = () => undefined): AsyncGenerator<TarEvent> {
   const { head, stream } = await peekStream(input, 6);
-  const source: Readable = head.length > 0 && detectCompression(head) === 'gzip' ? stream.pipe(createGunzip({ chunkSize: 1 << 18 })) : stream;
+  const source: Readable =
+    head.length > 0 && detectCompression(head) === 'gzip' ? stream.pipe(createGunzip({ chunkSize: 1 << 18 })) : stream;
   if (source !== stream) stream.on('error', (e) => source.destroy(e));
   const parser = new TarEntryParser(onWarning);
   try {

@@ -22,7 +22,10 @@ const YIELD_EVERY = 16;
 
 export async function shiftTarFd(inFd: number, outFd: number, options: ShiftTarOptions): Promise<TarShiftResult> {
   let warnings = 0;
-  const onWarning = (w: TarWarning): void => { warnings++; options.onWarning?.(w); };
+  const onWarning = (w: TarWarning): void => {
+    warnings++;
+    options.onWarning?.(w);
+  };
   const shifter = new IdShifter(options);
   const buf = Buffer.allocUnsafe(CHUNK);
   let n = await readSome(inFd, buf, 0);
@@ -77,15 +80,18 @@ function writeAll(fd: number, piece: Buffer): void {
  * closes its descriptor when destroyed, even with autoClose false).
  */
 export function fdReadable(fd: number, first: Buffer = Buffer.alloc(0)): Readable {
-  return Readable.from((async function* () {
-    if (first.length > 0) yield first;
-    for (;;) {
-      const b = Buffer.allocUnsafe(CHUNK);
-      const k = await readSome(fd, b, 0);
-      if (k === 0) return;
-      yield b.subarray(0, k);
-    }
-  })(), { objectMode: false });
+  return Readable.from(
+    (async function* () {
+      if (first.length > 0) yield first;
+      for (;;) {
+        const b = Buffer.allocUnsafe(CHUNK);
+        const k = await readSome(fd, b, 0);
+        if (k === 0) return;
+        yield b.subarray(0, k);
+      }
+    })(),
+    { objectMode: false },
+  );
 }
 
 /** A writable over a descriptor the caller keeps owning. */
@@ -93,7 +99,12 @@ export function fdWritable(fd: number): Writable {
   return new Writable({
     highWaterMark: CHUNK,
     write(chunk: Buffer, _enc, cb) {
-      try { writeAll(fd, chunk); cb(); } catch (e) { cb(e as Error); }
+      try {
+        writeAll(fd, chunk);
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
     },
   });
 }

@@ -48,10 +48,15 @@ export class TarShiftTransform extends Transform {
     this.core = new TarShiftCore(
       {
         shifter: this.shifter,
-        warn: (w) => { this.warnings++; options.onWarning?.(w); },
+        warn: (w) => {
+          this.warnings++;
+          options.onWarning?.(w);
+        },
         ...(options.maxMetaSize === undefined ? {} : { maxMetaSize: options.maxMetaSize }),
       },
-      (piece) => { this.push(piece); },
+      (piece) => {
+        this.push(piece);
+      },
     );
   }
 
@@ -112,7 +117,10 @@ export async function shiftTarStream(input: Readable, output: Writable, options:
 export async function shiftTarBuffer(archive: Uint8Array, options: ShiftTarOptions): Promise<{ archive: Buffer; result: TarShiftResult }> {
   const parts: Buffer[] = [];
   const sink = new Writable({
-    write(chunk: Buffer, _e, cb) { parts.push(Buffer.from(chunk)); cb(); },
+    write(chunk: Buffer, _e, cb) {
+      parts.push(Buffer.from(chunk));
+      cb();
+    },
   });
   const result = await shiftTarStream(Readable.from([Buffer.from(archive)]), sink, options);
   return { archive: Buffer.concat(parts), result };

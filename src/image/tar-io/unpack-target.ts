@@ -72,7 +72,9 @@ export class UnpackTarget {
         rmdirSync(abs);
       } catch (e) {
         throw new FsidmapError('ERR_UNPACK_NOT_EMPTY', `${rel}: the archive puts a non-directory where a non-empty directory already is`, {
-          context: { path: rel }, hint: 'unpack into an empty directory', cause: e,
+          context: { path: rel },
+          hint: 'unpack into an empty directory',
+          cause: e,
         });
       }
       this.forget(rel);

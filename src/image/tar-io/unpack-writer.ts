@@ -1,5 +1,16 @@
 import {
-  chmodSync, closeSync, lstatSync, constants as fsc, ftruncateSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync,
+  chmodSync,
+  closeSync,
+  lstatSync,
+  constants as fsc,
+  ftruncateSync,
+  lchownSync,
+  linkSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  symlinkSync,
+  writeSync,
 } from 'node:fs';
 import { FsidmapError, isFsidmapError } from '../../errors.js';
 import { mknod } from '../../kernel/mknod.js';
@@ -34,17 +45,29 @@ export interface UnpackCounts {
 export class EntryWriter {
   readonly counts: UnpackCounts = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, fifos: 0, skipped: 0, bytes: 0 };
   private fd: number | null = null;
-  private current: { entry: TarEntry; path: string; segments: readonly SparseSegment[] | undefined; seg: number; within: number; pos: number } | null = null;
+  private current: {
+    entry: TarEntry;
+    path: string;
+    segments: readonly SparseSegment[] | undefined;
+    seg: number;
+    within: number;
+    pos: number;
+  } | null = null;
   private readonly delayed = new Map<string, TarEntry>();
   private readonly resolveName = hostNameResolver();
 
-  constructor(private readonly target: UnpackTarget, private readonly sameOwner: boolean, private readonly warn: (w: TarWarning) => void) {}
+  constructor(
+    private readonly target: UnpackTarget,
+    private readonly sameOwner: boolean,
+    private readonly warn: (w: TarWarning) => void,
+  ) {}
 
   begin(entry: TarEntry): void {
     this.counts.entries++;
     const rel = normalizeEntryPath(entry.path);
     const abs = this.target.pathOf(rel);
-    if (abs === undefined || (rel !== '.' && !this.target.ensureParents(rel))) return this.skip(entry, rel, 'its path leaves the target directory (".." or a symlink on the way)');
+    if (abs === undefined || (rel !== '.' && !this.target.ensureParents(rel)))
+      return this.skip(entry, rel, 'its path leaves the target directory (".." or a symlink on the way)');
     if (rel === '.' && entry.type !== 'dir') return this.skip(entry, rel, 'only a directory can stand for the target directory itself');
     try {
       this.create(entry, rel, abs);
@@ -94,13 +117,20 @@ export class EntryWriter {
         this.counts.hardlinks++;
         return;
       }
-      case 'fifo': case 'char': case 'block': {
+      case 'fifo':
+      case 'char':
+      case 'block': {
         this.target.clear(rel, 'other');
         try {
           mknod(abs, entry.type, 0o600, entry.devmajor, entry.devminor);
         } catch (e) {
           if (isFsidmapError(e) && e.code === 'ERR_SYSCALL_EPERM' && entry.type !== 'fifo') {
-            this.warn({ code: 'TAR_MKNOD_DENIED', message: `${rel}: cannot create a device node here (no CAP_MKNOD, e.g. in a user namespace); skipped`, offset: entry.offset, path: rel });
+            this.warn({
+              code: 'TAR_MKNOD_DENIED',
+              message: `${rel}: cannot create a device node here (no CAP_MKNOD, e.g. in a user namespace); skipped`,
+              offset: entry.offset,
+              path: rel,
+            });
             this.counts.skipped++;
             return;
           }
@@ -112,7 +142,12 @@ export class EntryWriter {
         return;
       }
       default:
-        this.warn({ code: 'TAR_UNKNOWN_TYPE', message: `${rel}: entry type "${String.fromCharCode(entry.typeflag)}" cannot be unpacked; skipped`, offset: entry.offset, path: rel });
+        this.warn({
+          code: 'TAR_UNKNOWN_TYPE',
+          message: `${rel}: entry type "${String.fromCharCode(entry.typeflag)}" cannot be unpacked; skipped`,
+          offset: entry.offset,
+          path: rel,
+        });
         this.counts.skipped++;
     }
   }
@@ -133,7 +168,10 @@ export class EntryWriter {
           writeAll(this.fd, bytes.subarray(at, at + k), s.offset + c.within);
           at += k;
           c.within += k;
-          if (c.within === s.length) { c.seg++; c.within = 0; }
+          if (c.within === s.length) {
+            c.seg++;
+            c.within = 0;
+          }
         }
       }
       this.counts.bytes += bytes.length;
@@ -174,7 +212,11 @@ export class EntryWriter {
   /** Releases the open descriptor when unpacking stops early. */
   abort(): void {
     if (this.fd !== null) {
-      try { closeSync(this.fd); } catch { /* already closed */ }
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
       this.fd = null;
     }
   }
@@ -193,13 +235,21 @@ export class EntryWriter {
 
   /** POSIX ACLs: the binary xattr when the archive has it, else the text record converted. */
   private setAcls(abs: string, entry: TarEntry): void {
-    for (const [name, text] of [[POSIX_ACL_ACCESS, entry.aclAccess], [POSIX_ACL_DEFAULT, entry.aclDefault]] as const) {
+    for (const [name, text] of [
+      [POSIX_ACL_ACCESS, entry.aclAccess],
+      [POSIX_ACL_DEFAULT, entry.aclDefault],
+    ] as const) {
       if (name === POSIX_ACL_DEFAULT && entry.type !== 'dir') continue;
       let value = entry.xattrs.get(name);
       if (value === undefined && text !== undefined) {
         const r = aclTextToXattr(text, this.resolveName);
         if (!r.ok) {
-          this.warn({ code: 'TAR_XATTR_NOT_SET', message: `${entry.path}: ACL not set: ${r.reason === 'unresolved' ? `${r.detail} is not known on this host` : `malformed entry ${r.detail}`}`, offset: entry.offset, path: entry.path });
+          this.warn({
+            code: 'TAR_XATTR_NOT_SET',
+            message: `${entry.path}: ACL not set: ${r.reason === 'unresolved' ? `${r.detail} is not known on this host` : `malformed entry ${r.detail}`}`,
+            offset: entry.offset,
+            path: entry.path,
+          });
           continue;
         }
         value = r.value;
@@ -223,7 +273,12 @@ export class EntryWriter {
       setXattr(abs, name, value);
     } catch (e) {
       if (!isFsidmapError(e)) throw e;
-      this.warn({ code: 'TAR_XATTR_NOT_SET', message: `${entry.path}: xattr ${name} not set: ${e.message}`, offset: entry.offset, path: entry.path });
+      this.warn({
+        code: 'TAR_XATTR_NOT_SET',
+        message: `${entry.path}: xattr ${name} not set: ${e.message}`,
+        offset: entry.offset,
+        path: entry.path,
+      });
     }
   }
 
@@ -236,8 +291,14 @@ export class EntryWriter {
     if (isFsidmapError(e)) return e;
     const err = e as NodeJS.ErrnoException;
     return new FsidmapError('ERR_UNPACK_IO', `${path}: ${err.syscall ?? 'write'} failed: ${err.code ?? err.message}`, {
-      context: { path, errno: err.code, syscall: err.syscall }, cause: e,
-      hint: err.code === 'EPERM' ? 'setting owners needs root, or a user namespace whose map covers the shifted ids' : err.code === 'ENOSPC' ? 'the target filesystem is full' : undefined,
+      context: { path, errno: err.code, syscall: err.syscall },
+      cause: e,
+      hint:
+        err.code === 'EPERM'
+          ? 'setting owners needs root, or a user namespace whose map covers the shifted ids'
+          : err.code === 'ENOSPC'
+            ? 'the target filesystem is full'
+            : undefined,
     } as ConstructorParameters<typeof FsidmapError>[2]);
   }
 }

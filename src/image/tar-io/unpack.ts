@@ -36,7 +36,10 @@ export interface UnpackResult extends UnpackCounts {
 
 export async function unpackTar(input: Readable, dir: string, options: UnpackOptions): Promise<UnpackResult> {
   let warnings = 0;
-  const warn = (w: TarWarning): void => { warnings++; options.onWarning?.(w); };
+  const warn = (w: TarWarning): void => {
+    warnings++;
+    options.onWarning?.(w);
+  };
   const shift = new TarShiftTransform({ ...options, names: 'keep', onWarning: warn, ownsChunks: false });
   mkdirSync(dir, { recursive: true });
   const root = realpathSync(dir);
@@ -48,7 +51,9 @@ export async function unpackTar(input: Readable, dir: string, options: UnpackOpt
   if (head.length > 0 && detectCompression(head) === 'gzip') stages.push(createGunzip({ chunkSize: 1 << 18 }));
   stages.push(shift);
   let failure: Error | undefined;
-  const shifted = (pipeline as unknown as (...s: unknown[]) => Readable)(stream, ...stages, (e: Error | null) => { if (e) failure = e; });
+  const shifted = (pipeline as unknown as (...s: unknown[]) => Readable)(stream, ...stages, (e: Error | null) => {
+    if (e) failure = e;
+  });
   const parser = new TarEntryParser(warn);
   try {
     for await (const chunk of shifted) {

@@ -26,7 +26,7 @@ export function aclTextToXattr(text: string, resolve: NameResolver): AclToXattr 
     if (tag === ACL_TAG.USER || tag === ACL_TAG.GROUP) {
       const kind = tag === ACL_TAG.USER ? 'user' : 'group';
       // A numeric qualifier is an id; a name is looked up; star's trailing id is the fallback.
-      const numeric = /^\d+$/.test(e.qualifier) ? Number(e.qualifier) : resolve(kind, e.qualifier) ?? entryNumericId(e);
+      const numeric = /^\d+$/.test(e.qualifier) ? Number(e.qualifier) : (resolve(kind, e.qualifier) ?? entryNumericId(e));
       if (numeric === undefined) return { ok: false, reason: 'unresolved', detail: `${kind} ${e.qualifier}` };
       id = numeric;
     }
@@ -39,11 +39,16 @@ export function aclTextToXattr(text: string, resolve: NameResolver): AclToXattr 
 
 function tagOf(e: AclTextEntry): number | undefined {
   switch (e.tag) {
-    case 'user': return e.qualifier === '' ? ACL_TAG.USER_OBJ : ACL_TAG.USER;
-    case 'group': return e.qualifier === '' ? ACL_TAG.GROUP_OBJ : ACL_TAG.GROUP;
-    case 'mask': return ACL_TAG.MASK;
-    case 'other': return ACL_TAG.OTHER;
-    default: return undefined;
+    case 'user':
+      return e.qualifier === '' ? ACL_TAG.USER_OBJ : ACL_TAG.USER;
+    case 'group':
+      return e.qualifier === '' ? ACL_TAG.GROUP_OBJ : ACL_TAG.GROUP;
+    case 'mask':
+      return ACL_TAG.MASK;
+    case 'other':
+      return ACL_TAG.OTHER;
+    default:
+      return undefined;
   }
 }
 

@@ -27,7 +27,16 @@ export interface AclText {
   readonly parts: ReadonlyArray<{ readonly entry: AclTextEntry } | { readonly raw: string }>;
 }
 
-const TAGS: Record<string, AclTag> = { user: 'user', u: 'user', group: 'group', g: 'group', mask: 'mask', m: 'mask', other: 'other', o: 'other' };
+const TAGS: Record<string, AclTag> = {
+  user: 'user',
+  u: 'user',
+  group: 'group',
+  g: 'group',
+  mask: 'mask',
+  m: 'mask',
+  other: 'other',
+  o: 'other',
+};
 
 export function parseAclText(text: string): AclText {
   const parts: Array<{ entry: AclTextEntry } | { raw: string }> = [];
@@ -88,7 +97,8 @@ export function aclEntries(acl: AclText): AclTextEntry[] {
 export function entryNumericId(e: AclTextEntry): number | undefined {
   if (e.tag !== 'user' && e.tag !== 'group') return undefined;
   if (/^\d{1,10}$/.test(e.qualifier) && Number(e.qualifier) <= 0xffffffff) return Number(e.qualifier);
-  if (e.qualifier !== '' && e.extra.length > 0 && /^\d{1,10}$/.test(e.extra[0]) && Number(e.extra[0]) <= 0xffffffff) return Number(e.extra[0]);
+  if (e.qualifier !== '' && e.extra.length > 0 && /^\d{1,10}$/.test(e.extra[0]) && Number(e.extra[0]) <= 0xffffffff)
+    return Number(e.extra[0]);
   return undefined;
 }
 

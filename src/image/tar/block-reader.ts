@@ -39,7 +39,11 @@ export class MetaData {
   private filled = 0;
   private padding: number;
 
-  constructor(readonly typeflag: number, size: number, readonly offset: number) {
+  constructor(
+    readonly typeflag: number,
+    size: number,
+    readonly offset: number,
+  ) {
     this.data = Buffer.allocUnsafe(size);
     this.padding = (BLOCK - (size % BLOCK)) % BLOCK;
   }

@@ -35,7 +35,19 @@ test('GNU long names and long link targets, PAX path/linkpath, and global record
   const archive = Buffer.concat([
     buildGlobal([['uid', '4242']]),
     buildEntry({ path: longName, uid: 1, gid: 2, data: Buffer.from('x'), longName: true }, 'gnu'),
-    buildEntry({ path: 'short', uid: 3, gid: 4, pax: [['path', 'from/pax'], ['uid', '77'], ['SCHILY.xattr.user.k', 'v']] }, 'ustar'),
+    buildEntry(
+      {
+        path: 'short',
+        uid: 3,
+        gid: 4,
+        pax: [
+          ['path', 'from/pax'],
+          ['uid', '77'],
+          ['SCHILY.xattr.user.k', 'v'],
+        ],
+      },
+      'ustar',
+    ),
     buildEntry({ path: 'later', uid: 5, gid: 6 }, 'ustar'),
     Buffer.alloc(1024),
   ]);
@@ -48,8 +60,16 @@ test('GNU long names and long link targets, PAX path/linkpath, and global record
 test('old GNU sparse header with an extension block: the map and the real size', () => {
   const h = encodeHeader({ name: 'sparse', typeflag: TYPE.gnuSparse, size: 8, format: 'gnu' });
   // 4 map entries in the header at 386, then "more follow" at 482 and the real size at 483.
-  const entries: Array<[number, number]> = [[0, 2], [1000, 2], [2000, 1], [3000, 1]];
-  entries.forEach(([o, n], i) => { encodeOctal(h, 386 + i * 24, 12, o); encodeOctal(h, 398 + i * 24, 12, n); });
+  const entries: Array<[number, number]> = [
+    [0, 2],
+    [1000, 2],
+    [2000, 1],
+    [3000, 1],
+  ];
+  entries.forEach(([o, n], i) => {
+    encodeOctal(h, 386 + i * 24, 12, o);
+    encodeOctal(h, 398 + i * 24, 12, n);
+  });
   h[482] = 1;
   encodeOctal(h, 483, 12, 5000);
   recomputeChecksum(h);
@@ -59,23 +79,46 @@ test('old GNU sparse header with an extension block: the map and the real size',
   const archive = Buffer.concat([Buffer.from(h), Buffer.from(ext), pad(Buffer.from('AABBCDEE')), Buffer.alloc(1024)]);
   const [e] = read(archive);
   assert.equal(e.type, 'file');
-  assert.deepEqual(e.sparse, { realSize: 5000, segments: [{ offset: 0, length: 2 }, { offset: 1000, length: 2 }, { offset: 2000, length: 1 }, { offset: 3000, length: 1 }, { offset: 4000, length: 2 }] });
+  assert.deepEqual(e.sparse, {
+    realSize: 5000,
+    segments: [
+      { offset: 0, length: 2 },
+      { offset: 1000, length: 2 },
+      { offset: 2000, length: 1 },
+      { offset: 3000, length: 1 },
+      { offset: 4000, length: 2 },
+    ],
+  });
   assert.equal(e.data, 'AABBCDEE');
 });
 
 test('PAX sparse 1.0: the map at the start of the data is taken off, the real name and size come from the records', () => {
   const map = pad(Buffer.from('2\n0\n5\n100\n3\n'));
   const data = Buffer.concat([map, Buffer.from('AAAAABBB')]);
-  const pax = encodePax([paxRecord('GNU.sparse.major', '1'), paxRecord('GNU.sparse.minor', '0'), paxRecord('GNU.sparse.name', 'real/name'), paxRecord('GNU.sparse.realsize', '103')]);
+  const pax = encodePax([
+    paxRecord('GNU.sparse.major', '1'),
+    paxRecord('GNU.sparse.minor', '0'),
+    paxRecord('GNU.sparse.name', 'real/name'),
+    paxRecord('GNU.sparse.realsize', '103'),
+  ]);
   const h = encodeHeader({ name: './GNUSparseFile.1/name', typeflag: TYPE.file, size: data.length, format: 'ustar' });
   const archive = Buffer.concat([
-    Buffer.from(encodeHeader({ name: 'PaxHeaders/name', typeflag: TYPE.paxLocal, size: pax.length, format: 'ustar' })), pad(pax),
-    Buffer.from(h), pad(data), Buffer.alloc(1024),
+    Buffer.from(encodeHeader({ name: 'PaxHeaders/name', typeflag: TYPE.paxLocal, size: pax.length, format: 'ustar' })),
+    pad(pax),
+    Buffer.from(h),
+    pad(data),
+    Buffer.alloc(1024),
   ]);
   for (const sizes of [[archive.length], [1], [7, 500, 13]]) {
     const [e] = read(archive, sizes);
     assert.equal(e.path, 'real/name');
-    assert.deepEqual(e.sparse, { realSize: 103, segments: [{ offset: 0, length: 5 }, { offset: 100, length: 3 }] });
+    assert.deepEqual(e.sparse, {
+      realSize: 103,
+      segments: [
+        { offset: 0, length: 5 },
+        { offset: 100, length: 3 },
+      ],
+    });
     assert.equal(e.data, 'AAAAABBB');
     assert.equal(e.size, 8);
   }
@@ -91,20 +134,38 @@ test('v7: a regular-file entry whose name ends in "/" is a directory', () => {
 
 test('a member cut short is ERR_TAR_TRUNCATED', () => {
   const archive = buildArchive([{ path: 'f', uid: 0, gid: 0, data: Buffer.alloc(2000) }]);
-  assert.throws(() => read(archive.subarray(0, 1500)), (e: FsidmapError) => e.code === 'ERR_TAR_TRUNCATED');
+  assert.throws(
+    () => read(archive.subarray(0, 1500)),
+    (e: FsidmapError) => e.code === 'ERR_TAR_TRUNCATED',
+  );
 });
 
 test('property: entries and data do not depend on how the input is cut', () => {
-  fc.assert(fc.property(
-    fc.array(fc.record({ size: fc.integer({ min: 0, max: 2000 }), pax: fc.boolean() }), { minLength: 1, maxLength: 5 }),
-    fc.array(fc.integer({ min: 1, max: 1100 }), { minLength: 1, maxLength: 6 }),
-    (list, sizes) => {
-      const archive = buildArchive(list.map((e, i) => ({
-        path: `f${i}`, uid: i, gid: i, data: Buffer.alloc(e.size, 65 + i), ...(e.pax ? { pax: [['path', `long/${i}`]] as Array<[string, string]> } : {}),
-      })));
-      const whole = read(archive).map((e) => [e.path, e.uid, e.data]);
-      assert.deepEqual(read(archive, sizes).map((e) => [e.path, e.uid, e.data]), whole);
-      assert.deepEqual(whole.map((e) => (e[2] as string).length), list.map((e) => e.size));
-    },
-  ), { numRuns: 100 });
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ size: fc.integer({ min: 0, max: 2000 }), pax: fc.boolean() }), { minLength: 1, maxLength: 5 }),
+      fc.array(fc.integer({ min: 1, max: 1100 }), { minLength: 1, maxLength: 6 }),
+      (list, sizes) => {
+        const archive = buildArchive(
+          list.map((e, i) => ({
+            path: `f${i}`,
+            uid: i,
+            gid: i,
+            data: Buffer.alloc(e.size, 65 + i),
+            ...(e.pax ? { pax: [['path', `long/${i}`]] as Array<[string, string]> } : {}),
+          })),
+        );
+        const whole = read(archive).map((e) => [e.path, e.uid, e.data]);
+        assert.deepEqual(
+          read(archive, sizes).map((e) => [e.path, e.uid, e.data]),
+          whole,
+        );
+        assert.deepEqual(
+          whole.map((e) => (e[2] as string).length),
+          list.map((e) => e.size),
+        );
+      },
+    ),
+    { numRuns: 100 },
+  );
 });

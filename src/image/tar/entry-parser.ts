@@ -2,7 +2,13 @@ import type { EntryType } from '../entry.js';
 import { BLOCK, TYPE, type TarHeader, cString, dataSize, decodeHeader, isMetaType, isZeroBlock } from './header.js';
 import { type PaxRecord, decodePax, findRecord, parsePaxId, parsePaxNumber } from './pax.js';
 import {
-  type SparseMap, type SparseSegment, Sparse1Map, paxSparseInfo, paxSparseKind, paxSparseMapFromRecords, readGnuSparseEntries,
+  type SparseMap,
+  type SparseSegment,
+  Sparse1Map,
+  paxSparseInfo,
+  paxSparseKind,
+  paxSparseMapFromRecords,
+  readGnuSparseEntries,
 } from './sparse.js';
 import { BlockAssembler, MetaData } from './block-reader.js';
 import { badArchive, badHeader, emptyInput, metaTooLarge, notTar, truncated } from './stream-errors.js';
@@ -68,7 +74,10 @@ export class TarEntryParser {
   private pending: { header: TarHeader; offset: number; segments: SparseSegment[] } | null = null;
   private sparse1: { entry: Omit<TarEntry, 'sparse' | 'size'>; map: Sparse1Map; size: number; realSize: number } | null = null;
 
-  constructor(private readonly warn: WarningSink, private readonly maxMeta = 16 * 1024 * 1024) {}
+  constructor(
+    private readonly warn: WarningSink,
+    private readonly maxMeta = 16 * 1024 * 1024,
+  ) {}
 
   *push(chunk: Buffer): Generator<TarEvent> {
     let i = 0;
@@ -116,7 +125,10 @@ export class TarEntryParser {
             const mapBytes = s.map.consumed + ((BLOCK - (s.map.consumed % BLOCK)) % BLOCK);
             if (mapBytes > s.size) throw badArchive(this.pos, 'the sparse map is larger than the member');
             this.sparse1 = null;
-            yield { kind: 'entry', entry: { ...s.entry, size: s.size - mapBytes, sparse: { realSize: s.realSize, segments: s.map.segments() } } };
+            yield {
+              kind: 'entry',
+              entry: { ...s.entry, size: s.size - mapBytes, sparse: { realSize: s.realSize, segments: s.map.segments() } },
+            };
             this.remaining = s.size - mapBytes;
             this.padRemaining = mapBytes - s.map.consumed;
             this.afterPad = 'data';
@@ -247,7 +259,11 @@ export class TarEntryParser {
     for (const r of records) {
       if (r.key.startsWith('SCHILY.xattr.')) xattrs.set(r.key.slice(13), r.value);
       else if (r.key.startsWith('LIBARCHIVE.xattr.')) {
-        try { xattrs.set(decodeURIComponent(r.key.slice(17)), Buffer.from(r.value.toString('latin1'), 'base64')); } catch { /* not a name */ }
+        try {
+          xattrs.set(decodeURIComponent(r.key.slice(17)), Buffer.from(r.value.toString('latin1'), 'base64'));
+        } catch {
+          /* not a name */
+        }
       }
     }
     let type = entryType(h.typeflag);
@@ -256,12 +272,24 @@ export class TarEntryParser {
     if (type === 'dir') path = path.replace(/\/+$/, '') || path;
     const size = num('size') ?? h.size;
     const base = {
-      offset, path, linkpath, typeflag: h.typeflag, type,
-      mode: h.mode & 0o7777, uid: id('uid') ?? h.uid, gid: id('gid') ?? h.gid,
-      uname: str('uname') ?? h.uname, gname: str('gname') ?? h.gname,
-      mtime: num('mtime') ?? h.mtime, atime: num('atime'),
-      devmajor: h.devmajor, devminor: h.devminor,
-      xattrs, aclAccess: str('SCHILY.acl.access'), aclDefault: str('SCHILY.acl.default'), records,
+      offset,
+      path,
+      linkpath,
+      typeflag: h.typeflag,
+      type,
+      mode: h.mode & 0o7777,
+      uid: id('uid') ?? h.uid,
+      gid: id('gid') ?? h.gid,
+      uname: str('uname') ?? h.uname,
+      gname: str('gname') ?? h.gname,
+      mtime: num('mtime') ?? h.mtime,
+      atime: num('atime'),
+      devmajor: h.devmajor,
+      devminor: h.devminor,
+      xattrs,
+      aclAccess: str('SCHILY.acl.access'),
+      aclDefault: str('SCHILY.acl.default'),
+      records,
     };
     const stored = dataSize(h.typeflag, size);
     if (sparseKind === '1.0' && stored > 0) {
@@ -287,13 +315,25 @@ export class TarEntryParser {
 
 export function entryType(typeflag: number): EntryType {
   switch (typeflag) {
-    case TYPE.file: case TYPE.oldFile: case TYPE.contiguous: case TYPE.gnuSparse: return 'file';
-    case TYPE.hardlink: return 'hardlink';
-    case TYPE.symlink: return 'symlink';
-    case TYPE.char: return 'char';
-    case TYPE.block: return 'block';
-    case TYPE.dir: case TYPE.gnuDumpDir: return 'dir';
-    case TYPE.fifo: return 'fifo';
-    default: return 'other';
+    case TYPE.file:
+    case TYPE.oldFile:
+    case TYPE.contiguous:
+    case TYPE.gnuSparse:
+      return 'file';
+    case TYPE.hardlink:
+      return 'hardlink';
+    case TYPE.symlink:
+      return 'symlink';
+    case TYPE.char:
+      return 'char';
+    case TYPE.block:
+      return 'block';
+    case TYPE.dir:
+    case TYPE.gnuDumpDir:
+      return 'dir';
+    case TYPE.fifo:
+      return 'fifo';
+    default:
+      return 'other';
   }
 }

@@ -60,14 +60,16 @@ export function shiftEntry(input: EntryShiftInput, ctx: EntryShiftContext): Entr
     if (paxState === 'set') {
       // The record holds the id and was shifted; mirror it in the field as GNU tar does (the id if it fits, else 0).
       const id = parsePaxId(findRecord(records!, kind)!.value);
-      if (id !== undefined) headerChanged = writeIfDifferent(block, kind, fieldValue, fitsField(id, format) ? id : 0, format) || headerChanged;
+      if (id !== undefined)
+        headerChanged = writeIfDifferent(block, kind, fieldValue, fitsField(id, format) ? id : 0, format) || headerChanged;
       continue;
     }
     if (paxState === 'none' && input.globalIds[kind]) {
       // A global record overrides the field; readers ignore it, so move it only where the map says how.
       if (fieldValue !== undefined) {
         const to = shifter.tryShift(kind, fieldValue);
-        if (to !== undefined && fitsField(to, format)) headerChanged = writeIfDifferent(block, kind, fieldValue, to, format) || headerChanged;
+        if (to !== undefined && fitsField(to, format))
+          headerChanged = writeIfDifferent(block, kind, fieldValue, to, format) || headerChanged;
       }
       continue;
     }

@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  F, TYPE, checksumMatches, computeChecksum, dataSize, decodeHeader, encodeHeader, headerFormat, isMetaType, recomputeChecksum, writeIdField,
+  F,
+  TYPE,
+  checksumMatches,
+  computeChecksum,
+  dataSize,
+  decodeHeader,
+  encodeHeader,
+  headerFormat,
+  isMetaType,
+  recomputeChecksum,
+  writeIdField,
 } from './header.js';
 
 test('encodeHeader: the three magics, a valid checksum, and fields that decode back', () => {
@@ -37,9 +47,13 @@ test('checksum: a signed-byte sum (historic Sun tar) is accepted, as GNU tar doe
 });
 
 test('writeIdField: octal up to 2097151, then base-256 in GNU headers and a PAX record elsewhere (as GNU tar)', () => {
-  const table: Array<[('ustar' | 'gnu' | 'v7'), number, string]> = [
-    ['ustar', 2097151, 'octal'], ['ustar', 2097152, 'needs-pax'], ['v7', 3000000, 'needs-pax'],
-    ['gnu', 2097151, 'octal'], ['gnu', 2097152, 'base256'], ['gnu', 4294967294, 'base256'],
+  const table: Array<['ustar' | 'gnu' | 'v7', number, string]> = [
+    ['ustar', 2097151, 'octal'],
+    ['ustar', 2097152, 'needs-pax'],
+    ['v7', 3000000, 'needs-pax'],
+    ['gnu', 2097151, 'octal'],
+    ['gnu', 2097152, 'base256'],
+    ['gnu', 4294967294, 'base256'],
   ];
   for (const [format, id, expected] of table) {
     const h = encodeHeader({ name: 'x', typeflag: TYPE.file, size: 0, format });
@@ -62,7 +76,13 @@ test('ustar prefix joins the name; GNU headers have no prefix there', () => {
 test('dataSize follows GNU tar: directories carry none, every other type its size', () => {
   assert.equal(dataSize(TYPE.dir, 4096), 0);
   for (const t of [TYPE.file, TYPE.hardlink, TYPE.symlink, TYPE.gnuDumpDir, TYPE.paxLocal, 0x5a]) assert.equal(dataSize(t, 10), 10);
-  assert.deepEqual([TYPE.paxLocal, TYPE.paxGlobal, TYPE.gnuLongName, TYPE.gnuLongLink, TYPE.file].map(isMetaType), [true, true, true, true, false]);
+  assert.deepEqual([TYPE.paxLocal, TYPE.paxGlobal, TYPE.gnuLongName, TYPE.gnuLongLink, TYPE.file].map(isMetaType), [
+    true,
+    true,
+    true,
+    true,
+    false,
+  ]);
 });
 
 test('decodeHeader: a bad number names the field', () => {

@@ -11,11 +11,25 @@ export const BLOCK = 512;
 
 /** Field offsets and lengths (ustar; GNU differs only from byte 345 on). */
 export const F = {
-  name: [0, 100], mode: [100, 8], uid: [108, 8], gid: [116, 8], size: [124, 12], mtime: [136, 12],
-  chksum: [148, 8], typeflag: [156, 1], linkname: [157, 100], magic: [257, 6], version: [263, 2],
-  uname: [265, 32], gname: [297, 32], devmajor: [329, 8], devminor: [337, 8], prefix: [345, 155],
+  name: [0, 100],
+  mode: [100, 8],
+  uid: [108, 8],
+  gid: [116, 8],
+  size: [124, 12],
+  mtime: [136, 12],
+  chksum: [148, 8],
+  typeflag: [156, 1],
+  linkname: [157, 100],
+  magic: [257, 6],
+  version: [263, 2],
+  uname: [265, 32],
+  gname: [297, 32],
+  devmajor: [329, 8],
+  devminor: [337, 8],
+  prefix: [345, 155],
   // GNU only:
-  gnuIsExtended: [482, 1], gnuRealSize: [483, 12],
+  gnuIsExtended: [482, 1],
+  gnuRealSize: [483, 12],
 } as const;
 type FieldName = keyof typeof F;
 
@@ -24,9 +38,24 @@ export type HeaderFormat = 'ustar' | 'gnu' | 'v7';
 
 /** The typeflags this code gives meaning to; others pass through as "other". */
 export const TYPE = {
-  file: 0x30, oldFile: 0, hardlink: 0x31, symlink: 0x32, char: 0x33, block: 0x34, dir: 0x35, fifo: 0x36, contiguous: 0x37,
-  paxLocal: 0x78 /* x */, paxGlobal: 0x67 /* g */, gnuLongName: 0x4c /* L */, gnuLongLink: 0x4b /* K */,
-  gnuSparse: 0x53 /* S */, gnuDumpDir: 0x44 /* D */, gnuVolume: 0x56 /* V */, gnuMultiVol: 0x4d /* M */, solarisAcl: 0x41, /* A */
+  file: 0x30,
+  oldFile: 0,
+  hardlink: 0x31,
+  symlink: 0x32,
+  char: 0x33,
+  block: 0x34,
+  dir: 0x35,
+  fifo: 0x36,
+  contiguous: 0x37,
+  paxLocal: 0x78 /* x */,
+  paxGlobal: 0x67 /* g */,
+  gnuLongName: 0x4c /* L */,
+  gnuLongLink: 0x4b /* K */,
+  gnuSparse: 0x53 /* S */,
+  gnuDumpDir: 0x44 /* D */,
+  gnuVolume: 0x56 /* V */,
+  gnuMultiVol: 0x4d /* M */,
+  solarisAcl: 0x41 /* A */,
   solarisXattr: 0x58 /* X: old Solaris/star extended header, same layout as x */,
 } as const;
 
@@ -134,7 +163,10 @@ export function decodeHeader(block: Uint8Array): HeaderDecode {
     const [off, len] = F[f];
     const r = decodeNumeric(block, off, len);
     if (!r.ok) {
-      if (optional.has(f)) { nums[f] = 0; continue; }
+      if (optional.has(f)) {
+        nums[f] = 0;
+        continue;
+      }
       return { ok: false, problem: { field: f, reason: r.reason === 'bad-octal' ? 'not an octal number' : 'number too large' } };
     }
     nums[f] = r.value;
@@ -150,11 +182,20 @@ export function decodeHeader(block: Uint8Array): HeaderDecode {
     ok: true,
     header: {
       path: entryPath(block, format),
-      mode: nums.mode, uid: nums.uid, gid: nums.gid, size: nums.size, mtime: nums.mtime,
-      typeflag, linkname: readString(block, 157, 100), format,
+      mode: nums.mode,
+      uid: nums.uid,
+      gid: nums.gid,
+      size: nums.size,
+      mtime: nums.mtime,
+      typeflag,
+      linkname: readString(block, 157, 100),
+      format,
       uname: format === 'v7' ? '' : readString(block, 265, 32),
       gname: format === 'v7' ? '' : readString(block, 297, 32),
-      devmajor: nums.devmajor, devminor: nums.devminor, gnuExtended, gnuRealSize,
+      devmajor: nums.devmajor,
+      devminor: nums.devminor,
+      gnuExtended,
+      gnuRealSize,
     },
   };
 }

@@ -62,11 +62,15 @@ export class IdShifter {
     const direction = options.direction ?? 'down';
     if (direction !== 'down' && direction !== 'up') throw new UsageError(`direction must be "down" or "up", got "${String(direction)}"`);
     this.unmapped = options.unmapped ?? { kind: 'refuse' };
-    if (this.unmapped.kind === 'replace' && !(Number.isInteger(this.unmapped.id) && this.unmapped.id >= 0 && this.unmapped.id < INVALID_ID)) {
+    if (
+      this.unmapped.kind === 'replace' &&
+      !(Number.isInteger(this.unmapped.id) && this.unmapped.id >= 0 && this.unmapped.id < INVALID_ID)
+    ) {
       throw new UsageError(`the replacement for unmapped ids must be an id between 0 and 4294967294, got ${this.unmapped.id}`);
     }
     this.names = options.names ?? 'clear';
-    if (this.names !== 'clear' && this.names !== 'keep') throw new UsageError(`names must be "clear" or "keep", got "${String(this.names)}"`);
+    if (this.names !== 'clear' && this.names !== 'keep')
+      throw new UsageError(`names must be "clear" or "keep", got "${String(this.names)}"`);
     this.uid = new BulkTranslator(options.map, direction);
     this.gid = options.gidMap && !options.gidMap.equals(options.map) ? new BulkTranslator(options.gidMap, direction) : this.uid;
   }
@@ -86,10 +90,14 @@ export class IdShifter {
         this.stats.replaced++;
         return this.unmapped.id;
       default:
-        throw new FsidmapError('ERR_TAR_UNMAPPED_ID', `${site.path}: ${kind} ${id} (${describeSite(site.where)}) is not covered by the map`, {
-          context: { path: site.path, kind, id, where: site.where },
-          hint: 'extend the map to cover it (fsidmap image inspect ARCHIVE lists every id), or pass --unmapped keep or --unmapped 65534',
-        });
+        throw new FsidmapError(
+          'ERR_TAR_UNMAPPED_ID',
+          `${site.path}: ${kind} ${id} (${describeSite(site.where)}) is not covered by the map`,
+          {
+            context: { path: site.path, kind, id, where: site.where },
+            hint: 'extend the map to cover it (fsidmap image inspect ARCHIVE lists every id), or pass --unmapped keep or --unmapped 65534',
+          },
+        );
     }
   }
 
@@ -101,11 +109,17 @@ export class IdShifter {
 
 function describeSite(where: IdSite['where']): string {
   switch (where) {
-    case 'header': return 'header field';
-    case 'pax': return 'PAX record';
-    case 'global-pax': return 'global PAX record';
-    case 'acl': return 'ACL entry';
-    case 'xattr-acl': return 'ACL xattr entry';
-    case 'capability': return 'file capability root id';
+    case 'header':
+      return 'header field';
+    case 'pax':
+      return 'PAX record';
+    case 'global-pax':
+      return 'global PAX record';
+    case 'acl':
+      return 'ACL entry';
+    case 'xattr-acl':
+      return 'ACL xattr entry';
+    case 'capability':
+      return 'file capability root id';
   }
 }

@@ -13,7 +13,10 @@ import type { TarEntry } from './entry-parser.js';
 export function toImageEntry(e: TarEntry): ImageEntry {
   const aclUids: number[] = [];
   const aclGids: number[] = [];
-  for (const [xattr, text] of [[POSIX_ACL_ACCESS, e.aclAccess], [POSIX_ACL_DEFAULT, e.aclDefault]] as const) {
+  for (const [xattr, text] of [
+    [POSIX_ACL_ACCESS, e.aclAccess],
+    [POSIX_ACL_DEFAULT, e.aclDefault],
+  ] as const) {
     const binary = e.xattrs.get(xattr);
     const ids = binary ? readPosixAclIds(binary) : undefined;
     if (ids) {
@@ -35,7 +38,9 @@ export function toImageEntry(e: TarEntry): ImageEntry {
     uid: e.uid,
     gid: e.gid,
     mode: e.mode,
-    ...(e.type === 'hardlink' || e.type === 'symlink' ? { linkTarget: e.type === 'hardlink' ? normalizeEntryPath(e.linkpath) : e.linkpath } : {}),
+    ...(e.type === 'hardlink' || e.type === 'symlink'
+      ? { linkTarget: e.type === 'hardlink' ? normalizeEntryPath(e.linkpath) : e.linkpath }
+      : {}),
     ...(aclUids.length > 0 || aclGids.length > 0 ? { aclUids, aclGids } : {}),
     ...(cap ? { hasCapability: true, capRootId: root?.kind === 'v3' ? root.rootid : null } : {}),
   };

@@ -9,11 +9,28 @@ export * from './pax.js';
 export * from './acl-text.js';
 export { aclTextToXattr, type AclToXattr, type NameResolver } from './acl-binary.js';
 export {
-  ACL_USER, ACL_GROUP, POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY,
-  readPosixAclIds, rewritePosixAclIds, readCapabilityRoot, rewriteCapabilityRoot, type PosixAclIds, type CapabilityRoot,
+  ACL_USER,
+  ACL_GROUP,
+  POSIX_ACL_ACCESS,
+  POSIX_ACL_DEFAULT,
+  SECURITY_CAPABILITY,
+  readPosixAclIds,
+  rewritePosixAclIds,
+  readCapabilityRoot,
+  rewriteCapabilityRoot,
+  type PosixAclIds,
+  type CapabilityRoot,
 } from '../xattr-codec.js';
 export * from './sparse.js';
-export { IdShifter, type IdKind, type IdShiftStats, type IdSite, type NamesPolicy, type ShiftOptions, type UnmappedPolicy } from './id-shift.js';
+export {
+  IdShifter,
+  type IdKind,
+  type IdShiftStats,
+  type IdSite,
+  type NamesPolicy,
+  type ShiftOptions,
+  type UnmappedPolicy,
+} from './id-shift.js';
 export { shiftPaxRecords, type PaxShiftResult, type PaxIdRecord } from './pax-shift.js';
 export { shiftEntry, type EntryShiftInput, type EntryShiftResult } from './entry-shift.js';
 export { TarShiftCore, type ShiftCoreOptions, type ShiftCoreStats } from './shift-core.js';

@@ -12,7 +12,12 @@ const field = (s: string | number[], len = 8): Uint8Array => {
 
 test('decodeNumeric: octal forms GNU tar reads (leading spaces, NUL or space terminated, field-filling)', () => {
   const cases: Array<[string, number]> = [
-    ['0001750\0', 1000], ['   1750 ', 1000], ['1750\0\0\0\0', 1000], ['17777777', 0o17777777], ['0000000\0', 0], [' 7\0     ', 7],
+    ['0001750\0', 1000],
+    ['   1750 ', 1000],
+    ['1750\0\0\0\0', 1000],
+    ['17777777', 0o17777777],
+    ['0000000\0', 0],
+    [' 7\0     ', 7],
   ];
   for (const [text, value] of cases) {
     const r = decodeNumeric(field(text), 0, 8);
@@ -44,18 +49,22 @@ test('encodeOctal: 7 digits and a NUL in an 8-byte field, refused when it does n
 });
 
 test('property: octal and base-256 writes decode to the value written', () => {
-  fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), (v) => {
-    const b = new Uint8Array(8);
-    const wrote = encodeOctal(b, 0, 8, v) ? 'octal' : encodeBase256(b, 0, 8, v) ? 'base256' : 'none';
-    assert.equal(wrote, v <= MAX_OCTAL_7 ? 'octal' : 'base256');
-    const r = decodeNumeric(b, 0, 8);
-    assert.ok(r.ok);
-    assert.equal(r.value, v);
-  }));
-  fc.assert(fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), (v) => {
-    const b = new Uint8Array(12);
-    if (!encodeOctal(b, 0, 12, v)) assert.equal(encodeBase256(b, 0, 12, v), true);
-    const r = decodeNumeric(b, 0, 12);
-    assert.ok(r.ok && r.value === v);
-  }));
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 0xffffffff }), (v) => {
+      const b = new Uint8Array(8);
+      const wrote = encodeOctal(b, 0, 8, v) ? 'octal' : encodeBase256(b, 0, 8, v) ? 'base256' : 'none';
+      assert.equal(wrote, v <= MAX_OCTAL_7 ? 'octal' : 'base256');
+      const r = decodeNumeric(b, 0, 8);
+      assert.ok(r.ok);
+      assert.equal(r.value, v);
+    }),
+  );
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), (v) => {
+      const b = new Uint8Array(12);
+      if (!encodeOctal(b, 0, 12, v)) assert.equal(encodeBase256(b, 0, 12, v), true);
+      const r = decodeNumeric(b, 0, 12);
+      assert.ok(r.ok && r.value === v);
+    }),
+  );
 });

@@ -30,7 +30,11 @@ export function padding(n: number): Uint8Array {
  * and needs none), `entry` the entry's header (for a new header's mtime).
  */
 export function renderPax(
-  pax: PendingPax | null, local: { records: PaxRecord[]; changed: boolean } | null, created: boolean, entry: Uint8Array, path: string,
+  pax: PendingPax | null,
+  local: { records: PaxRecord[]; changed: boolean } | null,
+  created: boolean,
+  entry: Uint8Array,
+  path: string,
 ): { pieces: Uint8Array[]; outcome: PaxOutcome } {
   if (pax === null && !created) return { pieces: [], outcome: 'none' };
   const changed = created || (local?.changed ?? false) || (pax?.merged ?? false);
@@ -46,7 +50,13 @@ export function renderPax(
       recomputeChecksum(header);
     }
   } else {
-    header = encodeHeader({ name: paxHeaderName(path), typeflag: TYPE.paxLocal, size: data.length, mtime: readNumber(entry, 'mtime') ?? 0, format: 'ustar' });
+    header = encodeHeader({
+      name: paxHeaderName(path),
+      typeflag: TYPE.paxLocal,
+      size: data.length,
+      mtime: readNumber(entry, 'mtime') ?? 0,
+      format: 'ustar',
+    });
     outcome = 'created';
   }
   return { pieces: [header, data, padding(data.length)], outcome };

@@ -1,5 +1,11 @@
 import {
-  POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY, readCapabilityRoot, readPosixAclIds, rewriteCapabilityRoot, rewritePosixAclIds,
+  POSIX_ACL_ACCESS,
+  POSIX_ACL_DEFAULT,
+  SECURITY_CAPABILITY,
+  readCapabilityRoot,
+  readPosixAclIds,
+  rewriteCapabilityRoot,
+  rewritePosixAclIds,
 } from '../xattr-codec.js';
 import { type AclTextEntry, entryNumericId, formatAclText, isQualified, mapAclEntries, parseAclText } from './acl-text.js';
 import type { IdKind, IdShifter, IdSite } from './id-shift.js';
@@ -37,7 +43,10 @@ export function shiftPaxRecords(records: readonly PaxRecord[], ctx: PaxShiftCont
   const out: PaxRecord[] = [];
   let changed = false;
   const ids: { uid: PaxIdRecord; gid: PaxIdRecord } = { uid: 'none', gid: 'none' };
-  const site = (where: IdSite['where']): IdSite => ({ path: ctx.path, where: ctx.scope === 'global' && where === 'pax' ? 'global-pax' : where });
+  const site = (where: IdSite['where']): IdSite => ({
+    path: ctx.path,
+    where: ctx.scope === 'global' && where === 'pax' ? 'global-pax' : where,
+  });
   const uid = (where: IdSite['where']) => (id: number) => shifter.shift('uid', id, site(where));
   const gid = (where: IdSite['where']) => (id: number) => shifter.shift('gid', id, site(where));
 
@@ -45,16 +54,27 @@ export function shiftPaxRecords(records: readonly PaxRecord[], ctx: PaxShiftCont
     const { key } = r;
     if (key === 'uid' || key === 'gid') {
       ids[key] = r.value.length > 0 ? 'set' : 'delete';
-      if (r.value.length === 0) { out.push(r); continue; }
+      if (r.value.length === 0) {
+        out.push(r);
+        continue;
+      }
       const id = parsePaxId(r.value);
       if (id === undefined) {
-        ctx.warn({ code: 'TAR_PAX_BAD_ID', message: `${ctx.path}: PAX ${key} "${r.value.toString('latin1').slice(0, 40)}" is not a decimal id; left as written`, offset: ctx.offset, path: ctx.path });
+        ctx.warn({
+          code: 'TAR_PAX_BAD_ID',
+          message: `${ctx.path}: PAX ${key} "${r.value.toString('latin1').slice(0, 40)}" is not a decimal id; left as written`,
+          offset: ctx.offset,
+          path: ctx.path,
+        });
         out.push(r);
         continue;
       }
       const to = shifter.shift(key as IdKind, id, site('pax'));
       if (to === id) out.push(r);
-      else { out.push(paxRecord(key, String(to))); changed = true; }
+      else {
+        out.push(paxRecord(key, String(to)));
+        changed = true;
+      }
       continue;
     }
     if (key === 'uname' || key === 'gname') {
@@ -70,7 +90,12 @@ export function shiftPaxRecords(records: readonly PaxRecord[], ctx: PaxShiftCont
       continue;
     }
     if (key === 'SCHILY.acl.ace') {
-      ctx.warn({ code: 'TAR_NFS4_ACL_UNSHIFTED', message: `${ctx.path}: NFSv4 ACL (SCHILY.acl.ace) passed through unshifted`, offset: ctx.offset, path: ctx.path });
+      ctx.warn({
+        code: 'TAR_NFS4_ACL_UNSHIFTED',
+        message: `${ctx.path}: NFSv4 ACL (SCHILY.acl.ace) passed through unshifted`,
+        offset: ctx.offset,
+        path: ctx.path,
+      });
       out.push(r);
       continue;
     }
@@ -91,14 +116,21 @@ function xattrName(key: string): { name: string; encoding: 'raw' | 'libarchive' 
   if (key.startsWith('SCHILY.xattr.')) return { name: key.slice(13), encoding: 'raw' };
   if (key.startsWith('LIBARCHIVE.xattr.')) {
     // libarchive percent-encodes the name and base64-encodes the value.
-    try { return { name: decodeURIComponent(key.slice(17)), encoding: 'libarchive' }; } catch { return undefined; }
+    try {
+      return { name: decodeURIComponent(key.slice(17)), encoding: 'libarchive' };
+    } catch {
+      return undefined;
+    }
   }
   return undefined;
 }
 
 function shiftXattrRecord(
-  r: PaxRecord, xattr: { name: string; encoding: 'raw' | 'libarchive' }, ctx: PaxShiftContext,
-  uid: (w: IdSite['where']) => (id: number) => number, gid: (w: IdSite['where']) => (id: number) => number,
+  r: PaxRecord,
+  xattr: { name: string; encoding: 'raw' | 'libarchive' },
+  ctx: PaxShiftContext,
+  uid: (w: IdSite['where']) => (id: number) => number,
+  gid: (w: IdSite['where']) => (id: number) => number,
 ): PaxRecord {
   const isAcl = xattr.name === POSIX_ACL_ACCESS || xattr.name === POSIX_ACL_DEFAULT;
   if (!isAcl && xattr.name !== SECURITY_CAPABILITY) return r;
@@ -107,7 +139,12 @@ function shiftXattrRecord(
   if (isAcl) next = rewritePosixAclIds(raw, uid('xattr-acl'), gid('xattr-acl'));
   else next = readCapabilityRoot(raw).kind === 'v3' ? rewriteCapabilityRoot(raw, uid('capability')) : raw;
   if (next === undefined) {
-    ctx.warn({ code: 'TAR_XATTR_MALFORMED', message: `${ctx.path}: ${xattr.name} xattr value is malformed (${raw.length} bytes); left as written`, offset: ctx.offset, path: ctx.path });
+    ctx.warn({
+      code: 'TAR_XATTR_MALFORMED',
+      message: `${ctx.path}: ${xattr.name} xattr value is malformed (${raw.length} bytes); left as written`,
+      offset: ctx.offset,
+      path: ctx.path,
+    });
     return r;
   }
   if (next.equals(raw)) return r;
@@ -130,13 +167,22 @@ function encodeBase64Like(value: Buffer, original: Buffer): string {
  * extracting host to an unshifted id.
  */
 function shiftAclText(
-  r: PaxRecord, binary: Buffer | undefined, ctx: PaxShiftContext, uid: (id: number) => number, gid: (id: number) => number,
+  r: PaxRecord,
+  binary: Buffer | undefined,
+  ctx: PaxShiftContext,
+  uid: (id: number) => number,
+  gid: (id: number) => number,
 ): PaxRecord {
   const acl = parseAclText(r.value.toString('utf8'));
   const entries: AclTextEntry[] = [];
   for (const p of acl.parts) if ('entry' in p) entries.push(p.entry);
   if (entries.some((e) => e.tag === 'unknown' || e.perms === '')) {
-    ctx.warn({ code: 'TAR_ACL_MALFORMED', message: `${ctx.path}: ${r.key} has an entry that is not tag:qualifier:perms; left as written`, offset: ctx.offset, path: ctx.path });
+    ctx.warn({
+      code: 'TAR_ACL_MALFORMED',
+      message: `${ctx.path}: ${r.key} has an entry that is not tag:qualifier:perms; left as written`,
+      offset: ctx.offset,
+      path: ctx.path,
+    });
     return r;
   }
   const aligned = alignNamedEntries(entries, binary);
@@ -150,13 +196,24 @@ function shiftAclText(
     const numericQualifier = /^\d+$/.test(e.qualifier);
     const id = entryNumericId(e) ?? aligned?.[kind][position];
     if (id === undefined) {
-      ctx.warn({ code: 'TAR_ACL_NAMED_ENTRY', message: `${ctx.path}: ${r.key} entry "${e.tag}:${e.qualifier}" names no id (archive made without --xattrs?); left as written`, offset: ctx.offset, path: ctx.path });
+      ctx.warn({
+        code: 'TAR_ACL_NAMED_ENTRY',
+        message: `${ctx.path}: ${r.key} entry "${e.tag}:${e.qualifier}" names no id (archive made without --xattrs?); left as written`,
+        offset: ctx.offset,
+        path: ctx.path,
+      });
       return e;
     }
     const to = fn(id);
     let out: AclTextEntry;
-    if (numericQualifier) out = { ...e, qualifier: String(to), extra: e.extra.length > 0 && /^\d+$/.test(e.extra[0]) ? [String(to), ...e.extra.slice(1)] : e.extra };
-    else if (ctx.shifter.names === 'clear') out = { ...e, qualifier: String(to), extra: e.extra.length > 0 && /^\d+$/.test(e.extra[0]) ? e.extra.slice(1) : e.extra };
+    if (numericQualifier)
+      out = {
+        ...e,
+        qualifier: String(to),
+        extra: e.extra.length > 0 && /^\d+$/.test(e.extra[0]) ? [String(to), ...e.extra.slice(1)] : e.extra,
+      };
+    else if (ctx.shifter.names === 'clear')
+      out = { ...e, qualifier: String(to), extra: e.extra.length > 0 && /^\d+$/.test(e.extra[0]) ? e.extra.slice(1) : e.extra };
     else out = e.extra.length > 0 && /^\d+$/.test(e.extra[0]) ? { ...e, extra: [String(to), ...e.extra.slice(1)] } : e;
     if (out !== e && (out.qualifier !== e.qualifier || out.extra.join(':') !== e.extra.join(':'))) changed = true;
     return out;

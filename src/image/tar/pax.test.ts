@@ -38,12 +38,17 @@ test('decodePax: malformed data is refused with the offset', () => {
 
 test('property: records decode to what was encoded', () => {
   const key = fc.string({ minLength: 1, maxLength: 30 }).filter((k) => !k.includes('=') && !k.includes('\0'));
-  fc.assert(fc.property(fc.array(fc.tuple(key, fc.uint8Array({ maxLength: 300 })), { maxLength: 8 }), (pairs) => {
-    const recs = pairs.map(([k, v]) => paxRecord(k, Buffer.from(v)));
-    const r = decodePax(encodePax(recs));
-    assert.ok(r.ok);
-    assert.deepEqual(r.records.map((x) => [x.key, [...x.value]]), recs.map((x) => [x.key, [...x.value]]));
-  }));
+  fc.assert(
+    fc.property(fc.array(fc.tuple(key, fc.uint8Array({ maxLength: 300 })), { maxLength: 8 }), (pairs) => {
+      const recs = pairs.map(([k, v]) => paxRecord(k, Buffer.from(v)));
+      const r = decodePax(encodePax(recs));
+      assert.ok(r.ok);
+      assert.deepEqual(
+        r.records.map((x) => [x.key, [...x.value]]),
+        recs.map((x) => [x.key, [...x.value]]),
+      );
+    }),
+  );
 });
 
 test('parsePaxId: plain u32 only; empty means "delete" and is not an id', () => {

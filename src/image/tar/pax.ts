@@ -10,8 +10,7 @@ export interface PaxRecord {
 }
 
 export type PaxDecode =
-  | { readonly ok: true; readonly records: PaxRecord[] }
-  | { readonly ok: false; readonly offset: number; readonly reason: string };
+  { readonly ok: true; readonly records: PaxRecord[] } | { readonly ok: false; readonly offset: number; readonly reason: string };
 
 /**
  * Parses the data of a PAX header (exactly `size` bytes, padding excluded).
@@ -30,9 +29,13 @@ export function decodePax(data: Uint8Array): PaxDecode {
     }
     let i = pos;
     let len = 0;
-    while (i < buf.length && buf[i] >= 0x30 && buf[i] <= 0x39 && i - pos < 12) { len = len * 10 + buf[i] - 0x30; i++; }
+    while (i < buf.length && buf[i] >= 0x30 && buf[i] <= 0x39 && i - pos < 12) {
+      len = len * 10 + buf[i] - 0x30;
+      i++;
+    }
     if (i === pos || buf[i] !== 0x20) return { ok: false, offset: pos, reason: 'missing record length' };
-    if (len < i - pos + 4 || pos + len > buf.length) return { ok: false, offset: pos, reason: `record length ${len} runs past the header data` };
+    if (len < i - pos + 4 || pos + len > buf.length)
+      return { ok: false, offset: pos, reason: `record length ${len} runs past the header data` };
     const end = pos + len;
     if (buf[end - 1] !== 0x0a) return { ok: false, offset: pos, reason: 'record does not end with a newline' };
     const eq = buf.indexOf(0x3d, i + 1);

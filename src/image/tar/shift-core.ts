@@ -1,7 +1,17 @@
 import { shiftEntry } from './entry-shift.js';
 import {
-  BLOCK, TYPE, checksumMatches, dataSize, headerFormat, isMetaType, isZeroBlock, cString, entryPath, readNumber,
-  recomputeChecksum, writeSizeField,
+  BLOCK,
+  TYPE,
+  checksumMatches,
+  dataSize,
+  headerFormat,
+  isMetaType,
+  isZeroBlock,
+  cString,
+  entryPath,
+  readNumber,
+  recomputeChecksum,
+  writeSizeField,
 } from './header.js';
 import type { IdShifter } from './id-shift.js';
 import { BlockAssembler, MetaData } from './block-reader.js';
@@ -58,7 +68,15 @@ function pad(n: number): number {
 }
 
 export class TarShiftCore {
-  readonly stats: ShiftCoreStats = { entries: 0, headersRewritten: 0, paxRewritten: 0, paxCreated: 0, globalHeaders: 0, bytesIn: 0, bytesOut: 0 };
+  readonly stats: ShiftCoreStats = {
+    entries: 0,
+    headersRewritten: 0,
+    paxRewritten: 0,
+    paxCreated: 0,
+    globalHeaders: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+  };
   private mode: Mode = 'header';
   private pos = 0;
   private readonly blocks = new BlockAssembler();
@@ -77,7 +95,10 @@ export class TarShiftCore {
   private readonly maxMeta: number;
   private readonly runs: ChunkRuns;
 
-  constructor(private readonly options: ShiftCoreOptions, emit: (piece: Buffer) => void) {
+  constructor(
+    private readonly options: ShiftCoreOptions,
+    emit: (piece: Buffer) => void,
+  ) {
     this.maxMeta = options.maxMetaSize ?? DEFAULT_MAX_META;
     this.runs = new ChunkRuns(emit);
   }
@@ -135,9 +156,15 @@ export class TarShiftCore {
       throw truncated(this.stats.bytesIn, this.longName);
     }
     if (this.mode !== 'end') {
-      this.options.warn(this.zeroRun === 1
-        ? { code: 'TAR_LONE_ZERO_BLOCK', message: 'the archive ends with a single zero block instead of two', offset: this.stats.bytesIn }
-        : { code: 'TAR_NO_END_MARKER', message: 'the archive ends without the two zero blocks that mark its end', offset: this.stats.bytesIn });
+      this.options.warn(
+        this.zeroRun === 1
+          ? { code: 'TAR_LONE_ZERO_BLOCK', message: 'the archive ends with a single zero block instead of two', offset: this.stats.bytesIn }
+          : {
+              code: 'TAR_NO_END_MARKER',
+              message: 'the archive ends without the two zero blocks that mark its end',
+              offset: this.stats.bytesIn,
+            },
+      );
     }
   }
 
@@ -150,7 +177,8 @@ export class TarShiftCore {
       return;
     }
     if (isZeroBlock(block)) {
-      if (this.held !== null) throw badArchive(offset, 'a PAX or long-name header is followed by the end of the archive instead of an entry');
+      if (this.held !== null)
+        throw badArchive(offset, 'a PAX or long-name header is followed by the end of the archive instead of an entry');
       this.runs.place(block, start);
       if (++this.zeroRun === 2) this.mode = 'end';
       return;
@@ -162,7 +190,7 @@ export class TarShiftCore {
     if (!checksumMatches(block)) throw badHeader(offset, 'checksum mismatch');
     const typeflag = block[156];
     const size = readNumber(block, 'size');
-    if (size === undefined) throw badArchive(offset, 'the header\'s size field is not a number');
+    if (size === undefined) throw badArchive(offset, "the header's size field is not a number");
     if (isMetaType(typeflag)) return this.startMeta(block, start, typeflag, size, offset);
     this.onEntry(block, start, typeflag, size, offset);
   }
@@ -217,7 +245,13 @@ export class TarShiftCore {
 
   private onGlobal(metaHeader: Uint8Array, raw: Buffer, offset: number, records: PaxRecord[]): void {
     this.stats.globalHeaders++;
-    const r = shiftPaxRecords(records, { shifter: this.options.shifter, path: '(global PAX header)', scope: 'global', warn: this.options.warn, offset });
+    const r = shiftPaxRecords(records, {
+      shifter: this.options.shifter,
+      path: '(global PAX header)',
+      scope: 'global',
+      warn: this.options.warn,
+      offset,
+    });
     for (const k of ['uid', 'gid'] as const) if (r.ids[k] !== 'none') this.globalIds[k] = r.ids[k] === 'set';
     const data = r.changed ? encodePax(r.records) : raw;
     const header = Uint8Array.from(metaHeader);
@@ -226,7 +260,11 @@ export class TarShiftCore {
       recomputeChecksum(header);
     }
     if (this.held !== null) this.hold(header, data);
-    else { this.runs.out(header); this.runs.out(data); this.runs.out(padding(data.length)); }
+    else {
+      this.runs.out(header);
+      this.runs.out(data);
+      this.runs.out(padding(data.length));
+    }
   }
 
   private hold(header: Uint8Array, data: Buffer): void {
@@ -239,7 +277,11 @@ export class TarShiftCore {
     const format = headerFormat(block);
     if (!KNOWN_TYPES.has(typeflag) && !this.unknownTypes.has(typeflag)) {
       this.unknownTypes.add(typeflag);
-      this.options.warn({ code: 'TAR_UNKNOWN_TYPE', message: `entry type "${String.fromCharCode(typeflag)}" is not known; passed through by its size`, offset });
+      this.options.warn({
+        code: 'TAR_UNKNOWN_TYPE',
+        message: `entry type "${String.fromCharCode(typeflag)}" is not known; passed through by its size`,
+        offset,
+      });
     }
     if (typeflag !== TYPE.gnuVolume) {
       const path = this.longName ?? entryPath(block, format);
@@ -266,7 +308,13 @@ export class TarShiftCore {
   }
 
   /** Emits the held meta headers before the entry, with the PAX header rewritten or created as the entry requires. */
-  private releaseHeld(local: { records: PaxRecord[]; changed: boolean } | null, created: boolean, block: Uint8Array, start: number, path: string): void {
+  private releaseHeld(
+    local: { records: PaxRecord[]; changed: boolean } | null,
+    created: boolean,
+    block: Uint8Array,
+    start: number,
+    path: string,
+  ): void {
     const held = this.held;
     const pax = this.pax;
     this.held = null;
@@ -290,7 +338,10 @@ export class TarShiftCore {
 
   private startData(bytes: number): void {
     const total = bytes + pad(bytes);
-    if (total === 0) { this.mode = 'header'; return; }
+    if (total === 0) {
+      this.mode = 'header';
+      return;
+    }
     this.skip = total;
     this.pos += total;
     this.mode = 'skip';
@@ -301,15 +352,29 @@ export class TarShiftCore {
     for (let j = from; j < chunk.length; j++) {
       if (chunk[j] !== 0) {
         this.trailingWarned = true;
-        this.options.warn({ code: 'TAR_TRAILING_DATA', message: 'non-zero bytes follow the end-of-archive marker; passed through unchanged', offset: this.pos });
+        this.options.warn({
+          code: 'TAR_TRAILING_DATA',
+          message: 'non-zero bytes follow the end-of-archive marker; passed through unchanged',
+          offset: this.pos,
+        });
         return;
       }
     }
   }
-
 }
 
 const KNOWN_TYPES = new Set<number>([
-  TYPE.file, TYPE.oldFile, TYPE.hardlink, TYPE.symlink, TYPE.char, TYPE.block, TYPE.dir, TYPE.fifo, TYPE.contiguous,
-  TYPE.gnuSparse, TYPE.gnuDumpDir, TYPE.gnuVolume, TYPE.gnuMultiVol,
+  TYPE.file,
+  TYPE.oldFile,
+  TYPE.hardlink,
+  TYPE.symlink,
+  TYPE.char,
+  TYPE.block,
+  TYPE.dir,
+  TYPE.fifo,
+  TYPE.contiguous,
+  TYPE.gnuSparse,
+  TYPE.gnuDumpDir,
+  TYPE.gnuVolume,
+  TYPE.gnuMultiVol,
 ]);

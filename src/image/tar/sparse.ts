@@ -99,7 +99,10 @@ export class Sparse1Map {
       const c = bytes[used++];
       this.consumed++;
       if (c === 0x0a) {
-        if (!/^\d+$/.test(this.text)) { this.failed = true; break; }
+        if (!/^\d+$/.test(this.text)) {
+          this.failed = true;
+          break;
+        }
         this.nums.push(Number(this.text));
         this.text = '';
         if (this.nums.length >= 1 && this.nums.length === 1 + 2 * this.nums[0]) this.done = true;

@@ -38,7 +38,11 @@ export interface ApplyResult {
   readonly failure: OpFailure | null;
 }
 
-const XATTR_FOR: Array<[number, string]> = [[ACTION.ACL_ACCESS, POSIX_ACL_ACCESS], [ACTION.ACL_DEFAULT, POSIX_ACL_DEFAULT], [ACTION.CAPABILITY, SECURITY_CAPABILITY]];
+const XATTR_FOR: Array<[number, string]> = [
+  [ACTION.ACL_ACCESS, POSIX_ACL_ACCESS],
+  [ACTION.ACL_DEFAULT, POSIX_ACL_DEFAULT],
+  [ACTION.CAPABILITY, SECURITY_CAPABILITY],
+];
 
 /**
  * Entries are opened relative to an open fd of their parent directory: no
@@ -88,7 +92,8 @@ function applyAll(batch: ApplyBatch, parents: ParentDirs, report: ((done: number
   const byIndex = new Map<number, XattrValue[]>();
   for (const x of batch.xattrs) {
     const list = byIndex.get(x.i);
-    if (list) list.push(x); else byIndex.set(x.i, [x]);
+    if (list) list.push(x);
+    else byIndex.set(x.i, [x]);
   }
   for (let i = 0; i < n; i++) {
     const f = batch.flags[i];

@@ -50,4 +50,3 @@ export async function applyPlan(o: ApplyOptions): Promise<void> {
   const { applyWithPool } = await import('./pool-apply.js');
   return applyWithPool(o);
 }
-

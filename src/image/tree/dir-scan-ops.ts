@@ -41,25 +41,41 @@ export interface DirScanResult {
   readonly failure: { readonly path: string; readonly call: string; readonly errno: number } | null;
 }
 
-const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
+const S_IFMT = 0o170000,
+  S_IFDIR = 0o040000,
+  S_IFLNK = 0o120000;
 /** stx_attributes bits (include/uapi/linux/stat.h). */
-const STATX_ATTR_IMMUTABLE = 0x10, STATX_ATTR_APPEND = 0x20;
+const STATX_ATTR_IMMUTABLE = 0x10,
+  STATX_ATTR_APPEND = 0x20;
 
 export function scanDirectories(task: DirScanTask): DirScanResult {
   const paths: string[] = [];
-  const uid: number[] = [], gid: number[] = [], mode: number[] = [], nlink: number[] = [], ino: number[] = [], dev: number[] = [];
+  const uid: number[] = [],
+    gid: number[] = [],
+    mode: number[] = [],
+    nlink: number[] = [],
+    ino: number[] = [],
+    dev: number[] = [];
   const xattrs: XattrValue[] = [];
-  const subdirs: string[] = [], subdirKeys: string[] = [], skippedMounts: string[] = [];
+  const subdirs: string[] = [],
+    subdirKeys: string[] = [],
+    skippedMounts: string[] = [];
   const locked: number[] = [];
   const buf = Buffer.alloc(STATX_SIZE);
   const nameBuf = Buffer.alloc(4097);
   let failure: DirScanResult['failure'] = null;
   outer: for (const dir of task.dirs) {
     const fd = openDirectoryRaw(Buffer.from(joinRoot(task.root, dir) + '\0', 'latin1'));
-    if (fd < 0) { failure = { path: dir, call: 'open', errno: -fd }; break; }
+    if (fd < 0) {
+      failure = { path: dir, call: 'open', errno: -fd };
+      break;
+    }
     try {
       const listing = listDirectoryRaw(fd);
-      if (typeof listing === 'number') { failure = { path: dir, call: 'getdents64', errno: -listing }; break; }
+      if (typeof listing === 'number') {
+        failure = { path: dir, call: 'getdents64', errno: -listing };
+        break;
+      }
       const prefix = dir === '' ? '' : dir + '/';
       for (let k = 0; k < listing.names.length; k++) {
         const rel = prefix + listing.names[k];
@@ -67,12 +83,18 @@ export function scanDirectories(task: DirScanTask): DirScanResult {
         nameBuf[nameBuf.write(listing.names[k], 0, 'latin1')] = 0;
         const name = nameBuf;
         const r = statxAtRaw(fd, name, buf);
-        if (r < 0) { failure = { path: rel, call: 'statx', errno: -r }; break outer; }
+        if (r < 0) {
+          failure = { path: rel, call: 'statx', errno: -r };
+          break outer;
+        }
         const m = buf.readUInt16LE(STATX.mode);
         const type = m & S_IFMT;
         // Any entry on another mount (a bind-mounted file too) belongs to another tree.
         const mnt = buf.readUInt32LE(STATX.mntId + 4) * 4294967296 + buf.readUInt32LE(STATX.mntId);
-        if (mnt !== task.rootMount && !task.crossFilesystems) { skippedMounts.push(rel); continue; }
+        if (mnt !== task.rootMount && !task.crossFilesystems) {
+          skippedMounts.push(rel);
+          continue;
+        }
         if (type === S_IFDIR) {
           subdirs.push(rel);
           subdirKeys.push(`${statxDev(buf)}:${statxIno(buf)}`);
@@ -90,13 +112,19 @@ export function scanDirectories(task: DirScanTask): DirScanResult {
         if (type === S_IFLNK || listing.types[k] === DT.LNK) continue;
         let full: Buffer | null = null;
         let listed = listXattrsAtRaw(fd, name);
-        if (listed === undefined) listed = listXattrsRaw(full = Buffer.from(joinRoot(task.root, rel) + '\0', 'latin1'));
+        if (listed === undefined) listed = listXattrsRaw((full = Buffer.from(joinRoot(task.root, rel) + '\0', 'latin1')));
         const names = idXattrsToRead(listed);
-        if (typeof names === 'number') { failure = { path: rel, call: 'listxattr', errno: -names }; break outer; }
+        if (typeof names === 'number') {
+          failure = { path: rel, call: 'listxattr', errno: -names };
+          break outer;
+        }
         for (const x of names) {
           full ??= Buffer.from(joinRoot(task.root, rel) + '\0', 'latin1');
           const v = getXattrRaw(full, x);
-          if (typeof v === 'number') { failure = { path: rel, call: `lgetxattr ${x}`, errno: -v }; break outer; }
+          if (typeof v === 'number') {
+            failure = { path: rel, call: `lgetxattr ${x}`, errno: -v };
+            break outer;
+          }
           if (v !== null) xattrs.push({ i, name: x, value: new Uint8Array(v) });
         }
       }
@@ -105,8 +133,19 @@ export function scanDirectories(task: DirScanTask): DirScanResult {
     }
   }
   return {
-    paths, uid: Uint32Array.from(uid), gid: Uint32Array.from(gid), mode: Uint32Array.from(mode), nlink: Uint32Array.from(nlink),
-    ino: Float64Array.from(ino), dev: Float64Array.from(dev), xattrs, subdirs, subdirKeys, locked, skippedMounts, failure,
+    paths,
+    uid: Uint32Array.from(uid),
+    gid: Uint32Array.from(gid),
+    mode: Uint32Array.from(mode),
+    nlink: Uint32Array.from(nlink),
+    ino: Float64Array.from(ino),
+    dev: Float64Array.from(dev),
+    xattrs,
+    subdirs,
+    subdirKeys,
+    locked,
+    skippedMounts,
+    failure,
   };
 }
 

@@ -25,7 +25,11 @@ const MAX_DEFAULT_THREADS = 4;
  * (0 and 1 both mean the calling thread alone; default one per core, at most
  * 4), worker threads for the TypeScript one (default none).
  */
-export function chooseEngine(kind: TreeEngineKind | undefined, workers: number | undefined, env: NodeJS.ProcessEnv = process.env): EngineChoice {
+export function chooseEngine(
+  kind: TreeEngineKind | undefined,
+  workers: number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): EngineChoice {
   const wanted = kind ?? parseKind(env.FSIDMAP_TREE_ENGINE);
   if (wanted === 'node') return { kind: 'node', engine: null, workers };
   const engine = treeEngine();
@@ -45,5 +49,7 @@ export function chooseEngine(kind: TreeEngineKind | undefined, workers: number |
 function parseKind(v: string | undefined): TreeEngineKind | undefined {
   if (v === undefined || v === '') return undefined;
   if (v === 'native' || v === 'node') return v;
-  throw new FsidmapError('ERR_USAGE', `FSIDMAP_TREE_ENGINE must be native or node, not "${v}"`, { hint: 'unset it to use the C engine when it is built' });
+  throw new FsidmapError('ERR_USAGE', `FSIDMAP_TREE_ENGINE must be native or node, not "${v}"`, {
+    hint: 'unset it to use the C engine when it is built',
+  });
 }

@@ -17,7 +17,13 @@ export async function* readTreeEntries(dir: string, options: ScanOptions = {}): 
 }
 
 const TYPES: Record<number, EntryType> = {
-  0o100000: 'file', 0o040000: 'dir', 0o120000: 'symlink', 0o020000: 'char', 0o060000: 'block', 0o010000: 'fifo', 0o140000: 'socket',
+  0o100000: 'file',
+  0o040000: 'dir',
+  0o120000: 'symlink',
+  0o020000: 'char',
+  0o060000: 'block',
+  0o010000: 'fifo',
+  0o140000: 'socket',
 };
 
 export function entryType(mode: number): EntryType {
@@ -45,8 +51,14 @@ export function* columnsToEntries(cols: TreeColumns): Generator<ImageEntry> {
       }
     }
     yield {
-      path, type: entryType(cols.mode[i]), uid: cols.uid[i], gid: cols.gid[i], mode: cols.mode[i] & 0o7777,
-      dev: cols.dev[i], ino: cols.ino[i], nlink: cols.nlink[i],
+      path,
+      type: entryType(cols.mode[i]),
+      uid: cols.uid[i],
+      gid: cols.gid[i],
+      mode: cols.mode[i] & 0o7777,
+      dev: cols.dev[i],
+      ino: cols.ino[i],
+      nlink: cols.nlink[i],
       ...(acl ? { aclUids: acl.uids, aclGids: acl.gids } : {}),
       ...(cap ? { hasCapability: true, capRootId: cap.rootId } : {}),
     };

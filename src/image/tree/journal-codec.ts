@@ -42,7 +42,12 @@ const MAGIC = 'FSIDMAP-SHIFT-JOURNAL 4\n';
 const OLD_MAGICS = ['FSIDMAP-SHIFT-JOURNAL 3\n', 'FSIDMAP-SHIFT-JOURNAL 2\n'];
 type Slot = readonly ['before' | 'after', keyof EntryXattrs];
 const XATTR_SLOTS: readonly Slot[] = [
-  ['before', 'aclAccess'], ['after', 'aclAccess'], ['before', 'aclDefault'], ['after', 'aclDefault'], ['before', 'capability'], ['after', 'capability'],
+  ['before', 'aclAccess'],
+  ['after', 'aclAccess'],
+  ['before', 'aclDefault'],
+  ['after', 'aclDefault'],
+  ['before', 'capability'],
+  ['after', 'capability'],
 ];
 
 /** The plan's columns are written as they are: no object or string per row. */
@@ -57,7 +62,10 @@ export function encodeJournal(header: JournalHeader, plan: ShiftPlan): Uint8Arra
     const before = plan.before.get(i) ?? {};
     XATTR_SLOTS.forEach(([side, key], slot) => {
       const v = (side === 'before' ? before : after)[key];
-      if (v) { values.push([i, slot, v]); valueBytes += 9 + v.length; }
+      if (v) {
+        values.push([i, slot, v]);
+        valueBytes += 9 + v.length;
+      }
     });
   }
   const size = MAGIC.length + 4 + head.length + 4 + 4 + pathBytes + 37 * n + 4 + valueBytes;
@@ -91,17 +99,26 @@ export function decodeJournal(bytes: Uint8Array): { header: JournalHeader; plan:
   if (magic !== MAGIC && !OLD_MAGICS.includes(magic)) throw corrupt('bad magic or version');
   const hasDev = magic === MAGIC;
   let at = MAGIC.length;
-  const need = (k: number) => { if (at + k > b.length) throw corrupt(`truncated at byte ${at}`); };
+  const need = (k: number) => {
+    if (at + k > b.length) throw corrupt(`truncated at byte ${at}`);
+  };
   need(4);
-  const headLen = b.readUInt32LE(at); at += 4;
+  const headLen = b.readUInt32LE(at);
+  at += 4;
   need(headLen);
   let header: JournalHeader;
-  try { header = JSON.parse(b.toString('utf8', at, at + headLen)) as JournalHeader; } catch { throw corrupt('header is not JSON'); }
+  try {
+    header = JSON.parse(b.toString('utf8', at, at + headLen)) as JournalHeader;
+  } catch {
+    throw corrupt('header is not JSON');
+  }
   at += headLen;
   need(8);
-  const n = b.readUInt32LE(at); at += 4;
+  const n = b.readUInt32LE(at);
+  at += 4;
   if (header.version !== 1 || header.actions !== n) throw corrupt('header does not match the records');
-  const pathBytes = b.readUInt32LE(at); at += 4;
+  const pathBytes = b.readUInt32LE(at);
+  at += 4;
   need(pathBytes + (hasDev ? 37 : 29) * n + 4);
   const pathCopy = new Uint8Array(pathBytes);
   pathCopy.set(b.subarray(at, at + pathBytes));
@@ -126,11 +143,15 @@ export function decodeJournal(bytes: Uint8Array): { header: JournalHeader; plan:
   const dev = hasDev ? column((x) => new Float64Array(x), 8) : new Float64Array(n).fill(NaN);
   const [mode, uid, gid, newUid, newGid] = [0, 1, 2, 3, 4].map(() => column((x) => new Uint32Array(x), 4));
   const flags = column((x) => new Uint8Array(x), 1);
-  const before = new Map<number, Record<string, Uint8Array>>(), after = new Map<number, Record<string, Uint8Array>>();
-  const count = b.readUInt32LE(at); at += 4;
+  const before = new Map<number, Record<string, Uint8Array>>(),
+    after = new Map<number, Record<string, Uint8Array>>();
+  const count = b.readUInt32LE(at);
+  at += 4;
   for (let k = 0; k < count; k++) {
     need(9);
-    const i = b.readUInt32LE(at), slot = b.readUInt8(at + 4), len = b.readUInt32LE(at + 5);
+    const i = b.readUInt32LE(at),
+      slot = b.readUInt8(at + 4),
+      len = b.readUInt32LE(at + 5);
     at += 9;
     need(len);
     if (i >= n || slot >= XATTR_SLOTS.length) throw corrupt(`xattr record ${k} names row ${i} slot ${slot}`);

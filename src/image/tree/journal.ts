@@ -51,14 +51,18 @@ export class ShiftState {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (e) {
       throw new FsidmapError('ERR_SHIFT_STATE_DIR', `cannot create the state directory ${dir}: ${(e as Error).message}`, {
-        hint: 'shifting needs a writable state directory for its journal: run as root or set FSIDMAP_STATE_DIR', cause: e,
+        hint: 'shifting needs a writable state directory for its journal: run as root or set FSIDMAP_STATE_DIR',
+        cause: e,
       });
     }
     const key = journalKey(rootBytes);
     const fd = openSync(join(dir, `${key}.lock`), 'a', 0o600);
     if (!tryLockExclusive(fd, join(dir, `${key}.lock`))) {
       closeSync(fd);
-      throw new FsidmapError('ERR_SHIFT_BUSY', `another fsidmap is shifting ${rootText} right now`, { context: { path: rootText }, hint: 'wait for it to finish' });
+      throw new FsidmapError('ERR_SHIFT_BUSY', `another fsidmap is shifting ${rootText} right now`, {
+        context: { path: rootText },
+        hint: 'wait for it to finish',
+      });
     }
     return new ShiftState(dir, key, fd);
   }
@@ -82,7 +86,11 @@ export class ShiftState {
   /** Pending ranges, or null when no checkpoint was taken (everything is pending). */
   readProgress(): Range[] | null {
     let text: string;
-    try { text = readFileSync(this.progressPath, 'utf8'); } catch { return null; }
+    try {
+      text = readFileSync(this.progressPath, 'utf8');
+    } catch {
+      return null;
+    }
     const parsed = JSON.parse(text) as { pending: Range[] };
     return parsed.pending;
   }
@@ -107,7 +115,11 @@ export class ShiftState {
   finish(done: DoneRecord): void {
     atomicWrite(this.donePath, [Buffer.from(JSON.stringify(done) + '\n')], this.dir);
     for (const p of [this.progressPath, this.journalPath]) {
-      try { unlinkSync(p); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+      try {
+        unlinkSync(p);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
     }
     fsyncDir(this.dir);
   }
@@ -129,7 +141,11 @@ export interface DoneRecord {
 }
 
 function readDoneFile(path: string): DoneRecord | null {
-  try { return JSON.parse(readFileSync(path, 'utf8')) as DoneRecord; } catch { return null; }
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as DoneRecord;
+  } catch {
+    return null;
+  }
 }
 
 export function journalKey(rootBytes: string): string {
@@ -138,7 +154,9 @@ export function journalKey(rootBytes: string): string {
 
 function readJournalFile(path: string): { header: JournalHeader; plan: ShiftPlan } | null {
   let bytes: Buffer;
-  try { bytes = readFileSync(path); } catch (e) {
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
@@ -170,5 +188,9 @@ function atomicWrite(path: string, parts: Uint8Array[], dir: string): void {
 
 function fsyncDir(dir: string): void {
   const fd = openSync(dir, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -33,9 +33,21 @@ export async function applyNative(o: ApplyOptions, engine: TreeEngine, threads: 
   const rootFd = openSync(Buffer.from(o.root, 'latin1'), 'r');
   let a: EngineApply;
   try {
-    const opened = engine.apply(o.root, o.crossFilesystems, threads, {
-      paths: pathListTable(o.plan.paths), ino: o.plan.ino, dev: o.plan.dev, uid: o.plan.newUid, gid: o.plan.newGid, mode: o.plan.mode, xattrs: afterValues(o.plan),
-    }, o.durable ? SYNC_AHEAD_MS : 0);
+    const opened = engine.apply(
+      o.root,
+      o.crossFilesystems,
+      threads,
+      {
+        paths: pathListTable(o.plan.paths),
+        ino: o.plan.ino,
+        dev: o.plan.dev,
+        uid: o.plan.newUid,
+        gid: o.plan.newGid,
+        mode: o.plan.mode,
+        xattrs: afterValues(o.plan),
+      },
+      o.durable ? SYNC_AHEAD_MS : 0,
+    );
     if ('errno' in opened) throw scanFailure({ index: 0, call: opened.call, errno: opened.errno }, '');
     a = opened;
   } catch (e) {
@@ -63,18 +75,29 @@ export async function applyNative(o: ApplyOptions, engine: TreeEngine, threads: 
       const ms = performance.now() - t0;
       chunk = Math.max(256, Math.min(1 << 17, Math.round((chunk * CHUNK_MS) / Math.max(ms, 1))));
       o.onProgress?.({ phase: 'apply', done, total });
-      if (performance.now() - last >= o.checkpointMs) { checkpoint(); last = performance.now(); }
+      if (performance.now() - last >= o.checkpointMs) {
+        checkpoint();
+        last = performance.now();
+      }
       if (done < total) await yieldToLoop();
     }
   } catch (e) {
     a.close();
-    try { checkpoint(); } catch { /* the journal alone still resumes correctly */ }
+    try {
+      checkpoint();
+    } catch {
+      /* the journal alone still resumes correctly */
+    }
     closeSync(rootFd);
     throw e;
   }
   a.close();
   o.onProgress?.({ phase: 'sync', done: total, total });
-  try { treeSync(o, rootFd); } finally { closeSync(rootFd); }
+  try {
+    treeSync(o, rootFd);
+  } finally {
+    closeSync(rootFd);
+  }
 }
 
 /** The values to write, as the engine takes them: u32 row, u8 slot, u32 length, bytes. */

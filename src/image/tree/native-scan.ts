@@ -40,7 +40,14 @@ function columnsOf(c: EngineColumns): EntryColumns {
 }
 
 /** The entries plan.paths[rows[k]] as they are now (resuming), through the engine. */
-export function nativeProbe(engine: TreeEngine, threads: number, root: string, crossFilesystems: boolean, plan: ShiftPlan, rows: Uint32Array): EntryColumns {
+export function nativeProbe(
+  engine: TreeEngine,
+  threads: number,
+  root: string,
+  crossFilesystems: boolean,
+  plan: ShiftPlan,
+  rows: Uint32Array,
+): EntryColumns {
   const c = engine.probe(root, crossFilesystems, threads, pathListTable(plan.paths), rows);
   if ('errno' in c) throw scanFailure({ index: 0, call: c.call, errno: c.errno }, c.path);
   return columnsOf(c);

@@ -107,10 +107,23 @@ export interface PlanStats {
 }
 
 export type PlanResult =
-  | { readonly ok: true; readonly plan: ShiftPlan; readonly todo: PlanTodo; readonly stats: PlanStats; readonly kept: UnmappedRange[]; readonly fingerprintAfter: string }
-  | { readonly ok: false; readonly unmapped: UnmappedRange[]; readonly duplicates: Array<{ path: string; tag: 'user' | 'group'; id: number }> };
+  | {
+      readonly ok: true;
+      readonly plan: ShiftPlan;
+      readonly todo: PlanTodo;
+      readonly stats: PlanStats;
+      readonly kept: UnmappedRange[];
+      readonly fingerprintAfter: string;
+    }
+  | {
+      readonly ok: false;
+      readonly unmapped: UnmappedRange[];
+      readonly duplicates: Array<{ path: string; tag: 'user' | 'group'; id: number }>;
+    };
 
-const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
+const S_IFMT = 0o170000,
+  S_IFDIR = 0o040000,
+  S_IFLNK = 0o120000;
 
 /**
  * Plans a shift over whole columns: owners through BulkTranslator, steps in
@@ -120,14 +133,21 @@ const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
 export function planShift(cols: TreeColumns, map: IdMap, direction: 'down' | 'up', policy: UnmappedPolicy): PlanResult {
   const n = pathListLength(cols.paths);
   const bulk = new BulkTranslator(map, direction);
-  const newUid = new Uint32Array(n), newGid = new Uint32Array(n);
+  const newUid = new Uint32Array(n),
+    newGid = new Uint32Array(n);
   const lost = new UnmappedCollector(cols.paths);
   const unmappedOwners = bulk.translateArray(cols.uid, newUid) + bulk.translateArray(cols.gid, newGid);
   const fallback = (id: number) => (policy.kind === 'keep' ? id : policy.kind === 'overflow' ? policy.id : undefined);
   if (unmappedOwners > 0) {
     for (let i = 0; i < n; i++) {
-      if (newUid[i] === INVALID_ID) { lost.add('uid', cols.uid[i], 'owner', i); newUid[i] = fallback(cols.uid[i]) ?? INVALID_ID; }
-      if (newGid[i] === INVALID_ID) { lost.add('gid', cols.gid[i], 'owner', i); newGid[i] = fallback(cols.gid[i]) ?? INVALID_ID; }
+      if (newUid[i] === INVALID_ID) {
+        lost.add('uid', cols.uid[i], 'owner', i);
+        newUid[i] = fallback(cols.uid[i]) ?? INVALID_ID;
+      }
+      if (newGid[i] === INVALID_ID) {
+        lost.add('gid', cols.gid[i], 'owner', i);
+        newGid[i] = fallback(cols.gid[i]) ?? INVALID_ID;
+      }
     }
   }
   const tr: IdTranslate = { uid: (id) => bulk.translate(id) ?? fallback(id), gid: (id) => bulk.translate(id) ?? fallback(id) };
@@ -143,7 +163,10 @@ export function planShift(cols: TreeColumns, map: IdMap, direction: 'down' | 'up
     const type = m & S_IFMT;
     if (nlink[i] > 1 && type !== S_IFDIR) {
       const key = `${cols.dev[i]}:${cols.ino[i]}`;
-      if (seen.has(key)) { extraNames.add(i); continue; }
+      if (seen.has(key)) {
+        extraNames.add(i);
+        continue;
+      }
       seen.add(key);
     }
     if (newUid[i] !== uid[i] || newGid[i] !== gid[i]) {
@@ -153,14 +176,18 @@ export function planShift(cols: TreeColumns, map: IdMap, direction: 'down' | 'up
     }
   }
 
-  const before = new Map<number, EntryXattrs>(), after = new Map<number, EntryXattrs>();
+  const before = new Map<number, EntryXattrs>(),
+    after = new Map<number, EntryXattrs>();
   const duplicates: Array<{ path: string; tag: 'user' | 'group'; id: number }> = [];
   for (const [i, x] of cols.xattrs) {
     if (extraNames.has(i)) continue;
     const b: { aclAccess?: Uint8Array; aclDefault?: Uint8Array; capability?: Uint8Array } = {};
     const a: typeof b = {};
     let f = flags[i];
-    for (const [key, bit] of [['aclAccess', ACTION.ACL_ACCESS], ['aclDefault', ACTION.ACL_DEFAULT]] as const) {
+    for (const [key, bit] of [
+      ['aclAccess', ACTION.ACL_ACCESS],
+      ['aclDefault', ACTION.ACL_DEFAULT],
+    ] as const) {
       const bytes = x[key];
       if (!bytes) continue;
       for (const id of idsOf(bytes, strict)) lost.add(id.kind, id.id, 'acl', i);
@@ -169,17 +196,28 @@ export function planShift(cols: TreeColumns, map: IdMap, direction: 'down' | 'up
         if (t.duplicate) duplicates.push({ path: pathListAt(cols.paths, i), ...t.duplicate });
         continue;
       }
-      if (t.changed) { f |= bit; b[key] = bytes; a[key] = t.bytes; }
+      if (t.changed) {
+        f |= bit;
+        b[key] = bytes;
+        a[key] = t.bytes;
+      }
     }
     if (x.capability) {
       const strictCap = translateCap(x.capability, strict.uid);
       if (!strictCap.ok) lost.add('uid', strictCap.unmappedUid, 'capability', i);
       const t = translateCap(x.capability, tr.uid);
       // chown(2) removes security.capability (cap_inode_killpriv): put it back even when unchanged.
-      if (t.ok && (t.changed || f & ACTION.CHOWN)) { f |= ACTION.CAPABILITY; b.capability = x.capability; a.capability = t.bytes; }
+      if (t.ok && (t.changed || f & ACTION.CHOWN)) {
+        f |= ACTION.CAPABILITY;
+        b.capability = x.capability;
+        a.capability = t.bytes;
+      }
     }
     flags[i] = f;
-    if (f & (ACTION.ACL_ACCESS | ACTION.ACL_DEFAULT | ACTION.CAPABILITY)) { before.set(i, b); after.set(i, a); }
+    if (f & (ACTION.ACL_ACCESS | ACTION.ACL_DEFAULT | ACTION.CAPABILITY)) {
+      before.set(i, b);
+      after.set(i, a);
+    }
   }
 
   const unmapped = lost.ranges();
@@ -203,8 +241,14 @@ export interface PlanTodo {
 export function planTodo(plan: ShiftPlan): PlanTodo {
   const { flags } = plan;
   const n = flags.length;
-  const rows = new Uint32Array(n), todo = new Uint8Array(n);
-  let k = 0, owner = 0, mode = 0, aclAccess = 0, aclDefault = 0, capability = 0;
+  const rows = new Uint32Array(n),
+    todo = new Uint8Array(n);
+  let k = 0,
+    owner = 0,
+    mode = 0,
+    aclAccess = 0,
+    aclDefault = 0,
+    capability = 0;
   for (let i = 0; i < n; i++) {
     const f = flags[i];
     if (f === 0) continue;
@@ -216,7 +260,11 @@ export function planTodo(plan: ShiftPlan): PlanTodo {
     if (f & 8) aclDefault++;
     if (f & 16) capability++;
   }
-  return { rows: rows.subarray(0, k), flags: todo.subarray(0, k), stats: { entries: n, hardLinks: 0, owner, mode, aclAccess, aclDefault, capability, unchanged: n - k } };
+  return {
+    rows: rows.subarray(0, k),
+    flags: todo.subarray(0, k),
+    stats: { entries: n, hardLinks: 0, owner, mode, aclAccess, aclDefault, capability, unchanged: n - k },
+  };
 }
 
 export function planStats(plan: ShiftPlan): PlanStats {
@@ -230,8 +278,17 @@ export function plannedRows(plan: ShiftPlan): Uint32Array {
 
 export function actionAt(plan: ShiftPlan, i: number): ShiftAction {
   return {
-    path: pathListAt(plan.paths, i), ino: plan.ino[i], dev: plan.dev[i], mode: plan.mode[i], uid: plan.uid[i], gid: plan.gid[i], newUid: plan.newUid[i], newGid: plan.newGid[i],
-    flags: plan.flags[i], before: plan.before.get(i) ?? NO_XATTRS, after: plan.after.get(i) ?? NO_XATTRS,
+    path: pathListAt(plan.paths, i),
+    ino: plan.ino[i],
+    dev: plan.dev[i],
+    mode: plan.mode[i],
+    uid: plan.uid[i],
+    gid: plan.gid[i],
+    newUid: plan.newUid[i],
+    newGid: plan.newGid[i],
+    flags: plan.flags[i],
+    before: plan.before.get(i) ?? NO_XATTRS,
+    after: plan.after.get(i) ?? NO_XATTRS,
   };
 }
 
@@ -248,11 +305,13 @@ export function plannedActions(plan: ShiftPlan): ShiftAction[] {
  * say so) and does not shift again.
  */
 export function treeFingerprint(cols: Pick<TreeColumns, 'paths' | 'ino' | 'dev'>, uid: Uint32Array, gid: Uint32Array): string {
-  let a = 0, b = 0;
+  let a = 0,
+    b = 0;
   const n = pathListLength(cols.paths);
   for (let i = 0; i < n; i++) {
     const ino = cols.ino[i];
-    let h = Math.imul((ino % 4294967296) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(Math.floor(ino / 4294967296) + cols.dev[i] % 65521, 0xc2b2ae35);
+    let h =
+      Math.imul((ino % 4294967296) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(Math.floor(ino / 4294967296) + (cols.dev[i] % 65521), 0xc2b2ae35);
     h = Math.imul(h ^ (h >>> 16) ^ uid[i], 0x27d4eb2d);
     h = Math.imul(h ^ (h >>> 15) ^ gid[i], 0x165667b1);
     h ^= h >>> 13;
@@ -270,7 +329,10 @@ function idsOf(acl: Uint8Array, strict: IdTranslate): Array<{ kind: 'uid' | 'gid
 
 /** Gathers unmapped ids, then merges consecutive ones into ranges per kind and place. */
 class UnmappedCollector {
-  private readonly byKey = new Map<string, { kind: 'uid' | 'gid'; id: number; where: UnmappedRange['where']; entries: number; example: number }>();
+  private readonly byKey = new Map<
+    string,
+    { kind: 'uid' | 'gid'; id: number; where: UnmappedRange['where']; entries: number; example: number }
+  >();
 
   constructor(private readonly paths: PathList) {}
 
@@ -282,13 +344,28 @@ class UnmappedCollector {
   }
 
   ranges(): UnmappedRange[] {
-    const order = { uid: 0, gid: 1 }, places = { owner: 0, acl: 1, capability: 2 };
-    const items = [...this.byKey.values()].sort((a, b) => order[a.kind] - order[b.kind] || places[a.where] - places[b.where] || a.id - b.id);
-    const out: Array<{ kind: 'uid' | 'gid'; start: number; end: number; where: UnmappedRange['where']; entries: number; example: string }> = [];
+    const order = { uid: 0, gid: 1 },
+      places = { owner: 0, acl: 1, capability: 2 };
+    const items = [...this.byKey.values()].sort(
+      (a, b) => order[a.kind] - order[b.kind] || places[a.where] - places[b.where] || a.id - b.id,
+    );
+    const out: Array<{ kind: 'uid' | 'gid'; start: number; end: number; where: UnmappedRange['where']; entries: number; example: string }> =
+      [];
     for (const it of items) {
       const last = out[out.length - 1];
-      if (last && last.kind === it.kind && last.where === it.where && last.end === it.id) { last.end++; last.entries += it.entries; continue; }
-      out.push({ kind: it.kind, start: it.id, end: it.id + 1, where: it.where, entries: it.entries, example: pathListAt(this.paths, it.example) });
+      if (last && last.kind === it.kind && last.where === it.where && last.end === it.id) {
+        last.end++;
+        last.entries += it.entries;
+        continue;
+      }
+      out.push({
+        kind: it.kind,
+        start: it.id,
+        end: it.id + 1,
+        where: it.where,
+        entries: it.entries,
+        example: pathListAt(this.paths, it.example),
+      });
     }
     return out;
   }
@@ -322,11 +399,15 @@ export function reconcileAction(a: ShiftAction, now: CurrentState): { flags: num
     else if (now.uid !== a.uid || now.gid !== a.gid) return { conflict: 'owner' };
   } else if (!ownerDone) return { conflict: 'owner' };
   if (a.flags & ACTION.CHMOD) {
-    const want = a.mode & 0o7777, have = now.mode & 0o7777;
+    const want = a.mode & 0o7777,
+      have = now.mode & 0o7777;
     if ((have | 0o6000) !== (want | 0o6000)) return { conflict: 'mode' };
     if (have === want && !(flags & ACTION.CHOWN)) flags &= ~ACTION.CHMOD;
   }
-  for (const [key, bit] of [['aclAccess', ACTION.ACL_ACCESS], ['aclDefault', ACTION.ACL_DEFAULT]] as const) {
+  for (const [key, bit] of [
+    ['aclAccess', ACTION.ACL_ACCESS],
+    ['aclDefault', ACTION.ACL_DEFAULT],
+  ] as const) {
     if (!(a.flags & bit)) continue;
     const have = now.xattrs[key];
     if (sameBytes(have, a.after[key])) flags &= ~bit;
@@ -336,7 +417,8 @@ export function reconcileAction(a: ShiftAction, now: CurrentState): { flags: num
     const have = now.xattrs.capability;
     if (sameBytes(have, a.after.capability) && !(flags & ACTION.CHOWN)) flags &= ~ACTION.CAPABILITY;
     // Absent is expected once chown ran: it removed the capability.
-    else if (have !== undefined && !sameBytes(have, a.before.capability) && !sameBytes(have, a.after.capability)) return { conflict: 'capability' };
+    else if (have !== undefined && !sameBytes(have, a.before.capability) && !sameBytes(have, a.after.capability))
+      return { conflict: 'capability' };
   }
   return { flags };
 }

@@ -27,14 +27,19 @@ export async function applyWithPool(o: ApplyOptions): Promise<void> {
   for (let s = 0; s < total; s += BATCH) batches.push({ rows: o.todo.rows.subarray(s, s + BATCH), first: s, done: 0 });
   const rootFd = openSync(Buffer.from(o.root, 'latin1'), 'r');
   let completed = 0;
-  const report = () => o.onProgress?.({ phase: 'apply', done: completed + batches.reduce((n, b) => n + (b.done < b.rows.length ? b.done : 0), 0), total });
+  const report = () =>
+    o.onProgress?.({ phase: 'apply', done: completed + batches.reduce((n, b) => n + (b.done < b.rows.length ? b.done : 0), 0), total });
   const checkpoint = () => {
     treeSync(o, rootFd);
     o.state.writeProgress(pendingRanges(batches));
   };
   // Aborted before the first step (e.g. SIGINT while reading): start nothing.
   if (o.signal?.aborted) {
-    try { checkpoint(); } finally { closeSync(rootFd); }
+    try {
+      checkpoint();
+    } finally {
+      closeSync(rootFd);
+    }
     throw interrupted();
   }
   let timer: NodeJS.Timeout | null = null;
@@ -49,20 +54,37 @@ export async function applyWithPool(o: ApplyOptions): Promise<void> {
     // The phase begins: nothing is changed yet (a caller may still look at the tree, or abort).
     report();
     if (o.signal?.aborted) throw interrupted();
-    timer = setInterval(() => { try { checkpoint(); } catch (e) { failed ??= e; } }, o.checkpointMs);
-    const work = batches.map((b) => pool.apply(toApplyBatch(o.root, o.plan, b.rows, o.todo.flags.subarray(b.first, b.first + b.rows.length)), (done) => { b.done = done; report(); }).then((r) => {
-      if (r.failure) throw scanFailure(r.failure, pathListAt(o.plan.paths, b.rows[r.failure.index]));
-      b.done = b.rows.length;
-      completed += b.rows.length;
-      report();
-    }));
+    timer = setInterval(() => {
+      try {
+        checkpoint();
+      } catch (e) {
+        failed ??= e;
+      }
+    }, o.checkpointMs);
+    const work = batches.map((b) =>
+      pool
+        .apply(toApplyBatch(o.root, o.plan, b.rows, o.todo.flags.subarray(b.first, b.first + b.rows.length)), (done) => {
+          b.done = done;
+          report();
+        })
+        .then((r) => {
+          if (r.failure) throw scanFailure(r.failure, pathListAt(o.plan.paths, b.rows[r.failure.index]));
+          b.done = b.rows.length;
+          completed += b.rows.length;
+          report();
+        }),
+    );
     await Promise.race([Promise.all(work), stop]);
     if (failed) throw failed;
   } catch (e) {
     // Stop the threads first so the checkpoint sees a tree no one is writing.
     await pool.terminate(e instanceof Error ? e : new Error(String(e)));
     clearInterval(timer ?? undefined);
-    try { checkpoint(); } catch { /* the journal alone still resumes correctly */ }
+    try {
+      checkpoint();
+    } catch {
+      /* the journal alone still resumes correctly */
+    }
     closeSync(rootFd);
     throw e;
   }
@@ -88,8 +110,12 @@ export function pendingRanges(batches: readonly Batch[]): Range[] {
 
 function toApplyBatch(root: string, plan: ShiftPlan, rows: Uint32Array, todoFlags: Uint8Array): ApplyBatch {
   const n = rows.length;
-  const flags = new Uint8Array(n), uid = new Uint32Array(n), gid = new Uint32Array(n), mode = new Uint32Array(n);
-  const ino = new Float64Array(n), dev = new Float64Array(n);
+  const flags = new Uint8Array(n),
+    uid = new Uint32Array(n),
+    gid = new Uint32Array(n),
+    mode = new Uint32Array(n);
+  const ino = new Float64Array(n),
+    dev = new Float64Array(n);
   const xattrs: XattrValue[] = [];
   const paths: string[] = new Array(n);
   for (let k = 0; k < n; k++) {

@@ -91,26 +91,32 @@ export async function scanWithPool(root: string, options: ScanOptions, lease: Po
           const take = Math.max(1, Math.min(64, Math.ceil(queue.length / slots)));
           const dirs = queue.splice(queue.length - take, take);
           inflight++;
-          pool.dirs({ root, dirs, rootMount: rootStat.mntId, crossFilesystems: options.crossFilesystems ?? false }).then((r) => {
-            inflight--;
-            if (r.failure) throw scanFailure({ index: 0, call: r.failure.call, errno: r.failure.errno }, r.failure.path);
-            parts.push(r);
-            // Rows follow the order of parts (concatColumns): this part starts at row `found`.
-            for (const i of r.locked) locked.push(found + i);
-            found += r.paths.length;
-            r.subdirs.forEach((d, k) => {
-              if (options.crossFilesystems) {
-                if (seenDirs.has(r.subdirKeys[k])) return;
-                seenDirs.add(r.subdirKeys[k]);
-              }
-              queue.push(d);
+          pool
+            .dirs({ root, dirs, rootMount: rootStat.mntId, crossFilesystems: options.crossFilesystems ?? false })
+            .then((r) => {
+              inflight--;
+              if (r.failure) throw scanFailure({ index: 0, call: r.failure.call, errno: r.failure.errno }, r.failure.path);
+              parts.push(r);
+              // Rows follow the order of parts (concatColumns): this part starts at row `found`.
+              for (const i of r.locked) locked.push(found + i);
+              found += r.paths.length;
+              r.subdirs.forEach((d, k) => {
+                if (options.crossFilesystems) {
+                  if (seenDirs.has(r.subdirKeys[k])) return;
+                  seenDirs.add(r.subdirKeys[k]);
+                }
+                queue.push(d);
+              });
+              for (const m of r.skippedMounts) skippedMounts.push(m);
+              pools.warm(found);
+              options.onProgress?.({ phase: 'scan', done: found, total: null });
+              if (queue.length === 0 && inflight === 0) resolve();
+              else pump();
+            })
+            .catch((e) => {
+              failed = true;
+              reject(e);
             });
-            for (const m of r.skippedMounts) skippedMounts.push(m);
-            pools.warm(found);
-            options.onProgress?.({ phase: 'scan', done: found, total: null });
-            if (queue.length === 0 && inflight === 0) resolve();
-            else pump();
-          }).catch((e) => { failed = true; reject(e); });
         }
       };
       pump();
@@ -124,13 +130,30 @@ export async function scanWithPool(root: string, options: ScanOptions, lease: Po
 function concatColumns(first: TreeColumns & { paths: readonly string[] }, parts: readonly DirScanResult[]): TreeColumns {
   const n = first.paths.length + parts.reduce((k, p) => k + p.paths.length, 0);
   const paths: string[] = new Array(n);
-  const uid = new Uint32Array(n), gid = new Uint32Array(n), mode = new Uint32Array(n), nlink = new Uint32Array(n);
-  const ino = new Float64Array(n), dev = new Float64Array(n);
+  const uid = new Uint32Array(n),
+    gid = new Uint32Array(n),
+    mode = new Uint32Array(n),
+    nlink = new Uint32Array(n);
+  const ino = new Float64Array(n),
+    dev = new Float64Array(n);
   const xattrs = new Map<number, EntryXattrs>(first.xattrs);
   let at = 0;
-  const add = (p: { paths: readonly string[]; uid: Uint32Array; gid: Uint32Array; mode: Uint32Array; nlink: Uint32Array; ino: Float64Array; dev: Float64Array }) => {
+  const add = (p: {
+    paths: readonly string[];
+    uid: Uint32Array;
+    gid: Uint32Array;
+    mode: Uint32Array;
+    nlink: Uint32Array;
+    ino: Float64Array;
+    dev: Float64Array;
+  }) => {
     for (let k = 0; k < p.paths.length; k++) paths[at + k] = p.paths[k];
-    uid.set(p.uid, at); gid.set(p.gid, at); mode.set(p.mode, at); nlink.set(p.nlink, at); ino.set(p.ino, at); dev.set(p.dev, at);
+    uid.set(p.uid, at);
+    gid.set(p.gid, at);
+    mode.set(p.mode, at);
+    nlink.set(p.nlink, at);
+    ino.set(p.ino, at);
+    dev.set(p.dev, at);
   };
   add(first);
   at += first.paths.length;
@@ -148,26 +171,40 @@ function setXattr(into: Map<number, EntryXattrs>, i: number, name: string, value
 }
 
 /** Stats and xattrs of the given relative paths, in batches across the pool. */
-export async function scanPaths(root: string, paths: readonly string[], pool: TreePool, onProgress?: (done: number) => void): Promise<TreeColumns & { paths: readonly string[] }> {
+export async function scanPaths(
+  root: string,
+  paths: readonly string[],
+  pool: TreePool,
+  onProgress?: (done: number) => void,
+): Promise<TreeColumns & { paths: readonly string[] }> {
   const n = paths.length;
-  const uid = new Uint32Array(n), gid = new Uint32Array(n), mode = new Uint32Array(n), nlink = new Uint32Array(n);
-  const ino = new Float64Array(n), dev = new Float64Array(n);
+  const uid = new Uint32Array(n),
+    gid = new Uint32Array(n),
+    mode = new Uint32Array(n),
+    nlink = new Uint32Array(n);
+  const ino = new Float64Array(n),
+    dev = new Float64Array(n);
   const xattrs = new Map<number, EntryXattrs>();
   let done = 0;
   const batches: Promise<void>[] = [];
   for (let start = 0; start < n; start += BATCH) {
     const end = Math.min(n, start + BATCH);
     const table = buildPathTable(paths.slice(start, end).map((p) => joinRoot(root, p)));
-    batches.push(pool.scan(table).then((b) => {
-      if (b.failure) throw scanFailure(b.failure, paths[start + b.failure.index]);
-      uid.set(b.uid, start); gid.set(b.gid, start); mode.set(b.mode, start);
-      nlink.set(b.nlink, start); ino.set(b.ino, start); dev.set(b.dev, start);
-      for (const x of b.xattrs) setXattr(xattrs, start + x.i, x.name, x.value);
-      done += end - start;
-      onProgress?.(done);
-    }));
+    batches.push(
+      pool.scan(table).then((b) => {
+        if (b.failure) throw scanFailure(b.failure, paths[start + b.failure.index]);
+        uid.set(b.uid, start);
+        gid.set(b.gid, start);
+        mode.set(b.mode, start);
+        nlink.set(b.nlink, start);
+        ino.set(b.ino, start);
+        dev.set(b.dev, start);
+        for (const x of b.xattrs) setXattr(xattrs, start + x.i, x.name, x.value);
+        done += end - start;
+        onProgress?.(done);
+      }),
+    );
   }
   await Promise.all(batches);
   return { paths, uid, gid, mode, nlink, ino, dev, xattrs };
 }
-

@@ -53,7 +53,10 @@ export class TreePool {
 
   scan(table: PathTable): Promise<ScanBatch> {
     if (this.size === 0) return Promise.resolve().then(() => scanBatch(table));
-    return this.submit({ id: this.nextId++, kind: 'scan', table }, [table.bytes.buffer, table.offsets.buffer] as ArrayBuffer[]) as Promise<ScanBatch>;
+    return this.submit({ id: this.nextId++, kind: 'scan', table }, [
+      table.bytes.buffer,
+      table.offsets.buffer,
+    ] as ArrayBuffer[]) as Promise<ScanBatch>;
   }
 
   dirs(task: DirScanTask): Promise<DirScanResult> {
@@ -100,7 +103,10 @@ export class TreePool {
   private onReply(w: Worker, m: PoolReply): void {
     const r = this.running.get(m.id);
     if (!r) return;
-    if (m.kind === 'progress') { r.pending.onProgress?.(m.done); return; }
+    if (m.kind === 'progress') {
+      r.pending.onProgress?.(m.done);
+      return;
+    }
     this.running.delete(m.id);
     w.unref();
     this.idle.push(w);

@@ -57,15 +57,22 @@ const S_IFLNK = 0o120000;
 
 export function scanBatch(table: PathTable): ScanBatch {
   const n = pathCount(table);
-  const uid = new Uint32Array(n), gid = new Uint32Array(n), mode = new Uint32Array(n), nlink = new Uint32Array(n);
-  const ino = new Float64Array(n), dev = new Float64Array(n);
+  const uid = new Uint32Array(n),
+    gid = new Uint32Array(n),
+    mode = new Uint32Array(n),
+    nlink = new Uint32Array(n);
+  const ino = new Float64Array(n),
+    dev = new Float64Array(n);
   const xattrs: XattrValue[] = [];
   const buf = Buffer.alloc(STATX_SIZE);
   let failure: OpFailure | null = null;
   for (let i = 0; i < n; i++) {
     const p = pathAt(table, i);
     const r = statxRaw(p, buf);
-    if (r < 0) { failure = { index: i, call: 'statx', errno: -r }; break; }
+    if (r < 0) {
+      failure = { index: i, call: 'statx', errno: -r };
+      break;
+    }
     uid[i] = buf.readUInt32LE(STATX.uid);
     gid[i] = buf.readUInt32LE(STATX.gid);
     const m = buf.readUInt16LE(STATX.mode);
@@ -76,10 +83,16 @@ export function scanBatch(table: PathTable): ScanBatch {
     // Symlinks carry no ACLs or capabilities (the kernel refuses both on them).
     if ((m & S_IFMT) === S_IFLNK) continue;
     const names = idXattrsToRead(listXattrsRaw(p));
-    if (typeof names === 'number') { failure = { index: i, call: 'llistxattr', errno: -names }; break; }
+    if (typeof names === 'number') {
+      failure = { index: i, call: 'llistxattr', errno: -names };
+      break;
+    }
     for (const name of names) {
       const v = getXattrRaw(p, name);
-      if (typeof v === 'number') { failure = { index: i, call: `lgetxattr ${name}`, errno: -v }; break; }
+      if (typeof v === 'number') {
+        failure = { index: i, call: `lgetxattr ${name}`, errno: -v };
+        break;
+      }
       if (v !== null) xattrs.push({ i, name, value: new Uint8Array(v) });
     }
     if (failure) break;

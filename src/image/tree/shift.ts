@@ -66,7 +66,9 @@ class PhaseClock {
   private since = 0;
   private readonly ms: Record<string, number> = {};
 
-  get phase(): string | null { return this.current; }
+  get phase(): string | null {
+    return this.current;
+  }
 
   enter(phase: string | null): void {
     const now = performance.now();
@@ -94,7 +96,7 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
   // The TypeScript engine's thread pool, loaded and started only for that engine.
   const lease: PoolLease | null = engine.kind === 'node' ? new (await import('./pool-scan.js')).PoolLease(engine.workers) : null;
   const clock = new PhaseClock();
-  const engineInfo = { kind: engine.kind, threads: engine.kind === 'native' ? engine.threads : engine.workers ?? 0 };
+  const engineInfo = { kind: engine.kind, threads: engine.kind === 'native' ? engine.threads : (engine.workers ?? 0) };
   const finish = (r: Omit<ShiftReport, 'durationMs' | 'root' | 'engine' | 'phasesMs'>): ShiftReport => {
     const phasesMs = clock.totals();
     return { root: rootText, ...r, durationMs: Math.round(performance.now() - started), engine: engineInfo, phasesMs };
@@ -120,14 +122,28 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
       const planned = planShift(scan, map, direction, policy);
       if (!planned.ok) throw refusal(planned, rootText);
       if (planned.todo.rows.length > 0) checkWritable(root, rootText, lockedChanging(scan, planned.plan));
-      return finish({ dryRun: true, resumed: false, alreadyDone: false, stats: planned.stats, kept: planned.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
+      return finish({
+        dryRun: true,
+        resumed: false,
+        alreadyDone: false,
+        stats: planned.stats,
+        kept: planned.kept,
+        skippedMounts: scan.skippedMounts.map(displayPath),
+      });
     } finally {
       await lease?.close();
     }
   }
 
   const state = ShiftState.open(stateDir, root, rootText);
-  const applying = { engine, lease, sync: options.sync ?? true, checkpointMs: options.checkpointMs ?? 5000, signal: options.signal, onProgress };
+  const applying = {
+    engine,
+    lease,
+    sync: options.sync ?? true,
+    checkpointMs: options.checkpointMs ?? 5000,
+    signal: options.signal,
+    onProgress,
+  };
   try {
     const pending = state.readJournal();
     if (pending) {
@@ -148,8 +164,15 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
     if (todo.rows.length > 0) {
       checkWritable(root, rootText, lockedChanging(scan, plan));
       const header: JournalHeader = {
-        version: 1, root: rootText, rootBytes: root, rootIno: scan.ino[0], rootDev: scan.dev[0],
-        ...wanted, created: new Date().toISOString(), actions: plan.flags.length, fingerprintAfter: planned.fingerprintAfter,
+        version: 1,
+        root: rootText,
+        rootBytes: root,
+        rootIno: scan.ino[0],
+        rootDev: scan.dev[0],
+        ...wanted,
+        created: new Date().toISOString(),
+        actions: plan.flags.length,
+        fingerprintAfter: planned.fingerprintAfter,
       };
       // The whole plan is on disk before the first change: the invariant every resume rests on.
       clock.enter('journal');
@@ -159,7 +182,14 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
       clock.enter('finish');
       state.finish(doneRecord(wanted, planned.fingerprintAfter));
     }
-    return finish({ dryRun: false, resumed: false, alreadyDone: false, stats: planned.stats, kept: planned.kept, skippedMounts: scan.skippedMounts.map(displayPath) });
+    return finish({
+      dryRun: false,
+      resumed: false,
+      alreadyDone: false,
+      stats: planned.stats,
+      kept: planned.kept,
+      skippedMounts: scan.skippedMounts.map(displayPath),
+    });
   } finally {
     state.release();
     await lease?.close();
@@ -177,15 +207,25 @@ function checkWritable(root: string, rootText: string, locked: readonly string[]
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EROFS') {
-      throw new FsidmapError('ERR_TREE_READ_ONLY', `${rootText} is on a read-only mount; nothing was changed`, { context: { path: rootText }, hint: 'remount it read-write first' });
+      throw new FsidmapError('ERR_TREE_READ_ONLY', `${rootText} is on a read-only mount; nothing was changed`, {
+        context: { path: rootText },
+        hint: 'remount it read-write first',
+      });
     }
   }
   if (locked.length > 0) {
-    const list = locked.slice(0, 10).map((p) => displayPath(p) || '.').join(', ');
-    throw new FsidmapError('ERR_TREE_IMMUTABLE', `${locked.length} entr${locked.length === 1 ? 'y is' : 'ies are'} immutable or append-only in ${rootText}: ${list}${locked.length > 10 ? ', …' : ''}; nothing was changed`, {
-      context: { path: rootText, locked: locked.slice(0, 100).map(displayPath) },
-      hint: 'chown fails on them even for root: clear the attribute with chattr -i / chattr -a, shift, then set it again',
-    });
+    const list = locked
+      .slice(0, 10)
+      .map((p) => displayPath(p) || '.')
+      .join(', ');
+    throw new FsidmapError(
+      'ERR_TREE_IMMUTABLE',
+      `${locked.length} entr${locked.length === 1 ? 'y is' : 'ies are'} immutable or append-only in ${rootText}: ${list}${locked.length > 10 ? ', …' : ''}; nothing was changed`,
+      {
+        context: { path: rootText, locked: locked.slice(0, 100).map(displayPath) },
+        hint: 'chown fails on them even for root: clear the attribute with chattr -i / chattr -a, shift, then set it again',
+      },
+    );
   }
 }
 
@@ -202,7 +242,11 @@ function doneRecord(w: Wanted, fingerprint: string): DoneRecord {
 
 function isAlreadyDone(done: DoneRecord | null, w: Wanted, scan: TreeScan): boolean {
   if (!done) return false;
-  const same = done.map === w.map && done.direction === w.direction && JSON.stringify(done.unmapped) === JSON.stringify(w.unmapped) && done.crossFilesystems === w.crossFilesystems;
+  const same =
+    done.map === w.map &&
+    done.direction === w.direction &&
+    JSON.stringify(done.unmapped) === JSON.stringify(w.unmapped) &&
+    done.crossFilesystems === w.crossFilesystems;
   return same && done.fingerprint === treeFingerprint(scan, scan.uid, scan.gid);
 }
 
@@ -213,26 +257,49 @@ function alreadyDone(scan: TreeScan, dryRun: boolean): Omit<ShiftReport, 'durati
 }
 
 function checkSameShift(h: JournalHeader, wanted: Wanted, rootText: string): void {
-  const same = h.map === wanted.map && h.direction === wanted.direction && JSON.stringify(h.unmapped) === JSON.stringify(wanted.unmapped) && h.crossFilesystems === wanted.crossFilesystems;
+  const same =
+    h.map === wanted.map &&
+    h.direction === wanted.direction &&
+    JSON.stringify(h.unmapped) === JSON.stringify(wanted.unmapped) &&
+    h.crossFilesystems === wanted.crossFilesystems;
   if (same) return;
   throw new FsidmapError('ERR_SHIFT_PENDING', `an interrupted shift of ${rootText} (begun ${h.created}) is pending with other arguments`, {
-    context: { path: rootText, pending: { map: h.map.trim().split('\n'), direction: h.direction, unmapped: h.unmapped, crossFilesystems: h.crossFilesystems } },
+    context: {
+      path: rootText,
+      pending: { map: h.map.trim().split('\n'), direction: h.direction, unmapped: h.unmapped, crossFilesystems: h.crossFilesystems },
+    },
     hint: `finish it first: run the same command as then (map ${h.map.trim().split('\n').join(', ')}${h.direction === 'up' ? ', --reverse' : ''}${h.unmapped.kind !== 'refuse' ? `, --unmapped ${h.unmapped.kind === 'keep' ? 'keep' : h.unmapped.id}` : ''}${h.crossFilesystems ? ', --cross-filesystems' : ''})`,
   });
 }
 
-function refusal(plan: { unmapped: UnmappedRange[]; duplicates: Array<{ path: string; tag: string; id: number }> }, rootText: string): FsidmapError {
+function refusal(
+  plan: { unmapped: UnmappedRange[]; duplicates: Array<{ path: string; tag: string; id: number }> },
+  rootText: string,
+): FsidmapError {
   if (plan.unmapped.length > 0) {
-    const list = plan.unmapped.slice(0, 12).map((r) =>
-      `${r.kind} ${r.end - r.start === 1 ? r.start : `${r.start}-${r.end - 1}`} (${r.where}, ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'}, e.g. ${displayPath(r.example) || '.'})`).join('; ');
-    return new FsidmapError('ERR_SHIFT_UNMAPPED', `MAP does not cover ids found in ${rootText}: ${list}${plan.unmapped.length > 12 ? '; …' : ''}; nothing was changed`, {
-      context: { path: rootText, unmapped: plan.unmapped.map((r) => ({ ...r, example: displayPath(r.example) })) },
-      hint: 'extend MAP to cover them, or pass --unmapped keep (leave them) or --unmapped ID (set them to ID, e.g. 65534)',
-    });
+    const list = plan.unmapped
+      .slice(0, 12)
+      .map(
+        (r) =>
+          `${r.kind} ${r.end - r.start === 1 ? r.start : `${r.start}-${r.end - 1}`} (${r.where}, ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'}, e.g. ${displayPath(r.example) || '.'})`,
+      )
+      .join('; ');
+    return new FsidmapError(
+      'ERR_SHIFT_UNMAPPED',
+      `MAP does not cover ids found in ${rootText}: ${list}${plan.unmapped.length > 12 ? '; …' : ''}; nothing was changed`,
+      {
+        context: { path: rootText, unmapped: plan.unmapped.map((r) => ({ ...r, example: displayPath(r.example) })) },
+        hint: 'extend MAP to cover them, or pass --unmapped keep (leave them) or --unmapped ID (set them to ID, e.g. 65534)',
+      },
+    );
   }
   const d = plan.duplicates[0];
-  return new FsidmapError('ERR_SHIFT_ACL_DUPLICATE', `the shift would give ${displayPath(d.path) || '.'} two ACL ${d.tag} entries for id ${d.id}; nothing was changed`, {
-    context: { path: rootText, duplicates: plan.duplicates.slice(0, 100).map((x) => ({ ...x, path: displayPath(x.path) })) },
-    hint: 'two ids of that ACL map to one id (often --unmapped ID): cover them in MAP instead',
-  });
+  return new FsidmapError(
+    'ERR_SHIFT_ACL_DUPLICATE',
+    `the shift would give ${displayPath(d.path) || '.'} two ACL ${d.tag} entries for id ${d.id}; nothing was changed`,
+    {
+      context: { path: rootText, duplicates: plan.duplicates.slice(0, 100).map((x) => ({ ...x, path: displayPath(x.path) })) },
+      hint: 'two ids of that ACL map to one id (often --unmapped ID): cover them in MAP instead',
+    },
+  );
 }

@@ -26,6 +26,6 @@ port.on('message', (m: PoolRequest) => {
       port.postMessage({ id: m.id, kind: 'done', result } satisfies PoolReply);
     }
   } catch (e) {
-    port.postMessage({ id: m.id, kind: 'error', message: e instanceof Error ? e.stack ?? e.message : String(e) } satisfies PoolReply);
+    port.postMessage({ id: m.id, kind: 'error', message: e instanceof Error ? (e.stack ?? e.message) : String(e) } satisfies PoolReply);
   }
 });

@@ -9,13 +9,27 @@ import { createUserns } from '../../../src/kernel/index.js';
 
 const PHASE_MARK = '/proc/self/fsidmap-test-phase-write';
 
-interface Args { rootfs: string; volumes: Array<{ source: string; target: string; fsidmap: string | null }>; write: boolean }
+interface Args {
+  rootfs: string;
+  volumes: Array<{ source: string; target: string; fsidmap: string | null }>;
+  write: boolean;
+}
 
 const args = JSON.parse(process.argv[2]) as Args;
-const pair = (s: string) => { const m = parseMap(s); return { uid: m, gid: m }; };
+const pair = (s: string) => {
+  const m = parseMap(s);
+  return { uid: m, gid: m };
+};
 const input = checkInput({
-  ids: { kind: 'maps', maps: pair('0:100000:65536') }, fs: { kind: 'maps', maps: pair('0:300000:65536') }, rootfs: args.rootfs,
-  volumes: args.volumes.map((v) => ({ source: v.source, target: v.target, readonly: false, fsidmap: v.fsidmap === null ? null : pair(v.fsidmap) })),
+  ids: { kind: 'maps', maps: pair('0:100000:65536') },
+  fs: { kind: 'maps', maps: pair('0:300000:65536') },
+  rootfs: args.rootfs,
+  volumes: args.volumes.map((v) => ({
+    source: v.source,
+    target: v.target,
+    readonly: false,
+    fsidmap: v.fsidmap === null ? null : pair(v.fsidmap),
+  })),
   command: ['/bin/true'],
 });
 const plan = planRun(input, pair('0:100000:65536'), pair('0:300000:65536'));
@@ -26,10 +40,17 @@ const out: Record<string, unknown> = {
   volumes: plan.volumeMaps.map((m) => m && { uid: text(m.bytes.uid), sameAsRootfs: m === plan.rootfsMaps }),
 };
 if (args.write) {
-  try { openSync(PHASE_MARK, 'r'); } catch { /* the mark is the failed open itself */ }
+  try {
+    openSync(PHASE_MARK, 'r');
+  } catch {
+    /* the mark is the failed open itself */
+  }
   const holder = await createUserns(plan.idmaps, 'allow');
   try {
-    out.written = { uid: readFileSync(`/proc/${holder.pid}/uid_map`, 'latin1'), gid: readFileSync(`/proc/${holder.pid}/gid_map`, 'latin1') };
+    out.written = {
+      uid: readFileSync(`/proc/${holder.pid}/uid_map`, 'latin1'),
+      gid: readFileSync(`/proc/${holder.pid}/gid_map`, 'latin1'),
+    };
   } finally {
     await holder.release();
   }

@@ -1,10 +1,11 @@
 import { realpathSync, statSync } from 'node:fs';
 import { FsidmapError } from '../errors.js';
 import { formatInline, mountMap } from '../idmap/index.js';
-import { assertNotKnownUnsupported, attachMount, checkMaps, makeDetachedMount, readOwnMaps, unmountIdmapped } from '../kernel/index.js';
+import { attachMount, checkMaps, readOwnMaps, unmountIdmapped } from '../kernel/index.js';
 import { checkOwners } from './owners-check.js';
 import { assertRoot } from './prepare.js';
 import type { MapPair } from './spec.js';
+import { assertNotKnownUnsupported, makeDetachedMountNoting } from '../host/index.js';
 
 export interface HostMountResult {
   readonly source: string;
@@ -32,7 +33,7 @@ export async function mountIdmapped(source: string, target: string, ids: MapPair
   // Checked once; the holder namespace of the mount gets these bytes without another check.
   const maps = checkMaps({ uid: mountMap(ids.uid, fs.uid), gid: mountMap(ids.gid, fs.gid) }, readOwnMaps());
   const warnings = checkOwners(src, fs, `source ${src}`, statSync(src).isDirectory());
-  const m = await makeDetachedMount(src, { maps });
+  const m = await makeDetachedMountNoting(src, { maps });
   attachMount(m, dst);
   return { source: src, target: dst, uidMap: formatInline(maps.uid), gidMap: formatInline(maps.gid), warnings };
 }

@@ -2,11 +2,12 @@ import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { FsidmapError, UsageError } from '../errors.js';
 import { formatInline, type IdMap, mountMap } from '../idmap/index.js';
-import { assertNotKnownUnsupported, type CheckedMaps, checkMaps, readOwnMaps } from '../kernel/index.js';
+import { type CheckedMaps, checkMaps, readOwnMaps } from '../kernel/index.js';
 import { findCommand, resolveInRoot } from './in-root.js';
 import { checkOwners } from './owners-check.js';
 import { resolveUser, type ResolvedUser } from './image-users.js';
 import type { MapPair, RunSpec, VolumeSpec } from './spec.js';
+import { assertNotKnownUnsupported } from '../host/index.js';
 
 /**
  * Everything about a run that can be checked before anything is created:

@@ -2,7 +2,7 @@ import { allocateOnHost, holderOf } from '../alloc-host/index.js';
 import type { Allocation } from '../alloc/index.js';
 import { FsidmapError } from '../errors.js';
 import { openRegistry as openAllocationRegistry } from '../registry/index.js';
-import type { RangePair, RangeRegistry } from './ranges.js';
+import type { RangePair, RangeRegistry } from './range-registry.js';
 
 const pairOf = (a: Allocation): RangePair => ({
   uid: { start: a.uid.start, count: a.uid.end - a.uid.start },
@@ -16,8 +16,11 @@ const pairOf = (a: Allocation): RangePair => ({
  * `fsidmap gc` frees and that the next `run --allocate` of the name takes
  * over; on a normal exit run releases it itself, only if it still holds it.
  */
-export async function openRunRegistry(options: { db?: string } = {}): Promise<RangeRegistry> {
-  const registry = await openAllocationRegistry(options.db === undefined ? {} : { db: options.db });
+export async function openRunRegistry(options: { db?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RangeRegistry> {
+  const registry = await openAllocationRegistry({
+    ...(options.db === undefined ? {} : { db: options.db }),
+    ...(options.env ? { env: options.env } : {}),
+  });
   const holder = holderOf(process.pid);
   return {
     async acquireContainer(name, { fs }) {

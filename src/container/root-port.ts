@@ -1,5 +1,6 @@
 import { FsidmapError } from '../errors.js';
-import { type CheckedMaps, createUserns, makeDetachedMount, type UsernsHolder, writeNamespaceMaps } from '../kernel/index.js';
+import { makeDetachedMountNoting } from '../host/index.js';
+import { type CheckedMaps, createUserns, type UsernsHolder, writeNamespaceMaps } from '../kernel/index.js';
 import { mountEach, type PrivilegePort } from './privilege-port.js';
 
 /**
@@ -25,7 +26,7 @@ export function rootPrivilegePort(): PrivilegePort {
       };
       try {
         return await mountEach(requests, signal, async ({ source, maps, readonly }) =>
-          makeDetachedMount(source, { maps, readonly, ...(maps ? { holder: await holderFor(maps) } : {}) }),
+          makeDetachedMountNoting(source, { maps, readonly, ...(maps ? { holder: await holderFor(maps) } : {}) }),
         );
       } finally {
         // The mounts keep their own reference to the maps: the holders can go.

@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsidmapError } from '../errors.js';
 import { parseMap } from '../idmap/index.js';
-import { mountsUnder, probeIdmapSupport, stagePath } from '../kernel/index.js';
+import { mountsUnder, stagePath } from '../kernel/index.js';
 import { makeSampleImage } from './sample-image.js';
 import { type Container, startContainer } from './start.js';
+import { probeIdmapSupport } from '../host/index.js';
 
 /**
  * The seed's example for real, for `fsidmap demo`: a small image stored on

@@ -1,12 +1,8 @@
 import { UsageError } from '../errors.js';
-import type { IdMap } from '../idmap/index.js';
 import type { RangeRegistry } from './ranges.js';
 
-/** A uid map and a gid map: the container's id maps, or its fsid maps. */
-export interface MapPair {
-  readonly uid: IdMap;
-  readonly gid: IdMap;
-}
+export type { MapPair } from './map-pair.js';
+import type { MapPair } from './map-pair.js';
 
 /** Where the container's id maps come from. */
 export type IdSource =

@@ -2,6 +2,7 @@ import type { DetachedMount } from '../kernel/index.js';
 import { type CheckedInput, DEFAULT_PATH, type RunPlan } from './prepare.js';
 import type { PrivilegePort } from './privilege-port.js';
 import type { RunSpec } from './spec.js';
+import { envValue } from '../environment.js';
 
 /** The mounts a port made for a plan: null where the stage bind-mounts the source itself. */
 export interface StageMounts {
@@ -52,7 +53,8 @@ export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv 
   args.push('--hostname', hostname, '--uid', String(u.uid), '--gid', String(u.gid), '--groups', u.groups.join(','));
   if (plan.devptsGid !== null) args.push('--devpts-gid', String(plan.devptsGid));
   // Test hook (see native/fsidmap-stage.c): make a setup step fail or hang.
-  if (hostEnv.FSIDMAP_TEST_STAGE_FAULT) args.push('--fault', hostEnv.FSIDMAP_TEST_STAGE_FAULT);
+  const fault = envValue('FSIDMAP_TEST_STAGE_FAULT', hostEnv);
+  if (fault) args.push('--fault', fault);
   args.push('--stop-timeout', String(spec.stopTimeout ?? 10), '--', ...spec.command);
   const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: u.home, HOSTNAME: hostname, container: 'fsidmap' };
   if (u.name) {

@@ -27,3 +27,5 @@ export {
   type MapKindName,
   type AuditRequest,
 } from './delegation.js';
+export { probeIdmapSupport, assertNotKnownUnsupported, makeDetachedMountNoting } from './idmap-probe.js';
+export { type IdmapSupport, knownIdmapSupport, recordIdmapSupport, clearIdmapSupportCache } from './idmap-support-cache.js';

@@ -25,8 +25,6 @@ export {
   unmountIdmapped,
   describeMaps,
 } from './mount/idmapped-mount.js';
-export { probeIdmapSupport, assertNotKnownUnsupported } from './mount/idmap-probe.js';
-export { type IdmapSupport, knownIdmapSupport, recordIdmapSupport, clearIdmapSupportCache } from './mount/idmap-support-cache.js';
-export { explainIdmapFailure } from './mount/mount-errors.js';
+export { explainIdmapFailure, alreadyIdmapped } from './mount/mount-errors.js';
 export { stagePath } from './userns/stage.js';
 export { pidfdOpen, pidfdSendSignal, closeFd } from './syscalls.js';

@@ -25,7 +25,7 @@ export async function choosePrivilegePort(env: NodeJS.ProcessEnv = process.env):
  * the user could write to itself.
  */
 export async function chooseRunRegistry(env: NodeJS.ProcessEnv = process.env): Promise<RangeRegistry> {
-  if (isRoot()) return openRegistry(env.FSIDMAP_DB ? { db: env.FSIDMAP_DB } : {});
+  if (isRoot()) return openRegistry({ env });
   const { brokerRunRegistry } = await import('../broker/run-port.js');
   return brokerRunRegistry(env);
 }

@@ -9,14 +9,13 @@ import { spawn } from 'node:child_process';
 import {
   assertMapWritable,
   attachMount,
-  clearIdmapSupportCache,
   makeDetachedMount,
   mountOf,
-  probeIdmapSupport,
   stagePath,
   unmountIdmapped,
   writeNamespaceMaps,
 } from '../../src/kernel/index.js';
+import { clearIdmapSupportCache, probeIdmapSupport } from '../../src/host/index.js';
 import { cli, mountsUnder, processesWith, rootSkip, tempDir } from './support/run-fixtures.js';
 
 const pair = (spec: string) => {

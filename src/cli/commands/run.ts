@@ -5,6 +5,7 @@ import type { PrivilegePort } from '../../container/index.js';
 import type { IdMap } from '../../idmap/index.js';
 import { type Command, defineCommand, type ParsedArgs, str, strs, flag, write } from '../command.js';
 import { readMapArg } from '../map-arg.js';
+import { envValue } from '../../environment.js';
 
 const MAP_HELP = 'MAP is an inline spec (0:100000:65536[,…]), map lines ("0 100000 65536"), a file, or - for stdin.';
 
@@ -179,7 +180,7 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
     if (fsPair && fsName !== undefined) throw new UsageError('--fs NAME and --fsidmap give the fsid map twice: choose one');
     const name = str(args, 'name');
     if (name !== undefined) c.checkName(name);
-    const timeout = io.env.FSIDMAP_STOP_TIMEOUT;
+    const timeout = envValue('FSIDMAP_STOP_TIMEOUT', io.env);
     if (timeout !== undefined && !/^\d+$/.test(timeout))
       throw new UsageError(`FSIDMAP_STOP_TIMEOUT must be a whole number of seconds, got "${timeout}"`);
     const volumes = strs(args, 'volume').map((v) =>

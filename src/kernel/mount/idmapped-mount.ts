@@ -1,7 +1,6 @@
 import { lstatSync } from 'node:fs';
 import { FsidmapError } from '../../errors.js';
 import { formatCompact } from '../../idmap/index.js';
-import { recordIdmapSupport } from './idmap-support-cache.js';
 import { alreadyIdmapped, explainIdmapFailure } from './mount-errors.js';
 import { isIdmapped, mountOf, type MountEntry, readMountinfo } from './mountinfo.js';
 import type { NamespaceMaps } from '../userns/proc-maps.js';
@@ -85,11 +84,9 @@ export async function makeDetachedMount(source: string, options: DetachedMountOp
     } else if (options.readonly) {
       mountSetattr(fd, { attrSet: MOUNT_ATTR_RDONLY }, recursive, source);
     }
-    if (options.maps) recordIdmapSupport(source, null);
   } catch (e) {
     closeFd(fd);
     const explained = explainIdmapFailure(e, source, mount);
-    if (options.maps && explained instanceof FsidmapError) recordIdmapSupport(source, explained);
     throw explained;
   } finally {
     // The mount keeps its own copy of the maps (or a reference to the namespace): the holder can go.

@@ -1,9 +1,8 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FsidmapError } from '../../errors.js';
-import { alreadyIdmapped } from './mount-errors.js';
-import { isIdmapped, mountOf, type MountEntry } from './mountinfo.js';
-import { runDir } from '../../environment.js';
+import { runDir } from '../environment.js';
+import { FsidmapError } from '../errors.js';
+import { alreadyIdmapped, isIdmapped, mountOf, type MountEntry } from '../kernel/index.js';
 
 /** Whether idmapped mounts of a path can be made, and if not, the error that says why. */
 export interface IdmapSupport {

@@ -1,8 +1,7 @@
-import { FsidmapError } from '../../errors.js';
-import { IdMap } from '../../idmap/index.js';
-import { makeDetachedMount } from './idmapped-mount.js';
-import { type IdmapSupport, knownIdmapSupport } from './idmap-support-cache.js';
-import { mountOf, type MountEntry } from './mountinfo.js';
+import { FsidmapError } from '../errors.js';
+import { IdMap } from '../idmap/index.js';
+import { type DetachedMount, type DetachedMountOptions, makeDetachedMount, mountOf, type MountEntry } from '../kernel/index.js';
+import { type IdmapSupport, knownIdmapSupport, recordIdmapSupport } from './idmap-support-cache.js';
 
 /** A map any namespace may hold: the probe only asks whether the kernel accepts an idmapping here. */
 const PROBE_MAP = IdMap.from([{ first: 0, lower: 65534, count: 1 }]);
@@ -36,4 +35,21 @@ export async function probeIdmapSupport(path: string): Promise<IdmapSupport> {
 export function assertNotKnownUnsupported(path: string): void {
   const known = knownIdmapSupport(path);
   if (known && !known.supported && known.error) throw known.error;
+}
+
+/**
+ * makeDetachedMount, with what it learnt about the source's filesystem kept
+ * in the support cache: an idmapped mount that was made, or refused for a
+ * reason of the filesystem's (the cache keeps only those), answers the next
+ * run before it makes anything.
+ */
+export async function makeDetachedMountNoting(source: string, options: DetachedMountOptions): Promise<DetachedMount> {
+  try {
+    const m = await makeDetachedMount(source, options);
+    if (options.maps) recordIdmapSupport(source, null);
+    return m;
+  } catch (e) {
+    if (options.maps && e instanceof FsidmapError) recordIdmapSupport(source, e);
+    throw e;
+  }
 }

@@ -1,8 +1,8 @@
-import { type Allocation, type WhoAnswer, type WhoEntry, allocJson, fullJson, whoJson } from '../alloc/index.js';
+import { type Allocation, allocJson, fullJson, whoJson, whoText } from '../alloc/index.js';
 import type { References } from '../registry/contract.js';
 import type { GcResult } from '../registry/gc.js';
 
-export { allocJson, fullJson, whoJson };
+export { allocJson, fullJson, whoJson, whoText };
 
 /** Map lines for the kernel: `uid_map 0 START COUNT` then `gid_map …` (and, with --fs, the fsid maps). */
 export function mapLines(a: Allocation, fs: Allocation | undefined): string {
@@ -40,32 +40,6 @@ export function showText(a: Allocation, refs: References): string {
     `used by:   ${refs.users.map((u) => u.name).join(', ') || '-'}`,
     `children:  ${refs.children.map((c) => c.name).join(', ') || '-'}`,
   ];
-  return lines.join('\n') + '\n';
-}
-
-function entryText(e: WhoEntry): string {
-  switch (e.source) {
-    case 'allocation': {
-      const a = e.allocation;
-      return `${e.side}: ${a.kind} "${a.name}" (realm ${a.realm}${a.parent ? `, inside ${a.parent}` : ''}) range ${range(a[e.side])}, id ${e.offset} inside it`;
-    }
-    case 'subuid':
-    case 'subgid':
-      return `${e.side}: /etc/${e.source} range of ${e.owner} ${range(e.range)}, id ${e.offset} inside it`;
-    case 'user':
-      return `uid: user ${e.name} in /etc/passwd`;
-    case 'group':
-      return `gid: group ${e.name} in /etc/group`;
-    case 'reserved':
-      return `reserved: ${e.purpose} [${e.range.start}, ${e.range.end})`;
-  }
-}
-
-export function whoText(w: WhoAnswer): string {
-  const lines = [`host id ${w.id}:`];
-  for (const e of w.entries) lines.push(`  ${entryText(e)}`);
-  if (w.nobody) lines.push(`  nobody holds it${w.inContainerRange ? ' (free, in systemd\'s container range: fsidmap\'s default pool)' : ''}`);
-  for (const side of w.conflicts) lines.push(`  CONFLICT: unrelated holders share this ${side}; each can reach the other's files`);
   return lines.join('\n') + '\n';
 }
 

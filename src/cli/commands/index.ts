@@ -20,6 +20,7 @@ export const commandModules: readonly CommandModule[] = [
   { names: ['simulate', 'explain'], load: async () => (await import('./userns.js')).usernsCommands },
   { names: ['mount', 'umount', 'run'], load: async () => (await import('./run.js')).runCommands },
   { names: ['broker', 'broker status', 'broker alloc', 'broker release', 'broker list'], load: async () => (await import('./broker.js')).brokerCommands },
+  { names: ['serve', 'report'], load: async () => (await import('./serve.js')).serveCommands },
   { names: ['demo'], load: async () => [(await import('./demo.js')).demoCommand] },
 ];
 

@@ -95,6 +95,8 @@ function drawStrip() {
     }
   }
   drawAxis(ids, g);
+  canvas.dataset.view = state.view[0] + ',' + state.view[1];
+  canvas.dataset.draws = String(Number(canvas.dataset.draws || '0') + 1);
 }
 
 function drawAxis(ids, g) {

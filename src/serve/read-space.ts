@@ -7,7 +7,7 @@ import { auditHost } from '../host/delegation.js';
 import { DEFAULT_PATHS } from '../host/paths.js';
 import type { Registry } from '../registry/contract.js';
 import { type PoolHistory, poolStats } from './pool-stats.js';
-import { type AuditView, type RunningContainer, type Space, buildSpace, findingView } from './space.js';
+import { type AuditView, type HostParts, type RunningContainer, type Space, buildSpace, encodeHost, findingView } from './space.js';
 
 export interface SpaceSourceOptions {
   readonly realm?: string;
@@ -42,6 +42,7 @@ export class SpaceSource {
   private hostKey = '';
   private facts: HostFacts = { users: [], groups: [], subuid: [], subgid: [] };
   private audit: AuditView | undefined;
+  private encoded: HostParts | undefined;
 
   constructor(private readonly registry: Registry, private readonly options: SpaceSourceOptions = {}) {
     this.realm = options.realm ?? 'default';
@@ -52,14 +53,15 @@ export class SpaceSource {
   }
 
   /** The host files' facts and audit, re-read when a file changed. */
-  private host(): { facts: HostFacts; audit: AuditView } {
+  private host(): { facts: HostFacts; audit: AuditView; encoded: HostParts } {
     const key = HOST_FILES.map((f) => statKey(this.path(f))).join('|');
-    if (key !== this.hostKey || !this.audit) {
+    if (key !== this.hostKey || !this.audit || !this.encoded) {
       this.facts = readHostFacts(this.options.root === undefined ? {} : { root: this.options.root });
       this.audit = this.runAudit();
+      this.encoded = encodeHost(this.facts);
       this.hostKey = key;
     }
-    return { facts: this.facts, audit: this.audit };
+    return { facts: this.facts, audit: this.audit, encoded: this.encoded };
   }
 
   private runAudit(): AuditView {
@@ -91,13 +93,13 @@ export class SpaceSource {
   /** Reads everything once and adds the pool's state to `history`. */
   async read(history: PoolHistory, stamp: string, now = new Date()): Promise<Space> {
     const allocations = await this.registry.list({ realm: this.realm });
-    const { facts, audit } = this.host();
+    const { facts, audit, encoded } = this.host();
     const pool = poolStats(allocations, hostExclusions(facts).uid);
     history.add(now.getTime(), pool);
     const info = this.registry.info;
     return buildSpace({
       stamp, now, source: { store: info.store, location: info.location, realm: this.realm, readOnly: info.readOnly },
-      allocations, facts, audit, containers: this.containers(), pool, history: history.samples,
+      allocations, facts, audit, containers: this.containers(), pool, history: history.samples, host: encoded,
     });
   }
 

@@ -51,3 +51,20 @@ test('space: a finding\'s half-open range becomes first and last id', () => {
   assert.deepEqual(f.range, [150000, 165535]);
   assert.deepEqual(findingView({ severity: 'error', code: 'grants-all', file: 'subuid', lines: [1], owner: 'x', range: [0, 4294967296], message: 'm', hint: 'h' }).range, [0, 4294967295]);
 });
+
+test('space: serialised with cached parts, the text equals JSON.stringify, and a part is serialised once', async () => {
+  const { serializeSpace } = await import('./watcher.js');
+  const { buildSpace, encodeHost } = await import('./space.js');
+  const facts = { users: [{ name: 'u<', id: 1000 }], groups: [], subuid: [{ owner: 'a', start: 100000, end: 165536, line: 1 }], subgid: [] };
+  const host = encodeHost(facts);
+  const audit = { error: null, paths: { subuid: 's', subgid: 'g' }, counts: { error: 0, warning: 0, info: 0 }, truncated: {}, findings: [] };
+  const pool = { label: 'p', ranges: [], slots: 0, allocatedSlots: 0, freeSlots: 0, excludedSlots: 0, largestFreeRun: 0, freeRuns: 0, fragmentation: 0 };
+  const make = (stamp: string) => buildSpace({ stamp, now: new Date(0), source: { store: 'sqlite', location: 'x', realm: 'default', readOnly: true }, allocations: [alloc('a', 524288, 1)], facts, audit, containers: [], pool, history: [], host });
+  const cache = new WeakMap<object, string>();
+  const one = make('1');
+  assert.equal(serializeSpace(one, cache), JSON.stringify(one));
+  assert.equal(cache.get(one.subuid), JSON.stringify(one.subuid));
+  const two = make('2');
+  assert.equal(two.subuid, one.subuid, 'the same host parts');
+  assert.equal(serializeSpace(two, cache), JSON.stringify(two));
+});

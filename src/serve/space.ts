@@ -117,7 +117,28 @@ export interface SpaceInput {
   readonly containers: readonly RunningContainer[];
   readonly pool: PoolStats;
   readonly history: readonly PoolSample[];
+  /** The host's parts encoded once per change of the files (encodeHost), so a registry change re-encodes only allocations. */
+  readonly host?: HostParts;
 }
+
+/** The parts of a Space that come from /etc: they change only when the files do. */
+export interface HostParts {
+  readonly subuid: EncodedRanges;
+  readonly subgid: EncodedRanges;
+  readonly users: readonly NamedIdView[];
+  readonly groups: readonly NamedIdView[];
+}
+
+export function encodeHost(facts: HostFacts): HostParts {
+  return {
+    subuid: encodeRanges(facts.subuid),
+    subgid: encodeRanges(facts.subgid),
+    users: facts.users.map((u) => ({ name: u.name, id: u.id })),
+    groups: facts.groups.map((g) => ({ name: g.name, id: g.id })),
+  };
+}
+
+const RESERVED_VIEW = RESERVED_RANGES.map((r) => ({ first: r.start, last: r.end - 1, purpose: r.purpose }));
 
 export function u32Base64(values: ArrayLike<number>): string {
   const a = Uint32Array.from(values as ArrayLike<number>);
@@ -190,17 +211,18 @@ export function findingView(f: Finding): FindingView {
 }
 
 export function buildSpace(input: SpaceInput): Space {
+  const host = input.host ?? encodeHost(input.facts);
   return {
     version: 1,
     generatedAt: input.now.toISOString(),
     stamp: input.stamp,
     source: input.source,
     allocations: encodeAllocations(input.allocations),
-    subuid: encodeRanges(input.facts.subuid),
-    subgid: encodeRanges(input.facts.subgid),
-    users: input.facts.users.map((u) => ({ name: u.name, id: u.id })),
-    groups: input.facts.groups.map((g) => ({ name: g.name, id: g.id })),
-    reserved: RESERVED_RANGES.map((r) => ({ first: r.start, last: r.end - 1, purpose: r.purpose })),
+    subuid: host.subuid,
+    subgid: host.subgid,
+    users: host.users,
+    groups: host.groups,
+    reserved: RESERVED_VIEW,
     pool: input.pool,
     history: input.history,
     containers: containerViews(input.containers, input.allocations),

@@ -11,6 +11,28 @@ export interface WatcherOptions {
   readonly historySize?: number;
 }
 
+/** Parts of a Space that stay the same objects until /etc changes: serialised once each. */
+const STABLE_PARTS = new Set(['subuid', 'subgid', 'users', 'groups', 'reserved', 'audit']);
+
+/**
+ * JSON.stringify(space), reusing the text of the parts that did not change:
+ * with a 100,000-line /etc/subuid those are most of the bytes, and a
+ * registry change then costs only the allocations' text.
+ */
+export function serializeSpace(space: Space, cache: WeakMap<object, string>): string {
+  const parts = Object.entries(space).map(([k, v]) => {
+    let text: string | undefined;
+    if (STABLE_PARTS.has(k) && typeof v === 'object' && v !== null) {
+      text = cache.get(v);
+      if (text === undefined) { text = JSON.stringify(v); cache.set(v, text); }
+    } else {
+      text = JSON.stringify(v);
+    }
+    return `${JSON.stringify(k)}:${text}`;
+  });
+  return `{${parts.join(',')}}`;
+}
+
 export interface Snapshot {
   readonly space: Space;
   /** The space as sent: serialised once per change, shared by every request. */
@@ -29,6 +51,7 @@ export class SpaceWatcher extends EventEmitter {
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
   private lastSample = 0;
+  private readonly texts = new WeakMap<object, string>();
   /** Why the last read failed, until one succeeds. */
   failure: string | null = null;
 
@@ -59,7 +82,7 @@ export class SpaceWatcher extends EventEmitter {
     const now = new Date();
     const space = await this.source.read(this.history, stamp, now);
     this.lastSample = now.getTime();
-    this.snapshot = { space, json: JSON.stringify(space) };
+    this.snapshot = { space, json: serializeSpace(space, this.texts) };
     return this.snapshot;
   }
 
@@ -91,7 +114,7 @@ export class SpaceWatcher extends EventEmitter {
     this.history.add(now, snap.space.pool);
     this.lastSample = now;
     const space = { ...snap.space, history: this.history.samples };
-    this.snapshot = { space, json: JSON.stringify(space) };
+    this.snapshot = { space, json: serializeSpace(space, this.texts) };
     this.emit('sample', this.history.last as PoolSample);
   }
 }

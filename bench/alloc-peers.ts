@@ -14,7 +14,8 @@ function overlaps(t: Taken, start: number, end: number): boolean {
   let hi = t.ends.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (t.ends[mid] > start) hi = mid; else lo = mid + 1;
+    if (t.ends[mid] > start) hi = mid;
+    else lo = mid + 1;
   }
   return lo < t.starts.length && t.starts[lo] < end;
 }

@@ -11,9 +11,7 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import {
-  DEFAULT_POOL, SLOT, SlotMap, chooseRange, cryptoRandom, hostExclusions, reservedSet, seededRandom,
-} from '../src/alloc/index.js';
+import { DEFAULT_POOL, SLOT, SlotMap, chooseRange, cryptoRandom, hostExclusions, reservedSet, seededRandom } from '../src/alloc/index.js';
 import { readHostFacts, whoHolds } from '../src/alloc-host/index.js';
 import { StoreRegistry } from '../src/registry/registry.js';
 import { SqliteStore } from '../src/registry/sqlite.js';
@@ -35,7 +33,8 @@ function prefill(): void {
   new SqliteStore({ path: dbPath }).close();
   const db = new Database(dbPath);
   const random = seededRandom(2026);
-  const insert = db.prepare(`INSERT INTO allocations (realm_id, name, kind, scope_key, uid_start, uid_count, gid_start, gid_count, created_at)
+  const insert =
+    db.prepare(`INSERT INTO allocations (realm_id, name, kind, scope_key, uid_start, uid_count, gid_start, gid_count, created_at)
     VALUES (?, ?, 'container', ?, ?, 65536, ?, 65536, ?)`);
   const now = new Date().toISOString();
   db.transaction(() => {
@@ -54,7 +53,13 @@ function prefill(): void {
   db.close();
 }
 
-interface Rate { perSecond: number; roundsPerSecond: number[]; perCpuSecond: number; viaHash: number; msEach: number }
+interface Rate {
+  perSecond: number;
+  roundsPerSecond: number[];
+  perCpuSecond: number;
+  viaHash: number;
+  msEach: number;
+}
 
 /** n allocations in rounds of `round`; the rate is the median round's, the rounds show how the shared machine varied. */
 async function allocRate(synchronous: 'NORMAL' | 'FULL', realm: string, n: number, round: number): Promise<Rate> {
@@ -91,7 +96,11 @@ async function whoLatency(): Promise<{ libraryMedianMs: number; libraryP99Ms: nu
     times.push(performance.now() - t0);
   }
   await registry.close();
-  const wall = (argv: string[]): number => { const t0 = performance.now(); spawnSync(process.execPath, argv, { stdio: 'ignore' }); return performance.now() - t0; };
+  const wall = (argv: string[]): number => {
+    const t0 = performance.now();
+    spawnSync(process.execPath, argv, { stdio: 'ignore' });
+    return performance.now() - t0;
+  };
   const cli: number[] = [];
   const node: number[] = [];
   for (let i = 0; i < 15; i++) {
@@ -101,7 +110,16 @@ async function whoLatency(): Promise<{ libraryMedianMs: number; libraryP99Ms: nu
   return { libraryMedianMs: median(times), libraryP99Ms: pct(times, 0.99), cliMedianMs: median(cli), nodeStartMedianMs: median(node) };
 }
 
-interface SchemeRow { scheme: string; fill: string; trials: number; failures: number; failureRate: number; usPerChoice: number; distinctStarts: number; freeSlots: number }
+interface SchemeRow {
+  scheme: string;
+  fill: string;
+  trials: number;
+  failures: number;
+  failureRate: number;
+  usPerChoice: number;
+  distinctStarts: number;
+  freeSlots: number;
+}
 
 /** The three schemes over the same nearly full pool (in memory: the choice alone). */
 function atFill(fillFraction: number, trials: number): SchemeRow[] {
@@ -118,22 +136,38 @@ function atFill(fillFraction: number, trials: number): SchemeRow[] {
     blocked.block(start, start + SLOT);
     const last = taken.ends.length - 1;
     if (last >= 0 && taken.ends[last] === start) taken.ends[last] = start + SLOT;
-    else { taken.starts.push(start); taken.ends.push(start + SLOT); }
+    else {
+      taken.starts.push(start);
+      taken.ends.push(start + SLOT);
+    }
   }
-  const fill = `${(100 * (total - free) / total).toFixed(1)}%`;
+  const fill = `${((100 * (total - free)) / total).toFixed(1)}%`;
   const run = (scheme: string, choose: (i: number) => number | undefined): SchemeRow => {
     let failures = 0;
     const starts = new Set<number>();
     const t0 = performance.now();
     for (let i = 0; i < trials; i++) {
       const s = choose(i);
-      if (s === undefined) failures++; else starts.add(s);
+      if (s === undefined) failures++;
+      else starts.add(s);
     }
     const us = ((performance.now() - t0) * 1000) / trials;
-    return { scheme, fill, trials, failures, failureRate: failures / trials, usPerChoice: us, distinctStarts: starts.size, freeSlots: free };
+    return {
+      scheme,
+      fill,
+      trials,
+      failures,
+      failureRate: failures / trials,
+      usPerChoice: us,
+      distinctStarts: starts.size,
+      freeSlots: free,
+    };
   };
   return [
-    run('fsidmap: hash, then uniform among free slots', (i) => chooseRange(`bench-${i}`, SLOT, { pool: DEFAULT_POOL, blocked }, cryptoRandom).start),
+    run(
+      'fsidmap: hash, then uniform among free slots',
+      (i) => chooseRange(`bench-${i}`, SLOT, { pool: DEFAULT_POOL, blocked }, cryptoRandom).start,
+    ),
     run('first-fit scan (Incus, Podman, useradd)', () => firstFit(DEFAULT_POOL, taken, SLOT)),
     run('retry-random, 100 tries (systemd-nspawn pick)', () => retryRandom(DEFAULT_POOL, taken, SLOT, cryptoRandom)),
   ];
@@ -153,28 +187,55 @@ async function main(): Promise<void> {
 
   const machine = `${cpus()[0]?.model ?? 'cpu'} (${cpus().length} cores), Linux ${release()}, Node ${process.version}`;
   console.log(`machine: ${machine}; load average ${loadBefore.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`);
-  console.log(`registry: SQLite (WAL), ${live.toLocaleString('en')} live allocations in ${REALMS} realms (prefill ${setupS.toFixed(1)} s)\n`);
+  console.log(
+    `registry: SQLite (WAL), ${live.toLocaleString('en')} live allocations in ${REALMS} realms (prefill ${setupS.toFixed(1)} s)\n`,
+  );
   console.log('allocation rate, one process, one transaction per allocation (goal >= 2,000/s):');
-  const rng = (r: Rate): string => `rounds ${Math.min(...r.roundsPerSecond).toLocaleString('en')}–${Math.max(...r.roundsPerSecond).toLocaleString('en')}/s`;
-  console.log(`  synchronous=NORMAL (default)  ${normal.perSecond.toLocaleString('en')}/s wall (median round; ${rng(normal)}), ${normal.perCpuSecond.toLocaleString('en')}/s per CPU-second`);
-  console.log(`                                ${normal.viaHash} of ${MEASURED} landed on their hash slot, the rest uniform among the free slots of an 87%-full realm`);
-  console.log(`  synchronous=FULL (fsync each) ${full.perSecond.toLocaleString('en')}/s wall (median round; ${rng(full)}), ${full.perCpuSecond.toLocaleString('en')}/s per CPU-second; NORMAL/FULL ${(normal.perSecond / full.perSecond).toFixed(1)}x`);
+  const rng = (r: Rate): string =>
+    `rounds ${Math.min(...r.roundsPerSecond).toLocaleString('en')}–${Math.max(...r.roundsPerSecond).toLocaleString('en')}/s`;
+  console.log(
+    `  synchronous=NORMAL (default)  ${normal.perSecond.toLocaleString('en')}/s wall (median round; ${rng(normal)}), ${normal.perCpuSecond.toLocaleString('en')}/s per CPU-second`,
+  );
+  console.log(
+    `                                ${normal.viaHash} of ${MEASURED} landed on their hash slot, the rest uniform among the free slots of an 87%-full realm`,
+  );
+  console.log(
+    `  synchronous=FULL (fsync each) ${full.perSecond.toLocaleString('en')}/s wall (median round; ${rng(full)}), ${full.perCpuSecond.toLocaleString('en')}/s per CPU-second; NORMAL/FULL ${(normal.perSecond / full.perSecond).toFixed(1)}x`,
+  );
   console.log('\nfsidmap who ID:');
-  console.log(`  library call  median ${who.libraryMedianMs.toFixed(3)} ms, p99 ${who.libraryP99Ms.toFixed(3)} ms (registry lookup + /etc files + explanation)`);
-  console.log(`  CLI process   median ${who.cliMedianMs.toFixed(1)} ms; node -e 0 median ${who.nodeStartMedianMs.toFixed(1)} ms (ratio ${(who.cliMedianMs / who.nodeStartMedianMs).toFixed(2)}x)`);
-  console.log('\nchoosing a slot in systemd\'s container range when nearly full (same taken set for all schemes):');
+  console.log(
+    `  library call  median ${who.libraryMedianMs.toFixed(3)} ms, p99 ${who.libraryP99Ms.toFixed(3)} ms (registry lookup + /etc files + explanation)`,
+  );
+  console.log(
+    `  CLI process   median ${who.cliMedianMs.toFixed(1)} ms; node -e 0 median ${who.nodeStartMedianMs.toFixed(1)} ms (ratio ${(who.cliMedianMs / who.nodeStartMedianMs).toFixed(2)}x)`,
+  );
+  console.log("\nchoosing a slot in systemd's container range when nearly full (same taken set for all schemes):");
   const w = Math.max(...schemes.map((s) => s.scheme.length));
   console.log(`  ${'scheme'.padEnd(w)}  fill    failed      µs/choice  distinct starts / free slots`);
   for (const s of schemes) {
-    console.log(`  ${s.scheme.padEnd(w)}  ${s.fill.padEnd(6)}  ${(100 * s.failureRate).toFixed(1).padStart(5)}%   ${s.usPerChoice.toFixed(1).padStart(9)}  ${s.distinctStarts} / ${s.freeSlots}`);
+    console.log(
+      `  ${s.scheme.padEnd(w)}  ${s.fill.padEnd(6)}  ${(100 * s.failureRate).toFixed(1).padStart(5)}%   ${s.usPerChoice.toFixed(1).padStart(9)}  ${s.distinctStarts} / ${s.freeSlots}`,
+    );
   }
   const out = join(here, '..', '..', 'bench', 'results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'alloc.json'), JSON.stringify({
-    machine, loadAverage: { start: loadBefore, end: loadavg()[0] }, date: new Date().toISOString(), liveAllocations: live, realms: REALMS,
-    allocationsPerSecond: { goal: 2000, measured: MEASURED, normal, full },
-    who, schemes,
-  }, null, 2) + '\n');
+  writeFileSync(
+    join(out, 'alloc.json'),
+    JSON.stringify(
+      {
+        machine,
+        loadAverage: { start: loadBefore, end: loadavg()[0] },
+        date: new Date().toISOString(),
+        liveAllocations: live,
+        realms: REALMS,
+        allocationsPerSecond: { goal: 2000, measured: MEASURED, normal, full },
+        who,
+        schemes,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 }
 
 await main();

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMap } from '../src/idmap/index.js';
 import { Explainer } from '../src/vfs/explain.js';
-import { readTree } from '../src/vfs/tree-reader.js';
+import { readTree } from '../src/vfs-host/tree-reader.js';
 
 const ENTRIES = Number(process.env.FSIDMAP_BENCH_ENTRIES ?? 100_000);
 const DIRS = Math.round(ENTRIES / 100);
@@ -20,7 +20,10 @@ const isRoot = process.getuid?.() === 0;
 function makeTree(root: string): number {
   let n = 1;
   let seed = 12345;
-  const rand = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 4294967296; };
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed / 4294967296;
+  };
   const aclTargets: string[] = [];
   for (let d = 0; d < DIRS && n < ENTRIES; d++) {
     const dir = join(root, `d${d}`);
@@ -49,7 +52,10 @@ function time<T>(fn: () => T): { seconds: number; value: T } {
 
 function best<T>(runs: number, fn: () => T): { seconds: number; value: T } {
   let b: { seconds: number; value: T } | undefined;
-  for (let i = 0; i < runs; i++) { const r = time(fn); if (!b || r.seconds < b.seconds) b = r; }
+  for (let i = 0; i < runs; i++) {
+    const r = time(fn);
+    if (!b || r.seconds < b.seconds) b = r;
+  }
   return b!;
 }
 
@@ -58,17 +64,47 @@ try {
   const root = join(work, 'tree');
   mkdirSync(root);
   const made = time(() => makeTree(root));
-  const maps = { uidmap: parseMap('0 100000 65536'), gidmap: parseMap('0 100000 65536'), fsuidmap: parseMap('0 300000 65536'), fsgidmap: parseMap('0 300000 65536') };
+  const maps = {
+    uidmap: parseMap('0 100000 65536'),
+    gidmap: parseMap('0 100000 65536'),
+    fsuidmap: parseMap('0 300000 65536'),
+    fsgidmap: parseMap('0 300000 65536'),
+  };
   const lib = best(3, () => {
     const x = new Explainer(maps);
-    let n = 0, writable = 0;
-    for (const e of readTree(root)) { const r = x.explain(e); n++; if (r.write.ok) writable++; }
+    let n = 0,
+      writable = 0;
+    for (const e of readTree(root)) {
+      const r = x.explain(e);
+      n++;
+      if (r.write.ok) writable++;
+    }
     return { n, writable };
   });
-  const walkOnly = best(3, () => { let n = 0; for (const _ of readTree(root)) n++; return n; });
+  const walkOnly = best(3, () => {
+    let n = 0;
+    for (const _ of readTree(root)) n++;
+    return n;
+  });
   const cli = best(3, () => {
-    const r = spawnSync(process.execPath, [join(process.cwd(), 'dist/src/cli/main.js'), 'explain', '--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536',
-      '--fsuidmap', '0:300000:65536', '--fsgidmap', '0:300000:65536', '--json', root], { stdio: ['ignore', openSync('/dev/null', 'w'), 'inherit'] });
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(process.cwd(), 'dist/src/cli/main.js'),
+        'explain',
+        '--uidmap',
+        '0:100000:65536',
+        '--gidmap',
+        '0:100000:65536',
+        '--fsuidmap',
+        '0:300000:65536',
+        '--fsgidmap',
+        '0:300000:65536',
+        '--json',
+        root,
+      ],
+      { stdio: ['ignore', openSync('/dev/null', 'w'), 'inherit'] },
+    );
     if (r.status !== 0) throw new Error('explain failed');
     return 0;
   });
@@ -84,15 +120,32 @@ try {
     ['find -printf owners/modes (peer, lstat only)', find.seconds],
     ['getfacl -R (peer, lstat + ACL xattrs)', getfacl.seconds],
   ] as const;
-  console.log(`explain benchmark: ${n} entries (${DIRS} directories), made in ${made.seconds.toFixed(1)} s${isRoot ? '' : ' (not root: owners not varied)'}; best of 3`);
+  console.log(
+    `explain benchmark: ${n} entries (${DIRS} directories), made in ${made.seconds.toFixed(1)} s${isRoot ? '' : ' (not root: owners not varied)'}; best of 3`,
+  );
   console.log(`${'what'.padEnd(54)} ${'seconds'.padStart(8)} ${'entries/s'.padStart(11)} ${'vs find'.padStart(8)}`);
-  for (const [what, s] of rows) console.log(`${what.padEnd(54)} ${s.toFixed(3).padStart(8)} ${Math.round(n / s).toString().padStart(11)} ${(s / find.seconds).toFixed(2).padStart(7)}x`);
+  for (const [what, s] of rows)
+    console.log(
+      `${what.padEnd(54)} ${s.toFixed(3).padStart(8)} ${Math.round(n / s)
+        .toString()
+        .padStart(11)} ${(s / find.seconds).toFixed(2).padStart(7)}x`,
+    );
   console.log(`(${lib.value.writable} of ${n} entries writable by container root)`);
   mkdirSync(join(process.cwd(), 'bench/results'), { recursive: true });
-  writeFileSync(join(process.cwd(), 'bench/results/explain.json'), JSON.stringify({
-    entries: n, directories: DIRS, root: isRoot, node: process.version,
-    results: Object.fromEntries(rows.map(([what, s]) => [what, { seconds: s, entriesPerSecond: n / s, vsFind: s / find.seconds }])),
-  }, null, 2) + '\n');
+  writeFileSync(
+    join(process.cwd(), 'bench/results/explain.json'),
+    JSON.stringify(
+      {
+        entries: n,
+        directories: DIRS,
+        root: isRoot,
+        node: process.version,
+        results: Object.fromEntries(rows.map(([what, s]) => [what, { seconds: s, entriesPerSecond: n / s, vsFind: s / find.seconds }])),
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -30,18 +30,34 @@ function timeOnce(cmd: string, args: string[]): number {
   return ms;
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 const tmp = realpathSync(mkdtempSync(join(tmpdir(), 'fsidmap-bench-run-')));
 try {
   const images: Record<string, { root: string; entries: number }> = {};
-  for (const [name, files] of [['100', 100], ['100000', 100000]] as const) {
+  for (const [name, files] of [
+    ['100', 100],
+    ['100000', 100000],
+  ] as const) {
     const root = join(tmp, `image-${name}`);
     mkdirSync(root);
     const entries = makeSampleImage(root, { offset: 300000, files });
     images[name] = { root, entries };
   }
-  const run = (img: string) => ['run', '--idmap', '0:100000:65536', '--fsidmap', '0:300000:65536', '--rootfs', images[img].root, '--', '/bin/true'];
+  const run = (img: string) => [
+    'run',
+    '--idmap',
+    '0:100000:65536',
+    '--fsidmap',
+    '0:300000:65536',
+    '--rootfs',
+    images[img].root,
+    '--',
+    '/bin/true',
+  ];
   const samples: Record<string, number[]> = { run100: [], run100k: [], node: [], unshare: [] };
   // Warm the page cache and the probe's path once.
   timeOnce(process.execPath, [cli, ...run('100')]);
@@ -80,17 +96,32 @@ try {
   console.log('median start-to-exit (ms)');
   for (const [what, ms, n] of rows) console.log(`  ${what.padEnd(52)} ${ms.toFixed(1).padStart(9)}   (${n})`);
   console.log('ratios');
-  console.log(`  run, 100k-file image / 100-file image      ${ratios.run100kOverRun100.toFixed(2)}×  (goal ≤ 1.2×: mapping costs the same whatever the size)`);
+  console.log(
+    `  run, 100k-file image / 100-file image      ${ratios.run100kOverRun100.toFixed(2)}×  (goal ≤ 1.2×: mapping costs the same whatever the size)`,
+  );
   console.log(`  run / node -e 0                             ${ratios.runOverNode.toFixed(2)}×  (goal ≤ 3×)`);
   console.log(`  run / unshare --user --mount --pid --fork   ${ratios.runOverUnshare.toFixed(1)}×`);
-  console.log(`  chown -R, 100k-file image / 100-file image  ${ratios.chown100kOverChown100.toFixed(0)}×  (what chown-based runtimes pay grows with the image)`);
+  console.log(
+    `  chown -R, 100k-file image / 100-file image  ${ratios.chown100kOverChown100.toFixed(0)}×  (what chown-based runtimes pay grows with the image)`,
+  );
   console.log(`  chown -R of the 100k image / fsidmap run     ${ratios.chown100kOverRun100k.toFixed(1)}×`);
   mkdirSync(join(repo, 'bench/results'), { recursive: true });
-  writeFileSync(join(repo, 'bench/results/run.json'), JSON.stringify({
-    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? null, kernel: release(), node: process.version },
-    runs: RUNS, chownRuns: CHOWN_RUNS, entries: { small: images['100'].entries, large: images['100000'].entries },
-    medianMs: m, ratios, samplesMs: { ...samples, ...chown },
-  }, null, 2) + '\n');
+  writeFileSync(
+    join(repo, 'bench/results/run.json'),
+    JSON.stringify(
+      {
+        machine: { cpus: cpus().length, model: cpus()[0]?.model ?? null, kernel: release(), node: process.version },
+        runs: RUNS,
+        chownRuns: CHOWN_RUNS,
+        entries: { small: images['100'].entries, large: images['100000'].entries },
+        medianMs: m,
+        ratios,
+        samplesMs: { ...samples, ...chown },
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

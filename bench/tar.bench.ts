@@ -35,7 +35,10 @@ function have(cmd: string): boolean {
 /** A deterministic pseudo-random sequence, so the cached inputs are the same on every machine. */
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 2 ** 32; };
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
 }
 
 /** GNU tar archive of `files` small files (100 per directory, 100–6500 bytes, owners 0–1999). */
@@ -91,7 +94,12 @@ function minbaseArchive(): string | undefined {
   return shared;
 }
 
-interface Sample { seconds: number; rssMB: number; user: number; sys: number }
+interface Sample {
+  seconds: number;
+  rssMB: number;
+  user: number;
+  sys: number;
+}
 
 /** One run of `cat IN | CMD | cat > /dev/null`, CMD timed by /usr/bin/time. */
 function once(cmd: string[], input: string): Sample {
@@ -108,11 +116,17 @@ function median(xs: number[]): number {
 }
 
 interface Row {
-  input: string; tool: string; mb: number; runs: Sample[];
+  input: string;
+  tool: string;
+  mb: number;
+  runs: Sample[];
   /** Best and median wall time of the tool's own process; MB/s from the best. */
-  best: number; median: number; mbPerS: number;
+  best: number;
+  median: number;
+  mbPerS: number;
   /** Best user+sys CPU seconds: the least disturbed by other load on the machine. */
-  cpu: number; rssMB: number;
+  cpu: number;
+  rssMB: number;
 }
 
 /**
@@ -131,8 +145,15 @@ function measureAll(input: string, label: string, tools: Array<[string, string[]
     const runs = samples.get(tool)!;
     const best = Math.min(...runs.map((r) => r.seconds));
     return {
-      input: label, tool, mb, runs, best, median: median(runs.map((r) => r.seconds)), mbPerS: mb / Math.max(best, 0.005),
-      cpu: Math.min(...runs.map((r) => r.user + r.sys)), rssMB: Math.max(...runs.map((r) => r.rssMB)),
+      input: label,
+      tool,
+      mb,
+      runs,
+      best,
+      median: median(runs.map((r) => r.seconds)),
+      mbPerS: mb / Math.max(best, 0.005),
+      cpu: Math.min(...runs.map((r) => r.user + r.sys)),
+      rssMB: Math.max(...runs.map((r) => r.rssMB)),
     };
   });
 }
@@ -172,25 +193,65 @@ function main(): void {
 
   const pad = (s: string, n: number): string => s.padEnd(n);
   const num = (n: number, d = 2, w = 9): string => n.toFixed(d).padStart(w);
-  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load average ${load.map((l) => l.toFixed(1)).join(' -> ')}`);
-  console.log(`each: cat IN | TOOL | cat > /dev/null, interleaved rounds; best (and median) of ${RUNS} runs (mmtarfilter: 1 run on the 100k and large archives)\n`);
-  console.log(`${pad('input', 18)} ${pad('tool', 12)} ${'MB'.padStart(7)} ${'best s'.padStart(7)} ${'median s'.padStart(9)} ${'MB/s'.padStart(6)} ${'CPU s'.padStart(6)} ${'peak RSS MB'.padStart(11)}`);
-  for (const r of rows) console.log(`${pad(r.input, 18)} ${pad(r.tool, 12)} ${num(r.mb, 1, 7)} ${num(r.best, 2, 7)} ${num(r.median, 2, 9)} ${num(r.mbPerS, 0, 6)} ${num(r.cpu, 2, 6)} ${num(r.rssMB, 1, 11)}`);
+  console.log(
+    `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load average ${load.map((l) => l.toFixed(1)).join(' -> ')}`,
+  );
+  console.log(
+    `each: cat IN | TOOL | cat > /dev/null, interleaved rounds; best (and median) of ${RUNS} runs (mmtarfilter: 1 run on the 100k and large archives)\n`,
+  );
+  console.log(
+    `${pad('input', 18)} ${pad('tool', 12)} ${'MB'.padStart(7)} ${'best s'.padStart(7)} ${'median s'.padStart(9)} ${'MB/s'.padStart(6)} ${'CPU s'.padStart(6)} ${'peak RSS MB'.padStart(11)}`,
+  );
+  for (const r of rows)
+    console.log(
+      `${pad(r.input, 18)} ${pad(r.tool, 12)} ${num(r.mb, 1, 7)} ${num(r.best, 2, 7)} ${num(r.median, 2, 9)} ${num(r.mbPerS, 0, 6)} ${num(r.cpu, 2, 6)} ${num(r.rssMB, 1, 11)}`,
+    );
   console.log('\nthroughput ratios (fsidmap faster when > 1), by best wall time and by CPU time:');
-  for (const [k, v] of Object.entries(ratios)) if (v !== null) console.log(`  ${pad(k, 40)} wall ${v.wall.toFixed(2)}x   cpu ${v.cpu.toFixed(2)}x`);
+  for (const [k, v] of Object.entries(ratios))
+    if (v !== null) console.log(`  ${pad(k, 40)} wall ${v.wall.toFixed(2)}x   cpu ${v.cpu.toFixed(2)}x`);
   const goals = {
     smallVsPeer: ratios['100k small files: fsidmap vs mmtarfilter']?.wall ?? null,
     largeVsCat: ratios['8 x 128 MiB files: fsidmap vs cat']!.wall,
-    rssMB: { '10k small': find('10k small files', 'fsidmap')!.rssMB, '100k small': find('100k small files', 'fsidmap')!.rssMB, '1 GiB large': find('8 x 128 MiB files', 'fsidmap')!.rssMB },
-    peerRssMB: hasPeer ? { '10k small': find('10k small files', 'mmtarfilter')!.rssMB, '100k small': find('100k small files', 'mmtarfilter')!.rssMB } : null,
+    rssMB: {
+      '10k small': find('10k small files', 'fsidmap')!.rssMB,
+      '100k small': find('100k small files', 'fsidmap')!.rssMB,
+      '1 GiB large': find('8 x 128 MiB files', 'fsidmap')!.rssMB,
+    },
+    peerRssMB: hasPeer
+      ? { '10k small': find('10k small files', 'mmtarfilter')!.rssMB, '100k small': find('100k small files', 'mmtarfilter')!.rssMB }
+      : null,
   };
-  console.log(`\ngoals: 100k small files >= 8x mmtarfilter: ${goals.smallVsPeer?.toFixed(1) ?? 'n/a'}x; large files >= 0.5x cat: ${goals.largeVsCat.toFixed(2)}x`);
-  console.log(`peak RSS, fsidmap 10k/100k/1 GiB: ${Object.values(goals.rssMB).map((x) => x.toFixed(0)).join('/')} MB; mmtarfilter 10k/100k: ${goals.peerRssMB ? Object.values(goals.peerRssMB).map((x) => x.toFixed(0)).join('/') : 'n/a'} MB`);
+  console.log(
+    `\ngoals: 100k small files >= 8x mmtarfilter: ${goals.smallVsPeer?.toFixed(1) ?? 'n/a'}x; large files >= 0.5x cat: ${goals.largeVsCat.toFixed(2)}x`,
+  );
+  console.log(
+    `peak RSS, fsidmap 10k/100k/1 GiB: ${Object.values(goals.rssMB)
+      .map((x) => x.toFixed(0))
+      .join('/')} MB; mmtarfilter 10k/100k: ${
+      goals.peerRssMB
+        ? Object.values(goals.peerRssMB)
+            .map((x) => x.toFixed(0))
+            .join('/')
+        : 'n/a'
+    } MB`,
+  );
   mkdirSync(dirname(RESULTS), { recursive: true });
-  writeFileSync(RESULTS, JSON.stringify({
-    bench: 'tar', date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30, node: process.version, loadavg: load },
-    map: MAP, rows, ratios, goals,
-  }, null, 2) + '\n');
+  writeFileSync(
+    RESULTS,
+    JSON.stringify(
+      {
+        bench: 'tar',
+        date: new Date().toISOString(),
+        machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30, node: process.version, loadavg: load },
+        map: MAP,
+        rows,
+        ratios,
+        goals,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 }
 
 main();

@@ -34,11 +34,19 @@ const ENTRIES = Number(process.env.BENCH_TREE_ENTRIES ?? 100000);
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 3));
 const MAP = '0:100000:65536';
 
-interface Timed { ms: number; stdout: string }
+interface Timed {
+  ms: number;
+  stdout: string;
+}
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}): Timed {
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, FSIDMAP_STATE_DIR: join(WORK, 'state'), ...env } });
+  const r = spawnSync(cmd, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+    env: { ...process.env, FSIDMAP_STATE_DIR: join(WORK, 'state'), ...env },
+  });
   const ms = performance.now() - t0;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   return { ms, stdout: r.stdout };
@@ -46,7 +54,10 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}): Tim
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 2 ** 32; };
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
 }
 
 /** ENTRIES entries: 100 files per directory, owners 0–1999, 1% hard links, 2% symlinks, some setuid files, ACLs and capabilities. */
@@ -63,8 +74,15 @@ function makeTree(root: string): void {
     for (let f = 0; f < 100 && n < ENTRIES; f++, n++) {
       const p = join(dir, `f${f}`);
       const r = rand();
-      if (r < 0.01 && files.length > 0) { linkSync(files[Math.floor(rand() * files.length)], p); continue; }
-      if (r < 0.03) { symlinkSync('../x', p); lchownSync(p, Math.floor(rand() * 2000), 0); continue; }
+      if (r < 0.01 && files.length > 0) {
+        linkSync(files[Math.floor(rand() * files.length)], p);
+        continue;
+      }
+      if (r < 0.03) {
+        symlinkSync('../x', p);
+        lchownSync(p, Math.floor(rand() * 2000), 0);
+        continue;
+      }
       writeFileSync(p, '');
       lchownSync(p, Math.floor(rand() * 2000), Math.floor(rand() * 2000));
       if (r < 0.032) chmodSync(p, 0o4755);
@@ -81,8 +99,14 @@ function minbase(): string | null {
   const tarball = join(tmpdir(), 'fsidmap-bench-tree-minbase.tar');
   if (!existsSync(tarball)) {
     if (spawnSync('mmdebstrap', ['--version']).status !== 0) return null;
-    const r = spawnSync('mmdebstrap', ['--variant=minbase', '--mode=root', '--quiet', 'bookworm', tarball], { stdio: 'ignore', timeout: 600_000 });
-    if (r.status !== 0) { rmSync(tarball, { force: true }); return null; }
+    const r = spawnSync('mmdebstrap', ['--variant=minbase', '--mode=root', '--quiet', 'bookworm', tarball], {
+      stdio: 'ignore',
+      timeout: 600_000,
+    });
+    if (r.status !== 0) {
+      rmSync(tarball, { force: true });
+      return null;
+    }
   }
   const dir = join(WORK, 'minbase');
   mkdirSync(dir, { recursive: true });
@@ -104,12 +128,15 @@ interface Variant {
   run(dir: string, reverse: boolean): Timed;
 }
 
-const fsidmap = (extra: string[], env: Record<string, string> = {}) => (dir: string, reverse: boolean) =>
-  run('node', [CLI, 'image', 'shift', '--json', ...(reverse ? ['-r'] : []), ...extra, dir, MAP], env);
+const fsidmap =
+  (extra: string[], env: Record<string, string> = {}) =>
+  (dir: string, reverse: boolean) =>
+    run('node', [CLI, 'image', 'shift', '--json', ...(reverse ? ['-r'] : []), ...extra, dir, MAP], env);
 
 /** The filesystem the bench runs on: a fresh journaled ext4 in a loop-mounted image, or tmpdir. */
 function setUpFilesystem(): string {
-  if (FS !== 'loop') return `${tmpdir()} (${spawnSync('findmnt', ['-n', '-o', 'FSTYPE,OPTIONS', '-T', tmpdir()], { encoding: 'utf8' }).stdout.trim()})`;
+  if (FS !== 'loop')
+    return `${tmpdir()} (${spawnSync('findmnt', ['-n', '-o', 'FSTYPE,OPTIONS', '-T', tmpdir()], { encoding: 'utf8' }).stdout.trim()})`;
   mkdirSync(MOUNT, { recursive: true });
   const must = (cmd: string, args: string[]) => {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -123,14 +150,20 @@ function setUpFilesystem(): string {
 }
 
 function tearDownFilesystem(): void {
-  if (FS !== 'loop') { rmSync(WORK, { recursive: true, force: true }); return; }
+  if (FS !== 'loop') {
+    rmSync(WORK, { recursive: true, force: true });
+    return;
+  }
   spawnSync('umount', [MOUNT]);
   rmSync(IMAGE, { force: true });
   rmSync(MOUNT, { recursive: true, force: true });
 }
 
 function main(): void {
-  if (process.getuid?.() !== 0) { console.log('tree bench: needs root (chown); skipped'); return; }
+  if (process.getuid?.() !== 0) {
+    console.log('tree bench: needs root (chown); skipped');
+    return;
+  }
   const haveFuid = spawnSync('fuidshift', ['--version']).status === 0;
   const where = setUpFilesystem();
   try {
@@ -147,14 +180,23 @@ function bench(haveFuid: boolean, where: string): void {
   makeTree(template);
   spawnSync('sync');
   console.log(`on ${where}`);
-  console.log(`tree of ${ENTRIES.toLocaleString('en-US')} entries made in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${RUNS} rounds, ${FS === 'loop' ? 'a fresh copy per command and round' : 'a copy per command, shifted forward and back in turn'}; load ${loadavg()[0].toFixed(2)}`);
+  console.log(
+    `tree of ${ENTRIES.toLocaleString('en-US')} entries made in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${RUNS} rounds, ${FS === 'loop' ? 'a fresh copy per command and round' : 'a copy per command, shifted forward and back in turn'}; load ${loadavg()[0].toFixed(2)}`,
+  );
 
   const variants: Variant[] = [
     { key: 'fsidmap', run: fsidmap([]) },
     { key: 'fsidmap --no-sync', run: fsidmap(['--no-sync']) },
     { key: 'fsidmap, 1 thread', run: fsidmap([], { FSIDMAP_WORKERS: '1' }) },
     { key: 'fsidmap, TypeScript engine', run: fsidmap([], { FSIDMAP_TREE_ENGINE: 'node' }) },
-    ...(haveFuid ? [{ key: 'fuidshift', run: (dir: string, reverse: boolean) => run('fuidshift', [dir, ...(reverse ? ['-r'] : []), 'b:0:100000:65536']) }] : []),
+    ...(haveFuid
+      ? [
+          {
+            key: 'fuidshift',
+            run: (dir: string, reverse: boolean) => run('fuidshift', [dir, ...(reverse ? ['-r'] : []), 'b:0:100000:65536']),
+          },
+        ]
+      : []),
     { key: 'chown -hR', run: (dir: string, reverse: boolean) => run('chown', ['-hR', reverse ? '0:0' : '100000:100000', dir]) },
   ];
   // On the loop filesystem every run gets a fresh copy. In tmpdir (BENCH_TREE_FS=tmp) each
@@ -179,7 +221,8 @@ function bench(haveFuid: boolean, where: string): void {
       spawnSync('sync');
       const t = v.run(dir, !fresh && r % 2 === 1);
       add(v.key, t.ms);
-      if (v.key === 'fsidmap') for (const [p, ms] of Object.entries(JSON.parse(t.stdout).phasesMs as Record<string, number>)) (phases[p] ??= []).push(ms);
+      if (v.key === 'fsidmap')
+        for (const [p, ms] of Object.entries(JSON.parse(t.stdout).phasesMs as Record<string, number>)) (phases[p] ??= []).push(ms);
       if (fresh) rmSync(dir, { recursive: true, force: true });
     }
     add('inspect', run('node', [CLI, 'image', 'inspect', '--json', template]).ms);
@@ -202,22 +245,49 @@ function bench(haveFuid: boolean, where: string): void {
   }
   const med = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
   const medPhases = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)]));
-  const fs = med['fsidmap'], ns = med['fsidmap --no-sync'], fu = med['fuidshift'], ch = med['chown -hR'];
+  const fs = med['fsidmap'],
+    ns = med['fsidmap --no-sync'],
+    fu = med['fuidshift'],
+    ch = med['chown -hR'];
   console.log('\n' + 'command'.padEnd(30) + 'median ms'.padStart(11) + 'entries/s'.padStart(12) + '   rounds (ms)');
   for (const [k, ms] of Object.entries(med)) {
-    console.log(k.padEnd(30) + ms.toFixed(0).padStart(11) + Math.round(ENTRIES / (ms / 1000)).toLocaleString('en-US').padStart(12) + '   ' + times[k].map((x) => x.toFixed(0)).join(' '));
+    console.log(
+      k.padEnd(30) +
+        ms.toFixed(0).padStart(11) +
+        Math.round(ENTRIES / (ms / 1000))
+          .toLocaleString('en-US')
+          .padStart(12) +
+        '   ' +
+        times[k].map((x) => x.toFixed(0)).join(' '),
+    );
   }
-  console.log(`\nfsidmap phases (median ms, inside the process): ${Object.entries(medPhases).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  if (fu) console.log(`fuidshift / fsidmap: ${(fu / fs).toFixed(2)}x (goal >= 5x); with --no-sync (neither syncs then) ${(fu / ns).toFixed(2)}x`);
+  console.log(
+    `\nfsidmap phases (median ms, inside the process): ${Object.entries(medPhases)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
+  if (fu)
+    console.log(`fuidshift / fsidmap: ${(fu / fs).toFixed(2)}x (goal >= 5x); with --no-sync (neither syncs then) ${(fu / ns).toFixed(2)}x`);
   console.log(`fsidmap / chown -hR: ${(fs / ch).toFixed(2)}x the floor (aim <= 4x); with --no-sync ${(ns / ch).toFixed(2)}x`);
-  if (realAgree !== null) console.log(`Debian minbase: fsidmap and fuidshift results ${realAgree ? 'agree entry by entry' : 'DIFFER'}; fuidshift / fsidmap ${(med['minbase fuidshift'] / med['minbase fsidmap']).toFixed(2)}x`);
+  if (realAgree !== null)
+    console.log(
+      `Debian minbase: fsidmap and fuidshift results ${realAgree ? 'agree entry by entry' : 'DIFFER'}; fuidshift / fsidmap ${(med['minbase fuidshift'] / med['minbase fsidmap']).toFixed(2)}x`,
+    );
   if (realAgree === false) process.exitCode = 1;
   const result = {
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), loadAtEnd: loadavg()[0] }, filesystem: where,
-    entries: ENTRIES, runs: RUNS, medianMs: med, samplesMs: times, fsidmapPhasesMedianMs: medPhases, minbaseAgree: realAgree,
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), loadAtEnd: loadavg()[0] },
+    filesystem: where,
+    entries: ENTRIES,
+    runs: RUNS,
+    medianMs: med,
+    samplesMs: times,
+    fsidmapPhasesMedianMs: medPhases,
+    minbaseAgree: realAgree,
     ratios: {
-      fuidshiftOverFsidmap: fu ? fu / fs : null, fsidmapOverChown: fs / ch,
-      fuidshiftOverNoSync: fu ? fu / ns : null, noSyncOverChown: ns / ch,
+      fuidshiftOverFsidmap: fu ? fu / fs : null,
+      fsidmapOverChown: fs / ch,
+      fuidshiftOverNoSync: fu ? fu / ns : null,
+      noSyncOverChown: ns / ch,
     },
   };
   mkdirSync(dirname(RESULTS), { recursive: true });

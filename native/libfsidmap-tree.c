@@ -1,7 +1,7 @@
 /*
  * libfsidmap-tree: the system-call engine of `fsidmap image shift` and
  * `image inspect` for directory trees, loaded into the Node.js process with
- * koffi (src/kernel/tree-engine.ts). It only reads and writes what it is told:
+ * koffi (src/kernel/file/tree-engine.ts). It only reads and writes what it is told:
  * planning (which ids move where, refusals), the journal, checkpoints and the
  * CLI stay in TypeScript. Three jobs:
  *

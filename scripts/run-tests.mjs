@@ -12,7 +12,11 @@ import { spawnSync } from 'node:child_process';
 
 function find(dir, out = []) {
   let entries;
-  try { entries = readdirSync(dir); } catch { return out; }
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
   for (const name of entries.sort()) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) find(p, out);
@@ -33,7 +37,10 @@ let mountPoint;
 if (process.getuid?.() === 0 && !reachableByOthers(root)) {
   mountPoint = mkdtempSync('/tmp/fsidmap-checkout-');
   const m = spawnSync('mount', ['--bind', root, mountPoint], { stdio: 'inherit' });
-  if (m.status !== 0) { console.error(`run-tests: cannot bind-mount ${root} for the unprivileged tests`); process.exit(1); }
+  if (m.status !== 0) {
+    console.error(`run-tests: cannot bind-mount ${root} for the unprivileged tests`);
+    process.exit(1);
+  }
   spawnSync('chmod', ['755', mountPoint]);
   console.log(`run-tests: ${root} is not reachable by other users; running the tests from a bind mount at ${mountPoint}`);
   cwd = mountPoint;
@@ -53,7 +60,11 @@ try {
 } finally {
   if (mountPoint) {
     spawnSync('umount', ['--lazy', mountPoint], { stdio: 'inherit' });
-    try { rmdirSync(mountPoint); } catch { /* left for the next boot's tmp cleaning */ }
+    try {
+      rmdirSync(mountPoint);
+    } catch {
+      /* left for the next boot's tmp cleaning */
+    }
   }
 }
 process.exit(status);

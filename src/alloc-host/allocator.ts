@@ -1,6 +1,14 @@
 import {
-  type AllocRequest, type ExclusionOptions, type Holder, type HostFacts, type RandomSource, type WhoAnswer, explainId, holderState,
-  hostExclusions, subidPools,
+  type AllocRequest,
+  type ExclusionOptions,
+  type Holder,
+  type HostFacts,
+  type RandomSource,
+  type WhoAnswer,
+  explainId,
+  holderState,
+  hostExclusions,
+  subidPools,
 } from '../alloc/index.js';
 import { UsageError } from '../errors.js';
 import type { AllocateResult, Registry } from '../registry/contract.js';
@@ -25,7 +33,11 @@ export interface HostAllocateOptions {
   readonly facts?: HostFacts;
 }
 
-export async function allocateOnHost(registry: Registry, request: AllocRequest, options: HostAllocateOptions = {}): Promise<AllocateResult> {
+export async function allocateOnHost(
+  registry: Registry,
+  request: AllocRequest,
+  options: HostAllocateOptions = {},
+): Promise<AllocateResult> {
   const facts = options.facts ?? readHostFacts(options.root === undefined ? {} : { root: options.root });
   let req = request;
   const exclusionOptions: { respectSubids?: boolean; poolUser?: readonly string[] } = { respectSubids: options.respectSubids ?? false };
@@ -44,7 +56,11 @@ export async function allocateOnHost(registry: Registry, request: AllocRequest, 
 }
 
 /** Who holds host id `id`: the registry's allocations of the realm, the host's subids, users, groups, reserved ranges. */
-export async function whoHolds(registry: Registry, id: number, options: { realm?: string; root?: string; facts?: HostFacts } = {}): Promise<WhoAnswer> {
+export async function whoHolds(
+  registry: Registry,
+  id: number,
+  options: { realm?: string; root?: string; facts?: HostFacts } = {},
+): Promise<WhoAnswer> {
   const facts = options.facts ?? readHostFacts(options.root === undefined ? {} : { root: options.root });
   return explainId(id, await registry.containing(id, options.realm), facts);
 }

@@ -12,15 +12,31 @@ test('host facts: passwd, group, subuid and subgid under a root, parsed as glibc
   const root = mkdtempSync(join(tmpdir(), 'fsidt5-facts-'));
   try {
     mkdirSync(join(root, 'etc'));
-    writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n# comment\n+nis\nbad\nnoid:x::1::/:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n');
+    writeFileSync(
+      join(root, 'etc', 'passwd'),
+      'root:x:0:0:root:/root:/bin/sh\n# comment\n+nis\nbad\nnoid:x::1::/:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n',
+    );
     writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\nwheel:x:10:alice\n');
-    writeFileSync(join(root, 'etc', 'subuid'), 'alice:100000:65536\n bob:200000:65536\nshort:1\nzero:1:0\n+nis:1:2\nmax:4294901760:65536\n');
+    writeFileSync(
+      join(root, 'etc', 'subuid'),
+      'alice:100000:65536\n bob:200000:65536\nshort:1\nzero:1:0\n+nis:1:2\nmax:4294901760:65536\n',
+    );
     const f = readHostFacts({ root });
-    assert.deepEqual(f.users, [{ name: 'root', id: 0 }, { name: 'alice', id: 1000 }]);
-    assert.deepEqual(f.groups, [{ name: 'root', id: 0 }, { name: 'wheel', id: 10 }]);
-    assert.deepEqual(f.subuid.filter((s) => s.owner === 'alice' || s.owner === 'max'), [
-      { owner: 'alice', start: 100000, end: 165536, line: 1 }, { owner: 'max', start: 4294901760, end: 4294967296, line: 6 },
+    assert.deepEqual(f.users, [
+      { name: 'root', id: 0 },
+      { name: 'alice', id: 1000 },
     ]);
+    assert.deepEqual(f.groups, [
+      { name: 'root', id: 0 },
+      { name: 'wheel', id: 10 },
+    ]);
+    assert.deepEqual(
+      f.subuid.filter((s) => s.owner === 'alice' || s.owner === 'max'),
+      [
+        { owner: 'alice', start: 100000, end: 165536, line: 1 },
+        { owner: 'max', start: 4294901760, end: 4294967296, line: 6 },
+      ],
+    );
     assert.ok(!f.subuid.some((s) => s.owner === 'short' || s.owner.startsWith('+')), 'unparsable and NIS lines grant nothing');
     assert.deepEqual(f.subgid, [], 'a missing file reads as empty');
   } finally {

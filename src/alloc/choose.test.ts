@@ -11,7 +11,8 @@ import { seededRandom } from './random.js';
 import { reservedSet } from './reserved.js';
 import { SlotMap } from './slot-map.js';
 
-const pool = (slots: number, base = 0x100000): ReturnType<typeof poolOf> => poolOf([{ start: base, end: base + slots * SLOT }], 'test pool');
+const pool = (slots: number, base = 0x100000): ReturnType<typeof poolOf> =>
+  poolOf([{ start: base, end: base + slots * SLOT }], 'test pool');
 
 /** Blocks the given slot indices of a pool starting at base. */
 function blockSlots(indices: Iterable<number>, base = 0x100000): IntervalSet {
@@ -19,22 +20,34 @@ function blockSlots(indices: Iterable<number>, base = 0x100000): IntervalSet {
 }
 
 test('choice: every start is 65536-aligned, inside the pool, and clear of blocked ids', () => {
-  const ranges = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 24 }), n: fc.integer({ min: 1, max: 2 ** 19 }) }), { maxLength: 20 });
-  fc.assert(fc.property(ranges, fc.integer({ min: 1, max: 4 }), fc.integer(), fc.string({ minLength: 1, maxLength: 12 }), (blocked, slots, seed, name) => {
-    const p = poolOf([{ start: 12345, end: 2 ** 24 + 777 }], 'odd pool');
-    const b = IntervalSet.of(blocked.map((r) => ({ start: r.s, end: r.s + r.n })));
-    const size = slots * SLOT;
-    let c;
-    try { c = chooseRange(name, size, { pool: p, blocked: SlotMap.of(b) }, seededRandom(seed)); } catch (e) {
-      assert.ok(isFsidmapError(e) && e.code === 'ERR_POOL_EXHAUSTED');
-      assert.equal(freeRuns(p, b, size).total, 0, 'exhausted only when no candidate exists');
-      return;
-    }
-    assert.equal(c.start % SLOT, 0);
-    assert.equal(c.end - c.start, size);
-    assert.ok(c.start >= 12345 && c.end <= 2 ** 24 + 777, 'inside the pool');
-    assert.equal(b.overlaps(c.start, c.end), false, 'clear of blocked ids');
-  }));
+  const ranges = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 24 }), n: fc.integer({ min: 1, max: 2 ** 19 }) }), {
+    maxLength: 20,
+  });
+  fc.assert(
+    fc.property(
+      ranges,
+      fc.integer({ min: 1, max: 4 }),
+      fc.integer(),
+      fc.string({ minLength: 1, maxLength: 12 }),
+      (blocked, slots, seed, name) => {
+        const p = poolOf([{ start: 12345, end: 2 ** 24 + 777 }], 'odd pool');
+        const b = IntervalSet.of(blocked.map((r) => ({ start: r.s, end: r.s + r.n })));
+        const size = slots * SLOT;
+        let c;
+        try {
+          c = chooseRange(name, size, { pool: p, blocked: SlotMap.of(b) }, seededRandom(seed));
+        } catch (e) {
+          assert.ok(isFsidmapError(e) && e.code === 'ERR_POOL_EXHAUSTED');
+          assert.equal(freeRuns(p, b, size).total, 0, 'exhausted only when no candidate exists');
+          return;
+        }
+        assert.equal(c.start % SLOT, 0);
+        assert.equal(c.end - c.start, size);
+        assert.ok(c.start >= 12345 && c.end <= 2 ** 24 + 777, 'inside the pool');
+        assert.equal(b.overlaps(c.start, c.end), false, 'clear of blocked ids');
+      },
+    ),
+  );
 });
 
 test('hash first: a name lands on its home slot whenever that slot is free, whatever the randomness', () => {
@@ -119,7 +132,10 @@ test('uniform: at 99% full every one of the free slots is chosen equally often (
   assert.equal(counts.size, free.size, 'every free slot was chosen');
   for (const s of counts.keys()) assert.ok(free.has((s - 0x100000) / SLOT), 'only free slots are chosen');
   const stat = chiSquare([...counts.values()]);
-  assert.ok(stat < chiSquareCritical001(free.size - 1), `chi-square ${stat.toFixed(1)} below ${chiSquareCritical001(free.size - 1).toFixed(1)}`);
+  assert.ok(
+    stat < chiSquareCritical001(free.size - 1),
+    `chi-square ${stat.toFixed(1)} below ${chiSquareCritical001(free.size - 1).toFixed(1)}`,
+  );
 });
 
 test('uniform: multi-slot requests are uniform over every start that fits, not over runs', () => {
@@ -149,22 +165,28 @@ test('exhaustion: a pool of N slots gives exactly N allocations, then ERR_POOL_E
   }
   assert.equal(blocked.size, n * SLOT);
   const blockedMap = map;
-  assert.throws(() => chooseRange('one-more', SLOT, { pool: p, blocked: blockedMap }, random), (e: unknown) => {
-    assert.ok(isFsidmapError(e));
-    assert.equal(e.code, 'ERR_POOL_EXHAUSTED');
-    assert.deepEqual([e.context.freeIds, e.context.largestFreeRun], [0, 0]);
-    return true;
-  });
+  assert.throws(
+    () => chooseRange('one-more', SLOT, { pool: p, blocked: blockedMap }, random),
+    (e: unknown) => {
+      assert.ok(isFsidmapError(e));
+      assert.equal(e.code, 'ERR_POOL_EXHAUSTED');
+      assert.deepEqual([e.context.freeIds, e.context.largestFreeRun], [0, 0]);
+      return true;
+    },
+  );
 });
 
 test('exhaustion: fragmentation is reported as free ids with a smaller largest free run', () => {
   const p = pool(6);
   const blocked = SlotMap.of(blockSlots([1, 3, 5]));
-  assert.throws(() => chooseRange('x', 2 * SLOT, { pool: p, blocked }, seededRandom(1)), (e: unknown) => {
-    assert.ok(isFsidmapError(e) && e.code === 'ERR_POOL_EXHAUSTED');
-    assert.deepEqual([e.context.freeIds, e.context.largestFreeRun, e.context.size], [3 * SLOT, SLOT, 2 * SLOT]);
-    return true;
-  });
+  assert.throws(
+    () => chooseRange('x', 2 * SLOT, { pool: p, blocked }, seededRandom(1)),
+    (e: unknown) => {
+      assert.ok(isFsidmapError(e) && e.code === 'ERR_POOL_EXHAUSTED');
+      assert.deepEqual([e.context.freeIds, e.context.largestFreeRun, e.context.size], [3 * SLOT, SLOT, 2 * SLOT]);
+      return true;
+    },
+  );
 });
 
 test('reserved: a pool over the whole id space never hands out a reserved id', () => {
@@ -184,12 +206,24 @@ test('uid and gid: one pool gives equal ranges free on both sides; two pools are
   const uidBlocked = SlotMap.of(blockSlots([0, 1, 2]));
   const gidBlocked = SlotMap.of(blockSlots([3, 4, 5]));
   for (let seed = 0; seed < 50; seed++) {
-    const { uid, gid } = chooseIds({ name: `c${seed}`, size: SLOT, uid: { pool: p, blocked: uidBlocked }, gid: { pool: p, blocked: gidBlocked }, random: seededRandom(seed) });
+    const { uid, gid } = chooseIds({
+      name: `c${seed}`,
+      size: SLOT,
+      uid: { pool: p, blocked: uidBlocked },
+      gid: { pool: p, blocked: gidBlocked },
+      random: seededRandom(seed),
+    });
     assert.deepEqual([uid.start, uid.end], [gid.start, gid.end]);
     assert.ok(uidBlocked.isFree(uid.start, uid.end) && gidBlocked.isFree(gid.start, gid.end));
   }
   const q = pool(10, 0x10000000);
-  const { uid, gid } = chooseIds({ name: 'split', size: SLOT, uid: { pool: p, blocked: uidBlocked }, gid: { pool: q, blocked: new SlotMap() }, random: seededRandom(1) });
+  const { uid, gid } = chooseIds({
+    name: 'split',
+    size: SLOT,
+    uid: { pool: p, blocked: uidBlocked },
+    gid: { pool: q, blocked: new SlotMap() },
+    random: seededRandom(1),
+  });
   assert.ok(uid.start >= 0x100000 && uid.end <= 0x100000 + 10 * SLOT);
   assert.ok(gid.start >= 0x10000000 && gid.end <= 0x10000000 + 10 * SLOT);
 });
@@ -198,39 +232,79 @@ test('pool: START:COUNT parses decimal and hex; bad specs are usage errors namin
   assert.deepEqual(parsePool('524288:1878523904').ranges, [{ start: 524288, end: 0x70000000 }]);
   assert.deepEqual(parsePool('0x80000:0x6ff80000').ranges, [{ start: 524288, end: 0x70000000 }]);
   const cases: [string, string][] = [
-    ['524288', 'ERR_USAGE'], ['a:b', 'ERR_USAGE'], ['1:2:3', 'ERR_USAGE'], ['-1:65536', 'ERR_USAGE'],
-    ['4294901760:131072', 'ERR_POOL_INVALID'], ['100000:65536', 'ERR_POOL_INVALID'], ['0:0', 'ERR_POOL_INVALID'],
+    ['524288', 'ERR_USAGE'],
+    ['a:b', 'ERR_USAGE'],
+    ['1:2:3', 'ERR_USAGE'],
+    ['-1:65536', 'ERR_USAGE'],
+    ['4294901760:131072', 'ERR_POOL_INVALID'],
+    ['100000:65536', 'ERR_POOL_INVALID'],
+    ['0:0', 'ERR_POOL_INVALID'],
   ];
   for (const [spec, code] of cases) {
-    assert.throws(() => parsePool(spec), (e: unknown) => isFsidmapError(e) && e.code === code, spec);
+    assert.throws(
+      () => parsePool(spec),
+      (e: unknown) => isFsidmapError(e) && e.code === code,
+      spec,
+    );
   }
 });
 
 test('slot map: its free runs equal the id-level free runs of the same blocked intervals', () => {
-  const ranges = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 26 }), n: fc.integer({ min: 1, max: 2 ** 20 }) }), { maxLength: 25 });
-  const pools = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 26 }), n: fc.integer({ min: SLOT, max: 2 ** 24 }) }), { minLength: 1, maxLength: 3 });
-  fc.assert(fc.property(ranges, pools, fc.integer({ min: 1, max: 5 }), (blocked, ps, slots) => {
-    const set = IntervalSet.of(blocked.map((r) => ({ start: r.s, end: r.s + r.n })));
-    let p;
-    try { p = poolOf(ps.map((r) => ({ start: r.s, end: r.s + r.n })), 'p'); } catch { return; }
-    assert.deepEqual(SlotMap.of(set).freeRuns(p, slots * SLOT), freeRuns(p, set, slots * SLOT));
-  }));
+  const ranges = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 26 }), n: fc.integer({ min: 1, max: 2 ** 20 }) }), {
+    maxLength: 25,
+  });
+  const pools = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 26 }), n: fc.integer({ min: SLOT, max: 2 ** 24 }) }), {
+    minLength: 1,
+    maxLength: 3,
+  });
+  fc.assert(
+    fc.property(ranges, pools, fc.integer({ min: 1, max: 5 }), (blocked, ps, slots) => {
+      const set = IntervalSet.of(blocked.map((r) => ({ start: r.s, end: r.s + r.n })));
+      let p;
+      try {
+        p = poolOf(
+          ps.map((r) => ({ start: r.s, end: r.s + r.n })),
+          'p',
+        );
+      } catch {
+        return;
+      }
+      assert.deepEqual(SlotMap.of(set).freeRuns(p, slots * SLOT), freeRuns(p, set, slots * SLOT));
+    }),
+  );
 });
 
 test('slot map: the block-counted one-slot path finds exactly the k-th candidate of the free runs', () => {
-  const ranges = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 28 }), n: fc.integer({ min: 1, max: 2 ** 22 }) }), { maxLength: 40 });
-  const pools = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 28 }), n: fc.integer({ min: SLOT, max: 2 ** 27 }) }), { minLength: 1, maxLength: 3 });
-  fc.assert(fc.property(ranges, pools, fc.array(fc.nat(), { minLength: 1, maxLength: 10 }), fc.boolean(), (blocked, ps, ks, viaAdd) => {
-    let p;
-    try { p = poolOf(ps.map((r) => ({ start: r.s, end: r.s + r.n })), 'p'); } catch { return; }
-    const list = blocked.map((r) => ({ start: r.s, end: r.s + r.n }));
-    // Built by block() or by add(), and with a removal, so every counter update path is exercised.
-    const m = viaAdd ? new SlotMap().add(SlotMap.of(list)) : SlotMap.of(list);
-    if (list.length > 0) { m.unblock(list[0].start, list[0].end); m.block(list[0].start, list[0].end); }
-    const runs = m.freeRuns(p, SLOT);
-    assert.equal(m.countFreeSlots(p), runs.total);
-    for (const k of ks) if (runs.total > 0) assert.equal(m.nthFreeSlot(p, k % runs.total), nthStart(runs, k % runs.total));
-  }));
+  const ranges = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 28 }), n: fc.integer({ min: 1, max: 2 ** 22 }) }), {
+    maxLength: 40,
+  });
+  const pools = fc.array(fc.record({ s: fc.integer({ min: 0, max: 2 ** 28 }), n: fc.integer({ min: SLOT, max: 2 ** 27 }) }), {
+    minLength: 1,
+    maxLength: 3,
+  });
+  fc.assert(
+    fc.property(ranges, pools, fc.array(fc.nat(), { minLength: 1, maxLength: 10 }), fc.boolean(), (blocked, ps, ks, viaAdd) => {
+      let p;
+      try {
+        p = poolOf(
+          ps.map((r) => ({ start: r.s, end: r.s + r.n })),
+          'p',
+        );
+      } catch {
+        return;
+      }
+      const list = blocked.map((r) => ({ start: r.s, end: r.s + r.n }));
+      // Built by block() or by add(), and with a removal, so every counter update path is exercised.
+      const m = viaAdd ? new SlotMap().add(SlotMap.of(list)) : SlotMap.of(list);
+      if (list.length > 0) {
+        m.unblock(list[0].start, list[0].end);
+        m.block(list[0].start, list[0].end);
+      }
+      const runs = m.freeRuns(p, SLOT);
+      assert.equal(m.countFreeSlots(p), runs.total);
+      for (const k of ks) if (runs.total > 0) assert.equal(m.nthFreeSlot(p, k % runs.total), nthStart(runs, k % runs.total));
+    }),
+  );
 });
 
 test('slot map: unblocking one of two blockers of a slot keeps it blocked', () => {

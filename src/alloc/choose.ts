@@ -42,10 +42,11 @@ function exhausted(space: IdSpace, size: number, side: string, freeIds: number, 
     'ERR_POOL_EXHAUSTED',
     `${space.pool.label} has no free ${side} range of ${size} ids: ${freeIds} ids free in whole slots, largest free run ${largestFreeRun} ids`,
     {
-      hint: largestFreeRun > 0
-        ? `ask for at most --size ${largestFreeRun}, release allocations (fsidmap list; fsidmap gc), or use a larger --pool`
-        : 'release allocations (fsidmap list; fsidmap gc) or use a larger --pool; reserved ranges, ids of real users '
-          + 'and groups and (if asked) subordinate ranges are never handed out: fsidmap who ID says what holds an id',
+      hint:
+        largestFreeRun > 0
+          ? `ask for at most --size ${largestFreeRun}, release allocations (fsidmap list; fsidmap gc), or use a larger --pool`
+          : 'release allocations (fsidmap list; fsidmap gc) or use a larger --pool; reserved ranges, ids of real users ' +
+            'and groups and (if asked) subordinate ranges are never handed out: fsidmap who ID says what holds an id',
       context: { pool: space.pool.label, side, size, freeIds, largestFreeRun },
     },
   );

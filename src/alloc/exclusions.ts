@@ -45,10 +45,14 @@ export function subidPools(facts: HostFacts, names: readonly string[]): { uidPoo
     const mine = list.filter((s) => names.includes(s.owner));
     if (mine.length === 0) {
       throw new FsidmapError('ERR_POOL_INVALID', `${names[0]} has no entry in /etc/${file}`, {
-        hint: `give ${names[0]} subordinate ids (usermod --add-subuids/--add-subgids) or use --pool START:COUNT`, context: { user: names[0], file },
+        hint: `give ${names[0]} subordinate ids (usermod --add-subuids/--add-subgids) or use --pool START:COUNT`,
+        context: { user: names[0], file },
       });
     }
-    return poolOf(mine.map((s) => ({ start: s.start, end: s.end })), `/etc/${file} ranges of ${names[0]}`);
+    return poolOf(
+      mine.map((s) => ({ start: s.start, end: s.end })),
+      `/etc/${file} ranges of ${names[0]}`,
+    );
   };
   return { uidPool: pick(facts.subuid, 'subuid'), gidPool: pick(facts.subgid, 'subgid') };
 }

@@ -9,31 +9,63 @@ import { RESERVED_RANGES } from './reserved.js';
 import { isFsidmapError } from '../errors.js';
 
 const facts: HostFacts = {
-  users: [{ name: 'root', id: 0 }, { name: 'alice', id: 1000 }, { name: 'svc', id: 700000 }],
-  groups: [{ name: 'root', id: 0 }, { name: 'grp', id: 700001 }],
-  subuid: [{ owner: 'alice', start: 100000, end: 165536 }, { owner: '1001', start: 165536, end: 231072 }],
+  users: [
+    { name: 'root', id: 0 },
+    { name: 'alice', id: 1000 },
+    { name: 'svc', id: 700000 },
+  ],
+  groups: [
+    { name: 'root', id: 0 },
+    { name: 'grp', id: 700001 },
+  ],
+  subuid: [
+    { owner: 'alice', start: 100000, end: 165536 },
+    { owner: '1001', start: 165536, end: 231072 },
+  ],
   subgid: [{ owner: 'alice', start: 100000, end: 165536 }],
 };
 const alloc = (name: string, start: number, count: number, parent: string | null = null): Allocation => ({
-  id: 1, realm: 'default', name, kind: 'container', owner: null, parent, fs: null,
-  uid: { start, end: start + count }, gid: { start, end: start + count }, holder: null, createdAt: '',
+  id: 1,
+  realm: 'default',
+  name,
+  kind: 'container',
+  owner: null,
+  parent,
+  fs: null,
+  uid: { start, end: start + count },
+  gid: { start, end: start + count },
+  holder: null,
+  createdAt: '',
 });
 
-test('who: an allocation is named with the id\'s offset inside it, on both sides', () => {
+test("who: an allocation is named with the id's offset inside it, on both sides", () => {
   const w = explainId(600000 + 17, [alloc('c1', 589824, 65536)], facts);
-  assert.deepEqual(w.entries.map((e) => [e.source, 'side' in e ? e.side : '-', 'offset' in e ? e.offset : '-']), [
-    ['allocation', 'uid', 600017 - 589824], ['allocation', 'gid', 600017 - 589824],
-  ]);
+  assert.deepEqual(
+    w.entries.map((e) => [e.source, 'side' in e ? e.side : '-', 'offset' in e ? e.offset : '-']),
+    [
+      ['allocation', 'uid', 600017 - 589824],
+      ['allocation', 'gid', 600017 - 589824],
+    ],
+  );
   assert.equal(w.nobody, false);
   assert.deepEqual(w.conflicts, []);
 });
 
 test('who: subordinate ranges, users and groups are named, and a container inside a subuid range is a conflict', () => {
   const w = explainId(120000, [alloc('bad', 65536 * 1, 65536 * 3)], facts);
-  assert.deepEqual(w.entries.filter((e) => e.source === 'subuid' || e.source === 'subgid').map((e) => e.source), ['subuid', 'subgid']);
+  assert.deepEqual(
+    w.entries.filter((e) => e.source === 'subuid' || e.source === 'subgid').map((e) => e.source),
+    ['subuid', 'subgid'],
+  );
   assert.deepEqual(w.conflicts, ['uid', 'gid']);
-  assert.deepEqual(explainId(700000, [], facts).entries.map((e) => e.source), ['user']);
-  assert.deepEqual(explainId(700001, [], facts).entries.map((e) => e.source), ['group']);
+  assert.deepEqual(
+    explainId(700000, [], facts).entries.map((e) => e.source),
+    ['user'],
+  );
+  assert.deepEqual(
+    explainId(700001, [], facts).entries.map((e) => e.source),
+    ['group'],
+  );
   // An owner written as a uid is reported as written.
   const byUid = explainId(170000, [], facts).entries[0];
   assert.ok(byUid.source === 'subuid' && byUid.owner === '1001');
@@ -44,7 +76,10 @@ test('who: a child inside its parent is not a conflict; two unrelated allocation
   const child = alloc('node/pod', 0x210000, 0x10000, 'node');
   assert.deepEqual(explainId(0x210005, [parent, child], facts).conflicts, []);
   const w = explainId(0x210005, [parent, child], facts);
-  assert.deepEqual(w.entries.filter((e) => e.source === 'allocation' && e.side === 'uid').map((e) => e.source === 'allocation' && e.allocation.name), ['node', 'node/pod']);
+  assert.deepEqual(
+    w.entries.filter((e) => e.source === 'allocation' && e.side === 'uid').map((e) => e.source === 'allocation' && e.allocation.name),
+    ['node', 'node/pod'],
+  );
   assert.deepEqual(explainId(0x210005, [parent, alloc('stray', 0x210000, 0x10000)], facts).conflicts, ['uid', 'gid']);
 });
 
@@ -52,7 +87,10 @@ test('who: reserved ranges and nobody; every reserved range is explained', () =>
   for (const r of RESERVED_RANGES) {
     const w = explainId(r.start, [], { users: [], groups: [], subuid: [], subgid: [] });
     assert.equal(w.nobody, true);
-    assert.deepEqual(w.entries.map((e) => e.source === 'reserved' && e.purpose), [r.purpose]);
+    assert.deepEqual(
+      w.entries.map((e) => e.source === 'reserved' && e.purpose),
+      [r.purpose],
+    );
   }
   const free = explainId(0x10000000, [], facts);
   assert.deepEqual([free.nobody, free.inContainerRange, free.entries.length], [true, true, 0]);
@@ -69,14 +107,24 @@ test('exclusions: reserved ranges, user and group ids always; subids only when a
   assert.equal(plain.uid.contains(120000), false);
   assert.equal(hostExclusions(facts, { respectSubids: true }).uid.contains(120000), true);
   const alicePool = hostExclusions(facts, { poolUser: ['alice', '1000'] });
-  assert.equal(alicePool.uid.contains(120000), false, 'the pool user\'s own range is the pool');
-  assert.equal(alicePool.uid.contains(170000), true, 'another user\'s range is excluded');
+  assert.equal(alicePool.uid.contains(120000), false, "the pool user's own range is the pool");
+  assert.equal(alicePool.uid.contains(170000), true, "another user's range is excluded");
   // useradd's default 100000:65536 holds no 65536-aligned slot: refused with the reason, like the kubelet does.
-  assert.throws(() => subidPools(facts, ['alice', '1000']), (e: unknown) => isFsidmapError(e) && e.code === 'ERR_POOL_INVALID');
-  const aligned = { ...facts, subuid: [{ owner: 'alice', start: 131072, end: 262144 }], subgid: [{ owner: 'alice', start: 131072, end: 262144 }] };
+  assert.throws(
+    () => subidPools(facts, ['alice', '1000']),
+    (e: unknown) => isFsidmapError(e) && e.code === 'ERR_POOL_INVALID',
+  );
+  const aligned = {
+    ...facts,
+    subuid: [{ owner: 'alice', start: 131072, end: 262144 }],
+    subgid: [{ owner: 'alice', start: 131072, end: 262144 }],
+  };
   const pools = subidPools(aligned, ['alice', '1000']);
   assert.deepEqual(pools.uidPool.ranges, [{ start: 131072, end: 262144 }]);
-  assert.throws(() => subidPools(facts, ['nobody']), (e: unknown) => isFsidmapError(e) && e.code === 'ERR_POOL_INVALID');
+  assert.throws(
+    () => subidPools(facts, ['nobody']),
+    (e: unknown) => isFsidmapError(e) && e.code === 'ERR_POOL_INVALID',
+  );
   assert.ok(IntervalSet.of(plain.uid).size > 0);
 });
 

@@ -55,12 +55,20 @@ export interface WhoAnswer {
 export function explainId(id: number, allocations: readonly Allocation[], facts: HostFacts): WhoAnswer {
   const entries: WhoEntry[] = [];
   for (const side of ['uid', 'gid'] as const) {
-    const holding = allocations.filter((a) => a[side].start <= id && id < a[side].end)
-      .sort((a, b) => (b[side].end - b[side].start) - (a[side].end - a[side].start) || a.name.localeCompare(b.name));
+    const holding = allocations
+      .filter((a) => a[side].start <= id && id < a[side].end)
+      .sort((a, b) => b[side].end - b[side].start - (a[side].end - a[side].start) || a.name.localeCompare(b.name));
     for (const a of holding) entries.push({ source: 'allocation', side, allocation: a, offset: id - a[side].start });
     const subids = side === 'uid' ? facts.subuid : facts.subgid;
     for (const s of subids) {
-      if (s.start <= id && id < s.end) entries.push({ source: side === 'uid' ? 'subuid' : 'subgid', side, owner: s.owner, range: { start: s.start, end: s.end }, offset: id - s.start });
+      if (s.start <= id && id < s.end)
+        entries.push({
+          source: side === 'uid' ? 'subuid' : 'subgid',
+          side,
+          owner: s.owner,
+          range: { start: s.start, end: s.end },
+          offset: id - s.start,
+        });
     }
     for (const n of side === 'uid' ? facts.users : facts.groups) {
       if (n.id === id) entries.push({ source: side === 'uid' ? 'user' : 'group', side, name: n.name });

@@ -6,16 +6,46 @@
  * src/registry.
  */
 export { IntervalSet, type Range } from './interval-set.js';
-export { SLOT, ID_LIMIT, DEFAULT_POOL, SYSTEMD_CONTAINER_RANGE, type Pool, parsePool, poolOf, checkSize, samePools, alignUp, alignDown } from './pool.js';
+export {
+  SLOT,
+  ID_LIMIT,
+  DEFAULT_POOL,
+  SYSTEMD_CONTAINER_RANGE,
+  type Pool,
+  parsePool,
+  poolOf,
+  checkSize,
+  samePools,
+  alignUp,
+  alignDown,
+} from './pool.js';
 export { RESERVED_RANGES, type ReservedRange, reservedSet, reservedRangeOf } from './reserved.js';
 export { type RandomSource, cryptoRandom, seededRandom } from './random.js';
 export { SlotMap, SLOT_COUNT } from './slot-map.js';
 export { type FreeRuns, freeRuns, nthStart, candidateCount, nthPoolStart } from './free-slots.js';
 export { type IdSpace, type Choice, type IdsRequest, homeIndex, homeStart, chooseRange, chooseIds } from './choose.js';
-export { type AllocKind, ALLOC_KINDS, type Holder, type Allocation, SHARED_OWNER, checkName, checkKind, isOnDisk, countOf } from './allocation.js';
 export {
-  type AllocRequest, type NormalizedRequest, DEFAULT_REALM, normalizeRequest, ownerFor, checkExisting, sameHolder,
-  checkFsTarget, childPools, checkReleasable,
+  type AllocKind,
+  ALLOC_KINDS,
+  type Holder,
+  type Allocation,
+  SHARED_OWNER,
+  checkName,
+  checkKind,
+  isOnDisk,
+  countOf,
+} from './allocation.js';
+export {
+  type AllocRequest,
+  type NormalizedRequest,
+  DEFAULT_REALM,
+  normalizeRequest,
+  ownerFor,
+  checkExisting,
+  sameHolder,
+  checkFsTarget,
+  childPools,
+  checkReleasable,
 } from './request.js';
 export { type SubidRange, type NamedId, type HostFacts, type IdSide, type WhoEntry, type WhoAnswer, explainId } from './explain.js';
 export { type HolderProbe, holderState } from './holder-state.js';

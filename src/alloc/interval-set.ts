@@ -23,7 +23,10 @@ export class IntervalSet {
     for (const r of sorted) {
       const n = set.starts.length;
       if (n > 0 && r.start <= set.ends[n - 1]) set.ends[n - 1] = Math.max(set.ends[n - 1], r.end);
-      else { set.starts.push(r.start); set.ends.push(r.end); }
+      else {
+        set.starts.push(r.start);
+        set.ends.push(r.end);
+      }
     }
     return set;
   }
@@ -108,8 +111,14 @@ export class IntervalSet {
     const keepS: number[] = [];
     const keepE: number[] = [];
     while (j < this.starts.length && this.starts[j] < end) {
-      if (this.starts[j] < start) { keepS.push(this.starts[j]); keepE.push(start); }
-      if (this.ends[j] > end) { keepS.push(end); keepE.push(this.ends[j]); }
+      if (this.starts[j] < start) {
+        keepS.push(this.starts[j]);
+        keepE.push(start);
+      }
+      if (this.ends[j] > end) {
+        keepS.push(end);
+        keepE.push(this.ends[j]);
+      }
       j++;
     }
     this.starts.splice(i, j - i, ...keepS);
@@ -123,14 +132,20 @@ export class IntervalSet {
     let b = 0;
     const push = (s: number, e: number): void => {
       const n = out.starts.length;
-      if (n > 0 && s <= out.ends[n - 1]) { if (e > out.ends[n - 1]) out.ends[n - 1] = e; }
-      else { out.starts.push(s); out.ends.push(e); }
+      if (n > 0 && s <= out.ends[n - 1]) {
+        if (e > out.ends[n - 1]) out.ends[n - 1] = e;
+      } else {
+        out.starts.push(s);
+        out.ends.push(e);
+      }
     };
     while (a < this.starts.length || b < other.starts.length) {
       if (b >= other.starts.length || (a < this.starts.length && this.starts[a] <= other.starts[b])) {
-        push(this.starts[a], this.ends[a]); a++;
+        push(this.starts[a], this.ends[a]);
+        a++;
       } else {
-        push(other.starts[b], other.ends[b]); b++;
+        push(other.starts[b], other.ends[b]);
+        b++;
       }
     }
     return out;

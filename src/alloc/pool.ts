@@ -41,7 +41,8 @@ function parseNumber(text: string, what: string, spec: string): number {
   const n = /^0x[0-9a-f]+$/i.test(t) ? Number.parseInt(t.slice(2), 16) : /^\d+$/.test(t) ? Number(t) : Number.NaN;
   if (!Number.isSafeInteger(n)) {
     throw new FsidmapError('ERR_USAGE', `--pool "${spec}": ${what} "${text}" is not a number`, {
-      hint: 'write the pool as START:COUNT in decimal or 0x-hex, e.g. 524288:1878523904', context: { spec },
+      hint: 'write the pool as START:COUNT in decimal or 0x-hex, e.g. 524288:1878523904',
+      context: { spec },
     });
   }
   return n;
@@ -52,7 +53,8 @@ export function parsePool(spec: string): Pool {
   const parts = spec.split(':');
   if (parts.length !== 2) {
     throw new FsidmapError('ERR_USAGE', `--pool "${spec}" is not START:COUNT`, {
-      hint: 'e.g. --pool 524288:1878523904 (systemd\'s container range)', context: { spec },
+      hint: "e.g. --pool 524288:1878523904 (systemd's container range)",
+      context: { spec },
     });
   }
   const start = parseNumber(parts[0], 'START', spec);
@@ -68,14 +70,16 @@ export function poolOf(ranges: readonly Range[], label: string): Pool {
   for (const r of ranges) {
     if (!Number.isSafeInteger(r.start) || !Number.isSafeInteger(r.end) || r.start < 0 || r.end <= r.start || r.end > ID_LIMIT) {
       throw new FsidmapError('ERR_POOL_INVALID', `${label}: range [${r.start}, ${r.end}) is not a non-empty range of u32 ids`, {
-        hint: 'START + COUNT must not exceed 4294967296 and COUNT must be at least 65536', context: { label, start: r.start, end: r.end },
+        hint: 'START + COUNT must not exceed 4294967296 and COUNT must be at least 65536',
+        context: { label, start: r.start, end: r.end },
       });
     }
   }
   if (!ranges.some((r) => alignDown(r.end) - alignUp(r.start) >= SLOT)) {
     throw new FsidmapError('ERR_POOL_INVALID', `${label} holds no whole 65536-aligned slot of 65536 ids`, {
-      hint: 'ranges are handed out in slots [k*65536, (k+1)*65536); give the pool such a slot '
-        + '(useradd\'s default 100000:65536 has none: e.g. usermod --add-subuids 131072-196607 --add-subgids 131072-196607)',
+      hint:
+        'ranges are handed out in slots [k*65536, (k+1)*65536); give the pool such a slot ' +
+        "(useradd's default 100000:65536 has none: e.g. usermod --add-subuids 131072-196607 --add-subgids 131072-196607)",
       context: { label, ranges: ranges.map((r) => ({ start: r.start, count: r.end - r.start })) },
     });
   }
@@ -87,7 +91,8 @@ export function poolOf(ranges: readonly Range[], label: string): Pool {
 export function checkSize(size: number): number {
   if (!Number.isSafeInteger(size) || size <= 0 || size % SLOT !== 0 || size >= ID_LIMIT) {
     throw new FsidmapError('ERR_USAGE', `size ${size} is not a positive multiple of 65536 below 2^32`, {
-      hint: 'use --size 65536 (the default), 131072, …', context: { size },
+      hint: 'use --size 65536 (the default), 131072, …',
+      context: { size },
     });
   }
   return size;

@@ -6,8 +6,18 @@ import { checkName } from './allocation.js';
 import { type AllocRequest, checkExisting, checkFsTarget, checkReleasable, childPools, normalizeRequest, ownerFor } from './request.js';
 
 const alloc = (over: Partial<Allocation>): Allocation => ({
-  id: 1, realm: 'default', name: 'x', kind: 'container', owner: null, parent: null, fs: null,
-  uid: { start: 0x100000, end: 0x110000 }, gid: { start: 0x100000, end: 0x110000 }, holder: null, createdAt: '2026-01-01T00:00:00Z', ...over,
+  id: 1,
+  realm: 'default',
+  name: 'x',
+  kind: 'container',
+  owner: null,
+  parent: null,
+  fs: null,
+  uid: { start: 0x100000, end: 0x110000 },
+  gid: { start: 0x100000, end: 0x110000 },
+  holder: null,
+  createdAt: '2026-01-01T00:00:00Z',
+  ...over,
 });
 const throwsCode = (fn: () => unknown, code: string, label?: string): void => {
   assert.throws(fn, (e: unknown) => isFsidmapError(e) && e.code === code, label);
@@ -54,11 +64,14 @@ test('idempotence: an existing allocation answers a request that asks for nothin
   throwsCode(() => checkExisting(a, normalizeRequest({ name: 'c', parent: 'p' })), 'ERR_ALLOC_CONFLICT');
   const held = alloc({ holder: { pid: 5, startTime: 9, bootId: 'b', machineId: 'm', host: 'h' } });
   checkExisting(held, normalizeRequest({ name: 'x', holder: { pid: 5, startTime: 9, bootId: 'b', machineId: 'm', host: 'other-name' } }));
-  throwsCode(() => checkExisting(held, normalizeRequest({ name: 'x', holder: { pid: 5, startTime: 10, bootId: 'b', machineId: 'm', host: 'h' } })), 'ERR_ALLOC_HELD');
+  throwsCode(
+    () => checkExisting(held, normalizeRequest({ name: 'x', holder: { pid: 5, startTime: 10, bootId: 'b', machineId: 'm', host: 'h' } })),
+    'ERR_ALLOC_HELD',
+  );
   checkExisting(held, normalizeRequest({ name: 'x', holder: { pid: 5, startTime: 10, bootId: 'b', machineId: 'm', host: 'h' } }), true);
 });
 
-test('--fs: must exist, be on-disk, and be shared or owned by the container\'s owner', () => {
+test("--fs: must exist, be on-disk, and be shared or owned by the container's owner", () => {
   const req = (over: Partial<AllocRequest>) => normalizeRequest({ name: 'c', fs: 'img', ...over });
   throwsCode(() => checkFsTarget(req({}), undefined), 'ERR_FS_NOT_FOUND');
   throwsCode(() => checkFsTarget(req({}), alloc({ name: 'img', kind: 'container' })), 'ERR_FS_INVALID');
@@ -69,9 +82,12 @@ test('--fs: must exist, be on-disk, and be shared or owned by the container\'s o
   checkFsTarget(normalizeRequest({ name: 'c' }), undefined);
 });
 
-test('carving: a child\'s pools are exactly its parent\'s ranges; only containers have children', () => {
+test("carving: a child's pools are exactly its parent's ranges; only containers have children", () => {
   const req = normalizeRequest({ name: 'p/c', parent: 'p' });
-  const { uidPool, gidPool } = childPools(req, alloc({ name: 'p', uid: { start: 0x200000, end: 0x240000 }, gid: { start: 0x300000, end: 0x340000 } }));
+  const { uidPool, gidPool } = childPools(
+    req,
+    alloc({ name: 'p', uid: { start: 0x200000, end: 0x240000 }, gid: { start: 0x300000, end: 0x340000 } }),
+  );
   assert.deepEqual(uidPool.ranges, [{ start: 0x200000, end: 0x240000 }]);
   assert.deepEqual(gidPool.ranges, [{ start: 0x300000, end: 0x340000 }]);
   throwsCode(() => childPools(req, undefined), 'ERR_PARENT_NOT_FOUND');
@@ -81,9 +97,12 @@ test('carving: a child\'s pools are exactly its parent\'s ranges; only container
 test('release: refused while referenced, naming every container and child', () => {
   const img = alloc({ name: 'img', kind: 'image' });
   checkReleasable(img, [], []);
-  assert.throws(() => checkReleasable(img, [alloc({ name: 'c1' }), alloc({ name: 'c2' })], [alloc({ name: 'k' })]), (e: unknown) => {
-    assert.ok(isFsidmapError(e) && e.code === 'ERR_RANGE_REFERENCED');
-    assert.deepEqual([e.context.referencedBy, e.context.children], [['c1', 'c2'], ['k']]);
-    return true;
-  });
+  assert.throws(
+    () => checkReleasable(img, [alloc({ name: 'c1' }), alloc({ name: 'c2' })], [alloc({ name: 'k' })]),
+    (e: unknown) => {
+      assert.ok(isFsidmapError(e) && e.code === 'ERR_RANGE_REFERENCED');
+      assert.deepEqual([e.context.referencedBy, e.context.children], [['c1', 'c2'], ['k']]);
+      return true;
+    },
+  );
 });

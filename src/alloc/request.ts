@@ -46,18 +46,25 @@ export function normalizeRequest(req: AllocRequest): NormalizedRequest {
   const realm = checkName(req.realm ?? DEFAULT_REALM, 'realm');
   if (req.fs != null) {
     checkName(req.fs, '--fs');
-    if (kind !== 'container') throw new FsidmapError('ERR_USAGE', `--fs applies to containers only, not to ${kind} "${name}"`, { context: { name, kind } });
+    if (kind !== 'container')
+      throw new FsidmapError('ERR_USAGE', `--fs applies to containers only, not to ${kind} "${name}"`, { context: { name, kind } });
     if (req.fs === name) throw new FsidmapError('ERR_USAGE', `container "${name}" cannot use itself as --fs`, { context: { name } });
   }
   if (req.parent != null) {
     checkName(req.parent, '--parent');
-    if (req.uidPool || req.gidPool) throw new FsidmapError('ERR_USAGE', '--pool and --parent exclude each other: a child is carved out of its parent', { context: { name } });
+    if (req.uidPool || req.gidPool)
+      throw new FsidmapError('ERR_USAGE', '--pool and --parent exclude each other: a child is carved out of its parent', {
+        context: { name },
+      });
   }
   if (req.owner != null) checkName(req.owner, '--owner');
-  if (req.holder && kind !== 'container') throw new FsidmapError('ERR_USAGE', `only containers have holders, not ${kind} "${name}"`, { context: { name, kind } });
+  if (req.holder && kind !== 'container')
+    throw new FsidmapError('ERR_USAGE', `only containers have holders, not ${kind} "${name}"`, { context: { name, kind } });
   const uidPool = req.uidPool ?? req.gidPool ?? DEFAULT_POOL;
   return {
-    name, realm, kind,
+    name,
+    realm,
+    kind,
     size: checkSize(req.size ?? SLOT),
     sizeGiven: req.size !== undefined,
     fs: req.fs,
@@ -86,7 +93,8 @@ export function checkExisting(a: Allocation, req: NormalizedRequest, holderGone 
   const ctx = { name: a.name, realm: a.realm, kind: a.kind };
   if (a.kind !== req.kind) {
     throw new FsidmapError('ERR_NAME_TAKEN', `"${a.name}" is already allocated as a ${a.kind}, not a ${req.kind}`, {
-      hint: `choose another name, or release the ${a.kind} first (fsidmap release ${a.name})`, context: { ...ctx, requested: req.kind },
+      hint: `choose another name, or release the ${a.kind} first (fsidmap release ${a.name})`,
+      context: { ...ctx, requested: req.kind },
     });
   }
   const differs: string[] = [];
@@ -96,13 +104,15 @@ export function checkExisting(a: Allocation, req: NormalizedRequest, holderGone 
   if (req.parent !== null && req.parent !== a.parent) differs.push(`parent ${a.parent ?? 'none'} (asked ${req.parent})`);
   if (differs.length > 0) {
     throw new FsidmapError('ERR_ALLOC_CONFLICT', `${a.kind} "${a.name}" already exists with ${differs.join(', ')}`, {
-      hint: `use it as it is, or release it first (fsidmap release ${a.name})`, context: { ...ctx, differs },
+      hint: `use it as it is, or release it first (fsidmap release ${a.name})`,
+      context: { ...ctx, differs },
     });
   }
   // A holder that is gone (its process died, the machine rebooted) hands over to the new one.
   if (req.holder && a.holder && !sameHolder(a.holder, req.holder) && !holderGone) {
     throw new FsidmapError('ERR_ALLOC_HELD', `container "${a.name}" is held by pid ${a.holder.pid} on ${a.holder.host}`, {
-      hint: 'if that process is gone, fsidmap gc releases its allocation', context: { ...ctx, holder: a.holder },
+      hint: 'if that process is gone, fsidmap gc releases its allocation',
+      context: { ...ctx, holder: a.holder },
     });
   }
 }
@@ -116,27 +126,39 @@ export function checkFsTarget(req: NormalizedRequest, target: Allocation | undef
   if (req.fs == null) return;
   if (!target) {
     throw new FsidmapError('ERR_FS_NOT_FOUND', `--fs "${req.fs}" is not allocated in realm ${req.realm}`, {
-      hint: `allocate it first: fsidmap alloc ${req.fs} --kind image`, context: { fs: req.fs, realm: req.realm },
+      hint: `allocate it first: fsidmap alloc ${req.fs} --kind image`,
+      context: { fs: req.fs, realm: req.realm },
     });
   }
   if (!isOnDisk(target.kind)) {
-    throw new FsidmapError('ERR_FS_INVALID', `--fs "${req.fs}" is a ${target.kind}; it must be an image or a volume`, { context: { fs: req.fs, kind: target.kind } });
+    throw new FsidmapError('ERR_FS_INVALID', `--fs "${req.fs}" is a ${target.kind}; it must be an image or a volume`, {
+      context: { fs: req.fs, kind: target.kind },
+    });
   }
   const owner = ownerFor(req);
   if (target.owner !== SHARED_OWNER && target.owner !== owner) {
-    throw new FsidmapError('ERR_FS_OWNER', `${target.kind} "${target.name}" belongs to ${target.owner}; container "${req.name}" is owned by ${owner ?? 'nobody'}`, {
-      hint: `give the container --owner ${target.owner}, or use a shared ${target.kind}`, context: { fs: target.name, fsOwner: target.owner, owner },
-    });
+    throw new FsidmapError(
+      'ERR_FS_OWNER',
+      `${target.kind} "${target.name}" belongs to ${target.owner}; container "${req.name}" is owned by ${owner ?? 'nobody'}`,
+      {
+        hint: `give the container --owner ${target.owner}, or use a shared ${target.kind}`,
+        context: { fs: target.name, fsOwner: target.owner, owner },
+      },
+    );
   }
 }
 
 /** Pools of a child: exactly its parent's ranges. */
 export function childPools(req: NormalizedRequest, parent: Allocation | undefined): { uidPool: Pool; gidPool: Pool } {
   if (!parent) {
-    throw new FsidmapError('ERR_PARENT_NOT_FOUND', `--parent "${req.parent}" is not allocated in realm ${req.realm}`, { context: { parent: req.parent, realm: req.realm } });
+    throw new FsidmapError('ERR_PARENT_NOT_FOUND', `--parent "${req.parent}" is not allocated in realm ${req.realm}`, {
+      context: { parent: req.parent, realm: req.realm },
+    });
   }
   if (parent.kind !== 'container') {
-    throw new FsidmapError('ERR_PARENT_INVALID', `--parent "${parent.name}" is a ${parent.kind}; children are carved out of containers`, { context: { parent: parent.name, kind: parent.kind } });
+    throw new FsidmapError('ERR_PARENT_INVALID', `--parent "${parent.name}" is a ${parent.kind}; children are carved out of containers`, {
+      context: { parent: parent.name, kind: parent.kind },
+    });
   }
   return {
     uidPool: poolOf([parent.uid], `uid range of ${parent.name} ${parent.uid.start}:${countOf(parent.uid)}`),

@@ -7,20 +7,40 @@ import { FsidmapError } from '../errors.js';
 import { AuditLog, type AuditRecord } from './audit-log.js';
 
 const peer = { uid: 1000, gid: 1000, pid: 42, user: 'alice' };
-const rec = (over: Partial<AuditRecord>): AuditRecord => ({ peer, conn: 1, op: 'hello', id: 1, request: { op: 'hello' }, decision: 'allowed', code: null, reason: 'ok', ...over });
+const rec = (over: Partial<AuditRecord>): AuditRecord => ({
+  peer,
+  conn: 1,
+  op: 'hello',
+  id: 1,
+  request: { op: 'hello' },
+  decision: 'allowed',
+  code: null,
+  reason: 'ok',
+  ...over,
+});
 
 function withLog(fn: (path: string, dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'fsidmap-audit-'));
-  try { fn(join(dir, 'sub', 'audit.log'), dir); } finally { rmSync(dir, { recursive: true, force: true }); }
+  try {
+    fn(join(dir, 'sub', 'audit.log'), dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
-const lines = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const lines = (path: string) =>
+  readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 
 test('one JSON line per decision, with the time, the peer, the request, the decision and the reason', () => {
   withLog((path) => {
     const log = AuditLog.open(path, { now: () => Date.UTC(2026, 0, 2, 3, 4, 5) });
     log.record(rec({ decision: 'refused', code: 'ERR_X', reason: 'not yours' }));
     log.close();
-    assert.deepEqual(lines(path), [{ time: '2026-01-02T03:04:05.000Z', ...rec({ decision: 'refused', code: 'ERR_X', reason: 'not yours' }) }]);
+    assert.deepEqual(lines(path), [
+      { time: '2026-01-02T03:04:05.000Z', ...rec({ decision: 'refused', code: 'ERR_X', reason: 'not yours' }) },
+    ]);
   });
 });
 
@@ -46,8 +66,14 @@ test('every refusal is written, except rate-limit refusals past the per-second b
 test('a symlink or anything but a regular file is refused as the audit log', () => {
   withLog((path, dir) => {
     symlinkSync('/etc/hostname', join(dir, 'link'));
-    assert.throws(() => AuditLog.open(join(dir, 'link')), (e: unknown) => e instanceof FsidmapError && e.code === 'ERR_BROKER_AUDIT_LOG');
-    assert.throws(() => AuditLog.open(dir), (e: unknown) => e instanceof FsidmapError && e.code === 'ERR_BROKER_AUDIT_LOG');
+    assert.throws(
+      () => AuditLog.open(join(dir, 'link')),
+      (e: unknown) => e instanceof FsidmapError && e.code === 'ERR_BROKER_AUDIT_LOG',
+    );
+    assert.throws(
+      () => AuditLog.open(dir),
+      (e: unknown) => e instanceof FsidmapError && e.code === 'ERR_BROKER_AUDIT_LOG',
+    );
     void path;
   });
 });

@@ -46,7 +46,12 @@ export class AuditLog implements AuditSink {
   private readonly ownFd: boolean;
   private readonly window = new Map<string, { second: number; logged: number; suppressed: number; peer: AuditPeer | null }>();
 
-  private constructor(fd: number, ownFd: boolean, private readonly refusalsPerSecond: number, private readonly now: () => number) {
+  private constructor(
+    fd: number,
+    ownFd: boolean,
+    private readonly refusalsPerSecond: number,
+    private readonly now: () => number,
+  ) {
     this.fd = fd;
     this.ownFd = ownFd;
   }
@@ -58,10 +63,16 @@ export class AuditLog implements AuditSink {
     let fd: number;
     try {
       mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-      fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | 0o2000000 /* O_CLOEXEC */, 0o640);
+      fd = openSync(
+        path,
+        constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | 0o2000000 /* O_CLOEXEC */,
+        0o640,
+      );
     } catch (e) {
       throw new FsidmapError('ERR_BROKER_AUDIT_LOG', `cannot open the audit log ${path}: ${(e as Error).message}`, {
-        context: { path }, hint: 'give a writable file with --audit-log (or - for stderr)', cause: e,
+        context: { path },
+        hint: 'give a writable file with --audit-log (or - for stderr)',
+        cause: e,
       });
     }
     if (!fstatSync(fd).isFile()) {
@@ -110,8 +121,16 @@ export class AuditLog implements AuditSink {
 
   private suppressedLine(peer: AuditPeer | null, count: number, t: number): void {
     this.line({
-      time: new Date(t).toISOString(), peer, conn: null, op: null, id: null, request: null, decision: 'refused', code: 'ERR_BROKER_AUDIT_SUPPRESSED',
-      reason: `${count} more requests of this peer over its rate limit were refused in one second and not logged one by one`, suppressed: count,
+      time: new Date(t).toISOString(),
+      peer,
+      conn: null,
+      op: null,
+      id: null,
+      request: null,
+      decision: 'refused',
+      code: 'ERR_BROKER_AUDIT_SUPPRESSED',
+      reason: `${count} more requests of this peer over its rate limit were refused in one second and not logged one by one`,
+      suppressed: count,
     });
   }
 

@@ -38,9 +38,13 @@ export interface RunningBroker {
  */
 export function startBroker(o: BrokerOptions): RunningBroker {
   if (process.geteuid?.() !== 0) {
-    throw new FsidmapError('ERR_NOT_ROOT', 'the broker must run as root: it makes idmapped mounts and writes maps of ranges for its peers', {
-      hint: 'start it as root (systemctl start fsidmap-broker, or sudo fsidmap broker); users then run fsidmap without sudo',
-    });
+    throw new FsidmapError(
+      'ERR_NOT_ROOT',
+      'the broker must run as root: it makes idmapped mounts and writes maps of ranges for its peers',
+      {
+        hint: 'start it as root (systemctl start fsidmap-broker, or sudo fsidmap broker); users then run fsidmap without sudo',
+      },
+    );
   }
   const limits = o.limits ?? DEFAULT_LIMITS;
   const audit = typeof o.audit === 'object' ? o.audit : AuditLog.open(o.audit ?? DEFAULT_AUDIT_LOG);
@@ -55,12 +59,24 @@ export function startBroker(o: BrokerOptions): RunningBroker {
   const tracker = new NamespaceTracker();
   const service = new BrokerService({ limits, delegation: o.delegation, holders: o.holders, ranges: o.ranges ?? null, tracker });
   const server = new BrokerServer({
-    listenFd: listener.fd, limits, audit, handler: service.handle,
+    listenFd: listener.fd,
+    limits,
+    audit,
+    handler: service.handle,
     userName: (uid) => o.delegation.userName(uid),
     watched: () => tracker.fds(),
     onWatchedReady: (fd) => tracker.exited(fd),
   });
-  audit.record({ peer: null, conn: null, op: null, id: null, request: null, decision: 'allowed', code: null, reason: `broker started on ${listener.path ?? 'the socket systemd passed'} (pid ${process.pid})` });
+  audit.record({
+    peer: null,
+    conn: null,
+    op: null,
+    id: null,
+    request: null,
+    decision: 'allowed',
+    code: null,
+    reason: `broker started on ${listener.path ?? 'the socket systemd passed'} (pid ${process.pid})`,
+  });
   const done = server.start().finally(async () => {
     listener.close();
     tracker.closeAll();
@@ -68,5 +84,13 @@ export function startBroker(o: BrokerOptions): RunningBroker {
     audit.record({ peer: null, conn: null, op: null, id: null, request: null, decision: 'allowed', code: null, reason: 'broker stopped' });
     if (ownAudit) (audit as AuditLog).close();
   });
-  return { socket: listener.path, done, server, stop: async () => { await server.stop(); await done; } };
+  return {
+    socket: listener.path,
+    done,
+    server,
+    stop: async () => {
+      await server.stop();
+      await done;
+    },
+  };
 }

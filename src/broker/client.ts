@@ -1,6 +1,6 @@
 import { FsidmapError } from '../errors.js';
 import { SyscallError } from '../kernel/libc.js';
-import { closeDescriptor, POLLIN, pollReady, receive, send, unixConnect } from '../kernel/unix-socket.js';
+import { closeDescriptor, POLLIN, pollReady, receive, send, unixConnect } from '../kernel/socket/unix-socket.js';
 import { DEFAULT_SOCKET } from './listen.js';
 import type { MapPairText } from './protocol.js';
 import { PROTOCOL_VERSION } from './protocol.js';
@@ -16,8 +16,9 @@ export function brokerSocket(env: NodeJS.ProcessEnv = process.env): string {
   return env.FSIDMAP_BROKER_SOCKET && env.FSIDMAP_BROKER_SOCKET !== '' ? env.FSIDMAP_BROKER_SOCKET : DEFAULT_SOCKET;
 }
 
-const START_HINT = 'an administrator starts the broker with `systemctl enable --now fsidmap-broker.socket` (units in the repository\'s systemd/ directory) '
-  + 'or runs `sudo fsidmap broker` in the foreground; set FSIDMAP_BROKER_SOCKET if it listens elsewhere';
+const START_HINT =
+  "an administrator starts the broker with `systemctl enable --now fsidmap-broker.socket` (units in the repository's systemd/ directory) " +
+  'or runs `sudo fsidmap broker` in the foreground; set FSIDMAP_BROKER_SOCKET if it listens elsewhere';
 
 export interface Answer {
   readonly result: Record<string, unknown>;
@@ -60,7 +61,11 @@ export class BrokerClient {
   private pendingFds: number[] = [];
   private closed = false;
 
-  private constructor(private readonly fd: number, readonly socket: string, private readonly timeoutMs: number) {}
+  private constructor(
+    private readonly fd: number,
+    readonly socket: string,
+    private readonly timeoutMs: number,
+  ) {}
 
   /** Connects, or throws ERR_BROKER_UNAVAILABLE saying how to start a broker. */
   static connect(options: { socket?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): BrokerClient {
@@ -70,12 +75,16 @@ export class BrokerClient {
     } catch (e) {
       if (e instanceof SyscallError && ['ENOENT', 'ECONNREFUSED', 'ENOTDIR'].includes(e.errnoName)) {
         throw new FsidmapError('ERR_BROKER_UNAVAILABLE', `no fsidmap broker is listening on ${path}`, {
-          context: { socket: path, errno: e.errnoName }, hint: START_HINT, cause: e,
+          context: { socket: path, errno: e.errnoName },
+          hint: START_HINT,
+          cause: e,
         });
       }
       if (e instanceof SyscallError && e.errnoName === 'EACCES') {
         throw new FsidmapError('ERR_BROKER_UNAVAILABLE', `the broker socket ${path} cannot be reached by this user (EACCES)`, {
-          context: { socket: path }, hint: 'the socket must be mode 0666 in a directory everyone may search (the broker sets this up)', cause: e,
+          context: { socket: path },
+          hint: 'the socket must be mode 0666 in a directory everyone may search (the broker sets this up)',
+          cause: e,
         });
       }
       throw e;
@@ -109,7 +118,13 @@ export class BrokerClient {
     const line = Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, id, op, ...fields }) + '\n', 'utf8');
     await this.sendAll(line, fds);
     const { text, fds: got } = await this.readLine();
-    let answer: { v?: unknown; id?: unknown; ok?: unknown; result?: unknown; error?: { code?: string; message?: string; hint?: string | null } };
+    let answer: {
+      v?: unknown;
+      id?: unknown;
+      ok?: unknown;
+      result?: unknown;
+      error?: { code?: string; message?: string; hint?: string | null };
+    };
     try {
       answer = JSON.parse(text);
     } catch {
@@ -120,7 +135,8 @@ export class BrokerClient {
     for (const f of got) closeDescriptor(f);
     const err = answer.error ?? {};
     throw new FsidmapError(err.code ?? 'ERR_BROKER_PROTOCOL', `broker: ${err.message ?? 'unexpected answer'}`, {
-      ...(err.hint ? { hint: err.hint } : {}), context: { op, socket: this.socket },
+      ...(err.hint ? { hint: err.hint } : {}),
+      context: { op, socket: this.socket },
     });
   }
 
@@ -129,8 +145,16 @@ export class BrokerClient {
   }
 
   /** Writes the maps of the user namespace nsFd, through a process in it (pidfd). */
-  async setMaps(nsFd: number, pidfd: number, maps: { uid: string; gid: string; setgroups?: 'allow' | 'deny' }): Promise<{ uidMap: string; gidMap: string; setgroups: string }> {
-    const r = await this.request('setmaps', { uidMap: maps.uid, gidMap: maps.gid, ...(maps.setgroups ? { setgroups: maps.setgroups } : {}) }, [nsFd, pidfd]);
+  async setMaps(
+    nsFd: number,
+    pidfd: number,
+    maps: { uid: string; gid: string; setgroups?: 'allow' | 'deny' },
+  ): Promise<{ uidMap: string; gidMap: string; setgroups: string }> {
+    const r = await this.request(
+      'setmaps',
+      { uidMap: maps.uid, gidMap: maps.gid, ...(maps.setgroups ? { setgroups: maps.setgroups } : {}) },
+      [nsFd, pidfd],
+    );
     return r.result as { uidMap: string; gidMap: string; setgroups: string };
   }
 
@@ -144,7 +168,10 @@ export class BrokerClient {
     return { fd: r.fds[0], result: r.result };
   }
 
-  async alloc(name: string, options: { kind?: 'container' | 'image' | 'volume'; size?: number } = {}): Promise<{ allocation: AllocationAnswer; created: boolean }> {
+  async alloc(
+    name: string,
+    options: { kind?: 'container' | 'image' | 'volume'; size?: number } = {},
+  ): Promise<{ allocation: AllocationAnswer; created: boolean }> {
     return (await this.request('alloc', { name, ...options })).result as unknown as { allocation: AllocationAnswer; created: boolean };
   }
 
@@ -199,7 +226,9 @@ export class BrokerClient {
       this.pendingFds.push(...r.fds);
       if (r.eof) {
         this.close();
-        throw new FsidmapError('ERR_BROKER_CLOSED', 'the broker closed the connection before answering', { hint: 'see the broker\'s audit log for why' });
+        throw new FsidmapError('ERR_BROKER_CLOSED', 'the broker closed the connection before answering', {
+          hint: "see the broker's audit log for why",
+        });
       }
       this.buffer = Buffer.concat([this.buffer, r.data]);
     }
@@ -207,6 +236,8 @@ export class BrokerClient {
 
   private timeout(what: string): FsidmapError {
     this.close();
-    return new FsidmapError('ERR_BROKER_TIMEOUT', `the broker did not answer in ${this.timeoutMs} ms (${what})`, { context: { socket: this.socket } });
+    return new FsidmapError('ERR_BROKER_TIMEOUT', `the broker did not answer in ${this.timeoutMs} ms (${what})`, {
+      context: { socket: this.socket },
+    });
   }
 }

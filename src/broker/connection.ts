@@ -23,7 +23,12 @@ export class Connection {
   writeBlockedSince: number | null = null;
   rateRefusals = 0;
 
-  constructor(readonly fd: number, readonly peer: Peer, maxLine: number, now: number) {
+  constructor(
+    readonly fd: number,
+    readonly peer: Peer,
+    maxLine: number,
+    now: number,
+  ) {
     this.framer = new LineFramer(maxLine);
     this.lastActive = now;
   }

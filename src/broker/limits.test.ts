@@ -29,7 +29,10 @@ const bad: Array<[string, string]> = [
 ];
 for (const [name, text] of bad) {
   test(`refused: ${name}`, () => {
-    assert.throws(() => parseLimits(text, 'limits.json'), (e: unknown) => e instanceof FsidmapError && e.code === 'ERR_BROKER_LIMITS_FILE' && e.message.startsWith('limits.json'));
+    assert.throws(
+      () => parseLimits(text, 'limits.json'),
+      (e: unknown) => e instanceof FsidmapError && e.code === 'ERR_BROKER_LIMITS_FILE' && e.message.startsWith('limits.json'),
+    );
   });
 }
 

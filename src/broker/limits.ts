@@ -48,11 +48,22 @@ export interface Limits {
 }
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
-  maxConnections: 256, maxLineBytes: 65536, maxQueuedRequests: 4, lineTimeoutMs: 5000, idleTimeoutMs: 60000, writeTimeoutMs: 5000, maxQuarantinedFds: 16,
+  maxConnections: 256,
+  maxLineBytes: 65536,
+  maxQueuedRequests: 4,
+  lineTimeoutMs: 5000,
+  idleTimeoutMs: 60000,
+  writeTimeoutMs: 5000,
+  maxQuarantinedFds: 16,
 };
 
 export const DEFAULT_USER_LIMITS: UserLimits = {
-  connections: 8, requestsPerSecond: 20, burst: 40, namespaces: 32, allocations: 8, ids: 8 * 65536,
+  connections: 8,
+  requestsPerSecond: 20,
+  burst: 40,
+  namespaces: 32,
+  allocations: 8,
+  ids: 8 * 65536,
 };
 
 export const DEFAULT_LIMITS: Limits = { server: DEFAULT_SERVER_LIMITS, defaults: DEFAULT_USER_LIMITS, users: new Map() };

@@ -6,7 +6,10 @@ import { decideMountMaps, decideNamespaceMaps, mountMapsOf, readMap } from './ma
 import { type DelegationFacts, peerView } from './peer-view.js';
 
 const facts: DelegationFacts = {
-  accounts: Accounts.parse('root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/:/bin/sh\nbob:x:1001:1001::/:/bin/sh\n', 'root:x:0:\nalice:x:1000:\nbob:x:1001:\n'),
+  accounts: Accounts.parse(
+    'root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/:/bin/sh\nbob:x:1001:1001::/:/bin/sh\n',
+    'root:x:0:\nalice:x:1000:\nbob:x:1001:\n',
+  ),
   subuidText: 'alice:100000:65536\nbob:165536:65536\n',
   subgidText: 'alice:100000:65536\nbob:165536:65536\n',
   grantAuxGroupSubids: false,
@@ -23,8 +26,8 @@ describe('namespace maps (newuidmap rules, allocations as subordinate lines)', (
     ['own uid and gid alone force setgroups deny', '0 1000 1', '0 1000 1', null, 'deny'],
     ['deny may always be asked for', '0:100000:65536', '0:100000:65536', 'deny', 'deny'],
     ['allow with only the own gid', '0 1000 1', '0 1000 1', 'allow', 'ERR_BROKER_SETGROUPS'],
-    ['bob\'s range', '0:165536:65536', '0:100000:65536', null, 'ERR_BROKER_IDS_NOT_OWNED'],
-    ['bob\'s range in the gid map', '0:100000:65536', '0:165536:1', null, 'ERR_BROKER_IDS_NOT_OWNED'],
+    ["bob's range", '0:165536:65536', '0:100000:65536', null, 'ERR_BROKER_IDS_NOT_OWNED'],
+    ["bob's range in the gid map", '0:100000:65536', '0:165536:1', null, 'ERR_BROKER_IDS_NOT_OWNED'],
     ['root', '0 0 1', '0:100000:65536', null, 'ERR_BROKER_IDS_NOT_OWNED'],
     ['own uid with count 2', '0 1000 2', '0:100000:65536', null, 'ERR_BROKER_IDS_NOT_OWNED'],
     ['own uid inside a wider line', '0:999:3', '0:100000:65536', null, 'ERR_BROKER_IDS_NOT_OWNED'],
@@ -45,13 +48,13 @@ describe('namespace maps (newuidmap rules, allocations as subordinate lines)', (
     });
   }
 
-  test('the text written is newuidmap\'s', () => {
+  test("the text written is newuidmap's", () => {
     const d = decideNamespaceMaps(alice, target, '0:100000:65536', '0 1000 1', null);
     assert.ok(d.ok);
     if (d.ok) assert.deepEqual([d.value.uidText, d.value.gidText], ['0 100000 65536\n', '0 1000 1\n']);
   });
 
-  test('a target process that is not the peer\'s is refused, as newuidmap refuses it', () => {
+  test("a target process that is not the peer's is refused, as newuidmap refuses it", () => {
     const d = decideNamespaceMaps(alice, { uid: 1001, gid: 1001, setgroups: 'allow' }, '0:100000:65536', '0:100000:65536', null);
     assert.equal(d.ok, false);
     if (!d.ok) assert.equal(d.refusal.code, 'ERR_BROKER_POLICY');
@@ -65,10 +68,13 @@ describe('namespace maps (newuidmap rules, allocations as subordinate lines)', (
 
   test('a single line is allowed exactly when its lower range is delegated, or is the own uid alone (property)', () => {
     const owned = (s: number, e: number) => (s >= 100000 && e <= 165536) || (s >= 500000 && e <= 565536);
-    fc.assert(fc.property(fc.integer({ min: 90000, max: 600000 }), fc.integer({ min: 1, max: 70000 }), (lower, count) => {
-      const d = decideNamespaceMaps(alice, target, `0 ${lower} ${count}`, '0 1000 1', null);
-      assert.equal(d.ok, owned(lower, lower + count), `${lower}+${count}`);
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.integer({ min: 90000, max: 600000 }), fc.integer({ min: 1, max: 70000 }), (lower, count) => {
+        const d = decideNamespaceMaps(alice, target, `0 ${lower} ${count}`, '0 1000 1', null);
+        assert.equal(d.ok, owned(lower, lower + count), `${lower}+${count}`);
+      }),
+      { numRuns: 500 },
+    );
     assert.equal(decideNamespaceMaps(alice, target, '7 1000 1', '0 1000 1', null).ok, true);
   });
 });
@@ -83,10 +89,10 @@ describe('mount maps (both sides owned, per id)', () => {
     ['subordinate to allocated', '100000 500000 65536', null],
     ['own uid shown as a subordinate uid', '1000 100000 1', null],
     ['own uid next to subordinate ids is fine per id', '99999 100000 1', 'ERR_BROKER_IDS_NOT_OWNED', 'on-disk'],
-    ['bob\'s files', '165536 100000 10', 'ERR_BROKER_IDS_NOT_OWNED', 'on-disk'],
+    ["bob's files", '165536 100000 10', 'ERR_BROKER_IDS_NOT_OWNED', 'on-disk'],
     ['shown as bob', '100000 165536 10', 'ERR_BROKER_IDS_NOT_OWNED', 'view'],
-    ['root\'s files', '0 100000 1', 'ERR_BROKER_IDS_NOT_OWNED', 'on-disk'],
-    ['the peer\'s setuid file shown as host root', '1000 0 1', 'ERR_BROKER_IDS_NOT_OWNED', 'view'],
+    ["root's files", '0 100000 1', 'ERR_BROKER_IDS_NOT_OWNED', 'on-disk'],
+    ["the peer's setuid file shown as host root", '1000 0 1', 'ERR_BROKER_IDS_NOT_OWNED', 'view'],
   ];
   for (const [name, uid, expect, side] of rows) {
     test(name, () => {
@@ -117,7 +123,11 @@ describe('mount maps (both sides owned, per id)', () => {
   });
 
   test('derived from an id map and an fsid map: M = idmap ∘ fsidmap⁻¹', () => {
-    const m = mountMapsOf({ mountMap: null, idmap: { uid: '0:500000:65536', gid: '0:500000:65536' }, fsidmap: { uid: '0:100000:65536', gid: '0:100000:65536' } });
+    const m = mountMapsOf({
+      mountMap: null,
+      idmap: { uid: '0:500000:65536', gid: '0:500000:65536' },
+      fsidmap: { uid: '0:100000:65536', gid: '0:100000:65536' },
+    });
     assert.ok(m.ok);
     if (m.ok) assert.deepEqual(m.value.uid.extents, [{ first: 100000, lower: 500000, count: 65536 }]);
   });
@@ -125,11 +135,14 @@ describe('mount maps (both sides owned, per id)', () => {
   test('allowed exactly when both ranges are owned (property)', () => {
     const mine = (s: number, e: number) => (s === 1000 && e === 1001) || (s >= 100000 && e <= 165536) || (s >= 500000 && e <= 565536);
     const side = fc.oneof(fc.constant(1000), fc.integer({ min: 0, max: 700000 }));
-    fc.assert(fc.property(side, side, fc.integer({ min: 1, max: 70000 }), (disk, view, count) => {
-      const m = mm(`${disk} ${view} ${count}`);
-      const d = decideMountMaps(alice, m);
-      assert.equal(d.ok, mine(disk, disk + count) && mine(view, view + count), `${disk} ${view} ${count}`);
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(side, side, fc.integer({ min: 1, max: 70000 }), (disk, view, count) => {
+        const m = mm(`${disk} ${view} ${count}`);
+        const d = decideMountMaps(alice, m);
+        assert.equal(d.ok, mine(disk, disk + count) && mine(view, view + count), `${disk} ${view} ${count}`);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   test('readMap names the field of a bad map', () => {
@@ -140,7 +153,7 @@ describe('mount maps (both sides owned, per id)', () => {
 });
 
 describe('peer view', () => {
-  test('what a peer owns: own ids, its subordinate lines, its allocations; nobody else\'s', () => {
+  test("what a peer owns: own ids, its subordinate lines, its allocations; nobody else's", () => {
     assert.deepEqual(alice.owned.uid, { own: 1000, subordinate: [[100000, 165536]], allocated: [[500000, 565536]] });
     const bob = peerView(facts, { uid: 1001, gid: 1001 }, []);
     assert.deepEqual(bob.owned.uid.subordinate, [[165536, 231072]]);
@@ -148,7 +161,9 @@ describe('peer view', () => {
 
   test('subordinate gids count only with the passwd gid (or GRANT_AUX_GROUP_SUBIDS), as in newgidmap', () => {
     assert.deepEqual(peerView(facts, { uid: 1000, gid: 50 }, []).owned.gid.subordinate, []);
-    assert.deepEqual(peerView({ ...facts, grantAuxGroupSubids: true }, { uid: 1000, gid: 50 }, []).owned.gid.subordinate, [[100000, 165536]]);
+    assert.deepEqual(peerView({ ...facts, grantAuxGroupSubids: true }, { uid: 1000, gid: 50 }, []).owned.gid.subordinate, [
+      [100000, 165536],
+    ]);
   });
 
   test('a missing /etc/subuid leaves only allocations', () => {

@@ -43,7 +43,11 @@ export function readMap(text: string, what: string): Decision<IdMap> {
   try {
     return { ok: true, value: parseMap(text, what) };
   } catch (e) {
-    if (e instanceof FsidmapError) return refuse(e.code, `${what}: ${e.message}`, e.hint ?? 'write lines "first lower count" or the inline form first:lower:count,…', { ...e.context, what });
+    if (e instanceof FsidmapError)
+      return refuse(e.code, `${what}: ${e.message}`, e.hint ?? 'write lines "first lower count" or the inline form first:lower:count,…', {
+        ...e.context,
+        what,
+      });
     throw e;
   }
 }
@@ -67,7 +71,13 @@ export interface TargetState {
   readonly setgroups: 'allow' | 'deny';
 }
 
-export function decideNamespaceMaps(view: PeerView, target: TargetState, uidText: string, gidText: string, setgroups: 'allow' | 'deny' | null): Decision<NamespaceMaps> {
+export function decideNamespaceMaps(
+  view: PeerView,
+  target: TargetState,
+  uidText: string,
+  gidText: string,
+  setgroups: 'allow' | 'deny' | null,
+): Decision<NamespaceMaps> {
   const uid = readMap(uidText, 'uidMap');
   if (!uid.ok) return uid;
   const gid = readMap(gidText, 'gidMap');
@@ -75,7 +85,9 @@ export function decideNamespaceMaps(view: PeerView, target: TargetState, uidText
   const common = {
     caller: { uid: view.peer.uid, gid: view.peer.gid, ...(view.user ? { loginName: view.user.name } : {}) },
     target: { uid: target.uid, gid: target.gid },
-    accounts: view.accounts, grantAuxGroupSubids: view.grantAuxGroupSubids, setgroups: target.setgroups,
+    accounts: view.accounts,
+    grantAuxGroupSubids: view.grantAuxGroupSubids,
+    setgroups: target.setgroups,
   };
   const u = decideNewIdmap({ ...common, tool: 'newuidmap', args: args(uid.value), subids: view.subuid });
   if (!u.allowed) return policyRefusal('uidMap', u);
@@ -83,16 +95,30 @@ export function decideNamespaceMaps(view: PeerView, target: TargetState, uidText
   if (!g.allowed) return policyRefusal('gidMap', g);
   const forcedDeny = g.setgroups === 'deny';
   if (setgroups === 'allow' && forcedDeny) {
-    return refuse('ERR_BROKER_SETGROUPS', 'setgroups "allow" needs a gid map line from your subordinate (or allocated) gids; a map of only your own gid forces "deny"',
-      'leave setgroups out (the broker writes "deny", as newgidmap does), or map a range of your /etc/subgid ids', { setgroups });
+    return refuse(
+      'ERR_BROKER_SETGROUPS',
+      'setgroups "allow" needs a gid map line from your subordinate (or allocated) gids; a map of only your own gid forces "deny"',
+      'leave setgroups out (the broker writes "deny", as newgidmap does), or map a range of your /etc/subgid ids',
+      { setgroups },
+    );
   }
   const deny = forcedDeny || (setgroups === 'deny' && target.setgroups !== 'deny');
   return { ok: true, value: { uidText: u.write!, gidText: g.write!, setgroups: deny ? 'deny' : 'allow' } };
 }
 
 function policyRefusal<T>(what: string, d: NewIdmapDecision): Decision<T> {
-  const code = d.stage === 'ranges' ? 'ERR_BROKER_IDS_NOT_OWNED' : d.stage === 'kernel' ? `ERR_IDMAP_${String(d.rule).toUpperCase().replace(/-/g, '_')}` : 'ERR_BROKER_POLICY';
-  return refuse(code, `${what}: ${d.message}`, d.hint ?? '', { map: what, stage: d.stage, rule: d.rule, ...(d.stderr ? { tool: d.stderr } : {}) });
+  const code =
+    d.stage === 'ranges'
+      ? 'ERR_BROKER_IDS_NOT_OWNED'
+      : d.stage === 'kernel'
+        ? `ERR_IDMAP_${String(d.rule).toUpperCase().replace(/-/g, '_')}`
+        : 'ERR_BROKER_POLICY';
+  return refuse(code, `${what}: ${d.message}`, d.hint ?? '', {
+    map: what,
+    stage: d.stage,
+    rule: d.rule,
+    ...(d.stderr ? { tool: d.stderr } : {}),
+  });
 }
 
 export interface MountMaps {
@@ -102,7 +128,11 @@ export interface MountMaps {
 }
 
 /** The mount maps of a request: given, or derived from the id and fsid maps (M = idmap ∘ fsidmap⁻¹). */
-export function mountMapsOf(req: { mountMap: { uid: string; gid: string } | null; idmap: { uid: string; gid: string } | null; fsidmap: { uid: string; gid: string } | null }): Decision<MountMaps> {
+export function mountMapsOf(req: {
+  mountMap: { uid: string; gid: string } | null;
+  idmap: { uid: string; gid: string } | null;
+  fsidmap: { uid: string; gid: string } | null;
+}): Decision<MountMaps> {
   if (req.mountMap) {
     const u = readMap(req.mountMap.uid, 'mountMap.uid');
     if (!u.ok) return u;
@@ -111,7 +141,12 @@ export function mountMapsOf(req: { mountMap: { uid: string; gid: string } | null
     return { ok: true, value: { uid: u.value, gid: g.value } };
   }
   const maps: IdMap[] = [];
-  for (const [what, text] of [['idmap.uid', req.idmap!.uid], ['idmap.gid', req.idmap!.gid], ['fsidmap.uid', req.fsidmap!.uid], ['fsidmap.gid', req.fsidmap!.gid]] as const) {
+  for (const [what, text] of [
+    ['idmap.uid', req.idmap!.uid],
+    ['idmap.gid', req.idmap!.gid],
+    ['fsidmap.uid', req.fsidmap!.uid],
+    ['fsidmap.gid', req.fsidmap!.gid],
+  ] as const) {
     const m = readMap(text, what);
     if (!m.ok) return m;
     maps.push(m.value);
@@ -125,14 +160,23 @@ export function mountMapsOf(req: { mountMap: { uid: string; gid: string } | null
 }
 
 export function decideMountMaps(view: PeerView, maps: MountMaps): Decision<MountMaps> {
-  if (!view.user) return refuse('ERR_BROKER_POLICY', `uid ${view.peer.uid} has no passwd entry, so it owns no delegated ids`, 'the broker serves users listed in /etc/passwd');
+  if (!view.user)
+    return refuse(
+      'ERR_BROKER_POLICY',
+      `uid ${view.peer.uid} has no passwd entry, so it owns no delegated ids`,
+      'the broker serves users listed in /etc/passwd',
+    );
   for (const kind of ['uid', 'gid'] as const) {
     const map = maps[kind];
     for (const side of ['on-disk', 'view'] as const) {
       // decideFsidMap checks the lower column: put the side under test there.
       const d = decideFsidMap({
-        kind: kind === 'uid' ? 'fsuid' : 'fsgid', args: args(map, side === 'on-disk'), user: view.user, gid: view.peer.gid,
-        accounts: view.accounts, subids: kind === 'uid' ? view.subuid : view.subgid,
+        kind: kind === 'uid' ? 'fsuid' : 'fsgid',
+        args: args(map, side === 'on-disk'),
+        user: view.user,
+        gid: view.peer.gid,
+        accounts: view.accounts,
+        subids: kind === 'uid' ? view.subuid : view.subgid,
       });
       if (!d.allowed) return mountRefusal(kind, side, map, d);
     }
@@ -148,11 +192,12 @@ function mountRefusal<T>(kind: 'uid' | 'gid', side: 'on-disk' | 'view', map: IdM
   const r = d.refusal;
   const e = map.extents[r.mapping - 1];
   const root = r.id === 0 ? ' — that is host root' : '';
-  return refuse('ERR_BROKER_IDS_NOT_OWNED',
+  return refuse(
+    'ERR_BROKER_IDS_NOT_OWNED',
     `mount ${kind} map line ${r.mapping} (${e.first} ${e.lower} ${e.count}) has ${kind} ${r.id} on its ${side} side, which is not yours${root}: ${d.message}`,
     side === 'view'
-      ? 'the ids files are shown as must be yours too: a view showing your files as someone else\'s would make your setuid files their shell'
+      ? "the ids files are shown as must be yours too: a view showing your files as someone else's would make your setuid files their shell"
       : 'a mount may expose only files owned by your ids (your own id, your /etc/sub*id ranges, ranges the broker allocated to you)',
-    { kind, line: r.mapping, side, id: r.id });
+    { kind, line: r.mapping, side, id: r.id },
+  );
 }
-

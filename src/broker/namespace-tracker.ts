@@ -1,4 +1,4 @@
-import { closeDescriptor } from '../kernel/unix-socket.js';
+import { closeDescriptor } from '../kernel/socket/unix-socket.js';
 
 /**
  * The user namespaces the broker wrote maps for, counted per uid for the

@@ -40,17 +40,25 @@ export function peerView(facts: DelegationFacts, peer: { uid: number; gid: numbe
     const base = text ?? '';
     return parseSubidDb(base === '' || base.endsWith('\n') ? base + extra : `${base}\n${extra}`);
   };
-  const fileOwned = (text: string | null) => (user && text !== null ? ownedIntervals(ownerView(parseSubidDb(text), user.name, facts.accounts)) : []);
+  const fileOwned = (text: string | null) =>
+    user && text !== null ? ownedIntervals(ownerView(parseSubidDb(text), user.name, facts.accounts)) : [];
   const allocated = (kind: 'uid' | 'gid') => mergeIntervals(allocations.map((a) => [a[kind].start, a[kind].start + a[kind].count]));
   // newgidmap lets the subordinate gids be used only when the real gid is the passwd one (or GRANT_AUX_GROUP_SUBIDS).
   const gidsDelegated = user !== null && (peer.gid === user.gid || facts.grantAuxGroupSubids);
   return {
-    peer, user, accounts: facts.accounts, grantAuxGroupSubids: facts.grantAuxGroupSubids,
+    peer,
+    user,
+    accounts: facts.accounts,
+    grantAuxGroupSubids: facts.grantAuxGroupSubids,
     subuid: withAllocations(facts.subuidText, 'uid'),
     subgid: withAllocations(facts.subgidText, 'gid'),
     owned: {
       uid: { own: peer.uid, subordinate: fileOwned(facts.subuidText), allocated: allocated('uid') },
-      gid: { own: peer.gid, subordinate: gidsDelegated ? fileOwned(facts.subgidText) : [], allocated: gidsDelegated ? allocated('gid') : [] },
+      gid: {
+        own: peer.gid,
+        subordinate: gidsDelegated ? fileOwned(facts.subgidText) : [],
+        allocated: gidsDelegated ? allocated('gid') : [],
+      },
     },
   };
 }

@@ -16,7 +16,7 @@ export interface Peer {
   readonly conn: number;
 }
 
-/** What a received descriptor was found to be (see kernel/received-fd.ts). */
+/** What a received descriptor was found to be (see kernel/userns/received-fd.ts). */
 export interface ReceivedFd {
   readonly fd: number;
   readonly kind: 'userns' | 'pidfd';

@@ -26,7 +26,12 @@ export interface AllocatedRange {
 
 /** Registry allocations made for peers; owner is the broker's name for the peer ("user:NAME" or "uid:N"). */
 export interface RangeStore {
-  allocate(owner: string, name: string, kind: AllocatedRange['kind'], size: number | null): Promise<{ range: AllocatedRange; created: boolean }>;
+  allocate(
+    owner: string,
+    name: string,
+    kind: AllocatedRange['kind'],
+    size: number | null,
+  ): Promise<{ range: AllocatedRange; created: boolean }>;
   release(owner: string, name: string): Promise<AllocatedRange>;
   list(owner: string): Promise<AllocatedRange[]>;
   close(): Promise<void>;

@@ -11,7 +11,11 @@ const rows: Array<[name: string, line: string, expect: string]> = [
   ['setmaps with both maps', '{"v":1,"id":1,"op":"setmaps","uidMap":"0 1 1","gidMap":"0 1 1"}', 'setmaps'],
   ['setmaps with setgroups deny', '{"v":1,"id":1,"op":"setmaps","uidMap":"0 1 1","gidMap":"0 1 1","setgroups":"deny"}', 'setmaps'],
   ['mount with a mount map', '{"v":1,"id":1,"op":"mount","path":"/x","mountMap":{"uid":"0 1 1","gid":"0 1 1"},"readonly":true}', 'mount'],
-  ['mount with id and fsid maps', '{"v":1,"id":1,"op":"mount","path":"/x","idmap":{"uid":"0:1:1","gid":"0:1:1"},"fsidmap":{"uid":"0:2:1","gid":"0:2:1"}}', 'mount'],
+  [
+    'mount with id and fsid maps',
+    '{"v":1,"id":1,"op":"mount","path":"/x","idmap":{"uid":"0:1:1","gid":"0:1:1"},"fsidmap":{"uid":"0:2:1","gid":"0:2:1"}}',
+    'mount',
+  ],
   ['alloc with kind and size', '{"v":1,"id":1,"op":"alloc","name":"web-1","kind":"image","size":131072}', 'alloc'],
   ['release', '{"v":1,"id":1,"op":"release","name":"web.1"}', 'release'],
   ['not JSON', '{"v":1,', 'ERR_BROKER_PROTOCOL'],
@@ -31,15 +35,35 @@ const rows: Array<[name: string, line: string, expect: string]> = [
   ['setmaps with a numeric map', '{"v":1,"id":1,"op":"setmaps","uidMap":0,"gidMap":"0 1 1"}', 'ERR_BROKER_PROTOCOL'],
   ['setgroups maybe', '{"v":1,"id":1,"op":"setmaps","uidMap":"0 1 1","gidMap":"0 1 1","setgroups":"maybe"}', 'ERR_BROKER_PROTOCOL'],
   ['mount without maps', '{"v":1,"id":1,"op":"mount","path":"/x"}', 'ERR_BROKER_PROTOCOL'],
-  ['mount with both kinds of maps', '{"v":1,"id":1,"op":"mount","path":"/x","mountMap":{"uid":"0 1 1","gid":"0 1 1"},"idmap":{"uid":"0 1 1","gid":"0 1 1"},"fsidmap":{"uid":"0 1 1","gid":"0 1 1"}}', 'ERR_BROKER_PROTOCOL'],
-  ['mount with an id map but no fsid map', '{"v":1,"id":1,"op":"mount","path":"/x","idmap":{"uid":"0 1 1","gid":"0 1 1"}}', 'ERR_BROKER_PROTOCOL'],
-  ['a map pair with an extra key', '{"v":1,"id":1,"op":"mount","path":"/x","mountMap":{"uid":"0 1 1","gid":"0 1 1","projid":"0 1 1"}}', 'ERR_BROKER_PROTOCOL'],
-  ['readonly as a string', '{"v":1,"id":1,"op":"mount","path":"/x","mountMap":{"uid":"0 1 1","gid":"0 1 1"},"readonly":"yes"}', 'ERR_BROKER_PROTOCOL'],
+  [
+    'mount with both kinds of maps',
+    '{"v":1,"id":1,"op":"mount","path":"/x","mountMap":{"uid":"0 1 1","gid":"0 1 1"},"idmap":{"uid":"0 1 1","gid":"0 1 1"},"fsidmap":{"uid":"0 1 1","gid":"0 1 1"}}',
+    'ERR_BROKER_PROTOCOL',
+  ],
+  [
+    'mount with an id map but no fsid map',
+    '{"v":1,"id":1,"op":"mount","path":"/x","idmap":{"uid":"0 1 1","gid":"0 1 1"}}',
+    'ERR_BROKER_PROTOCOL',
+  ],
+  [
+    'a map pair with an extra key',
+    '{"v":1,"id":1,"op":"mount","path":"/x","mountMap":{"uid":"0 1 1","gid":"0 1 1","projid":"0 1 1"}}',
+    'ERR_BROKER_PROTOCOL',
+  ],
+  [
+    'readonly as a string',
+    '{"v":1,"id":1,"op":"mount","path":"/x","mountMap":{"uid":"0 1 1","gid":"0 1 1"},"readonly":"yes"}',
+    'ERR_BROKER_PROTOCOL',
+  ],
   ['a name with a slash', '{"v":1,"id":1,"op":"alloc","name":"a/b"}', 'ERR_BROKER_PROTOCOL'],
   ['a name starting with a dot', '{"v":1,"id":1,"op":"alloc","name":".x"}', 'ERR_BROKER_PROTOCOL'],
   ['size zero', '{"v":1,"id":1,"op":"alloc","name":"x","size":0}', 'ERR_BROKER_PROTOCOL'],
   ['kind "host"', '{"v":1,"id":1,"op":"alloc","name":"x","kind":"host"}', 'ERR_BROKER_PROTOCOL'],
-  ['a map longer than 32768 characters', `{"v":1,"id":1,"op":"setmaps","uidMap":"${'0'.repeat(32769)}","gidMap":"0 1 1"}`, 'ERR_BROKER_PROTOCOL'],
+  [
+    'a map longer than 32768 characters',
+    `{"v":1,"id":1,"op":"setmaps","uidMap":"${'0'.repeat(32769)}","gidMap":"0 1 1"}`,
+    'ERR_BROKER_PROTOCOL',
+  ],
 ];
 
 describe('parseRequest', () => {
@@ -66,19 +90,36 @@ describe('parseRequest', () => {
   });
 
   test('never throws, whatever the line (property)', () => {
-    fc.assert(fc.property(fc.oneof(fc.string(), fc.json(), fc.jsonValue().map((v) => JSON.stringify(v))), (line) => {
-      const r = parseRequest(line);
-      assert.equal(typeof r.ok, 'boolean');
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+        ),
+        (line) => {
+          const r = parseRequest(line);
+          assert.equal(typeof r.ok, 'boolean');
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   test('a well-formed request survives being serialised again (property)', () => {
-    const req = fc.record({ id: fc.integer(), name: fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}$/), kind: fc.constantFrom('container', 'image', 'volume') });
-    fc.assert(fc.property(req, ({ id, name, kind }) => {
-      const r = parseRequest(JSON.stringify({ v: 1, id, op: 'alloc', name, kind }));
-      assert.ok(r.ok);
-      if (r.ok && r.request.op === 'alloc') assert.deepEqual([r.request.id, r.request.name, r.request.kind, r.request.size], [id, name, kind, null]);
-    }));
+    const req = fc.record({
+      id: fc.integer(),
+      name: fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}$/),
+      kind: fc.constantFrom('container', 'image', 'volume'),
+    });
+    fc.assert(
+      fc.property(req, ({ id, name, kind }) => {
+        const r = parseRequest(JSON.stringify({ v: 1, id, op: 'alloc', name, kind }));
+        assert.ok(r.ok);
+        if (r.ok && r.request.op === 'alloc')
+          assert.deepEqual([r.request.id, r.request.name, r.request.kind, r.request.size], [id, name, kind, null]);
+      }),
+    );
   });
 });
 

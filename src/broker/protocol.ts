@@ -23,17 +23,33 @@ export interface MapPairText {
 
 export type Request =
   | { readonly op: 'hello'; readonly id: RequestId }
-  | { readonly op: 'setmaps'; readonly id: RequestId; readonly uidMap: string; readonly gidMap: string; readonly setgroups: 'allow' | 'deny' | null }
   | {
-    readonly op: 'mount'; readonly id: RequestId; readonly path: string;
-    /** Either the mount maps (on-disk id → id seen through the mount) … */
-    readonly mountMap: MapPairText | null;
-    /** … or the container's id maps and fsid maps, from which the broker derives them. */
-    readonly idmap: MapPairText | null;
-    readonly fsidmap: MapPairText | null;
-    readonly readonly: boolean; readonly nosuid: boolean; readonly noexec: boolean;
-  }
-  | { readonly op: 'alloc'; readonly id: RequestId; readonly name: string; readonly kind: 'container' | 'image' | 'volume'; readonly size: number | null }
+      readonly op: 'setmaps';
+      readonly id: RequestId;
+      readonly uidMap: string;
+      readonly gidMap: string;
+      readonly setgroups: 'allow' | 'deny' | null;
+    }
+  | {
+      readonly op: 'mount';
+      readonly id: RequestId;
+      readonly path: string;
+      /** Either the mount maps (on-disk id → id seen through the mount) … */
+      readonly mountMap: MapPairText | null;
+      /** … or the container's id maps and fsid maps, from which the broker derives them. */
+      readonly idmap: MapPairText | null;
+      readonly fsidmap: MapPairText | null;
+      readonly readonly: boolean;
+      readonly nosuid: boolean;
+      readonly noexec: boolean;
+    }
+  | {
+      readonly op: 'alloc';
+      readonly id: RequestId;
+      readonly name: string;
+      readonly kind: 'container' | 'image' | 'volume';
+      readonly size: number | null;
+    }
   | { readonly op: 'release'; readonly id: RequestId; readonly name: string }
   | { readonly op: 'list'; readonly id: RequestId };
 
@@ -69,9 +85,18 @@ export function parseRequest(line: string): ParseOutcome {
   let id: RequestId = null;
   if (typeof idRaw === 'string' && idRaw.length <= MAX_ID_LENGTH) id = idRaw;
   else if (typeof idRaw === 'number' && Number.isSafeInteger(idRaw)) id = idRaw;
-  else if (idRaw !== undefined && idRaw !== null) return fail(null, `"id" must be a string of at most ${MAX_ID_LENGTH} characters or an integer`);
+  else if (idRaw !== undefined && idRaw !== null)
+    return fail(null, `"id" must be a string of at most ${MAX_ID_LENGTH} characters or an integer`);
   if (o.v !== PROTOCOL_VERSION) {
-    return { ok: false, error: { code: 'ERR_BROKER_VERSION', id, message: `protocol version ${JSON.stringify(o.v ?? null)} is not supported`, hint: `this broker speaks "v":${PROTOCOL_VERSION}` } };
+    return {
+      ok: false,
+      error: {
+        code: 'ERR_BROKER_VERSION',
+        id,
+        message: `protocol version ${JSON.stringify(o.v ?? null)} is not supported`,
+        hint: `this broker speaks "v":${PROTOCOL_VERSION}`,
+      },
+    };
   }
   if (typeof o.op !== 'string' || !(OPS as readonly string[]).includes(o.op)) {
     return fail(id, `unknown op ${JSON.stringify(o.op ?? null).slice(0, 64)}`, `ops: ${OPS.join(', ')}`);
@@ -96,7 +121,9 @@ export function parseRequest(line: string): ParseOutcome {
         const mountMap = f.pair('mountMap');
         const idmap = f.pair('idmap');
         const fsidmap = f.pair('fsidmap');
-        const readonly = f.bool('readonly'), nosuid = f.bool('nosuid'), noexec = f.bool('noexec');
+        const readonly = f.bool('readonly'),
+          nosuid = f.bool('nosuid'),
+          noexec = f.bool('noexec');
         f.done();
         const explicit = mountMap !== null && idmap === null && fsidmap === null;
         const derived = mountMap === null && idmap !== null && fsidmap !== null;
@@ -130,7 +157,11 @@ class Refusal extends Error {}
 class Fields {
   private readonly seen = new Set(['v', 'id', 'op']);
 
-  constructor(private readonly o: Record<string, unknown>, readonly id: RequestId, readonly op: Op) {}
+  constructor(
+    private readonly o: Record<string, unknown>,
+    readonly id: RequestId,
+    readonly op: Op,
+  ) {}
 
   private get(name: string): unknown {
     this.seen.add(name);
@@ -173,7 +204,8 @@ class Fields {
   oneOf<T extends string>(name: string, values: readonly T[]): T | null {
     const v = this.get(name);
     if (v === undefined || v === null) return null;
-    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) throw new Refusal(`"${name}" must be one of ${values.join(', ')}`);
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v))
+      throw new Refusal(`"${name}" must be one of ${values.join(', ')}`);
     return v as T;
   }
 
@@ -210,7 +242,9 @@ export function okAnswer(id: RequestId, result: unknown): string {
 }
 
 export function errorAnswer(id: RequestId, error: ErrorBody): string {
-  return JSON.stringify({ v: PROTOCOL_VERSION, id, ok: false, error: { code: error.code, message: error.message, hint: error.hint } }) + '\n';
+  return (
+    JSON.stringify({ v: PROTOCOL_VERSION, id, ok: false, error: { code: error.code, message: error.message, hint: error.hint } }) + '\n'
+  );
 }
 
 /** A short, bounded copy of a request for the audit log (maps kept, long strings cut). */

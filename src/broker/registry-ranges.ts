@@ -15,7 +15,8 @@ export function registryRanges(registry: Registry, options: { realm?: string } =
   const realm = options.realm;
   const full = (owner: string, name: string) => `${owner}/${name}`;
   const view = (a: Allocation, owner: string): AllocatedRange => ({
-    name: a.name.slice(owner.length + 1), kind: a.kind as AllocatedRange['kind'],
+    name: a.name.slice(owner.length + 1),
+    kind: a.kind as AllocatedRange['kind'],
     uid: { start: a.uid.start, count: a.uid.end - a.uid.start },
     gid: { start: a.gid.start, count: a.gid.end - a.gid.start },
     createdAt: a.createdAt,
@@ -23,9 +24,17 @@ export function registryRanges(registry: Registry, options: { realm?: string } =
   const mine = (a: Allocation, owner: string) => a.owner === owner && a.name.startsWith(`${owner}/`);
   return {
     async allocate(owner, name, kind, size) {
-      const r = await allocateOnHost(registry, {
-        name: full(owner, name), kind: kind as AllocKind, owner, ...(size !== null ? { size } : {}), ...(realm ? { realm } : {}),
-      }, { respectSubids: true });
+      const r = await allocateOnHost(
+        registry,
+        {
+          name: full(owner, name),
+          kind: kind as AllocKind,
+          owner,
+          ...(size !== null ? { size } : {}),
+          ...(realm ? { realm } : {}),
+        },
+        { respectSubids: true },
+      );
       if (!mine(r.allocation, owner)) {
         throw new FsidmapError('ERR_NAME_TAKEN', `"${name}" is held by someone else`, { hint: 'choose another name' });
       }
@@ -34,7 +43,10 @@ export function registryRanges(registry: Registry, options: { realm?: string } =
     async release(owner, name) {
       const a = await registry.get(full(owner, name), realm);
       if (!a || !mine(a, owner)) {
-        throw new FsidmapError('ERR_NO_SUCH_ALLOCATION', `you hold no allocation named "${name}"`, { hint: 'fsidmap broker list shows yours', context: { name } });
+        throw new FsidmapError('ERR_NO_SUCH_ALLOCATION', `you hold no allocation named "${name}"`, {
+          hint: 'fsidmap broker list shows yours',
+          context: { name },
+        });
       }
       return view(await registry.release(a.name, realm ? { realm } : {}), owner);
     },

@@ -3,7 +3,7 @@ import type { RangePair, RangeRegistry } from '../container/ranges.js';
 import type { MapPair } from '../container/spec.js';
 import { FsidmapError } from '../errors.js';
 import { formatKernel } from '../idmap/index.js';
-import type { DetachedMount } from '../kernel/idmapped-mount.js';
+import type { DetachedMount } from '../kernel/mount/idmapped-mount.js';
 import { closeFd, pidfdOpen } from '../kernel/index.js';
 import { BrokerClient, type AllocationAnswer } from './client.js';
 
@@ -31,7 +31,9 @@ export function connectRunBroker(env: NodeJS.ProcessEnv = process.env): RunBroke
   } catch (e) {
     if (e instanceof FsidmapError && e.code === 'ERR_BROKER_UNAVAILABLE') {
       throw new FsidmapError(e.code, `${e.message}; without a broker, fsidmap run would need root`, {
-        context: e.context, hint: `${e.hint ?? ''}; or run fsidmap as root`, cause: e,
+        context: e.context,
+        hint: `${e.hint ?? ''}; or run fsidmap as root`,
+        cause: e,
       });
     }
     throw e;
@@ -41,7 +43,18 @@ export function connectRunBroker(env: NodeJS.ProcessEnv = process.env): RunBroke
       const text = { uid: formatKernel(maps.uid), gid: formatKernel(maps.gid) };
       const { fd } = await client.mount({ path: source, mountMap: text, readonly });
       let open = true;
-      return { fd, source, maps, readonly, close() { if (open) { open = false; closeFd(fd); } } };
+      return {
+        fd,
+        source,
+        maps,
+        readonly,
+        close() {
+          if (open) {
+            open = false;
+            closeFd(fd);
+          }
+        },
+      };
     },
     async writeMaps(pid, idmaps) {
       const nsFd = openSync(`/proc/${pid}/ns/user`, 'r');
@@ -75,7 +88,8 @@ export function brokerRunRegistry(env: NodeJS.ProcessEnv = process.env): RangeRe
       const a = (await client.list()).find((x) => x.name === name);
       if (!a || a.kind === 'container') {
         throw new FsidmapError('ERR_NO_SUCH_ALLOCATION', `you hold no image or volume "${name}" in the broker's registry`, {
-          context: { name }, hint: `allocate its on-disk range first: fsidmap broker alloc ${name} --kind image`,
+          context: { name },
+          hint: `allocate its on-disk range first: fsidmap broker alloc ${name} --kind image`,
         });
       }
       return pairOf(a);
@@ -87,6 +101,8 @@ export function brokerRunRegistry(env: NodeJS.ProcessEnv = process.env): RangeRe
         if (!(e instanceof FsidmapError && e.code === 'ERR_NO_SUCH_ALLOCATION')) throw e;
       }
     },
-    async close() { client.close(); },
+    async close() {
+      client.close();
+    },
   };
 }

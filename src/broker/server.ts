@@ -1,9 +1,21 @@
-import { classifyFd } from '../kernel/received-fd.js';
-import { FdQuarantine } from '../kernel/fd-quarantine.js';
+import { classifyFd } from '../kernel/userns/received-fd.js';
+import { FdQuarantine } from '../kernel/socket/fd-quarantine.js';
 import {
-  acceptConnection, closeDescriptor, peerCredentials, peerGroups, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, type PollEntry, pollReady, receive, send,
+  acceptConnection,
+  closeDescriptor,
+  peerCredentials,
+  peerGroups,
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLNVAL,
+  POLLOUT,
+  type PollEntry,
+  pollReady,
+  receive,
+  send,
   unixSocketPair,
-} from '../kernel/unix-socket.js';
+} from '../kernel/socket/unix-socket.js';
 import type { AuditPeer, AuditSink } from './audit-log.js';
 import { type Attached, Connection } from './connection.js';
 import { type Limits, limitsFor, RateLimiter } from './limits.js';
@@ -63,10 +75,16 @@ export class BrokerServer {
     this.now = o.now ?? Date.now;
     this.wake = unixSocketPair();
     this.runner = {
-      limits: o.limits, limiter: this.limiter, handler: o.handler, now: this.now,
-      respond: (c, text, fds) => { if (!c.closing) this.enqueue(c, text, fds); },
+      limits: o.limits,
+      limiter: this.limiter,
+      handler: o.handler,
+      now: this.now,
+      respond: (c, text, fds) => {
+        if (!c.closing) this.enqueue(c, text, fds);
+      },
       fail: (c, code, message, hint) => this.protocolFailure(c, code, message, hint),
-      audit: (peer, request, decision, code, reason, extra) => this.audit(peer, request, decision, code, reason, extra?.result, extra?.view, extra?.context, extra?.id),
+      audit: (peer, request, decision, code, reason, extra) =>
+        this.audit(peer, request, decision, code, reason, extra?.result, extra?.view, extra?.context, extra?.id),
       release: (fds) => this.release(fds),
     };
   }
@@ -92,7 +110,11 @@ export class BrokerServer {
   private poke(): void {
     if (this.wakePending) return;
     this.wakePending = true;
-    try { send(this.wake[1], Buffer.from([1])); } catch { /* the loop is already gone */ }
+    try {
+      send(this.wake[1], Buffer.from([1]));
+    } catch {
+      /* the loop is already gone */
+    }
   }
 
   private async loop(): Promise<void> {
@@ -114,10 +136,12 @@ export class BrokerServer {
           const r = rev[2 + i];
           if (r === 0 || c.closing || this.conns.get(c.fd) !== c) return;
           if (r & (POLLIN | POLLHUP | POLLERR)) this.readFrom(c);
-          if (!c.closing && (r & POLLOUT)) this.flush(c);
-          if (!c.closing && (r & POLLNVAL)) this.close(c);
+          if (!c.closing && r & POLLOUT) this.flush(c);
+          if (!c.closing && r & POLLNVAL) this.close(c);
         });
-        watched.forEach((fd, i) => { if (rev[2 + conns.length + i] !== 0) this.o.onWatchedReady?.(fd); });
+        watched.forEach((fd, i) => {
+          if (rev[2 + conns.length + i] !== 0) this.o.onWatchedReady?.(fd);
+        });
         if (rev[0] & POLLIN) this.acceptAll(server.maxConnections);
         this.sweep();
       }
@@ -136,7 +160,9 @@ export class BrokerServer {
 
   private drainWake(): void {
     this.wakePending = false;
-    while (receive(this.wake[0], 64)?.data.length) { /* empty it */ }
+    while (receive(this.wake[0], 64)?.data.length) {
+      /* empty it */
+    }
   }
 
   /** Milliseconds until the nearest timeout (at most one second, so limits files and sweeps stay fresh). */
@@ -173,7 +199,11 @@ export class BrokerServer {
     try {
       const cred = peerCredentials(fd);
       let groups: number[] = [];
-      try { groups = peerGroups(fd); } catch { /* kernels before 4.13: no supplementary groups */ }
+      try {
+        groups = peerGroups(fd);
+      } catch {
+        /* kernels before 4.13: no supplementary groups */
+      }
       peer = { ...cred, groups, user: this.o.userName?.(cred.uid) ?? null, conn: this.nextConn++ };
     } catch {
       closeDescriptor(fd);
@@ -182,15 +212,28 @@ export class BrokerServer {
     const ul = limitsFor(this.o.limits, peer.uid, peer.user);
     const refuseNow = (code: string, message: string, hint: string) => {
       this.audit(peer, null, 'refused', code, message);
-      try { send(fd, Buffer.from(errorAnswer(null, { code, message, hint }))); } catch { /* gone already */ }
+      try {
+        send(fd, Buffer.from(errorAnswer(null, { code, message, hint })));
+      } catch {
+        /* gone already */
+      }
       closeDescriptor(fd);
     };
-    if (this.conns.size >= max) return refuseNow('ERR_BROKER_BUSY', `the broker has ${this.conns.size} connections, its limit`, 'try again later');
+    if (this.conns.size >= max)
+      return refuseNow('ERR_BROKER_BUSY', `the broker has ${this.conns.size} connections, its limit`, 'try again later');
     if ((this.perUid.get(peer.uid) ?? 0) >= ul.connections) {
-      return refuseNow('ERR_BROKER_LIMIT', `uid ${peer.uid} already has ${ul.connections} connections open, its limit`, 'close some connections; the limit is set in the broker\'s --limits file');
+      return refuseNow(
+        'ERR_BROKER_LIMIT',
+        `uid ${peer.uid} already has ${ul.connections} connections open, its limit`,
+        "close some connections; the limit is set in the broker's --limits file",
+      );
     }
     if (this.quarantine.outstanding(String(peer.uid)) >= this.o.limits.server.maxQuarantinedFds) {
-      return refuseNow('ERR_BROKER_LIMIT', `descriptors uid ${peer.uid} sent earlier are still being closed (their file system does not answer)`, 'send only the descriptors a request takes');
+      return refuseNow(
+        'ERR_BROKER_LIMIT',
+        `descriptors uid ${peer.uid} sent earlier are still being closed (their file system does not answer)`,
+        'send only the descriptors a request takes',
+      );
     }
     const c = new Connection(fd, peer, this.o.limits.server.maxLineBytes, this.now());
     this.conns.set(fd, c);
@@ -218,11 +261,21 @@ export class BrokerServer {
     c.queue.push(...lines);
     c.lineStarted = c.framer.partial ? (c.lineStarted ?? this.now()) : null;
     if (overflow) {
-      this.protocolFailure(c, 'ERR_BROKER_LINE_TOO_LONG', `a request line is longer than ${this.o.limits.server.maxLineBytes} bytes`, 'send one JSON object per line; maps fit easily');
+      this.protocolFailure(
+        c,
+        'ERR_BROKER_LINE_TOO_LONG',
+        `a request line is longer than ${this.o.limits.server.maxLineBytes} bytes`,
+        'send one JSON object per line; maps fit easily',
+      );
       return;
     }
     if (r.fdsTruncated) {
-      this.protocolFailure(c, 'ERR_BROKER_FDS', 'a message carried more descriptors than any request takes; the extra ones were dropped', 'send only the descriptors the request takes');
+      this.protocolFailure(
+        c,
+        'ERR_BROKER_FDS',
+        'a message carried more descriptors than any request takes; the extra ones were dropped',
+        'send only the descriptors the request takes',
+      );
       return;
     }
     this.dispatch(c);
@@ -314,10 +367,21 @@ export class BrokerServer {
     for (const c of [...this.conns.values()]) {
       if (c.closing) continue;
       if (c.writeBlockedSince !== null && now - c.writeBlockedSince > s.writeTimeoutMs) {
-        this.audit(c.peer, null, 'refused', 'ERR_BROKER_TIMEOUT', `the peer did not read its answer within ${s.writeTimeoutMs} ms; connection closed`);
+        this.audit(
+          c.peer,
+          null,
+          'refused',
+          'ERR_BROKER_TIMEOUT',
+          `the peer did not read its answer within ${s.writeTimeoutMs} ms; connection closed`,
+        );
         this.close(c);
       } else if (c.lineStarted !== null && now - c.lineStarted > s.lineTimeoutMs) {
-        this.protocolFailure(c, 'ERR_BROKER_TIMEOUT', `a request line was not completed within ${s.lineTimeoutMs} ms`, 'send each request as one complete line');
+        this.protocolFailure(
+          c,
+          'ERR_BROKER_TIMEOUT',
+          `a request line was not completed within ${s.lineTimeoutMs} ms`,
+          'send each request as one complete line',
+        );
       } else if (!c.busy && c.queue.length === 0 && c.out.length === 0 && now - c.lastActive > s.idleTimeoutMs) {
         this.close(c);
       }
@@ -339,13 +403,29 @@ export class BrokerServer {
     closeDescriptor(c.fd);
   }
 
-  private audit(peer: Peer, request: Request | null, decision: 'allowed' | 'refused' | 'failed', code: string | null, reason: string, result?: unknown,
-    view?: Record<string, unknown> | null, context?: Record<string, unknown>, id?: RequestId): void {
+  private audit(
+    peer: Peer,
+    request: Request | null,
+    decision: 'allowed' | 'refused' | 'failed',
+    code: string | null,
+    reason: string,
+    result?: unknown,
+    view?: Record<string, unknown> | null,
+    context?: Record<string, unknown>,
+    id?: RequestId,
+  ): void {
     const p: AuditPeer = { uid: peer.uid, gid: peer.gid, pid: peer.pid, user: peer.user };
     this.o.audit.record({
-      peer: p, conn: peer.conn, op: request?.op ?? null, id: request?.id ?? id ?? null,
-      request: view ?? (request ? auditView(request) : null), decision, code, reason,
-      ...(result !== undefined ? { result } : {}), ...(context && Object.keys(context).length > 0 ? { context } : {}),
+      peer: p,
+      conn: peer.conn,
+      op: request?.op ?? null,
+      id: request?.id ?? id ?? null,
+      request: view ?? (request ? auditView(request) : null),
+      decision,
+      code,
+      reason,
+      ...(result !== undefined ? { result } : {}),
+      ...(context && Object.keys(context).length > 0 ? { context } : {}),
     });
   }
 }

@@ -1,9 +1,9 @@
 import { FsidmapError } from '../errors.js';
 import { formatKernel } from '../idmap/index.js';
-import { MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, makeLockedIdmappedMount } from '../kernel/locked-mount.js';
-import { walkPeerPath } from '../kernel/peer-path.js';
-import { closeDescriptor } from '../kernel/unix-socket.js';
-import { inspectTarget, openTarget } from '../kernel/userns-target.js';
+import { MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, makeLockedIdmappedMount } from '../kernel/mount/locked-mount.js';
+import { walkPeerPath } from '../kernel/file/peer-path.js';
+import { closeDescriptor } from '../kernel/socket/unix-socket.js';
+import { inspectTarget, openTarget } from '../kernel/userns/userns-target.js';
 import { type Limits, limitsFor, type UserLimits } from './limits.js';
 import { decideMountMaps, decideNamespaceMaps, type Decision, mountMapsOf } from './map-policy.js';
 import { type PeerView, peerView } from './peer-view.js';
@@ -42,12 +42,18 @@ export class BrokerService {
 
   handle = async (req: Request, ctx: RequestContext): Promise<HandlerResult> => {
     switch (req.op) {
-      case 'hello': return this.hello(ctx.peer);
-      case 'setmaps': return this.serialized(ctx.peer.uid, () => this.setmaps(req, ctx));
-      case 'mount': return this.withMountSlot(() => this.mount(req, ctx.peer));
-      case 'alloc': return this.serialized(ctx.peer.uid, () => this.alloc(req, ctx.peer));
-      case 'release': return this.serialized(ctx.peer.uid, () => this.release(req, ctx.peer));
-      case 'list': return this.list(ctx.peer);
+      case 'hello':
+        return this.hello(ctx.peer);
+      case 'setmaps':
+        return this.serialized(ctx.peer.uid, () => this.setmaps(req, ctx));
+      case 'mount':
+        return this.withMountSlot(() => this.mount(req, ctx.peer));
+      case 'alloc':
+        return this.serialized(ctx.peer.uid, () => this.alloc(req, ctx.peer));
+      case 'release':
+        return this.serialized(ctx.peer.uid, () => this.release(req, ctx.peer));
+      case 'list':
+        return this.list(ctx.peer);
     }
   };
 
@@ -72,7 +78,9 @@ export class BrokerService {
     const next = prev.then(fn, fn);
     const tail = next.catch(() => undefined);
     this.locks.set(uid, tail);
-    void tail.then(() => { if (this.locks.get(uid) === tail) this.locks.delete(uid); });
+    void tail.then(() => {
+      if (this.locks.get(uid) === tail) this.locks.delete(uid);
+    });
     return next;
   }
 
@@ -90,7 +98,10 @@ export class BrokerService {
     const { owned } = peerView(this.o.delegation.facts(), peer, allocs);
     return {
       result: {
-        server: 'fsidmap-broker', version: this.o.version ?? '0.1.0', protocol: PROTOCOL_VERSION, ops: OPS,
+        server: 'fsidmap-broker',
+        version: this.o.version ?? '0.1.0',
+        protocol: PROTOCOL_VERSION,
+        ops: OPS,
         peer: { uid: peer.uid, gid: peer.gid, pid: peer.pid, user: peer.user },
         owned: { uid: describeOwned(owned.uid), gid: describeOwned(owned.gid) },
         limits: this.userLimits(peer),
@@ -105,28 +116,47 @@ export class BrokerService {
     const { peer } = ctx;
     const [ns, pid] = ctx.fds;
     if (ns.kind !== 'userns' || pid.kind !== 'pidfd') {
-      throw new FsidmapError('ERR_BROKER_FDS', `setmaps takes the user namespace first and the pidfd second, got ${ns.kind} and ${pid.kind}`, {
-        hint: 'send [fd of /proc/PID/ns/user, pidfd_open(PID)] in that order',
-      });
+      throw new FsidmapError(
+        'ERR_BROKER_FDS',
+        `setmaps takes the user namespace first and the pidfd second, got ${ns.kind} and ${pid.kind}`,
+        {
+          hint: 'send [fd of /proc/PID/ns/user, pidfd_open(PID)] in that order',
+        },
+      );
     }
     const facts = inspectTarget(ns.fd, pid.fd);
     if (facts.owner !== peer.uid) {
       throw new FsidmapError('ERR_BROKER_NAMESPACE', `the user namespace belongs to uid ${facts.owner}, not to you (uid ${peer.uid})`, {
-        hint: 'the broker writes maps only for namespaces their owner asks about', context: { rule: 'not-owner', owner: facts.owner },
+        hint: 'the broker writes maps only for namespaces their owner asks about',
+        context: { rule: 'not-owner', owner: facts.owner },
       });
     }
     if (facts.procUid !== peer.uid || facts.procGid !== peer.gid) {
-      throw new FsidmapError('ERR_BROKER_NAMESPACE', `process ${facts.pid} runs as ${facts.procUid}:${facts.procGid}, not as you (${peer.uid}:${peer.gid})`, {
-        hint: 'as with newuidmap, the process in the namespace must have your uid and gid', context: { rule: 'target-owner', pid: facts.pid },
-      });
+      throw new FsidmapError(
+        'ERR_BROKER_NAMESPACE',
+        `process ${facts.pid} runs as ${facts.procUid}:${facts.procGid}, not as you (${peer.uid}:${peer.gid})`,
+        {
+          hint: 'as with newuidmap, the process in the namespace must have your uid and gid',
+          context: { rule: 'target-owner', pid: facts.pid },
+        },
+      );
     }
     const limit = this.userLimits(peer).namespaces;
     if (this.o.tracker.count(peer.uid) >= limit) {
       throw new FsidmapError('ERR_BROKER_LIMIT', `you have ${limit} user namespaces the broker set up still running, your limit`, {
-        hint: 'stop some containers; the limit is set in the broker\'s --limits file', context: { limit: 'namespaces', max: limit },
+        hint: "stop some containers; the limit is set in the broker's --limits file",
+        context: { limit: 'namespaces', max: limit },
       });
     }
-    const decision = unwrap(decideNamespaceMaps(await this.view(peer), { uid: facts.procUid, gid: facts.procGid, setgroups: facts.setgroups }, req.uidMap, req.gidMap, req.setgroups));
+    const decision = unwrap(
+      decideNamespaceMaps(
+        await this.view(peer),
+        { uid: facts.procUid, gid: facts.procGid, setgroups: facts.setgroups },
+        req.uidMap,
+        req.gidMap,
+        req.setgroups,
+      ),
+    );
     const target = openTarget(ns.fd, pid.fd, facts, decision.setgroups === 'deny');
     try {
       target.write({ uid: decision.uidText, gid: decision.gidText, setgroups: decision.setgroups === 'deny' ? 'deny' : null });
@@ -144,7 +174,9 @@ export class BrokerService {
   private async mount(req: Extract<Request, { op: 'mount' }>, peer: Peer): Promise<HandlerResult> {
     const view = await this.view(peer);
     const maps = unwrap(decideMountMaps(view, unwrap(mountMapsOf(req))));
-    const walk = walkPeerPath(req.path, { uid: peer.uid, gid: peer.gid, groups: peer.groups }, (c) => inspectComponent(c, view.owned, peer.uid));
+    const walk = walkPeerPath(req.path, { uid: peer.uid, gid: peer.gid, groups: peer.groups }, (c) =>
+      inspectComponent(c, view.owned, peer.uid),
+    );
     let holder;
     try {
       holder = await this.o.holders(maps);
@@ -164,7 +196,9 @@ export class BrokerService {
 
   private ranges(): RangeStore {
     if (!this.o.ranges) {
-      throw new FsidmapError('ERR_BROKER_NO_REGISTRY', 'this broker has no registry, so it cannot allocate ranges', { hint: 'the administrator starts the broker with --db' });
+      throw new FsidmapError('ERR_BROKER_NO_REGISTRY', 'this broker has no registry, so it cannot allocate ranges', {
+        hint: 'the administrator starts the broker with --db',
+      });
     }
     return this.o.ranges;
   }
@@ -178,16 +212,23 @@ export class BrokerService {
       const size = req.size ?? 65536;
       const ids = mine.reduce((s, a) => s + a.uid.count, 0);
       if (mine.length >= l.allocations) {
-        throw new FsidmapError('ERR_BROKER_LIMIT', `you hold ${mine.length} allocations, your limit`, { hint: 'release one first (fsidmap broker release)', context: { limit: 'allocations', max: l.allocations } });
+        throw new FsidmapError('ERR_BROKER_LIMIT', `you hold ${mine.length} allocations, your limit`, {
+          hint: 'release one first (fsidmap broker release)',
+          context: { limit: 'allocations', max: l.allocations },
+        });
       }
       if (ids + size > l.ids) {
         throw new FsidmapError('ERR_BROKER_LIMIT', `allocating ${size} more ids would make ${ids + size}, over your limit of ${l.ids}`, {
-          hint: 'release an allocation or ask for fewer ids', context: { limit: 'ids', max: l.ids, held: ids, asked: size },
+          hint: 'release an allocation or ask for fewer ids',
+          context: { limit: 'ids', max: l.ids, held: ids, asked: size },
         });
       }
     }
     const { range, created } = await store.allocate(ownerOf(peer), req.name, req.kind, req.size);
-    return { result: { allocation: range, created }, reason: `${created ? 'allocated' : 'returned the existing'} ${range.kind} ${range.name}: uids ${range.uid.start}+${range.uid.count}, gids ${range.gid.start}+${range.gid.count}` };
+    return {
+      result: { allocation: range, created },
+      reason: `${created ? 'allocated' : 'returned the existing'} ${range.kind} ${range.name}: uids ${range.uid.start}+${range.uid.count}, gids ${range.gid.start}+${range.gid.count}`,
+    };
   }
 
   private async release(req: Extract<Request, { op: 'release' }>, peer: Peer): Promise<HandlerResult> {

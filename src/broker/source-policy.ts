@@ -2,7 +2,7 @@ import { allOwned, type OwnedIds, owns } from './owned-ids.js';
 
 /**
  * Which directories a peer may have mounted: judged component by component
- * on what the path walk saw through its descriptors (src/kernel/peer-path.ts).
+ * on what the path walk saw through its descriptors (src/kernel/file/peer-path.ts).
  * Pure.
  *
  * - Every component must sit on a local file system: FUSE and network file
@@ -35,7 +35,10 @@ const UNTRUSTED_FS = /^(fuse(\..*)?|fuseblk|nfs4?|cifs|smb3|9p|afs|ceph|glusterf
 
 export function inspectComponent(c: ComponentFacts, owned: OwnedIds, peerUid: number): ComponentRefusal | null {
   if (UNTRUSTED_FS.test(c.fsType)) {
-    return { rule: 'untrusted-fs', reason: `is on a ${c.fsType} file system, whose answers come from a server fsidmap does not trust; keep the source on a local file system` };
+    return {
+      rule: 'untrusted-fs',
+      reason: `is on a ${c.fsType} file system, whose answers come from a server fsidmap does not trust; keep the source on a local file system`,
+    };
   }
   if (c.type === 'symlink') return { rule: 'symlink', reason: 'is a symbolic link (fsidmap never follows links in a mount source)' };
   const uids = allOwned(owned.uid);
@@ -46,20 +49,32 @@ export function inspectComponent(c: ComponentFacts, owned: OwnedIds, peerUid: nu
     if (c.type !== 'directory') return { rule: 'not-a-directory', reason: 'is not a directory' };
     const sticky = (c.mode & 0o1000) !== 0;
     if (c.uid !== 0 && !ownsUid(c.uid)) {
-      return { rule: 'unsafe-parent', reason: `is owned by uid ${c.uid}, neither root nor you (uid ${peerUid}): its owner could move what the path names` };
+      return {
+        rule: 'unsafe-parent',
+        reason: `is owned by uid ${c.uid}, neither root nor you (uid ${peerUid}): its owner could move what the path names`,
+      };
     }
     if ((c.mode & 0o002) !== 0 && !sticky) {
-      return { rule: 'unsafe-parent', reason: `is writable by everyone (mode ${octal(c.mode)}) without the sticky bit: anyone could move what the path names` };
+      return {
+        rule: 'unsafe-parent',
+        reason: `is writable by everyone (mode ${octal(c.mode)}) without the sticky bit: anyone could move what the path names`,
+      };
     }
     if ((c.mode & 0o020) !== 0 && !sticky && c.gid !== 0 && !ownsGid(c.gid)) {
-      return { rule: 'unsafe-parent', reason: `is writable by group ${c.gid} (mode ${octal(c.mode)}), which is not yours: its members could move what the path names` };
+      return {
+        rule: 'unsafe-parent',
+        reason: `is writable by group ${c.gid} (mode ${octal(c.mode)}), which is not yours: its members could move what the path names`,
+      };
     }
     return null;
   }
   if (c.type !== 'directory' && c.type !== 'file') return { rule: 'source-type', reason: 'is neither a directory nor a regular file' };
   if (!ownsUid(c.uid)) {
     const whose = c.uid === 0 ? 'root' : `uid ${c.uid}`;
-    return { rule: 'not-owned', reason: `is owned by ${whose}, not by you: only a directory owned by your uid ${peerUid} or one of your delegated uids can be mounted for you` };
+    return {
+      rule: 'not-owned',
+      reason: `is owned by ${whose}, not by you: only a directory owned by your uid ${peerUid} or one of your delegated uids can be mounted for you`,
+    };
   }
   return null;
 }

@@ -15,7 +15,13 @@ export const mapHolders: MapHolderFactory = async (maps) => {
   return { nsFd: h.nsFd, release: () => h.release() };
 };
 
-export async function brokerDependencies(options: { db?: string; env?: NodeJS.ProcessEnv }): Promise<{ delegation: DelegationSource; holders: MapHolderFactory; ranges: RangeStore | null }> {
-  const registry = await openRegistry({ ...(options.db !== undefined ? { db: options.db } : {}), ...(options.env ? { env: options.env } : {}) });
+export async function brokerDependencies(options: {
+  db?: string;
+  env?: NodeJS.ProcessEnv;
+}): Promise<{ delegation: DelegationSource; holders: MapHolderFactory; ranges: RangeStore | null }> {
+  const registry = await openRegistry({
+    ...(options.db !== undefined ? { db: options.db } : {}),
+    ...(options.env ? { env: options.env } : {}),
+  });
   return { delegation: hostDelegation(), holders: mapHolders, ranges: registryRanges(registry) };
 }

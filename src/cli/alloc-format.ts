@@ -19,8 +19,10 @@ function holderText(a: Allocation): string {
 }
 
 export function listTable(list: readonly Allocation[]): string {
-  const rows = [['NAME', 'KIND', 'UID', 'GID', 'FS', 'OWNER', 'PARENT', 'HOLDER'],
-    ...list.map((a) => [a.name, a.kind, range(a.uid), range(a.gid), a.fs ?? '-', a.owner ?? '-', a.parent ?? '-', holderText(a)])];
+  const rows = [
+    ['NAME', 'KIND', 'UID', 'GID', 'FS', 'OWNER', 'PARENT', 'HOLDER'],
+    ...list.map((a) => [a.name, a.kind, range(a.uid), range(a.gid), a.fs ?? '-', a.owner ?? '-', a.parent ?? '-', holderText(a)]),
+  ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n') + '\n';
 }

@@ -8,9 +8,17 @@ import { IdMap, isInlineSpec, parseMap } from '../idmap/index.js';
  * the only place that decides which, so every command takes maps the same way.
  */
 export function readMapSource(arg: string, stdin: () => string = readStdin): { text: string; bytes: Buffer; origin: string } {
-  if (arg === '-') { const text = stdin(); return { text, bytes: Buffer.from(text, 'latin1'), origin: 'standard input' }; }
+  if (arg === '-') {
+    const text = stdin();
+    return { text, bytes: Buffer.from(text, 'latin1'), origin: 'standard input' };
+  }
   if (isInlineSpec(arg)) {
-    const text = arg.trim().split(',').map((t) => t.split(':').join(' ')).join('\n') + '\n';
+    const text =
+      arg
+        .trim()
+        .split(',')
+        .map((t) => t.split(':').join(' '))
+        .join('\n') + '\n';
     return { text, bytes: Buffer.from(text), origin: `inline spec "${arg}"` };
   }
   if (/^[\d\s]+$/.test(arg) && /\d\s+\d/.test(arg)) return { text: arg, bytes: Buffer.from(arg), origin: `map text "${arg.trim()}"` };

@@ -5,14 +5,19 @@ import type { CommandIO } from './command.js';
 import { formatProgress, progressLine } from './progress.js';
 
 test('progress: bar, counts, rate and time left', () => {
-  assert.equal(formatProgress({ label: 'shifting', done: 25000, total: 100000 }, 1), 'shifting [######------------------] 25,000/100,000  25% 25,000/s ETA 3s');
+  assert.equal(
+    formatProgress({ label: 'shifting', done: 25000, total: 100000 }, 1),
+    'shifting [######------------------] 25,000/100,000  25% 25,000/s ETA 3s',
+  );
   assert.equal(formatProgress({ label: 'reading', done: 5000, total: null }, 2), 'reading 5,000 entries 2,500/s');
 });
 
 function io(interactive: boolean): { io: CommandIO; text: () => string } {
   const err = new PassThrough();
   let text = '';
-  err.on('data', (d) => { text += d; });
+  err.on('data', (d) => {
+    text += d;
+  });
   return { io: { stdout: new PassThrough(), stderr: err, stdin: new PassThrough(), env: {}, interactive }, text: () => text };
 }
 

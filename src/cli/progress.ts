@@ -31,7 +31,11 @@ export function progressLine(io: CommandIO, now: () => number = () => performanc
   return {
     update(u) {
       const t = now();
-      if (u.label !== label) { label = u.label; phaseStart = t; lastDraw = 0; }
+      if (u.label !== label) {
+        label = u.label;
+        phaseStart = t;
+        lastDraw = 0;
+      }
       const finished = u.total !== null && u.done >= u.total;
       if (!finished && t - lastDraw < 100) return;
       lastDraw = t;

@@ -6,9 +6,15 @@ describe('Cleanup: one owner undoes everything', () => {
   it('undoes in reverse order, once', async () => {
     const log: string[] = [];
     const c = new Cleanup();
-    c.push('a', () => { log.push('a'); });
-    c.push('b', async () => { log.push('b'); });
-    c.push('c', () => { log.push('c'); });
+    c.push('a', () => {
+      log.push('a');
+    });
+    c.push('b', async () => {
+      log.push('b');
+    });
+    c.push('c', () => {
+      log.push('c');
+    });
     await c.run();
     await c.run();
     assert.deepEqual(log, ['c', 'b', 'a']);
@@ -16,9 +22,15 @@ describe('Cleanup: one owner undoes everything', () => {
   it('keeps undoing after a failure and rethrows the first', async () => {
     const log: string[] = [];
     const c = new Cleanup();
-    c.push('a', () => { log.push('a'); });
-    c.push('b', () => { throw new Error('first'); });
-    c.push('c', () => { throw new Error('second'); });
+    c.push('a', () => {
+      log.push('a');
+    });
+    c.push('b', () => {
+      throw new Error('first');
+    });
+    c.push('c', () => {
+      throw new Error('second');
+    });
     await assert.rejects(c.run(), { message: 'second' });
     assert.deepEqual(log, ['a']);
   });

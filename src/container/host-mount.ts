@@ -47,6 +47,9 @@ function realOrThrow(path: string, what: string): string {
   try {
     return realpathSync(path);
   } catch {
-    throw new FsidmapError('ERR_PATH_MISSING', `${what} ${path} does not exist`, { context: { path }, hint: what === 'DST' ? 'create the mount point first' : 'check the path' });
+    throw new FsidmapError('ERR_PATH_MISSING', `${what} ${path} does not exist`, {
+      context: { path },
+      hint: what === 'DST' ? 'create the mount point first' : 'check the path',
+    });
   }
 }

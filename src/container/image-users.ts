@@ -3,8 +3,17 @@ import { FsidmapError } from '../errors.js';
 import { resolveInRoot } from './in-root.js';
 import type { UserSpec } from './spec.js';
 
-export interface PasswdEntry { readonly name: string; readonly uid: number; readonly gid: number; readonly home: string }
-export interface GroupEntry { readonly name: string; readonly gid: number; readonly members: readonly string[] }
+export interface PasswdEntry {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}
+export interface GroupEntry {
+  readonly name: string;
+  readonly gid: number;
+  readonly members: readonly string[];
+}
 
 /** passwd(5) lines; malformed lines are skipped, as getpwent does. */
 export function parsePasswd(text: string): PasswdEntry[] {
@@ -50,7 +59,9 @@ export function resolveUser(spec: UserSpec | undefined, root: string): ResolvedU
   const byNumber = /^\d+$/.test(want.user);
   const pw = byNumber ? passwd.find((p) => p.uid === Number(want.user)) : passwd.find((p) => p.name === want.user);
   if (!pw && !byNumber) {
-    throw new FsidmapError('ERR_RUN_NO_SUCH_USER', `the image has no user "${want.user}" in /etc/passwd`, { hint: 'give a numeric uid, or a user the image defines' });
+    throw new FsidmapError('ERR_RUN_NO_SUCH_USER', `the image has no user "${want.user}" in /etc/passwd`, {
+      hint: 'give a numeric uid, or a user the image defines',
+    });
   }
   const uid = pw ? pw.uid : Number(want.user);
   checkId(uid, 'uid');
@@ -59,7 +70,10 @@ export function resolveUser(spec: UserSpec | undefined, root: string): ResolvedU
   else if (/^\d+$/.test(want.group)) gid = Number(want.group);
   else {
     const g = group.find((e) => e.name === want.group);
-    if (!g) throw new FsidmapError('ERR_RUN_NO_SUCH_GROUP', `the image has no group "${want.group}" in /etc/group`, { hint: 'give a numeric gid, or a group the image defines' });
+    if (!g)
+      throw new FsidmapError('ERR_RUN_NO_SUCH_GROUP', `the image has no group "${want.group}" in /etc/group`, {
+        hint: 'give a numeric gid, or a group the image defines',
+      });
     gid = g.gid;
   }
   checkId(gid, 'gid');
@@ -75,5 +89,9 @@ function checkId(id: number, what: string): void {
 function readImageFile(root: string, path: string): string {
   const r = resolveInRoot(root, path);
   if (!r || !r.stat.isFile()) return '';
-  try { return readFileSync(r.hostPath, 'utf8'); } catch { return ''; }
+  try {
+    return readFileSync(r.hostPath, 'utf8');
+  } catch {
+    return '';
+  }
 }

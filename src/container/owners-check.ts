@@ -19,21 +19,36 @@ export function checkOwners(dir: string, fs: MapPair, what: string, withEntries:
   const entries: Array<[string, Stats]> = [];
   if (withEntries && top.isDirectory()) {
     for (const name of safeReaddir(dir).slice(0, 64)) {
-      try { entries.push([`/${name}`, lstatSync(join(dir, name))]); } catch { /* vanished */ }
+      try {
+        entries.push([`/${name}`, lstatSync(join(dir, name))]);
+      } catch {
+        /* vanished */
+      }
     }
   }
   const bad = entries.filter(([, st]) => unmapped(st));
   const covered = fs.uid.extents.map((e) => `${e.lower}–${e.lower + e.count - 1}`).join(', ');
   if (unmapped(top) || (entries.length > 0 && bad.length === entries.length)) {
-    const shown = [['/', top] as [string, Stats], ...bad].filter(([, st]) => unmapped(st)).slice(0, 5).map(([p, st]) => `${p} is ${st.uid}:${st.gid} on disk`);
-    throw new FsidmapError('ERR_FSIDMAP_UNMAPPED_IDS', `the fsid map of the ${what} leaves its owners unmapped: ${shown.join('; ')}${bad.length > 5 ? '; …' : ''} (the map covers on-disk ids ${covered})`, {
-      context: { what, unmapped: shown },
-      hint: `give the fsid map the tree is stored at (e.g. --fsidmap 0:${top.uid}:65536 if ${dir} is owned by its root), or shift the tree`,
-    });
+    const shown = [['/', top] as [string, Stats], ...bad]
+      .filter(([, st]) => unmapped(st))
+      .slice(0, 5)
+      .map(([p, st]) => `${p} is ${st.uid}:${st.gid} on disk`);
+    throw new FsidmapError(
+      'ERR_FSIDMAP_UNMAPPED_IDS',
+      `the fsid map of the ${what} leaves its owners unmapped: ${shown.join('; ')}${bad.length > 5 ? '; …' : ''} (the map covers on-disk ids ${covered})`,
+      {
+        context: { what, unmapped: shown },
+        hint: `give the fsid map the tree is stored at (e.g. --fsidmap 0:${top.uid}:65536 if ${dir} is owned by its root), or shift the tree`,
+      },
+    );
   }
   return bad.map(([p, st]) => `${what}: ${p} is ${st.uid}:${st.gid} on disk, outside the fsid map (${covered}): it shows as 65534 inside`);
 }
 
 function safeReaddir(dir: string): string[] {
-  try { return readdirSync(dir).sort(); } catch { return []; }
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
 }

@@ -26,9 +26,13 @@ export interface CheckedInput {
 
 export function assertRoot(): void {
   if (process.geteuid?.() !== 0) {
-    throw new FsidmapError('ERR_NOT_ROOT', 'fsidmap run/mount need root: idmapped mounts and maps of ranges need CAP_SYS_ADMIN and CAP_SETUID in the initial user namespace', {
-      hint: 'run it as root (sudo); unprivileged users go through the fsidmap broker',
-    });
+    throw new FsidmapError(
+      'ERR_NOT_ROOT',
+      'fsidmap run/mount need root: idmapped mounts and maps of ranges need CAP_SYS_ADMIN and CAP_SETUID in the initial user namespace',
+      {
+        hint: 'run it as root (sudo); unprivileged users go through the fsidmap broker',
+      },
+    );
   }
 }
 
@@ -37,21 +41,34 @@ export function checkInput(spec: RunSpec): CheckedInput {
     throw new UsageError('no command to run', 'put the command after --, e.g. fsidmap run --idmap 0:100000:65536 -- /bin/sh');
   }
   if (spec.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62}[A-Za-z0-9])?$/.test(spec.hostname)) {
-    throw new UsageError(`--hostname "${spec.hostname}" is not a valid host name`, 'letters, digits, "-" and ".", at most 64, starting and ending with a letter or digit');
+    throw new UsageError(
+      `--hostname "${spec.hostname}" is not a valid host name`,
+      'letters, digits, "-" and ".", at most 64, starting and ending with a letter or digit',
+    );
   }
   let rootfs: string | null = null;
   if (spec.rootfs !== undefined) {
     rootfs = realDir(spec.rootfs, 'rootfs', 'ERR_RUN_ROOTFS_MISSING');
     const missing = ['proc', 'dev', 'tmp'].filter((d) => !resolveInRoot(rootfs!, d)?.stat.isDirectory());
     if (missing.length > 0) {
-      throw new FsidmapError('ERR_RUN_ROOTFS_INCOMPLETE', `the rootfs ${rootfs} has no ${missing.map((d) => `/${d}`).join(', ')} director${missing.length === 1 ? 'y' : 'ies'} to mount on`, {
-        context: { rootfs, missing }, hint: `create ${missing.map((d) => `/${d}`).join(' and ')} in the image (fsidmap does not change the image itself)`,
-      });
+      throw new FsidmapError(
+        'ERR_RUN_ROOTFS_INCOMPLETE',
+        `the rootfs ${rootfs} has no ${missing.map((d) => `/${d}`).join(', ')} director${missing.length === 1 ? 'y' : 'ies'} to mount on`,
+        {
+          context: { rootfs, missing },
+          hint: `create ${missing.map((d) => `/${d}`).join(' and ')} in the image (fsidmap does not change the image itself)`,
+        },
+      );
     }
     if (findCommand(rootfs, spec.command[0], DEFAULT_PATH) === null) {
-      throw new FsidmapError('ERR_RUN_CMD_NOT_FOUND', `${spec.command[0]}: no such executable in the rootfs ${rootfs}${spec.command[0].includes('/') ? '' : ` (searched ${DEFAULT_PATH})`}`, {
-        context: { command: spec.command[0], rootfs }, hint: 'give a command the image has, by its path inside the image',
-      });
+      throw new FsidmapError(
+        'ERR_RUN_CMD_NOT_FOUND',
+        `${spec.command[0]}: no such executable in the rootfs ${rootfs}${spec.command[0].includes('/') ? '' : ` (searched ${DEFAULT_PATH})`}`,
+        {
+          context: { command: spec.command[0], rootfs },
+          hint: 'give a command the image has, by its path inside the image',
+        },
+      );
     }
   }
   // The stage's fixed tables (native/fsidmap-stage.c).
@@ -64,20 +81,29 @@ export function checkInput(spec: RunSpec): CheckedInput {
     if (v.target === '/' || /^\/(proc|dev|tmp)(\/|$)/.test(v.target)) {
       throw new UsageError(`volume DST ${v.target} is where fsidmap mounts proc, /dev or /tmp`, 'mount the volume somewhere else');
     }
-    const inside = rootfs === null ? statOrNull(v.target) : resolveInRoot(rootfs, v.target)?.stat ?? null;
+    const inside = rootfs === null ? statOrNull(v.target) : (resolveInRoot(rootfs, v.target)?.stat ?? null);
     if (inside === null) {
-      throw new FsidmapError('ERR_RUN_VOLUME_TARGET_MISSING', `volume DST ${v.target} does not exist ${rootfs === null ? 'on the host' : 'in the rootfs'}`, {
-        context: { target: v.target }, hint: rootfs === null ? 'create it' : 'create it in the image (fsidmap does not change the image itself)',
-      });
+      throw new FsidmapError(
+        'ERR_RUN_VOLUME_TARGET_MISSING',
+        `volume DST ${v.target} does not exist ${rootfs === null ? 'on the host' : 'in the rootfs'}`,
+        {
+          context: { target: v.target },
+          hint: rootfs === null ? 'create it' : 'create it in the image (fsidmap does not change the image itself)',
+        },
+      );
     }
     const srcDir = statSync(hostSource).isDirectory();
     if (srcDir !== inside.isDirectory()) {
-      throw new UsageError(`volume ${v.source} is a ${srcDir ? 'directory' : 'file'} but DST ${v.target} is not`, 'mount directories on directories and files on files');
+      throw new UsageError(
+        `volume ${v.source} is a ${srcDir ? 'directory' : 'file'} but DST ${v.target} is not`,
+        'mount directories on directories and files on files',
+      );
     }
     return { ...v, hostSource, hostTarget: rootfs === null ? v.target : join(rootfs, v.target) };
   });
   const user = resolveUser(spec.user, rootfs ?? '/');
-  if (user.groups.length > 1024) throw new FsidmapError('ERR_RUN_BAD_USER', `the user has ${user.groups.length} groups in the image; fsidmap passes at most 1024`);
+  if (user.groups.length > 1024)
+    throw new FsidmapError('ERR_RUN_BAD_USER', `the user has ${user.groups.length} groups in the image; fsidmap passes at most 1024`);
   return { rootfs, volumes, user };
 }
 
@@ -104,9 +130,14 @@ export function planRun(input: CheckedInput, idmaps: MapPair, fsidmaps: MapPair 
     ...u.groups.filter((g) => idmaps.gid.mapIdDown(g) === undefined).map((g) => `gid ${g}`),
   ];
   if (unmapped.length > 0) {
-    throw new FsidmapError('ERR_RUN_USER_UNMAPPED', `--user: ${unmapped.join(', ')} ${unmapped.length === 1 ? 'is' : 'are'} not mapped by the container's id map`, {
-      context: { unmapped }, hint: 'choose ids inside the id map\'s first column',
-    });
+    throw new FsidmapError(
+      'ERR_RUN_USER_UNMAPPED',
+      `--user: ${unmapped.join(', ')} ${unmapped.length === 1 ? 'is' : 'are'} not mapped by the container's id map`,
+      {
+        context: { unmapped },
+        hint: "choose ids inside the id map's first column",
+      },
+    );
   }
   const warnings: string[] = [];
   const mounts = (fs: MapPair | null, what: string): MapPair | null => {
@@ -147,7 +178,9 @@ function warnUnmapped(rootfs: string, idmaps: MapPair, warnings: string[]): void
   const st = lstatSync(rootfs);
   if (idmaps.uid.mapIdUp(st.uid) === undefined) {
     const count = idmaps.uid.extents[0]?.count ?? 65536;
-    warnings.push(`the rootfs is owned by ${st.uid}:${st.gid} on disk, which the id map ${formatInline(idmaps.uid)} does not map: without an fsid map it shows as 65534 inside and root there cannot change it (with --fsidmap 0:${st.uid}:${count} it would show as 0)`);
+    warnings.push(
+      `the rootfs is owned by ${st.uid}:${st.gid} on disk, which the id map ${formatInline(idmaps.uid)} does not map: without an fsid map it shows as 65534 inside and root there cannot change it (with --fsidmap 0:${st.uid}:${count} it would show as 0)`,
+    );
   }
 }
 
@@ -166,6 +199,9 @@ function realpathOr(path: string, what: string, code: string): string {
 }
 
 function statOrNull(path: string): Stats | null {
-  try { return statSync(path); } catch { return null; }
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
 }
-

@@ -28,11 +28,14 @@ export async function openRunRegistry(options: { db?: string } = {}): Promise<Ra
       const a = await registry.get(name);
       if (!a) {
         throw new FsidmapError('ERR_NO_SUCH_ALLOCATION', `the registry has no image or volume "${name}"`, {
-          context: { name }, hint: `allocate its on-disk range first: fsidmap alloc ${name} --kind image`,
+          context: { name },
+          hint: `allocate its on-disk range first: fsidmap alloc ${name} --kind image`,
         });
       }
       if (a.kind === 'container') {
-        throw new FsidmapError('ERR_USAGE', `--fs ${name} names a container allocation, not an image or volume`, { context: { name, kind: a.kind } });
+        throw new FsidmapError('ERR_USAGE', `--fs ${name} names a container allocation, not an image or volume`, {
+          context: { name, kind: a.kind },
+        });
       }
       return pairOf(a);
     },

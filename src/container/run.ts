@@ -27,7 +27,10 @@ export async function runContainer(spec: RunSpec, options: RunOptions = {}): Pro
   const handlers = new Map<StopSignal, () => void>();
   for (const sig of STOP_SIGNALS) {
     const handler = () => {
-      if (!container) { setup.abort(sig); return; }
+      if (!container) {
+        setup.abort(sig);
+        return;
+      }
       // A second stop signal does not wait for the stop timeout.
       if (stopping) void container.kill();
       else stopping = container.stop(sig);

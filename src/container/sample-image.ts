@@ -1,5 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  realpathSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FsidmapError } from '../errors.js';
 
@@ -24,7 +35,11 @@ export const SAMPLE_PROGRAMS = ['sh', 'ls', 'id', 'cat', 'touch', 'chown', 'chmo
 export function whichProgram(p: string, path = process.env.PATH ?? '/usr/bin:/bin'): string {
   for (const dir of path.split(':')) {
     const f = join(dir, p);
-    try { if (lstatSync(f).isFile() || lstatSync(f).isSymbolicLink()) return f; } catch { /* next */ }
+    try {
+      if (lstatSync(f).isFile() || lstatSync(f).isSymbolicLink()) return f;
+    } catch {
+      /* next */
+    }
   }
   throw new FsidmapError('ERR_SAMPLE_PROGRAM_MISSING', `${p} is not on PATH`, { hint: 'the sample image copies programs from the host' });
 }

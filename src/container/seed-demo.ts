@@ -24,7 +24,12 @@ export interface SeedDemoContainer {
   readonly ls: string;
   readonly created: string;
   /** Host view of its processes: pid and Uid/Gid lines of /proc/PID/status (real, effective, saved, fs). */
-  readonly processes: ReadonlyArray<{ readonly pid: number; readonly role: 'init' | 'cmd'; readonly uid: readonly number[]; readonly gid: readonly number[] }>;
+  readonly processes: ReadonlyArray<{
+    readonly pid: number;
+    readonly role: 'init' | 'cmd';
+    readonly uid: readonly number[];
+    readonly gid: readonly number[];
+  }>;
   readonly exitCode: number;
 }
 
@@ -42,14 +47,23 @@ export interface SeedDemoResult {
 
 /** Why the real part cannot run here, or null when it can. */
 export async function seedDemoUnavailable(): Promise<string | null> {
-  if (process.geteuid?.() !== 0) return 'not root: idmapped mounts and id maps of 65536 ids need CAP_SYS_ADMIN and CAP_SETUID in the initial user namespace (run `sudo fsidmap demo`)';
-  try { stagePath(); } catch (e) { return (e as Error).message; }
+  if (process.geteuid?.() !== 0)
+    return 'not root: idmapped mounts and id maps of 65536 ids need CAP_SYS_ADMIN and CAP_SETUID in the initial user namespace (run `sudo fsidmap demo`)';
+  try {
+    stagePath();
+  } catch (e) {
+    return (e as Error).message;
+  }
   const support = await probeIdmapSupport(realpathSync(tmpdir()));
-  if (!support.supported) return `${support.error?.message ?? 'idmapped mounts are not supported here'}${support.error?.hint ? ` (${support.error.hint})` : ''}`;
+  if (!support.supported)
+    return `${support.error?.message ?? 'idmapped mounts are not supported here'}${support.error?.hint ? ` (${support.error.hint})` : ''}`;
   return null;
 }
 
-const IDMAPS = [['A', '0:100000:65536'], ['B', '0:200000:65536']] as const;
+const IDMAPS = [
+  ['A', '0:100000:65536'],
+  ['B', '0:200000:65536'],
+] as const;
 const FSIDMAP = '0:300000:65536';
 
 export async function runSeedDemo(): Promise<SeedDemoResult> {
@@ -66,18 +80,31 @@ echo "== ls"; ls -ln /
 echo "== created"; echo "hello from ${who}" > /data/from-${who}; ls -ln /data/from-${who}
 touch /tmp/ready; read go`;
     for (const [who, idmap] of IDMAPS) {
-      const m = parseMap(idmap), f = parseMap(FSIDMAP);
-      started.push(await startContainer({
-        name: `${tag}-${who}`, ids: { kind: 'maps', maps: { uid: m, gid: m } }, fs: { kind: 'maps', maps: { uid: f, gid: f } },
-        rootfs: image, command: ['/bin/sh', '-c', script(who)],
-      }, { stdio: ['pipe', 'pipe', 'pipe'] }));
+      const m = parseMap(idmap),
+        f = parseMap(FSIDMAP);
+      started.push(
+        await startContainer(
+          {
+            name: `${tag}-${who}`,
+            ids: { kind: 'maps', maps: { uid: m, gid: m } },
+            fs: { kind: 'maps', maps: { uid: f, gid: f } },
+            rootfs: image,
+            command: ['/bin/sh', '-c', script(who)],
+          },
+          { stdio: ['pipe', 'pipe', 'pipe'] },
+        ),
+      );
     }
     const outputs = started.map((c) => capture(c));
     // Both run at once: wait until each has made its file and waits (on its stdin) with a mark in its own /tmp.
-    const cmdPids = await Promise.all(started.map((c) => waitFor(() => {
-      const cmd = children(c.initPid)[0];
-      return cmd !== undefined && existsSync(`/proc/${cmd}/root/tmp/ready`) ? cmd : undefined;
-    })));
+    const cmdPids = await Promise.all(
+      started.map((c) =>
+        waitFor(() => {
+          const cmd = children(c.initPid)[0];
+          return cmd !== undefined && existsSync(`/proc/${cmd}/root/tmp/ready`) ? cmd : undefined;
+        }),
+      ),
+    );
     const processes = started.map((c, i) => [
       { pid: c.initPid, role: 'init' as const, ...ids(c.initPid) },
       { pid: cmdPids[i], role: 'cmd' as const, ...ids(cmdPids[i]) },
@@ -85,11 +112,17 @@ touch /tmp/ready; read go`;
     for (const c of started) c.stdin?.end('go\n');
     const results = await Promise.all(outputs);
     const containers = started.map((c, i): SeedDemoContainer => ({
-      name: c.name, idmap: IDMAPS[i][1], fsidmap: FSIDMAP,
-      id: section(results[i].stdout, 'id'), ls: section(results[i].stdout, 'ls'), created: section(results[i].stdout, 'created'),
-      processes: processes[i], exitCode: results[i].code,
+      name: c.name,
+      idmap: IDMAPS[i][1],
+      fsidmap: FSIDMAP,
+      id: section(results[i].stdout, 'id'),
+      ls: section(results[i].stdout, 'ls'),
+      created: section(results[i].stdout, 'created'),
+      processes: processes[i],
+      exitCode: results[i].code,
     }));
-    for (const r of results) if (r.code !== 0) throw new FsidmapError('ERR_DEMO_FAILED', `a demo container failed (${r.code}): ${r.stderr.trim()}`);
+    for (const r of results)
+      if (r.code !== 0) throw new FsidmapError('ERR_DEMO_FAILED', `a demo container failed (${r.code}): ${r.stderr.trim()}`);
     const landed = IDMAPS.map(([who]) => {
       const st = lstatSync(join(image, 'data', `from-${who}`));
       return { path: `/data/from-${who}`, uid: st.uid, gid: st.gid };
@@ -113,7 +146,11 @@ function ids(pid: number): { uid: number[]; gid: number[] } {
 }
 
 function children(pid: number): number[] {
-  try { return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; }
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 async function waitFor<T>(check: () => T | undefined): Promise<T> {
@@ -127,9 +164,14 @@ async function waitFor<T>(check: () => T | undefined): Promise<T> {
 }
 
 function capture(c: Container): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '', stderr = '';
-  c.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  c.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  let stdout = '',
+    stderr = '';
+  c.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  c.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
   return c.exited.then((code) => ({ code, stdout, stderr }));
 }
 

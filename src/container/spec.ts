@@ -67,7 +67,8 @@ export function parseVolumeArg(arg: string, readMap: (text: string, what: string
     rest = arg.slice(0, at);
   }
   const parts = rest.split(':');
-  const bad = (why: string) => new UsageError(`--volume "${arg}": ${why}`, 'the form is SRC:DST[:ro][:fsidmap=MAP], with DST an absolute path inside the container');
+  const bad = (why: string) =>
+    new UsageError(`--volume "${arg}": ${why}`, 'the form is SRC:DST[:ro][:fsidmap=MAP], with DST an absolute path inside the container');
   if (parts.length < 2 || parts[0] === '' || parts[1] === '') throw bad('needs SRC and DST');
   if (parts.length > 3) throw bad(`unknown option "${parts.slice(3).join(':')}"`);
   if (parts.length === 3 && parts[2] !== 'ro' && parts[2] !== 'rw') throw bad(`unknown option "${parts[2]}" (only ro, rw and fsidmap=MAP)`);
@@ -86,7 +87,10 @@ export function parseUserArg(arg: string): UserSpec {
   const [user, group, extra] = arg.split(':');
   const ok = (s: string | undefined) => s !== undefined && /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(s);
   if (extra !== undefined || !ok(user) || (group !== undefined && !ok(group))) {
-    throw new UsageError(`--user "${arg}" is not UID[:GID]`, 'give a uid (or a user name of the image), optionally :gid, e.g. --user 1000:1000');
+    throw new UsageError(
+      `--user "${arg}" is not UID[:GID]`,
+      'give a uid (or a user name of the image), optionally :gid, e.g. --user 1000:1000',
+    );
   }
   return { user: user!, group: group ?? null };
 }
@@ -95,7 +99,10 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 export function checkName(name: string): string {
   if (!NAME.test(name)) {
-    throw new UsageError(`container name "${name}" is not valid`, 'a name is 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit');
+    throw new UsageError(
+      `container name "${name}" is not valid`,
+      'a name is 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit',
+    );
   }
   return name;
 }

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { StageChannel, stageError } from './stage-channel.js';
 
-describe('the stage\'s control channel', () => {
+describe("the stage's control channel", () => {
   it('delivers lines in order, split or joined across chunks, then null at EOF', async () => {
     const s = new PassThrough();
     const c = new StageChannel(s);

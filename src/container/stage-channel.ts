@@ -23,7 +23,10 @@ export class StageChannel {
         this.buffer = this.buffer.slice(nl + 1);
       }
     });
-    const end = () => { this.ended = true; this.deliver(null); };
+    const end = () => {
+      this.ended = true;
+      this.deliver(null);
+    };
     socket.on('end', end);
     socket.on('close', end);
     socket.on('error', end);
@@ -43,10 +46,16 @@ export class StageChannel {
     if (this.lines.length > 0) return Promise.resolve(this.lines.shift()!);
     if (this.ended) return Promise.resolve(null);
     return new Promise((resolve, reject) => {
-      const onAbort = () => { this.waiter = null; reject(abortError(abort!)); };
+      const onAbort = () => {
+        this.waiter = null;
+        reject(abortError(abort!));
+      };
       if (abort?.aborted) return onAbort();
       abort?.addEventListener('abort', onAbort, { once: true });
-      this.waiter = (line) => { abort?.removeEventListener('abort', onAbort); resolve(line); };
+      this.waiter = (line) => {
+        abort?.removeEventListener('abort', onAbort);
+        resolve(line);
+      };
     });
   }
 
@@ -61,24 +70,26 @@ export class StageChannel {
 
 export function abortError(abort: AbortSignal): FsidmapError {
   const reason = typeof abort.reason === 'string' ? abort.reason : 'abort';
-  return new FsidmapError('ERR_RUN_INTERRUPTED', `container setup interrupted by ${reason}; everything made so far was removed`, { context: { signal: reason } });
+  return new FsidmapError('ERR_RUN_INTERRUPTED', `container setup interrupted by ${reason}; everything made so far was removed`, {
+    context: { signal: reason },
+  });
 }
 
 /** What each stage step means for a user when it fails. */
 const STEP_HINTS: Record<string, string> = {
   'unshare-mnt': 'fsidmap needs CAP_SYS_ADMIN to make a mount namespace',
   unshare: 'user, pid, uts or ipc namespaces may be disabled or at their limit (sysctl user.max_*_namespaces)',
-  attach: 'the detached mount could not be attached in the container\'s mount namespace',
-  'open-volume-target': 'the volume\'s DST must exist in the rootfs',
+  attach: "the detached mount could not be attached in the container's mount namespace",
+  'open-volume-target': "the volume's DST must exist in the rootfs",
   'clone-rootfs': 'the kernel refused to copy the rootfs mount inside the container',
-  'mount-proc': 'proc can only be mounted where a full proc is visible: is the host\'s /proc partly covered by other mounts?',
+  'mount-proc': "proc can only be mounted where a full proc is visible: is the host's /proc partly covered by other mounts?",
   'mount-dev': 'the minimal /dev could not be made',
   'mount-devpts': 'a private devpts instance could not be mounted',
   'mount-tmp': 'the tmpfs for /tmp could not be mounted',
   'pivot-root': 'pivot_root into the rootfs failed',
-  setgroups: 'the supplementary groups must be mapped by the container\'s gid map',
-  setuid: 'the --user uid must be mapped by the container\'s uid map',
-  setgid: 'the --user gid must be mapped by the container\'s gid map',
+  setgroups: "the supplementary groups must be mapped by the container's gid map",
+  setuid: "the --user uid must be mapped by the container's uid map",
+  setgid: "the --user gid must be mapped by the container's gid map",
 };
 
 /** Turns the stage's "error STEP ERRNO SUBJECT" into the error fsidmap reports. */
@@ -89,11 +100,19 @@ export function stageError(line: string): FsidmapError {
   const errno = errnoName(Number(errnoText));
   if (step === 'exec') {
     const notFound = errno === 'ENOENT';
-    return new FsidmapError(notFound ? 'ERR_RUN_CMD_NOT_FOUND' : 'ERR_RUN_CMD_NOT_EXECUTABLE', `${subject}: ${notFound ? 'no such file or directory in the container' : `cannot be executed (${errno})`}`, {
-      context: { command: subject, errno }, hint: notFound ? 'give a command the image has (check PATH inside the image)' : 'check the file\'s mode and that its interpreter exists in the image',
-    });
+    return new FsidmapError(
+      notFound ? 'ERR_RUN_CMD_NOT_FOUND' : 'ERR_RUN_CMD_NOT_EXECUTABLE',
+      `${subject}: ${notFound ? 'no such file or directory in the container' : `cannot be executed (${errno})`}`,
+      {
+        context: { command: subject, errno },
+        hint: notFound
+          ? 'give a command the image has (check PATH inside the image)'
+          : "check the file's mode and that its interpreter exists in the image",
+      },
+    );
   }
   return new FsidmapError('ERR_RUN_SETUP', `container setup failed at ${step}${subject ? ` (${subject})` : ''}: ${errno}`, {
-    context: { step, errno, subject }, hint: STEP_HINTS[step],
+    context: { step, errno, subject },
+    hint: STEP_HINTS[step],
   });
 }

@@ -6,7 +6,15 @@ import type { Duplex, Readable, Writable } from 'node:stream';
 import { FsidmapError } from '../errors.js';
 import { formatCompact } from '../idmap/index.js';
 import {
-  closeFd, createUserns, type DetachedMount, makeDetachedMount, pidfdOpen, pidfdSendSignal, stagePath, type UsernsHolder, writeNamespaceMaps,
+  closeFd,
+  createUserns,
+  type DetachedMount,
+  makeDetachedMount,
+  pidfdOpen,
+  pidfdSendSignal,
+  stagePath,
+  type UsernsHolder,
+  writeNamespaceMaps,
 } from '../kernel/index.js';
 import { connectRunBroker, type RunBroker } from '../broker/run-client.js';
 import { Cleanup } from './cleanup.js';
@@ -73,7 +81,9 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
     throw e;
   }
   const abort = options.signal;
-  const checkAbort = () => { if (abort?.aborted) throw abortError(abort); };
+  const checkAbort = () => {
+    if (abort?.aborted) throw abortError(abort);
+  };
   try {
     checkAbort();
     // With explicit maps everything is checked before the name is reserved; registry maps are known only after asking it.
@@ -98,7 +108,9 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
     for (const m of mounts.all) m.close();
     const child = stage.child;
     // 'close', not 'exit': piped output is read to its end before the exit status is reported.
-    const childExit = new Promise<number>((resolve) => child.once('close', (code, sig) => resolve(code ?? 128 + (osConstants.signals[sig as NodeJS.Signals] ?? 0))));
+    const childExit = new Promise<number>((resolve) =>
+      child.once('close', (code, sig) => resolve(code ?? 128 + (osConstants.signals[sig as NodeJS.Signals] ?? 0))),
+    );
     cleanup.push('stage', async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await childExit;
@@ -120,19 +132,37 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
     channel.close();
 
     // From here the container runs; cleanup runs when the stage exits.
-    const exited = childExit.then(async (code) => { await cleanup.run(); return code; });
+    const exited = childExit.then(async (code) => {
+      await cleanup.run();
+      return code;
+    });
     const stop = async (signal: 'SIGTERM' | 'SIGINT' | 'SIGHUP' = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       // The stage SIGKILLs init after the stop timeout; this is the backstop if the stage itself hangs.
       const timeout = ((spec.stopTimeout ?? 10) + 5) * 1000;
-      const backstop = setTimeout(() => { if (initPidfd !== null) pidfdSendSignal(initPidfd, 9); child.kill('SIGKILL'); }, timeout);
-      try { return await exited; } finally { clearTimeout(backstop); }
+      const backstop = setTimeout(() => {
+        if (initPidfd !== null) pidfdSendSignal(initPidfd, 9);
+        child.kill('SIGKILL');
+      }, timeout);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(backstop);
+      }
     };
     return {
-      name, stagePid: child.pid!, initPid, idmaps, plan,
-      stdin: child.stdin, stdout: child.stdout, stderr: child.stderr,
+      name,
+      stagePid: child.pid!,
+      initPid,
+      idmaps,
+      plan,
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
       exited,
-      signal(signal) { if (child.exitCode === null && child.signalCode === null) child.kill(signal); },
+      signal(signal) {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      },
       stop,
       async kill() {
         if (child.exitCode === null && child.signalCode === null && initPidfd !== null) pidfdSendSignal(initPidfd, 9);
@@ -140,7 +170,9 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
       },
     };
   } catch (e) {
-    await cleanup.run().catch(() => { /* the first error is the one to report */ });
+    await cleanup.run().catch(() => {
+      /* the first error is the one to report */
+    });
     throw e;
   }
 }
@@ -173,7 +205,13 @@ interface Mounts {
 }
 
 /** One holder per distinct mount map, shared by the mounts that use it, released as soon as they are made. */
-async function makeMounts(input: CheckedInput, plan: RunPlan, cleanup: Cleanup, checkAbort: () => void, broker: RunBroker | null): Promise<Mounts> {
+async function makeMounts(
+  input: CheckedInput,
+  plan: RunPlan,
+  cleanup: Cleanup,
+  checkAbort: () => void,
+  broker: RunBroker | null,
+): Promise<Mounts> {
   if (broker) return brokeredMounts(input, plan, cleanup, checkAbort, broker);
   const holders = new Map<string, UsernsHolder>();
   const holderFor = async (maps: MapPair | null): Promise<UsernsHolder | undefined> => {
@@ -211,7 +249,13 @@ async function makeMounts(input: CheckedInput, plan: RunPlan, cleanup: Cleanup, 
  * (idmapped, nodev, flags locked); those without one are plain bind mounts
  * the stage makes itself inside the container's namespaces.
  */
-async function brokeredMounts(input: CheckedInput, plan: RunPlan, cleanup: Cleanup, checkAbort: () => void, broker: RunBroker): Promise<Mounts> {
+async function brokeredMounts(
+  input: CheckedInput,
+  plan: RunPlan,
+  cleanup: Cleanup,
+  checkAbort: () => void,
+  broker: RunBroker,
+): Promise<Mounts> {
   const all: DetachedMount[] = [];
   const make = async (source: string, maps: MapPair | null, readonly: boolean): Promise<DetachedMount | null> => {
     checkAbort();
@@ -230,9 +274,20 @@ async function brokeredMounts(input: CheckedInput, plan: RunPlan, cleanup: Clean
   return { rootfs, volumes, all };
 }
 
-function spawnStage(spec: RunSpec, name: string, input: CheckedInput, plan: RunPlan, mounts: Mounts, options: StartOptions, asUser: boolean): { child: ChildProcess } {
+function spawnStage(
+  spec: RunSpec,
+  name: string,
+  input: CheckedInput,
+  plan: RunPlan,
+  mounts: Mounts,
+  options: StartOptions,
+  asUser: boolean,
+): { child: ChildProcess } {
   const fds: number[] = [];
-  const fdOf = (m: DetachedMount) => { fds.push(m.fd); return 3 + fds.length; };
+  const fdOf = (m: DetachedMount) => {
+    fds.push(m.fd);
+    return 3 + fds.length;
+  };
   const args = ['run'];
   // As an ordinary user the stage cannot attach anything before it has a user namespace: it attaches inside.
   if (asUser) args.push('--attach', 'inside');
@@ -254,7 +309,10 @@ function spawnStage(spec: RunSpec, name: string, input: CheckedInput, plan: RunP
   if (hostEnv.FSIDMAP_TEST_STAGE_FAULT) args.push('--fault', hostEnv.FSIDMAP_TEST_STAGE_FAULT);
   args.push('--stop-timeout', String(spec.stopTimeout ?? 10), '--', ...spec.command);
   const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: u.home, HOSTNAME: hostname, container: 'fsidmap' };
-  if (u.name) { env.USER = u.name; env.LOGNAME = u.name; }
+  if (u.name) {
+    env.USER = u.name;
+    env.LOGNAME = u.name;
+  }
   if (hostEnv.TERM) env.TERM = hostEnv.TERM;
   const stdio = options.stdio ?? ['inherit', 'inherit', 'inherit'];
   const child = spawn(stagePath(hostEnv), args, { stdio: [...stdio, 'pipe', ...fds], env, argv0: `fsidmap-stage:${name}` });
@@ -267,9 +325,13 @@ async function expect(channel: StageChannel, word: string, abort: AbortSignal | 
   if (line !== null && (line === word || line.startsWith(word + ' '))) return line;
   if (line !== null && line.startsWith('error ')) throw stageError(line);
   const code = await Promise.race([childExit, new Promise<string>((r) => setTimeout(() => r('still running'), 1000))]);
-  throw new FsidmapError('ERR_RUN_SETUP', `the namespace stage ${line === null ? 'exited' : `said "${line}"`} before it was ${word} (${typeof code === 'number' ? `status ${code}` : code})`, {
-    context: { expected: word, got: line },
-  });
+  throw new FsidmapError(
+    'ERR_RUN_SETUP',
+    `the namespace stage ${line === null ? 'exited' : `said "${line}"`} before it was ${word} (${typeof code === 'number' ? `status ${code}` : code})`,
+    {
+      context: { expected: word, got: line },
+    },
+  );
 }
 
 /**
@@ -290,7 +352,9 @@ function openInit(initPid: number, stagePid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${initPid}/stat`, 'latin1');
     ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch { /* gone between the two calls */ }
+  } catch {
+    /* gone between the two calls */
+  }
   if (ppid !== stagePid) {
     closeFd(fd);
     return null;

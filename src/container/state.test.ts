@@ -8,16 +8,33 @@ import { isLive, listStates, processStart, readState, reserveName, runDir } from
 describe('container state files', () => {
   let dir: string;
   const saved = process.env.FSIDMAP_RUN_DIR;
-  before(() => { dir = mkdtempSync(join(tmpdir(), 'fsidmap-state-')); process.env.FSIDMAP_RUN_DIR = dir; });
-  after(() => { if (saved === undefined) delete process.env.FSIDMAP_RUN_DIR; else process.env.FSIDMAP_RUN_DIR = saved; rmSync(dir, { recursive: true, force: true }); });
-  const initial = (name: string) => ({ name, stagePid: null, initPid: null, rootfs: null, uidMap: '0 100000 65536', gidMap: '0 100000 65536' });
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fsidmap-state-'));
+    process.env.FSIDMAP_RUN_DIR = dir;
+  });
+  after(() => {
+    if (saved === undefined) delete process.env.FSIDMAP_RUN_DIR;
+    else process.env.FSIDMAP_RUN_DIR = saved;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const initial = (name: string) => ({
+    name,
+    stagePid: null,
+    initPid: null,
+    rootfs: null,
+    uidMap: '0 100000 65536',
+    gidMap: '0 100000 65536',
+  });
 
   it('reserves a name, records updates, and removes the file on release', () => {
     const r = reserveName(initial('one'));
     assert.equal(readState('one')?.pid, process.pid);
     r.update({ stagePid: 12, initPid: 13 });
     assert.equal(readState('one')?.initPid, 13);
-    assert.deepEqual(listStates().map((s) => s.name), ['one']);
+    assert.deepEqual(
+      listStates().map((s) => s.name),
+      ['one'],
+    );
     r.release();
     assert.equal(existsSync(join(runDir(), 'one.json')), false);
   });

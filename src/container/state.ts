@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FsidmapError } from '../errors.js';
+import { runDir as runDirOf } from '../environment.js';
 
 /**
  * One file per running container, /run/fsidmap/containers/NAME.json: it
@@ -25,11 +25,8 @@ export interface ContainerState {
 }
 
 export function runDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.FSIDMAP_RUN_DIR) return join(env.FSIDMAP_RUN_DIR, 'containers');
-  if (process.geteuid?.() === 0) return '/run/fsidmap/containers';
   // An ordinary user (through the broker) keeps its containers' state in a directory of its own.
-  const base = env.XDG_RUNTIME_DIR?.startsWith('/') ? join(env.XDG_RUNTIME_DIR, 'fsidmap') : join(env.HOME || homedir(), '.local', 'state', 'fsidmap', 'run');
-  return join(base, 'containers');
+  return join(runDirOf(env), 'containers');
 }
 
 function statePath(name: string): string {
@@ -61,31 +58,59 @@ export function readState(name: string): ContainerState | null {
 /** Every state file whose fsidmap process still runs. */
 export function listStates(): ContainerState[] {
   let names: string[];
-  try { names = readdirSync(runDir()); } catch { return []; }
-  return names.filter((n) => n.endsWith('.json')).map((n) => readState(n.slice(0, -5))).filter((s): s is ContainerState => s !== null && isLive(s));
+  try {
+    names = readdirSync(runDir());
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => n.endsWith('.json'))
+    .map((n) => readState(n.slice(0, -5)))
+    .filter((s): s is ContainerState => s !== null && isLive(s));
 }
 
 /** Reserves name for this process, or throws ERR_NAME_IN_USE. Returns the function that releases it. */
-export function reserveName(initial: Omit<ContainerState, 'pid' | 'pidStart' | 'startedAt'>): { update(patch: Partial<ContainerState>): void; release(): void } {
+export function reserveName(initial: Omit<ContainerState, 'pid' | 'pidStart' | 'startedAt'>): {
+  update(patch: Partial<ContainerState>): void;
+  release(): void;
+} {
   mkdirSync(runDir(), { recursive: true, mode: 0o755 });
   const path = statePath(initial.name);
-  let state: ContainerState = { ...initial, pid: process.pid, pidStart: processStart(process.pid) ?? '', startedAt: new Date().toISOString() };
+  let state: ContainerState = {
+    ...initial,
+    pid: process.pid,
+    pidStart: processStart(process.pid) ?? '',
+    startedAt: new Date().toISOString(),
+  };
   for (let attempt = 0; ; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o644);
-      try { writeSync(fd, JSON.stringify(state) + '\n'); } finally { closeSync(fd); }
+      try {
+        writeSync(fd, JSON.stringify(state) + '\n');
+      } finally {
+        closeSync(fd);
+      }
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const other = readState(initial.name);
       // A file that cannot be read yet is being written by a racing starter: treat it as live.
       if (other === null ? attempt >= 2 : isLive(other) || attempt >= 2) {
-        throw new FsidmapError('ERR_NAME_IN_USE', `a container named "${initial.name}" is already running${other ? ` (fsidmap pid ${other.pid})` : ''}`, {
-          context: { name: initial.name, pid: other?.pid ?? null }, hint: 'choose another --name, or stop that container first',
-        });
+        throw new FsidmapError(
+          'ERR_NAME_IN_USE',
+          `a container named "${initial.name}" is already running${other ? ` (fsidmap pid ${other.pid})` : ''}`,
+          {
+            context: { name: initial.name, pid: other?.pid ?? null },
+            hint: 'choose another --name, or stop that container first',
+          },
+        );
       }
       // Stale: its fsidmap died without cleaning up (SIGKILL). Take it over.
-      try { unlinkSync(path); } catch { /* raced with another taker; the retry decides */ }
+      try {
+        unlinkSync(path);
+      } catch {
+        /* raced with another taker; the retry decides */
+      }
     }
   }
   let held = true;
@@ -95,7 +120,11 @@ export function reserveName(initial: Omit<ContainerState, 'pid' | 'pidStart' | '
       state = { ...state, ...patch };
       const tmp = `${path}.${process.pid}.tmp`;
       const fd = openSync(tmp, 'w', 0o644);
-      try { writeSync(fd, JSON.stringify(state) + '\n'); } finally { closeSync(fd); }
+      try {
+        writeSync(fd, JSON.stringify(state) + '\n');
+      } finally {
+        closeSync(fd);
+      }
       renameSync(tmp, path);
     },
     release() {
@@ -103,7 +132,11 @@ export function reserveName(initial: Omit<ContainerState, 'pid' | 'pidStart' | '
       held = false;
       const current = readState(initial.name);
       if (current && current.pid === state.pid && current.pidStart === state.pidStart) {
-        try { unlinkSync(path); } catch { /* already gone */ }
+        try {
+          unlinkSync(path);
+        } catch {
+          /* already gone */
+        }
       }
     },
   };

@@ -15,7 +15,10 @@ export interface ReadOptions {
   readonly missingOk?: boolean;
 }
 
-export function readAccounts(paths: Pick<HostPaths, 'passwd' | 'group'>, options: { passwd?: ReadOptions; group?: ReadOptions } = {}): Accounts {
+export function readAccounts(
+  paths: Pick<HostPaths, 'passwd' | 'group'>,
+  options: { passwd?: ReadOptions; group?: ReadOptions } = {},
+): Accounts {
   const passwd = readText(paths.passwd, 'passwd', options.passwd?.missingOk ?? false);
   const group = readText(paths.group, 'group', options.group?.missingOk ?? true);
   return Accounts.parse(passwd ?? '', group ?? '');
@@ -32,8 +35,14 @@ function readText(path: string, what: string, missingOk: boolean): string | null
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && missingOk) return null;
-    throw new FsidmapError('ERR_HOST_READ', `cannot read the ${what} file ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, {
-      hint: `give the right path with --${what === 'login.defs' ? 'login-defs' : what}`, cause: e, context: { path, errno: code },
-    });
+    throw new FsidmapError(
+      'ERR_HOST_READ',
+      `cannot read the ${what} file ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      {
+        hint: `give the right path with --${what === 'login.defs' ? 'login-defs' : what}`,
+        cause: e,
+        context: { path, errno: code },
+      },
+    );
   }
 }

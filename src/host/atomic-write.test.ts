@@ -17,7 +17,10 @@ test('atomic write: replaces the content, keeps the mode, leaves no temporary fi
   assert.equal(readFileSync(p, 'latin1'), 'new\n');
   assert.equal(statSync(p).mode & 0o7777, 0o640);
   assert.notEqual(statSync(p).ino, inode, 'a new inode was renamed into place');
-  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('fsidmap-')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('fsidmap-')),
+    [],
+  );
 });
 
 test('atomic write: a new file gets the given mode; bytes are written as given', () => {

@@ -1,4 +1,16 @@
-import { closeSync, fchmodSync, fchownSync, fsyncSync, lstatSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FsidmapError } from '../errors.js';
@@ -42,7 +54,11 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
     renameSync(tmp, target);
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
-    try { unlinkSync(tmp); } catch { /* already renamed or never created */ }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already renamed or never created */
+    }
     throw ioError('write', target, e);
   }
   fsyncDir(dir);
@@ -59,12 +75,24 @@ function resolveTarget(path: string): string {
 
 export function fsyncDir(dir: string): void {
   const fd = openSync(dir, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function ioError(op: string, path: string, e: unknown): FsidmapError {
   const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-  const hint = code === 'EACCES' || code === 'EPERM' ? `writing ${path} needs permission on its directory (root for /etc)`
-    : code === 'ENOSPC' ? 'the file system is full; the old file is unchanged' : 'the old file is unchanged';
-  return new FsidmapError('ERR_HOST_WRITE', `cannot ${op} ${path}: ${(e as Error).message}`, { hint, cause: e, context: { path, errno: code } });
+  const hint =
+    code === 'EACCES' || code === 'EPERM'
+      ? `writing ${path} needs permission on its directory (root for /etc)`
+      : code === 'ENOSPC'
+        ? 'the file system is full; the old file is unchanged'
+        : 'the old file is unchanged';
+  return new FsidmapError('ERR_HOST_WRITE', `cannot ${op} ${path}: ${(e as Error).message}`, {
+    hint,
+    cause: e,
+    context: { path, errno: code },
+  });
 }

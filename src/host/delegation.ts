@@ -29,12 +29,18 @@ export function loadDelegation(paths: HostPaths, explicit: Partial<Record<keyof 
   const read = (which: 'subuid' | 'subgid') => {
     const r = readSubidFile(paths[which]);
     if (r.state === 'missing' && explicit[which]) {
-      throw new FsidmapError('ERR_HOST_READ', `cannot read ${paths[which]}: no such file`, { hint: `check the path given with --${which}`, context: { path: paths[which] } });
+      throw new FsidmapError('ERR_HOST_READ', `cannot read ${paths[which]}: no such file`, {
+        hint: `check the path given with --${which}`,
+        context: { path: paths[which] },
+      });
     }
     return r;
   };
   return {
-    paths, accounts, subuid: read('subuid'), subgid: read('subgid'),
+    paths,
+    accounts,
+    subuid: read('subuid'),
+    subgid: read('subgid'),
     grantAuxGroupSubids: getdefBool(readLoginDefs(paths.loginDefs), 'GRANT_AUX_GROUP_SUBIDS'),
   };
 }
@@ -79,14 +85,19 @@ export interface CheckReport {
 }
 
 export function checkDelegation(req: CheckRequest): CheckReport {
-  const explicit = Object.fromEntries(Object.entries(req.paths ?? {}).filter(([, v]) => v !== undefined).map(([k]) => [k, true]));
+  const explicit = Object.fromEntries(
+    Object.entries(req.paths ?? {})
+      .filter(([, v]) => v !== undefined)
+      .map(([k]) => [k, true]),
+  );
   const paths = hostPaths(req.paths ?? {});
   const d = loadDelegation(paths, explicit);
   const user = d.accounts.findUser(req.user);
   const numeric = /^\d+$/.test(req.user) && Number(req.user) < 4294967295;
   if (!user && !numeric) {
     throw new FsidmapError('ERR_SUBID_UNKNOWN_USER', `user "${req.user}" is not in ${paths.passwd}`, {
-      hint: 'give an existing user name or a uid (a uid without a passwd entry is checked as newuidmap would: refused)', context: { user: req.user },
+      hint: 'give an existing user name or a uid (a uid without a passwd entry is checked as newuidmap would: refused)',
+      context: { user: req.user },
     });
   }
   const uid = user ? user.uid : Number(req.user);
@@ -97,28 +108,61 @@ export function checkDelegation(req: CheckRequest): CheckReport {
     if (args === undefined) continue;
     if (kind === 'uid' || kind === 'gid') {
       const dec = decideNewIdmap({
-        tool: kind === 'uid' ? 'newuidmap' : 'newgidmap', args, caller, accounts: d.accounts,
-        subids: shadowView(kind === 'uid' ? d.subuid : d.subgid), grantAuxGroupSubids: d.grantAuxGroupSubids,
+        tool: kind === 'uid' ? 'newuidmap' : 'newgidmap',
+        args,
+        caller,
+        accounts: d.accounts,
+        subids: shadowView(kind === 'uid' ? d.subuid : d.subgid),
+        grantAuxGroupSubids: d.grantAuxGroupSubids,
       });
       maps.push(summarize(kind, dec));
     } else if (!user) {
       maps.push({
-        kind, allowed: false, stage: 'caller', rule: 'unknown-caller', message: `uid ${uid} has no passwd entry, so it owns no subordinate ids`,
-        hint: 'create the account first', write: null, installed: null, decision: null,
+        kind,
+        allowed: false,
+        stage: 'caller',
+        rule: 'unknown-caller',
+        message: `uid ${uid} has no passwd entry, so it owns no subordinate ids`,
+        hint: 'create the account first',
+        write: null,
+        installed: null,
+        decision: null,
       });
     } else {
-      const dec = decideFsidMap({ kind, args, user, gid: caller.gid, accounts: d.accounts, subids: (kind === 'fsuid' ? d.subuid : d.subgid).db });
+      const dec = decideFsidMap({
+        kind,
+        args,
+        user,
+        gid: caller.gid,
+        accounts: d.accounts,
+        subids: (kind === 'fsuid' ? d.subuid : d.subgid).db,
+      });
       maps.push(summarize(kind, dec));
     }
   }
   const owned = (r: SubidFileRead) => (user && r.db ? ownedIntervals(ownerView(r.db, user.name, d.accounts)) : []);
-  return { user: user ?? null, uid, gid: caller.gid, owned: { subuid: owned(d.subuid), subgid: owned(d.subgid) }, allowed: maps.every((m) => m.allowed), maps, paths };
+  return {
+    user: user ?? null,
+    uid,
+    gid: caller.gid,
+    owned: { subuid: owned(d.subuid), subgid: owned(d.subgid) },
+    allowed: maps.every((m) => m.allowed),
+    maps,
+    paths,
+  };
 }
 
 function summarize(kind: MapKindName, dec: NewIdmapDecision | FsidMapDecision): MapCheck {
   return {
-    kind, allowed: dec.allowed, stage: dec.stage, rule: dec.rule, message: dec.message, hint: dec.hint,
-    write: dec.write, installed: dec.installed ? formatCompact(dec.installed) : null, decision: dec,
+    kind,
+    allowed: dec.allowed,
+    stage: dec.stage,
+    rule: dec.rule,
+    message: dec.message,
+    hint: dec.hint,
+    write: dec.write,
+    installed: dec.installed ? formatCompact(dec.installed) : null,
+    decision: dec,
   };
 }
 
@@ -128,15 +172,23 @@ export interface AuditRequest {
 }
 
 export function auditHost(req: AuditRequest = {}): AuditReport & { readonly paths: HostPaths } {
-  const explicit = Object.fromEntries(Object.entries(req.paths ?? {}).filter(([, v]) => v !== undefined).map(([k]) => [k, true]));
+  const explicit = Object.fromEntries(
+    Object.entries(req.paths ?? {})
+      .filter(([, v]) => v !== undefined)
+      .map(([k]) => [k, true]),
+  );
   const paths = hostPaths(req.paths ?? {});
   const d = loadDelegation(paths, explicit);
   const file = (r: SubidFileRead) => ({
-    path: r.path, state: r.state, db: r.db,
+    path: r.path,
+    state: r.state,
+    db: r.db,
     ...(r.mode === undefined ? {} : { mode: r.mode, uid: r.uid, gid: r.gid, hasNul: r.hasNul }),
   });
   const report = auditSubids({
-    subuid: file(d.subuid), subgid: file(d.subgid), accounts: d.accounts,
+    subuid: file(d.subuid),
+    subgid: file(d.subgid),
+    accounts: d.accounts,
     ...(req.maxPerCode === undefined ? {} : { maxPerCode: req.maxPerCode }),
   });
   return { ...report, paths };

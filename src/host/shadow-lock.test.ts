@@ -41,7 +41,7 @@ test('shadow lock: a lock file without a pid is not broken (as shadow refuses to
   rmSync(`${file}.lock`);
 });
 
-test('shadow lock: release leaves someone else\'s lock alone', () => {
+test("shadow lock: release leaves someone else's lock alone", () => {
   const l = lockShadowFile(file, { tries: 1 });
   writeFileSync(`${file}.lock`, '1\0');
   l.release();

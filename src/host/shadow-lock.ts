@@ -35,10 +35,14 @@ export function lockShadowFile(file: string, options: LockOptions = {}): ShadowL
     if (r === true) return { path: lock, release: () => release(lock) };
     holder = r;
   }
-  throw new FsidmapError('ERR_HOST_LOCKED', `${file} is locked by ${holder === undefined ? 'another process' : `process ${holder}`} (${lock})`, {
-    hint: `wait for that process (usermod, useradd, another fsidmap) to finish; if it is gone, remove ${lock}`,
-    context: { path: file, lock, pid: holder },
-  });
+  throw new FsidmapError(
+    'ERR_HOST_LOCKED',
+    `${file} is locked by ${holder === undefined ? 'another process' : `process ${holder}`} (${lock})`,
+    {
+      hint: `wait for that process (usermod, useradd, another fsidmap) to finish; if it is gone, remove ${lock}`,
+      context: { path: file, lock, pid: holder },
+    },
+  );
 }
 
 /** One do_lock_file attempt: true when locked, else the pid holding it (undefined when unknown). */
@@ -57,10 +61,18 @@ function tryLock(file: string, lock: string): true | number | undefined {
     if (pid !== undefined && alive(pid)) return pid;
     // Stale: its process is gone (or the file holds no pid, which shadow refuses to break; so do we).
     if (pid === undefined) return undefined;
-    try { unlinkSync(lock); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    try {
+      unlinkSync(lock);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
     return link(tmp, lock) ? nlinkIsTwo(tmp) : undefined;
   } finally {
-    try { unlinkSync(tmp); } catch { /* gone */ }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -72,7 +84,9 @@ function link(from: string, to: string): boolean {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return false;
     throw new FsidmapError('ERR_HOST_LOCK', `cannot create lock ${to}: ${(e as Error).message}`, {
-      hint: code === 'EACCES' || code === 'EPERM' ? 'locking a file in /etc needs root' : undefined, cause: e, context: { lock: to },
+      hint: code === 'EACCES' || code === 'EPERM' ? 'locking a file in /etc needs root' : undefined,
+      cause: e,
+      context: { lock: to },
     });
   }
 }
@@ -84,7 +98,11 @@ function nlinkIsTwo(tmp: string): true | undefined {
 
 function readPid(lock: string): number | undefined {
   let text: string;
-  try { text = readFileSync(lock, 'latin1'); } catch { return undefined; }
+  try {
+    text = readFileSync(lock, 'latin1');
+  } catch {
+    return undefined;
+  }
   const m = /^\s*(\d+)(\0|$)/.exec(text);
   return m ? Number(m[1]) : undefined;
 }

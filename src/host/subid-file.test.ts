@@ -8,7 +8,12 @@ import { addSubidRangeToFile, readSubidFile, removeSubidRangeFromFile, shadowVie
 
 const dir = mkdtempSync(join(tmpdir(), 'fsidmap-subid-file-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const f = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, Buffer.from(text, 'latin1')); chmodSync(p, 0o644); return p; };
+const f = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, Buffer.from(text, 'latin1'));
+  chmodSync(p, 0o644);
+  return p;
+};
 const passwd = f('passwd', 'root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/:/bin/sh\n');
 const group = f('group', 'root:x:0:\nalice:x:1000:\n');
 
@@ -50,7 +55,11 @@ test('auditHost on files: symlinked and world-writable files are errors', () => 
 });
 
 test('checkDelegation: a symlinked /etc/subuid stand-in refuses newuidmap silently, as the binary does', () => {
-  const r = checkDelegation({ user: 'alice', maps: { uid: ['0', '100000', '1'], fsuid: ['0', '100000', '1'] }, paths: { subuid: join(dir, 'subuid-link'), subgid: join(dir, 'subgid-ww'), passwd, group, loginDefs: join(dir, 'none') } });
+  const r = checkDelegation({
+    user: 'alice',
+    maps: { uid: ['0', '100000', '1'], fsuid: ['0', '100000', '1'] },
+    paths: { subuid: join(dir, 'subuid-link'), subgid: join(dir, 'subgid-ww'), passwd, group, loginDefs: join(dir, 'none') },
+  });
   assert.equal(r.maps[0].stage, 'subid-file');
   assert.equal(r.maps[1].allowed, true, 'the fsid policy reads the ranges through the link');
 });

@@ -71,20 +71,38 @@ export function editSubidFile(path: string, change: (text: string) => SubidEdit,
 export interface FileAddOptions extends EditOptions, AddOptions {}
 
 /** usermod --add-subuids for one range: append "owner:start:count" unless the owner already has it. */
-export function addSubidRangeToFile(path: string, owner: string, start: number | bigint, count: number | bigint, options: FileAddOptions = {}): SubidEdit {
+export function addSubidRangeToFile(
+  path: string,
+  owner: string,
+  start: number | bigint,
+  count: number | bigint,
+  options: FileAddOptions = {},
+): SubidEdit {
   const addOptions: AddOptions = { ...(options.accounts ? { accounts: options.accounts } : {}), ...(options.join ? { join: true } : {}) };
   return editSubidFile(path, (text) => addSubidRange(text, owner, BigInt(start), BigInt(count), addOptions), options);
 }
 
 /** usermod --del-subuids for one range: trim, split or delete the owner's entries covering it. */
-export function removeSubidRangeFromFile(path: string, owner: string, start: number | bigint, count: number | bigint, options: EditOptions = {}): SubidEdit {
+export function removeSubidRangeFromFile(
+  path: string,
+  owner: string,
+  start: number | bigint,
+  count: number | bigint,
+  options: EditOptions = {},
+): SubidEdit {
   return editSubidFile(path, (text) => removeSubidRange(text, owner, BigInt(start), BigInt(count)), options);
 }
 
 function readError(path: string, e: unknown): FsidmapError {
   const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
   return new FsidmapError('ERR_HOST_READ', `cannot read ${path}: ${(e as Error).message}`, {
-    hint: code === 'EACCES' ? `${path} is not readable by this user` : code === 'EISDIR' ? `${path} is a directory; give the file` : 'check the path', cause: e, context: { path, errno: code },
+    hint:
+      code === 'EACCES'
+        ? `${path} is not readable by this user`
+        : code === 'EISDIR'
+          ? `${path} is a directory; give the file`
+          : 'check the path',
+    cause: e,
+    context: { path, errno: code },
   });
 }
-

@@ -11,86 +11,136 @@ const pairsOf = (m: IdMap, ids: number[]) => ids.map((x) => [x, m.mapIdDown(x)])
 
 describe('algebra laws (property tests)', () => {
   test('normalize is idempotent and keeps the function', () => {
-    fc.assert(fc.property(arbMap(30, { small: true }), fc.array(arbId(), { maxLength: 40 }), (m, ids) => {
-      const n = normalize(m);
-      assert.ok(normalize(n).equals(n));
-      assert.deepEqual(pairsOf(n, ids), pairsOf(m, ids));
-    }), runs);
+    fc.assert(
+      fc.property(arbMap(30, { small: true }), fc.array(arbId(), { maxLength: 40 }), (m, ids) => {
+        const n = normalize(m);
+        assert.ok(normalize(n).equals(n));
+        assert.deepEqual(pairsOf(n, ids), pairsOf(m, ids));
+      }),
+      runs,
+    );
   });
 
   test('compose agrees with looking up twice: compose(a,b)(x) = b(a(x))', () => {
-    fc.assert(fc.property(arbMap(15, { small: true }), arbMap(15, { small: true }), fc.array(fc.integer({ min: 0, max: 200 }), { maxLength: 60 }), (a, b, ids) => {
-      const c = compose(a, b);
-      for (const x of ids) {
-        const ax = a.mapIdDown(x);
-        assert.equal(c.mapIdDown(x), ax === undefined ? undefined : b.mapIdDown(ax));
-      }
-    }), runs);
+    fc.assert(
+      fc.property(
+        arbMap(15, { small: true }),
+        arbMap(15, { small: true }),
+        fc.array(fc.integer({ min: 0, max: 200 }), { maxLength: 60 }),
+        (a, b, ids) => {
+          const c = compose(a, b);
+          for (const x of ids) {
+            const ax = a.mapIdDown(x);
+            assert.equal(c.mapIdDown(x), ax === undefined ? undefined : b.mapIdDown(ax));
+          }
+        },
+      ),
+      runs,
+    );
   });
 
   test('invert is an involution and swaps down with up', () => {
-    fc.assert(fc.property(arbMap(20), fc.array(arbId(), { maxLength: 40 }), (m, ids) => {
-      assert.ok(invert(invert(m)).equals(normalize(m)));
-      const inv = invert(m);
-      for (const x of ids) { assert.equal(inv.mapIdDown(x), m.mapIdUp(x)); assert.equal(inv.mapIdUp(x), m.mapIdDown(x)); }
-    }), runs);
+    fc.assert(
+      fc.property(arbMap(20), fc.array(arbId(), { maxLength: 40 }), (m, ids) => {
+        assert.ok(invert(invert(m)).equals(normalize(m)));
+        const inv = invert(m);
+        for (const x of ids) {
+          assert.equal(inv.mapIdDown(x), m.mapIdUp(x));
+          assert.equal(inv.mapIdUp(x), m.mapIdDown(x));
+        }
+      }),
+      runs,
+    );
   });
 
-  test('compose(a, invert(a)) is the identity on a\'s domain', () => {
-    fc.assert(fc.property(arbMap(20), (a) => {
-      const idOnDomain = normalize(a.extents.map((e) => ({ first: e.first, lower: e.first, count: e.count })));
-      assert.ok(compose(a, invert(a)).equals(idOnDomain));
-    }), runs);
+  test("compose(a, invert(a)) is the identity on a's domain", () => {
+    fc.assert(
+      fc.property(arbMap(20), (a) => {
+        const idOnDomain = normalize(a.extents.map((e) => ({ first: e.first, lower: e.first, count: e.count })));
+        assert.ok(compose(a, invert(a)).equals(idOnDomain));
+      }),
+      runs,
+    );
   });
 
   test('compose is associative', () => {
-    fc.assert(fc.property(arbMap(8, { small: true }), arbMap(8, { small: true }), arbMap(8, { small: true }), (a, b, c) => {
-      assert.ok(compose(compose(a, b), c).equals(compose(a, compose(b, c))));
-    }), runs);
+    fc.assert(
+      fc.property(arbMap(8, { small: true }), arbMap(8, { small: true }), arbMap(8, { small: true }), (a, b, c) => {
+        assert.ok(compose(compose(a, b), c).equals(compose(a, compose(b, c))));
+      }),
+      runs,
+    );
   });
 
   test('invert(compose(a,b)) = compose(invert(b), invert(a))', () => {
-    fc.assert(fc.property(arbMap(10, { small: true }), arbMap(10, { small: true }), (a, b) => {
-      assert.ok(invert(compose(a, b)).equals(compose(invert(b), invert(a))));
-    }), runs);
+    fc.assert(
+      fc.property(arbMap(10, { small: true }), arbMap(10, { small: true }), (a, b) => {
+        assert.ok(invert(compose(a, b)).equals(compose(invert(b), invert(a))));
+      }),
+      runs,
+    );
   });
 
   test('a = union(intersect(a,b), subtract(a,b)), and the two parts share no pair', () => {
-    fc.assert(fc.property(arbMap(12, { small: true }), arbMap(12, { small: true }), (a, b) => {
-      const i = intersect(a, b), s = subtract(a, b);
-      assert.ok(union(i, s).equals(normalize(a)));
-      assert.equal(intersect(i, s).size, 0);
-      assert.equal(intersect(s, b).size, 0, 'nothing of b is left in a − b');
-    }), runs);
+    fc.assert(
+      fc.property(arbMap(12, { small: true }), arbMap(12, { small: true }), (a, b) => {
+        const i = intersect(a, b),
+          s = subtract(a, b);
+        assert.ok(union(i, s).equals(normalize(a)));
+        assert.equal(intersect(i, s).size, 0);
+        assert.equal(intersect(s, b).size, 0, 'nothing of b is left in a − b');
+      }),
+      runs,
+    );
   });
 
   test('intersect is commutative; union with itself and with the empty map is the map', () => {
-    fc.assert(fc.property(arbMap(12, { small: true }), arbMap(12, { small: true }), (a, b) => {
-      assert.ok(intersect(a, b).equals(intersect(b, a)));
-      assert.ok(union(a, a).equals(normalize(a)));
-      assert.ok(union(a, IdMap.empty()).equals(normalize(a)));
-      assert.ok(subtract(a, a).equals(IdMap.empty()));
-    }), runs);
+    fc.assert(
+      fc.property(arbMap(12, { small: true }), arbMap(12, { small: true }), (a, b) => {
+        assert.ok(intersect(a, b).equals(intersect(b, a)));
+        assert.ok(union(a, a).equals(normalize(a)));
+        assert.ok(union(a, IdMap.empty()).equals(normalize(a)));
+        assert.ok(subtract(a, a).equals(IdMap.empty()));
+      }),
+      runs,
+    );
   });
 
   test('union either is a bijection containing both maps, or refuses with ERR_IDMAP_CONFLICT', () => {
-    fc.assert(fc.property(arbMap(8, { small: true }), arbMap(8, { small: true }), (a, b) => {
-      let u: IdMap;
-      try { u = union(a, b); } catch (e) { assert.equal((e as { code: string }).code, 'ERR_IDMAP_CONFLICT'); return; }
-      assert.ok(intersect(u, a).equals(normalize(a)));
-      assert.ok(intersect(u, b).equals(normalize(b)));
-    }), runs);
+    fc.assert(
+      fc.property(arbMap(8, { small: true }), arbMap(8, { small: true }), (a, b) => {
+        let u: IdMap;
+        try {
+          u = union(a, b);
+        } catch (e) {
+          assert.equal((e as { code: string }).code, 'ERR_IDMAP_CONFLICT');
+          return;
+        }
+        assert.ok(intersect(u, a).equals(normalize(a)));
+        assert.ok(intersect(u, b).equals(normalize(b)));
+      }),
+      runs,
+    );
   });
 
   test('restrict keeps exactly the ids in the range, on either side', () => {
-    fc.assert(fc.property(arbMap(12, { small: true }), fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 }), fc.array(fc.integer({ min: 0, max: 150 }), { maxLength: 40 }), (m, s, len, ids) => {
-      const r = restrict(m, s, s + len, 'upper');
-      const rl = restrict(m, s, s + len, 'lower');
-      for (const x of ids) {
-        assert.equal(r.mapIdDown(x), x >= s && x < s + len ? m.mapIdDown(x) : undefined);
-        assert.equal(rl.mapIdUp(x), x >= s && x < s + len ? m.mapIdUp(x) : undefined);
-      }
-    }), runs);
+    fc.assert(
+      fc.property(
+        arbMap(12, { small: true }),
+        fc.integer({ min: 0, max: 100 }),
+        fc.integer({ min: 0, max: 100 }),
+        fc.array(fc.integer({ min: 0, max: 150 }), { maxLength: 40 }),
+        (m, s, len, ids) => {
+          const r = restrict(m, s, s + len, 'upper');
+          const rl = restrict(m, s, s + len, 'lower');
+          for (const x of ids) {
+            assert.equal(r.mapIdDown(x), x >= s && x < s + len ? m.mapIdDown(x) : undefined);
+            assert.equal(rl.mapIdUp(x), x >= s && x < s + len ? m.mapIdUp(x) : undefined);
+          }
+        },
+      ),
+      runs,
+    );
   });
 });
 
@@ -106,24 +156,35 @@ describe('mount maps: M(d) = idmap(fsidmap⁻¹(d))', () => {
   });
 
   test('through the mount, on-disk d shows as fsidmap⁻¹(d), and new files land where the fsid map says', () => {
-    fc.assert(fc.property(arbMap(10, { small: true, minExtents: 1 }), arbMap(10, { small: true, minExtents: 1 }), fc.array(fc.integer({ min: 0, max: 150 }), { maxLength: 40 }), (idmap, fsidmap, ids) => {
-      const m = mountMap(idmap, fsidmap, { allowUnmapped: true });
-      for (const d of ids) {
-        // stat: on-disk d → vfsuid M(d) → from_kuid(container) must equal what the fsid map shows.
-        const k = m.mapIdDown(d);
-        const seen = k === undefined ? undefined : idmap.mapIdUp(k);
-        const want = fsidmap.mapIdUp(d);
-        assert.equal(seen, want !== undefined && idmap.mapIdDown(want) !== undefined ? want : undefined);
-        // create: container uid x (kuid idmap(x)) → on disk M⁻¹(kuid) = fsidmap(x).
-        const x = d;
-        const kx = idmap.mapIdDown(x);
-        if (kx !== undefined && fsidmap.mapIdDown(x) !== undefined) assert.equal(m.mapIdUp(kx), fsidmap.mapIdDown(x));
-      }
-    }), runs);
+    fc.assert(
+      fc.property(
+        arbMap(10, { small: true, minExtents: 1 }),
+        arbMap(10, { small: true, minExtents: 1 }),
+        fc.array(fc.integer({ min: 0, max: 150 }), { maxLength: 40 }),
+        (idmap, fsidmap, ids) => {
+          const m = mountMap(idmap, fsidmap, { allowUnmapped: true });
+          for (const d of ids) {
+            // stat: on-disk d → vfsuid M(d) → from_kuid(container) must equal what the fsid map shows.
+            const k = m.mapIdDown(d);
+            const seen = k === undefined ? undefined : idmap.mapIdUp(k);
+            const want = fsidmap.mapIdUp(d);
+            assert.equal(seen, want !== undefined && idmap.mapIdDown(want) !== undefined ? want : undefined);
+            // create: container uid x (kuid idmap(x)) → on disk M⁻¹(kuid) = fsidmap(x).
+            const x = d;
+            const kx = idmap.mapIdDown(x);
+            if (kx !== undefined && fsidmap.mapIdDown(x) !== undefined) assert.equal(m.mapIdUp(kx), fsidmap.mapIdDown(x));
+          }
+        },
+      ),
+      runs,
+    );
   });
 
   test('ERR_MOUNTMAP_UNMAPPED when the fsid map gives ids the id map lacks', () => {
-    assert.throws(() => mountMap(parseMap('0 100000 65536'), parseMap('0 300000 100000')), (e: { code: string; context: { unmapped: number[][] } }) => e.code === 'ERR_MOUNTMAP_UNMAPPED' && e.context.unmapped[0][0] === 65536);
+    assert.throws(
+      () => mountMap(parseMap('0 100000 65536'), parseMap('0 300000 100000')),
+      (e: { code: string; context: { unmapped: number[][] } }) => e.code === 'ERR_MOUNTMAP_UNMAPPED' && e.context.unmapped[0][0] === 65536,
+    );
     assert.equal(mountMap(parseMap('0 100000 65536'), parseMap('0 300000 100000'), { allowUnmapped: true }).idCount, 65536);
   });
 

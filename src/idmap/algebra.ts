@@ -70,9 +70,14 @@ export function union(a: IdMap, b: IdMap): IdMap {
     return normalize(pieces);
   } catch (e) {
     if (e instanceof FsidmapError && e.code === 'ERR_IDMAP_OVERLAP') {
-      throw new FsidmapError('ERR_IDMAP_CONFLICT', `the maps disagree: ${e.message.replace(/^extents \d+ and \d+ overlap/, 'two ranges overlap')}`, {
-        cause: e, hint: 'a union must stay one-to-one: each id may be mapped once, to one id',
-      });
+      throw new FsidmapError(
+        'ERR_IDMAP_CONFLICT',
+        `the maps disagree: ${e.message.replace(/^extents \d+ and \d+ overlap/, 'two ranges overlap')}`,
+        {
+          cause: e,
+          hint: 'a union must stay one-to-one: each id may be mapped once, to one id',
+        },
+      );
     }
     throw e;
   }
@@ -83,7 +88,8 @@ export function restrict(a: IdMap, start: number, end: number, side: 'upper' | '
   const out: Extent[] = [];
   for (const e of a.extents) {
     const s0 = side === 'upper' ? e.first : e.lower;
-    const s = Math.max(s0, start), t = Math.min(s0 + e.count, end);
+    const s = Math.max(s0, start),
+      t = Math.min(s0 + e.count, end);
     if (s < t) out.push({ first: e.first + (s - s0), lower: e.lower + (s - s0), count: t - s });
   }
   return normalize(out);
@@ -116,16 +122,29 @@ export function mountMap(idmap: IdMap, fsidmap: IdMap, options: MountMapOptions 
     const missing: Array<[number, number]> = [];
     for (const e of normalize(fsidmap).extents) missing.push(...uncovered(idmap, e.first, e.first + e.count, 'upper'));
     if (missing.length > 0) {
-      const shown = missing.slice(0, 5).map(([s, t]) => showRange(s, t)).join(', ');
-      throw new FsidmapError('ERR_MOUNTMAP_UNMAPPED', `the fsid map gives the namespace ids ${shown}${missing.length > 5 ? ', …' : ''} that its id map does not map, so files owned by them would be unreachable`, {
-        context: { unmapped: missing }, hint: 'extend the id map to cover every id of the fsid map\'s first column, or restrict the fsid map to ids the id map has',
-      });
+      const shown = missing
+        .slice(0, 5)
+        .map(([s, t]) => showRange(s, t))
+        .join(', ');
+      throw new FsidmapError(
+        'ERR_MOUNTMAP_UNMAPPED',
+        `the fsid map gives the namespace ids ${shown}${missing.length > 5 ? ', …' : ''} that its id map does not map, so files owned by them would be unreachable`,
+        {
+          context: { unmapped: missing },
+          hint: "extend the id map to cover every id of the fsid map's first column, or restrict the fsid map to ids the id map has",
+        },
+      );
     }
   }
   if (m.size > MAX_EXTENTS) {
-    throw new FsidmapError('ERR_MOUNTMAP_TOO_MANY_EXTENTS', `the mount map needs ${m.size} lines because the id map's and fsid map's ranges do not line up; the kernel accepts at most ${MAX_EXTENTS}`, {
-      context: { extents: m.size }, hint: 'align the two maps\' ranges (same inside boundaries) so their pieces merge',
-    });
+    throw new FsidmapError(
+      'ERR_MOUNTMAP_TOO_MANY_EXTENTS',
+      `the mount map needs ${m.size} lines because the id map's and fsid map's ranges do not line up; the kernel accepts at most ${MAX_EXTENTS}`,
+      {
+        context: { extents: m.size },
+        hint: "align the two maps' ranges (same inside boundaries) so their pieces merge",
+      },
+    );
   }
   return m;
 }
@@ -157,9 +176,16 @@ function sortedBy(extents: readonly Extent[], side: 'upper' | 'lower'): Extent[]
  * column, non-overlapping) whose range in that column meets [start, end),
  * with [s, t) the common part, in increasing order.
  */
-function clip(sorted: readonly Extent[], side: 'upper' | 'lower', start: number, end: number, visit: (e: Extent, s: number, t: number) => void): void {
+function clip(
+  sorted: readonly Extent[],
+  side: 'upper' | 'lower',
+  start: number,
+  end: number,
+  visit: (e: Extent, s: number, t: number) => void,
+): void {
   const key = (e: Extent) => (side === 'upper' ? e.first : e.lower);
-  let lo = 0, hi = sorted.length;
+  let lo = 0,
+    hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (key(sorted[mid]) + sorted[mid].count <= start) lo = mid + 1;
@@ -169,7 +195,8 @@ function clip(sorted: readonly Extent[], side: 'upper' | 'lower', start: number,
     const e = sorted[i];
     const s0 = key(e);
     if (s0 >= end) break;
-    const s = Math.max(s0, start), t = Math.min(s0 + e.count, end);
+    const s = Math.max(s0, start),
+      t = Math.min(s0 + e.count, end);
     if (s < t) visit(e, s, t);
   }
 }

@@ -31,7 +31,10 @@ export class BulkTranslator {
   /** The commonest map has one line: then a range check beats any table. */
   private readonly single: { lo: number; hi: number; off: number } | undefined;
 
-  constructor(map: IdMap, readonly direction: Direction = 'down') {
+  constructor(
+    map: IdMap,
+    readonly direction: Direction = 'down',
+  ) {
     const spans = map.extents
       .map((e: Extent) => (direction === 'down' ? [e.first, e.count, e.lower - e.first] : [e.lower, e.count, e.first - e.lower]))
       .sort((x, y) => x[0] - y[0]);
@@ -39,11 +42,18 @@ export class BulkTranslator {
     const offsets: number[] = [];
     let at = 0;
     for (const [s, n, off] of spans) {
-      if (s > at) { starts.push(at); offsets.push(NaN); }
-      starts.push(s); offsets.push(off);
+      if (s > at) {
+        starts.push(at);
+        offsets.push(NaN);
+      }
+      starts.push(s);
+      offsets.push(off);
       at = s + n;
     }
-    if (at < 2 ** 32) { starts.push(at); offsets.push(NaN); }
+    if (at < 2 ** 32) {
+      starts.push(at);
+      offsets.push(NaN);
+    }
     this.single = spans.length === 1 ? { lo: spans[0][0], hi: spans[0][0] + spans[0][1], off: spans[0][2] } : undefined;
     this.segStart = Float64Array.from(starts);
     this.segOffset = Float64Array.from(offsets);
@@ -51,7 +61,8 @@ export class BulkTranslator {
     this.bucketFirstSeg = new Int32Array(BUCKETS);
     let seg = 0;
     for (let b = 0; b < BUCKETS; b++) {
-      const lo = b * 65536, hi = lo + 65536;
+      const lo = b * 65536,
+        hi = lo + 65536;
       while (seg + 1 < starts.length && starts[seg + 1] <= lo) seg++;
       this.bucketFirstSeg[b] = seg;
       const segEnd = seg + 1 < starts.length ? starts[seg + 1] : 2 ** 32;
@@ -77,7 +88,10 @@ export class BulkTranslator {
       for (let i = 0, n = input.length; i < n; i++) {
         const id = input[i];
         if (id >= lo && id < hi) output[i] = id + off;
-        else { output[i] = INVALID_ID; unmapped++; }
+        else {
+          output[i] = INVALID_ID;
+          unmapped++;
+        }
       }
       return unmapped;
     }
@@ -89,7 +103,10 @@ export class BulkTranslator {
       const v = id + off;
       // NaN (unmapped) fails the comparison.
       if (v >= 0) output[i] = v;
-      else { output[i] = INVALID_ID; unmapped++; }
+      else {
+        output[i] = INVALID_ID;
+        unmapped++;
+      }
     }
     return unmapped;
   }
@@ -103,7 +120,8 @@ export class BulkTranslator {
 
   private searchOffset(id: number): number {
     const starts = this.segStart;
-    let lo = this.bucketFirstSeg[id >>> BUCKET_BITS], hi = starts.length - 1;
+    let lo = this.bucketFirstSeg[id >>> BUCKET_BITS],
+      hi = starts.length - 1;
     // Last segment whose start is <= id.
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
@@ -115,7 +133,12 @@ export class BulkTranslator {
 }
 
 /** Convenience: translate an array once. Build a BulkTranslator yourself to reuse the table. */
-export function translateIds(map: IdMap, input: Uint32Array, direction: Direction = 'down', output?: Uint32Array): { output: Uint32Array; unmapped: number } {
+export function translateIds(
+  map: IdMap,
+  input: Uint32Array,
+  direction: Direction = 'down',
+  output?: Uint32Array,
+): { output: Uint32Array; unmapped: number } {
   const out = output ?? new Uint32Array(input.length);
   const unmapped = new BulkTranslator(map, direction).translateArray(input, out);
   return { output: out, unmapped };

@@ -19,14 +19,18 @@ export type MapWriter =
    * parent. euid/egid are as the writer sees them, in the parent namespace.
    */
   | {
-    readonly privileged: false; readonly euid: number; readonly egid: number; readonly setgroups: 'allow' | 'deny'; readonly isOwner?: boolean;
-    /**
-     * verify_root_map passes for this writer: it writes its own namespace's
-     * map and held CAP_SETFCAP when it unshared (parent_could_setfcap), as
-     * `unshare --map-root-user` run by root does. Default false.
-     */
-    readonly capSetfcap?: boolean;
-  };
+      readonly privileged: false;
+      readonly euid: number;
+      readonly egid: number;
+      readonly setgroups: 'allow' | 'deny';
+      readonly isOwner?: boolean;
+      /**
+       * verify_root_map passes for this writer: it writes its own namespace's
+       * map and held CAP_SETFCAP when it unshared (parent_could_setfcap), as
+       * `unshare --map-root-user` run by root does. Default false.
+       */
+      readonly capSetfcap?: boolean;
+    };
 
 export interface MapWriteOptions {
   readonly kind?: CheckKind;
@@ -62,8 +66,14 @@ export function checkMapWrite(input: string | Uint8Array, options: MapWriteOptio
   const bytes = toBytes(input);
 
   if (bytes.length < PAGE_SIZE && options.alreadyWritten) {
-    return refuse('EPERM', null, 'already-written', [], `this namespace's ${kind}_map has already been written`,
-      'maps are write-once: create a new user namespace to use a different map');
+    return refuse(
+      'EPERM',
+      null,
+      'already-written',
+      [],
+      `this namespace's ${kind}_map has already been written`,
+      'maps are write-once: create a new user namespace to use a different map',
+    );
   }
   const parsed = parseMapWrite(bytes);
   if (!parsed.ok) return refuse('EINVAL', parsed.line, parsed.rule, parsed.extents, parsed.message, parsed.hint);
@@ -78,9 +88,14 @@ export function checkMapWrite(input: string | Uint8Array, options: MapWriteOptio
     const e = extents[i];
     const kernelLower = parent.mapIdRangeDown(e.lower, e.count);
     if (kernelLower === undefined) {
-      return refuse('EPERM', i + 1, 'outside-parent', extents,
+      return refuse(
+        'EPERM',
+        i + 1,
+        'outside-parent',
+        extents,
         `lower ids ${e.lower}..${e.lower + e.count - 1} are not all mapped by a single extent of the parent namespace's ${kind}_map`,
-        'every line must fall inside one line of the parent map (ranges may not span two adjacent parent lines): split the line at the parent\'s boundaries or map only ids the parent has');
+        "every line must fall inside one line of the parent map (ranges may not span two adjacent parent lines): split the line at the parent's boundaries or map only ids the parent has",
+      );
     }
     composed.push({ first: e.first, lower: kernelLower, count: e.count });
   }
@@ -93,9 +108,14 @@ function newIdmapPermitted(kind: CheckKind, extents: readonly Extent[], parent: 
     const rootLine = extents.findIndex((e) => e.lower === 0);
     const setfcap = writer.privileged ? writer.capSetfcap !== false : writer.capSetfcap === true;
     if (rootLine >= 0 && !setfcap) {
-      return refuse('EPERM', rootLine + 1, 'needs-setfcap', extents,
-        'the map maps the parent namespace\'s uid 0, which needs CAP_SETFCAP in the parent namespace (Linux 5.12+)',
-        'write the map as a process holding CAP_SETFCAP, or leave the parent\'s uid 0 unmapped');
+      return refuse(
+        'EPERM',
+        rootLine + 1,
+        'needs-setfcap',
+        extents,
+        "the map maps the parent namespace's uid 0, which needs CAP_SETFCAP in the parent namespace (Linux 5.12+)",
+        "write the map as a process holding CAP_SETFCAP, or leave the parent's uid 0 unmapped",
+      );
     }
   }
   if (!writer.privileged) {
@@ -106,18 +126,31 @@ function newIdmapPermitted(kind: CheckKind, extents: readonly Extent[], parent: 
       if (kind === 'uid' && sameKernelId(parent, e.lower, writer.euid)) return undefined;
       if (kind === 'gid' && sameKernelId(parent, e.lower, writer.egid)) {
         if (writer.setgroups === 'deny') return undefined;
-        return refuse('EPERM', 1, 'setgroups-not-denied', extents,
+        return refuse(
+          'EPERM',
+          1,
+          'setgroups-not-denied',
+          extents,
           'an unprivileged gid_map write needs /proc/PID/setgroups set to "deny" first',
-          'write "deny" to /proc/PID/setgroups before gid_map, or use newgidmap with /etc/subgid ranges');
+          'write "deny" to /proc/PID/setgroups before gid_map, or use newgidmap with /etc/subgid ranges',
+        );
       }
     }
     if (kind === 'projid') return undefined;
     const own = kind === 'uid' ? `euid ${writer.euid}` : `egid ${writer.egid}`;
-    const why = !owner ? 'the writer does not own this namespace'
-      : !single ? `an unprivileged writer may map one id only (count 1), but this map has ${extents.length} line(s) covering ${extents.reduce((s, e) => s + e.count, 0)} ids`
+    const why = !owner
+      ? 'the writer does not own this namespace'
+      : !single
+        ? `an unprivileged writer may map one id only (count 1), but this map has ${extents.length} line(s) covering ${extents.reduce((s, e) => s + e.count, 0)} ids`
         : `an unprivileged writer may map only its own ${own}, not ${extents[0].lower}`;
-    return refuse('EPERM', 1, 'not-permitted', extents, `${why}; anything more needs CAP_SET${kind === 'uid' ? 'UID' : 'GID'} in the parent namespace`,
-      `use new${kind}map with ranges from /etc/sub${kind}, or write the map as root`);
+    return refuse(
+      'EPERM',
+      1,
+      'not-permitted',
+      extents,
+      `${why}; anything more needs CAP_SET${kind === 'uid' ? 'UID' : 'GID'} in the parent namespace`,
+      `use new${kind}map with ranges from /etc/sub${kind}, or write the map as root`,
+    );
   }
   return undefined;
 }
@@ -128,7 +161,14 @@ function sameKernelId(parent: IdMap, lower: number, own: number): boolean {
   return a !== undefined && a === parent.mapIdDown(own);
 }
 
-function refuse(errno: 'EINVAL' | 'EPERM', line: number | null, rule: CheckRule, extents: readonly Extent[], message: string, hint: string): MapWriteVerdict {
+function refuse(
+  errno: 'EINVAL' | 'EPERM',
+  line: number | null,
+  rule: CheckRule,
+  extents: readonly Extent[],
+  message: string,
+  hint: string,
+): MapWriteVerdict {
   return { ok: false, errno, line, rule, message, hint, extents: [...extents], installed: null };
 }
 

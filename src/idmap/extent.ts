@@ -52,9 +52,14 @@ export function isU32(n: number): boolean {
 /** True when the extent is one the kernel could hold: no -1, no zero count, no wrap on either side. */
 export function isValidExtent(e: Extent): boolean {
   return (
-    isU32(e.first) && isU32(e.lower) && isU32(e.count) &&
-    e.first !== INVALID_ID && e.lower !== INVALID_ID &&
-    e.count > 0 && e.first + e.count < ID_SPACE && e.lower + e.count < ID_SPACE
+    isU32(e.first) &&
+    isU32(e.lower) &&
+    isU32(e.count) &&
+    e.first !== INVALID_ID &&
+    e.lower !== INVALID_ID &&
+    e.count > 0 &&
+    e.first + e.count < ID_SPACE &&
+    e.lower + e.count < ID_SPACE
   );
 }
 

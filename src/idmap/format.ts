@@ -43,15 +43,23 @@ export function isInlineSpec(text: string): boolean {
 export function parseMap(text: string, what = 'map'): IdMap {
   const trimmed = text.trim();
   if (trimmed === '') {
-    throw new FsidmapError('ERR_IDMAP_EMPTY', `${what} is empty`, { hint: 'give lines "first lower count", or an inline spec inner:outer:count[,…]' });
+    throw new FsidmapError('ERR_IDMAP_EMPTY', `${what} is empty`, {
+      hint: 'give lines "first lower count", or an inline spec inner:outer:count[,…]',
+    });
   }
-  const kernelText = isInlineSpec(trimmed) ? trimmed.split(',').map((t) => t.split(':').join(' ')).join('\n') : trimmed;
+  const kernelText = isInlineSpec(trimmed)
+    ? trimmed
+        .split(',')
+        .map((t) => t.split(':').join(' '))
+        .join('\n')
+    : trimmed;
   const inline = kernelText !== trimmed;
   const parsed = parseMapWrite(kernelText + '\n', { enforcePageSize: false });
   if (!parsed.ok) {
     const where = parsed.line === null ? '' : inline ? ` entry ${parsed.line}` : ` line ${parsed.line}`;
     throw new FsidmapError(`ERR_IDMAP_${parsed.rule.toUpperCase().replace(/-/g, '_')}`, `${what}${where}: ${parsed.message}`, {
-      hint: parsed.hint, context: { line: parsed.line, rule: parsed.rule, errno: parsed.errno },
+      hint: parsed.hint,
+      context: { line: parsed.line, rule: parsed.rule, errno: parsed.errno },
     });
   }
   return IdMap.from(parsed.extents);

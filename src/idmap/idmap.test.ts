@@ -27,7 +27,7 @@ describe('lookups (map_id_down, map_id_up, map_id_range_down)', () => {
     assert.equal(m.mapIdRangeDown(5, 10), undefined, 'spans two adjacent extents');
     assert.equal(m.mapIdRangeDown(12, 3), 112);
   });
-  test('map_id_range_down keeps the kernel\'s u32 wrap of id + count - 1', () => {
+  test("map_id_range_down keeps the kernel's u32 wrap of id + count - 1", () => {
     // id2 wraps to 3; both ends lie inside the identity extent, so the kernel finds a match.
     assert.equal(IdMap.identity().mapIdRangeDown(4294967290, 10), 4294967290);
   });
@@ -39,34 +39,63 @@ describe('lookups (map_id_down, map_id_up, map_id_range_down)', () => {
   });
   test('more than 5 extents are sorted by first, as the kernel installs and prints them', () => {
     const m = parseMap(Array.from({ length: 6 }, (_, i) => `${(5 - i) * 10} ${i * 10} 10`).join('\n'));
-    assert.deepEqual(m.extents.map((e) => e.first), [0, 10, 20, 30, 40, 50]);
+    assert.deepEqual(
+      m.extents.map((e) => e.first),
+      [0, 10, 20, 30, 40, 50],
+    );
     const few = parseMap('50 0 10\n0 50 10');
-    assert.deepEqual(few.extents.map((e) => e.first), [50, 0], 'up to 5 stay in written order');
+    assert.deepEqual(
+      few.extents.map((e) => e.first),
+      [50, 0],
+      'up to 5 stay in written order',
+    );
   });
   test('linear scan (≤5 extents) and binary search (>5) agree', () => {
-    fc.assert(fc.property(arbMap(12), fc.array(fc.nat(4294967295), { minLength: 1, maxLength: 50 }), (m, ids) => {
-      // The same extents in a ≤5 map, one at a time, must give the same answer as the sorted big map.
-      for (const id of ids) {
-        let down: number | undefined, up: number | undefined;
-        for (const e of m.extents) {
-          const one = IdMap.from([e]);
-          down ??= one.mapIdDown(id);
-          up ??= one.mapIdUp(id);
+    fc.assert(
+      fc.property(arbMap(12), fc.array(fc.nat(4294967295), { minLength: 1, maxLength: 50 }), (m, ids) => {
+        // The same extents in a ≤5 map, one at a time, must give the same answer as the sorted big map.
+        for (const id of ids) {
+          let down: number | undefined, up: number | undefined;
+          for (const e of m.extents) {
+            const one = IdMap.from([e]);
+            down ??= one.mapIdDown(id);
+            up ??= one.mapIdUp(id);
+          }
+          assert.equal(m.mapIdDown(id), down);
+          assert.equal(m.mapIdUp(id), up);
         }
-        assert.equal(m.mapIdDown(id), down);
-        assert.equal(m.mapIdUp(id), up);
-      }
-    }), { numRuns: 300 });
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
 describe('IdMap.from validation', () => {
   test('ERR_IDMAP_OVERLAP names both extents', () => {
-    assert.throws(() => IdMap.from([{ first: 0, lower: 0, count: 10 }, { first: 5, lower: 100, count: 1 }]), { code: 'ERR_IDMAP_OVERLAP' });
-    assert.throws(() => IdMap.from([{ first: 0, lower: 0, count: 10 }, { first: 50, lower: 9, count: 1 }]), { code: 'ERR_IDMAP_OVERLAP' });
+    assert.throws(
+      () =>
+        IdMap.from([
+          { first: 0, lower: 0, count: 10 },
+          { first: 5, lower: 100, count: 1 },
+        ]),
+      { code: 'ERR_IDMAP_OVERLAP' },
+    );
+    assert.throws(
+      () =>
+        IdMap.from([
+          { first: 0, lower: 0, count: 10 },
+          { first: 50, lower: 9, count: 1 },
+        ]),
+      { code: 'ERR_IDMAP_OVERLAP' },
+    );
   });
   test('ERR_IDMAP_INVALID for -1, zero counts and wraps', () => {
-    for (const e of [{ first: 4294967295, lower: 0, count: 1 }, { first: 0, lower: 0, count: 0 }, { first: 1, lower: 0, count: 4294967295 }, { first: 0.5, lower: 0, count: 1 }]) {
+    for (const e of [
+      { first: 4294967295, lower: 0, count: 1 },
+      { first: 0, lower: 0, count: 0 },
+      { first: 1, lower: 0, count: 4294967295 },
+      { first: 0.5, lower: 0, count: 1 },
+    ]) {
       assert.throws(() => IdMap.from([e]), { code: 'ERR_IDMAP_INVALID' });
     }
   });
@@ -87,13 +116,18 @@ describe('formats', () => {
     assert.equal(formatCompact(m), '0 100000 65536\n65536 300000 10\n');
   });
   test('what the kernel prints parses back to the same map', () => {
-    fc.assert(fc.property(arbMap(20, { minExtents: 1 }), (m) => {
-      assert.ok(parseMap(formatKernel(m)).equals(m));
-      assert.ok(parseMap(formatInline(m)).equals(m));
-    }));
+    fc.assert(
+      fc.property(arbMap(20, { minExtents: 1 }), (m) => {
+        assert.ok(parseMap(formatKernel(m)).equals(m));
+        assert.ok(parseMap(formatInline(m)).equals(m));
+      }),
+    );
   });
   test('parseMap errors carry the kernel rule as ERR_IDMAP_<RULE> and the line', () => {
-    assert.throws(() => parseMap('0 0 1\n0 5 1'), (e: { code: string; context: { line: number } }) => e.code === 'ERR_IDMAP_UPPER_OVERLAP' && e.context.line === 2);
+    assert.throws(
+      () => parseMap('0 0 1\n0 5 1'),
+      (e: { code: string; context: { line: number } }) => e.code === 'ERR_IDMAP_UPPER_OVERLAP' && e.context.line === 2,
+    );
     assert.throws(() => parseMap('0:0:0'), { code: 'ERR_IDMAP_COUNT_ZERO' });
     assert.throws(() => parseMap('  '), { code: 'ERR_IDMAP_EMPTY' });
   });
@@ -101,7 +135,10 @@ describe('formats', () => {
 
 test('uncovered lists the gaps of a range', () => {
   const m = parseMap('0 100 10\n20 200 10');
-  assert.deepEqual(uncovered(m, 0, 40, 'upper'), [[10, 20], [30, 40]]);
+  assert.deepEqual(uncovered(m, 0, 40, 'upper'), [
+    [10, 20],
+    [30, 40],
+  ]);
   assert.deepEqual(uncovered(m, 100, 110, 'lower'), []);
   assert.equal(m.covers(0, 10), true);
   assert.equal(m.covers(0, 11), false);

@@ -1,7 +1,5 @@
 import { FsidmapError } from '../errors.js';
-import {
-  type Extent, INVALID_ID, MAX_BASE_EXTENTS, MAX_EXTENTS, OVERFLOW_ID, isValidExtent, rangesOverlap, showRange,
-} from './extent.js';
+import { type Extent, INVALID_ID, MAX_BASE_EXTENTS, MAX_EXTENTS, OVERFLOW_ID, isValidExtent, rangesOverlap, showRange } from './extent.js';
 
 /**
  * An installed id map, as struct uid_gid_map holds it: up to 5 extents kept
@@ -33,12 +31,20 @@ export class IdMap {
     this.fwdFirst = new Float64Array(n);
     this.fwdLower = new Float64Array(n);
     this.fwdCount = new Float64Array(n);
-    installed.forEach((e, i) => { this.fwdFirst[i] = e.first; this.fwdLower[i] = e.lower; this.fwdCount[i] = e.count; });
+    installed.forEach((e, i) => {
+      this.fwdFirst[i] = e.first;
+      this.fwdLower[i] = e.lower;
+      this.fwdCount[i] = e.count;
+    });
     const reverse = n > MAX_BASE_EXTENTS ? [...installed].sort((a, b) => a.lower - b.lower) : installed;
     this.revFirst = new Float64Array(n);
     this.revLower = new Float64Array(n);
     this.revCount = new Float64Array(n);
-    reverse.forEach((e, i) => { this.revFirst[i] = e.first; this.revLower[i] = e.lower; this.revCount[i] = e.count; });
+    reverse.forEach((e, i) => {
+      this.revFirst[i] = e.first;
+      this.revLower[i] = e.lower;
+      this.revCount[i] = e.count;
+    });
   }
 
   /**
@@ -50,15 +56,24 @@ export class IdMap {
   static from(extents: readonly Extent[]): IdMap {
     extents.forEach((e, i) => {
       if (!isValidExtent(e)) {
-        throw new FsidmapError('ERR_IDMAP_INVALID', `extent ${i + 1} (${e.first} ${e.lower} ${e.count}) is not a valid kernel extent: ids must be u32 other than 4294967295, count at least 1, and neither range may wrap past 4294967294`, { context: { extent: i + 1 } });
+        throw new FsidmapError(
+          'ERR_IDMAP_INVALID',
+          `extent ${i + 1} (${e.first} ${e.lower} ${e.count}) is not a valid kernel extent: ids must be u32 other than 4294967295, count at least 1, and neither range may wrap past 4294967294`,
+          { context: { extent: i + 1 } },
+        );
       }
     });
     const overlap = findOverlap(extents);
     if (overlap) {
       const [i, j, side] = overlap;
-      const a = extents[i], b = extents[j];
+      const a = extents[i],
+        b = extents[j];
       const [as, bs] = side === 'upper' ? [a.first, b.first] : [a.lower, b.lower];
-      throw new FsidmapError('ERR_IDMAP_OVERLAP', `extents ${i + 1} and ${j + 1} overlap in the ${side} column (${showRange(as, as + a.count)} and ${showRange(bs, bs + b.count)})`, { context: { extents: [i + 1, j + 1], side } });
+      throw new FsidmapError(
+        'ERR_IDMAP_OVERLAP',
+        `extents ${i + 1} and ${j + 1} overlap in the ${side} column (${showRange(as, as + a.count)} and ${showRange(bs, bs + b.count)})`,
+        { context: { extents: [i + 1, j + 1], side } },
+      );
     }
     return new IdMap(extents);
   }
@@ -89,9 +104,14 @@ export class IdMap {
 
   assertKernelSize(): this {
     if (this.extents.length > MAX_EXTENTS) {
-      throw new FsidmapError('ERR_IDMAP_TOO_MANY_EXTENTS', `the map has ${this.extents.length} extents; the kernel accepts at most ${MAX_EXTENTS} lines`, {
-        context: { extents: this.extents.length }, hint: 'merge adjacent ranges (fsidmap map show normalizes) or map fewer, larger ranges',
-      });
+      throw new FsidmapError(
+        'ERR_IDMAP_TOO_MANY_EXTENTS',
+        `the map has ${this.extents.length} extents; the kernel accepts at most ${MAX_EXTENTS} lines`,
+        {
+          context: { extents: this.extents.length },
+          hint: 'merge adjacent ranges (fsidmap map show normalizes) or map fewer, larger ranges',
+        },
+      );
     }
     return this;
   }
@@ -106,7 +126,8 @@ export class IdMap {
     const id2 = (id + count - 1) >>> 0;
     if (n <= MAX_BASE_EXTENTS) {
       for (let i = 0; i < n; i++) {
-        const first = this.fwdFirst[i], last = first + this.fwdCount[i] - 1;
+        const first = this.fwdFirst[i],
+          last = first + this.fwdCount[i] - 1;
         if (id >= first && id <= last && id2 >= first && id2 <= last) return id - first + this.fwdLower[i];
       }
       return undefined;
@@ -151,7 +172,9 @@ export class IdMap {
 
   equals(other: IdMap): boolean {
     if (other.extents.length !== this.extents.length) return false;
-    return this.extents.every((e, i) => e.first === other.extents[i].first && e.lower === other.extents[i].lower && e.count === other.extents[i].count);
+    return this.extents.every(
+      (e, i) => e.first === other.extents[i].first && e.lower === other.extents[i].lower && e.count === other.extents[i].count,
+    );
   }
 
   toString(): string {
@@ -165,10 +188,12 @@ export class IdMap {
  * linear scan.
  */
 function bsearch(starts: Float64Array, counts: Float64Array, id: number, id2: number): number {
-  let lo = 0, hi = starts.length - 1;
+  let lo = 0,
+    hi = starts.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const first = starts[mid], last = first + counts[mid] - 1;
+    const first = starts[mid],
+      last = first + counts[mid] - 1;
     if (id >= first && id <= last && id2 >= first && id2 <= last) return mid;
     if (id < first || id2 < first) hi = mid - 1;
     else lo = mid + 1;
@@ -198,7 +223,8 @@ function findOverlap(extents: readonly Extent[]): [number, number, 'upper' | 'lo
   for (const side of ['upper', 'lower'] as const) {
     const order = extents.map((_, i) => i).sort((a, b) => start(extents[a], side) - start(extents[b], side));
     for (let k = 1; k < order.length; k++) {
-      const prev = extents[order[k - 1]], cur = extents[order[k]];
+      const prev = extents[order[k - 1]],
+        cur = extents[order[k]];
       if (start(prev, side) + prev.count > start(cur, side)) {
         const [i, j] = [order[k - 1], order[k]].sort((a, b) => a - b);
         return [i, j, side];

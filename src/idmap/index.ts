@@ -5,7 +5,16 @@
 export * from './extent.js';
 export { IdMap, uncovered } from './idmap.js';
 export { parseMapWrite, isKernelSpace, type ParseResult, type ParseRule, type ParseFailure, type ParseSuccess } from './parse.js';
-export { checkMapWrite, describeVerdict, type MapWriteOptions, type MapWriteVerdict, type MapWriter, type CheckKind, type CheckRule, type PermissionRule } from './check.js';
+export {
+  checkMapWrite,
+  describeVerdict,
+  type MapWriteOptions,
+  type MapWriteVerdict,
+  type MapWriter,
+  type CheckKind,
+  type CheckRule,
+  type PermissionRule,
+} from './check.js';
 export { formatKernel, formatCompact, formatInline, parseMap, isInlineSpec } from './format.js';
 export { compose, invert, intersect, subtract, union, restrict, normalize, identityOn, mountMap, type MountMapOptions } from './algebra.js';
 export { BulkTranslator, translateIds, type Direction } from './bulk.js';

@@ -41,10 +41,17 @@ const accepted: Array<[name: string, text: string | Uint8Array, extents: Array<[
   ['\\v \\f \\r are spaces', '0\v1\f2\r\n', [[0, 1, 2]]],
   ['byte 0xA0 is a kernel space (Latin-1 NBSP)', new Uint8Array([0x30, 0xa0, 0x31, 0x20, 0x32]), [[0, 1, 2]]],
   ['leading zeros are decimal', '010 0100 01\n', [[10, 100, 1]]],
-  ['numbers wrap modulo 2^32 like the kernel\'s u32 store', '4294967296 4294967297 5\n', [[0, 1, 5]]],
+  ["numbers wrap modulo 2^32 like the kernel's u32 store", '4294967296 4294967297 5\n', [[0, 1, 5]]],
   ['an embedded NUL ends the write', new Uint8Array([...Buffer.from('0 0 1\n'), 0, ...Buffer.from('junk')]), [[0, 0, 1]]],
   ['a NUL inside the last line cuts it', new Uint8Array([...Buffer.from('0 0 1'), 0, ...Buffer.from('9')]), [[0, 0, 1]]],
-  ['adjacent ranges do not overlap', '0 100 10\n10 110 10\n', [[0, 100, 10], [10, 110, 10]]],
+  [
+    'adjacent ranges do not overlap',
+    '0 100 10\n10 110 10\n',
+    [
+      [0, 100, 10],
+      [10, 110, 10],
+    ],
+  ],
   ['340 lines', lines(340), Array.from({ length: 340 }, (_, i) => [i * 2, i * 2, 1])],
   ['340 lines with one trailing newline', lines(340) + '', Array.from({ length: 340 }, (_, i) => [i * 2, i * 2, 1])],
 ];
@@ -72,17 +79,23 @@ describe('map_write parsing: accepted', () => {
     test(name, () => {
       const r = parseMapWrite(text);
       assert.equal(r.ok, true, r.ok ? '' : `${r.rule}: ${r.message}`);
-      assert.deepEqual(r.extents.map((e) => [e.first, e.lower, e.count]), extents);
+      assert.deepEqual(
+        r.extents.map((e) => [e.first, e.lower, e.count]),
+        extents,
+      );
     });
   }
 });
 
-test('rule too-many-lines is checked after the 340th line\'s overlap check', () => {
+test("rule too-many-lines is checked after the 340th line's overlap check", () => {
   // Line 340 overlaps line 1: the kernel reports the overlap, not the 341st line.
   const text = lines(339) + '0 999999 1\n' + '5000 5000 1\n';
   const r = parseMapWrite(text);
   assert.equal(r.ok, false);
-  if (!r.ok) { assert.equal(r.rule, 'upper-overlap'); assert.equal(r.line, 340); }
+  if (!r.ok) {
+    assert.equal(r.rule, 'upper-overlap');
+    assert.equal(r.line, 340);
+  }
 });
 
 test('rule write-too-long: 4095 bytes is the largest write, 4096 is refused', () => {
@@ -96,5 +109,11 @@ test('rule write-too-long: 4095 bytes is the largest write, 4096 is refused', ()
 test('refusals report the extents accepted before the failing line', () => {
   const r = parseMapWrite('0 0 1\n1 1 1\n1 5 1\n');
   assert.equal(r.ok, false);
-  assert.deepEqual(r.extents.map((e) => [e.first, e.lower, e.count]), [[0, 0, 1], [1, 1, 1]]);
+  assert.deepEqual(
+    r.extents.map((e) => [e.first, e.lower, e.count]),
+    [
+      [0, 0, 1],
+      [1, 1, 1],
+    ],
+  );
 });

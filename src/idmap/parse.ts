@@ -57,8 +57,13 @@ export function toBytes(input: string | Uint8Array): Uint8Array {
 export function parseMapWrite(input: string | Uint8Array, options: { enforcePageSize?: boolean } = {}): ParseResult {
   const bytes = toBytes(input);
   if (options.enforcePageSize !== false && bytes.length >= PAGE_SIZE) {
-    return fail(null, 'write-too-long', [], `the write is ${bytes.length} bytes; the kernel takes fewer than ${PAGE_SIZE} in one write`,
-      'use fewer lines (merge adjacent ranges), drop padding, or remove leading zeros');
+    return fail(
+      null,
+      'write-too-long',
+      [],
+      `the write is ${bytes.length} bytes; the kernel takes fewer than ${PAGE_SIZE} in one write`,
+      'use fewer lines (merge adjacent ranges), drop padding, or remove leading zeros',
+    );
   }
   // memdup_user_nul + strchr: an embedded NUL ends the text.
   let end = bytes.indexOf(0);
@@ -84,52 +89,107 @@ export function parseMapWrite(input: string | Uint8Array, options: { enforcePage
       const lastField = f === 2;
       const noDigits = cursor.at === start;
       if (lastField && noDigits && next === 0) {
-        return fail(lineNo, 'missing-field', extents, 'field 3 (count) is missing; each line must be three base-10 numbers "first lower count"',
-          'add the count: how many consecutive ids the line maps');
+        return fail(
+          lineNo,
+          'missing-field',
+          extents,
+          'field 3 (count) is missing; each line must be three base-10 numbers "first lower count"',
+          'add the count: how many consecutive ids the line maps',
+        );
       }
       if (lastField ? next !== 0 && !isKernelSpace(next) : !isKernelSpace(next)) {
         if (next === 0) {
           const what = f === 0 && noDigits ? 'the line is empty' : `field ${f + 2} is missing`;
-          return fail(lineNo, 'missing-field', extents, `${what}; each line must be three base-10 numbers "first lower count"`,
-            'give all three numbers: first (inside id), lower (outside id), count');
+          return fail(
+            lineNo,
+            'missing-field',
+            extents,
+            `${what}; each line must be three base-10 numbers "first lower count"`,
+            'give all three numbers: first (inside id), lower (outside id), count',
+          );
         }
-        return fail(lineNo, 'junk', extents, `unexpected ${describeByte(next)} at column ${cursor.at - pos + 1}; each line must be three base-10 numbers "first lower count" separated by spaces`,
-          'write plain decimal numbers (no signs, no 0x, no commas) and end the write with at most one newline');
+        return fail(
+          lineNo,
+          'junk',
+          extents,
+          `unexpected ${describeByte(next)} at column ${cursor.at - pos + 1}; each line must be three base-10 numbers "first lower count" separated by spaces`,
+          'write plain decimal numbers (no signs, no 0x, no commas) and end the write with at most one newline',
+        );
       }
       fields.push(value);
     }
     skipSpaces(bytes, cursor, lineEnd);
     if (cursor.at < lineEnd) {
-      return fail(lineNo, 'junk', extents, `trailing ${describeByte(bytes[cursor.at])} after the third field`, 'remove everything after "first lower count" on this line');
+      return fail(
+        lineNo,
+        'junk',
+        extents,
+        `trailing ${describeByte(bytes[cursor.at])} after the third field`,
+        'remove everything after "first lower count" on this line',
+      );
     }
     const [first, lower, count] = fields;
     if (first === INVALID_ID || lower === INVALID_ID) {
       const which = first === INVALID_ID ? 'first' : 'lower';
-      return fail(lineNo, 'invalid-id', extents, `${which} id 4294967295 is (u32)-1, the kernel's invalid id`, 'the largest usable id is 4294967294');
+      return fail(
+        lineNo,
+        'invalid-id',
+        extents,
+        `${which} id 4294967295 is (u32)-1, the kernel's invalid id`,
+        'the largest usable id is 4294967294',
+      );
     }
     if (count === 0) {
       return fail(lineNo, 'count-zero', extents, 'count is 0', 'a range must map at least one id');
     }
     if (first + count >= ID_SPACE) {
-      return fail(lineNo, 'upper-wrap', extents, `the range ${first}+${count} wraps past 4294967294 in the first column`, `use a count of at most ${ID_SPACE - 1 - first}`);
+      return fail(
+        lineNo,
+        'upper-wrap',
+        extents,
+        `the range ${first}+${count} wraps past 4294967294 in the first column`,
+        `use a count of at most ${ID_SPACE - 1 - first}`,
+      );
     }
     if (lower + count >= ID_SPACE) {
-      return fail(lineNo, 'lower-wrap', extents, `the range ${lower}+${count} wraps past 4294967294 in the lower column`, `use a count of at most ${ID_SPACE - 1 - lower}`);
+      return fail(
+        lineNo,
+        'lower-wrap',
+        extents,
+        `the range ${lower}+${count} wraps past 4294967294 in the lower column`,
+        `use a count of at most ${ID_SPACE - 1 - lower}`,
+      );
     }
     const e: Extent = { first, lower, count };
     for (let i = 0; i < extents.length; i++) {
       const p = extents[i];
       if (rangesOverlap(p.first, p.first + p.count, first, first + count)) {
-        return fail(lineNo, 'upper-overlap', extents, `ids ${showRange(first, first + count)} inside the namespace overlap line ${i + 1} (${showRange(p.first, p.first + p.count)})`,
-          'each id inside the namespace may be mapped once: shrink or move one of the two ranges');
+        return fail(
+          lineNo,
+          'upper-overlap',
+          extents,
+          `ids ${showRange(first, first + count)} inside the namespace overlap line ${i + 1} (${showRange(p.first, p.first + p.count)})`,
+          'each id inside the namespace may be mapped once: shrink or move one of the two ranges',
+        );
       }
       if (rangesOverlap(p.lower, p.lower + p.count, lower, lower + count)) {
-        return fail(lineNo, 'lower-overlap', extents, `outside ids ${showRange(lower, lower + count)} overlap line ${i + 1} (${showRange(p.lower, p.lower + p.count)})`,
-          'each outside id may be used once: shrink or move one of the two ranges');
+        return fail(
+          lineNo,
+          'lower-overlap',
+          extents,
+          `outside ids ${showRange(lower, lower + count)} overlap line ${i + 1} (${showRange(p.lower, p.lower + p.count)})`,
+          'each outside id may be used once: shrink or move one of the two ranges',
+        );
       }
     }
     if (extents.length + 1 === MAX_EXTENTS && hasNext) {
-      return fail(lineNo + 1, 'too-many-lines', extents, `more than ${MAX_EXTENTS} lines`, `the kernel holds at most ${MAX_EXTENTS} extents: merge adjacent ranges`);
+      return fail(
+        lineNo + 1,
+        'too-many-lines',
+        extents,
+        `more than ${MAX_EXTENTS} lines`,
+        `the kernel holds at most ${MAX_EXTENTS} extents: merge adjacent ranges`,
+      );
     }
     extents.push(e);
     if (!hasNext) break;

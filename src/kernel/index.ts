@@ -5,12 +5,19 @@
  * starts containers.
  */
 export { SyscallError, errnoName } from './libc.js';
-export { type MountEntry, parseMountinfo, readMountinfo, mountOf, isIdmapped, mountsUnder } from './mountinfo.js';
-export { type NamespaceMaps, writeNamespaceMaps, assertMapWritable, ownMap } from './proc-maps.js';
-export { type UsernsHolder, createUserns } from './userns-holder.js';
-export { type DetachedMount, type DetachedMountOptions, makeDetachedMount, attachMount, unmountIdmapped, describeMaps } from './idmapped-mount.js';
-export { probeIdmapSupport, assertNotKnownUnsupported } from './idmap-probe.js';
-export { type IdmapSupport, knownIdmapSupport, recordIdmapSupport, clearIdmapSupportCache } from './idmap-support-cache.js';
-export { explainIdmapFailure } from './mount-errors.js';
-export { stagePath } from './stage.js';
+export { type MountEntry, parseMountinfo, readMountinfo, mountOf, isIdmapped, mountsUnder } from './mount/mountinfo.js';
+export { type NamespaceMaps, writeNamespaceMaps, assertMapWritable, ownMap } from './userns/proc-maps.js';
+export { type UsernsHolder, createUserns } from './userns/userns-holder.js';
+export {
+  type DetachedMount,
+  type DetachedMountOptions,
+  makeDetachedMount,
+  attachMount,
+  unmountIdmapped,
+  describeMaps,
+} from './mount/idmapped-mount.js';
+export { probeIdmapSupport, assertNotKnownUnsupported } from './mount/idmap-probe.js';
+export { type IdmapSupport, knownIdmapSupport, recordIdmapSupport, clearIdmapSupportCache } from './mount/idmap-support-cache.js';
+export { explainIdmapFailure } from './mount/mount-errors.js';
+export { stagePath } from './userns/stage.js';
 export { pidfdOpen, pidfdSendSignal, closeFd } from './syscalls.js';

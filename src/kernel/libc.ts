@@ -18,9 +18,7 @@ export function lastErrno(): number {
   return koffi.errno();
 }
 
-const ERRNO_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(osConstants.errno).map(([name, num]) => [num, name]),
-);
+const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(osConstants.errno).map(([name, num]) => [num, name]));
 
 export function errnoName(errno: number): string {
   return ERRNO_NAMES[errno] ?? `E${errno}`;
@@ -49,7 +47,12 @@ export class SyscallError extends FsidmapError {
  * Builds the SyscallError for errno after `call` failed on `subject`.
  * `hints` maps errno names to what the user should do about that one.
  */
-export function syscallError(call: string, subject: string, errno = lastErrno(), hints: Partial<Record<string, string>> = {}): SyscallError {
+export function syscallError(
+  call: string,
+  subject: string,
+  errno = lastErrno(),
+  hints: Partial<Record<string, string>> = {},
+): SyscallError {
   const name = errnoName(errno);
   const generic: Partial<Record<string, string>> = {
     EPERM: 'this needs root (CAP_SYS_ADMIN in the initial user namespace)',

@@ -1,4 +1,5 @@
 import { lastErrno, libc, syscall, syscallError, SyscallError } from './libc.js';
+import { AT_EMPTY_PATH, AT_FDCWD, MOUNT_ATTR_SIZE_VER0, MOVE_MOUNT_F_EMPTY_PATH, STATX_MNT_ID } from './linux.js';
 
 /**
  * The mount-API system calls glibc 2.36 wraps only partly, called by number
@@ -14,29 +15,20 @@ const NUMBERS: Record<string, number> = { open_tree: 428, move_mount: 429, pidfd
 
 function nr(call: string): number {
   const n = NUMBERS[call];
-  if (n === undefined || process.arch as string === 'alpha') throw new SyscallError(call, 38, `fsidmap does not know the number of ${call} on ${process.arch}`);
+  if (n === undefined || (process.arch as string) === 'alpha')
+    throw new SyscallError(call, 38, `fsidmap does not know the number of ${call} on ${process.arch}`);
   return n;
 }
 
-export const AT_FDCWD = -100;
-export const AT_EMPTY_PATH = 0x1000;
-export const AT_RECURSIVE = 0x8000;
-export const AT_SYMLINK_NOFOLLOW = 0x100;
-export const OPEN_TREE_CLONE = 1;
-export const OPEN_TREE_CLOEXEC = 0o2000000;
-export const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
-export const MOUNT_ATTR_RDONLY = 0x1;
-export const MOUNT_ATTR_NOSUID = 0x2;
-export const MOUNT_ATTR_NODEV = 0x4;
-export const MOUNT_ATTR_IDMAP = 0x00100000;
-export const MOUNT_ATTR_SIZE_VER0 = 32;
-export const UMOUNT_NOFOLLOW = 0x8;
-export const MNT_DETACH = 0x2;
-export const STATX_MNT_ID = 0x1000;
-
 const close_ = libc.func('int close(int fd)') as (fd: number) => number;
 const umount2_ = libc.func('int umount2(const char *target, int flags)') as (target: string, flags: number) => number;
-const statx_ = libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)') as (d: number, p: string, f: number, m: number, b: Buffer) => number;
+const statx_ = libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)') as (
+  d: number,
+  p: string,
+  f: number,
+  m: number,
+  b: Buffer,
+) => number;
 
 export type Hints = Partial<Record<string, string>>;
 
@@ -66,12 +58,22 @@ export function mountSetattr(fd: number, attr: MountAttr, flags: number, subject
   buf.writeBigUInt64LE(BigInt(attr.attrClr ?? 0), 8);
   buf.writeBigUInt64LE(BigInt(attr.propagation ?? 0), 16);
   buf.writeBigUInt64LE(BigInt(attr.usernsFd ?? 0), 24);
-  check(syscall(nr('mount_setattr'), 'int', fd, 'str', '', 'uint', AT_EMPTY_PATH | flags, 'void *', buf, 'size_t', MOUNT_ATTR_SIZE_VER0), 'mount_setattr', subject, hints);
+  check(
+    syscall(nr('mount_setattr'), 'int', fd, 'str', '', 'uint', AT_EMPTY_PATH | flags, 'void *', buf, 'size_t', MOUNT_ATTR_SIZE_VER0),
+    'mount_setattr',
+    subject,
+    hints,
+  );
 }
 
 /** move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH): attach a detached mount at target. */
 export function moveMount(fd: number, target: string, hints?: Hints): void {
-  check(syscall(nr('move_mount'), 'int', fd, 'str', '', 'int', AT_FDCWD, 'str', target, 'uint', MOVE_MOUNT_F_EMPTY_PATH), 'move_mount', target, hints);
+  check(
+    syscall(nr('move_mount'), 'int', fd, 'str', '', 'int', AT_FDCWD, 'str', target, 'uint', MOVE_MOUNT_F_EMPTY_PATH),
+    'move_mount',
+    target,
+    hints,
+  );
 }
 
 export function umount2(target: string, flags: number, hints?: Hints): void {

@@ -4,9 +4,14 @@ import { Accounts } from './accounts.js';
 import { getdefBool, parseLoginDefs } from './login-defs.js';
 
 test('passwd: files-backend rules: blank and comment lines, bad ids and NIS entries skipped; first match wins', () => {
-  const a = Accounts.parse('# c\n\n  root:x:0:0::/root:/bin/sh\nbad:x:abc:1::/:/bin/sh\n+nis::0:0:::\nalice:x:1000:1000::/:/bin/sh\nalice:x:1002:1002::/:/bin/sh\ntwin:x:1000:7::/:/bin/sh\n',
-    'root:x:0:\nstaff:x:50:alice,bob\nstaff:x:51:\n');
-  assert.deepEqual(a.users.map((u) => u.name), ['root', 'alice', 'alice', 'twin']);
+  const a = Accounts.parse(
+    '# c\n\n  root:x:0:0::/root:/bin/sh\nbad:x:abc:1::/:/bin/sh\n+nis::0:0:::\nalice:x:1000:1000::/:/bin/sh\nalice:x:1002:1002::/:/bin/sh\ntwin:x:1000:7::/:/bin/sh\n',
+    'root:x:0:\nstaff:x:50:alice,bob\nstaff:x:51:\n',
+  );
+  assert.deepEqual(
+    a.users.map((u) => u.name),
+    ['root', 'alice', 'alice', 'twin'],
+  );
   assert.equal(a.getpwnam('alice')?.uid, 1000);
   assert.equal(a.getpwuid(1000)?.name, 'alice');
   assert.equal(a.getpwuid(1002)?.name, 'alice');

@@ -45,10 +45,18 @@ export class Accounts {
     return new Accounts(parsePasswd(passwdText), parseGroup(groupText));
   }
 
-  getpwnam(name: string): PasswdEntry | undefined { return this.userByName.get(name); }
-  getpwuid(uid: number): PasswdEntry | undefined { return this.userByUid.get(uid); }
-  getgrnam(name: string): GroupEntry | undefined { return this.groupByName.get(name); }
-  getgrgid(gid: number): GroupEntry | undefined { return this.groupByGid.get(gid); }
+  getpwnam(name: string): PasswdEntry | undefined {
+    return this.userByName.get(name);
+  }
+  getpwuid(uid: number): PasswdEntry | undefined {
+    return this.userByUid.get(uid);
+  }
+  getgrnam(name: string): GroupEntry | undefined {
+    return this.groupByName.get(name);
+  }
+  getgrgid(gid: number): GroupEntry | undefined {
+    return this.groupByGid.get(gid);
+  }
 
   /** A user given as a name or a decimal uid: the name first, as tools that take either do. */
   findUser(spec: string): PasswdEntry | undefined {
@@ -56,8 +64,12 @@ export class Accounts {
   }
 
   /** Every uid (gid) that has a passwd (group) line, sorted, without repeats. */
-  userIds(): number[] { return [...this.userByUid.keys()].sort((a, b) => a - b); }
-  groupIds(): number[] { return [...this.groupByGid.keys()].sort((a, b) => a - b); }
+  userIds(): number[] {
+    return [...this.userByUid.keys()].sort((a, b) => a - b);
+  }
+  groupIds(): number[] {
+    return [...this.groupByGid.keys()].sort((a, b) => a - b);
+  }
 }
 
 /** Calls fn for each line that is not blank or a comment (after leading blanks), with its 1-based number. */

@@ -1,7 +1,10 @@
 import type { Accounts } from './accounts.js';
 import { auditLines } from './audit-lines.js';
 import { auditOwners } from './audit-owners.js';
+import { type Finding, FindingSink, type Severity } from './finding.js';
 import type { SubidDb, SubidFileKind } from './subid-db.js';
+
+export type { Finding, FindingCode, Severity } from './finding.js';
 
 /**
  * `fsidmap subid audit`: everything an administrator of a shared host should
@@ -11,31 +14,6 @@ import type { SubidDb, SubidFileKind } from './subid-db.js';
  * systemd's foreign range, "owner:0:0" which shadow reads as every id) or
  * files newuidmap cannot use at all. Pure: the files come in parsed.
  */
-
-export type Severity = 'error' | 'warning' | 'info';
-
-export type FindingCode =
-  | 'file-missing' | 'file-symlink' | 'file-unreadable' | 'file-permissions' | 'nul-byte'
-  | 'unparsable-line' | 'blank-line' | 'comment-line' | 'nis-line' | 'comment-entry' | 'extra-fields' | 'number-notation'
-  | 'grants-all' | 'empty-range' | 'beyond-id-space'
-  | 'overlap' | 'self-overlap'
-  | 'covers-root' | 'covers-user' | 'covers-group' | 'covers-own-id' | 'covers-overflow-id'
-  | 'foreign-range' | 'high-range'
-  | 'uid-gid-mismatch' | 'too-small' | 'owner-unknown';
-
-export interface Finding {
-  readonly severity: Severity;
-  readonly code: FindingCode;
-  readonly file: SubidFileKind | null;
-  /** 1-based line numbers involved, in the file named by `file` (both files for uid-gid-mismatch: see `otherLines`). */
-  readonly lines: readonly number[];
-  readonly otherLines?: readonly number[];
-  readonly owner: string | null;
-  /** The ids concerned, half-open. */
-  readonly range: readonly [number, number] | null;
-  readonly message: string;
-  readonly hint: string;
-}
 
 export interface AuditFile {
   readonly path: string;
@@ -66,31 +44,6 @@ export interface AuditReport {
   readonly lines: { readonly subuid: number; readonly subgid: number };
 }
 
-type FindingBody = Omit<Finding, 'severity' | 'code'>;
-
-/**
- * Collects findings, keeping at most `max` per code. A finding is built
- * only when it will be listed: a 100,000-line file can yield as many
- * findings of one kind, and only their number is wanted past the cap.
- */
-export class FindingSink {
-  readonly findings: Finding[] = [];
-  readonly truncated: Record<string, number> = {};
-  readonly truncatedBySeverity: Record<Severity, number> = { error: 0, warning: 0, info: 0 };
-  private readonly perCode = new Map<string, number>();
-  constructor(private readonly max: number) {}
-  add(severity: Severity, code: FindingCode, build: () => FindingBody): void {
-    const n = this.perCode.get(code) ?? 0;
-    this.perCode.set(code, n + 1);
-    if (n >= this.max) {
-      this.truncated[code] = (this.truncated[code] ?? 0) + 1;
-      this.truncatedBySeverity[severity]++;
-    } else {
-      this.findings.push({ severity, code, ...build() });
-    }
-  }
-}
-
 const ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
 export function auditSubids(input: AuditInput): AuditReport {
@@ -101,14 +54,21 @@ export function auditSubids(input: AuditInput): AuditReport {
     subgid: input.subgid.db ? auditLines('subgid', input.subgid.db, input.accounts, sink) : [],
   };
   auditOwners(prepared, sink, { subuid: input.subuid.db !== null, subgid: input.subgid.db !== null });
-  const findings = sink.findings.sort((a, b) =>
-    ORDER[a.severity] - ORDER[b.severity] || (a.file ?? '').localeCompare(b.file ?? '') || (a.lines[0] ?? 0) - (b.lines[0] ?? 0) || a.code.localeCompare(b.code));
+  const findings = sink.findings.sort(
+    (a, b) =>
+      ORDER[a.severity] - ORDER[b.severity] ||
+      (a.file ?? '').localeCompare(b.file ?? '') ||
+      (a.lines[0] ?? 0) - (b.lines[0] ?? 0) ||
+      a.code.localeCompare(b.code),
+  );
   const counts = { error: 0, warning: 0, info: 0 };
   for (const f of findings) counts[f.severity]++;
   for (const sev of ['error', 'warning', 'info'] as const) counts[sev] += sink.truncatedBySeverity[sev];
   const count = (f: AuditFile) => f.db?.lines.filter((l) => l.range).length ?? 0;
   return {
-    findings, counts, truncated: sink.truncated,
+    findings,
+    counts,
+    truncated: sink.truncated,
     entries: { subuid: count(input.subuid), subgid: count(input.subgid) },
     lines: { subuid: input.subuid.db?.lines.length ?? 0, subgid: input.subgid.db?.lines.length ?? 0 },
   };
@@ -118,32 +78,50 @@ function auditFile(kind: SubidFileKind, f: AuditFile, sink: FindingSink): void {
   const tool = kind === 'subuid' ? 'newuidmap' : 'newgidmap';
   const base = { file: kind, lines: [], owner: null, range: null } as const;
   if (f.state === 'missing') {
-    sink.add('warning', 'file-missing', () => ({ ...base, message: `${f.path} does not exist: ${tool} exits 1 for every user, even for their own id`,
-      hint: `create it (an empty file is enough), e.g. touch ${f.path} && chmod 644 ${f.path}` }));
+    sink.add('warning', 'file-missing', () => ({
+      ...base,
+      message: `${f.path} does not exist: ${tool} exits 1 for every user, even for their own id`,
+      hint: `create it (an empty file is enough), e.g. touch ${f.path} && chmod 644 ${f.path}`,
+    }));
     return;
   }
   if (f.state === 'symlink') {
-    sink.add('error', 'file-symlink', () => ({ ...base, message: `${f.path} is a symbolic link: shadow opens it with O_NOFOLLOW, so ${tool} exits 1 for every user`,
-      hint: 'replace the link with a regular file holding the entries' }));
+    sink.add('error', 'file-symlink', () => ({
+      ...base,
+      message: `${f.path} is a symbolic link: shadow opens it with O_NOFOLLOW, so ${tool} exits 1 for every user`,
+      hint: 'replace the link with a regular file holding the entries',
+    }));
   }
   if (f.db && !f.db.readable) {
-    sink.add('error', 'file-unreadable', () => ({ ...base, message: `${f.path}'s last line contains a NUL byte: shadow's reader fails on it and ${tool} exits 1 for every user`,
-      hint: 'remove the NUL bytes (e.g. tr -d \'\\000\')' }));
+    sink.add('error', 'file-unreadable', () => ({
+      ...base,
+      message: `${f.path}'s last line contains a NUL byte: shadow's reader fails on it and ${tool} exits 1 for every user`,
+      hint: "remove the NUL bytes (e.g. tr -d '\\000')",
+    }));
   } else if (f.hasNul) {
-    sink.add('warning', 'nul-byte', () => ({ ...base, message: `${f.path} contains NUL bytes: shadow cuts the line there and glues the next line on`,
-      hint: 'remove the NUL bytes (e.g. tr -d \'\\000\')' }));
+    sink.add('warning', 'nul-byte', () => ({
+      ...base,
+      message: `${f.path} contains NUL bytes: shadow cuts the line there and glues the next line on`,
+      hint: "remove the NUL bytes (e.g. tr -d '\\000')",
+    }));
   }
   const mode = f.mode;
   if (mode !== undefined) {
     const otherWrite = (mode & 0o002) !== 0;
     const groupWrite = (mode & 0o020) !== 0 && f.gid !== 0;
     if (otherWrite || groupWrite) {
-      sink.add('error', 'file-permissions', () => ({ ...base, message: `${f.path} is writable by ${otherWrite ? 'everyone' : `group ${f.gid}`} (mode ${(mode & 0o7777).toString(8)}): anyone who can write it can grant themselves any id`,
-        hint: `chmod 644 ${f.path}` }));
+      sink.add('error', 'file-permissions', () => ({
+        ...base,
+        message: `${f.path} is writable by ${otherWrite ? 'everyone' : `group ${f.gid}`} (mode ${(mode & 0o7777).toString(8)}): anyone who can write it can grant themselves any id`,
+        hint: `chmod 644 ${f.path}`,
+      }));
     }
     if (f.uid !== undefined && f.uid !== 0) {
-      sink.add('warning', 'file-permissions', () => ({ ...base, message: `${f.path} is owned by uid ${f.uid}, not root: that user can grant ids`,
-        hint: `chown root:root ${f.path}` }));
+      sink.add('warning', 'file-permissions', () => ({
+        ...base,
+        message: `${f.path} is owned by uid ${f.uid}, not root: that user can grant ids`,
+        hint: `chown root:root ${f.path}`,
+      }));
     }
   }
 }

@@ -15,7 +15,7 @@ function fsid(map: string, over: Partial<FsidMapInput> = {}) {
   return decideFsidMap({ kind: 'fsuid', args: mapTextToArgs(map), user: alice, accounts, subids: parseSubidDb(SUB), ...over });
 }
 
-test('fsid policy: fsid identity with the id map (the seed\'s first case)', () => {
+test("fsid policy: fsid identity with the id map (the seed's first case)", () => {
   const d = fsid('0 100000 65536');
   assert.equal(d.allowed, true);
   assert.equal(formatCompact(d.installed!), '0 100000 65536\n');
@@ -36,20 +36,28 @@ test('fsid policy: ownership is per id, so the own uid may sit next to owned sub
   const other = Accounts.parse('alice:x:1000:1000::/:/bin/sh\n');
   assert.equal(decideFsidMap({ kind: 'fsuid', args: ['0', '1000', '11'], user: alice, accounts: other, subids: subs }).allowed, true);
   // newuidmap refuses the same line: its own-uid rule is count 1 only.
-  assert.equal(decideNewIdmap({ tool: 'newuidmap', args: ['0', '1000', '11'], caller: { uid: 1000, gid: 1000 }, accounts: other, subids: subs }).allowed, false);
+  assert.equal(
+    decideNewIdmap({ tool: 'newuidmap', args: ['0', '1000', '11'], caller: { uid: 1000, gid: 1000 }, accounts: other, subids: subs })
+      .allowed,
+    false,
+  );
 });
 
 test('fsid policy: a refusal names the id, the range it needed and who owns it instead', () => {
   const d = fsid('0 165000 1000');
   assert.equal(d.allowed, false);
   assert.equal(d.rule, 'not-owned');
-  assert.deepEqual(d.refusal && { id: d.refusal.id, needed: d.refusal.needed, missing: d.refusal.missing }, { id: 165536, needed: [165000, 166000], missing: [165536, 166000] });
+  assert.deepEqual(d.refusal && { id: d.refusal.id, needed: d.refusal.needed, missing: d.refusal.missing }, {
+    id: 165536,
+    needed: [165000, 166000],
+    missing: [165536, 166000],
+  });
   assert.deepEqual(d.refusal!.holders[0], { kind: 'subordinate', owner: 'bob', line: 3, range: [165536, 231072] });
   assert.match(d.message!, /165536/);
   assert.match(d.message!, /bob/);
 });
 
-test('fsid policy: a real account\'s id, and an id nobody holds', () => {
+test("fsid policy: a real account's id, and an id nobody holds", () => {
   const user = fsid('0 1001 1');
   assert.deepEqual(user.refusal!.holders, [{ kind: 'user', name: 'bob', id: 1001 }]);
   const nobody = fsid('0 5000000 10');
@@ -64,7 +72,7 @@ test('fsid policy: the second mapping is checked too, and the first unowned id i
   assert.deepEqual(d.refusal!.missing, [99990, 100000]);
 });
 
-test('fsid policy: the kernel\'s rules still apply (overlapping lines, count 0, junk)', () => {
+test("fsid policy: the kernel's rules still apply (overlapping lines, count 0, junk)", () => {
   const overlap = fsid('0 100000 10\n5 100010 10');
   assert.equal(overlap.stage, 'kernel');
   assert.equal(overlap.kernel?.rule, 'upper-overlap');

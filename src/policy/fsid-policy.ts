@@ -66,35 +66,61 @@ export function decideFsidMap(input: FsidMapInput): FsidMapDecision {
   const idKind = kind === 'fsuid' ? 'uid' : 'gid';
   const file = `/etc/sub${idKind}`;
   const ownId = idKind === 'uid' ? user.uid : (input.gid ?? user.gid);
-  const view = input.subids ? ownerView(input.subids, user.name, accounts, input.uidFallback === undefined ? {} : { uidFallback: input.uidFallback }) : null;
+  const view = input.subids
+    ? ownerView(input.subids, user.name, accounts, input.uidFallback === undefined ? {} : { uidFallback: input.uidFallback })
+    : null;
   const owned = mergeIntervals([...(view ? ownedIntervals(view) : []), [ownId, ownId + 1]]);
   const base = { kind, owned, refusal: null, write: null, kernel: null, installed: null };
-  const refuse = (stage: 'arguments' | 'ownership' | 'kernel', rule: string, message: string, hint: string, extra: Partial<FsidMapDecision> = {}): FsidMapDecision =>
-    ({ ...base, ...extra, allowed: false, stage, rule, message, hint });
+  const refuse = (
+    stage: 'arguments' | 'ownership' | 'kernel',
+    rule: string,
+    message: string,
+    hint: string,
+    extra: Partial<FsidMapDecision> = {},
+  ): FsidMapDecision => ({ ...base, ...extra, allowed: false, stage, rule, message, hint });
 
   const parsed = parseMapArgs(input.args, kind === 'fsuid' ? 'newuidmap' : 'newgidmap');
   if (!parsed.ok) {
-    return refuse('arguments', parsed.rule, parsed.message, 'give mappings as three numbers each: first id inside, first id outside (on disk), count');
+    return refuse(
+      'arguments',
+      parsed.rule,
+      parsed.message,
+      'give mappings as three numbers each: first id inside, first id outside (on disk), count',
+    );
   }
   for (let i = 0; i < parsed.ranges.length; i++) {
     const r = parsed.ranges[i];
-    const lower = Number(r.lower), count = Number(r.count);
+    const lower = Number(r.lower),
+      count = Number(r.count);
     if (count === 0) return refuse('ownership', 'count-zero', `mapping ${i + 1} has count 0`, 'a mapping must cover at least one id');
     const gap = firstUncovered(owned, lower, lower + count);
     if (gap) {
       const holders = holdersOf(gap.id, idKind, input.subids, accounts);
       const refusal: FsidRefusal = { mapping: i + 1, id: gap.id, needed: [lower, lower + count], missing: gap.run, holders };
-      return refuse('ownership', 'not-owned',
+      return refuse(
+        'ownership',
+        'not-owned',
         `mapping ${i + 1} (${r.upper} ${r.lower} ${r.count}): lower ${idKind} ${gap.id} is not ${user.name}'s; the mapping needs [${lower}, ${lower + count}) and ` +
-        `[${gap.run[0]}, ${gap.run[1]}) of it is not owned; ${gap.id} belongs to ${describeHolders(holders, file)}. ${user.name} owns ${showIntervals(owned)}`,
-        `an ${kind} map may use only ids you own: your ${idKind} ${ownId} and your ${file} ranges`, { refusal });
+          `[${gap.run[0]}, ${gap.run[1]}) of it is not owned; ${gap.id} belongs to ${describeHolders(holders, file)}. ${user.name} owns ${showIntervals(owned)}`,
+        `an ${kind} map may use only ids you own: your ${idKind} ${ownId} and your ${file} ranges`,
+        { refusal },
+      );
     }
   }
   const write = mappingText(parsed.ranges);
-  const kernel = checkMapWrite(Buffer.from(write, 'latin1'), { kind: idKind, parent: IdMap.identity(), writer: { privileged: true, capSetfcap: true } });
+  const kernel = checkMapWrite(Buffer.from(write, 'latin1'), {
+    kind: idKind,
+    parent: IdMap.identity(),
+    writer: { privileged: true, capSetfcap: true },
+  });
   if (!kernel.ok) {
-    return refuse('kernel', kernel.rule ?? 'kernel', `the kernel would refuse this ${kind}_map with ${kernel.errno}${kernel.line === null ? '' : ` at line ${kernel.line}`}: ${kernel.message}`,
-      kernel.hint ?? '', { write, kernel });
+    return refuse(
+      'kernel',
+      kernel.rule ?? 'kernel',
+      `the kernel would refuse this ${kind}_map with ${kernel.errno}${kernel.line === null ? '' : ` at line ${kernel.line}`}: ${kernel.message}`,
+      kernel.hint ?? '',
+      { write, kernel },
+    );
   }
   return { ...base, allowed: true, stage: null, rule: null, message: null, hint: null, write, kernel, installed: kernel.installed };
 }

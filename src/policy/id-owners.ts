@@ -34,13 +34,19 @@ export function holdersOf(id: number, idKind: 'uid' | 'gid', db: SubidDb | null,
 
 export function describeHolders(holders: readonly IdHolder[], file: string): string {
   if (holders.length === 0) return 'no one (it is in no subordinate range and no account has it)';
-  return holders.map((h) => h.kind === 'subordinate'
-    ? `${h.owner} (${file} line ${h.line}, [${h.range[0]}, ${h.range[1]}))`
-    : `the ${h.kind} ${h.name}`).join(', ');
+  return holders
+    .map((h) =>
+      h.kind === 'subordinate' ? `${h.owner} (${file} line ${h.line}, [${h.range[0]}, ${h.range[1]}))` : `the ${h.kind} ${h.name}`,
+    )
+    .join(', ');
 }
 
 /** The first id of [start, end) outside the sorted, merged intervals, and the run of unowned ids it starts. */
-export function firstUncovered(owned: ReadonlyArray<readonly [number, number]>, start: number, end: number): { id: number; run: [number, number] } | undefined {
+export function firstUncovered(
+  owned: ReadonlyArray<readonly [number, number]>,
+  start: number,
+  end: number,
+): { id: number; run: [number, number] } | undefined {
   let at = start;
   for (const [s, e] of owned) {
     if (e <= at) continue;

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mappingText, mapTextToArgs, parseMapArgs } from './map-args.js';
 
-const rule = (args: string[]) => { const r = parseMapArgs(args); return r.ok ? 'ok' : r.rule; };
+const rule = (args: string[]) => {
+  const r = parseMapArgs(args);
+  return r.ok ? 'ok' : r.rule;
+};
 
 test('get_map_ranges: arguments must come in threes; none at all is accepted here', () => {
   assert.equal(rule([]), 'ok');
@@ -16,7 +19,8 @@ test('get_map_ranges: numbers as getulong reads them', () => {
   const r = parseMapArgs(['0x0', '0303240', '+10', ' 1', '-0', '1']);
   assert.ok(r.ok);
   if (r.ok) assert.equal(mappingText(r.ranges), '0 100000 10\n1 0 1\n');
-  for (const bad of ['', '1 ', 'x', '08', '1e3', '18446744073709551616']) assert.equal(rule(['0', bad, '1']), 'bad-number', JSON.stringify(bad));
+  for (const bad of ['', '1 ', 'x', '08', '1e3', '18446744073709551616'])
+    assert.equal(rule(['0', bad, '1']), 'bad-number', JSON.stringify(bad));
 });
 
 test('get_map_ranges: overflow checks in 64-bit unsigned arithmetic', () => {
@@ -31,7 +35,7 @@ test('get_map_ranges: overflow checks in 64-bit unsigned arithmetic', () => {
   assert.equal(rule(['0', '-4294967296', '1']), 'overflow');
 });
 
-test('get_map_ranges: the first failing mapping decides, in order (parse before that mapping\'s overflow)', () => {
+test("get_map_ranges: the first failing mapping decides, in order (parse before that mapping's overflow)", () => {
   const a = parseMapArgs(['0', '100000', '-1', 'x', '1', '1']);
   assert.ok(!a.ok && a.rule === 'overflow' && a.mapping === 0);
   const b = parseMapArgs(['0', '100000', '1', '0', 'x', '-1']);

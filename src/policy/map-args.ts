@@ -23,16 +23,16 @@ export type MapArgsRule = 'argument-count' | 'bad-number' | 'overflow';
 export type MapArgsResult =
   | { readonly ok: true; readonly ranges: readonly MapRange[] }
   | {
-    readonly ok: false;
-    readonly rule: MapArgsRule;
-    /** 0-based index of the mapping (triple) at fault, null for the count rule. */
-    readonly mapping: number | null;
-    /** 0-based index of the offending argument after the pid, when one is. */
-    readonly argument: number | null;
-    readonly message: string;
-    /** What the tool itself prints on stderr (without the "newuidmap: " prefix where it has one). */
-    readonly stderr: string;
-  };
+      readonly ok: false;
+      readonly rule: MapArgsRule;
+      /** 0-based index of the mapping (triple) at fault, null for the count rule. */
+      readonly mapping: number | null;
+      /** 0-based index of the offending argument after the pid, when one is. */
+      readonly argument: number | null;
+      readonly message: string;
+      /** What the tool itself prints on stderr (without the "newuidmap: " prefix where it has one). */
+      readonly stderr: string;
+    };
 
 const FIELD = ['upper (first id inside)', 'lower (first id outside)', 'count'];
 
@@ -43,7 +43,10 @@ export function parseMapArgs(args: readonly string[], tool: 'newuidmap' | 'newgi
   const usage = `usage: ${tool} <pid> <${id}> <lower${id}> <count> [ <${id}> <lower${id}> <count> ] ... `;
   if (ranges * 3 > argc) {
     return {
-      ok: false, rule: 'argument-count', mapping: null, argument: null,
+      ok: false,
+      rule: 'argument-count',
+      mapping: null,
+      argument: null,
       message: `${argc} argument(s) after the pid do not form mappings of three numbers (upper lower count)`,
       stderr: `ranges: ${ranges} argc: ${argc}\n${tool}: Not enough arguments to form ${ranges} mappings\n${usage}`,
     };
@@ -55,10 +58,19 @@ export function parseMapArgs(args: readonly string[], tool: 'newuidmap' | 'newgi
       const text = args[m * 3 + f];
       const r = getulong(text);
       if (!r.ok) {
-        const why = r.reason === 'empty' ? 'is empty' : r.reason === 'out-of-range' ? 'does not fit in 64 bits'
-          : r.reason === 'trailing-junk' ? 'has characters after the number' : 'is not a number';
+        const why =
+          r.reason === 'empty'
+            ? 'is empty'
+            : r.reason === 'out-of-range'
+              ? 'does not fit in 64 bits'
+              : r.reason === 'trailing-junk'
+                ? 'has characters after the number'
+                : 'is not a number';
         return {
-          ok: false, rule: 'bad-number', mapping: m, argument: m * 3 + f,
+          ok: false,
+          rule: 'bad-number',
+          mapping: m,
+          argument: m * 3 + f,
           message: `mapping ${m + 1}: ${FIELD[f]} ${JSON.stringify(text)} ${why}`,
           stderr: usage,
         };
@@ -67,12 +79,19 @@ export function parseMapArgs(args: readonly string[], tool: 'newuidmap' | 'newgi
     }
     const [upper, lower, count] = values;
     const overflow =
-      ULONG_MAX - upper <= count || ULONG_MAX - lower <= count ||
-      upper > UINT_MAX || lower > UINT_MAX || count > UINT_MAX ||
-      lower + count > UINT_MAX || upper + count > UINT_MAX;
+      ULONG_MAX - upper <= count ||
+      ULONG_MAX - lower <= count ||
+      upper > UINT_MAX ||
+      lower > UINT_MAX ||
+      count > UINT_MAX ||
+      lower + count > UINT_MAX ||
+      upper + count > UINT_MAX;
     if (overflow) {
       return {
-        ok: false, rule: 'overflow', mapping: m, argument: null,
+        ok: false,
+        rule: 'overflow',
+        mapping: m,
+        argument: null,
         message: `mapping ${m + 1} (${upper} ${lower} ${count}) runs past ${UINT_MAX}: upper + count and lower + count must be at most ${UINT_MAX}`,
         stderr: `${tool}: subuid overflow detected.`,
       };

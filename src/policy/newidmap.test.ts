@@ -73,8 +73,14 @@ test('newuidmap: the target must be owned by the caller, and the real gid must b
     assert.equal(d.allowed, ok, JSON.stringify(over));
     if (!ok) assert.equal(d.stage, 'target');
   }
-  assert.match(decide({ target: { uid: 1001, gid: 1000 }, args: [], pid: 77 }).stderr!, /^newuidmap: Target process 77 is owned by a different user: uid:1000 pw_uid:1000 st_uid:1001, gid:1000 pw_gid:1000 st_gid:1000$/);
-  assert.match(decide({ tool: 'newgidmap', target: { uid: 1001, gid: 1000 }, args: [], pid: 77 }).stderr!, /^newgidmap: Target 77 is owned/);
+  assert.match(
+    decide({ target: { uid: 1001, gid: 1000 }, args: [], pid: 77 }).stderr!,
+    /^newuidmap: Target process 77 is owned by a different user: uid:1000 pw_uid:1000 st_uid:1001, gid:1000 pw_gid:1000 st_gid:1000$/,
+  );
+  assert.match(
+    decide({ tool: 'newgidmap', target: { uid: 1001, gid: 1000 }, args: [], pid: 77 }).stderr!,
+    /^newgidmap: Target 77 is owned/,
+  );
 });
 
 test('newuidmap: without a readable /etc/subuid it exits silently, even for the own uid', () => {
@@ -101,7 +107,10 @@ test('newuidmap: then the kernel decides the write (overlaps, 340 lines, one pag
   assert.equal(decide({ subids: low, args: lines(340) }).allowed, true);
   assert.equal(decide({ subids: low, args: lines(341) }).kernel?.rule, 'too-many-lines');
   // With six-digit ids 340 lines are more than a page: newuidmap cannot write them.
-  assert.equal(decide({ args: Array.from({ length: 340 }, (_, i) => [String(i), String(100000 + i), '1']).flat() }).kernel?.rule, 'write-too-long');
+  assert.equal(
+    decide({ args: Array.from({ length: 340 }, (_, i) => [String(i), String(100000 + i), '1']).flat() }).kernel?.rule,
+    'write-too-long',
+  );
   const empty = decide({ args: [] });
   assert.equal(empty.stage, 'kernel', 'no mappings: the empty write is EINVAL');
   // 220 lines of 20 bytes ("4000000000 100000 1\n") are more than one page.
@@ -121,10 +130,22 @@ test('newgidmap: own real gid → setgroups deny is written first; a subgid rang
 });
 
 test('newgidmap: the own-id rule uses the real gid, not the passwd gid', () => {
-  const d = decide({ tool: 'newgidmap', caller: { uid: 1000, gid: 50 }, target: { uid: 1000, gid: 50 }, grantAuxGroupSubids: true, args: ['0', '50', '1'] });
+  const d = decide({
+    tool: 'newgidmap',
+    caller: { uid: 1000, gid: 50 },
+    target: { uid: 1000, gid: 50 },
+    grantAuxGroupSubids: true,
+    args: ['0', '50', '1'],
+  });
   assert.equal(d.allowed, true);
   assert.equal(d.ranges[0].via, 'own-id');
-  const pwgid = decide({ tool: 'newgidmap', caller: { uid: 1000, gid: 50 }, target: { uid: 1000, gid: 50 }, grantAuxGroupSubids: true, args: ['0', '1000', '1'] });
+  const pwgid = decide({
+    tool: 'newgidmap',
+    caller: { uid: 1000, gid: 50 },
+    target: { uid: 1000, gid: 50 },
+    grantAuxGroupSubids: true,
+    args: ['0', '1000', '1'],
+  });
   assert.equal(pwgid.allowed, false);
   assert.equal(pwgid.stderr, 'newgidmap: gid range [0-1) -> [1000-1001) not allowed');
 });

@@ -68,7 +68,10 @@ test('getulong: refuses empty, junk, trailing characters and 64-bit overflow', (
 });
 
 test('getulong: only plain decimal is canonical (the form shadow writes)', () => {
-  const canon = (s: string) => { const r = getulong(s); return r.ok && isCanonical(r); };
+  const canon = (s: string) => {
+    const r = getulong(s);
+    return r.ok && isCanonical(r);
+  };
   assert.equal(canon('123'), true);
   assert.equal(canon('0'), true);
   for (const s of ['0123', '+1', '-1', ' 1', '0x1']) assert.equal(canon(s), false, s);

@@ -70,16 +70,22 @@ export function getulong(s: string): UlongResult {
   while (i < s.length && isCSpace(s.charCodeAt(i))) i++;
   const leadingSpace = i > 0;
   let sign: '+' | '-' | null = null;
-  if (s[i] === '-' || s[i] === '+') { sign = s[i] as '+' | '-'; i++; }
+  if (s[i] === '-' || s[i] === '+') {
+    sign = s[i] as '+' | '-';
+    i++;
+  }
   let base = 10;
   let notation: Notation = 'decimal';
   if (s[i] === '0') {
     if (s[i + 1] === 'x' || s[i + 1] === 'X') {
       // glibc: with no hex digit after "0x", the number is the "0" and parsing stops at the x.
       if (digitValue(s.charCodeAt(i + 2)) >= 16) return { ok: false, reason: 'trailing-junk' };
-      base = 16; notation = 'hex'; i += 2;
+      base = 16;
+      notation = 'hex';
+      i += 2;
     } else {
-      base = 8; notation = 'octal';
+      base = 8;
+      notation = 'octal';
     }
   }
   const start = i;

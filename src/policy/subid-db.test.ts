@@ -59,7 +59,10 @@ test('subordinate_parse: a commented-out entry is an entry for owner "#…"', ()
 test('commonio_open: lines, last line without newline, line numbers', () => {
   const db = parseSubidDb('a:1:1\n\nb:2:2');
   assert.equal(db.lines.length, 3);
-  assert.deepEqual(db.lines.map((l) => l.lineNo), [1, 2, 3]);
+  assert.deepEqual(
+    db.lines.map((l) => l.lineNo),
+    [1, 2, 3],
+  );
   assert.equal(db.lines[2].newline, false);
   assert.equal(db.lines.map(rawOf).join(''), 'a:1:1\n\nb:2:2');
 });

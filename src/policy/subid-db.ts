@@ -61,7 +61,12 @@ export function parseSubidDb(text: string): SubidDb {
   return { lines, readable };
 }
 
-interface Record { text: string; newline: boolean; raw?: string; lineNo: number }
+interface Record {
+  text: string;
+  newline: boolean;
+  raw?: string;
+  lineNo: number;
+}
 
 /**
  * commonio_open's read loop, including what fgets does with a NUL byte: the
@@ -91,15 +96,24 @@ function readLines(text: string): { records: Record[]; readable: boolean } {
   let eof = false;
   let buflen = BUFLEN;
   const fgets = (size: number): string | null => {
-    if (pos >= n) { eof = true; return null; }
+    if (pos >= n) {
+      eof = true;
+      return null;
+    }
     const start = pos;
     while (pos - start < size - 1) {
-      if (pos >= n) { eof = true; break; }
+      if (pos >= n) {
+        eof = true;
+        break;
+      }
       if (text.charCodeAt(pos++) === 0x0a) break;
     }
     return text.slice(start, pos);
   };
-  const cstr = (s: string) => { const z = s.indexOf('\0'); return z < 0 ? s : s.slice(0, z); };
+  const cstr = (s: string) => {
+    const z = s.indexOf('\0');
+    return z < 0 ? s : s.slice(0, z);
+  };
   for (;;) {
     const recordStart = pos;
     let buf: string | null = fgets(buflen);
@@ -116,7 +130,12 @@ function readLines(text: string): { records: Record[]; readable: boolean } {
     if (nl >= 0) line = line.slice(0, nl);
     const raw = text.slice(recordStart, pos);
     const newline = raw.endsWith('\n');
-    records.push({ text: line, newline, ...(raw === line + (newline ? '\n' : '') ? {} : { raw }), lineNo: lineNumberAt(text, recordStart) });
+    records.push({
+      text: line,
+      newline,
+      ...(raw === line + (newline ? '\n' : '') ? {} : { raw }),
+      lineNo: lineNumberAt(text, recordStart),
+    });
   }
   return { records, readable: true };
 }
@@ -129,9 +148,10 @@ function lineNumberAt(text: string, offset: number): number {
 
 function parseRecord(rec: Record): SubidLine {
   const { text, lineNo } = rec;
-  const skipped = (skip: SkipReason): SubidLine => (rec.raw === undefined
-    ? { lineNo, text, newline: rec.newline, range: null, skip }
-    : { lineNo, text, newline: rec.newline, raw: rec.raw, range: null, skip });
+  const skipped = (skip: SkipReason): SubidLine =>
+    rec.raw === undefined
+      ? { lineNo, text, newline: rec.newline, range: null, skip }
+      : { lineNo, text, newline: rec.newline, raw: rec.raw, range: null, skip };
   // name_is_nis: '+' or '-' first.
   if (text.charCodeAt(0) === 0x2b || text.charCodeAt(0) === 0x2d) return skipped('nis');
   if (text.length >= MAX_LINE) return skipped('too-long');
@@ -151,7 +171,10 @@ function parseRecord(rec: Record): SubidLine {
   const count = plainCount < 0 ? getulong(text.slice(c2 + 1, countEnd)) : undefined;
   if (count && !count.ok) return skipped('bad-count');
   const line: SubidLine = {
-    lineNo, text, newline: rec.newline, skip: null,
+    lineNo,
+    text,
+    newline: rec.newline,
+    skip: null,
     range: { owner: text.slice(0, c1), start: start ? start.value : BigInt(plainStart), count: count ? count.value : BigInt(plainCount) },
   };
   // Keep how the numbers were spelled only when shadow had to interpret them (octal, hex, signs, blanks).
@@ -192,12 +215,19 @@ export function subidEntries(db: SubidDb): Array<{ line: SubidLine; range: Subid
 /** Words for a skip reason, for messages. */
 export function describeSkip(line: SubidLine): string {
   switch (line.skip) {
-    case 'nis': return `starts with "${line.text[0]}": shadow treats it as a NIS entry and never parses it`;
-    case 'too-long': return `is ${line.text.length} bytes long; shadow ignores lines of ${MAX_LINE} bytes or more`;
-    case 'too-few-fields': return 'does not have three colon-separated fields owner:start:count';
-    case 'empty-field': return 'has an empty owner, start or count field';
-    case 'bad-start': return `has a start shadow cannot read as a number (${JSON.stringify(line.text.split(':')[1])})`;
-    case 'bad-count': return `has a count shadow cannot read as a number (${JSON.stringify(line.text.split(':')[2])})`;
-    default: return 'parses';
+    case 'nis':
+      return `starts with "${line.text[0]}": shadow treats it as a NIS entry and never parses it`;
+    case 'too-long':
+      return `is ${line.text.length} bytes long; shadow ignores lines of ${MAX_LINE} bytes or more`;
+    case 'too-few-fields':
+      return 'does not have three colon-separated fields owner:start:count';
+    case 'empty-field':
+      return 'has an empty owner, start or count field';
+    case 'bad-start':
+      return `has a start shadow cannot read as a number (${JSON.stringify(line.text.split(':')[1])})`;
+    case 'bad-count':
+      return `has a count shadow cannot read as a number (${JSON.stringify(line.text.split(':')[2])})`;
+    default:
+      return 'parses';
   }
 }

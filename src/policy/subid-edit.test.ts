@@ -27,7 +27,7 @@ test('add_range: a last line without a newline gets one before the new entry', (
   assert.equal(addSubidRange('', 'alice', 5n, 1n).text, 'alice:5:1\n');
 });
 
-test('add_range with join: grows the owner\'s entry that ends where the new range starts', () => {
+test("add_range with join: grows the owner's entry that ends where the new range starts", () => {
   const e = addSubidRange('x:1:1\nalice:100000:65536\ny:2:2\n', 'alice', 165536n, 65536n, { join: true });
   assert.equal(e.action, 'extended');
   assert.equal(e.text, 'x:1:1\nalice:100000:131072\ny:2:2\n');
@@ -64,16 +64,25 @@ test('edits refuse owners that cannot be written and files shadow cannot read', 
 
 test('property: after add the owner has the range; after remove of it none of it; other owners unchanged', () => {
   const acc = new Accounts([]);
-  const line = fc.tuple(fc.constantFrom('alice', 'bob'), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 60 })).map(([o, s, c]) => `${o}:${s}:${c}`);
-  fc.assert(fc.property(fc.array(line, { maxLength: 8 }), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 60 }), (lines, s, c) => {
-    const text = lines.join('\n') + (lines.length ? '\n' : '');
-    const added = addSubidRange(text, 'alice', BigInt(s), BigInt(c));
-    const v = ownerView(parseSubidDb(added.text), 'alice', acc, { uidFallback: false });
-    assert.equal(haveRange(v, BigInt(s), BigInt(c)).ok, true);
-    const removed = removeSubidRange(added.text, 'alice', BigInt(s), BigInt(c));
-    const after = ownerView(parseSubidDb(removed.text), 'alice', acc, { uidFallback: false });
-    for (let i = s; i < s + c; i++) assert.equal(haveRange(after, BigInt(i), 1n).ok, false);
-    const bobs = (t: string) => t.split('\n').filter((l) => l.startsWith('bob:')).join('\n');
-    assert.equal(bobs(removed.text), bobs(text));
-  }), { numRuns: 1000 });
+  const line = fc
+    .tuple(fc.constantFrom('alice', 'bob'), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 60 }))
+    .map(([o, s, c]) => `${o}:${s}:${c}`);
+  fc.assert(
+    fc.property(fc.array(line, { maxLength: 8 }), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 60 }), (lines, s, c) => {
+      const text = lines.join('\n') + (lines.length ? '\n' : '');
+      const added = addSubidRange(text, 'alice', BigInt(s), BigInt(c));
+      const v = ownerView(parseSubidDb(added.text), 'alice', acc, { uidFallback: false });
+      assert.equal(haveRange(v, BigInt(s), BigInt(c)).ok, true);
+      const removed = removeSubidRange(added.text, 'alice', BigInt(s), BigInt(c));
+      const after = ownerView(parseSubidDb(removed.text), 'alice', acc, { uidFallback: false });
+      for (let i = s; i < s + c; i++) assert.equal(haveRange(after, BigInt(i), 1n).ok, false);
+      const bobs = (t: string) =>
+        t
+          .split('\n')
+          .filter((l) => l.startsWith('bob:'))
+          .join('\n');
+      assert.equal(bobs(removed.text), bobs(text));
+    }),
+    { numRuns: 1000 },
+  );
 });

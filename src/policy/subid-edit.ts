@@ -37,7 +37,9 @@ export function addSubidRange(text: string, owner: string, start: bigint, count:
   const view = options.accounts ? ownerView(db, owner, options.accounts) : ownerView(db, owner, emptyAccounts, { uidFallback: false });
   if (haveRange(view, start, count).ok) return { text, changed: false, action: 'present', touched: [] };
   if (options.join) {
-    const idx = db.lines.findIndex((l) => l.range && l.range.owner === owner && l.range.start + l.range.count === start && l.raw === undefined);
+    const idx = db.lines.findIndex(
+      (l) => l.range && l.range.owner === owner && l.range.start + l.range.count === start && l.raw === undefined,
+    );
     if (idx >= 0) {
       const r = db.lines[idx].range!;
       return rebuild(db, new Map([[idx, `${owner}:${r.start}:${r.count + count}\n`]]), [], 'extended');
@@ -91,14 +93,20 @@ function rebuild(db: SubidDb, replaced: Map<number, string>, appended: string[],
 
 function checkOwner(owner: string): void {
   if (owner === '' || /[:\n\0]/.test(owner)) {
-    throw new FsidmapError('ERR_SUBID_OWNER', `owner ${JSON.stringify(owner)} cannot be written to a subordinate-id file: it is empty or contains ':', a newline or NUL`,
-      { hint: 'give a user name or a decimal uid', context: { owner } });
+    throw new FsidmapError(
+      'ERR_SUBID_OWNER',
+      `owner ${JSON.stringify(owner)} cannot be written to a subordinate-id file: it is empty or contains ':', a newline or NUL`,
+      { hint: 'give a user name or a decimal uid', context: { owner } },
+    );
   }
 }
 
 function unreadable(): FsidmapError {
-  return new FsidmapError('ERR_SUBID_UNREADABLE', 'the file has a NUL byte in its newline-terminated last line, which shadow cannot read; nothing was changed',
-    { hint: "remove the NUL bytes first (tr -d '\\000')" });
+  return new FsidmapError(
+    'ERR_SUBID_UNREADABLE',
+    'the file has a NUL byte in its newline-terminated last line, which shadow cannot read; nothing was changed',
+    { hint: "remove the NUL bytes first (tr -d '\\000')" },
+  );
 }
 
 const emptyAccounts = new Accounts([], []);

@@ -54,7 +54,10 @@ test('findRange returns the first containing entry in file order, exact names fi
 });
 
 test('ownedIntervals: merged, clipped to valid ids', () => {
-  assert.deepEqual(ownedIntervals(view('alice:10:5\nalice:15:5\nalice:30:1\n1000:29:1\n')), [[10, 20], [29, 31]]);
+  assert.deepEqual(ownedIntervals(view('alice:10:5\nalice:15:5\nalice:30:1\n1000:29:1\n')), [
+    [10, 20],
+    [29, 31],
+  ]);
   assert.deepEqual(ownedIntervals(view('alice:0:0\n')), [[0, 4294967295]]);
 });
 
@@ -64,19 +67,22 @@ test('property: have_range (step by step) answers exactly "is [a, a+n) inside th
     start: fc.integer({ min: 0, max: 200 }),
     count: fc.integer({ min: 0, max: 40 }),
   });
-  fc.assert(fc.property(fc.array(entry, { maxLength: 12 }), fc.integer({ min: 0, max: 260 }), fc.integer({ min: 1, max: 80 }), (entries, a, n) => {
-    const text = entries.map((e) => `${e.owner}:${e.start}:${e.count}`).join('\n') + '\n';
-    const v = view(text);
-    const byWalk = haveRange(v, BigInt(a), BigInt(n)).ok;
-    const owned = new Set<number>();
-    for (const e of entries) {
-      const mine = e.owner === 'alice' || e.owner === '1000' || e.owner === 'alias';
-      if (!mine) continue;
-      if (e.start === 0 && e.count === 0) for (let i = 0; i < 400; i++) owned.add(i);
-      for (let i = e.start; i < e.start + e.count; i++) owned.add(i);
-    }
-    let byUnion = true;
-    for (let i = a; i < a + n; i++) if (!owned.has(i)) byUnion = false;
-    assert.equal(byWalk, byUnion);
-  }), { numRuns: 3000 });
+  fc.assert(
+    fc.property(fc.array(entry, { maxLength: 12 }), fc.integer({ min: 0, max: 260 }), fc.integer({ min: 1, max: 80 }), (entries, a, n) => {
+      const text = entries.map((e) => `${e.owner}:${e.start}:${e.count}`).join('\n') + '\n';
+      const v = view(text);
+      const byWalk = haveRange(v, BigInt(a), BigInt(n)).ok;
+      const owned = new Set<number>();
+      for (const e of entries) {
+        const mine = e.owner === 'alice' || e.owner === '1000' || e.owner === 'alias';
+        if (!mine) continue;
+        if (e.start === 0 && e.count === 0) for (let i = 0; i < 400; i++) owned.add(i);
+        for (let i = e.start; i < e.start + e.count; i++) owned.add(i);
+      }
+      let byUnion = true;
+      for (let i = a; i < a + n; i++) if (!owned.has(i)) byUnion = false;
+      assert.equal(byWalk, byUnion);
+    }),
+    { numRuns: 3000 },
+  );
 });

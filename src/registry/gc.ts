@@ -47,7 +47,10 @@ export async function collectGarbage(registry: Registry, probe: HolderProbe, opt
   const released: Allocation[] = [];
   const kept: GcResult['kept'] = [];
   for (const a of stale) {
-    if (options.dryRun) { released.push(a); continue; }
+    if (options.dryRun) {
+      released.push(a);
+      continue;
+    }
     try {
       released.push(await registry.release(a.name, { realm, expectHolder: a.holder! }));
     } catch (e) {

@@ -1,10 +1,9 @@
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Registry } from './contract.js';
 import type { Migration } from './migrations/migration.js';
 import { StoreRegistry } from './registry.js';
 import { SqliteStore } from './sqlite.js';
+import { defaultRegistryPath, envValue } from '../environment.js';
 
 export interface OpenOptions {
   /** --db: a file path or a postgres:// URL. Overrides FSIDMAP_DB. */
@@ -32,16 +31,12 @@ export function isPostgresUrl(spec: string): boolean {
  * services), $XDG_STATE_HOME/fsidmap/registry.db (default
  * ~/.local/state/fsidmap/registry.db) for everyone else.
  */
-export function defaultRegistryPath(env: NodeJS.ProcessEnv = process.env, euid = process.geteuid?.() ?? 0): string {
-  if (euid === 0) return '/var/lib/fsidmap/registry.db';
-  const state = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(env.HOME || homedir(), '.local', 'state');
-  return join(state, 'fsidmap', 'registry.db');
-}
+export { defaultRegistryPath };
 
 /** Opens the registry named by --db, FSIDMAP_DB, or the default location (creating and migrating it as needed). */
 export async function openRegistry(options: OpenOptions = {}): Promise<Registry> {
   const env = options.env ?? process.env;
-  const spec = options.db ?? (env.FSIDMAP_DB ? env.FSIDMAP_DB : undefined);
+  const spec = options.db ?? envValue('FSIDMAP_DB', env);
   if (spec !== undefined && spec.trim() === '') throw new UsageError('--db must not be empty', 'give a file path or a postgres:// URL');
   if (spec !== undefined && isPostgresUrl(spec)) {
     // pg is loaded only when a URL asks for it: it costs ~60 ms of start-up every SQLite user would pay.
@@ -56,10 +51,13 @@ export async function openRegistry(options: OpenOptions = {}): Promise<Registry>
     const { SqliteReadStore } = await import('./sqlite-read.js');
     return new StoreRegistry(new SqliteReadStore(sqlitePath, options.busyTimeoutMs));
   }
-  return new StoreRegistry(new SqliteStore({
-    path: sqlitePath, createDirs: spec === undefined,
-    synchronous: (env.FSIDMAP_SQLITE_SYNCHRONOUS ?? '').toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL',
-    ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
-    ...(options.migrations ? { migrations: options.migrations } : {}),
-  }));
+  return new StoreRegistry(
+    new SqliteStore({
+      path: sqlitePath,
+      createDirs: spec === undefined,
+      synchronous: (envValue('FSIDMAP_SQLITE_SYNCHRONOUS', env) ?? '').toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL',
+      ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+      ...(options.migrations ? { migrations: options.migrations } : {}),
+    }),
+  );
 }

@@ -49,20 +49,37 @@ function mapError(e: unknown, location: string): unknown {
   if (e instanceof FsidmapError || !(e instanceof Error)) return e;
   const code = (e as { code?: string }).code ?? '';
   const context = { location, sqlstate: code || null };
-  const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN', '3D000', '57P01', '57P02', '57P03'];
-  if (unreachable.includes(code) || code.startsWith('08') || /timeout|terminated|Connection/i.test(e.message) && code === '') {
+  const unreachable = [
+    'ECONNREFUSED',
+    'ENOTFOUND',
+    'ETIMEDOUT',
+    'EHOSTUNREACH',
+    'ECONNRESET',
+    'EAI_AGAIN',
+    '3D000',
+    '57P01',
+    '57P02',
+    '57P03',
+  ];
+  if (unreachable.includes(code) || code.startsWith('08') || (/timeout|terminated|Connection/i.test(e.message) && code === '')) {
     return new FsidmapError('ERR_DB_UNREACHABLE', `cannot reach the registry at ${location}: ${e.message}`, {
-      cause: e, context, hint: 'check that PostgreSQL runs there, the database exists and the URL (--db or FSIDMAP_DB) is right',
+      cause: e,
+      context,
+      hint: 'check that PostgreSQL runs there, the database exists and the URL (--db or FSIDMAP_DB) is right',
     });
   }
   if (code.startsWith('28')) {
     return new FsidmapError('ERR_DB_UNREACHABLE', `the registry at ${location} refused the login: ${e.message}`, {
-      cause: e, context, hint: 'check the user and password in the URL and pg_hba.conf',
+      cause: e,
+      context,
+      hint: 'check the user and password in the URL and pg_hba.conf',
     });
   }
   if (code === '42501') {
     return new FsidmapError('ERR_DB_DENIED', `the registry at ${location} denied access: ${e.message}`, {
-      cause: e, context, hint: 'the database user needs CREATE on the schema (first use) and SELECT/INSERT/UPDATE/DELETE on fsidmap\'s tables',
+      cause: e,
+      context,
+      hint: "the database user needs CREATE on the schema (first use) and SELECT/INSERT/UPDATE/DELETE on fsidmap's tables",
     });
   }
   if (code === '23P01') {
@@ -107,7 +124,11 @@ class PostgresTx implements StoreTx {
   }
 
   async scopeRanges(key: number): Promise<{ uid: Range; gid: Range }[]> {
-    const r = await this.c.query({ text: 'SELECT uid_start, uid_count, gid_start, gid_count FROM allocations WHERE scope_key = $1', values: [key], rowMode: 'array' });
+    const r = await this.c.query({
+      text: 'SELECT uid_start, uid_count, gid_start, gid_count FROM allocations WHERE scope_key = $1',
+      values: [key],
+      rowMode: 'array',
+    });
     return (r.rows as string[][]).map((row) => {
       const [us, uc, gs, gc] = row.map(Number);
       return { uid: { start: us, end: us + uc }, gid: { start: gs, end: gs + gc } };
@@ -120,9 +141,25 @@ class PostgresTx implements StoreTx {
       `INSERT INTO allocations (realm_id, name, kind, owner, scope_key, parent_id, fs_id, uid_start, uid_count, gid_start, gid_count,
         holder_pid, holder_start, holder_boot, holder_machine, holder_host, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
-      [row.realmId, row.name, row.kind, row.owner, row.scopeKey, row.parentId, row.fsId,
-        row.uid.start, row.uid.end - row.uid.start, row.gid.start, row.gid.end - row.gid.start,
-        h?.pid ?? null, h?.startTime ?? null, h?.bootId ?? null, h?.machineId ?? null, h?.host ?? null, row.createdAt],
+      [
+        row.realmId,
+        row.name,
+        row.kind,
+        row.owner,
+        row.scopeKey,
+        row.parentId,
+        row.fsId,
+        row.uid.start,
+        row.uid.end - row.uid.start,
+        row.gid.start,
+        row.gid.end - row.gid.start,
+        h?.pid ?? null,
+        h?.startTime ?? null,
+        h?.bootId ?? null,
+        h?.machineId ?? null,
+        h?.host ?? null,
+        row.createdAt,
+      ],
     );
     return fromNew(Number(r.rows[0].id), row);
   }
@@ -140,8 +177,10 @@ class PostgresTx implements StoreTx {
   }
 
   async setHolder(id: number, h: Holder | null): Promise<void> {
-    await this.c.query('UPDATE allocations SET holder_pid = $1, holder_start = $2, holder_boot = $3, holder_machine = $4, holder_host = $5 WHERE id = $6',
-      [h?.pid ?? null, h?.startTime ?? null, h?.bootId ?? null, h?.machineId ?? null, h?.host ?? null, id]);
+    await this.c.query(
+      'UPDATE allocations SET holder_pid = $1, holder_start = $2, holder_boot = $3, holder_machine = $4, holder_host = $5 WHERE id = $6',
+      [h?.pid ?? null, h?.startTime ?? null, h?.bootId ?? null, h?.machineId ?? null, h?.host ?? null, id],
+    );
   }
 }
 
@@ -157,7 +196,11 @@ export class PostgresStore implements Store {
   private readonly mutex = new Mutex();
   private readonly tx: PostgresTx;
 
-  private constructor(private readonly client: pg.Client, readonly info: RegistryInfo, private readonly maxAttempts: number) {
+  private constructor(
+    private readonly client: pg.Client,
+    readonly info: RegistryInfo,
+    private readonly maxAttempts: number,
+  ) {
     this.tx = new PostgresTx(client);
   }
 
@@ -205,12 +248,15 @@ export class PostgresStore implements Store {
     await c.query('BEGIN');
     try {
       await c.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
-      await c.query('CREATE TABLE IF NOT EXISTS fsidmap_schema (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL)');
+      await c.query(
+        'CREATE TABLE IF NOT EXISTS fsidmap_schema (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL)',
+      );
       const current = Number((await c.query('SELECT coalesce(max(version), 0) AS v FROM fsidmap_schema')).rows[0].v);
       const latest = latestVersion(migrations);
       if (current > latest) {
         throw new FsidmapError('ERR_DB_SCHEMA', `registry ${location} has schema version ${current}; this fsidmap knows up to ${latest}`, {
-          hint: 'upgrade fsidmap; older versions must not write a newer registry', context: { current, latest },
+          hint: 'upgrade fsidmap; older versions must not write a newer registry',
+          context: { current, latest },
         });
       }
       for (const m of migrations.filter((m) => m.version > current)) {
@@ -263,13 +309,17 @@ export class PostgresStore implements Store {
   }
 
   list(filter: ListFilter): Promise<AllocationRow[]> {
-    return this.read(`${SELECT} WHERE r.name = $1 AND ($2::text IS NULL OR a.kind = $2) ORDER BY a.uid_start, a.scope_key, a.name`, [filter.realm, filter.kind ?? null]);
+    return this.read(`${SELECT} WHERE r.name = $1 AND ($2::text IS NULL OR a.kind = $2) ORDER BY a.uid_start, a.scope_key, a.name`, [
+      filter.realm,
+      filter.kind ?? null,
+    ]);
   }
 
   // Top-level allocations of the realm holding the id, then (children lie
   // inside their parents) the children of those holding it, recursively.
   containing(realm: string, id: number): Promise<AllocationRow[]> {
-    return this.read(`WITH RECURSIVE
+    return this.read(
+      `WITH RECURSIVE
       rid AS (SELECT id FROM realms WHERE name = $1),
       uh(id) AS (
         SELECT a.id FROM rid JOIN scopes s ON s.key = -rid.id JOIN allocations a ON a.scope_key = s.key
@@ -284,7 +334,9 @@ export class PostgresStore implements Store {
         SELECT a.id FROM gh JOIN scopes s ON s.key = gh.id JOIN allocations a ON a.scope_key = s.key
         WHERE a.gid_start <= $2 AND a.gid_start > $2 - s.max_gid_count AND a.gid_start + a.gid_count > $2)
       ${SELECT} WHERE a.id IN (SELECT id FROM uh UNION SELECT id FROM gh)
-      ORDER BY a.uid_count DESC, a.name`, [realm, id]);
+      ORDER BY a.uid_count DESC, a.name`,
+      [realm, id],
+    );
   }
 
   /**

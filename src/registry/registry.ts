@@ -1,10 +1,31 @@
 import {
-  type AllocRequest, type Allocation, DEFAULT_REALM, type Holder, checkExisting, checkFsTarget, checkName, checkReleasable,
-  childPools, chooseIds, cryptoRandom, normalizeRequest, ownerFor, sameHolder,
+  type AllocRequest,
+  type Allocation,
+  DEFAULT_REALM,
+  type Holder,
+  checkExisting,
+  checkFsTarget,
+  checkName,
+  checkReleasable,
+  childPools,
+  chooseIds,
+  cryptoRandom,
+  normalizeRequest,
+  ownerFor,
+  sameHolder,
 } from '../alloc/index.js';
 import { FsidmapError } from '../errors.js';
 import type {
-  AllocateOptions, AllocateResult, AllocationRow, ListFilter, References, Registry, RegistryInfo, ReleaseOptions, Store, StoreTx,
+  AllocateOptions,
+  AllocateResult,
+  AllocationRow,
+  ListFilter,
+  References,
+  Registry,
+  RegistryInfo,
+  ReleaseOptions,
+  Store,
+  StoreTx,
 } from './contract.js';
 import { ScopeCache } from './scope-cache.js';
 
@@ -16,7 +37,8 @@ function plain(row: AllocationRow): Allocation {
 
 function notFound(name: string, realm: string): FsidmapError {
   return new FsidmapError('ERR_NO_SUCH_ALLOCATION', `no allocation named "${name}" in realm ${realm}`, {
-    hint: 'fsidmap list shows what is allocated', context: { name, realm },
+    hint: 'fsidmap list shows what is allocated',
+    context: { name, realm },
   });
 }
 
@@ -62,15 +84,31 @@ export class StoreRegistry implements Registry {
         checkFsTarget(req, fsTarget);
         touched = scopeKey;
         const generation = await tx.lockScope(scopeKey);
-        const view = this.cache.get(scopeKey, generation, options.exclusions)
-          ?? this.cache.build(scopeKey, generation, options.exclusions, await tx.scopeRanges(scopeKey));
+        const view =
+          this.cache.get(scopeKey, generation, options.exclusions) ??
+          this.cache.build(scopeKey, generation, options.exclusions, await tx.scopeRanges(scopeKey));
         const { uid, gid } = chooseIds({
-          name: req.name, size: req.size, random, bothBlocked: view.both,
-          uid: { pool: pools.uidPool, blocked: view.uid }, gid: { pool: pools.gidPool, blocked: view.gid },
+          name: req.name,
+          size: req.size,
+          random,
+          bothBlocked: view.both,
+          uid: { pool: pools.uidPool, blocked: view.uid },
+          gid: { pool: pools.gidPool, blocked: view.gid },
         });
         const row = await tx.insert({
-          realmId, realm: req.realm, parent: req.parent, fs: fsTarget?.name ?? null, name: req.name, kind: req.kind, owner: ownerFor(req), scopeKey, parentId, fsId: fsTarget?.id ?? null,
-          uid: { start: uid.start, end: uid.end }, gid: { start: gid.start, end: gid.end }, holder: req.holder,
+          realmId,
+          realm: req.realm,
+          parent: req.parent,
+          fs: fsTarget?.name ?? null,
+          name: req.name,
+          kind: req.kind,
+          owner: ownerFor(req),
+          scopeKey,
+          parentId,
+          fsId: fsTarget?.id ?? null,
+          uid: { start: uid.start, end: uid.end },
+          gid: { start: gid.start, end: gid.end },
+          holder: req.holder,
           createdAt: new Date().toISOString(),
         });
         const next = await tx.generationOf(scopeKey);

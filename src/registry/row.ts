@@ -41,9 +41,16 @@ export interface RawRow {
 const n = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
 
 export function fromRaw(r: RawRow): AllocationRow {
-  const holder: Holder | null = r.holder_pid === null || r.holder_start === null ? null : {
-    pid: n(r.holder_pid), startTime: n(r.holder_start), bootId: r.holder_boot ?? '', machineId: r.holder_machine ?? '', host: r.holder_host ?? '',
-  };
+  const holder: Holder | null =
+    r.holder_pid === null || r.holder_start === null
+      ? null
+      : {
+          pid: n(r.holder_pid),
+          startTime: n(r.holder_start),
+          bootId: r.holder_boot ?? '',
+          machineId: r.holder_machine ?? '',
+          host: r.holder_host ?? '',
+        };
   return {
     id: n(r.id),
     realmId: n(r.realm_id),
@@ -64,7 +71,18 @@ export function fromRaw(r: RawRow): AllocationRow {
 /** The row an insert wrote, built from what was inserted (no re-read). */
 export function fromNew(id: number, row: NewAllocation): AllocationRow {
   return {
-    id, realmId: row.realmId, scopeKey: row.scopeKey, realm: row.realm, name: row.name, kind: row.kind, owner: row.owner,
-    parent: row.parent, fs: row.fs, uid: { ...row.uid }, gid: { ...row.gid }, holder: row.holder, createdAt: row.createdAt,
+    id,
+    realmId: row.realmId,
+    scopeKey: row.scopeKey,
+    realm: row.realm,
+    name: row.name,
+    kind: row.kind,
+    owner: row.owner,
+    parent: row.parent,
+    fs: row.fs,
+    uid: { ...row.uid },
+    gid: { ...row.gid },
+    holder: row.holder,
+    createdAt: row.createdAt,
   };
 }

@@ -45,7 +45,10 @@ export class ScopeCache {
     }
     const uid = ex.uid.clone();
     const gid = ex.gid.clone();
-    for (const r of ranges) { uid.block(r.uid.start, r.uid.end); gid.block(r.gid.start, r.gid.end); }
+    for (const r of ranges) {
+      uid.block(r.uid.start, r.uid.end);
+      gid.block(r.gid.start, r.gid.end);
+    }
     const view: ScopeView = { generation, exclusions, uid, gid, both: uid.clone().add(gid) };
     this.put(key, view);
     return view;
@@ -54,7 +57,10 @@ export class ScopeCache {
   /** After a committed insert (+1) or delete (-1) that moved the scope from `from` to `to`. */
   apply(key: number, from: number, to: number, change: { uid: Range; gid: Range }, sign: 1 | -1): void {
     const v = this.views.get(key);
-    if (!v || v.generation !== from) { this.views.delete(key); return; }
+    if (!v || v.generation !== from) {
+      this.views.delete(key);
+      return;
+    }
     const op = sign === 1 ? 'block' : 'unblock';
     v.uid[op](change.uid.start, change.uid.end);
     v.gid[op](change.gid.start, change.gid.end);

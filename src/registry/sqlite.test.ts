@@ -17,7 +17,10 @@ const paths = new Map<string, string>();
 registryContract('sqlite', {
   async open(key?: string, options: { readOnly?: boolean } = {}) {
     let path = key ? paths.get(key) : undefined;
-    if (!path) { path = join(dir, `r${++n}.db`); if (key) paths.set(key, path); }
+    if (!path) {
+      path = join(dir, `r${++n}.db`);
+      if (key) paths.set(key, path);
+    }
     return openRegistry({ db: path, ...options });
   },
 });
@@ -31,15 +34,29 @@ test('sqlite: a trigger refuses an overlapping row even when written by hand', a
   const a = (await r.allocate({ name: 'a' }, { exclusions: NO_HOST, random: seededRandom(1) })).allocation;
   await r.close();
   const db = new Database(path);
-  const insert = (start: number, scope: number) => db.prepare(`INSERT INTO allocations (realm_id, name, kind, scope_key, uid_start, uid_count, gid_start, gid_count, created_at)
-    VALUES (1, ?, 'container', ?, ?, 65536, ?, 65536, 'now')`).run(`hand-${start}-${scope}`, scope, start, start);
+  const insert = (start: number, scope: number) =>
+    db
+      .prepare(
+        `INSERT INTO allocations (realm_id, name, kind, scope_key, uid_start, uid_count, gid_start, gid_count, created_at)
+    VALUES (1, ?, 'container', ?, ?, 65536, ?, 65536, 'now')`,
+      )
+      .run(`hand-${start}-${scope}`, scope, start, start);
   assert.throws(() => insert(a.uid.start, -1), /FSIDMAP_OVERLAP/);
   insert(a.uid.start - 65536 * 3, -1);
-  assert.throws(() => db.prepare('UPDATE allocations SET uid_start = uid_start + 65536 WHERE name = ?').run(`hand-${a.uid.start - 65536 * 3}--1`), /FSIDMAP_IMMUTABLE/);
+  assert.throws(
+    () => db.prepare('UPDATE allocations SET uid_start = uid_start + 65536 WHERE name = ?').run(`hand-${a.uid.start - 65536 * 3}--1`),
+    /FSIDMAP_IMMUTABLE/,
+  );
   // Different scope (a child of allocation 1 may overlap its parent).
   db.pragma('foreign_keys = ON');
-  assert.doesNotThrow(() => db.prepare(`INSERT INTO allocations (realm_id, name, kind, scope_key, parent_id, uid_start, uid_count, gid_start, gid_count, created_at)
-    VALUES (1, 'child', 'container', 1, 1, ?, 65536, ?, 65536, 'now')`).run(a.uid.start, a.uid.start));
+  assert.doesNotThrow(() =>
+    db
+      .prepare(
+        `INSERT INTO allocations (realm_id, name, kind, scope_key, parent_id, uid_start, uid_count, gid_start, gid_count, created_at)
+    VALUES (1, 'child', 'container', 1, 1, ?, 65536, ?, 65536, 'now')`,
+      )
+      .run(a.uid.start, a.uid.start),
+  );
   assert.throws(() => db.prepare('DELETE FROM allocations WHERE id = 1').run(), /FOREIGN KEY/);
   db.close();
 });
@@ -50,7 +67,14 @@ test('sqlite: migrations apply in order once, keep data, and a newer schema is r
   assert.equal(r1.info.schemaVersion, 1);
   await r1.allocate({ name: 'keep-me' }, { exclusions: NO_HOST });
   await r1.close();
-  const v2 = [...sqliteMigrations, { version: 2, description: 'test: labels', sql: 'ALTER TABLE allocations ADD COLUMN label TEXT; CREATE INDEX allocations_label ON allocations (label);' }];
+  const v2 = [
+    ...sqliteMigrations,
+    {
+      version: 2,
+      description: 'test: labels',
+      sql: 'ALTER TABLE allocations ADD COLUMN label TEXT; CREATE INDEX allocations_label ON allocations (label);',
+    },
+  ];
   const r2 = await openRegistry({ db: path, migrations: v2 });
   assert.equal(r2.info.schemaVersion, 2);
   assert.ok(await r2.get('keep-me'));

@@ -33,16 +33,38 @@ export function mapError(e: unknown, path: string): unknown {
   const code = (e as { code?: string }).code ?? '';
   const context = { path, sqlite: code };
   if (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED') {
-    return new FsidmapError('ERR_DB_BUSY', `registry ${path} stayed locked by another process`, { cause: e, context, hint: 'retry; if it persists, look for a stuck fsidmap process' });
+    return new FsidmapError('ERR_DB_BUSY', `registry ${path} stayed locked by another process`, {
+      cause: e,
+      context,
+      hint: 'retry; if it persists, look for a stuck fsidmap process',
+    });
   }
-  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM' || code === 'SQLITE_AUTH' || code === 'SQLITE_IOERR' || code.startsWith('SQLITE_IOERR_')) {
-    return new FsidmapError('ERR_DB_UNREACHABLE', `cannot open registry ${path}: ${e.message}`, { cause: e, context, hint: 'check that the directory exists and is writable, or pass --db PATH' });
+  if (
+    code === 'SQLITE_CANTOPEN' ||
+    code === 'SQLITE_PERM' ||
+    code === 'SQLITE_AUTH' ||
+    code === 'SQLITE_IOERR' ||
+    code.startsWith('SQLITE_IOERR_')
+  ) {
+    return new FsidmapError('ERR_DB_UNREACHABLE', `cannot open registry ${path}: ${e.message}`, {
+      cause: e,
+      context,
+      hint: 'check that the directory exists and is writable, or pass --db PATH',
+    });
   }
   if (code === 'SQLITE_READONLY' || code.startsWith('SQLITE_READONLY_')) {
-    return new FsidmapError('ERR_DB_UNREACHABLE', `registry ${path} is read-only: ${e.message}`, { cause: e, context, hint: 'run as a user who may write it, or pass --db PATH' });
+    return new FsidmapError('ERR_DB_UNREACHABLE', `registry ${path} is read-only: ${e.message}`, {
+      cause: e,
+      context,
+      hint: 'run as a user who may write it, or pass --db PATH',
+    });
   }
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-    return new FsidmapError('ERR_DB_INVALID', `${path} is not a usable fsidmap registry: ${e.message}`, { cause: e, context, hint: 'point --db at the registry file, or move this file away' });
+    return new FsidmapError('ERR_DB_INVALID', `${path} is not a usable fsidmap registry: ${e.message}`, {
+      cause: e,
+      context,
+      hint: 'point --db at the registry file, or move this file away',
+    });
   }
   if (e.message.includes('FSIDMAP_OVERLAP')) {
     return new FsidmapError('ERR_REGISTRY_OVERLAP', `the registry refused an overlapping range: ${e.message}`, { cause: e, context });
@@ -62,14 +84,17 @@ class SqliteTx implements StoreTx {
       scopeGet: db.prepare('SELECT generation FROM scopes WHERE key = ?').pluck(),
 
       ranges: db.prepare('SELECT uid_start, uid_count, gid_start, gid_count FROM allocations WHERE scope_key = ?').raw(),
-      insert: db.prepare(`INSERT INTO allocations (realm_id, name, kind, owner, scope_key, parent_id, fs_id, uid_start, uid_count, gid_start, gid_count,
+      insert:
+        db.prepare(`INSERT INTO allocations (realm_id, name, kind, owner, scope_key, parent_id, fs_id, uid_start, uid_count, gid_start, gid_count,
         holder_pid, holder_start, holder_boot, holder_machine, holder_host, created_at)
         VALUES (@realmId, @name, @kind, @owner, @scopeKey, @parentId, @fsId, @uidStart, @uidCount, @gidStart, @gidCount,
         @pid, @start, @boot, @machine, @host, @createdAt)`),
       remove: db.prepare('DELETE FROM allocations WHERE id = ?'),
       users: db.prepare(`${SELECT} WHERE a.fs_id = ? ORDER BY a.name`),
       children: db.prepare(`${SELECT} WHERE a.parent_id = ? ORDER BY a.name`),
-      holder: db.prepare('UPDATE allocations SET holder_pid = ?, holder_start = ?, holder_boot = ?, holder_machine = ?, holder_host = ? WHERE id = ?'),
+      holder: db.prepare(
+        'UPDATE allocations SET holder_pid = ?, holder_start = ?, holder_boot = ?, holder_machine = ?, holder_host = ? WHERE id = ?',
+      ),
     };
   }
 
@@ -98,15 +123,31 @@ class SqliteTx implements StoreTx {
   }
 
   async scopeRanges(key: number): Promise<{ uid: Range; gid: Range }[]> {
-    return (this.s.ranges.all(key) as number[][]).map(([us, uc, gs, gc]) => ({ uid: { start: us, end: us + uc }, gid: { start: gs, end: gs + gc } }));
+    return (this.s.ranges.all(key) as number[][]).map(([us, uc, gs, gc]) => ({
+      uid: { start: us, end: us + uc },
+      gid: { start: gs, end: gs + gc },
+    }));
   }
 
   async insert(row: NewAllocation): Promise<AllocationRow> {
     const h = row.holder;
     const info = this.s.insert.run({
-      realmId: row.realmId, name: row.name, kind: row.kind, owner: row.owner, scopeKey: row.scopeKey, parentId: row.parentId, fsId: row.fsId,
-      uidStart: row.uid.start, uidCount: row.uid.end - row.uid.start, gidStart: row.gid.start, gidCount: row.gid.end - row.gid.start,
-      pid: h?.pid ?? null, start: h?.startTime ?? null, boot: h?.bootId ?? null, machine: h?.machineId ?? null, host: h?.host ?? null,
+      realmId: row.realmId,
+      name: row.name,
+      kind: row.kind,
+      owner: row.owner,
+      scopeKey: row.scopeKey,
+      parentId: row.parentId,
+      fsId: row.fsId,
+      uidStart: row.uid.start,
+      uidCount: row.uid.end - row.uid.start,
+      gidStart: row.gid.start,
+      gidCount: row.gid.end - row.gid.start,
+      pid: h?.pid ?? null,
+      start: h?.startTime ?? null,
+      boot: h?.bootId ?? null,
+      machine: h?.machineId ?? null,
+      host: h?.host ?? null,
       createdAt: row.createdAt,
     });
     return fromNew(Number(info.lastInsertRowid), row);
@@ -152,7 +193,8 @@ export class SqliteStore implements Store {
       if (options.createDirs && path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
       else if (path !== ':memory:' && !existsSync(dirname(path))) {
         throw new FsidmapError('ERR_DB_UNREACHABLE', `cannot create registry ${path}: directory ${dirname(path)} does not exist`, {
-          hint: 'create the directory, or pass another --db PATH', context: { path },
+          hint: 'create the directory, or pass another --db PATH',
+          context: { path },
         });
       }
       this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 30000 });
@@ -173,13 +215,20 @@ export class SqliteStore implements Store {
     const db = this.db;
     db.exec('BEGIN IMMEDIATE');
     try {
-      db.exec('CREATE TABLE IF NOT EXISTS fsidmap_schema (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
-      const current = (db.prepare('SELECT coalesce(max(version), 0) FROM fsidmap_schema').pluck().get() as number);
+      db.exec(
+        'CREATE TABLE IF NOT EXISTS fsidmap_schema (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)',
+      );
+      const current = db.prepare('SELECT coalesce(max(version), 0) FROM fsidmap_schema').pluck().get() as number;
       const latest = latestVersion(migrations);
       if (current > latest) {
-        throw new FsidmapError('ERR_DB_SCHEMA', `registry ${this.options.path} has schema version ${current}; this fsidmap knows up to ${latest}`, {
-          hint: 'upgrade fsidmap; older versions must not write a newer registry', context: { current, latest },
-        });
+        throw new FsidmapError(
+          'ERR_DB_SCHEMA',
+          `registry ${this.options.path} has schema version ${current}; this fsidmap knows up to ${latest}`,
+          {
+            hint: 'upgrade fsidmap; older versions must not write a newer registry',
+            context: { current, latest },
+          },
+        );
       }
       const record = db.prepare('INSERT INTO fsidmap_schema (version, description, applied_at) VALUES (?, ?, ?)');
       for (const m of migrations.filter((m) => m.version > current)) {
@@ -226,6 +275,8 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.mutex.run(async () => { if (this.db.open) this.db.close(); });
+    await this.mutex.run(async () => {
+      if (this.db.open) this.db.close();
+    });
   }
 }

@@ -16,7 +16,9 @@ export function loadScenario(file: string): Scenario {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new FsidmapError('ERR_USAGE', `cannot read scenario ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { hint: 'give the path of a scenario JSON file (the repository ships some in scenarios/)' });
+    throw new FsidmapError('ERR_USAGE', `cannot read scenario ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, {
+      hint: 'give the path of a scenario JSON file (the repository ships some in scenarios/)',
+    });
   }
   return parseScenario(text, file);
 }

@@ -7,10 +7,16 @@ import { FsidmapError } from '../errors.js';
  * re-checks them.
  */
 export class JsonReader {
-  constructor(readonly value: unknown, readonly where: string) {}
+  constructor(
+    readonly value: unknown,
+    readonly where: string,
+  ) {}
 
   fail(message: string, hint?: string): never {
-    throw new FsidmapError('ERR_SCENARIO_INVALID', `${this.where}: ${message}`, { context: { field: this.where }, ...(hint ? { hint } : {}) });
+    throw new FsidmapError('ERR_SCENARIO_INVALID', `${this.where}: ${message}`, {
+      context: { field: this.where },
+      ...(hint ? { hint } : {}),
+    });
   }
 
   private describe(): string {
@@ -26,7 +32,8 @@ export class JsonReader {
   }
 
   object(allowed?: readonly string[]): this {
-    if (typeof this.value !== 'object' || this.value === null || Array.isArray(this.value)) this.fail(`expected an object, got ${this.describe()}`);
+    if (typeof this.value !== 'object' || this.value === null || Array.isArray(this.value))
+      this.fail(`expected an object, got ${this.describe()}`);
     if (allowed) {
       for (const k of Object.keys(this.value as object)) {
         if (!allowed.includes(k)) this.fail(`unknown field "${k}"`, `fields here: ${allowed.join(', ')}`);
@@ -100,6 +107,8 @@ export function parseJson(text: string, origin: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new FsidmapError('ERR_SCENARIO_INVALID', `${origin}: not valid JSON: ${(e as Error).message}`, { hint: 'scenario files are JSON (see docs/userns.md)' });
+    throw new FsidmapError('ERR_SCENARIO_INVALID', `${origin}: not valid JSON: ${(e as Error).message}`, {
+      hint: 'scenario files are JSON (see docs/userns.md)',
+    });
   }
 }

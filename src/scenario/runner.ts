@@ -55,7 +55,10 @@ export function runScenario(s: Scenario, options: { semantics?: FsidSemantics } 
 
 function task(world: World, name: string, step: number): Task {
   const t = world.sys.task(name);
-  if (!t) throw new FsidmapError('ERR_SCENARIO_INVALID', `step ${step}: unknown process "${name}"`, { hint: 'declare it under processes, or create it with a fork step first' });
+  if (!t)
+    throw new FsidmapError('ERR_SCENARIO_INVALID', `step ${step}: unknown process "${name}"`, {
+      hint: 'declare it under processes, or create it with a fork step first',
+    });
   return t;
 }
 
@@ -72,40 +75,73 @@ function runStep(world: World, step: StepSpec, index: number): StepReport {
   let target = (a.path as string | undefined) ?? '';
   let o: Outcome<unknown>;
   let value: Value | null = null;
-  const setCred = (r: Outcome<unknown>) => { if (r.ok) me.cred = r.value as Task['cred']; return r; };
+  const setCred = (r: Outcome<unknown>) => {
+    if (r.ok) me.cred = r.value as Task['cred'];
+    return r;
+  };
   switch (step.op) {
     case 'stat': {
       const r = stat(vfs, me, a.path);
       o = r;
-      if (r.ok) value = { uid: r.value!.uid, gid: r.value!.gid, mode: r.value!.mode, type: r.value!.type, diskUid: r.value!.diskUid ?? null, diskGid: r.value!.diskGid ?? null };
+      if (r.ok)
+        value = {
+          uid: r.value!.uid,
+          gid: r.value!.gid,
+          mode: r.value!.mode,
+          type: r.value!.type,
+          diskUid: r.value!.diskUid ?? null,
+          diskGid: r.value!.diskGid ?? null,
+        };
       break;
     }
-    case 'open': o = open(vfs, me, a.path, a.access as OpenAccess); target = `${a.path} (${a.access})`; break;
-    case 'create': case 'mkdir': {
+    case 'open':
+      o = open(vfs, me, a.path, a.access as OpenAccess);
+      target = `${a.path} (${a.access})`;
+      break;
+    case 'create':
+    case 'mkdir': {
       const r = create(vfs, me, a.path, step.op === 'mkdir' ? 'dir' : 'file', a.mode);
       o = r;
       if (r.ok) value = { diskUid: r.value!.diskUid ?? null, diskGid: r.value!.diskGid ?? null, mode: r.value!.mode };
       break;
     }
-    case 'chown': case 'chmod': case 'utimes': {
-      const r = step.op === 'chown' ? chown(vfs, me, a.path, a.uid, a.gid) : step.op === 'chmod' ? chmod(vfs, me, a.path, a.mode) : utimes(vfs, me, a.path, a.how);
+    case 'chown':
+    case 'chmod':
+    case 'utimes': {
+      const r =
+        step.op === 'chown'
+          ? chown(vfs, me, a.path, a.uid, a.gid)
+          : step.op === 'chmod'
+            ? chmod(vfs, me, a.path, a.mode)
+            : utimes(vfs, me, a.path, a.how);
       o = r;
       if (step.op === 'chown') target = `${a.path} → ${a.uid}:${a.gid}`;
       if (step.op === 'chmod') target = `${a.path} → ${octal(a.mode)}`;
       if (r.ok) value = { diskUid: r.value!.diskUid ?? null, diskGid: r.value!.diskGid ?? null, mode: r.value!.mode };
       break;
     }
-    case 'unlink': case 'rmdir': o = remove(vfs, me, a.path, step.op === 'rmdir'); break;
+    case 'unlink':
+    case 'rmdir':
+      o = remove(vfs, me, a.path, step.op === 'rmdir');
+      break;
     case 'disk': {
       const t = new Trace();
       const at = vfs.lookupNoPerm(a.path);
-      if (!at.inode) { o = failure(t, 'ENOENT', 'disk', `${a.path} does not exist`); break; }
+      if (!at.inode) {
+        o = failure(t, 'ENOENT', 'disk', `${a.path} does not exist`);
+        break;
+      }
       const n = at.inode;
       value = { uid: n.diskUid ?? null, gid: n.diskGid ?? null, mode: n.mode, type: n.type };
-      o = success(t, 'disk', `on disk ${n.diskUid}:${n.diskGid} ${octal(n.mode)} (${n.type}; the administrator's view, no permission check)`);
+      o = success(
+        t,
+        'disk',
+        `on disk ${n.diskUid}:${n.diskGid} ${octal(n.mode)} (${n.type}; the administrator's view, no permission check)`,
+      );
       break;
     }
-    case 'kill': case 'ptrace': {
+    case 'kill':
+    case 'ptrace': {
       const other = task(world, a.target, index);
       target = other.name;
       o = step.op === 'kill' ? killOk(me, other) : ptraceMayAccess(me, other, a.mode as PtraceMode);
@@ -124,10 +160,14 @@ function runStep(world: World, step: StepSpec, index: number): StepReport {
       target = `${a.ns}/${a.map}_map`;
       const r = sys.writeMap(me, ns, a.map as MapKind, mapText(a.text));
       o = r;
-      if (r.ok) value = { installed: formatInline(r.value!.installed), mirrored: r.value!.mirrored ? formatInline(r.value!.mirrored) : null };
+      if (r.ok)
+        value = { installed: formatInline(r.value!.installed), mirrored: r.value!.mirrored ? formatInline(r.value!.mirrored) : null };
       break;
     }
-    case 'write-setgroups': target = `${a.ns}/setgroups`; o = sys.writeSetgroups(me, namespace(world, a.ns, index), a.text); break;
+    case 'write-setgroups':
+      target = `${a.ns}/setgroups`;
+      o = sys.writeSetgroups(me, namespace(world, a.ns, index), a.text);
+      break;
     case 'fork': {
       if (sys.task(a.name)) throw new FsidmapError('ERR_SCENARIO_INVALID', `step ${index}: process "${a.name}" already exists`);
       sys.fork(me, a.name);
@@ -135,14 +175,20 @@ function runStep(world: World, step: StepSpec, index: number): StepReport {
       o = success(new Trace(), 'fork', `${a.name} is a copy of ${me.name}`);
       break;
     }
-    case 'setuid': case 'setgid': target = String(a.id); o = setCred(setid(me.cred, step.op === 'setuid' ? 'uid' : 'gid', a.id)); break;
-    case 'setresuid': case 'setresgid': {
+    case 'setuid':
+    case 'setgid':
+      target = String(a.id);
+      o = setCred(setid(me.cred, step.op === 'setuid' ? 'uid' : 'gid', a.id));
+      break;
+    case 'setresuid':
+    case 'setresgid': {
       const [r, e, s] = a.ids as number[];
       target = `${r},${e},${s}`;
       o = setCred(setresid(me.cred, step.op === 'setresuid' ? 'uid' : 'gid', r, e, s));
       break;
     }
-    case 'setfsuid': case 'setfsgid': {
+    case 'setfsuid':
+    case 'setfsgid': {
       const r = setfsid(me.cred, step.op === 'setfsuid' ? 'uid' : 'gid', a.id);
       setCred(r);
       o = r;
@@ -150,24 +196,35 @@ function runStep(world: World, step: StepSpec, index: number): StepReport {
       value = { previous: r.previous };
       break;
     }
-    case 'setgroups': target = (a.groups as number[]).join(','); o = setCred(setgroups(me.cred, a.groups)); break;
+    case 'setgroups':
+      target = (a.groups as number[]).join(',');
+      o = setCred(setgroups(me.cred, a.groups));
+      break;
     case 'ids': {
       // Without "in": getresuid in the process's own namespace. With it: /proc/PID/status read from that namespace.
       const seenFrom = a.in ? namespace(world, a.in, index) : me.cred.userNs;
       const v = viewCred(me.cred, seenFrom);
       target = a.in ? `seen from ${a.in}` : '';
       value = { uid: v.uid, gid: v.gid, groups: v.groups, caps: v.capEffective, ns: v.ns };
-      o = success(new Trace(), a.in ? 'proc_pid_status' : 'getresuid', `uid ${v.uid.join('/')} gid ${v.gid.join('/')} (real/effective/saved/fs) as seen from ${seenFrom.name}; lives in ${v.ns}, caps ${v.capEffective}`);
+      o = success(
+        new Trace(),
+        a.in ? 'proc_pid_status' : 'getresuid',
+        `uid ${v.uid.join('/')} gid ${v.gid.join('/')} (real/effective/saved/fs) as seen from ${seenFrom.name}; lives in ${v.ns}, caps ${v.capEffective}`,
+      );
       break;
     }
-    case 'idmap-mount': target = `${a.source} → ${a.path}`; o = makeIdmappedMount(vfs, me, a.source, a.path, namespace(world, a.ns, index)); break;
+    case 'idmap-mount':
+      target = `${a.source} → ${a.path}`;
+      o = makeIdmappedMount(vfs, me, a.source, a.path, namespace(world, a.ns, index));
+      break;
   }
   return report(step, index, target, o, value);
 }
 
 function report(step: StepSpec, index: number, target: string, o: Outcome<unknown>, value: Value | null): StepReport {
   const result = resultName(o);
-  let match: boolean | null = null, mismatch: string | null = null;
+  let match: boolean | null = null,
+    mismatch: string | null = null;
   const exp = step.expect;
   if (exp) {
     const diffs: string[] = [];
@@ -180,8 +237,20 @@ function report(step: StepSpec, index: number, target: string, o: Outcome<unknow
     mismatch = match ? null : diffs.join('; ');
   }
   return {
-    index, op: step.op, as: step.as, target, result, expected: exp ? expectText(exp) : null, match, mismatch, value,
-    rule: o.rule, reason: o.reason, note: step.note ?? null, compare: step.compare, trace: o.trace,
+    index,
+    op: step.op,
+    as: step.as,
+    target,
+    result,
+    expected: exp ? expectText(exp) : null,
+    match,
+    mismatch,
+    value,
+    rule: o.rule,
+    reason: o.reason,
+    note: step.note ?? null,
+    compare: step.compare,
+    trace: o.trace,
   };
 }
 
@@ -210,11 +279,16 @@ export function compareReports(a: ScenarioReport, b: ScenarioReport): string[] {
   if (a.steps.length !== b.steps.length) out.push(`${a.name} has ${a.steps.length} steps, ${b.name} has ${b.steps.length}`);
   const n = Math.min(a.steps.length, b.steps.length);
   for (let i = 0; i < n; i++) {
-    const x = a.steps[i], y = b.steps[i];
+    const x = a.steps[i],
+      y = b.steps[i];
     if (!x.compare || !y.compare) continue;
-    if (x.op !== y.op) { out.push(`step ${i + 1}: ${a.name} does ${x.op}, ${b.name} does ${y.op}`); continue; }
+    if (x.op !== y.op) {
+      out.push(`step ${i + 1}: ${a.name} does ${x.op}, ${b.name} does ${y.op}`);
+      continue;
+    }
     if (x.result !== y.result) out.push(`step ${i + 1} (${x.op} ${x.target}): ${x.result} in ${a.name}, ${y.result} in ${b.name}`);
-    else if (JSON.stringify(x.value) !== JSON.stringify(y.value)) out.push(`step ${i + 1} (${x.op} ${x.target}): ${JSON.stringify(x.value)} in ${a.name}, ${JSON.stringify(y.value)} in ${b.name}`);
+    else if (JSON.stringify(x.value) !== JSON.stringify(y.value))
+      out.push(`step ${i + 1} (${x.op} ${x.target}): ${JSON.stringify(x.value)} in ${a.name}, ${JSON.stringify(y.value)} in ${b.name}`);
   }
   return out;
 }

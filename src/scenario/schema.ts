@@ -66,7 +66,10 @@ export interface MountSpec {
   readonly idmap: string | undefined;
 }
 
-export type Expectation = { readonly result: string; readonly fields: Readonly<Record<string, number | string | null | readonly number[]>> };
+export type Expectation = {
+  readonly result: string;
+  readonly fields: Readonly<Record<string, number | string | null | readonly number[]>>;
+};
 
 export interface StepSpec {
   readonly op: StepOp;
@@ -94,25 +97,74 @@ export interface Scenario {
 }
 
 export const STEP_OPS = [
-  'stat', 'open', 'create', 'mkdir', 'chown', 'chmod', 'utimes', 'unlink', 'rmdir', 'disk',
-  'kill', 'ptrace', 'unshare', 'write-map', 'write-setgroups', 'fork',
-  'setuid', 'setgid', 'setresuid', 'setresgid', 'setfsuid', 'setfsgid', 'setgroups', 'ids', 'idmap-mount',
+  'stat',
+  'open',
+  'create',
+  'mkdir',
+  'chown',
+  'chmod',
+  'utimes',
+  'unlink',
+  'rmdir',
+  'disk',
+  'kill',
+  'ptrace',
+  'unshare',
+  'write-map',
+  'write-setgroups',
+  'fork',
+  'setuid',
+  'setgid',
+  'setresuid',
+  'setresgid',
+  'setfsuid',
+  'setfsgid',
+  'setgroups',
+  'ids',
+  'idmap-mount',
 ] as const;
-export type StepOp = typeof STEP_OPS[number];
+export type StepOp = (typeof STEP_OPS)[number];
 
 /** The argument fields each op takes, with their kinds; validated here so the runner trusts them. */
-const ARGS: Record<StepOp, Record<string, 'path' | 'id' | 'id-1' | 'ids' | 'mode' | 'name' | 'text' | 'access' | 'how' | 'map' | 'ptrace'>> = {
-  stat: { path: 'path' }, open: { path: 'path', access: 'access' }, create: { path: 'path', mode: 'mode' }, mkdir: { path: 'path', mode: 'mode' },
-  chown: { path: 'path', uid: 'id-1', gid: 'id-1' }, chmod: { path: 'path', mode: 'mode' }, utimes: { path: 'path', how: 'how' },
-  unlink: { path: 'path' }, rmdir: { path: 'path' }, disk: { path: 'path' },
-  kill: { target: 'name' }, ptrace: { target: 'name', mode: 'ptrace' }, unshare: { ns: 'name' },
-  'write-map': { ns: 'name', map: 'map', text: 'text' }, 'write-setgroups': { ns: 'name', text: 'text' }, fork: { name: 'name' },
-  setuid: { id: 'id' }, setgid: { id: 'id' }, setresuid: { ids: 'ids' }, setresgid: { ids: 'ids' }, setfsuid: { id: 'id' }, setfsgid: { id: 'id' },
-  setgroups: { groups: 'ids' }, ids: { in: 'name' }, 'idmap-mount': { source: 'path', path: 'path', ns: 'name' },
+const ARGS: Record<
+  StepOp,
+  Record<string, 'path' | 'id' | 'id-1' | 'ids' | 'mode' | 'name' | 'text' | 'access' | 'how' | 'map' | 'ptrace'>
+> = {
+  stat: { path: 'path' },
+  open: { path: 'path', access: 'access' },
+  create: { path: 'path', mode: 'mode' },
+  mkdir: { path: 'path', mode: 'mode' },
+  chown: { path: 'path', uid: 'id-1', gid: 'id-1' },
+  chmod: { path: 'path', mode: 'mode' },
+  utimes: { path: 'path', how: 'how' },
+  unlink: { path: 'path' },
+  rmdir: { path: 'path' },
+  disk: { path: 'path' },
+  kill: { target: 'name' },
+  ptrace: { target: 'name', mode: 'ptrace' },
+  unshare: { ns: 'name' },
+  'write-map': { ns: 'name', map: 'map', text: 'text' },
+  'write-setgroups': { ns: 'name', text: 'text' },
+  fork: { name: 'name' },
+  setuid: { id: 'id' },
+  setgid: { id: 'id' },
+  setresuid: { ids: 'ids' },
+  setresgid: { ids: 'ids' },
+  setfsuid: { id: 'id' },
+  setfsgid: { id: 'id' },
+  setgroups: { groups: 'ids' },
+  ids: { in: 'name' },
+  'idmap-mount': { source: 'path', path: 'path', ns: 'name' },
 };
 /** Arguments that may be left out, with what they mean then. */
 const DEFAULTS: Partial<Record<StepOp, Record<string, unknown>>> = {
-  create: { mode: 0o644 }, mkdir: { mode: 0o755 }, ids: { in: '' }, chown: { uid: -1, gid: -1 }, open: { access: 'read' }, utimes: { how: 'now' }, ptrace: { mode: 'realcreds' },
+  create: { mode: 0o644 },
+  mkdir: { mode: 0o755 },
+  ids: { in: '' },
+  chown: { uid: -1, gid: -1 },
+  open: { access: 'read' },
+  utimes: { how: 'now' },
+  ptrace: { mode: 'realcreds' },
 };
 
 export function parseScenario(text: string, origin: string): Scenario {
@@ -120,7 +172,20 @@ export function parseScenario(text: string, origin: string): Scenario {
 }
 
 export function readScenario(r: JsonReader): Scenario {
-  r.object(['name', 'description', 'semantics', 'root', 'namespaces', 'processes', 'filesystems', 'tree', 'mounts', 'steps', 'sameResultsAs', '$comment']);
+  r.object([
+    'name',
+    'description',
+    'semantics',
+    'root',
+    'namespaces',
+    'processes',
+    'filesystems',
+    'tree',
+    'mounts',
+    'steps',
+    'sameResultsAs',
+    '$comment',
+  ]);
   const steps = r.field('steps').array().map(readStep);
   if (steps.length === 0) r.field('steps').fail('a scenario needs at least one step');
   return {
@@ -132,10 +197,13 @@ export function readScenario(r: JsonReader): Scenario {
     processes: r.field('processes').optArray().map(readProcess),
     filesystems: r.field('filesystems').optArray().map(readFilesystem),
     tree: r.field('tree').optArray().map(readEntry),
-    mounts: r.field('mounts').optArray().map((m) => {
-      m.object(['path', 'source', 'idmap']);
-      return { path: m.field('path').string(), source: m.field('source').string(), idmap: m.field('idmap').optString() };
-    }),
+    mounts: r
+      .field('mounts')
+      .optArray()
+      .map((m) => {
+        m.object(['path', 'source', 'idmap']);
+        return { path: m.field('path').string(), source: m.field('source').string(), idmap: m.field('idmap').optString() };
+      }),
     steps,
     sameResultsAs: r.field('sameResultsAs').optString(),
   };
@@ -158,8 +226,10 @@ function readNamespace(r: JsonReader): NamespaceSpec {
   const maps: Partial<Record<MapKind, ProcWrite>> = {};
   for (const k of ['uid', 'gid', 'fsuid', 'fsgid'] as const) if (r.has(`${k}map`)) maps[k] = write(r.field(`${k}map`));
   return {
-    name: r.field('name').string(), creator: r.field('creator').optString('host')!,
-    maps, setgroups: r.has('setgroups') ? write(r.field('setgroups'), ['allow', 'deny']) : undefined,
+    name: r.field('name').string(),
+    creator: r.field('creator').optString('host')!,
+    maps,
+    setgroups: r.has('setgroups') ? write(r.field('setgroups'), ['allow', 'deny']) : undefined,
   };
 }
 
@@ -175,19 +245,27 @@ function readProcess(r: JsonReader): ProcessSpec {
     }
   }
   return {
-    name: r.field('name').string(), ns: r.field('ns').optString('init')!, from: r.field('from').optString(),
-    uid: r.has('uid') ? r.field('uid').id() : 0, gid: r.has('gid') ? r.field('gid').id() : 0,
+    name: r.field('name').string(),
+    ns: r.field('ns').optString('init')!,
+    from: r.field('from').optString(),
+    uid: r.has('uid') ? r.field('uid').id() : 0,
+    gid: r.has('gid') ? r.field('gid').id() : 0,
     groups: r.has('groups') ? r.field('groups').ids() : undefined,
-    fsuid: r.has('fsuid') ? r.field('fsuid').id() : undefined, fsgid: r.has('fsgid') ? r.field('fsgid').id() : undefined,
-    caps: capSet, umask: r.has('umask') ? r.field('umask').mode() : 0o022,
+    fsuid: r.has('fsuid') ? r.field('fsuid').id() : undefined,
+    fsgid: r.has('fsgid') ? r.field('fsgid').id() : undefined,
+    caps: capSet,
+    umask: r.has('umask') ? r.field('umask').mode() : 0o022,
   };
 }
 
 function readFilesystem(r: JsonReader): FilesystemSpec {
   r.object(['name', 'kind', 'mount', 'userns', 'root']);
   return {
-    name: r.field('name').string(), kind: r.field('kind').oneOf(['ordinary', 'userns-visible'] as const), mount: r.field('mount').string(),
-    userns: r.field('userns').optString('init')!, root: r.has('root') ? readOwner(r.field('root')) : { uid: 0, gid: 0, mode: 0o555 },
+    name: r.field('name').string(),
+    kind: r.field('kind').oneOf(['ordinary', 'userns-visible'] as const),
+    mount: r.field('mount').string(),
+    userns: r.field('userns').optString('init')!,
+    root: r.has('root') ? readOwner(r.field('root')) : { uid: 0, gid: 0, mode: 0o555 },
   };
 }
 
@@ -197,20 +275,31 @@ function readEntry(r: JsonReader): EntrySpec {
   let acl: ExtendedAcl | null = null;
   if (r.has('acl')) {
     const a = r.field('acl').object(['users', 'groups', 'groupObj']);
-    const entries = (x: JsonReader) => x.optArray().map((e) => {
-      e.object(['id', 'perm']);
-      const perm = e.field('perm');
-      const p = typeof perm.value === 'string' && /^[r-][w-][x-]$/.test(perm.value) ? perm.value : perm.fail('expected a permission like "rw-"');
-      return { id: e.field('id').id(), perm: (p[0] === 'r' ? 4 : 0) | (p[1] === 'w' ? 2 : 0) | (p[2] === 'x' ? 1 : 0) };
-    });
+    const entries = (x: JsonReader) =>
+      x.optArray().map((e) => {
+        e.object(['id', 'perm']);
+        const perm = e.field('perm');
+        const p =
+          typeof perm.value === 'string' && /^[r-][w-][x-]$/.test(perm.value) ? perm.value : perm.fail('expected a permission like "rw-"');
+        return { id: e.field('id').id(), perm: (p[0] === 'r' ? 4 : 0) | (p[1] === 'w' ? 2 : 0) | (p[2] === 'x' ? 1 : 0) };
+      });
     const go = a.field('groupObj');
     const g = go.isMissing() ? undefined : go.string();
     if (g !== undefined && !/^[r-][w-][x-]$/.test(g)) go.fail('expected a permission like "r-x"');
-    acl = { users: entries(a.field('users')), groups: entries(a.field('groups')), groupObj: g === undefined ? 0 : (g[0] === 'r' ? 4 : 0) | (g[1] === 'w' ? 2 : 0) | (g[2] === 'x' ? 1 : 0) };
+    acl = {
+      users: entries(a.field('users')),
+      groups: entries(a.field('groups')),
+      groupObj: g === undefined ? 0 : (g[0] === 'r' ? 4 : 0) | (g[1] === 'w' ? 2 : 0) | (g[2] === 'x' ? 1 : 0),
+    };
   }
   return {
-    path: r.field('path').string(), type, uid: r.has('uid') ? r.field('uid').id() : 0, gid: r.has('gid') ? r.field('gid').id() : 0,
-    mode: r.has('mode') ? r.field('mode').mode() : type === 'dir' ? 0o755 : 0o644, acl, target: r.field('target').optString(),
+    path: r.field('path').string(),
+    type,
+    uid: r.has('uid') ? r.field('uid').id() : 0,
+    gid: r.has('gid') ? r.field('gid').id() : 0,
+    mode: r.has('mode') ? r.field('mode').mode() : type === 'dir' ? 0o755 : 0o644,
+    acl,
+    target: r.field('target').optString(),
   };
 }
 
@@ -223,25 +312,53 @@ function readStep(r: JsonReader): StepSpec {
     const f = r.field(name);
     if (f.isMissing()) {
       const d = DEFAULTS[op];
-      if (d && name in d) { args[name] = d[name]; continue; }
+      if (d && name in d) {
+        args[name] = d[name];
+        continue;
+      }
       f.fail(`"${op}" needs "${name}"`);
     }
     switch (kind) {
-      case 'path': case 'name': case 'text': args[name] = f.string(); break;
-      case 'id': args[name] = f.id(); break;
-      case 'id-1': args[name] = f.id(true); break;
-      case 'ids': args[name] = f.array().map((x) => x.id(op === 'setresuid' || op === 'setresgid')); break;
-      case 'mode': args[name] = f.mode(); break;
-      case 'access': args[name] = f.oneOf(['read', 'write', 'rdwr', 'exec'] as const); break;
-      case 'how': args[name] = f.oneOf(['now', 'set'] as const); break;
-      case 'map': args[name] = f.oneOf(['uid', 'gid', 'fsuid', 'fsgid'] as const); break;
-      case 'ptrace': args[name] = f.oneOf(['realcreds', 'fscreds'] as const); break;
+      case 'path':
+      case 'name':
+      case 'text':
+        args[name] = f.string();
+        break;
+      case 'id':
+        args[name] = f.id();
+        break;
+      case 'id-1':
+        args[name] = f.id(true);
+        break;
+      case 'ids':
+        args[name] = f.array().map((x) => x.id(op === 'setresuid' || op === 'setresgid'));
+        break;
+      case 'mode':
+        args[name] = f.mode();
+        break;
+      case 'access':
+        args[name] = f.oneOf(['read', 'write', 'rdwr', 'exec'] as const);
+        break;
+      case 'how':
+        args[name] = f.oneOf(['now', 'set'] as const);
+        break;
+      case 'map':
+        args[name] = f.oneOf(['uid', 'gid', 'fsuid', 'fsgid'] as const);
+        break;
+      case 'ptrace':
+        args[name] = f.oneOf(['realcreds', 'fscreds'] as const);
+        break;
     }
   }
-  if ((op === 'setresuid' || op === 'setresgid') && (args.ids as number[]).length !== 3) r.field('ids').fail('expected three ids: real, effective, saved (-1 leaves one unchanged)');
+  if ((op === 'setresuid' || op === 'setresgid') && (args.ids as number[]).length !== 3)
+    r.field('ids').fail('expected three ids: real, effective, saved (-1 leaves one unchanged)');
   return {
-    op, as: r.field('as').optString('host')!, args, expect: r.has('expect') ? readExpect(r.field('expect')) : undefined,
-    note: r.field('note').optString(), compare: r.has('compare') ? r.field('compare').boolean() : true,
+    op,
+    as: r.field('as').optString('host')!,
+    args,
+    expect: r.has('expect') ? readExpect(r.field('expect')) : undefined,
+    note: r.field('note').optString(),
+    compare: r.has('compare') ? r.field('compare').boolean() : true,
   };
 }
 
@@ -253,7 +370,10 @@ function readExpect(r: JsonReader): Expectation {
   let result = 'ok';
   for (const [k, v] of Object.entries(r.value as Record<string, unknown>)) {
     const f = r.field(k);
-    if (k === 'result') { result = checkResult(f); continue; }
+    if (k === 'result') {
+      result = checkResult(f);
+      continue;
+    }
     if (k === 'mode') fields[k] = f.mode();
     else if (typeof v === 'number' || typeof v === 'string' || v === null) fields[k] = v;
     else if (Array.isArray(v)) fields[k] = f.ids();

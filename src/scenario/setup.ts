@@ -17,7 +17,8 @@ export interface World {
 
 function setupError(what: string, o: Outcome<unknown>): never {
   throw new FsidmapError('ERR_SCENARIO_SETUP', `${what}: ${o.errno}: ${o.reason}`, {
-    context: { errno: o.errno, rule: o.rule }, hint: 'the setup sections must succeed; to test a refusal, make it a step with an expected errno',
+    context: { errno: o.errno, rule: o.rule },
+    hint: 'the setup sections must succeed; to test a refusal, make it a step with an expected errno',
   });
 }
 
@@ -48,14 +49,22 @@ export function buildWorld(s: Scenario, semantics: FsidSemantics): World {
   let pendingProcs = [...s.processes];
   while (pendingNs.length > 0 || pendingProcs.length > 0) {
     const before = pendingNs.length + pendingProcs.length;
-    const writersReady = (n: NamespaceSpec) => [...Object.values(n.maps), n.setgroups].every((w) => !w || w.writer === 'self' || sys.task(w.writer));
+    const writersReady = (n: NamespaceSpec) =>
+      [...Object.values(n.maps), n.setgroups].every((w) => !w || w.writer === 'self' || sys.task(w.writer));
     pendingNs = pendingNs.filter((n) => !(sys.task(n.creator) && writersReady(n) && (makeNamespace(sys, n), true)));
     pendingProcs = pendingProcs.filter((p) => !(sys.namespace(p.ns) && (!p.from || sys.task(p.from)) && (makeProcess(sys, p), true)));
     if (pendingNs.length + pendingProcs.length === before) {
-      const names = [...pendingNs.map((n) => `namespace ${n.name} (creator ${n.creator})`), ...pendingProcs.map((p) => `process ${p.name} (ns ${p.ns}${p.from ? `, from ${p.from}` : ''})`)];
-      throw new FsidmapError('ERR_SCENARIO_INVALID', `cannot set up ${names.join('; ')}: they name processes or namespaces that are never declared (or depend on each other)`, {
-        hint: '"host" and "init" always exist; every other name must be declared under processes or namespaces',
-      });
+      const names = [
+        ...pendingNs.map((n) => `namespace ${n.name} (creator ${n.creator})`),
+        ...pendingProcs.map((p) => `process ${p.name} (ns ${p.ns}${p.from ? `, from ${p.from}` : ''})`),
+      ];
+      throw new FsidmapError(
+        'ERR_SCENARIO_INVALID',
+        `cannot set up ${names.join('; ')}: they name processes or namespaces that are never declared (or depend on each other)`,
+        {
+          hint: '"host" and "init" always exist; every other name must be declared under processes or namespaces',
+        },
+      );
     }
   }
 
@@ -86,7 +95,11 @@ function makeNamespace(sys: UsernsSystem, n: NamespaceSpec): void {
   const ns = must(sys.unshare(holder, n.name), `namespace ${n.name}: unshare by ${n.creator}`).ns;
   const writer = (w: ProcWrite) => (w.writer === 'self' ? holder : sys.task(w.writer)!);
   // setgroups first (an unprivileged gid or fsgid map write needs "deny" before it), then fsid maps, then id maps (v3 order).
-  if (n.setgroups) must(sys.writeSetgroups(writer(n.setgroups), ns, n.setgroups.text), `namespace ${n.name}: setgroups ${n.setgroups.text} by ${writer(n.setgroups).name}`);
+  if (n.setgroups)
+    must(
+      sys.writeSetgroups(writer(n.setgroups), ns, n.setgroups.text),
+      `namespace ${n.name}: setgroups ${n.setgroups.text} by ${writer(n.setgroups).name}`,
+    );
   for (const k of ['fsuid', 'fsgid', 'uid', 'gid'] as const) {
     const w = n.maps[k];
     if (w) must(sys.writeMap(writer(w), ns, k, mapText(w.text)), `namespace ${n.name}: ${k}_map written by ${writer(w).name}`);
@@ -96,7 +109,8 @@ function makeNamespace(sys: UsernsSystem, n: NamespaceSpec): void {
 function makeProcess(sys: UsernsSystem, p: ProcessSpec): void {
   if (sys.task(p.name)) invalid(`process "${p.name}" is declared twice (or is "host")`);
   const from = p.from ? sys.task(p.from)! : p.ns === 'init' ? sys.task('host')! : sys.task(holderName(p.ns))!;
-  if (from.cred.userNs.name !== p.ns) invalid(`process ${p.name}: "from" process ${from.name} lives in ${from.cred.userNs.name}, not in ${p.ns}`);
+  if (from.cred.userNs.name !== p.ns)
+    invalid(`process ${p.name}: "from" process ${from.name} lives in ${from.cred.userNs.name}, not in ${p.ns}`);
   const t = sys.fork(from, p.name);
   t.umask = p.umask;
   const what = `process ${p.name}`;
@@ -119,7 +133,13 @@ function makeProcess(sys: UsernsSystem, p: ProcessSpec): void {
 /** Map text as written to the proc file: inline specs (0:100000:65536,…) become lines. */
 export function mapText(spec: string): string {
   const s = spec.trim();
-  if (/^\d+:\d+:\d+(,\d+:\d+:\d+)*$/.test(s)) return s.split(',').map((p) => p.split(':').join(' ')).join('\n') + '\n';
+  if (/^\d+:\d+:\d+(,\d+:\d+:\d+)*$/.test(s))
+    return (
+      s
+        .split(',')
+        .map((p) => p.split(':').join(' '))
+        .join('\n') + '\n'
+    );
   return spec.endsWith('\n') ? spec : spec + '\n';
 }
 

@@ -9,7 +9,11 @@ export function formatReport(r: ScenarioReport, options: { trace?: boolean } = {
   const head = ['#', 'as', 'op', 'target', 'result', 'expected', 'reason'];
   const rows = r.steps.map((s) => [String(s.index), s.as, s.op, s.target, s.result, expectedCell(s), s.reason]);
   const widths = head.slice(0, -1).map((h, i) => Math.min(36, Math.max(h.length, ...rows.map((row) => row[i].length))));
-  const line = (cells: string[]) => cells.map((c, i) => (i < widths.length ? c.padEnd(widths[i]) : c)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i < widths.length ? c.padEnd(widths[i]) : c))
+      .join('  ')
+      .trimEnd();
   const out: string[] = [`${r.name} (semantics ${r.semantics})`];
   if (r.description) out.push(...wrap(r.description, 100).map((l) => `  ${l}`));
   out.push('', line(head));
@@ -20,7 +24,12 @@ export function formatReport(r: ScenarioReport, options: { trace?: boolean } = {
     if (options.trace) for (const t of s.trace) out.push(`${' '.repeat(widths[0] + 2)}${t.verdict.padEnd(5)} ${t.rule}: ${t.detail}`);
   });
   const expected = r.steps.filter((s) => s.match !== null).length;
-  out.push('', r.ok ? `ok: ${expected} expectation${expected === 1 ? '' : 's'} met, ${r.steps.length} steps` : `FAILED: ${r.mismatches} of ${expected} expectations not met`);
+  out.push(
+    '',
+    r.ok
+      ? `ok: ${expected} expectation${expected === 1 ? '' : 's'} met, ${r.steps.length} steps`
+      : `FAILED: ${r.mismatches} of ${expected} expectations not met`,
+  );
   return out.join('\n') + '\n';
 }
 
@@ -34,7 +43,10 @@ function wrap(text: string, width: number): string[] {
   const lines: string[] = [];
   let cur = '';
   for (const w of words) {
-    if (cur && cur.length + 1 + w.length > width) { lines.push(cur); cur = w; } else cur = cur ? `${cur} ${w}` : w;
+    if (cur && cur.length + 1 + w.length > width) {
+      lines.push(cur);
+      cur = w;
+    } else cur = cur ? `${cur} ${w}` : w;
   }
   if (cur) lines.push(cur);
   return lines;

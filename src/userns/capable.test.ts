@@ -21,7 +21,7 @@ function tree() {
   return { sys, host, user, a, b, nsA, nsB, nsS };
 }
 
-test('cap_capable: the effective set counts in the caller\'s own namespace', () => {
+test("cap_capable: the effective set counts in the caller's own namespace", () => {
   const { a, nsA } = tree();
   assert.equal(nsCapable(a.cred, nsA, 'CAP_CHOWN').ok, true);
   const dropped = { ...a.cred, capEffective: new Set<never>() };

@@ -27,7 +27,10 @@ export function nsCapable(cred: Cred, ns: UserNamespace, cap: Cap): CapCheck {
       return { ok: false, why: `${ns.name} is not ${mine.name} or a descendant of it, so no capability of ${mine.name} reaches it` };
     }
     if (cur.parent === mine && cur.owner === cred.euid) {
-      return { ok: true, why: `the caller's euid k${cred.euid} owns ${cur.name}, a child of its namespace${cur === ns ? '' : ` and an ancestor of ${ns.name}`}` };
+      return {
+        ok: true,
+        why: `the caller's euid k${cred.euid} owns ${cur.name}, a child of its namespace${cur === ns ? '' : ` and an ancestor of ${ns.name}`}`,
+      };
     }
     cur = cur.parent!;
   }

@@ -42,8 +42,22 @@ export interface Cred {
 /** init_cred: everything 0 in the initial namespace, full capabilities. */
 export function initCred(init: UserNamespace): Cred {
   return {
-    userNs: init, uid: 0, euid: 0, suid: 0, fsuid: 0, kfsuid: 0, gid: 0, egid: 0, sgid: 0, fsgid: 0, kfsgid: 0,
-    groups: [], fsgroups: [], capPermitted: ALL_CAPS, capEffective: ALL_CAPS, keepCaps: false,
+    userNs: init,
+    uid: 0,
+    euid: 0,
+    suid: 0,
+    fsuid: 0,
+    kfsuid: 0,
+    gid: 0,
+    egid: 0,
+    sgid: 0,
+    fsgid: 0,
+    kfsgid: 0,
+    groups: [],
+    fsgroups: [],
+    capPermitted: ALL_CAPS,
+    capEffective: ALL_CAPS,
+    keepCaps: false,
   };
 }
 

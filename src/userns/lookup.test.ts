@@ -15,7 +15,11 @@ function ns(semantics: FsidSemantics, fsid: boolean) {
 
 test('make_kfsuid: v3 uses the fsid map; off uses the id map; v2 falls back to the id map only while the fsid map is empty', () => {
   const table: Array<[FsidSemantics, boolean, number | undefined]> = [
-    ['v3', true, 300005], ['v3', false, 100005], ['v2', true, 300005], ['v2', false, 100005], ['off', false, 100005],
+    ['v3', true, 300005],
+    ['v3', false, 100005],
+    ['v2', true, 300005],
+    ['v2', false, 100005],
+    ['off', false, 100005],
   ];
   for (const [sem, fsid, want] of table) assert.equal(makeKfsid(ns(sem, fsid), 'uid', 5), want, `${sem} fsid=${fsid}`);
 });

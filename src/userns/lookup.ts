@@ -14,11 +14,14 @@ export function fsidMapOf(ns: UserNamespace, kind: IdKind): IdMap {
   const fsKind = kind === 'uid' ? 'fsuid' : 'fsgid';
   switch (ns.semantics) {
     // CONFIG_USER_NS_FSID=n: include/linux/fsuidgid.h collapses make_kfsuid to make_kuid.
-    case 'off': return ns.map(kind);
+    case 'off':
+      return ns.map(kind);
     // v2 make_kfsuid: "if (!ns->fsuid_map.nr_extents) use uid_map" (quoted in Jann Horn's review of v2-04).
-    case 'v2': return ns.isWritten(fsKind) ? ns.map(fsKind) : ns.map(kind);
+    case 'v2':
+      return ns.isWritten(fsKind) ? ns.map(fsKind) : ns.map(kind);
     // v3: no fallback; an empty fsid map maps nothing (v3 mirrors the id map into it when it is written).
-    case 'v3': return ns.map(fsKind);
+    case 'v3':
+      return ns.map(fsKind);
   }
 }
 

@@ -13,7 +13,7 @@ function world(semantics: FsidSemantics = 'v3') {
   return { sys, host, holder, ns };
 }
 
-test('proc_uid_map_write: the initial namespace\'s maps are never writable', () => {
+test("proc_uid_map_write: the initial namespace's maps are never writable", () => {
   const { sys, host } = world();
   const r = sys.writeMap(host, sys.init, 'uid', '0 0 1\n');
   assert.equal(r.errno, 'EPERM');
@@ -34,7 +34,16 @@ test('proc_uid_map_write: the writer must be in the target namespace or its pare
 
 test('map_write: CAP_SYS_ADMIN over the target is checked before parsing (EPERM beats EINVAL)', () => {
   const { sys, host, ns } = world();
-  const user = sys.spawn('user', { ...host.cred, uid: 1000, euid: 1000, suid: 1000, fsuid: 1000, kfsuid: 1000, capEffective: new Set(), capPermitted: new Set() });
+  const user = sys.spawn('user', {
+    ...host.cred,
+    uid: 1000,
+    euid: 1000,
+    suid: 1000,
+    fsuid: 1000,
+    kfsuid: 1000,
+    capEffective: new Set(),
+    capPermitted: new Set(),
+  });
   const r = sys.writeMap(user, ns, 'uid', 'garbage\n');
   assert.equal(r.errno, 'EPERM');
   assert.equal(r.rule, 'map_write');
@@ -62,7 +71,7 @@ test('semantics off: there is no fsuid_map file (ENOENT)', () => {
   assert.equal(sys.writeMap(host, ns, 'fsuid', '0 300000 65536\n').errno, 'ENOENT');
 });
 
-test('idmap_to_fsidmap: an id map written while the fsid map is empty is mirrored through the parent\'s fsid map', () => {
+test("idmap_to_fsidmap: an id map written while the fsid map is empty is mirrored through the parent's fsid map", () => {
   const { sys, host, ns } = world('v3');
   sys.writeMap(host, ns, 'fsuid', '0 300000 100000\n');
   sys.writeMap(host, ns, 'fsgid', '0 300000 100000\n');
@@ -76,7 +85,7 @@ test('idmap_to_fsidmap: an id map written while the fsid map is empty is mirrore
   assert.equal(formatInline(r.value!.mirrored!), '0:310000:65536', 'v3-06: NS2 root lands at 310000');
 });
 
-test('map_into_kids: a mirrored map outside the parent\'s fsid map fails the whole write', () => {
+test("map_into_kids: a mirrored map outside the parent's fsid map fails the whole write", () => {
   const { sys, host, ns } = world('v3');
   sys.writeMap(host, ns, 'fsuid', '0 300000 1000\n');
   sys.writeMap(host, ns, 'uid', '0 100000 65536\n');
@@ -98,7 +107,7 @@ test('verify_root_map: a process writing its own map after unshare --map-root-us
   assert.equal(r.ok, true, r.reason);
 });
 
-test('verify_root_map: without CAP_SETFCAP at unshare time, mapping the parent\'s 0 is refused', () => {
+test("verify_root_map: without CAP_SETFCAP at unshare time, mapping the parent's 0 is refused", () => {
   const sys = new UsernsSystem('off');
   const host = sys.spawn('host');
   const p = sys.fork(host, 'p');

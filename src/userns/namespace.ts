@@ -45,8 +45,15 @@ export class UserNamespace {
   private setgroupsState: SetgroupsState;
 
   private constructor(init: {
-    id: number; name: string; parent: UserNamespace | null; owner: number; group: number;
-    semantics: FsidSemantics; parentCouldSetfcap: boolean; setgroups: SetgroupsState; maps: Record<MapKind, IdMap>;
+    id: number;
+    name: string;
+    parent: UserNamespace | null;
+    owner: number;
+    group: number;
+    semantics: FsidSemantics;
+    parentCouldSetfcap: boolean;
+    setgroups: SetgroupsState;
+    maps: Record<MapKind, IdMap>;
   }) {
     this.id = init.id;
     this.name = init.name;
@@ -64,7 +71,14 @@ export class UserNamespace {
   static initial(semantics: FsidSemantics = 'v3', name = 'init'): UserNamespace {
     const id = IdMap.identity();
     return new UserNamespace({
-      id: 0, name, parent: null, owner: 0, group: 0, semantics, parentCouldSetfcap: true, setgroups: 'allow',
+      id: 0,
+      name,
+      parent: null,
+      owner: 0,
+      group: 0,
+      semantics,
+      parentCouldSetfcap: true,
+      setgroups: 'allow',
       maps: { uid: id, gid: id, fsuid: id, fsgid: id },
     });
   }
@@ -74,10 +88,16 @@ export class UserNamespace {
    * userns/unshare.ts): empty maps, the parent's setgroups state, the
    * parent's semantics.
    */
-  static child(parent: UserNamespace, init: { id: number; name: string; owner: number; group: number; parentCouldSetfcap: boolean }): UserNamespace {
+  static child(
+    parent: UserNamespace,
+    init: { id: number; name: string; owner: number; group: number; parentCouldSetfcap: boolean },
+  ): UserNamespace {
     const empty = IdMap.empty();
     return new UserNamespace({
-      ...init, parent, semantics: parent.semantics, setgroups: parent.setgroupsState,
+      ...init,
+      parent,
+      semantics: parent.semantics,
+      setgroups: parent.setgroupsState,
       maps: { uid: empty, gid: empty, fsuid: empty, fsgid: empty },
     });
   }

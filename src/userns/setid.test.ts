@@ -13,13 +13,19 @@ function inside(semantics: FsidSemantics = 'v3'): { sys: UsernsSystem; cred: Cre
   const host = sys.spawn('host');
   const h = sys.fork(host, 'h');
   const ns = sys.unshare(h, 'c').value!.ns;
-  if (semantics !== 'off') { sys.writeMap(host, ns, 'fsuid', '0 300000 1000\n'); sys.writeMap(host, ns, 'fsgid', '0 300000 1000\n'); }
+  if (semantics !== 'off') {
+    sys.writeMap(host, ns, 'fsuid', '0 300000 1000\n');
+    sys.writeMap(host, ns, 'fsgid', '0 300000 1000\n');
+  }
   sys.writeMap(host, ns, 'uid', '0 100000 65536\n');
   sys.writeMap(host, ns, 'gid', '0 100000 65536\n');
   return { sys, cred: h.cred };
 }
 
-const ok = <T>(o: { ok: boolean; value?: T; reason: string }): T => { assert.equal(o.ok, true, o.reason); return o.value as T; };
+const ok = <T>(o: { ok: boolean; value?: T; reason: string }): T => {
+  assert.equal(o.ok, true, o.reason);
+  return o.value as T;
+};
 
 test('setresuid: the fs uid follows the effective uid through the fsid map (FSID-v2-07)', () => {
   const c = ok(setresid(inside().cred, 'uid', 0, 7, 0));

@@ -23,7 +23,8 @@ function capEmulateSetxuid(nw: Cred, old: Cred, t: Trace): Cred {
   let { capPermitted, capEffective } = nw;
   if ((isRoot(old.uid) || isRoot(old.euid) || isRoot(old.suid)) && !isRoot(nw.uid) && !isRoot(nw.euid) && !isRoot(nw.suid)) {
     if (!old.keepCaps) {
-      capPermitted = NO_CAPS; capEffective = NO_CAPS;
+      capPermitted = NO_CAPS;
+      capEffective = NO_CAPS;
       t.info('cap_emulate_setxuid', 'every uid left root and keepcaps is off: permitted and effective capabilities cleared');
     }
   }
@@ -65,7 +66,12 @@ export function setid(cred: Cred, kind: IdKind, id: number): Outcome<Cred> {
     if (priv.ok) nw = { ...cred, uid: k, suid: k, euid: k, fsuid: fs, kfsuid: k };
     else if (k === real || k === saved) nw = { ...cred, euid: k, fsuid: fs, kfsuid: k };
     else return failure(t, 'EPERM', fn, `uid ${id} (${showKid(k)}) is neither the real nor the saved uid, and ${priv.why}`);
-    t.allow(fn, priv.ok ? `${cap}: ${priv.why}; real, effective, saved and fs uid set` : 'the new uid is the real or saved uid; effective and fs uid set');
+    t.allow(
+      fn,
+      priv.ok
+        ? `${cap}: ${priv.why}; real, effective, saved and fs uid set`
+        : 'the new uid is the real or saved uid; effective and fs uid set',
+    );
     nw = capEmulateSetxuid(nw, cred, t);
   } else {
     if (priv.ok) nw = { ...cred, gid: k, egid: k, sgid: k, fsgid: fs, kfsgid: k };
@@ -83,14 +89,19 @@ export function setresid(cred: Cred, kind: IdKind, r: number, e: number, s: numb
   const cur = kind === 'uid' ? [cred.uid, cred.euid, cred.suid, cred.kfsuid] : [cred.gid, cred.egid, cred.sgid, cred.kfsgid];
   const ks = [r, e, s].map((id) => (id === UNCHANGED ? undefined : kidOf(cred, kind, id)));
   for (const [i, id] of [r, e, s].entries()) {
-    if (id !== UNCHANGED && ks[i] === undefined) return failure(t, 'EINVAL', fn, `${kind} ${id} is not mapped in ${cred.userNs.name}'s ${kind}_map`);
+    if (id !== UNCHANGED && ks[i] === undefined)
+      return failure(t, 'EINVAL', fn, `${kind} ${id} is not mapped in ${cred.userNs.name}'s ${kind}_map`);
   }
   const [kr, ke, ksv] = ks;
   // The kernel's no-op test, before any permission check: nothing would change. With fsid maps the fs
   // id that would follow the euid must also be the current one (the series compares keuid with
   // old->fsuid, which holds the fsid-mapped id; a differing fs id is a change).
   const curFs = kind === 'uid' ? cred.fsuid : cred.fsgid;
-  if ((kr === undefined || kr === cur[0]) && (ke === undefined || (ke === cur[1] && ke === cur[3] && fsidFor(cred, kind, e, ke) === curFs)) && (ksv === undefined || ksv === cur[2])) {
+  if (
+    (kr === undefined || kr === cur[0]) &&
+    (ke === undefined || (ke === cur[1] && ke === cur[3] && fsidFor(cred, kind, e, ke) === curFs)) &&
+    (ksv === undefined || ksv === cur[2])
+  ) {
     return success(t, fn, 'no change (the kernel returns 0 before checking permission)', cred);
   }
   const cap = kind === 'uid' ? 'CAP_SETUID' : 'CAP_SETGID';
@@ -98,17 +109,29 @@ export function setresid(cred: Cred, kind: IdKind, r: number, e: number, s: numb
   if (!priv.ok) {
     for (const [i, k] of ks.entries()) {
       if (k !== undefined && k !== cur[0] && k !== cur[1] && k !== cur[2]) {
-        return failure(t, 'EPERM', fn, `${['real', 'effective', 'saved'][i]} ${kind} ${[r, e, s][i]} (${showKid(k)}) is none of the current real/effective/saved ids, and ${priv.why}`);
+        return failure(
+          t,
+          'EPERM',
+          fn,
+          `${['real', 'effective', 'saved'][i]} ${kind} ${[r, e, s][i]} (${showKid(k)}) is none of the current real/effective/saved ids, and ${priv.why}`,
+        );
       }
     }
   }
   t.allow(fn, priv.ok ? `${cap}: ${priv.why}` : 'each new id is one of the current real/effective/saved ids');
   const newE = ke ?? cur[1];
   const fs = fsidFor(cred, kind, e, newE);
-  if (fs === undefined) return failure(t, 'EINVAL', fn, `effective ${kind} ${showKid(newE)} has no fs${kind}_map entry in ${cred.userNs.name}, so the fs ${kind} cannot follow it`);
-  let nw: Cred = kind === 'uid'
-    ? { ...cred, uid: kr ?? cred.uid, euid: newE, suid: ksv ?? cred.suid, fsuid: fs, kfsuid: newE }
-    : { ...cred, gid: kr ?? cred.gid, egid: newE, sgid: ksv ?? cred.sgid, fsgid: fs, kfsgid: newE };
+  if (fs === undefined)
+    return failure(
+      t,
+      'EINVAL',
+      fn,
+      `effective ${kind} ${showKid(newE)} has no fs${kind}_map entry in ${cred.userNs.name}, so the fs ${kind} cannot follow it`,
+    );
+  let nw: Cred =
+    kind === 'uid'
+      ? { ...cred, uid: kr ?? cred.uid, euid: newE, suid: ksv ?? cred.suid, fsuid: fs, kfsuid: newE }
+      : { ...cred, gid: kr ?? cred.gid, egid: newE, sgid: ksv ?? cred.sgid, fsgid: fs, kfsgid: newE };
   if (kind === 'uid') nw = capEmulateSetxuid(nw, cred, t);
   return success(t, fn, `${kind}s set; fs ${kind} follows the effective one: ${showKid(fs)}`, nw);
 }
@@ -127,7 +150,9 @@ export function setfsid(cred: Cred, kind: IdKind, id: number): Outcome<Cred> & {
   const k = kidOf(cred, kind, id);
   const fs = k === undefined ? undefined : fsidFor(cred, kind, id, k);
   if (k === undefined || fs === undefined) {
-    return done(success(t, fn, `${kind} ${id} is not mapped in ${ns.name}${k === undefined ? '' : `'s fs${kind}_map`}: silently unchanged`, cred));
+    return done(
+      success(t, fn, `${kind} ${id} is not mapped in ${ns.name}${k === undefined ? '' : `'s fs${kind}_map`}: silently unchanged`, cred),
+    );
   }
   const ids = kind === 'uid' ? [cred.uid, cred.euid, cred.suid, cred.kfsuid] : [cred.gid, cred.egid, cred.sgid, cred.kfsgid];
   const cap = kind === 'uid' ? 'CAP_SETUID' : 'CAP_SETGID';
@@ -140,7 +165,10 @@ export function setfsid(cred: Cred, kind: IdKind, id: number): Outcome<Cred> & {
     const root = makeKfsid(ns, 'uid', 0);
     if (cred.fsuid === root && fs !== root) {
       nw = { ...nw, capEffective: capMinus(nw.capEffective, FS_CAPS) };
-      t.info('cap_task_fix_setuid', 'fsuid left root: CAP_CHOWN, CAP_DAC_*, CAP_FOWNER, CAP_FSETID, CAP_MKNOD, CAP_LINUX_IMMUTABLE, CAP_MAC_OVERRIDE dropped from the effective set');
+      t.info(
+        'cap_task_fix_setuid',
+        'fsuid left root: CAP_CHOWN, CAP_DAC_*, CAP_FOWNER, CAP_FSETID, CAP_MKNOD, CAP_LINUX_IMMUTABLE, CAP_MAC_OVERRIDE dropped from the effective set',
+      );
     } else if (cred.fsuid !== root && fs === root) {
       nw = { ...nw, capEffective: capUnion(nw.capEffective, capIntersect(FS_CAPS, nw.capPermitted)) };
       t.info('cap_task_fix_setuid', 'fsuid became root: fs capabilities raised again from the permitted set');
@@ -158,17 +186,21 @@ export function setgroups(cred: Cred, gids: readonly number[]): Outcome<Cred> {
   if (!ns.isWritten('gid')) return failure(t, 'EPERM', 'userns_may_setgroups', `${ns.name}'s gid_map is not written yet`);
   if (ns.setgroups === 'deny') return failure(t, 'EPERM', 'userns_may_setgroups', `${ns.name}/setgroups is "deny"`);
   if (gids.length > 65536) return failure(t, 'EINVAL', 'setgroups', 'more than NGROUPS_MAX (65536) groups');
-  const groups: number[] = [], fsgroups: number[] = [];
+  const groups: number[] = [],
+    fsgroups: number[] = [];
   for (const g of gids) {
     const k = makeKid(ns, 'gid', g);
     if (k === undefined) return failure(t, 'EINVAL', 'groups_from_user', `gid ${g} is not mapped in ${ns.name}'s gid_map`);
     const fk = ns.semantics === 'off' ? k : makeKfsid(ns, 'gid', g);
     if (fk === undefined) return failure(t, 'EINVAL', 'groups_from_user', `gid ${g} is not mapped in ${ns.name}'s fsgid_map`);
-    groups.push(k); fsgroups.push(fk);
+    groups.push(k);
+    fsgroups.push(fk);
   }
   const order = groups.map((_, i) => i).sort((a, b) => groups[a] - groups[b]);
   return success(t, 'setgroups', `supplementary groups set to ${gids.join(',') || '(none)'}`, {
-    ...cred, groups: order.map((i) => groups[i]), fsgroups: order.map((i) => fsgroups[i]),
+    ...cred,
+    groups: order.map((i) => groups[i]),
+    fsgroups: order.map((i) => fsgroups[i]),
   });
 }
 

@@ -37,12 +37,16 @@ test('kill_ok_by_cred: CAP_KILL over the target namespace, or matching uids', ()
   assert.equal(killOk(c1.user, c1.user).ok, true);
 });
 
-test('__ptrace_may_access: all of the target\'s ids must match, else CAP_SYS_PTRACE over its namespace', () => {
+test("__ptrace_may_access: all of the target's ids must match, else CAP_SYS_PTRACE over its namespace", () => {
   const { c1, c2, host } = containers();
   assert.equal(ptraceMayAccess(c2.root, c1.user).errno, 'EPERM');
   assert.equal(ptraceMayAccess(c1.root, c1.user).ok, true);
   assert.equal(ptraceMayAccess(host, c2.user, 'fscreds').ok, true);
   const twin = { ...c1.user, pid: 99, name: 'twin' };
   assert.equal(ptraceMayAccess(twin, c1.user, 'realcreds').ok, true, 'same ids');
-  assert.equal(ptraceMayAccess(c2.user, c1.user, 'fscreds').errno, 'EPERM', 'FSCREDS uses the id-map kfsuid (FSID-v2-27), not the shared fsid');
+  assert.equal(
+    ptraceMayAccess(c2.user, c1.user, 'fscreds').errno,
+    'EPERM',
+    'FSCREDS uses the id-map kfsuid (FSID-v2-27), not the shared fsid',
+  );
 });

@@ -20,15 +20,21 @@ export interface Task {
 export function killOk(sender: Task, target: Task): Outcome {
   const t = new Trace();
   if (sender === target) return success(t, 'kill_ok_by_cred', 'a process may always signal itself');
-  const s = sender.cred, d = target.cred;
+  const s = sender.cred,
+    d = target.cred;
   const pairs: Array<[string, number, string, number]> = [
-    ['euid', s.euid, 'saved uid', d.suid], ['euid', s.euid, 'real uid', d.uid],
-    ['real uid', s.uid, 'saved uid', d.suid], ['real uid', s.uid, 'real uid', d.uid],
+    ['euid', s.euid, 'saved uid', d.suid],
+    ['euid', s.euid, 'real uid', d.uid],
+    ['real uid', s.uid, 'saved uid', d.suid],
+    ['real uid', s.uid, 'real uid', d.uid],
   ];
   for (const [a, x, b, y] of pairs) {
     if (x === y) return success(t, 'kill_ok_by_cred', `the sender's ${a} ${showKid(x)} equals the target's ${b}`);
   }
-  t.info('kill_ok_by_cred', `no uid match: sender real/effective ${showKid(s.uid)}/${showKid(s.euid)}, target real/saved ${showKid(d.uid)}/${showKid(d.suid)} (id-map kernel ids)`);
+  t.info(
+    'kill_ok_by_cred',
+    `no uid match: sender real/effective ${showKid(s.uid)}/${showKid(s.euid)}, target real/saved ${showKid(d.uid)}/${showKid(d.suid)} (id-map kernel ids)`,
+  );
   const cap = nsCapable(s, d.userNs, 'CAP_KILL');
   if (cap.ok) return success(t, 'kill_ok_by_cred', `CAP_KILL over the target's namespace ${d.userNs.name}: ${cap.why}`);
   return failure(t, 'EPERM', 'kill_ok_by_cred', `the uids differ and there is no CAP_KILL over ${d.userNs.name}: ${cap.why}`);
@@ -52,22 +58,35 @@ export type PtraceMode = 'realcreds' | 'fscreds';
 export function ptraceMayAccess(caller: Task, target: Task, mode: PtraceMode = 'realcreds'): Outcome {
   const t = new Trace();
   if (caller === target) return success(t, '__ptrace_may_access', 'a thread may always access itself');
-  const c = caller.cred, d = target.cred;
+  const c = caller.cred,
+    d = target.cred;
   const uid = mode === 'fscreds' ? c.kfsuid : c.uid;
   const gid = mode === 'fscreds' ? c.kfsgid : c.gid;
   const cap = nsCapable(c, d.userNs, 'CAP_SYS_PTRACE');
   if (uid === d.euid && uid === d.suid && uid === d.uid && gid === d.egid && gid === d.sgid && gid === d.gid) {
-    t.allow('__ptrace_may_access', `the caller's ${mode === 'fscreds' ? 'fs' : 'real'} uid/gid ${showKid(uid)}/${showKid(gid)} equal all of the target's ids`);
+    t.allow(
+      '__ptrace_may_access',
+      `the caller's ${mode === 'fscreds' ? 'fs' : 'real'} uid/gid ${showKid(uid)}/${showKid(gid)} equal all of the target's ids`,
+    );
   } else if (cap.ok) {
     t.allow('ptrace_has_cap', `ids differ, but CAP_SYS_PTRACE over ${d.userNs.name}: ${cap.why}`);
   } else {
-    return failure(t, 'EPERM', '__ptrace_may_access', `the caller's ${mode === 'fscreds' ? 'fs' : 'real'} ids ${showKid(uid)}/${showKid(gid)} do not equal all of the target's, and no CAP_SYS_PTRACE over ${d.userNs.name}: ${cap.why}`);
+    return failure(
+      t,
+      'EPERM',
+      '__ptrace_may_access',
+      `the caller's ${mode === 'fscreds' ? 'fs' : 'real'} ids ${showKid(uid)}/${showKid(gid)} do not equal all of the target's, and no CAP_SYS_PTRACE over ${d.userNs.name}: ${cap.why}`,
+    );
   }
   // cap_ptrace_access_check
   const callerCaps = mode === 'fscreds' ? c.capEffective : c.capPermitted;
   const extra = [...d.capPermitted].filter((x) => !callerCaps.has(x));
-  if (c.userNs === d.userNs && extra.length === 0) return success(t, 'cap_ptrace_access_check', `same namespace ${d.userNs.name}, and the target holds no capability the caller lacks`);
+  if (c.userNs === d.userNs && extra.length === 0)
+    return success(t, 'cap_ptrace_access_check', `same namespace ${d.userNs.name}, and the target holds no capability the caller lacks`);
   if (cap.ok) return success(t, 'cap_ptrace_access_check', `CAP_SYS_PTRACE over ${d.userNs.name}: ${cap.why}`);
-  const why = c.userNs !== d.userNs ? `the target lives in ${d.userNs.name}, not in the caller's ${c.userNs.name}` : `the target holds ${extra.slice(0, 3).join(',')}${extra.length > 3 ? '…' : ''}, which the caller lacks`;
+  const why =
+    c.userNs !== d.userNs
+      ? `the target lives in ${d.userNs.name}, not in the caller's ${c.userNs.name}`
+      : `the target holds ${extra.slice(0, 3).join(',')}${extra.length > 3 ? '…' : ''}, which the caller lacks`;
   return failure(t, 'EPERM', 'cap_ptrace_access_check', `${why}, and no CAP_SYS_PTRACE over it: ${cap.why}`);
 }

@@ -5,8 +5,20 @@
  * informed. The decisive step is the one an outcome quotes as its reason.
  */
 export type Errno =
-  | 'EPERM' | 'EACCES' | 'EINVAL' | 'EOVERFLOW' | 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR'
-  | 'ENOTEMPTY' | 'ENOSPC' | 'ESRCH' | 'EBUSY' | 'ELOOP' | 'EOPNOTSUPP';
+  | 'EPERM'
+  | 'EACCES'
+  | 'EINVAL'
+  | 'EOVERFLOW'
+  | 'ENOENT'
+  | 'EEXIST'
+  | 'ENOTDIR'
+  | 'EISDIR'
+  | 'ENOTEMPTY'
+  | 'ENOSPC'
+  | 'ESRCH'
+  | 'EBUSY'
+  | 'ELOOP'
+  | 'EOPNOTSUPP';
 
 export type StepVerdict = 'allow' | 'deny' | 'info';
 

@@ -11,7 +11,10 @@ test('create_user_ns: nesting stops at level 33 (ENOSPC)', () => {
   for (;;) {
     const child = sys.fork(t, `t${level + 1}`);
     const r = sys.unshare(child, `n${level + 1}`);
-    if (!r.ok) { assert.equal(r.errno, 'ENOSPC'); break; }
+    if (!r.ok) {
+      assert.equal(r.errno, 'ENOSPC');
+      break;
+    }
     level = r.value!.ns.level;
     // Map the creator's ids so the next creator is mapped (create_user_ns EPERM otherwise).
     sys.writeMap(t, r.value!.ns, 'uid', '0 0 1\n');
@@ -28,10 +31,10 @@ test('create_user_ns: a creator whose euid is unmapped in its namespace is refus
   const a = sys.fork(host, 'a');
   sys.unshare(a, 'A');
   const r = sys.unshare(sys.fork(a, 'b'), 'B');
-  assert.equal(r.errno, 'EPERM', 'A has no maps: a\'s kuid 0 is unmapped there');
+  assert.equal(r.errno, 'EPERM', "A has no maps: a's kuid 0 is unmapped there");
 });
 
-test('create_user_ns: the new namespace is owned by the creator\'s euid; the creator gets full capabilities inside', () => {
+test("create_user_ns: the new namespace is owned by the creator's euid; the creator gets full capabilities inside", () => {
   const sys = new UsernsSystem('v3');
   const host = sys.spawn('host');
   const u = sys.fork(host, 'u');

@@ -22,14 +22,33 @@ export function unshareUserNs(cred: Cred, id: number, name: string): Outcome<Uns
   const t = new Trace();
   const parent = cred.userNs;
   if (parent.level > MAX_USERNS_PARENT_LEVEL) {
-    return failure(t, 'ENOSPC', 'create_user_ns', `${parent.name} is at level ${parent.level}; user namespaces nest at most 32 levels below the initial one`);
+    return failure(
+      t,
+      'ENOSPC',
+      'create_user_ns',
+      `${parent.name} is at level ${parent.level}; user namespaces nest at most 32 levels below the initial one`,
+    );
   }
   if (!kidHasMapping(parent, 'uid', cred.euid) || !kidHasMapping(parent, 'gid', cred.egid)) {
-    return failure(t, 'EPERM', 'create_user_ns', `the creator's euid ${showKid(cred.euid)} / egid ${showKid(cred.egid)} must be mapped in ${parent.name} to own the new namespace`);
+    return failure(
+      t,
+      'EPERM',
+      'create_user_ns',
+      `the creator's euid ${showKid(cred.euid)} / egid ${showKid(cred.egid)} must be mapped in ${parent.name} to own the new namespace`,
+    );
   }
   const ns = UserNamespace.child(parent, {
-    id, name, owner: cred.euid, group: cred.egid, parentCouldSetfcap: cred.capEffective.has('CAP_SETFCAP'),
+    id,
+    name,
+    owner: cred.euid,
+    group: cred.egid,
+    parentCouldSetfcap: cred.capEffective.has('CAP_SETFCAP'),
   });
   const inside: Cred = { ...cred, userNs: ns, capPermitted: ALL_CAPS, capEffective: ALL_CAPS, keepCaps: false };
-  return success(t, 'create_user_ns', `created ${name} (level ${ns.level}) owned by ${showKid(cred.euid)}:${showKid(cred.egid)}; full capabilities inside`, { ns, cred: inside });
+  return success(
+    t,
+    'create_user_ns',
+    `created ${name} (level ${ns.level}) owned by ${showKid(cred.euid)}:${showKid(cred.egid)}; full capabilities inside`,
+    { ns, cred: inside },
+  );
 }

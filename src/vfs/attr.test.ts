@@ -4,7 +4,7 @@ import { chmod, chown, utimes } from './attr.js';
 import { makeIdmappedMount } from './idmapped.js';
 import { testWorld } from './test-world.js';
 
-test('chown_common: an id the caller\'s namespace cannot map is EINVAL (through the fsid map with fsid maps)', () => {
+test("chown_common: an id the caller's namespace cannot map is EINVAL (through the fsid map with fsid maps)", () => {
   const w = testWorld({ fsid: '0 300000 1000' });
   const r = w.proc('r', 0, 0);
   w.vfs.put('/f', { type: 'file', uid: 300000, gid: 300000, mode: 0o644 });
@@ -51,7 +51,7 @@ test('notify_change: an inode whose owner the mount cannot map is EOVERFLOW unle
   assert.equal(chmod(w.vfs, r, '/mnt/hostfile', 0o600).errno, 'EOVERFLOW');
   assert.equal(chown(w.vfs, r, '/mnt/hostfile', 0, -1).errno, 'EOVERFLOW', 'the group stays invalid');
   assert.equal(chown(w.vfs, r, '/mnt/hostfile', 0, 0).errno, 'EPERM', 'valid ids, but no CAP_CHOWN over an unmapped owner');
-  assert.equal(chown(w.vfs, w.host, '/mnt/hostfile', 0, 0).errno, 'EOVERFLOW', 'host root\'s k0 cannot be stored through the mount');
+  assert.equal(chown(w.vfs, w.host, '/mnt/hostfile', 0, 0).errno, 'EOVERFLOW', "host root's k0 cannot be stored through the mount");
   assert.equal(utimes(w.vfs, r, '/mnt/hostfile', 'now').errno, 'EACCES', 'HAS_UNMAPPED_ID refuses write access');
 });
 

@@ -26,12 +26,18 @@ interface Iattr {
 export function chownOk(cred: Cred, mount: Mount, inode: Inode, iaVfsuid: number): Check {
   const view = fsViewOf(inode.sb);
   const u = inodeVfsid(mount.idmap, inode, 'uid');
-  if (u !== undefined && u === view.currentFsid(cred, 'uid') && iaVfsuid === u) return { ok: true, rule: 'chown_ok', why: 'the owner "changes" the owner to itself' };
+  if (u !== undefined && u === view.currentFsid(cred, 'uid') && iaVfsuid === u)
+    return { ok: true, rule: 'chown_ok', why: 'the owner "changes" the owner to itself' };
   const c = capableWrtInodeUidgid(cred, mount, inode, 'CAP_CHOWN');
   if (c.ok) return { ok: true, rule: 'chown_ok', why: c.why };
   if (u === undefined) {
     const s = nsCapable(cred, inode.sb.userNs, 'CAP_CHOWN');
-    if (s.ok) return { ok: true, rule: 'chown_ok', why: `the owner is unmapped in the mount and CAP_CHOWN over s_user_ns ${inode.sb.userNs.name}: ${s.why}` };
+    if (s.ok)
+      return {
+        ok: true,
+        rule: 'chown_ok',
+        why: `the owner is unmapped in the mount and CAP_CHOWN over s_user_ns ${inode.sb.userNs.name}: ${s.why}`,
+      };
   }
   return { ok: false, errno: 'EPERM', rule: 'chown_ok', why: `changing the owner needs CAP_CHOWN over the inode: ${c.why}` };
 }
@@ -39,10 +45,12 @@ export function chownOk(cred: Cred, mount: Mount, inode: Inode, iaVfsuid: number
 /** chgrp_ok (fs/attr.c): the owner giving the file to its own group (or a no-op), else as chown_ok. */
 export function chgrpOk(cred: Cred, mount: Mount, inode: Inode, iaVfsgid: number): Check {
   const view = fsViewOf(inode.sb);
-  const u = inodeVfsid(mount.idmap, inode, 'uid'), g = inodeVfsid(mount.idmap, inode, 'gid');
+  const u = inodeVfsid(mount.idmap, inode, 'uid'),
+    g = inodeVfsid(mount.idmap, inode, 'gid');
   if (u !== undefined && u === view.currentFsid(cred, 'uid')) {
     if (iaVfsgid === g) return { ok: true, rule: 'chgrp_ok', why: 'the owner keeps the group' };
-    if (view.inGroup(cred, iaVfsgid)) return { ok: true, rule: 'chgrp_ok', why: `the owner is a member of the new group ${showKid(iaVfsgid)}` };
+    if (view.inGroup(cred, iaVfsgid))
+      return { ok: true, rule: 'chgrp_ok', why: `the owner is a member of the new group ${showKid(iaVfsgid)}` };
   }
   const c = capableWrtInodeUidgid(cred, mount, inode, 'CAP_CHOWN');
   if (c.ok) return { ok: true, rule: 'chgrp_ok', why: c.why };
@@ -50,7 +58,12 @@ export function chgrpOk(cred: Cred, mount: Mount, inode: Inode, iaVfsgid: number
     const s = nsCapable(cred, inode.sb.userNs, 'CAP_CHOWN');
     if (s.ok) return { ok: true, rule: 'chgrp_ok', why: `the group is unmapped in the mount and CAP_CHOWN over s_user_ns: ${s.why}` };
   }
-  return { ok: false, errno: 'EPERM', rule: 'chgrp_ok', why: `changing the group needs ownership and membership, or CAP_CHOWN over the inode: ${c.why}` };
+  return {
+    ok: false,
+    errno: 'EPERM',
+    rule: 'chgrp_ok',
+    why: `changing the group needs ownership and membership, or CAP_CHOWN over the inode: ${c.why}`,
+  };
 }
 
 /** setattr_should_drop_sgid (fs/attr.c). */
@@ -86,9 +99,16 @@ function notifyChange(task: Task, mount: Mount, inode: Inode, ia: Iattr, t: Trac
       if (!w.ok) return failure(t, w.errno ?? 'EACCES', 'may_setattr', `setting times to now needs ownership or write access: ${w.why}`);
     }
   }
-  if (ia.mode !== undefined && inode.type === 'symlink') return failure(t, 'EOPNOTSUPP', 'notify_change', 'the mode of a symlink cannot be changed');
-  if (ia.killSuid && (inode.mode & S_ISUID)) { ia.mode = inode.mode & ~S_ISUID; t.info('notify_change', 'ATTR_KILL_SUID: the setuid bit is cleared'); }
-  if (ia.killSgid && (inode.mode & S_ISGID)) { ia.mode = (ia.mode ?? inode.mode) & ~S_ISGID; t.info('notify_change', 'ATTR_KILL_SGID: the setgid bit is cleared'); }
+  if (ia.mode !== undefined && inode.type === 'symlink')
+    return failure(t, 'EOPNOTSUPP', 'notify_change', 'the mode of a symlink cannot be changed');
+  if (ia.killSuid && inode.mode & S_ISUID) {
+    ia.mode = inode.mode & ~S_ISUID;
+    t.info('notify_change', 'ATTR_KILL_SUID: the setuid bit is cleared');
+  }
+  if (ia.killSgid && inode.mode & S_ISGID) {
+    ia.mode = (ia.mode ?? inode.mode) & ~S_ISGID;
+    t.info('notify_change', 'ATTR_KILL_SGID: the setgid bit is cleared');
+  }
   for (const kind of ['uid', 'gid'] as const) {
     const v = kind === 'uid' ? ia.vfsuid : ia.vfsgid;
     if (v !== undefined) {
@@ -97,7 +117,12 @@ function notifyChange(task: Task, mount: Mount, inode: Inode, ia: Iattr, t: Trac
         return failure(t, 'EOVERFLOW', 'notify_change', `the new ${kind} ${showKid(v)} has no on-disk id through ${describeIdmap(mount)}`);
       }
     } else if (inodeVfsid(mount.idmap, inode, kind) === undefined) {
-      return failure(t, 'EOVERFLOW', 'notify_change', `the inode's on-disk ${kind} ${kind === 'uid' ? inode.diskUid : inode.diskGid} has no mapping in ${describeIdmap(mount)}; only a change that sets a valid ${kind} is allowed`);
+      return failure(
+        t,
+        'EOVERFLOW',
+        'notify_change',
+        `the inode's on-disk ${kind} ${kind === 'uid' ? inode.diskUid : inode.diskGid} has no mapping in ${describeIdmap(mount)}; only a change that sets a valid ${kind} is allowed`,
+      );
     }
   }
   if (ia.vfsuid !== undefined) {
@@ -116,7 +141,10 @@ function notifyChange(task: Task, mount: Mount, inode: Inode, ia: Iattr, t: Trac
     t.allow(o.rule, o.why);
     const g = ia.vfsgid ?? inodeVfsid(mount.idmap, inode, 'gid');
     const inGroup = inGroupOrCapable(cred, mount, inode, g);
-    if (!inGroup.ok && (ia.mode & S_ISGID)) { ia.mode &= ~S_ISGID; t.info('setattr_prepare', `setgid bit dropped: ${inGroup.why}`); }
+    if (!inGroup.ok && ia.mode & S_ISGID) {
+      ia.mode &= ~S_ISGID;
+      t.info('setattr_prepare', `setgid bit dropped: ${inGroup.why}`);
+    }
   }
   if (ia.timesSet) {
     const o = inodeOwnerOrCapable(cred, mount, inode);
@@ -160,7 +188,10 @@ export function chown(vfs: Vfs, task: Task, path: string, uid: number, gid: numb
     if (k === undefined) return failure(t, 'EINVAL', 'chown_common', `gid ${gid} is not mapped in ${ns.name}'s ${view.mapName(ns, 'gid')}`);
     ia.vfsgid = k;
   }
-  if (!at.inode.isDir) { ia.killSuid = true; ia.killSgid = shouldDropSgid(task.cred, at.mount, at.inode); }
+  if (!at.inode.isDir) {
+    ia.killSuid = true;
+    ia.killSgid = shouldDropSgid(task.cred, at.mount, at.inode);
+  }
   return notifyChange(task, at.mount, at.inode, ia, t, `chown ${uid}:${gid}`);
 }
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { remove } from './delete.js';
 import { testWorld } from './test-world.js';
 
-test('__check_sticky: the file\'s owner, the directory\'s owner, or CAP_FOWNER with owner and group both mapped', () => {
+test("__check_sticky: the file's owner, the directory's owner, or CAP_FOWNER with owner and group both mapped", () => {
   const w = testWorld();
   const u = w.proc('u', 5, 5);
   const dirOwner = w.proc('o', 6, 6);
@@ -16,7 +16,11 @@ test('__check_sticky: the file\'s owner, the directory\'s owner, or CAP_FOWNER w
   assert.equal(remove(w.vfs, u, '/tmp/mine', false).ok, true);
   assert.equal(remove(w.vfs, dirOwner, '/tmp/b', false).ok, true);
   assert.equal(remove(w.vfs, r, '/tmp/c', false).ok, true);
-  assert.equal(remove(w.vfs, r, '/tmp/gid-unmapped', false).errno, 'EPERM', 'capable_wrt_inode_uidgid, not inode_owner_or_capable (the kernel differential caught this)');
+  assert.equal(
+    remove(w.vfs, r, '/tmp/gid-unmapped', false).errno,
+    'EPERM',
+    'capable_wrt_inode_uidgid, not inode_owner_or_capable (the kernel differential caught this)',
+  );
 });
 
 test('may_delete: write and search on the directory; then type checks; rmdir needs an empty directory', () => {

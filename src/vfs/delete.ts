@@ -19,11 +19,19 @@ export function checkSticky(cred: Cred, mount: Mount, dir: Inode, inode: Inode):
   if (!(dir.mode & S_ISVTX)) return { ok: true, rule: 'check_sticky', why: 'the directory is not sticky' };
   const view = fsViewOf(inode.sb);
   const fsuid = view.currentFsid(cred, 'uid');
-  if (inodeVfsid(mount.idmap, inode, 'uid') === fsuid) return { ok: true, rule: '__check_sticky', why: `sticky directory, but fsuid ${showKid(fsuid)} owns the file` };
-  if (inodeVfsid(mount.idmap, dir, 'uid') === fsuid) return { ok: true, rule: '__check_sticky', why: `sticky directory, and fsuid ${showKid(fsuid)} owns the directory` };
+  if (inodeVfsid(mount.idmap, inode, 'uid') === fsuid)
+    return { ok: true, rule: '__check_sticky', why: `sticky directory, but fsuid ${showKid(fsuid)} owns the file` };
+  if (inodeVfsid(mount.idmap, dir, 'uid') === fsuid)
+    return { ok: true, rule: '__check_sticky', why: `sticky directory, and fsuid ${showKid(fsuid)} owns the directory` };
   const o = capableWrtInodeUidgid(cred, mount, inode, 'CAP_FOWNER');
-  return o.ok ? { ok: true, rule: '__check_sticky', why: `sticky directory: ${o.why}` }
-    : { ok: false, errno: 'EPERM', rule: '__check_sticky', why: `sticky directory: neither the file's nor the directory's owner, and ${o.why}` };
+  return o.ok
+    ? { ok: true, rule: '__check_sticky', why: `sticky directory: ${o.why}` }
+    : {
+        ok: false,
+        errno: 'EPERM',
+        rule: '__check_sticky',
+        why: `sticky directory: neither the file's nor the directory's owner, and ${o.why}`,
+      };
 }
 
 /**
@@ -33,7 +41,12 @@ export function checkSticky(cred: Cred, mount: Mount, dir: Inode, inode: Inode):
  */
 export function mayDelete(cred: Cred, mount: Mount, dir: Inode, victim: Inode, isdir: boolean, t: Trace): Check {
   if (inodeVfsid(mount.idmap, victim, 'uid') === undefined || inodeVfsid(mount.idmap, victim, 'gid') === undefined) {
-    return { ok: false, errno: 'EOVERFLOW', rule: 'may_delete', why: `the victim's on-disk owner ${victim.diskUid}:${victim.diskGid} has no mapping in ${describeIdmap(mount)}` };
+    return {
+      ok: false,
+      errno: 'EOVERFLOW',
+      rule: 'may_delete',
+      why: `the victim's on-disk owner ${victim.diskUid}:${victim.diskGid} has no mapping in ${describeIdmap(mount)}`,
+    };
   }
   const w = inodePermission(cred, mount, dir, MAY_WRITE | MAY_EXEC, t);
   if (!w.ok) return { ...w, why: `cannot write the directory: ${w.why}` };

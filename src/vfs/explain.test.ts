@@ -3,12 +3,22 @@ import { test } from 'node:test';
 import { parseMap } from '../idmap/index.js';
 import { Explainer, type TreeEntry } from './explain.js';
 
-const seed = (o: { fsid?: boolean; as?: { uid: number; gid: number } } = {}) => new Explainer({
-  uidmap: parseMap('0 100000 100000'), gidmap: parseMap('0 100000 100000'),
-  ...(o.fsid ? { fsuidmap: parseMap('0 300000 100000'), fsgidmap: parseMap('0 300000 100000') } : {}),
-  ...(o.as ? { as: o.as } : {}),
+const seed = (o: { fsid?: boolean; as?: { uid: number; gid: number } } = {}) =>
+  new Explainer({
+    uidmap: parseMap('0 100000 100000'),
+    gidmap: parseMap('0 100000 100000'),
+    ...(o.fsid ? { fsuidmap: parseMap('0 300000 100000'), fsgidmap: parseMap('0 300000 100000') } : {}),
+    ...(o.as ? { as: o.as } : {}),
+  });
+const e = (path: string, depth: number, type: TreeEntry['type'], uid: number, gid: number, mode: number): TreeEntry => ({
+  path,
+  depth,
+  type,
+  uid,
+  gid,
+  mode,
+  acl: null,
 });
-const e = (path: string, depth: number, type: TreeEntry['type'], uid: number, gid: number, mode: number): TreeEntry => ({ path, depth, type, uid, gid, mode, acl: null });
 
 test('explain: without fsid maps the seed image shows as 65534 and root can only read what is world-readable', () => {
   const x = seed();
@@ -18,7 +28,7 @@ test('explain: without fsid maps the seed image shows as 65534 and root can only
   assert.deepEqual([r.read.ok, r.write.ok, r.chown.ok], [true, false, false]);
 });
 
-test('explain: with fsid maps 0 300000 100000 the same entry is root\'s, writable and chownable', () => {
+test("explain: with fsid maps 0 300000 100000 the same entry is root's, writable and chownable", () => {
   const x = seed({ fsid: true });
   x.explain(e('.', 0, 'dir', 300000, 300000, 0o755));
   const r = x.explain(e('etc/shadow', 1, 'file', 300000, 300042, 0o640));
@@ -41,5 +51,7 @@ test('explain: an entry below a directory the user cannot search is unreachable,
 
 test('explain: --as with a uid the maps do not cover is a usage error', () => {
   assert.throws(() => seed({ fsid: true, as: { uid: 100000, gid: 0 } }), { code: 'ERR_USAGE' });
-  assert.throws(() => new Explainer({ uidmap: parseMap('0 1 1'), gidmap: parseMap('0 1 1'), fsuidmap: parseMap('0 1 1') }), { code: 'ERR_USAGE' });
+  assert.throws(() => new Explainer({ uidmap: parseMap('0 1 1'), gidmap: parseMap('0 1 1'), fsuidmap: parseMap('0 1 1') }), {
+    code: 'ERR_USAGE',
+  });
 });

@@ -74,7 +74,9 @@ export class Explainer {
 
   constructor(o: ExplainOptions) {
     if ((o.fsuidmap === undefined) !== (o.fsgidmap === undefined)) {
-      throw new FsidmapError('ERR_USAGE', 'give both --fsuidmap and --fsgidmap, or neither', { hint: 'fsid maps come in pairs, like id maps' });
+      throw new FsidmapError('ERR_USAGE', 'give both --fsuidmap and --fsgidmap, or neither', {
+        hint: 'fsid maps come in pairs, like id maps',
+      });
     }
     const sys = new UsernsSystem(o.semantics ?? 'v3');
     const host = sys.spawn('host');
@@ -99,7 +101,10 @@ export class Explainer {
     this.sb = new Superblock(1, 'tree', 'ordinary', sys.init, { uid: 0, gid: 0, mode: 0o755 });
     this.mount = { id: 1, path: '/', sb: this.sb, root: this.sb.root, idmap: null };
     const t: number[] = [];
-    for (const id of [0, 1, 2]) { const k = makeKfsid(ns, 'uid', id); if (k !== undefined) t.push(k); }
+    for (const id of [0, 1, 2]) {
+      const k = makeKfsid(ns, 'uid', id);
+      if (k !== undefined) t.push(k);
+    }
     this.chownTargets = t;
   }
 
@@ -131,9 +136,22 @@ export class Explainer {
       write = gate(perm(MAY_WRITE));
     }
     const target = this.chownTargets.find((k) => k !== e.uid);
-    const chown: Verdict = target === undefined ? { ok: false, why: 'the container can name no other owner to give it' }
-      : gate(((c) => ({ ok: c.ok, why: c.why }))(chownOk(this.cred, this.mount, inode, target)));
-    return { path: e.path, type: e.type, disk: { uid: e.uid, gid: e.gid }, seen, mode: e.mode, acl: e.acl !== null, reachable: reach, read, write, chown };
+    const chown: Verdict =
+      target === undefined
+        ? { ok: false, why: 'the container can name no other owner to give it' }
+        : gate(((c) => ({ ok: c.ok, why: c.why }))(chownOk(this.cred, this.mount, inode, target)));
+    return {
+      path: e.path,
+      type: e.type,
+      disk: { uid: e.uid, gid: e.gid },
+      seen,
+      mode: e.mode,
+      acl: e.acl !== null,
+      reachable: reach,
+      read,
+      write,
+      chown,
+    };
   }
 
   private reachable(depth: number): Verdict {
@@ -147,7 +165,9 @@ export class Explainer {
 
 function must<T>(o: Outcome<T>, what: string): T {
   if (!o.ok) {
-    throw new FsidmapError('ERR_USAGE', `${what}: the kernel would refuse this (${o.errno}): ${o.reason}`, { hint: 'check that the maps are valid and that --as names ids the maps cover' });
+    throw new FsidmapError('ERR_USAGE', `${what}: the kernel would refuse this (${o.errno}): ${o.reason}`, {
+      hint: 'check that the maps are valid and that --as names ids the maps cover',
+    });
   }
   return o.value as T;
 }

@@ -1,6 +1,13 @@
 import { type Cred, inGroupP } from '../userns/cred.js';
 import {
-  type IdKind, fromKfsidMunged, fromKidMunged, fsidMapName, kfsidHasMapping, kidHasMapping, makeKfsid, makeKid,
+  type IdKind,
+  fromKfsidMunged,
+  fromKidMunged,
+  fsidMapName,
+  kfsidHasMapping,
+  kidHasMapping,
+  makeKfsid,
+  makeKid,
 } from '../userns/lookup.js';
 import type { UserNamespace } from '../userns/namespace.js';
 import type { Superblock } from './inode.js';

@@ -25,18 +25,32 @@ export function makeIdmappedMount(vfs: Vfs, task: Task, source: string, target: 
   const r = vfs.walk(task, source, t);
   if (!r.ok) return failure(t, r.errno, r.rule, r.why);
   if (!r.at.inode) return failure(t, 'ENOENT', 'open_tree', `${source} does not exist`);
-  const src = r.at.inode, srcMount = r.at.mount;
+  const src = r.at.inode,
+    srcMount = r.at.mount;
   if (!src.isDir) return failure(t, 'ENOTDIR', 'open_tree', 'the model mounts directories only');
   if (ns.parent === null) return failure(t, 'EPERM', 'build_mount_idmapped', 'the initial user namespace cannot be used as an idmapping');
   if (!ns.isWritten('uid') && !ns.isWritten('gid')) return failure(t, 'EINVAL', 'copy_mnt_idmap', `${ns.name} has no maps written`);
-  if (srcMount.idmap !== null) return failure(t, 'EPERM', 'can_idmap_mount', `${srcMount.path} is already idmapped; an idmapping cannot be changed`);
-  if (src.sb.kind !== 'ordinary') return failure(t, 'EINVAL', 'can_idmap_mount', `${src.sb.name} does not allow idmapped mounts (no FS_ALLOW_IDMAP)`);
+  if (srcMount.idmap !== null)
+    return failure(t, 'EPERM', 'can_idmap_mount', `${srcMount.path} is already idmapped; an idmapping cannot be changed`);
+  if (src.sb.kind !== 'ordinary')
+    return failure(t, 'EINVAL', 'can_idmap_mount', `${src.sb.name} does not allow idmapped mounts (no FS_ALLOW_IDMAP)`);
   const admin = nsCapable(cred, src.sb.userNs, 'CAP_SYS_ADMIN');
-  if (!admin.ok) return failure(t, 'EPERM', 'can_idmap_mount', `needs CAP_SYS_ADMIN over the filesystem's s_user_ns ${src.sb.userNs.name}: ${admin.why}`);
+  if (!admin.ok)
+    return failure(
+      t,
+      'EPERM',
+      'can_idmap_mount',
+      `needs CAP_SYS_ADMIN over the filesystem's s_user_ns ${src.sb.userNs.name}: ${admin.why}`,
+    );
   const w = vfs.walk(task, target, t);
   if (!w.ok) return failure(t, w.errno, w.rule, w.why);
   if (!w.at.inode || !w.at.inode.isDir) return failure(t, 'ENOENT', 'move_mount', `mount point ${target} is not an existing directory`);
   const idmap = idmapFromNs(ns);
   const m = vfs.mount(target, src, idmap);
-  return success(t, 'mount_setattr', `${source} mounted at ${target} with the id maps of ${ns.name} (uid ${formatInline(idmap.uid)}, gid ${formatInline(idmap.gid)})`, m);
+  return success(
+    t,
+    'mount_setattr',
+    `${source} mounted at ${target} with the id maps of ${ns.name} (uid ${formatInline(idmap.uid)}, gid ${formatInline(idmap.gid)})`,
+    m,
+  );
 }

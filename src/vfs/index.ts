@@ -7,8 +7,15 @@ export * from './inode.js';
 export * from './mount.js';
 export { fsViewOf, type FsView } from './fs-view.js';
 export {
-  type Check, aclPermissionCheck, genericPermission, inodePermission, privilegedWrtInodeUidgid, capableWrtInodeUidgid,
-  inodeOwnerOrCapable, inGroupOrCapable, maskName,
+  type Check,
+  aclPermissionCheck,
+  genericPermission,
+  inodePermission,
+  privilegedWrtInodeUidgid,
+  capableWrtInodeUidgid,
+  inodeOwnerOrCapable,
+  inGroupOrCapable,
+  maskName,
 } from './permission.js';
 export { Vfs, normalizePath, type Walked, type WalkResult } from './vfs.js';
 export { stat, statOf, open, create, type StatResult, type OpenAccess, type CreateResult } from './ops.js';

@@ -124,9 +124,18 @@ export function modeString(type: InodeType, mode: number): string {
   const t = type === 'dir' ? 'd' : type === 'symlink' ? 'l' : '-';
   const bit = (m: number, c: string) => (mode & m ? c : '-');
   const x = (xm: number, sm: number, on: string, off: string) => (mode & sm ? (mode & xm ? on : off) : bit(xm, 'x'));
-  return t + bit(0o400, 'r') + bit(0o200, 'w') + x(0o100, S_ISUID, 's', 'S')
-    + bit(0o040, 'r') + bit(0o020, 'w') + x(0o010, S_ISGID, 's', 'S')
-    + bit(0o004, 'r') + bit(0o002, 'w') + x(0o001, S_ISVTX, 't', 'T');
+  return (
+    t +
+    bit(0o400, 'r') +
+    bit(0o200, 'w') +
+    x(0o100, S_ISUID, 's', 'S') +
+    bit(0o040, 'r') +
+    bit(0o020, 'w') +
+    x(0o010, S_ISGID, 's', 'S') +
+    bit(0o004, 'r') +
+    bit(0o002, 'w') +
+    x(0o001, S_ISVTX, 't', 'T')
+  );
 }
 
 export function octal(mode: number): string {

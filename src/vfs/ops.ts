@@ -23,10 +23,17 @@ export interface StatResult {
 export function statOf(task: Task, mount: Mount, inode: Inode): StatResult {
   const view = fsViewOf(inode.sb);
   const ns = task.cred.userNs;
-  const vfsuid = inodeVfsid(mount.idmap, inode, 'uid'), vfsgid = inodeVfsid(mount.idmap, inode, 'gid');
+  const vfsuid = inodeVfsid(mount.idmap, inode, 'uid'),
+    vfsgid = inodeVfsid(mount.idmap, inode, 'gid');
   return {
-    type: inode.type, uid: view.fromMunged(ns, 'uid', vfsuid), gid: view.fromMunged(ns, 'gid', vfsgid), mode: inode.mode,
-    vfsuid, vfsgid, diskUid: inode.diskUid, diskGid: inode.diskGid,
+    type: inode.type,
+    uid: view.fromMunged(ns, 'uid', vfsuid),
+    gid: view.fromMunged(ns, 'gid', vfsgid),
+    mode: inode.mode,
+    vfsuid,
+    vfsgid,
+    diskUid: inode.diskUid,
+    diskGid: inode.diskGid,
   };
 }
 
@@ -45,7 +52,12 @@ export function stat(vfs: Vfs, task: Task, path: string): Outcome<StatResult> {
   const view = fsViewOf(at.inode.sb);
   const ns = task.cred.userNs;
   const how = `on disk ${s.diskUid}:${s.diskGid} → vfs ${showKid(s.vfsuid)}:${showKid(s.vfsgid)} (${describeIdmap(at.mount)}) → ${s.uid}:${s.gid} through ${ns.name}'s ${view.mapName(ns, 'uid')}`;
-  return success(t, view.kind === 'fs' ? 'from_kfsuid_munged' : 'from_kuid_munged', s.uid === 65534 || s.gid === 65534 ? `${how} (65534: unmapped)` : how, s);
+  return success(
+    t,
+    view.kind === 'fs' ? 'from_kfsuid_munged' : 'from_kuid_munged',
+    s.uid === 65534 || s.gid === 65534 ? `${how} (65534: unmapped)` : how,
+    s,
+  );
 }
 
 export type OpenAccess = 'read' | 'write' | 'rdwr' | 'exec';
@@ -67,8 +79,8 @@ export function open(vfs: Vfs, task: Task, path: string, access: OpenAccess): Ou
   if (!inode) return failure(t, 'ENOENT', 'walk_component', `${path} does not exist`);
   const mask = ACCESS_MASK[access];
   if (inode.type === 'symlink') return failure(t, 'ELOOP', 'may_open', `${path} is a symlink (the model opens with O_NOFOLLOW)`);
-  if (inode.isDir && (mask & MAY_WRITE)) return failure(t, 'EISDIR', 'may_open', `${path} is a directory`);
-  if (inode.isDir && (mask & MAY_EXEC)) return failure(t, 'EACCES', 'may_open', `${path} is a directory, not an executable`);
+  if (inode.isDir && mask & MAY_WRITE) return failure(t, 'EISDIR', 'may_open', `${path} is a directory`);
+  if (inode.isDir && mask & MAY_EXEC) return failure(t, 'EACCES', 'may_open', `${path} is a directory, not an executable`);
   const c = inodePermission(task.cred, at.mount, inode, mask, t);
   if (!c.ok) return failure(t, c.errno ?? 'EACCES', c.rule, c.why);
   return success(t, c.rule, c.why);
@@ -104,30 +116,52 @@ export function create(vfs: Vfs, task: Task, path: string, type: 'file' | 'dir',
   const uid = fromVfsid(mount.idmap, fsUserns, 'uid', view.currentFsid(cred, 'uid'));
   const gid = fromVfsid(mount.idmap, fsUserns, 'gid', view.currentFsid(cred, 'gid'));
   if (uid === undefined || gid === undefined || !view.hasMapping(fsUserns, 'uid', uid) || !view.hasMapping(fsUserns, 'gid', gid)) {
-    const which = uid === undefined || !view.hasMapping(fsUserns, 'uid', uid) ? `fsuid ${showKid(view.currentFsid(cred, 'uid'))}` : `fsgid ${showKid(view.currentFsid(cred, 'gid'))}`;
-    return failure(t, 'EOVERFLOW', 'fsuidgid_has_mapping', `the caller's ${which} has no on-disk id through ${describeIdmap(mount)}: a new inode's owner could not be stored`);
+    const which =
+      uid === undefined || !view.hasMapping(fsUserns, 'uid', uid)
+        ? `fsuid ${showKid(view.currentFsid(cred, 'uid'))}`
+        : `fsgid ${showKid(view.currentFsid(cred, 'gid'))}`;
+    return failure(
+      t,
+      'EOVERFLOW',
+      'fsuidgid_has_mapping',
+      `the caller's ${which} has no on-disk id through ${describeIdmap(mount)}: a new inode's owner could not be stored`,
+    );
   }
-  t.allow('fsuidgid_has_mapping', `fsuid/fsgid ${showKid(view.currentFsid(cred, 'uid'))}/${showKid(view.currentFsid(cred, 'gid'))} map to on-disk ${dir.sb.diskOfKid('uid', uid)}:${dir.sb.diskOfKid('gid', gid)}`);
+  t.allow(
+    'fsuidgid_has_mapping',
+    `fsuid/fsgid ${showKid(view.currentFsid(cred, 'uid'))}/${showKid(view.currentFsid(cred, 'gid'))} map to on-disk ${dir.sb.diskOfKid('uid', uid)}:${dir.sb.diskOfKid('gid', gid)}`,
+  );
   const c = inodePermission(cred, mount, dir, MAY_WRITE | MAY_EXEC, t);
   if (!c.ok) return failure(t, c.errno ?? 'EACCES', c.rule, `cannot write the directory: ${c.why}`);
 
   // vfs_prepare_mode: mode_strip_sgid (files only), then umask (default ACLs are not modelled), then the type's mask.
   let m = mode;
-  if (type === 'file' && (m & (S_ISGID | 0o010)) === (S_ISGID | 0o010) && (dir.mode & S_ISGID)) {
+  if (type === 'file' && (m & (S_ISGID | 0o010)) === (S_ISGID | 0o010) && dir.mode & S_ISGID) {
     const g = inGroupOrCapable(cred, mount, dir, inodeVfsid(mount.idmap, dir, 'gid'));
-    if (!g.ok) { m &= ~S_ISGID; t.info('mode_strip_sgid', `setgid bit dropped: ${g.why}`); }
+    if (!g.ok) {
+      m &= ~S_ISGID;
+      t.info('mode_strip_sgid', `setgid bit dropped: ${g.why}`);
+    }
   }
   m &= ~task.umask;
-  m &= type === 'dir' ? (0o777 | S_ISVTX) : S_IALLUGO;
+  m &= type === 'dir' ? 0o777 | S_ISVTX : S_IALLUGO;
   // inode_init_owner
   let igid = gid;
   if (dir.mode & S_ISGID) {
     igid = dir.gid;
     if (type === 'dir') m |= S_ISGID;
-    t.info('inode_init_owner', `the directory is setgid: group ${showKid(dir.gid)} inherited${type === 'dir' ? ', and the new directory is setgid too' : ''}`);
+    t.info(
+      'inode_init_owner',
+      `the directory is setgid: group ${showKid(dir.gid)} inherited${type === 'dir' ? ', and the new directory is setgid too' : ''}`,
+    );
   }
   const inode = dir.sb.newInode(type, uid, igid, m, dir);
   dir.children!.set(at.name, inode);
   const res = { diskUid: inode.diskUid, diskGid: inode.diskGid, mode: m };
-  return success(t, 'inode_init_owner', `created ${octal(m)}, on disk ${res.diskUid}:${res.diskGid} (fsuid ${showKid(view.currentFsid(cred, 'uid'))} through ${describeIdmap(mount)})`, res);
+  return success(
+    t,
+    'inode_init_owner',
+    `created ${octal(m)}, on disk ${res.diskUid}:${res.diskGid} (fsuid ${showKid(view.currentFsid(cred, 'uid'))} through ${describeIdmap(mount)})`,
+    res,
+  );
 }

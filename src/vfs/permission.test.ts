@@ -8,10 +8,10 @@ test('acl_permission_check: owner, group and other classes; the owner class neve
   const u = w.proc('u', 5, 5, { groups: [7] });
   const table: Array<[number, number, number, 'read' | 'write', string]> = [
     [100005, 0, 0o600, 'read', 'ok'],
-    [100005, 0, 0o066, 'read', 'EACCES'],  // owner bits deny even though group/other allow
-    [0, 100007, 0o040, 'read', 'ok'],      // supplementary group
-    [0, 100005, 0o060, 'write', 'ok'],     // fsgid
-    [0, 100008, 0o604, 'read', 'ok'],      // other
+    [100005, 0, 0o066, 'read', 'EACCES'], // owner bits deny even though group/other allow
+    [0, 100007, 0o040, 'read', 'ok'], // supplementary group
+    [0, 100005, 0o060, 'write', 'ok'], // fsgid
+    [0, 100008, 0o604, 'read', 'ok'], // other
     [0, 100008, 0o640, 'read', 'EACCES'],
   ];
   table.forEach(([uid, gid, mode, access, want], i) => {
@@ -24,7 +24,11 @@ test('acl_permission_check: owner, group and other classes; the owner class neve
 test('posix_acl_permission: named users and groups are limited by the mask; a matching group that denies blocks "other"', () => {
   const w = testWorld();
   const u = w.proc('u', 5, 5, { groups: [9] });
-  const acl = (users: Array<[number, number]>, groups: Array<[number, number]>, groupObj = 0) => ({ users: users.map(([id, perm]) => ({ id, perm })), groups: groups.map(([id, perm]) => ({ id, perm })), groupObj });
+  const acl = (users: Array<[number, number]>, groups: Array<[number, number]>, groupObj = 0) => ({
+    users: users.map(([id, perm]) => ({ id, perm })),
+    groups: groups.map(([id, perm]) => ({ id, perm })),
+    groupObj,
+  });
   w.vfs.put('/named', { type: 'file', uid: 0, gid: 0, mode: 0o660, acl: acl([[100005, 6]], []) });
   w.vfs.put('/masked', { type: 'file', uid: 0, gid: 0, mode: 0o640, acl: acl([[100005, 6]], []) });
   w.vfs.put('/group-denies', { type: 'file', uid: 0, gid: 0, mode: 0o674, acl: acl([], [[100009, 0]]) });
@@ -49,7 +53,7 @@ test('generic_permission: CAP_DAC_OVERRIDE does not grant exec on a file without
   assert.equal(open(w.vfs, reader, '/noexec', 'rdwr').errno, 'EACCES');
 });
 
-test('privileged_wrt_inode_uidgid: capabilities count only when owner and group are both mapped in the caller\'s namespace', () => {
+test("privileged_wrt_inode_uidgid: capabilities count only when owner and group are both mapped in the caller's namespace", () => {
   const w = testWorld();
   const root = w.proc('r', 0, 0);
   w.vfs.put('/both', { type: 'file', uid: 100001, gid: 100001, mode: 0o600 });

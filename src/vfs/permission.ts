@@ -24,7 +24,9 @@ const allow = (rule: string, why: string): Check => ({ ok: true, rule, why });
 const deny = (errno: Errno, rule: string, why: string): Check => ({ ok: false, errno, rule, why });
 
 export function maskName(mask: number): string {
-  return [mask & MAY_READ ? 'read' : '', mask & MAY_WRITE ? 'write' : '', mask & MAY_EXEC ? 'exec' : ''].filter(Boolean).join('+') || 'nothing';
+  return (
+    [mask & MAY_READ ? 'read' : '', mask & MAY_WRITE ? 'write' : '', mask & MAY_EXEC ? 'exec' : ''].filter(Boolean).join('+') || 'nothing'
+  );
 }
 
 /**
@@ -36,10 +38,16 @@ export function maskName(mask: number): string {
 export function privilegedWrtInodeUidgid(cred: Cred, mount: Mount, inode: Inode): Check {
   const view = fsViewOf(inode.sb);
   const ns = cred.userNs;
-  const u = inodeVfsid(mount.idmap, inode, 'uid'), g = inodeVfsid(mount.idmap, inode, 'gid');
-  if (!view.hasMapping(ns, 'uid', u)) return deny('EPERM', 'privileged_wrt_inode_uidgid', `owner ${showKid(u)} is not mapped in ${ns.name}'s ${view.mapName(ns, 'uid')}`);
-  if (!view.hasMapping(ns, 'gid', g)) return deny('EPERM', 'privileged_wrt_inode_uidgid', `group ${showKid(g)} is not mapped in ${ns.name}'s ${view.mapName(ns, 'gid')}`);
-  return allow('privileged_wrt_inode_uidgid', `owner ${showKid(u)} and group ${showKid(g)} are mapped in ${ns.name}'s ${view.mapName(ns, 'uid')}/${view.mapName(ns, 'gid')}`);
+  const u = inodeVfsid(mount.idmap, inode, 'uid'),
+    g = inodeVfsid(mount.idmap, inode, 'gid');
+  if (!view.hasMapping(ns, 'uid', u))
+    return deny('EPERM', 'privileged_wrt_inode_uidgid', `owner ${showKid(u)} is not mapped in ${ns.name}'s ${view.mapName(ns, 'uid')}`);
+  if (!view.hasMapping(ns, 'gid', g))
+    return deny('EPERM', 'privileged_wrt_inode_uidgid', `group ${showKid(g)} is not mapped in ${ns.name}'s ${view.mapName(ns, 'gid')}`);
+  return allow(
+    'privileged_wrt_inode_uidgid',
+    `owner ${showKid(u)} and group ${showKid(g)} are mapped in ${ns.name}'s ${view.mapName(ns, 'uid')}/${view.mapName(ns, 'gid')}`,
+  );
 }
 
 /** capable_wrt_inode_uidgid: ns_capable(current_user_ns(), cap) and privileged_wrt_inode_uidgid. */
@@ -58,10 +66,19 @@ export function inodeOwnerOrCapable(cred: Cred, mount: Mount, inode: Inode): Che
   const fsuid = view.currentFsid(cred, 'uid');
   if (u !== undefined && u === fsuid) return allow('inode_owner_or_capable', `the caller's fsuid ${showKid(fsuid)} owns it`);
   const ns = cred.userNs;
-  if (!view.hasMapping(ns, 'uid', u)) return deny('EPERM', 'inode_owner_or_capable', `not the owner (fsuid ${showKid(fsuid)}, owner ${showKid(u)}), and CAP_FOWNER cannot apply: the owner is not mapped in ${ns.name}'s ${view.mapName(ns, 'uid')}`);
+  if (!view.hasMapping(ns, 'uid', u))
+    return deny(
+      'EPERM',
+      'inode_owner_or_capable',
+      `not the owner (fsuid ${showKid(fsuid)}, owner ${showKid(u)}), and CAP_FOWNER cannot apply: the owner is not mapped in ${ns.name}'s ${view.mapName(ns, 'uid')}`,
+    );
   const c = nsCapable(cred, ns, 'CAP_FOWNER');
   if (c.ok) return allow('inode_owner_or_capable', `CAP_FOWNER honoured: ${c.why}, owner ${showKid(u)} mapped`);
-  return deny('EPERM', 'inode_owner_or_capable', `not the owner (fsuid ${showKid(fsuid)}, owner ${showKid(u)}) and no CAP_FOWNER: ${c.why}`);
+  return deny(
+    'EPERM',
+    'inode_owner_or_capable',
+    `not the owner (fsuid ${showKid(fsuid)}, owner ${showKid(u)}) and no CAP_FOWNER: ${c.why}`,
+  );
 }
 
 /** in_group_or_capable (fs/inode.c): in the group, or CAP_FSETID over the inode. */
@@ -77,15 +94,23 @@ function posixAclPermission(cred: Cred, mount: Mount, inode: Inode, want: number
   const view = fsViewOf(inode.sb);
   const fsuid = view.currentFsid(cred, 'uid');
   const mask = (inode.mode >> 3) & 7;
-  const masked = (perm: number, what: string): Check => ((perm & mask & want) === want
-    ? allow('posix_acl_permission', `${what} grants ${maskName(want)} (within the ACL mask)`)
-    : deny('EACCES', 'posix_acl_permission', `${what} ${(perm & want) === want ? 'is limited by the ACL mask' : 'does not grant'} ${maskName(want)}`));
+  const masked = (perm: number, what: string): Check =>
+    (perm & mask & want) === want
+      ? allow('posix_acl_permission', `${what} grants ${maskName(want)} (within the ACL mask)`)
+      : deny(
+          'EACCES',
+          'posix_acl_permission',
+          `${what} ${(perm & want) === want ? 'is limited by the ACL mask' : 'does not grant'} ${maskName(want)}`,
+        );
   for (const e of acl.users) {
     const v = makeVfsid(mount.idmap, inode.sb.userNs, 'uid', e.id);
     if (v !== undefined && v === fsuid) return masked(e.perm, `ACL entry user:${showKid(v)}`);
   }
   let found = false;
-  const groups = [{ id: inode.gid, perm: acl.groupObj, what: 'the owning group' }, ...acl.groups.map((g) => ({ id: g.id, perm: g.perm, what: 'ACL entry group' }))];
+  const groups = [
+    { id: inode.gid, perm: acl.groupObj, what: 'the owning group' },
+    ...acl.groups.map((g) => ({ id: g.id, perm: g.perm, what: 'ACL entry group' })),
+  ];
   for (const g of groups) {
     const v = makeVfsid(mount.idmap, inode.sb.userNs, 'gid', g.id);
     if (view.inGroup(cred, v)) {
@@ -95,7 +120,9 @@ function posixAclPermission(cred: Cred, mount: Mount, inode: Inode, want: number
   }
   if (found) return deny('EACCES', 'posix_acl_permission', `the caller's matching ACL groups do not grant ${maskName(want)}`);
   const other = inode.mode & 7;
-  return (other & want) === want ? allow('posix_acl_permission', `ACL other grants ${maskName(want)}`) : deny('EACCES', 'posix_acl_permission', `ACL other does not grant ${maskName(want)}`);
+  return (other & want) === want
+    ? allow('posix_acl_permission', `ACL other grants ${maskName(want)}`)
+    : deny('EACCES', 'posix_acl_permission', `ACL other does not grant ${maskName(want)}`);
 }
 
 /** acl_permission_check (fs/namei.c): owner bits, else the ACL, else group bits (if in the group), else other bits. */
@@ -107,41 +134,66 @@ export function aclPermissionCheck(cred: Cred, mount: Mount, inode: Inode, mask:
   const fsuid = view.currentFsid(cred, 'uid');
   if (u !== undefined && u === fsuid) {
     const ok = (want & ~(mode >> 6)) === 0;
-    return ok ? allow('acl_permission_check', `owner class: fsuid ${showKid(fsuid)} owns it and the owner bits grant ${maskName(want)}`)
-      : deny('EACCES', 'acl_permission_check', `owner class: fsuid ${showKid(fsuid)} owns it but the owner bits lack ${maskName(want & ~(mode >> 6))}`);
+    return ok
+      ? allow('acl_permission_check', `owner class: fsuid ${showKid(fsuid)} owns it and the owner bits grant ${maskName(want)}`)
+      : deny(
+          'EACCES',
+          'acl_permission_check',
+          `owner class: fsuid ${showKid(fsuid)} owns it but the owner bits lack ${maskName(want & ~(mode >> 6))}`,
+        );
   }
-  if (inode.hasAcl && (mode & S_IRWXG)) return posixAclPermission(cred, mount, inode, want);
-  let bits = mode, cls = 'other';
+  if (inode.hasAcl && mode & S_IRWXG) return posixAclPermission(cred, mount, inode, want);
+  let bits = mode,
+    cls = 'other';
   if (want & (mode ^ (mode >> 3))) {
     const g = inodeVfsid(mount.idmap, inode, 'gid');
-    if (view.inGroup(cred, g)) { bits = mode >> 3; cls = 'group'; }
+    if (view.inGroup(cred, g)) {
+      bits = mode >> 3;
+      cls = 'group';
+    }
   }
   const missing = want & ~bits & 7;
   const who = `fsuid ${showKid(fsuid)} is not the owner ${showKid(u)}`;
-  return missing === 0 ? allow('acl_permission_check', `${cls} class (${who}): the ${cls} bits grant ${maskName(want)}`)
+  return missing === 0
+    ? allow('acl_permission_check', `${cls} class (${who}): the ${cls} bits grant ${maskName(want)}`)
     : deny('EACCES', 'acl_permission_check', `${cls} class (${who}): the ${cls} bits lack ${maskName(missing)}`);
 }
 
 /** generic_permission (fs/namei.c): acl_permission_check, then the DAC overrides, all through capable_wrt_inode_uidgid. */
 export function genericPermission(cred: Cred, mount: Mount, inode: Inode, mask: number, t: Trace): Check {
   const base = aclPermissionCheck(cred, mount, inode, mask);
-  if (base.ok) { t.allow(base.rule, base.why); return base; }
+  if (base.ok) {
+    t.allow(base.rule, base.why);
+    return base;
+  }
   t.info(base.rule, base.why);
   const tryCap = (cap: Cap): Check | undefined => {
     const c = capableWrtInodeUidgid(cred, mount, inode, cap);
-    if (c.ok) { t.allow(c.rule, c.why); return allow('generic_permission', c.why); }
+    if (c.ok) {
+      t.allow(c.rule, c.why);
+      return allow('generic_permission', c.why);
+    }
     t.info(c.rule, c.why);
     return undefined;
   };
   if (inode.isDir) {
-    if (!(mask & MAY_WRITE)) { const r = tryCap('CAP_DAC_READ_SEARCH'); if (r) return r; }
-    const r = tryCap('CAP_DAC_OVERRIDE'); if (r) return r;
+    if (!(mask & MAY_WRITE)) {
+      const r = tryCap('CAP_DAC_READ_SEARCH');
+      if (r) return r;
+    }
+    const r = tryCap('CAP_DAC_OVERRIDE');
+    if (r) return r;
     return deny('EACCES', 'generic_permission', `${base.why}; no capability overrides it`);
   }
   const m = mask & (MAY_READ | MAY_WRITE | MAY_EXEC);
-  if (m === MAY_READ) { const r = tryCap('CAP_DAC_READ_SEARCH'); if (r) return r; }
-  if (!(m & MAY_EXEC) || (inode.mode & S_IXUGO)) { const r = tryCap('CAP_DAC_OVERRIDE'); if (r) return r; }
-  else t.info('generic_permission', 'CAP_DAC_OVERRIDE cannot grant exec: no execute bit is set');
+  if (m === MAY_READ) {
+    const r = tryCap('CAP_DAC_READ_SEARCH');
+    if (r) return r;
+  }
+  if (!(m & MAY_EXEC) || inode.mode & S_IXUGO) {
+    const r = tryCap('CAP_DAC_OVERRIDE');
+    if (r) return r;
+  } else t.info('generic_permission', 'CAP_DAC_OVERRIDE cannot grant exec: no execute bit is set');
   return deny('EACCES', 'generic_permission', `${base.why}; no capability overrides it`);
 }
 
@@ -152,9 +204,14 @@ export function genericPermission(cred: Cred, mount: Mount, inode: Inode, mask: 
  */
 export function inodePermission(cred: Cred, mount: Mount, inode: Inode, mask: number, t: Trace): Check {
   if (mask & MAY_WRITE) {
-    const u = inodeVfsid(mount.idmap, inode, 'uid'), g = inodeVfsid(mount.idmap, inode, 'gid');
+    const u = inodeVfsid(mount.idmap, inode, 'uid'),
+      g = inodeVfsid(mount.idmap, inode, 'gid');
     if (u === undefined || g === undefined) {
-      return deny('EACCES', 'inode_permission', `HAS_UNMAPPED_ID: the ${describeOwner(inode)} has no mapping in the ${mount.idmap ? `idmapped mount (maps of ${mount.idmap.from})` : 'mount'}, so nobody may write it`);
+      return deny(
+        'EACCES',
+        'inode_permission',
+        `HAS_UNMAPPED_ID: the ${describeOwner(inode)} has no mapping in the ${mount.idmap ? `idmapped mount (maps of ${mount.idmap.from})` : 'mount'}, so nobody may write it`,
+      );
     }
   }
   return genericPermission(cred, mount, inode, mask, t);

@@ -27,7 +27,10 @@ export function testWorld(o: { id?: string; fsid?: string; semantics?: FsidSeman
   for (const k of ['uid', 'gid'] as const) must(sys.writeMap(host, ns, k, `${o.id ?? '0 100000 65536'}\n`));
   const vfs = new Vfs(sys.init);
   return {
-    sys, vfs, host, ns,
+    sys,
+    vfs,
+    host,
+    ns,
     proc(name, uid, gid, po = {}) {
       const t = sys.fork(holder, name);
       t.cred = must(setresid(must(setresid(t.cred, 'gid', 0, 0, 0)), 'uid', 0, 0, 0));

@@ -30,7 +30,10 @@ export class Vfs {
   private nextSb = 1;
   private nextMount = 1;
 
-  constructor(readonly init: UserNamespace, root: { uid: number; gid: number; mode: number } = { uid: 0, gid: 0, mode: 0o755 }) {
+  constructor(
+    readonly init: UserNamespace,
+    root: { uid: number; gid: number; mode: number } = { uid: 0, gid: 0, mode: 0o755 },
+  ) {
     const sb = this.addSuperblock('disk', 'ordinary', init, root);
     this.mounts.set('/', { id: this.nextMount++, path: '/', sb, root: sb.root, idmap: null });
   }
@@ -38,7 +41,8 @@ export class Vfs {
   /** A new filesystem; `root` gives its root directory's on-disk owner and mode. */
   addSuperblock(name: string, kind: SuperblockKind, userNs: UserNamespace, root: { uid: number; gid: number; mode: number }): Superblock {
     if (this.superblocks.has(name)) throw new FsidmapError('ERR_VFS_EXISTS', `superblock "${name}" already exists`);
-    const uid = this.kid(userNs, 'uid', root.uid, `root of ${name}`), gid = this.kid(userNs, 'gid', root.gid, `root of ${name}`);
+    const uid = this.kid(userNs, 'uid', root.uid, `root of ${name}`),
+      gid = this.kid(userNs, 'gid', root.gid, `root of ${name}`);
     const sb = new Superblock(this.nextSb++, name, kind, userNs, { uid, gid, mode: root.mode });
     this.superblocks.set(name, sb);
     return sb;
@@ -54,7 +58,8 @@ export class Vfs {
    */
   mount(path: string, root: Inode, idmap: MountIdmap | null): Mount {
     const p = normalizePath(path);
-    if (this.mounts.has(p)) throw new FsidmapError('ERR_VFS_EXISTS', `${p} is already a mount point in the model`, { hint: 'mount on a fresh directory' });
+    if (this.mounts.has(p))
+      throw new FsidmapError('ERR_VFS_EXISTS', `${p} is already a mount point in the model`, { hint: 'mount on a fresh directory' });
     const at = this.lookupNoPerm(p);
     if (!at.inode || !at.inode.isDir) throw new FsidmapError('ERR_VFS_PATH', `mount point ${p} is not an existing directory`);
     if (!root.isDir) throw new FsidmapError('ERR_VFS_PATH', 'only directories can be mounted in the model');
@@ -77,14 +82,17 @@ export class Vfs {
     if (p === '/') throw new FsidmapError('ERR_VFS_PATH', 'the root directory is given when the tree is made');
     const at = this.lookupNoPerm(p);
     const sb = at.parent.sb;
-    const uid = this.kid(sb.userNs, 'uid', e.uid, p), gid = this.kid(sb.userNs, 'gid', e.gid, p);
+    const uid = this.kid(sb.userNs, 'uid', e.uid, p),
+      gid = this.kid(sb.userNs, 'gid', e.gid, p);
     let inode = at.inode;
     if (inode && inode.type !== e.type) throw new FsidmapError('ERR_VFS_EXISTS', `${p} already exists as a ${inode.type}`);
     if (!inode) {
       inode = sb.newInode(e.type, uid, gid, e.mode, at.parent);
       at.parent.children!.set(at.name, inode);
     } else {
-      inode.uid = uid; inode.gid = gid; inode.mode = e.mode;
+      inode.uid = uid;
+      inode.gid = gid;
+      inode.mode = e.mode;
     }
     inode.acl = e.acl ?? null;
     if (e.target !== undefined) inode.target = e.target;
@@ -106,7 +114,9 @@ export class Vfs {
    * the mount's root and idmap. A `null` task skips permission checks.
    */
   walk(task: Task | null, path: string, t: Trace): WalkResult {
-    const parts = normalizePath(path).split('/').filter((s) => s !== '');
+    const parts = normalizePath(path)
+      .split('/')
+      .filter((s) => s !== '');
     let mount = this.mounts.get('/')!;
     let inode: Inode = mount.root;
     if (parts.length === 0) return { ok: true, at: { mount, inode, parentMount: mount, parent: inode, name: '' } };
@@ -116,7 +126,13 @@ export class Vfs {
       if (!inode.isDir) return { ok: false, errno: 'ENOTDIR', rule: 'link_path_walk', why: `${abs || '/'} is not a directory` };
       if (task) {
         const c = inodePermission(task.cred, mount, inode, MAY_EXEC, t);
-        if (!c.ok) return { ok: false, errno: c.errno ?? 'EACCES', rule: 'may_lookup', why: `cannot search ${abs || '/'} (${describeIdmap(mount)}): ${c.why}` };
+        if (!c.ok)
+          return {
+            ok: false,
+            errno: c.errno ?? 'EACCES',
+            rule: 'may_lookup',
+            why: `cannot search ${abs || '/'} (${describeIdmap(mount)}): ${c.why}`,
+          };
       }
       const child = inode.children!.get(name);
       const last = i === parts.length - 1;
@@ -125,12 +141,18 @@ export class Vfs {
         return { ok: false, errno: 'ENOENT', rule: 'walk_component', why: `${abs}/${name} does not exist` };
       }
       if (child.type === 'symlink' && !last) {
-        throw new FsidmapError('ERR_VFS_SYMLINK', `${abs}/${name} is a symlink; the model does not follow symlinks inside paths`, { hint: 'give the path without symlinks' });
+        throw new FsidmapError('ERR_VFS_SYMLINK', `${abs}/${name} is a symlink; the model does not follow symlinks inside paths`, {
+          hint: 'give the path without symlinks',
+        });
       }
       abs += '/' + name;
-      const parentMount = mount, parent = inode;
+      const parentMount = mount,
+        parent = inode;
       const m = this.mounts.get(abs);
-      if (m) { mount = m; inode = m.root; } else inode = child;
+      if (m) {
+        mount = m;
+        inode = m.root;
+      } else inode = child;
       if (last) return { ok: true, at: { mount, inode, parentMount, parent, name } };
     }
     throw new Error('unreachable');
@@ -139,7 +161,10 @@ export class Vfs {
   private kid(ns: UserNamespace, kind: IdKind, raw: number, what: string): number {
     const k = ns.map(kind).mapIdDown(raw);
     if (k === undefined) {
-      throw new FsidmapError('ERR_VFS_UNMAPPED', `${what}: on-disk ${kind} ${raw} cannot be stored on a filesystem whose s_user_ns is ${ns.name} (not in its ${kind}_map)`);
+      throw new FsidmapError(
+        'ERR_VFS_UNMAPPED',
+        `${what}: on-disk ${kind} ${raw} cannot be stored on a filesystem whose s_user_ns is ${ns.name} (not in its ${kind}_map)`,
+      );
     }
     return k;
   }

@@ -41,7 +41,10 @@ function fails(args: string[]): { status: number | null; code: string; context: 
 function fixtureRoot(): string {
   const root = join(dir, `root${++n}`);
   mkdirSync(join(root, 'etc'), { recursive: true });
-  writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nldap:x:268500999:100::/:/bin/false\nnobody:x:65534:65534::/:/bin/false\n');
+  writeFileSync(
+    join(root, 'etc', 'passwd'),
+    'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nldap:x:268500999:100::/:/bin/false\nnobody:x:65534:65534::/:/bin/false\n',
+  );
   writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\nalice:x:1000:\nbig:x:268566530:\nnogroup:x:65534:\n');
   writeFileSync(join(root, 'etc', 'subuid'), 'alice:268435456:196608\nbob:269484032:65536\n# comment\nbroken line\n');
   writeFileSync(join(root, 'etc', 'subgid'), 'alice:268435456:196608\nbob:269484032:65536\n');
@@ -63,27 +66,31 @@ test('cli alloc --json prints exactly {name, kind, uid, gid, fs}, and again the 
   assert.equal(json(['list', '--db', db]).length, 1);
 });
 
-test('cli alloc prints uid_map and gid_map lines the kernel accepts (written to a real user namespace)', { skip: process.getuid?.() !== 0 ? 'needs root to write another namespace\'s maps' : false }, async () => {
-  const db = freshDb();
-  const out = ok(['alloc', 'ns-test', '--size', '131072', '--db', db]);
-  const lines = out.trim().split('\n');
-  assert.equal(lines.length, 2);
-  const [uidLine, gidLine] = lines.map((l) => l.split(' '));
-  assert.equal(uidLine[0], 'uid_map');
-  assert.equal(gidLine[0], 'gid_map');
-  const child = spawn('unshare', ['--user', 'sleep', '30'], { stdio: 'ignore' });
-  try {
-    const own = readlinkSync('/proc/self/ns/user');
-    for (let i = 0; i < 200 && readlinkSync(`/proc/${child.pid}/ns/user`) === own; i++) await new Promise((r) => setTimeout(r, 10));
-    writeFileSync(`/proc/${child.pid}/uid_map`, uidLine.slice(1).join(' ') + '\n');
-    writeFileSync(`/proc/${child.pid}/gid_map`, gidLine.slice(1).join(' ') + '\n');
-    const installed = readFileSync(`/proc/${child.pid}/uid_map`, 'utf8').trim().split(/\s+/).map(Number);
-    assert.deepEqual(installed, uidLine.slice(1).map(Number));
-    assert.equal(installed[2], 131072);
-  } finally {
-    child.kill('SIGKILL');
-  }
-});
+test(
+  'cli alloc prints uid_map and gid_map lines the kernel accepts (written to a real user namespace)',
+  { skip: process.getuid?.() !== 0 ? "needs root to write another namespace's maps" : false },
+  async () => {
+    const db = freshDb();
+    const out = ok(['alloc', 'ns-test', '--size', '131072', '--db', db]);
+    const lines = out.trim().split('\n');
+    assert.equal(lines.length, 2);
+    const [uidLine, gidLine] = lines.map((l) => l.split(' '));
+    assert.equal(uidLine[0], 'uid_map');
+    assert.equal(gidLine[0], 'gid_map');
+    const child = spawn('unshare', ['--user', 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      const own = readlinkSync('/proc/self/ns/user');
+      for (let i = 0; i < 200 && readlinkSync(`/proc/${child.pid}/ns/user`) === own; i++) await new Promise((r) => setTimeout(r, 10));
+      writeFileSync(`/proc/${child.pid}/uid_map`, uidLine.slice(1).join(' ') + '\n');
+      writeFileSync(`/proc/${child.pid}/gid_map`, gidLine.slice(1).join(' ') + '\n');
+      const installed = readFileSync(`/proc/${child.pid}/uid_map`, 'utf8').trim().split(/\s+/).map(Number);
+      assert.deepEqual(installed, uidLine.slice(1).map(Number));
+      assert.equal(installed[2], 131072);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  },
+);
 
 test('cli alloc --fs: the container records its image and prints the fsid maps; the image cannot be released while used', () => {
   const db = freshDb();
@@ -92,8 +99,10 @@ test('cli alloc --fs: the container records its image and prints the fsid maps; 
   assert.equal(c.fs, 'debian');
   const text = ok(['alloc', 'c1', '--db', db]).trim().split('\n');
   assert.deepEqual(text, [
-    `uid_map 0 ${c.uid.start} 65536`, `gid_map 0 ${c.gid.start} 65536`,
-    `fsuid_map 0 ${img.uid.start} 65536`, `fsgid_map 0 ${img.gid.start} 65536`,
+    `uid_map 0 ${c.uid.start} 65536`,
+    `gid_map 0 ${c.gid.start} 65536`,
+    `fsuid_map 0 ${img.uid.start} 65536`,
+    `fsgid_map 0 ${img.gid.start} 65536`,
   ]);
   const refused = fails(['release', 'debian', '--db', db]);
   assert.deepEqual([refused.status, refused.code, refused.context.referencedBy], [1, 'ERR_RANGE_REFERENCED', ['c1']]);
@@ -124,9 +133,19 @@ test('cli errors: pool exhausted with free counts, name taken, not allocated, da
 test('cli usage errors exit 2 before anything is written', () => {
   const db = freshDb();
   const cases: string[][] = [
-    ['alloc', 'x', '--size', '1000'], ['alloc', 'x', '--size', 'big'], ['alloc', 'x', '--kind', 'vm'], ['alloc'], ['alloc', 'a', 'b'],
-    ['alloc', 'x', '--pool', '5'], ['alloc', 'x', '--bogus'], ['alloc', 'bad name'], ['alloc', 'x', '--fs', 'img', '--kind', 'image'],
-    ['who', 'minus-one'], ['who', '4294967296'], ['list', 'extra'], ['alloc', 'x', '--parent', 'p', '--pool', '268435456:65536'],
+    ['alloc', 'x', '--size', '1000'],
+    ['alloc', 'x', '--size', 'big'],
+    ['alloc', 'x', '--kind', 'vm'],
+    ['alloc'],
+    ['alloc', 'a', 'b'],
+    ['alloc', 'x', '--pool', '5'],
+    ['alloc', 'x', '--bogus'],
+    ['alloc', 'bad name'],
+    ['alloc', 'x', '--fs', 'img', '--kind', 'image'],
+    ['who', 'minus-one'],
+    ['who', '4294967296'],
+    ['list', 'extra'],
+    ['alloc', 'x', '--parent', 'p', '--pool', '268435456:65536'],
   ];
   for (const args of cases) {
     const r = cli([...args, '--db', db]);
@@ -139,7 +158,10 @@ test('cli usage errors exit 2 before anything is written', () => {
 test('cli FSIDMAP_DB names the registry when --db is absent', () => {
   const db = freshDb();
   ok(['alloc', 'env-one'], { FSIDMAP_DB: db });
-  assert.deepEqual(json(['list', '--db', db]).map((a: { name: string }) => a.name), ['env-one']);
+  assert.deepEqual(
+    json(['list', '--db', db]).map((a: { name: string }) => a.name),
+    ['env-one'],
+  );
 });
 
 test('cli who: allocation with offset, subuid owner, user, group, reserved, nobody, and conflicts', () => {
@@ -160,7 +182,10 @@ test('cli who: allocation with offset, subuid owner, user, group, reserved, nobo
   const big = json(['who', '268566530', '--db', db, '--root', root]);
   assert.ok(big.holders.some((h: any) => h.source === 'group' && h.name === 'big'));
   const nobody = json(['who', '65534', '--db', db, '--root', root]);
-  assert.deepEqual(nobody.holders.map((h: any) => h.source), ['user', 'group', 'reserved']);
+  assert.deepEqual(
+    nobody.holders.map((h: any) => h.source),
+    ['user', 'group', 'reserved'],
+  );
   const foreign = json(['who', String(0x7ffe0005), '--db', db, '--root', root]);
   assert.deepEqual([foreign.nobody, foreign.holders[0].source, foreign.holders[0].start], [true, 'reserved', 0x7ffe0000]);
   const free = json(['who', '900000000', '--db', db, '--root', root]);
@@ -173,12 +198,20 @@ test('cli --respect-subids keeps clear of every subuid range and of real user an
   const root = fixtureRoot();
   // Pool: 32 slots from 0x10000000; alice has slots 0-2, bob slot 16, user ldap sits in slot 1, group big in slot 2.
   for (let i = 0; i < 28; i++) ok(['alloc', `r${i}`, '--pool', '268435456:2097152', '--respect-subids', '--root', root, '--db', db]);
-  const slots = json(['list', '--db', db]).map((a: any) => (a.uid.start - 268435456) / 65536).sort((x: number, y: number) => x - y);
-  assert.deepEqual(slots, [...Array(32).keys()].filter((s) => ![0, 1, 2, 16].includes(s)));
-  assert.equal(fails(['alloc', 'one-more', '--pool', '268435456:2097152', '--respect-subids', '--root', root, '--db', db]).code, 'ERR_POOL_EXHAUSTED');
+  const slots = json(['list', '--db', db])
+    .map((a: any) => (a.uid.start - 268435456) / 65536)
+    .sort((x: number, y: number) => x - y);
+  assert.deepEqual(
+    slots,
+    [...Array(32).keys()].filter((s) => ![0, 1, 2, 16].includes(s)),
+  );
+  assert.equal(
+    fails(['alloc', 'one-more', '--pool', '268435456:2097152', '--respect-subids', '--root', root, '--db', db]).code,
+    'ERR_POOL_EXHAUSTED',
+  );
 });
 
-test('cli --pool-user takes the pool from that user\'s subuid/subgid lines', () => {
+test("cli --pool-user takes the pool from that user's subuid/subgid lines", () => {
   const db = freshDb();
   const root = fixtureRoot();
   // alice's three slots: slot 1 holds user ldap's uid and slot 2 group big's gid, so only slot 0 is usable.
@@ -205,10 +238,19 @@ test('cli gc frees an allocation once its holder process has exited, not before'
     await new Promise((r) => holder.once('exit', r));
   }
   const dry = json(['gc', '--dry-run', '--db', db]);
-  assert.deepEqual(dry.released.map((a: any) => a.name), ['held']);
+  assert.deepEqual(
+    dry.released.map((a: any) => a.name),
+    ['held'],
+  );
   assert.equal(json(['list', '--db', db]).length, 2);
-  assert.deepEqual(json(['gc', '--db', db]).released.map((a: any) => a.name), ['held']);
-  assert.deepEqual(json(['list', '--db', db]).map((a: any) => a.name), ['unheld']);
+  assert.deepEqual(
+    json(['gc', '--db', db]).released.map((a: any) => a.name),
+    ['held'],
+  );
+  assert.deepEqual(
+    json(['list', '--db', db]).map((a: any) => a.name),
+    ['unheld'],
+  );
   assert.equal(fails(['alloc', 'x', '--holder', '999999999', '--db', db]).code, 'ERR_NO_SUCH_PROCESS');
 });
 
@@ -235,7 +277,10 @@ test('cli nested: --parent carves a child, list shows it, who names both', () =>
   const c = json(['alloc', 'node/pod', '--parent', 'node', '--db', db]);
   assert.ok(c.uid.start >= p.uid.start && c.uid.start + c.uid.count <= p.uid.start + p.uid.count);
   const w = json(['who', String(c.uid.start), '--db', db]);
-  assert.deepEqual(w.holders.filter((h: any) => h.side === 'uid').map((h: any) => h.allocation.name), ['node', 'node/pod']);
+  assert.deepEqual(
+    w.holders.filter((h: any) => h.side === 'uid').map((h: any) => h.allocation.name),
+    ['node', 'node/pod'],
+  );
   assert.deepEqual(w.conflicts, []);
   assert.equal(fails(['release', 'node', '--db', db]).code, 'ERR_RANGE_REFERENCED');
   const table = ok(['list', '--db', db]).trim().split('\n');

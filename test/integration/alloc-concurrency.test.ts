@@ -17,10 +17,17 @@ const POOL = 0x10000000;
 const dir = mkdtempSync(join(tmpdir(), 'fsidt5-conc-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run { prefix: string; child: ChildProcess; lines: string[]; done: Promise<number | null> }
+interface Run {
+  prefix: string;
+  child: ChildProcess;
+  lines: string[];
+  done: Promise<number | null>;
+}
 
 function startWorker(db: string, prefix: string, count: number, mode: 'alloc' | 'churn', slots: number): Run {
-  const child = spawn(process.execPath, [WORKER, db, prefix, String(count), mode, String(POOL), String(slots)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [WORKER, db, prefix, String(count), mode, String(POOL), String(slots)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
   let buf = '';
   let err = '';
@@ -30,18 +37,23 @@ function startWorker(db: string, prefix: string, count: number, mode: 'alloc' | 
     buf = parts.pop()!;
     lines.push(...parts);
   });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const done = new Promise<number | null>((resolve) => child.on('close', (code) => {
-    if (code !== 0 && code !== null) process.stderr.write(`worker ${prefix} exited ${code}: ${err}\n`);
-    resolve(code);
-  }));
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const done = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      if (code !== 0 && code !== null) process.stderr.write(`worker ${prefix} exited ${code}: ${err}\n`);
+      resolve(code);
+    }),
+  );
   return { prefix, child, lines, done };
 }
 
 function assertDisjoint(list: readonly Allocation[]): void {
   for (const side of ['uid', 'gid'] as const) {
     const sorted = [...list].sort((a, b) => a[side].start - b[side].start);
-    for (let i = 1; i < sorted.length; i++) assert.ok(sorted[i - 1][side].end <= sorted[i][side].start, `${sorted[i - 1].name} and ${sorted[i].name} overlap`);
+    for (let i = 1; i < sorted.length; i++)
+      assert.ok(sorted[i - 1][side].end <= sorted[i][side].start, `${sorted[i - 1].name} and ${sorted[i].name} overlap`);
   }
 }
 
@@ -55,7 +67,10 @@ function checkAgainstLog(prefix: string, lines: readonly string[], stored: Map<s
     if (op === 'a') maybeAllocated.add(name);
     if (op === 'A') committed.set(name, Number(start));
     if (op === 'r') maybeReleased.add(name);
-    if (op === 'R') { committed.delete(name); maybeReleased.delete(name); }
+    if (op === 'R') {
+      committed.delete(name);
+      maybeReleased.delete(name);
+    }
   }
   for (const [name, start] of committed) {
     if (maybeReleased.has(name)) continue; // killed inside its release: either state is correct
@@ -69,7 +84,11 @@ function checkAgainstLog(prefix: string, lines: readonly string[], stored: Map<s
 
 async function storedMap(db: string): Promise<Map<string, Allocation>> {
   const r = await openRegistry({ db });
-  try { return new Map((await r.list()).map((a) => [a.name, a])); } finally { await r.close(); }
+  try {
+    return new Map((await r.list()).map((a) => [a.name, a]));
+  } finally {
+    await r.close();
+  }
 }
 
 test('sqlite: 6 processes allocating at once from one pool get disjoint ranges and none is lost', async () => {
@@ -85,12 +104,22 @@ test('sqlite: 6 processes allocating at once from one pool get disjoint ranges a
 
 test('sqlite: 12 CLI processes started at once each get their own range', async () => {
   const db = join(dir, 'cli.db');
-  const outs = await Promise.all(Array.from({ length: 12 }, (_, i) => new Promise<string>((resolve, reject) => {
-    const c = spawn(process.execPath, [MAIN, 'alloc', `cli-${i}`, '--pool', `${POOL}:${16 * SLOT}`, '--db', db, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let s = '';
-    c.stdout!.on('data', (d: Buffer) => { s += d.toString(); });
-    c.on('close', (code) => (code === 0 ? resolve(s) : reject(new Error(`cli-${i} exited ${code}`))));
-  })));
+  const outs = await Promise.all(
+    Array.from(
+      { length: 12 },
+      (_, i) =>
+        new Promise<string>((resolve, reject) => {
+          const c = spawn(process.execPath, [MAIN, 'alloc', `cli-${i}`, '--pool', `${POOL}:${16 * SLOT}`, '--db', db, '--json'], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let s = '';
+          c.stdout!.on('data', (d: Buffer) => {
+            s += d.toString();
+          });
+          c.on('close', (code) => (code === 0 ? resolve(s) : reject(new Error(`cli-${i} exited ${code}`))));
+        }),
+    ),
+  );
   const got = outs.map((o) => JSON.parse(o));
   assert.equal(new Set(got.map((a) => a.uid.start)).size, 12);
   const stored = await storedMap(db);
@@ -110,7 +139,10 @@ async function killRounds(db: string, rounds: number, check: () => Promise<void>
       r.child.kill('SIGKILL');
     }
     const codes = await Promise.all(runs.map((r) => r.done));
-    assert.ok(codes.every((c) => c === null), `workers died of SIGKILL, not an error: ${codes}`);
+    assert.ok(
+      codes.every((c) => c === null),
+      `workers died of SIGKILL, not an error: ${codes}`,
+    );
     inFlight += runs.filter((r) => /^[ar] /.test(r.lines[r.lines.length - 1] ?? '')).length;
     const stored = await storedMap(db);
     for (const r of runs) checkAgainstLog(r.prefix, r.lines, stored);
@@ -127,7 +159,9 @@ test('sqlite: processes killed with SIGKILL mid-allocation leave a consistent re
     try {
       assert.equal(raw.pragma('integrity_check', { simple: true }), 'ok');
       assert.deepEqual(raw.pragma('foreign_key_check'), []);
-    } finally { raw.close(); }
+    } finally {
+      raw.close();
+    }
   });
   t.diagnostic(`${inFlight} of 10 workers were killed with an allocation or release in flight`);
   // And it keeps working: a fresh process allocates.
@@ -136,7 +170,9 @@ test('sqlite: processes killed with SIGKILL mid-allocation leave a consistent re
     const before = (await r.list()).length;
     await r.allocate({ name: 'after-kills' }, { exclusions: hostExclusions({ subuid: [], subgid: [], users: [], groups: [] }) });
     assert.equal((await r.list()).length, before + 1);
-  } finally { await r.close(); }
+  } finally {
+    await r.close();
+  }
 });
 
 const pgSkip = pgSkipReason();
@@ -144,7 +180,9 @@ let cluster: PgCluster;
 if (pgSkip) {
   test('postgres concurrency', { skip: pgSkip }, () => {});
 } else {
-  before(async () => { cluster = await startCluster(); });
+  before(async () => {
+    cluster = await startCluster();
+  });
   after(() => cluster?.stop());
 
   test('postgres: 8 processes allocating at once get disjoint ranges and none is lost', async () => {

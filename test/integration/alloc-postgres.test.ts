@@ -18,13 +18,18 @@ const urls = new Map<string, string>();
 if (skip) {
   test('postgres registry', { skip }, () => {});
 } else {
-  before(async () => { cluster = await startCluster(); });
+  before(async () => {
+    cluster = await startCluster();
+  });
   after(() => cluster?.stop());
 
   registryContract('postgres', {
     async open(key?: string, options: { readOnly?: boolean } = {}) {
       let url = key ? urls.get(key) : undefined;
-      if (!url) { url = await cluster.createDatabase(); if (key) urls.set(key, url); }
+      if (!url) {
+        url = await cluster.createDatabase();
+        if (key) urls.set(key, url);
+      }
       return openRegistry({ db: url, ...options });
     },
   });
@@ -40,16 +45,24 @@ if (skip) {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
-      const insert = (name: string, start: number, scope: number, parent: number | null) => c.query(
-        `INSERT INTO allocations (realm_id, name, kind, scope_key, parent_id, uid_start, uid_count, gid_start, gid_count, created_at)
-         VALUES (1, $1, 'container', $2, $3, $4, 65536, $5, 65536, now())`, [name, scope, parent, start, start]);
-      await assert.rejects(insert('same-uid', a.uid.start, -1, null), (e: { code?: string; constraint?: string }) => e.code === '23P01' && e.constraint === 'allocations_uid_no_overlap');
+      const insert = (name: string, start: number, scope: number, parent: number | null) =>
+        c.query(
+          `INSERT INTO allocations (realm_id, name, kind, scope_key, parent_id, uid_start, uid_count, gid_start, gid_count, created_at)
+         VALUES (1, $1, 'container', $2, $3, $4, 65536, $5, 65536, now())`,
+          [name, scope, parent, start, start],
+        );
+      await assert.rejects(
+        insert('same-uid', a.uid.start, -1, null),
+        (e: { code?: string; constraint?: string }) => e.code === '23P01' && e.constraint === 'allocations_uid_no_overlap',
+      );
       await assert.rejects(insert('inside', a.uid.start + 65536 * 0, -1, null), (e: { code?: string }) => e.code === '23P01');
       await assert.rejects(c.query('UPDATE allocations SET uid_start = uid_start + 65536'), /FSIDMAP_IMMUTABLE/);
       await insert('child', a.uid.start, 1, 1); // a child may overlap its parent: another scope
       await assert.rejects(insert('child2', a.uid.start, 1, 1), (e: { code?: string }) => e.code === '23P01');
       await assert.rejects(c.query('DELETE FROM allocations WHERE id = 1'), (e: { code?: string }) => e.code === '23503');
-    } finally { await c.end(); }
+    } finally {
+      await c.end();
+    }
   });
 
   test('postgres: many openers of a fresh database migrate it exactly once', async () => {
@@ -61,10 +74,13 @@ if (skip) {
     await c.connect();
     const versions = (await c.query('SELECT version FROM fsidmap_schema ORDER BY version')).rows.map((x) => x.version);
     await c.end();
-    assert.deepEqual(versions, postgresMigrations.map((m) => m.version));
+    assert.deepEqual(
+      versions,
+      postgresMigrations.map((m) => m.version),
+    );
   });
 
-  test('postgres: a newer schema is refused; the URL\'s password is never shown', async () => {
+  test("postgres: a newer schema is refused; the URL's password is never shown", async () => {
     const url = await cluster.createDatabase();
     const v2 = [...postgresMigrations, { version: 2, description: 'test', sql: 'ALTER TABLE allocations ADD COLUMN label text' }];
     const r = await openRegistry({ db: url, migrations: v2 });
@@ -87,13 +103,18 @@ if (skip) {
     const pool = poolOf([{ start: 0x10000000, end: 0x10000000 + 200 * SLOT }], 'tight');
     const clients: Registry[] = await Promise.all(Array.from({ length: 32 }, () => openRegistry({ db: url })));
     try {
-      const results = await Promise.all(clients.map(async (r, ci) => {
-        const mine: Allocation[] = [];
-        for (let i = 0; i < 6; i++) {
-          mine.push((await r.allocate({ name: `c${ci}-${i}`, uidPool: pool }, { exclusions: NO_HOST, random: seededRandom(ci * 100 + i) })).allocation);
-        }
-        return mine;
-      }));
+      const results = await Promise.all(
+        clients.map(async (r, ci) => {
+          const mine: Allocation[] = [];
+          for (let i = 0; i < 6; i++) {
+            mine.push(
+              (await r.allocate({ name: `c${ci}-${i}`, uidPool: pool }, { exclusions: NO_HOST, random: seededRandom(ci * 100 + i) }))
+                .allocation,
+            );
+          }
+          return mine;
+        }),
+      );
       const all = results.flat();
       assert.equal(all.length, 192);
       const stored = await clients[0].list();
@@ -107,7 +128,9 @@ if (skip) {
       assert.equal(same.filter((s) => s.created).length, 1);
       assert.equal(new Set(same.map((s) => s.allocation.uid.start)).size, 1);
       // The remaining 7 slots go to 7 of 16 racers; the other 9 get ERR_POOL_EXHAUSTED.
-      const race = await Promise.allSettled(clients.slice(0, 16).map((r, i) => r.allocate({ name: `last-${i}`, uidPool: pool }, { exclusions: NO_HOST })));
+      const race = await Promise.allSettled(
+        clients.slice(0, 16).map((r, i) => r.allocate({ name: `last-${i}`, uidPool: pool }, { exclusions: NO_HOST })),
+      );
       assert.equal(race.filter((x) => x.status === 'fulfilled').length, 7);
       for (const x of race) if (x.status === 'rejected') assert.ok(code('ERR_POOL_EXHAUSTED')(x.reason), String(x.reason));
     } finally {
@@ -118,7 +141,8 @@ if (skip) {
   test('postgres: the CLI contract holds with --db URL and with FSIDMAP_DB', async () => {
     const url = await cluster.createDatabase();
     const main = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
-    const run = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: { ...process.env, FSIDMAP_DB: '', ...env } });
+    const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: { ...process.env, FSIDMAP_DB: '', ...env } });
     const a = run(['alloc', 'pg-web', '--db', url, '--json']);
     assert.equal(a.status, 0, a.stderr);
     const got = JSON.parse(a.stdout);
@@ -126,7 +150,12 @@ if (skip) {
     const again = run(['alloc', 'pg-web', '--json'], { FSIDMAP_DB: url });
     assert.deepEqual(JSON.parse(again.stdout), got);
     const who = JSON.parse(run(['who', String(got.uid.start + 1), '--db', url, '--json']).stdout);
-    assert.deepEqual(who.holders.filter((h: { source: string }) => h.source === 'allocation').map((h: { allocation: { name: string } }) => h.allocation.name), ['pg-web', 'pg-web']);
+    assert.deepEqual(
+      who.holders
+        .filter((h: { source: string }) => h.source === 'allocation')
+        .map((h: { allocation: { name: string } }) => h.allocation.name),
+      ['pg-web', 'pg-web'],
+    );
     const img = run(['alloc', 'pg-img', '--kind', 'image', '--db', url]);
     assert.equal(img.status, 0, img.stderr);
     assert.equal(run(['alloc', 'pg-c', '--fs', 'pg-img', '--db', url]).status, 0);

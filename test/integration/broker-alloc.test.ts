@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrokerClient } from '../../src/broker/client.js';
 import { FsidmapError } from '../../src/errors.js';
-import { closeDescriptor } from '../../src/kernel/unix-socket.js';
+import { closeDescriptor } from '../../src/kernel/socket/unix-socket.js';
 import { BrokerWorld, type Holder, rootSkip, type TestUser } from './support/broker-world.js';
 
 /**
@@ -22,7 +22,10 @@ describe('broker allocations', { skip: rootSkip }, () => {
   before(async () => {
     w = await BrokerWorld.create({
       users: 2,
-      limits: (users: TestUser[]) => ({ default: { requestsPerSecond: 10000, burst: 10000 }, users: { [users[0].name]: { allocations: 2, ids: 131072 } } }),
+      limits: (users: TestUser[]) => ({
+        default: { requestsPerSecond: 10000, burst: 10000 },
+        users: { [users[0].name]: { allocations: 2, ids: 131072 } },
+      }),
     });
     [a, b] = w.users;
     ca = await w.connectAs(a);
@@ -53,27 +56,39 @@ describe('broker allocations', { skip: rootSkip }, () => {
     assert.equal(r.created, true);
     const x = r.allocation;
     assert.equal(x.uid.count, 65536);
-    for (const u of w.users) assert.ok(x.uid.start + x.uid.count <= u.sub.start || x.uid.start >= u.sub.start + u.sub.count, 'clear of the test users\' ranges');
+    for (const u of w.users)
+      assert.ok(x.uid.start + x.uid.count <= u.sub.start || x.uid.start >= u.sub.start + u.sub.count, "clear of the test users' ranges");
     for (const line of readFileSync('/etc/subuid', 'utf8').split('\n')) {
       const [, s, n] = line.split(':');
-      if (s && n) assert.ok(x.uid.start + x.uid.count <= Number(s) || x.uid.start >= Number(s) + Number(n), `clear of /etc/subuid line ${line}`);
+      if (s && n)
+        assert.ok(x.uid.start + x.uid.count <= Number(s) || x.uid.start >= Number(s) + Number(n), `clear of /etc/subuid line ${line}`);
     }
     const again = await ca.alloc('img', { kind: 'image' });
     assert.equal(again.created, false);
     assert.deepEqual(again.allocation.uid, x.uid);
-    assert.deepEqual((await ca.list()).map((l) => l.name), ['img']);
+    assert.deepEqual(
+      (await ca.list()).map((l) => l.name),
+      ['img'],
+    );
     const h = await ca.hello();
     assert.deepEqual(h.owned.uid.allocated, [[x.uid.start, 65536]]);
     assert.equal(h.usage.allocations, 1);
   });
 
-  it('keeps peers\' names apart: the same name is another range, and nobody releases another\'s', async () => {
+  it("keeps peers' names apart: the same name is another range, and nobody releases another's", async () => {
     const mine = (await ca.list()).find((l) => l.name === 'img')!;
     const theirs = await cb.alloc('img', { kind: 'image' });
     assert.notDeepEqual(theirs.allocation.uid, mine.uid);
-    assert.deepEqual((await cb.list()).map((l) => l.name), ['img']);
+    assert.deepEqual(
+      (await cb.list()).map((l) => l.name),
+      ['img'],
+    );
     await cb.release('img');
-    assert.deepEqual((await ca.list()).map((l) => l.name), ['img'], 'releasing B\'s img left A\'s alone');
+    assert.deepEqual(
+      (await ca.list()).map((l) => l.name),
+      ['img'],
+      "releasing B's img left A's alone",
+    );
     await refused(() => cb.release('img'), 'ERR_NO_SUCH_ALLOCATION');
   });
 
@@ -89,7 +104,10 @@ describe('broker allocations', { skip: rootSkip }, () => {
     writeFileSync(join(img, 'f'), 'x');
     chownSync(join(img, 'f'), a.sub.start + 3, a.sub.start + 3);
     chownSync(img, a.sub.start, a.sub.start);
-    const m = await ca.mount({ path: img, mountMap: { uid: `${a.sub.start} ${x.uid.start} 65536`, gid: `${a.sub.start} ${x.gid.start} 65536` } });
+    const m = await ca.mount({
+      path: img,
+      mountMap: { uid: `${a.sub.start} ${x.uid.start} 65536`, gid: `${a.sub.start} ${x.gid.start} 65536` },
+    });
     try {
       assert.ok(inside(statSync(`/proc/self/fd/${m.fd}/f`).uid, x.uid.start, 65536));
     } finally {
@@ -97,7 +115,10 @@ describe('broker allocations', { skip: rootSkip }, () => {
     }
     const hb = await w.holderOf(b);
     holders.push(hb);
-    await refused(() => cb.setMaps(hb.nsFd, hb.pidfd, { uid: `0:${x.uid.start}:65536`, gid: `0:${x.gid.start}:65536` }), 'ERR_BROKER_IDS_NOT_OWNED');
+    await refused(
+      () => cb.setMaps(hb.nsFd, hb.pidfd, { uid: `0:${x.uid.start}:65536`, gid: `0:${x.gid.start}:65536` }),
+      'ERR_BROKER_IDS_NOT_OWNED',
+    );
     assert.equal(readFileSync(`/proc/${hb.pid}/uid_map`, 'utf8'), '');
   });
 
@@ -118,6 +139,9 @@ describe('broker allocations', { skip: rootSkip }, () => {
     assert.deepEqual(await ca.list(), []);
     const h = await w.holderOf(a);
     holders.push(h);
-    await refused(() => ca.setMaps(h.nsFd, h.pidfd, { uid: `0:${x.uid.start}:65536`, gid: `0:${x.gid.start}:65536` }), 'ERR_BROKER_IDS_NOT_OWNED');
+    await refused(
+      () => ca.setMaps(h.nsFd, h.pidfd, { uid: `0:${x.uid.start}:65536`, gid: `0:${x.gid.start}:65536` }),
+      'ERR_BROKER_IDS_NOT_OWNED',
+    );
   });
 });

@@ -9,7 +9,11 @@ import { BrokerWorld, cliPath, rootSkip, type TestUser } from './support/broker-
 function cli(args: string[], env: NodeJS.ProcessEnv = {}, asUser?: TestUser) {
   const argv = [process.execPath, cliPath, ...args];
   const r = asUser
-    ? spawnSync('setpriv', [`--reuid=${asUser.uid}`, `--regid=${asUser.gid}`, '--init-groups', '--', ...argv], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: asUser.home, ...env }, cwd: '/' })
+    ? spawnSync('setpriv', [`--reuid=${asUser.uid}`, `--regid=${asUser.gid}`, '--init-groups', '--', ...argv], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, HOME: asUser.home, ...env },
+        cwd: '/',
+      })
     : spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', env: { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -45,7 +49,7 @@ describe('fsidmap broker (CLI)', { skip: rootSkip }, () => {
     assert.match(cli(['broker', 'list'], env, a).stdout, /no allocations/);
   });
 
-  it('refusals exit 1 with the broker\'s message; usage errors exit 2', () => {
+  it("refusals exit 1 with the broker's message; usage errors exit 2", () => {
     const env = { FSIDMAP_BROKER_SOCKET: w.socket };
     const r = cli(['broker', 'release', 'nope'], env, a);
     assert.equal(r.code, 1);
@@ -75,7 +79,17 @@ describe('fsidmap broker (CLI)', { skip: rootSkip }, () => {
       assert.equal(unsafe.code, 1);
       assert.match(unsafe.stderr, /must be a directory owned by root/);
       writeFileSync(join(dir, 'limits.json'), '{"default":{"namespace":1}}');
-      const bad = cli(['broker', '--socket', join(dir, 'b.sock'), '--audit-log', '-', '--limits', join(dir, 'limits.json'), '--db', join(dir, 'x.db')]);
+      const bad = cli([
+        'broker',
+        '--socket',
+        join(dir, 'b.sock'),
+        '--audit-log',
+        '-',
+        '--limits',
+        join(dir, 'limits.json'),
+        '--db',
+        join(dir, 'x.db'),
+      ]);
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /unknown key "namespace"/);
       assert.equal(existsSync(join(dir, 'b.sock')), false, 'nothing was left listening');

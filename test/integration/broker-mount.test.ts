@@ -1,10 +1,21 @@
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, lchownSync as lchown, existsSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  lchownSync as lchown,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrokerClient } from '../../src/broker/client.js';
 import { FsidmapError } from '../../src/errors.js';
-import { closeDescriptor } from '../../src/kernel/unix-socket.js';
+import { closeDescriptor } from '../../src/kernel/socket/unix-socket.js';
 import { BrokerWorld, mountProbe, repoRoot, rootSkip, type TestUser } from './support/broker-world.js';
 
 /**
@@ -70,7 +81,7 @@ describe('broker mounts', { skip: rootSkip }, () => {
     return err;
   }
 
-  it('mounts a directory of the peer\'s range, seen through the mount map, as a locked nodev detached mount', async () => {
+  it("mounts a directory of the peer's range, seen through the mount map, as a locked nodev detached mount", async () => {
     const m = await ca.mount({ path: join(a.home, 'img'), mountMap: mapOf(a) });
     try {
       const st = statSync(`/proc/self/fd/${m.fd}/f`);
@@ -87,7 +98,8 @@ describe('broker mounts', { skip: rootSkip }, () => {
   });
 
   it('derives the mount map from an id map and an fsid map', async () => {
-    const idmap = `0:${a.sub.start + 65536}:65536`, fsidmap = `0:${a.sub.start}:65536`;
+    const idmap = `0:${a.sub.start + 65536}:65536`,
+      fsidmap = `0:${a.sub.start}:65536`;
     const m = await ca.mount({ path: join(a.home, 'img'), idmap: { uid: idmap, gid: idmap }, fsidmap: { uid: fsidmap, gid: fsidmap } });
     try {
       assert.equal(statSync(`/proc/self/fd/${m.fd}/f`).uid, a.sub.start + 65536 + 5);
@@ -97,13 +109,15 @@ describe('broker mounts', { skip: rootSkip }, () => {
     }
   });
 
-  it('locks nodev, nosuid and rdonly: the peer\'s own root cannot clear them', async () => {
+  it("locks nodev, nosuid and rdonly: the peer's own root cannot clear them", async () => {
     for (const extra of [{}, { nosuid: true, readonly: true }]) {
       const m = await ca.mount({ path: join(a.home, 'img'), mountMap: mapOf(a), ...extra });
       try {
         const probe = w.spawnAs(a, [mountProbe], { stdio: ['ignore', 'pipe', 'pipe', m.fd] });
         let out = '';
-        probe.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+        probe.stdout!.setEncoding('utf8').on('data', (d: string) => {
+          out += d;
+        });
         await new Promise((r) => probe.once('close', r));
         const r = JSON.parse(out) as Record<string, number | string>;
         assert.equal(r.attach, 0, `the peer can attach the mount in its own namespace: ${out}`);
@@ -122,25 +136,45 @@ describe('broker mounts', { skip: rootSkip }, () => {
     }
   });
 
-  it('refuses another user\'s range on the on-disk side', async () => {
-    await refused(() => ca.mount({ path: join(a.home, 'img'), mountMap: { uid: `${b.sub.start} ${a.sub.start} 65536`, gid: own(a) } }), 'ERR_BROKER_IDS_NOT_OWNED', 'on-disk');
+  it("refuses another user's range on the on-disk side", async () => {
+    await refused(
+      () => ca.mount({ path: join(a.home, 'img'), mountMap: { uid: `${b.sub.start} ${a.sub.start} 65536`, gid: own(a) } }),
+      'ERR_BROKER_IDS_NOT_OWNED',
+      'on-disk',
+    );
   });
 
-  it('refuses another user\'s range on the view side', async () => {
-    await refused(() => ca.mount({ path: join(a.home, 'img'), mountMap: { uid: own(a), gid: `${a.sub.start} ${b.sub.start} 65536` } }), 'ERR_BROKER_IDS_NOT_OWNED', 'view');
+  it("refuses another user's range on the view side", async () => {
+    await refused(
+      () => ca.mount({ path: join(a.home, 'img'), mountMap: { uid: own(a), gid: `${a.sub.start} ${b.sub.start} 65536` } }),
+      'ERR_BROKER_IDS_NOT_OWNED',
+      'view',
+    );
   });
 
   it('refuses root on the on-disk side', async () => {
-    await refused(() => ca.mount({ path: join(a.home, 'img'), mountMap: { uid: `0 ${a.sub.start} 1`, gid: own(a) } }), 'ERR_BROKER_IDS_NOT_OWNED', 'host root');
+    await refused(
+      () => ca.mount({ path: join(a.home, 'img'), mountMap: { uid: `0 ${a.sub.start} 1`, gid: own(a) } }),
+      'ERR_BROKER_IDS_NOT_OWNED',
+      'host root',
+    );
   });
 
-  it('refuses a view that would show the peer\'s setuid file as owned by host root', async () => {
+  it("refuses a view that would show the peer's setuid file as owned by host root", async () => {
     assert.equal(lstatSync(join(a.home, 'suid')).mode & 0o4000, 0o4000);
-    await refused(() => ca.mount({ path: a.home, mountMap: { uid: `${a.uid} 0 1`, gid: `${a.gid} ${a.gid} 1` } }), 'ERR_BROKER_IDS_NOT_OWNED', 'view');
-    await refused(() => ca.mount({ path: a.home, idmap: { uid: '0:0:1', gid: `0:${a.gid}:1` }, fsidmap: { uid: `0:${a.uid}:1`, gid: `0:${a.gid}:1` } }), 'ERR_BROKER_IDS_NOT_OWNED', 'host root');
+    await refused(
+      () => ca.mount({ path: a.home, mountMap: { uid: `${a.uid} 0 1`, gid: `${a.gid} ${a.gid} 1` } }),
+      'ERR_BROKER_IDS_NOT_OWNED',
+      'view',
+    );
+    await refused(
+      () => ca.mount({ path: a.home, idmap: { uid: '0:0:1', gid: `0:${a.gid}:1` }, fsidmap: { uid: `0:${a.uid}:1`, gid: `0:${a.gid}:1` } }),
+      'ERR_BROKER_IDS_NOT_OWNED',
+      'host root',
+    );
   });
 
-  it('refuses a source owned by root (/etc), by another user (their home), or root-owned inside the peer\'s home', async () => {
+  it("refuses a source owned by root (/etc), by another user (their home), or root-owned inside the peer's home", async () => {
     await refused(() => ca.mount({ path: '/etc', mountMap: mapOf(a) }), 'ERR_BROKER_PATH', 'owned by root');
     await refused(() => ca.mount({ path: join(b.home, 'img'), mountMap: mapOf(a) }), 'ERR_BROKER_PATH', 'neither root nor you');
     // The walk runs with the peer's identity: a directory it cannot search stops it even when the rules would pass.
@@ -174,7 +208,8 @@ describe('broker mounts', { skip: rootSkip }, () => {
     const dir = join(a.home, 'race');
     mkdirSync(dir);
     chownSync(dir, a.uid, a.gid);
-    const realCur = join(dir, 'cur'), realMid = join(dir, 'mid');
+    const realCur = join(dir, 'cur'),
+      realMid = join(dir, 'mid');
     mkdirSync(realCur);
     writeFileSync(join(realCur, 'MINE'), 'a');
     mkdirSync(join(dir, 'mid'));
@@ -187,7 +222,8 @@ describe('broker mounts', { skip: rootSkip }, () => {
     chmodSync(join(rootSide, 'sub'), 0o755);
     symlinkSync('/etc', join(dir, 'cur-link'));
     symlinkSync(rootSide, join(dir, 'mid-link'));
-    for (const p of [realCur, join(realCur, 'MINE'), realMid, join(realMid, 'sub'), join(realMid, 'sub', 'MINE')]) chownSync(p, a.uid, a.gid);
+    for (const p of [realCur, join(realCur, 'MINE'), realMid, join(realMid, 'sub'), join(realMid, 'sub', 'MINE')])
+      chownSync(p, a.uid, a.gid);
     for (const p of [join(dir, 'cur-link'), join(dir, 'mid-link')]) lchown(p, a.uid, a.gid);
     const swapper = join(repoRoot, 'dist/test/native/broker-swap');
     const swaps = [w.spawnAs(a, [swapper, dir, 'cur', 'cur-link', '8']), w.spawnAs(a, [swapper, dir, 'mid', 'mid-link', '8'])];

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { BrokerClient } from '../../src/broker/client.js';
 import { FsidmapError } from '../../src/errors.js';
 import { pidfdOpen as openPidfd } from '../../src/kernel/index.js';
-import { closeDescriptor } from '../../src/kernel/unix-socket.js';
+import { closeDescriptor } from '../../src/kernel/socket/unix-socket.js';
 import { BrokerWorld, type Holder, openFile, rootSkip, sleep, type TestUser } from './support/broker-world.js';
 
 /**
@@ -22,7 +22,11 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
 
   const sub = (u: TestUser, count = 65536, off = 0) => `0:${u.sub.start + off}:${count}`;
   const maps = (pid: number) => ({ uid: readFileSync(`/proc/${pid}/uid_map`, 'utf8'), gid: readFileSync(`/proc/${pid}/gid_map`, 'utf8') });
-  const holder = async (u: TestUser) => { const h = await w.holderOf(u); holders.push(h); return h; };
+  const holder = async (u: TestUser) => {
+    const h = await w.holderOf(u);
+    holders.push(h);
+    return h;
+  };
 
   before(async () => {
     w = await BrokerWorld.create({ users: 2, limits: { default: { requestsPerSecond: 10000, burst: 10000 }, users: {} } });
@@ -52,7 +56,7 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
     if (rule) assert.match(`${lines[0].reason} ${JSON.stringify(lines[0])}`, rule);
   }
 
-  it('writes the maps of the peer\'s own namespace from its subordinate ranges', async () => {
+  it("writes the maps of the peer's own namespace from its subordinate ranges", async () => {
     const h = await holder(a);
     const r = await ca.setMaps(h.nsFd, h.pidfd, { uid: sub(a), gid: sub(a) });
     assert.equal(r.setgroups, 'allow', 'a subordinate gid range keeps setgroups allowed, as newgidmap does');
@@ -65,24 +69,34 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
     assert.equal(line.op, 'setmaps');
   });
 
-  it('maps the peer\'s own uid and gid alone, and then forces setgroups to deny', async () => {
+  it("maps the peer's own uid and gid alone, and then forces setgroups to deny", async () => {
     const h = await holder(a);
     const r = await ca.setMaps(h.nsFd, h.pidfd, { uid: `0 ${a.uid} 1`, gid: `0 ${a.gid} 1` });
     assert.equal(r.setgroups, 'deny');
     assert.equal(readFileSync(`/proc/${h.pid}/setgroups`, 'utf8').trim(), 'deny');
     const h2 = await holder(a);
-    await refused(() => ca.setMaps(h2.nsFd, h2.pidfd, { uid: `0 ${a.uid} 1`, gid: `0 ${a.gid} 1`, setgroups: 'allow' }), 'ERR_BROKER_SETGROUPS');
+    await refused(
+      () => ca.setMaps(h2.nsFd, h2.pidfd, { uid: `0 ${a.uid} 1`, gid: `0 ${a.gid} 1`, setgroups: 'allow' }),
+      'ERR_BROKER_SETGROUPS',
+    );
     assert.deepEqual(maps(h2.pid), { uid: '', gid: '' });
   });
 
-  it('refuses ids of another user\'s range, of root, and the own uid with a count above 1', async () => {
+  it("refuses ids of another user's range, of root, and the own uid with a count above 1", async () => {
     const h = await holder(a);
-    await refused(() => ca.setMaps(h.nsFd, h.pidfd, { uid: sub(b), gid: sub(a) }), 'ERR_BROKER_IDS_NOT_OWNED', /not allowed|not yours|held by/);
+    await refused(
+      () => ca.setMaps(h.nsFd, h.pidfd, { uid: sub(b), gid: sub(a) }),
+      'ERR_BROKER_IDS_NOT_OWNED',
+      /not allowed|not yours|held by/,
+    );
     await refused(() => ca.setMaps(h.nsFd, h.pidfd, { uid: sub(a), gid: sub(b) }), 'ERR_BROKER_IDS_NOT_OWNED');
     await refused(() => ca.setMaps(h.nsFd, h.pidfd, { uid: '0 0 1', gid: sub(a) }), 'ERR_BROKER_IDS_NOT_OWNED');
     await refused(() => ca.setMaps(h.nsFd, h.pidfd, { uid: `0 ${a.uid} 2`, gid: sub(a) }), 'ERR_BROKER_IDS_NOT_OWNED');
     // Straddling the end of the range by one id.
-    await refused(() => ca.setMaps(h.nsFd, h.pidfd, { uid: `0:${a.sub.start + 1}:${a.sub.count}`, gid: sub(a) }), 'ERR_BROKER_IDS_NOT_OWNED');
+    await refused(
+      () => ca.setMaps(h.nsFd, h.pidfd, { uid: `0:${a.sub.start + 1}:${a.sub.count}`, gid: sub(a) }),
+      'ERR_BROKER_IDS_NOT_OWNED',
+    );
     await refused(() => ca.setMaps(h.nsFd, h.pidfd, { uid: '0 x 1', gid: sub(a) }), 'ERR_IDMAP_JUNK');
     assert.deepEqual(maps(h.pid), { uid: '', gid: '' }, 'nothing was written');
   });
@@ -113,16 +127,28 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
       const viaBroker = await holder(a);
       let brokerOk = true;
       try {
-        const lines = (args: string) => args.split(' ').map((x, i) => (i % 3 === 2 ? `${x}\n` : `${x} `)).join('');
+        const lines = (args: string) =>
+          args
+            .split(' ')
+            .map((x, i) => (i % 3 === 2 ? `${x}\n` : `${x} `))
+            .join('');
         await ca.setMaps(viaBroker.nsFd, viaBroker.pidfd, { uid: lines(uid), gid: lines(gid) });
       } catch (e) {
         assert.ok(e instanceof FsidmapError, String(e));
         brokerOk = false;
       }
-      assert.equal(brokerOk, toolsOk, `uid "${uid}", gid "${gid}": newgidmap ${g.code} ${g.stderr.trim()} / newuidmap ${u.code} ${u.stderr.trim()}`);
+      assert.equal(
+        brokerOk,
+        toolsOk,
+        `uid "${uid}", gid "${gid}": newgidmap ${g.code} ${g.stderr.trim()} / newuidmap ${u.code} ${u.stderr.trim()}`,
+      );
       if (toolsOk) {
         assert.deepEqual(maps(viaBroker.pid), maps(viaTools.pid), 'the same maps are installed');
-        assert.equal(readFileSync(`/proc/${viaBroker.pid}/setgroups`, 'utf8'), readFileSync(`/proc/${viaTools.pid}/setgroups`, 'utf8'), 'the same setgroups');
+        assert.equal(
+          readFileSync(`/proc/${viaBroker.pid}/setgroups`, 'utf8'),
+          readFileSync(`/proc/${viaTools.pid}/setgroups`, 'utf8'),
+          'the same setgroups',
+        );
       } else {
         assert.deepEqual(maps(viaBroker.pid), { uid: '', gid: '' }, 'nothing written on refusal');
       }
@@ -141,13 +167,14 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
   });
 
   it('refuses a pidfd of a process outside the namespace sent', async () => {
-    const ha = await holder(a), hb = await holder(b);
+    const ha = await holder(a),
+      hb = await holder(b);
     await refused(() => ca.setMaps(ha.nsFd, hb.pidfd, { uid: sub(a), gid: sub(a) }), 'ERR_BROKER_NAMESPACE', /namespace-mismatch/);
     assert.deepEqual(maps(ha.pid), { uid: '', gid: '' });
     assert.deepEqual(maps(hb.pid), { uid: '', gid: '' });
   });
 
-  it('refuses a pid that exited and was reused by another user\'s process', async () => {
+  it("refuses a pid that exited and was reused by another user's process", async () => {
     // A's namespace stays alive through its descriptor; its process exits and is reaped.
     const h = await holder(a);
     const deadPid = h.pid;
@@ -156,7 +183,11 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
     let reused: { pid: number; kill(): void } | null = null;
     for (let attempt = 0; attempt < 200 && !reused; attempt++) {
       writeFileSync('/proc/sys/kernel/ns_last_pid', String(deadPid - 1));
-      const p = spawn('setpriv', [`--reuid=${b.uid}`, `--regid=${b.gid}`, '--init-groups', '--', 'unshare', '--user', '--', 'sleep', '600'], { stdio: 'ignore' });
+      const p = spawn(
+        'setpriv',
+        [`--reuid=${b.uid}`, `--regid=${b.gid}`, '--init-groups', '--', 'unshare', '--user', '--', 'sleep', '600'],
+        { stdio: 'ignore' },
+      );
       if (p.pid === deadPid) reused = { pid: p.pid, kill: () => p.kill('SIGKILL') };
       else p.kill('SIGKILL');
       await sleep(attempt < 20 ? 1 : 20);
@@ -172,13 +203,20 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
   });
 
   it('refuses a namespace nested in another (its maps are written from its parent)', async () => {
-    const child = w.spawnAs(a, ['unshare', '--user', '--map-root-user', '--', 'unshare', '--user', '--', 'sleep', '600'], { stdio: 'ignore' });
+    const child = w.spawnAs(a, ['unshare', '--user', '--map-root-user', '--', 'unshare', '--user', '--', 'sleep', '600'], {
+      stdio: 'ignore',
+    });
     try {
       let nsFd = -1;
       for (let i = 0; i < 500; i++) {
         try {
-          if (readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim() === 'sleep') { nsFd = openFile(`/proc/${child.pid}/ns/user`); break; }
-        } catch { /* not yet */ }
+          if (readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim() === 'sleep') {
+            nsFd = openFile(`/proc/${child.pid}/ns/user`);
+            break;
+          }
+        } catch {
+          /* not yet */
+        }
         await sleep(5);
       }
       assert.ok(nsFd >= 0, 'the nested namespace appeared');
@@ -209,7 +247,10 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
   });
 
   it('counts running namespaces against the per-user limit, and frees a slot when one ends', async () => {
-    writeFileSync(w.limitsPath, JSON.stringify({ default: { requestsPerSecond: 10000, burst: 10000 }, users: { [a.name]: { namespaces: 2 } } }));
+    writeFileSync(
+      w.limitsPath,
+      JSON.stringify({ default: { requestsPerSecond: 10000, burst: 10000 }, users: { [a.name]: { namespaces: 2 } } }),
+    );
     await w.stopBroker();
     ca.close();
     for (const h of holders.splice(0)) await h.kill();
@@ -218,7 +259,9 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
     const hello = await ca.hello();
     assert.equal(hello.limits.namespaces, 2, 'the limits file applies to the user by name');
     assert.equal(hello.usage.namespaces, 0);
-    const h1 = await holder(a), h2 = await holder(a), h3 = await holder(a);
+    const h1 = await holder(a),
+      h2 = await holder(a),
+      h3 = await holder(a);
     await ca.setMaps(h1.nsFd, h1.pidfd, { uid: sub(a, 1000), gid: sub(a, 1000) });
     await ca.setMaps(h2.nsFd, h2.pidfd, { uid: sub(a, 1000), gid: sub(a, 1000) });
     await refused(() => ca.setMaps(h3.nsFd, h3.pidfd, { uid: sub(a, 1000), gid: sub(a, 1000) }), 'ERR_BROKER_LIMIT', /namespaces/);
@@ -230,7 +273,7 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
       freed = (await ca.hello()).usage.namespaces === 1;
       if (!freed) await sleep(20);
     }
-    assert.ok(freed, 'the broker noticed the namespace\'s process exit');
+    assert.ok(freed, "the broker noticed the namespace's process exit");
     const r = await ca.setMaps(h3.nsFd, h3.pidfd, { uid: sub(a, 1000), gid: sub(a, 1000) });
     assert.equal(r.setgroups, 'allow');
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { BrokerClient } from '../../src/broker/client.js';
-import { closeDescriptor, unixSocketPair } from '../../src/kernel/unix-socket.js';
+import { closeDescriptor, unixSocketPair } from '../../src/kernel/socket/unix-socket.js';
 import { BrokerWorld, rootSkip, sleep, type TestUser } from './support/broker-world.js';
 
 /**
@@ -36,7 +36,9 @@ describe('broker protocol', { skip: rootSkip }, () => {
     assert.doesNotMatch(stderr, /internal error/, 'no request made the broker fail internally');
   });
 
-  async function answer(c: BrokerClient): Promise<{ v: number; id: unknown; ok: boolean; error?: { code: string; message: string } } | null> {
+  async function answer(
+    c: BrokerClient,
+  ): Promise<{ v: number; id: unknown; ok: boolean; error?: { code: string; message: string } } | null> {
     const a = await c.readAnswer();
     if (a === null) return null;
     for (const fd of a.fds) closeDescriptor(fd);
@@ -127,7 +129,8 @@ describe('broker protocol', { skip: rootSkip }, () => {
     const n = 400;
     const burst = Buffer.from(Array.from({ length: n }, (_, i) => `{"v":1,"id":${i},"op":"hello"}\n`).join(''));
     await c.sendRaw(burst);
-    let ok = 0, limited = 0;
+    let ok = 0,
+      limited = 0;
     for (;;) {
       const a = await answer(c);
       if (a === null) break;
@@ -148,7 +151,13 @@ describe('broker protocol', { skip: rootSkip }, () => {
     const c = await w.connectAs(fuzzer);
     const many = Buffer.from(Array.from({ length: 3000 }, (_, i) => `{"v":1,"id":${i},"op":"hello"}\n`).join(''));
     // Written in pieces: the broker stops reading while its answers back up.
-    const send = (async () => { try { await c.sendRaw(many); } catch { /* closed by the broker */ } })();
+    const send = (async () => {
+      try {
+        await c.sendRaw(many);
+      } catch {
+        /* closed by the broker */
+      }
+    })();
     await sleep(200);
     await honestHello();
     let closed = false;
@@ -188,7 +197,7 @@ describe('broker protocol', { skip: rootSkip }, () => {
       closeDescriptor(r);
     }
     // Once the broker's copies are closed, the pair's other end sees the peer gone.
-    const { receive } = await import('../../src/kernel/unix-socket.js');
+    const { receive } = await import('../../src/kernel/socket/unix-socket.js');
     let eof = false;
     for (let i = 0; i < 100 && !eof; i++) {
       await sleep(20);
@@ -200,17 +209,47 @@ describe('broker protocol', { skip: rootSkip }, () => {
 
   it('survives a fuzz run over requests and raw bytes, then answers an honest client', async () => {
     const ops = ['hello', 'setmaps', 'mount', 'alloc', 'release', 'list', 'x', ''];
-    const value = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null), fc.double(), fc.array(fc.string(), { maxLength: 3 }),
-      fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 40 }), { maxKeys: 3 }), fc.constant('0 0 4294967295'), fc.constant('/etc'));
-    const request = fc.record({
-      v: fc.oneof(fc.constant(1), value), id: fc.oneof(fc.integer(), fc.string({ maxLength: 200 }), value),
-      op: fc.oneof(fc.constantFrom(...ops), fc.string()),
-      extra: fc.dictionary(fc.constantFrom('path', 'uidMap', 'gidMap', 'mountMap', 'idmap', 'fsidmap', 'name', 'kind', 'size', 'setgroups', 'readonly', 'zz'), value, { maxKeys: 4 }),
-    }).map((r) => Buffer.from(JSON.stringify({ v: r.v, id: r.id, op: r.op, ...r.extra }) + '\n', 'utf8'));
+    const value = fc.oneof(
+      fc.string(),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.double(),
+      fc.array(fc.string(), { maxLength: 3 }),
+      fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 40 }), { maxKeys: 3 }),
+      fc.constant('0 0 4294967295'),
+      fc.constant('/etc'),
+    );
+    const request = fc
+      .record({
+        v: fc.oneof(fc.constant(1), value),
+        id: fc.oneof(fc.integer(), fc.string({ maxLength: 200 }), value),
+        op: fc.oneof(fc.constantFrom(...ops), fc.string()),
+        extra: fc.dictionary(
+          fc.constantFrom(
+            'path',
+            'uidMap',
+            'gidMap',
+            'mountMap',
+            'idmap',
+            'fsidmap',
+            'name',
+            'kind',
+            'size',
+            'setgroups',
+            'readonly',
+            'zz',
+          ),
+          value,
+          { maxKeys: 4 },
+        ),
+      })
+      .map((r) => Buffer.from(JSON.stringify({ v: r.v, id: r.id, op: r.op, ...r.extra }) + '\n', 'utf8'));
     const raw = fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b));
     const input = fc.oneof({ weight: 3, arbitrary: request }, { weight: 1, arbitrary: raw });
     let c = await w.connectAs(fuzzer);
-    let answered = 0, reconnects = 0;
+    let answered = 0,
+      reconnects = 0;
     const samples = fc.sample(fc.tuple(input, fc.boolean()), { numRuns: 300, seed: Number(process.env.FSIDMAP_SEED ?? 8) });
     try {
       for (const [bytes, withFd] of samples) {
@@ -223,7 +262,10 @@ describe('broker protocol', { skip: rootSkip }, () => {
           reconnects++;
           continue;
         } finally {
-          if (withFd) { closeDescriptor(r); closeDescriptor(s); }
+          if (withFd) {
+            closeDescriptor(r);
+            closeDescriptor(s);
+          }
         }
         const lines = bytes.toString('latin1').split('\n').length - 1;
         for (let i = 0; i < lines; i++) {

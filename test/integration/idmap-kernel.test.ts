@@ -13,7 +13,11 @@ const skip = probeAvailable();
 const seed = Number(process.env.FSIDMAP_SEED ?? 20260228);
 const scale = Number(process.env.FSIDMAP_DIFF_SCALE ?? 1);
 
-interface Case { label: string; probe: ProbeCase; options: MapWriteOptions }
+interface Case {
+  label: string;
+  probe: ProbeCase;
+  options: MapWriteOptions;
+}
 
 function sampleIds(r: Rng, map: IdMap | null, side: 'upper' | 'lower', n: number): number[] {
   const ids = new Set<number>([0, 1, 65534, 4294967294]);
@@ -35,7 +39,8 @@ function withTranslations(r: Rng, probe: ProbeCase, options: MapWriteOptions): P
 
 function generate(r: Rng): Case[] {
   const cases: Case[] = [];
-  const add = (label: string, probe: Omit<ProbeCase, 'up' | 'down'>, options: MapWriteOptions) => cases.push({ label, probe: withTranslations(r, probe, options), options });
+  const add = (label: string, probe: Omit<ProbeCase, 'up' | 'down'>, options: MapWriteOptions) =>
+    cases.push({ label, probe: withTranslations(r, probe, options), options });
   const enc = (s: string) => Buffer.from(s, 'latin1');
 
   // Valid maps of every size class, uid and gid, written by root.
@@ -81,11 +86,21 @@ function generate(r: Rng): Case[] {
     const own = kind === 'uid' ? euid : egid;
     const other = kind === 'uid' ? egid : euid;
     const map = pick(r, [
-      `0 ${own} 1\n`, `${int(r, 0, 70000)} ${own} 1\n`, `0 ${own} 2\n`, `0 ${other} 1\n`, `0 ${own} 1\n1 ${own + 1} 1\n`,
-      `0 ${own} 1\n\n`, `0 ${own + 1} 1\n`, `0 0 1\n`, `${own} ${own} 1`,
+      `0 ${own} 1\n`,
+      `${int(r, 0, 70000)} ${own} 1\n`,
+      `0 ${own} 2\n`,
+      `0 ${other} 1\n`,
+      `0 ${own} 1\n1 ${own + 1} 1\n`,
+      `0 ${own} 1\n\n`,
+      `0 ${own + 1} 1\n`,
+      `0 0 1\n`,
+      `${own} ${own} 1`,
     ]);
-    add(`unpriv-${kind}-${setgroups ?? 'unset'}`, { kind, writer: 'unpriv', euid, egid, ...(setgroups ? { setgroups } : {}), map: enc(map) },
-      { kind, writer: { privileged: false, euid, egid, setgroups: setgroups ?? 'allow' } });
+    add(
+      `unpriv-${kind}-${setgroups ?? 'unset'}`,
+      { kind, writer: 'unpriv', euid, egid, ...(setgroups ? { setgroups } : {}), map: enc(map) },
+      { kind, writer: { privileged: false, euid, egid, setgroups: setgroups ?? 'allow' } },
+    );
   }
   // Root without CAP_SETFCAP: mapping the parent's uid 0 needs it (verify_root_map); gid maps do not.
   for (let i = 0; i < 60 * scale; i++) {
@@ -93,14 +108,24 @@ function generate(r: Rng): Case[] {
     const lines = validLines(r, int(r, 1, 7), 'wide');
     if (r() < 0.6) pick(r, lines).lower = 0;
     const map = text(lines);
-    const parsed = (() => { try { return parseMap(map); } catch { return null; } })();
+    const parsed = (() => {
+      try {
+        return parseMap(map);
+      } catch {
+        return null;
+      }
+    })();
     if (!parsed) continue;
-    add(`nofcap-${kind}${lines.some((l) => l.lower === 0) ? '-root' : ''}`, { kind, writer: 'nofcap', map: enc(map) }, { kind, writer: { privileged: true, capSetfcap: false } });
+    add(
+      `nofcap-${kind}${lines.some((l) => l.lower === 0) ? '-root' : ''}`,
+      { kind, writer: 'nofcap', map: enc(map) },
+      { kind, writer: { privileged: true, capSetfcap: false } },
+    );
   }
   return cases;
 }
 
-test('map writes: fsidmap\'s verdict, installed map and translations equal the kernel\'s', { skip, timeout: 600_000 }, (t) => {
+test("map writes: fsidmap's verdict, installed map and translations equal the kernel's", { skip, timeout: 600_000 }, (t) => {
   const r = rng(seed);
   const cases = generate(r);
   const results = runProbe(cases.map((c) => c.probe));
@@ -114,24 +139,38 @@ test('map writes: fsidmap\'s verdict, installed map and translations equal the k
     const tally = byLabel.get(c.label) ?? { ok: 0, refused: 0 };
     tally[k.verdict === 'OK' ? 'ok' : 'refused']++;
     byLabel.set(c.label, tally);
-    const show = () => `case ${i} (${c.label}, ${c.probe.kind}, writer ${c.probe.writer}): ${JSON.stringify(Buffer.from(c.probe.map).toString('latin1')).slice(0, 200)}${c.probe.parent ? ` parent ${JSON.stringify(Buffer.from(c.probe.parent).toString('latin1'))}` : ''}`;
-    if (ours !== k.verdict) { mismatches.push(`${show()}: kernel ${k.verdict}, fsidmap ${ours} (${v.rule})`); return; }
+    const show = () =>
+      `case ${i} (${c.label}, ${c.probe.kind}, writer ${c.probe.writer}): ${JSON.stringify(Buffer.from(c.probe.map).toString('latin1')).slice(0, 200)}${c.probe.parent ? ` parent ${JSON.stringify(Buffer.from(c.probe.parent).toString('latin1'))}` : ''}`;
+    if (ours !== k.verdict) {
+      mismatches.push(`${show()}: kernel ${k.verdict}, fsidmap ${ours} (${v.rule})`);
+      return;
+    }
     if (!v.installed) return;
     // formatKernel must reproduce the kernel's own text ("%10u %10u %10u" in its order), byte for byte.
     const want = formatKernel(v.installed).replace(/\n$/, '').split('\n');
-    if (want.join('|') !== k.map.join('|')) mismatches.push(`${show()}: kernel printed ${JSON.stringify(k.map.join('\n'))}, fsidmap ${JSON.stringify(want.join('\n'))}`);
+    if (want.join('|') !== k.map.join('|'))
+      mismatches.push(`${show()}: kernel printed ${JSON.stringify(k.map.join('\n'))}, fsidmap ${JSON.stringify(want.join('\n'))}`);
     c.probe.up!.forEach((kid, j) => {
       translations++;
-      if (k.up[j] !== v.installed!.mapIdUpMunged(kid)) mismatches.push(`${show()}: stat of kuid ${kid} inside: kernel ${k.up[j]}, fsidmap ${v.installed!.mapIdUpMunged(kid)}`);
+      if (k.up[j] !== v.installed!.mapIdUpMunged(kid))
+        mismatches.push(`${show()}: stat of kuid ${kid} inside: kernel ${k.up[j]}, fsidmap ${v.installed!.mapIdUpMunged(kid)}`);
     });
     c.probe.down!.forEach((id, j) => {
       translations++;
-      if (k.down[j] !== (v.installed!.mapIdDown(id) ?? null)) mismatches.push(`${show()}: make_kuid(${id}): kernel ${k.down[j]}, fsidmap ${v.installed!.mapIdDown(id)}`);
+      if (k.down[j] !== (v.installed!.mapIdDown(id) ?? null))
+        mismatches.push(`${show()}: make_kuid(${id}): kernel ${k.down[j]}, fsidmap ${v.installed!.mapIdDown(id)}`);
     });
   });
   const accepted = results.filter((x) => x.verdict === 'OK').length;
-  t.diagnostic(`seed ${seed}: ${cases.length} map writes to real namespaces (${accepted} accepted, ${cases.length - accepted} refused), ${translations} translations compared`);
-  t.diagnostic(`by kind: ${[...byLabel].sort().map(([l, x]) => `${l} ${x.ok}/${x.refused}`).join(', ')}`);
+  t.diagnostic(
+    `seed ${seed}: ${cases.length} map writes to real namespaces (${accepted} accepted, ${cases.length - accepted} refused), ${translations} translations compared`,
+  );
+  t.diagnostic(
+    `by kind: ${[...byLabel]
+      .sort()
+      .map(([l, x]) => `${l} ${x.ok}/${x.refused}`)
+      .join(', ')}`,
+  );
   assert.deepEqual(mismatches.slice(0, 20), [], `${mismatches.length} mismatches with the kernel`);
   assert.ok(accepted > 300 && cases.length - accepted > 300, 'both verdicts are well represented');
 });

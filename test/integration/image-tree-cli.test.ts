@@ -13,11 +13,23 @@ const work = mkdtempSync(join(tmpdir(), 'fsidmap-i7cli-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough(), err = new PassThrough();
-  let stdout = '', stderr = '';
-  out.on('data', (d) => { stdout += d; });
-  err.on('data', (d) => { stderr += d; });
-  const code = await main(argv, { stdout: out, stderr: err, stdin: new PassThrough(), env: { FSIDMAP_STATE_DIR: join(work, 'state') }, interactive: false });
+  const out = new PassThrough(),
+    err = new PassThrough();
+  let stdout = '',
+    stderr = '';
+  out.on('data', (d) => {
+    stdout += d;
+  });
+  err.on('data', (d) => {
+    stderr += d;
+  });
+  const code = await main(argv, {
+    stdout: out,
+    stderr: err,
+    stdin: new PassThrough(),
+    env: { FSIDMAP_STATE_DIR: join(work, 'state') },
+    interactive: false,
+  });
   await new Promise((r) => setImmediate(r));
   return { code, stdout, stderr };
 }
@@ -26,7 +38,12 @@ test('cli: image shift usage errors exit 2 before touching the tree', { skip }, 
   const dir = join(work, 'usage');
   makeFixture(dir, { files: 20, base: 0, seed: 41 });
   const before = snapshot(dir);
-  for (const argv of [['image', 'shift', dir], ['image', 'shift', dir, '0:100000:65536', '--unmapped', 'maybe'], ['image', 'shift', dir, '0:100000'], ['image', 'shift', dir, '0:100000:65536', '--bogus']]) {
+  for (const argv of [
+    ['image', 'shift', dir],
+    ['image', 'shift', dir, '0:100000:65536', '--unmapped', 'maybe'],
+    ['image', 'shift', dir, '0:100000'],
+    ['image', 'shift', dir, '0:100000:65536', '--bogus'],
+  ]) {
     const r = await cli(...argv);
     assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /^fsidmap: /);
@@ -49,9 +66,29 @@ test('cli: image shift --json reports what changed; text mode says it in one lin
   const dry = await cli('image', 'shift', '--dry-run', '--json', dir, '0 100000 65536');
   assert.equal(dry.code, 0, dry.stderr);
   const d = JSON.parse(dry.stdout);
-  assert.deepEqual(Object.keys(d).sort(), ['alreadyDone', 'dryRun', 'durationMs', 'engine', 'kept', 'phasesMs', 'resumed', 'root', 'skippedMounts', 'stats']);
+  assert.deepEqual(Object.keys(d).sort(), [
+    'alreadyDone',
+    'dryRun',
+    'durationMs',
+    'engine',
+    'kept',
+    'phasesMs',
+    'resumed',
+    'root',
+    'skippedMounts',
+    'stats',
+  ]);
   assert.deepEqual(Object.keys(d.phasesMs).sort(), ['plan', 'scan'], 'a dry run reads and plans');
-  assert.deepEqual(Object.keys(d.stats).sort(), ['aclAccess', 'aclDefault', 'capability', 'entries', 'hardLinks', 'mode', 'owner', 'unchanged']);
+  assert.deepEqual(Object.keys(d.stats).sort(), [
+    'aclAccess',
+    'aclDefault',
+    'capability',
+    'entries',
+    'hardLinks',
+    'mode',
+    'owner',
+    'unchanged',
+  ]);
   assert.equal(d.dryRun, true);
   const r = await cli('image', 'shift', dir, '0 100000 65536');
   assert.equal(r.code, 0, r.stderr);
@@ -70,7 +107,8 @@ test('cli: image inspect prints ranges and base; --json has the report shape', {
   assert.match(t.stdout, /base: +uid 100000, gid 100000 \(owner of the root directory\); offset map: uid "0 100000 65536"/);
   const j = await cli('image', 'inspect', '--json', dir);
   const r = JSON.parse(j.stdout);
-  for (const k of ['entries', 'types', 'uids', 'gids', 'base', 'outside', 'setuid', 'setgid', 'acl', 'capabilities', 'hardLinks']) assert.ok(k in r, k);
+  for (const k of ['entries', 'types', 'uids', 'gids', 'base', 'outside', 'setuid', 'setgid', 'acl', 'capabilities', 'hardLinks'])
+    assert.ok(k in r, k);
   assert.equal(r.entries, snapshot(dir).size);
   assert.ok(r.capabilities.namespaced > 0 && r.acl.count > 0 && r.setuid.count > 0 && r.hardLinks.count > 0);
 });
@@ -97,8 +135,10 @@ test('cli: image inspect of a tar archive (plain and gzip) reports what the tree
     assert.equal(r.code, 0, r.stderr);
     const fromTar = JSON.parse(r.stdout);
     // Same owners and features; tar stores hard links as entries of their own.
-    assert.deepEqual([fromTar.uids, fromTar.gids, fromTar.base.uid, fromTar.setuid.count, fromTar.setgid.count],
-      [fromTree.uids, fromTree.gids, fromTree.base.uid, fromTree.setuid.count, fromTree.setgid.count]);
+    assert.deepEqual(
+      [fromTar.uids, fromTar.gids, fromTar.base.uid, fromTar.setuid.count, fromTar.setgid.count],
+      [fromTree.uids, fromTree.gids, fromTree.base.uid, fromTree.setuid.count, fromTree.setgid.count],
+    );
     assert.equal(fromTar.entries, fromTree.entries);
   }
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseMap } from '../../src/idmap/index.js';
-import { shiftTree } from '../../src/image/tree/index.js';
+import { shiftTree } from '../../src/tree/index.js';
 import { diffSnapshots, makeFixture, type Snap, snapshot } from './tree-fixture.js';
 
 /**
@@ -21,7 +21,8 @@ const stateDir = join(work, 'state');
 after(() => rmSync(work, { recursive: true, force: true }));
 
 function twoCopies(name: string, make: (dir: string) => void): [string, string] {
-  const a = join(work, `${name}-fuidshift`), b = join(work, `${name}-fsidmap`);
+  const a = join(work, `${name}-fuidshift`),
+    b = join(work, `${name}-fsidmap`);
   make(a);
   execFileSync('cp', ['-a', a, b]);
   return [a, b];
@@ -39,7 +40,13 @@ function acls(dir: string): Map<string, string> {
   for (const block of text.split('\n\n')) {
     const m = /^# file: (.*)$/m.exec(block);
     if (!m) continue;
-    out.set(m[1].slice(dir.length).replace(/^\//, '') || '.', block.split('\n').filter((l) => !l.startsWith('# file:')).join('\n'));
+    out.set(
+      m[1].slice(dir.length).replace(/^\//, '') || '.',
+      block
+        .split('\n')
+        .filter((l) => !l.startsWith('# file:'))
+        .join('\n'),
+    );
   }
   return out;
 }
@@ -57,29 +64,40 @@ function caps(dir: string): Map<string, string> {
 
 const withoutCaps = (s: Map<string, Snap>) => new Map([...s].map(([k, v]) => [k, { ...v, cap: null }]));
 
-test('fuidshift: forward shift b:0:100000:65536 — owners, modes, ACLs, links identical; fuidshift turns v2 capabilities into v3', { skip }, async () => {
-  const [a, b] = twoCopies('forward', (d) => makeFixture(d, { files: 1200, base: 0, seed: 31, oneNamedAclEntry: true }));
-  assert.equal(fuidshift(a, 'b:0:100000:65536').status, 0);
-  await shiftTree(b, parseMap('0 100000 65536\n'), { stateDir });
-  const sa = snapshot(a), sb = snapshot(b);
-  assert.deepEqual(diffSnapshots(withoutCaps(sa), withoutCaps(sb)), []);
-  assert.deepEqual(acls(a), acls(b));
-  assert.ok([...acls(b).values()].some((t) => /user:101000/.test(t)), 'ACL qualifiers were moved');
-  // Capabilities: same sets; fuidshift scopes each one to the container's root
-  // (v3, rootid = MAP(0)), fsidmap keeps the v2 capability as it was, which the
-  // kernel honours in every namespace (a v2 root id is init's 0). A policy
-  // difference, not a fuidshift bug: documented in docs/image-tree.md.
-  const ca = caps(a), cb = caps(b);
-  assert.deepEqual([...ca.keys()].sort(), [...cb.keys()].sort());
-  assert.ok(ca.size > 0);
-  for (const [f, c] of cb) {
-    assert.doesNotMatch(c, /rootid/, `${f}: fsidmap keeps v2`);
-    assert.equal(ca.get(f), `${c} [rootid=100000]`, `${f}: fuidshift makes v3 with rootid MAP(0)`);
-  }
-});
+test(
+  'fuidshift: forward shift b:0:100000:65536 — owners, modes, ACLs, links identical; fuidshift turns v2 capabilities into v3',
+  { skip },
+  async () => {
+    const [a, b] = twoCopies('forward', (d) => makeFixture(d, { files: 1200, base: 0, seed: 31, oneNamedAclEntry: true }));
+    assert.equal(fuidshift(a, 'b:0:100000:65536').status, 0);
+    await shiftTree(b, parseMap('0 100000 65536\n'), { stateDir });
+    const sa = snapshot(a),
+      sb = snapshot(b);
+    assert.deepEqual(diffSnapshots(withoutCaps(sa), withoutCaps(sb)), []);
+    assert.deepEqual(acls(a), acls(b));
+    assert.ok(
+      [...acls(b).values()].some((t) => /user:101000/.test(t)),
+      'ACL qualifiers were moved',
+    );
+    // Capabilities: same sets; fuidshift scopes each one to the container's root
+    // (v3, rootid = MAP(0)), fsidmap keeps the v2 capability as it was, which the
+    // kernel honours in every namespace (a v2 root id is init's 0). A policy
+    // difference, not a fuidshift bug: documented in docs/image-tree.md.
+    const ca = caps(a),
+      cb = caps(b);
+    assert.deepEqual([...ca.keys()].sort(), [...cb.keys()].sort());
+    assert.ok(ca.size > 0);
+    for (const [f, c] of cb) {
+      assert.doesNotMatch(c, /rootid/, `${f}: fsidmap keeps v2`);
+      assert.equal(ca.get(f), `${c} [rootid=100000]`, `${f}: fuidshift makes v3 with rootid MAP(0)`);
+    }
+  },
+);
 
 test('fuidshift: reverse shift -r of a tree at 100000 with v2 and v3 capabilities — identical in every respect', { skip }, async () => {
-  const [a, b] = twoCopies('reverse', (d) => makeFixture(d, { files: 1200, base: 100000, seed: 32, capRootIds: [0], oneNamedAclEntry: true }));
+  const [a, b] = twoCopies('reverse', (d) =>
+    makeFixture(d, { files: 1200, base: 100000, seed: 32, capRootIds: [0], oneNamedAclEntry: true }),
+  );
   assert.ok([...caps(a).values()].some((c) => /rootid=100000/.test(c)) && [...caps(a).values()].some((c) => !/rootid/.test(c)));
   assert.equal(fuidshift(a, '-r', 'b:0:100000:65536').status, 0);
   await shiftTree(b, parseMap('0 100000 65536\n'), { stateDir, reverse: true });
@@ -97,33 +115,49 @@ test('fuidshift bug: of several named users (or groups) in one ACL only the firs
   });
   assert.equal(fuidshift(a, 'b:0:100000:65536').status, 0);
   await shiftTree(b, parseMap('0 100000 65536\n'), { stateDir });
-  const fa = acls(a).get('f') as string, fb = acls(b).get('f') as string;
-  const named = (t: string) => t.split('\n').filter((l) => /^(user|group):\d/.test(l)).sort();
+  const fa = acls(a).get('f') as string,
+    fb = acls(b).get('f') as string;
+  const named = (t: string) =>
+    t
+      .split('\n')
+      .filter((l) => /^(user|group):\d/.test(l))
+      .sort();
   assert.deepEqual(named(fb), ['group:100010:r--', 'group:100020:-w-', 'user:101000:rwx', 'user:102000:r--', 'user:103000:--x']);
-  assert.deepEqual(named(fa), ['group:100010:r--', 'group:20:-w-', 'user:101000:rwx', 'user:2000:r--', 'user:3000:--x'], 'fuidshift left 2000, 3000 and group 20 unshifted');
+  assert.deepEqual(
+    named(fa),
+    ['group:100010:r--', 'group:20:-w-', 'user:101000:rwx', 'user:2000:r--', 'user:3000:--x'],
+    'fuidshift left 2000, 3000 and group 20 unshifted',
+  );
   assert.match(acls(b).get('.') as string, /default:user:102000:r--/);
   assert.match(acls(a).get('.') as string, /default:user:2000:r--/);
 });
 
-test('fuidshift bug: a v3 capability of a nested namespace (rootid ≠ the image root) gets rootid MAP(0); fsidmap moves it to MAP(rootid)', { skip }, async () => {
-  const [a, b] = twoCopies('nested', (d) => makeFixture(d, { files: 300, base: 0, seed: 33, capRootIds: [1000] }));
-  assert.equal(fuidshift(a, 'b:0:100000:65536').status, 0);
-  await shiftTree(b, parseMap('0 100000 65536\n'), { stateDir });
-  const nested = [...caps(b)].filter(([, c]) => /rootid/.test(c));
-  assert.ok(nested.length > 0);
-  for (const [f, c] of nested) {
-    assert.match(c, /\[rootid=101000\]$/, `${f}: fsidmap, root 1000 of the image is 101000 now`);
-    assert.match(caps(a).get(f) as string, /\[rootid=100000\]$/, `${f}: fuidshift widens it to the container root`);
-  }
-});
+test(
+  'fuidshift bug: a v3 capability of a nested namespace (rootid ≠ the image root) gets rootid MAP(0); fsidmap moves it to MAP(rootid)',
+  { skip },
+  async () => {
+    const [a, b] = twoCopies('nested', (d) => makeFixture(d, { files: 300, base: 0, seed: 33, capRootIds: [1000] }));
+    assert.equal(fuidshift(a, 'b:0:100000:65536').status, 0);
+    await shiftTree(b, parseMap('0 100000 65536\n'), { stateDir });
+    const nested = [...caps(b)].filter(([, c]) => /rootid/.test(c));
+    assert.ok(nested.length > 0);
+    for (const [f, c] of nested) {
+      assert.match(c, /\[rootid=101000\]$/, `${f}: fsidmap, root 1000 of the image is 101000 now`);
+      assert.match(caps(a).get(f) as string, /\[rootid=100000\]$/, `${f}: fuidshift widens it to the container root`);
+    }
+  },
+);
 
 test('fuidshift bug: moving a tree between two non-zero bases drops its v3 capabilities; fsidmap keeps them', { skip }, async () => {
-  const [a, b] = twoCopies('rebase', (d) => makeFixture(d, { files: 300, base: 100000, seed: 34, capRootIds: [0], oneNamedAclEntry: true }));
+  const [a, b] = twoCopies('rebase', (d) =>
+    makeFixture(d, { files: 300, base: 100000, seed: 34, capRootIds: [0], oneNamedAclEntry: true }),
+  );
   const before = caps(a);
   assert.ok([...before.values()].some((c) => /rootid=100000/.test(c)));
   assert.equal(fuidshift(a, 'b:100000:200000:65536').status, 0, 'fuidshift reports success');
   await shiftTree(b, parseMap('100000 200000 65536\n'), { stateDir });
-  const ca = caps(a), cb = caps(b);
+  const ca = caps(a),
+    cb = caps(b);
   for (const [f, c] of before) {
     if (!/rootid/.test(c)) continue;
     assert.equal(ca.get(f), undefined, `${f}: fuidshift lost the capability (rootid MAP(0) is unmapped)`);
@@ -152,19 +186,23 @@ test('fuidshift differs: it enters other mounts below the tree; fsidmap leaves t
   }
 });
 
-test('fuidshift differs: ids the map does not cover — fuidshift keeps owners silently and fails midway on ACLs; fsidmap refuses before any change', { skip }, async () => {
-  const [a, b] = twoCopies('unmapped', (d) => {
-    makeFixture(d, { files: 200, base: 0, seed: 36, strayUids: [70000] });
-    writeFileSync(join(d, 'zz-acl'), '');
-    execFileSync('setfacl', ['-m', 'u:80000:r', join(d, 'zz-acl')]);
-  });
-  const before = snapshot(b);
-  const fr = fuidshift(a, 'b:0:100000:65536');
-  assert.notEqual(fr.status, 0, 'fuidshift fails on the ACL');
-  const sa = snapshot(a);
-  const shifted = [...sa.values()].filter((s) => s.uid >= 100000).length;
-  assert.ok(shifted > 0 && shifted < sa.size, `fuidshift left the tree partly shifted (${shifted} of ${sa.size})`);
-  await assert.rejects(shiftTree(b, parseMap('0 100000 65536\n'), { stateDir }), { code: 'ERR_SHIFT_UNMAPPED' });
-  assert.deepEqual(diffSnapshots(snapshot(b), before), [], 'fsidmap changed nothing');
-  assert.ok(existsSync(b));
-});
+test(
+  'fuidshift differs: ids the map does not cover — fuidshift keeps owners silently and fails midway on ACLs; fsidmap refuses before any change',
+  { skip },
+  async () => {
+    const [a, b] = twoCopies('unmapped', (d) => {
+      makeFixture(d, { files: 200, base: 0, seed: 36, strayUids: [70000] });
+      writeFileSync(join(d, 'zz-acl'), '');
+      execFileSync('setfacl', ['-m', 'u:80000:r', join(d, 'zz-acl')]);
+    });
+    const before = snapshot(b);
+    const fr = fuidshift(a, 'b:0:100000:65536');
+    assert.notEqual(fr.status, 0, 'fuidshift fails on the ACL');
+    const sa = snapshot(a);
+    const shifted = [...sa.values()].filter((s) => s.uid >= 100000).length;
+    assert.ok(shifted > 0 && shifted < sa.size, `fuidshift left the tree partly shifted (${shifted} of ${sa.size})`);
+    await assert.rejects(shiftTree(b, parseMap('0 100000 65536\n'), { stateDir }), { code: 'ERR_SHIFT_UNMAPPED' });
+    assert.deepEqual(diffSnapshots(snapshot(b), before), [], 'fsidmap changed nothing');
+    assert.ok(existsSync(b));
+  },
+);

@@ -31,7 +31,13 @@ const applyMs = { native: 0, node: 0 };
 
 after(() => rmSync(work, { recursive: true, force: true }));
 
-interface Run { code: number | null; signal: NodeJS.Signals | null; stderr: string; ms: number; journalAtMs: number | null }
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  ms: number;
+  journalAtMs: number | null;
+}
 
 interface RunOptions {
   /** Kill this long after the start, or, with afterJournal, this long after the journal appears. */
@@ -48,7 +54,10 @@ interface RunOptions {
 function run(args: string[], opts: RunOptions = {}): Promise<Run> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, FSIDMAP_STATE_DIR: stateDir, ...opts.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, FSIDMAP_STATE_DIR: stateDir, ...opts.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     let journalAtMs: number | null = null;
     let timer: NodeJS.Timeout | null = null;
@@ -59,7 +68,9 @@ function run(args: string[], opts: RunOptions = {}): Promise<Run> {
       journalAtMs = performance.now() - t0;
       if (opts.killAfterMs !== undefined && opts.afterJournal) timer = setTimeout(kill, opts.killAfterMs);
     }, 2);
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('exit', (code, signal) => {
       clearInterval(watch);
       if (timer) clearTimeout(timer);
@@ -74,7 +85,13 @@ function copyOriginal(name: string): string {
   return dir;
 }
 
-const journalPending = () => { try { return readdirSync(join(stateDir, 'shift')).some((f) => f.endsWith('.journal')); } catch { return false; } };
+const journalPending = () => {
+  try {
+    return readdirSync(join(stateDir, 'shift')).some((f) => f.endsWith('.journal'));
+  } catch {
+    return false;
+  }
+};
 
 before(() => {
   if (!rootUser) return;
@@ -95,20 +112,30 @@ test('resume: an uninterrupted run gives the expected tree (the reference for th
     if (engine === 'native') reference = snapshot(dir);
     else assert.deepEqual(diffSnapshots(snapshot(copy), reference), [], 'both engines give the same tree');
   }
-  assert.deepEqual(diffSnapshots(reference, expectedShift(before, (id) => id + 1000)), []);
+  assert.deepEqual(
+    diffSnapshots(
+      reference,
+      expectedShift(before, (id) => id + 1000),
+    ),
+    [],
+  );
 });
 
 test(`resume: ${KILLS} runs killed with SIGKILL at random points, each finished by running the same command again`, { skip }, async (t) => {
   assert.ok(reference, 'reference run');
   const rnd = rng(Number(process.env.FSIDMAP_KILL_SEED ?? 7));
-  let killedMidShift = 0, killed = 0, round = 0;
-  const byEngine = { native: 0, node: 0 }, midShiftByEngine = { native: 0, node: 0 };
+  let killedMidShift = 0,
+    killed = 0,
+    round = 0;
+  const byEngine = { native: 0, node: 0 },
+    midShiftByEngine = { native: 0, node: 0 };
   while (killed < KILLS) {
     const dir = copyOriginal(`kill-${round}`);
     // Both engines, killed and finishing, in every combination: the C engine (threads inside
     // it, killed mid-call) and the TypeScript one (every other of its rounds with two worker
     // threads, killed mid-batch like the main thread). They share the journal.
-    const killEngine = ENGINES[round % 2], finishEngine = ENGINES[Math.floor(round / 2) % 2];
+    const killEngine = ENGINES[round % 2],
+      finishEngine = ENGINES[Math.floor(round / 2) % 2];
     const workers = String(killEngine === 'native' ? 1 + (round % 3) : (Math.floor(round / 2) % 2) * 2);
     round++;
     // One to three kills in a row before the run that is let finish.
@@ -117,25 +144,47 @@ test(`resume: ${KILLS} runs killed with SIGKILL at random points, each finished 
       // Two kills in three are aimed at the shift proper, the third anywhere (startup, reading, planning).
       const aimed = rnd() < 2 / 3;
       const r = await run(['image', 'shift', dir, MAP], {
-        killAfterMs: Math.floor(rnd() * (aimed ? applyMs[killEngine] * 1.2 : fullRunMs[killEngine] * 1.1)), afterJournal: aimed,
+        killAfterMs: Math.floor(rnd() * (aimed ? applyMs[killEngine] * 1.2 : fullRunMs[killEngine] * 1.1)),
+        afterJournal: aimed,
         env: { FSIDMAP_CHECKPOINT_MS: '15', FSIDMAP_WORKERS: workers, FSIDMAP_TREE_ENGINE: killEngine },
       });
-      if (r.signal === 'SIGKILL') { killed++; byEngine[killEngine]++; if (journalPending()) { killedMidShift++; midShiftByEngine[killEngine]++; } continue; }
+      if (r.signal === 'SIGKILL') {
+        killed++;
+        byEngine[killEngine]++;
+        if (journalPending()) {
+          killedMidShift++;
+          midShiftByEngine[killEngine]++;
+        }
+        continue;
+      }
       assert.equal(r.code, 0, r.stderr);
       // A fresh run that outlived its kill: the machine got faster; aim the next kills by its timing.
-      if (k === 0 && r.journalAtMs !== null) { fullRunMs[killEngine] = r.ms; applyMs[killEngine] = r.ms - r.journalAtMs; }
+      if (k === 0 && r.journalAtMs !== null) {
+        fullRunMs[killEngine] = r.ms;
+        applyMs[killEngine] = r.ms - r.journalAtMs;
+      }
       break;
     }
     const last = await run(['image', 'shift', dir, MAP], { env: { FSIDMAP_TREE_ENGINE: finishEngine } });
     assert.equal(last.code, 0, last.stderr);
     assert.equal(journalPending(), false);
-    assert.deepEqual(diffSnapshots(snapshot(dir), reference), [], `round ${round}: tree after resume differs from the uninterrupted run (killed under ${killEngine}, finished under ${finishEngine})`);
+    assert.deepEqual(
+      diffSnapshots(snapshot(dir), reference),
+      [],
+      `round ${round}: tree after resume differs from the uninterrupted run (killed under ${killEngine}, finished under ${finishEngine})`,
+    );
     rmSync(dir, { recursive: true });
   }
-  t.diagnostic(`${killed} kills in ${round} rounds (${byEngine.native} under the C engine, ${byEngine.node} under the TypeScript one), ${killedMidShift} of them with the tree half shifted (journal left behind: ${midShiftByEngine.native} C, ${midShiftByEngine.node} TypeScript)`);
+  t.diagnostic(
+    `${killed} kills in ${round} rounds (${byEngine.native} under the C engine, ${byEngine.node} under the TypeScript one), ${killedMidShift} of them with the tree half shifted (journal left behind: ${midShiftByEngine.native} C, ${midShiftByEngine.node} TypeScript)`,
+  );
   // The test means something only if kills landed while the tree was half shifted.
   assert.ok(killedMidShift >= Math.min(3, KILLS / 4), `only ${killedMidShift} of ${killed} kills left a journal behind`);
-  for (const e of ENGINES) assert.ok(midShiftByEngine[e] >= Math.min(2, KILLS / 10), `only ${midShiftByEngine[e]} kills under the ${e} engine left a journal behind`);
+  for (const e of ENGINES)
+    assert.ok(
+      midShiftByEngine[e] >= Math.min(2, KILLS / 10),
+      `only ${midShiftByEngine[e]} kills under the ${e} engine left a journal behind`,
+    );
 });
 
 test('resume: SIGINT stops with exit 130 and the same command finishes the job', { skip }, async () => {
@@ -144,9 +193,16 @@ test('resume: SIGINT stops with exit 130 and the same command finishes the job',
   let interrupted = false;
   for (let attempt = 0; attempt < 20 && !interrupted; attempt++) {
     const engine = ENGINES[attempt % 2];
-    const r = await run(['image', 'shift', dir, MAP], { killAfterMs: Math.floor(applyMs[engine] * (0.2 + (attempt % 8) * 0.1)), afterJournal: true, signal: 'SIGINT', env: { FSIDMAP_TREE_ENGINE: engine, FSIDMAP_WORKERS: '1' } });
-    if (r.code === 130) { interrupted = true; assert.match(r.stderr, /run the same command again/); }
-    else if (r.code === 0) break; // finished before the signal; nothing to resume
+    const r = await run(['image', 'shift', dir, MAP], {
+      killAfterMs: Math.floor(applyMs[engine] * (0.2 + (attempt % 8) * 0.1)),
+      afterJournal: true,
+      signal: 'SIGINT',
+      env: { FSIDMAP_TREE_ENGINE: engine, FSIDMAP_WORKERS: '1' },
+    });
+    if (r.code === 130) {
+      interrupted = true;
+      assert.match(r.stderr, /run the same command again/);
+    } else if (r.code === 0) break; // finished before the signal; nothing to resume
   }
   const last = await run(['image', 'shift', dir, MAP]);
   assert.equal(last.code, 0, last.stderr);
@@ -157,7 +213,11 @@ test('resume: SIGINT stops with exit 130 and the same command finishes the job',
 async function interruptedCopy(name: string, env: Record<string, string> = {}): Promise<string> {
   for (let attempt = 0; attempt < 40; attempt++) {
     const dir = copyOriginal(`${name}-${attempt}`);
-    await run(['image', 'shift', dir, MAP], { killAfterMs: Math.floor(applyMs.native * (0.1 + (attempt % 8) * 0.1)), afterJournal: true, env });
+    await run(['image', 'shift', dir, MAP], {
+      killAfterMs: Math.floor(applyMs.native * (0.1 + (attempt % 8) * 0.1)),
+      afterJournal: true,
+      env,
+    });
     if (journalPending()) return dir;
     rmSync(dir, { recursive: true });
   }

@@ -36,15 +36,31 @@ describe('fsidmap run: exit statuses, signals and cleanup', { skip: rootSkip }, 
 
   /** Starts the CLI in the background; resolves once its stdout shows `ready`. */
   function startCli(args: string[], extraEnv: NodeJS.ProcessEnv = {}) {
-    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('close', (code, signal) => r({ code, signal })));
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: { ...process.env, ...env, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '',
+      stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.on('close', (code, signal) => r({ code, signal })),
+    );
     return { child, done, out: () => stdout, err: () => stderr };
   }
 
-  for (const [script, status] of [['exit 0', 0], ['exit 42', 42], ['kill -TERM $$', 143], ['kill -KILL $$', 137], ['kill -INT $$', 130]] as const) {
+  for (const [script, status] of [
+    ['exit 0', 0],
+    ['exit 42', 42],
+    ['kill -TERM $$', 143],
+    ['kill -KILL $$', 137],
+    ['kill -INT $$', 130],
+  ] as const) {
     it(`propagates CMD's exit status: "${script}" → ${status}`, async () => {
       const tag = marker('status');
       const r = await cli([...base(), '--name', tag, '--', '/bin/sh', '-c', `${script}; : ${tag}`], env);
@@ -55,13 +71,21 @@ describe('fsidmap run: exit statuses, signals and cleanup', { skip: rootSkip }, 
 
   it('passes stdin, stdout and stderr through', async () => {
     const tag = marker('stdio');
-    const r = await cli([...base(), '--name', tag, '--', '/bin/sh', '-c', `read line; echo "got $line"; echo to-stderr >&2; : ${tag}`], env, 'hello\n');
+    const r = await cli(
+      [...base(), '--name', tag, '--', '/bin/sh', '-c', `read line; echo "got $line"; echo to-stderr >&2; : ${tag}`],
+      env,
+      'hello\n',
+    );
     assert.equal(r.code, 0);
     assert.equal(r.stdout, 'got hello\n');
     assert.equal(r.stderr, 'to-stderr\n');
   });
 
-  for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130], ['SIGHUP', 129]] as const) {
+  for (const [signal, status] of [
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+    ['SIGHUP', 129],
+  ] as const) {
     it(`stops the container on ${signal} (CMD gets it) and leaves nothing behind`, async () => {
       const tag = marker('stop');
       const run = startCli([...base(), '--name', tag, '--', '/bin/sh', '-c', `echo ready; sleep 1000; : ${tag}`]);
@@ -80,7 +104,9 @@ describe('fsidmap run: exit statuses, signals and cleanup', { skip: rootSkip }, 
     const cmd = [process.execPath, cliPath, ...base(), '--name', tag, '--', '/bin/sh', '-i'].map((a) => `'${a}'`).join(' ');
     const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
     const done = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
     child.stdin.write('echo one-$((1+1))\n');
     await until('the shell to answer', () => out.includes('one-2'));
@@ -98,7 +124,10 @@ describe('fsidmap run: exit statuses, signals and cleanup', { skip: rootSkip }, 
 
   it('SIGKILLs a container that ignores the stop signal after FSIDMAP_STOP_TIMEOUT', async () => {
     const tag = marker('stubborn');
-    const run = startCli([...base(), '--name', tag, '--', '/bin/sh', '-c', `trap "" TERM; echo ready; while :; do sleep 0.1; done; : ${tag}`], { FSIDMAP_STOP_TIMEOUT: '1' });
+    const run = startCli(
+      [...base(), '--name', tag, '--', '/bin/sh', '-c', `trap "" TERM; echo ready; while :; do sleep 0.1; done; : ${tag}`],
+      { FSIDMAP_STOP_TIMEOUT: '1' },
+    );
     await until('the container to run', () => run.out().includes('ready'));
     const t0 = Date.now();
     run.child.kill('SIGTERM');
@@ -122,7 +151,7 @@ describe('fsidmap run: exit statuses, signals and cleanup', { skip: rootSkip }, 
     await assertClean(tag);
   });
 
-  it('refuses a second container with a running one\'s name, and touches nothing', async () => {
+  it("refuses a second container with a running one's name, and touches nothing", async () => {
     const tag = marker('name');
     const run = startCli([...base(), '--name', tag, '--', '/bin/sh', '-c', `echo ready; sleep 1000; : ${tag}`]);
     await until('the container to run', () => run.out().includes('ready'));
@@ -138,7 +167,9 @@ describe('fsidmap run: exit statuses, signals and cleanup', { skip: rootSkip }, 
   for (const step of ['attach', 'unshare', 'setid', 'mount-proc', 'mount-dev', 'pivot-root', 'setuid', 'fork-cmd']) {
     it(`cleans up after a setup failure at ${step}`, async () => {
       const tag = marker(`fail-${step}`);
-      const run = startCli([...base(), '--name', tag, '--', '/bin/sh', '-c', `echo ran; : ${tag}`], { FSIDMAP_TEST_STAGE_FAULT: `fail:${step}` });
+      const run = startCli([...base(), '--name', tag, '--', '/bin/sh', '-c', `echo ran; : ${tag}`], {
+        FSIDMAP_TEST_STAGE_FAULT: `fail:${step}`,
+      });
       const r = await run.done;
       assert.equal(r.code, 1, run.err());
       assert.equal(run.out(), '', 'CMD never ran');
@@ -150,7 +181,9 @@ describe('fsidmap run: exit statuses, signals and cleanup', { skip: rootSkip }, 
   for (const step of ['attach', 'setid', 'mount-dev', 'fork-cmd']) {
     it(`cleans up when SIGTERM arrives during setup (stage held at ${step})`, async () => {
       const tag = marker(`pause-${step}`);
-      const run = startCli([...base(), '--name', tag, '--', '/bin/sh', '-c', `echo ran; : ${tag}`], { FSIDMAP_TEST_STAGE_FAULT: `pause:${step}` });
+      const run = startCli([...base(), '--name', tag, '--', '/bin/sh', '-c', `echo ran; : ${tag}`], {
+        FSIDMAP_TEST_STAGE_FAULT: `pause:${step}`,
+      });
       await until('the stage to be held', () => processesWith(`fsidmap-stage:${tag}`).length > 0);
       await new Promise((r) => setTimeout(r, 100));
       run.child.kill('SIGTERM');

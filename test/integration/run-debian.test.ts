@@ -9,7 +9,10 @@ import { parseMap } from '../../src/idmap/index.js';
 import { countEntries, debianRootfs, debianSkip } from './support/debian-image.js';
 import { collect, marker, mountsUnder, processesWith, rootSkip, tempDir, until } from './support/run-fixtures.js';
 
-const pair = (spec: string) => { const m = parseMap(spec); return { uid: m, gid: m }; };
+const pair = (spec: string) => {
+  const m = parseMap(spec);
+  return { uid: m, gid: m };
+};
 
 function section(out: string, name: string): string {
   const m = new RegExp(`== ${name}\\n([\\s\\S]*?)(?:\\n== |$)`).exec(out);
@@ -58,15 +61,21 @@ echo "== shadow-user"; su -s /bin/sh www-data -c 'id -un; cat /etc/shadow' 2>&1;
 echo "== create"; echo ${who} > /root/${tag}-${who}; stat -c '%u:%g' /root/${tag}-${who}
 : ${tag}`;
     const spec = (who: string, idmap: string): RunSpec => ({
-      name: `${tag}-${who}`, ids: { kind: 'maps', maps: pair(idmap) }, fs: { kind: 'maps', maps: pair('0:300000:65536') },
-      rootfs, volumes: [{ source: shared, target: '/mnt', readonly: false, fsidmap: null }],
+      name: `${tag}-${who}`,
+      ids: { kind: 'maps', maps: pair(idmap) },
+      fs: { kind: 'maps', maps: pair('0:300000:65536') },
+      rootfs,
+      volumes: [{ source: shared, target: '/mnt', readonly: false, fsidmap: null }],
       command: ['/bin/sh', '-c', script(who)],
     });
     made.push(join(rootfs, 'root', `${tag}-A`), join(rootfs, 'root', `${tag}-B`));
     const a = await startContainer(spec('A', '0:100000:65536'), { stdio: ['ignore', 'pipe', 'pipe'] });
     const b = await startContainer(spec('B', '0:200000:65536'), { stdio: ['ignore', 'pipe', 'pipe'] });
     const [ra, rb] = await Promise.all([collect(a), collect(b)]);
-    for (const [who, r] of [['A', ra], ['B', rb]] as const) {
+    for (const [who, r] of [
+      ['A', ra],
+      ['B', rb],
+    ] as const) {
       assert.equal(r.code, 0, `${who}: ${r.stderr}`);
       assert.equal(section(r.stdout, 'sh'), '42');
       assert.equal(section(r.stdout, 'id'), '0\nroot');

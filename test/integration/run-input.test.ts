@@ -10,7 +10,10 @@ import { type RunSpec, startContainer } from '../../src/container/index.js';
 import { IdMap, parseMap } from '../../src/idmap/index.js';
 import { cli, cliPath, makeToyImage, marker, mountsUnder, processesWith, rootSkip, tempDir } from './support/run-fixtures.js';
 
-const pair = (spec: string) => { const m = parseMap(spec); return { uid: m, gid: m }; };
+const pair = (spec: string) => {
+  const m = parseMap(spec);
+  return { uid: m, gid: m };
+};
 
 describe('fsidmap run refuses bad input before creating anything', { skip: rootSkip }, () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -30,8 +33,11 @@ describe('fsidmap run refuses bad input before creating anything', { skip: rootS
   });
 
   const good = (name: string): RunSpec => ({
-    name, ids: { kind: 'maps', maps: pair('0:100000:65536') }, fs: { kind: 'maps', maps: pair('0:300000:65536') },
-    rootfs: image, command: ['/bin/true', name],
+    name,
+    ids: { kind: 'maps', maps: pair('0:100000:65536') },
+    fs: { kind: 'maps', maps: pair('0:300000:65536') },
+    rootfs: image,
+    command: ['/bin/true', name],
   });
 
   /** fixtures: mounts the test itself made under its directory. */
@@ -44,21 +50,48 @@ describe('fsidmap run refuses bad input before creating anything', { skip: rootS
   }
 
   const cases: Array<[string, string, (s: RunSpec) => RunSpec]> = [
-    ['ERR_FSIDMAP_UNMAPPED_IDS', 'an fsid map that leaves the image\'s owners unmapped', (s) => ({ ...s, fs: { kind: 'maps', maps: pair('0:400000:65536') } })],
-    ['ERR_MOUNTMAP_UNMAPPED', 'an fsid map giving ids the id map does not map', (s) => ({ ...s, ids: { kind: 'maps', maps: pair('0:100000:1000') } })],
+    [
+      'ERR_FSIDMAP_UNMAPPED_IDS',
+      "an fsid map that leaves the image's owners unmapped",
+      (s) => ({ ...s, fs: { kind: 'maps', maps: pair('0:400000:65536') } }),
+    ],
+    [
+      'ERR_MOUNTMAP_UNMAPPED',
+      'an fsid map giving ids the id map does not map',
+      (s) => ({ ...s, ids: { kind: 'maps', maps: pair('0:100000:1000') } }),
+    ],
     ['ERR_RUN_ROOTFS_MISSING', 'a missing rootfs', (s) => ({ ...s, rootfs: join(tmp.dir, 'nonexistent') })],
     ['ERR_RUN_ROOTFS_INCOMPLETE', 'a rootfs without /proc, /dev, /tmp', (s) => ({ ...s, rootfs: join(image, 'etc') })],
     ['ERR_USAGE', 'no command', (s) => ({ ...s, command: [] })],
     ['ERR_RUN_CMD_NOT_FOUND', 'a command the image lacks', (s) => ({ ...s, command: ['/usr/bin/python3', s.name!] })],
-    ['ERR_RUN_VOLUME_MISSING', 'a missing volume source', (s) => ({ ...s, volumes: [{ source: join(tmp.dir, 'nope'), target: '/data', readonly: false, fsidmap: null }] })],
-    ['ERR_RUN_VOLUME_TARGET_MISSING', 'a volume target the image lacks', (s) => ({ ...s, volumes: [{ source: image, target: '/nope', readonly: false, fsidmap: null }] })],
+    [
+      'ERR_RUN_VOLUME_MISSING',
+      'a missing volume source',
+      (s) => ({ ...s, volumes: [{ source: join(tmp.dir, 'nope'), target: '/data', readonly: false, fsidmap: null }] }),
+    ],
+    [
+      'ERR_RUN_VOLUME_TARGET_MISSING',
+      'a volume target the image lacks',
+      (s) => ({ ...s, volumes: [{ source: image, target: '/nope', readonly: false, fsidmap: null }] }),
+    ],
     ['ERR_USAGE', 'a volume on /proc', (s) => ({ ...s, volumes: [{ source: image, target: '/proc', readonly: false, fsidmap: null }] })],
     ['ERR_RUN_USER_UNMAPPED', 'a --user the id map does not map', (s) => ({ ...s, user: { user: '70000', group: null } })],
     ['ERR_RUN_NO_SUCH_USER', 'a --user name the image lacks', (s) => ({ ...s, user: { user: 'mallory', group: null } })],
-    ['ERR_IDMAP_TOO_MANY_LINES', 'an id map the kernel refuses (341 lines)', (s) => ({
-      ...s, ids: { kind: 'maps', maps: { uid: IdMap.from(Array.from({ length: 341 }, (_, i) => ({ first: i, lower: 1000 + i * 2, count: 1 }))), gid: pair('0:100000:65536').gid } },
-      fs: { kind: 'none' },
-    })],
+    [
+      'ERR_IDMAP_TOO_MANY_LINES',
+      'an id map the kernel refuses (341 lines)',
+      (s) => ({
+        ...s,
+        ids: {
+          kind: 'maps',
+          maps: {
+            uid: IdMap.from(Array.from({ length: 341 }, (_, i) => ({ first: i, lower: 1000 + i * 2, count: 1 }))),
+            gid: pair('0:100000:65536').gid,
+          },
+        },
+        fs: { kind: 'none' },
+      }),
+    ],
     ['ERR_REGISTRY_UNAVAILABLE', '--allocate without a registry', (s) => ({ ...s, ids: { kind: 'allocate' } })],
     ['ERR_USAGE', 'a bad container name', (s) => ({ ...s, name: 'no/slashes' })],
     ['ERR_USAGE', 'a bad host name', (s) => ({ ...s, hostname: 'x'.repeat(65) })],
@@ -118,7 +151,11 @@ describe('fsidmap run refuses bad input before creating anything', { skip: rootS
 
   // The CLI's exit statuses for the same refusals: 2 for usage and map errors, 1 for refusals, 127 for a missing command.
   const cliCases: Array<[number, string, string[]]> = [
-    [2, 'an invalid map (the foundation\'s line-and-rule error)', ['--idmap', '0:100000:0', '--fsidmap', '0:300000:65536', '--rootfs', '@image', '--', '/bin/true']],
+    [
+      2,
+      "an invalid map (the foundation's line-and-rule error)",
+      ['--idmap', '0:100000:0', '--fsidmap', '0:300000:65536', '--rootfs', '@image', '--', '/bin/true'],
+    ],
     [2, 'overlapping map lines', ['--idmap', '0 100000 10\n5 200000 10', '--rootfs', '@image', '--', '/bin/true']],
     [2, 'no command', ['--idmap', '0:100000:65536', '--rootfs', '@image']],
     [2, '--idmap with --allocate', ['--idmap', '0:100000:65536', '--allocate', '--', '/bin/true']],
@@ -127,9 +164,17 @@ describe('fsidmap run refuses bad input before creating anything', { skip: rootS
     [2, '--fs with --fsidmap', ['--idmap', '0:100000:65536', '--fsidmap', '0:300000:65536', '--fs', 'img', '--', '/bin/true']],
     [2, 'a volume without DST', ['--idmap', '0:100000:65536', '--volume', '/tmp', '--', '/bin/true']],
     [2, 'an unknown flag', ['--idmap', '0:100000:65536', '--privileged', '--', '/bin/true']],
-    [1, 'an fsid map that leaves the image unmapped', ['--idmap', '0:100000:65536', '--fsidmap', '0:400000:65536', '--rootfs', '@image', '--', '/bin/true']],
+    [
+      1,
+      'an fsid map that leaves the image unmapped',
+      ['--idmap', '0:100000:65536', '--fsidmap', '0:400000:65536', '--rootfs', '@image', '--', '/bin/true'],
+    ],
     [1, 'a missing rootfs', ['--idmap', '0:100000:65536', '--rootfs', '/nonexistent/rootfs', '--', '/bin/true']],
-    [127, 'a command the image lacks', ['--idmap', '0:100000:65536', '--fsidmap', '0:300000:65536', '--rootfs', '@image', '--', '/no/such/cmd']],
+    [
+      127,
+      'a command the image lacks',
+      ['--idmap', '0:100000:65536', '--fsidmap', '0:300000:65536', '--rootfs', '@image', '--', '/no/such/cmd'],
+    ],
   ];
   for (const [status, what, args] of cliCases) {
     it(`fsidmap run exits ${status} for ${what}`, async () => {
@@ -142,8 +187,25 @@ describe('fsidmap run refuses bad input before creating anything', { skip: rootS
   }
 
   it('fsidmap run exits 1 with ERR_NOT_ROOT semantics when not root', () => {
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, cliPath, 'run', '--idmap', '0:100000:65536', '--rootfs', image, '--', '/bin/true'],
-      { encoding: 'utf8', env: { ...process.env, FSIDMAP_RUN_DIR: join(tmp.dir, 'run-nobody') }, cwd: '/' });
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        '--',
+        process.execPath,
+        cliPath,
+        'run',
+        '--idmap',
+        '0:100000:65536',
+        '--rootfs',
+        image,
+        '--',
+        '/bin/true',
+      ],
+      { encoding: 'utf8', env: { ...process.env, FSIDMAP_RUN_DIR: join(tmp.dir, 'run-nobody') }, cwd: '/' },
+    );
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /need root/);
     assert.equal(existsSync(join(tmp.dir, 'run-nobody')), false);

@@ -7,11 +7,22 @@ import { after, before, describe, it } from 'node:test';
 import { IdMap, parseMap } from '../../src/idmap/index.js';
 import { spawn } from 'node:child_process';
 import {
-  assertMapWritable, attachMount, clearIdmapSupportCache, makeDetachedMount, mountOf, probeIdmapSupport, stagePath, unmountIdmapped, writeNamespaceMaps,
+  assertMapWritable,
+  attachMount,
+  clearIdmapSupportCache,
+  makeDetachedMount,
+  mountOf,
+  probeIdmapSupport,
+  stagePath,
+  unmountIdmapped,
+  writeNamespaceMaps,
 } from '../../src/kernel/index.js';
 import { cli, mountsUnder, processesWith, rootSkip, tempDir } from './support/run-fixtures.js';
 
-const pair = (spec: string) => { const m = parseMap(spec); return { uid: m, gid: m }; };
+const pair = (spec: string) => {
+  const m = parseMap(spec);
+  return { uid: m, gid: m };
+};
 
 describe('kernel adapter: idmapped mounts, holders, map writes, the probe', { skip: rootSkip }, () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -100,7 +111,7 @@ describe('kernel adapter: idmapped mounts, holders, map writes, the probe', { sk
     assert.equal(r.code, 0, r.stderr);
     try {
       const st = lstatSync(join(dst, 'f'));
-      assert.deepEqual([st.uid, st.gid], [100005, 100006], 'on-disk 300005 shows as the container\'s uid 5 = kuid 100005');
+      assert.deepEqual([st.uid, st.gid], [100005, 100006], "on-disk 300005 shows as the container's uid 5 = kuid 100005");
       // Mounting the idmapped view again is refused (the kernel cannot idmap twice): exit 1.
       const again = join(tmp.dir, 'again');
       mkdirSync(again);
@@ -120,7 +131,19 @@ describe('kernel adapter: idmapped mounts, holders, map writes, the probe', { sk
   it('fsidmap mount with separate uid and gid maps', async () => {
     const dst = join(tmp.dir, 'split');
     mkdirSync(dst);
-    const r = await cli(['mount', '--uidmap', '0:100000:65536', '--gidmap', '0:150000:65536', '--fsuidmap', '0:300000:65536', '--fsgidmap', '0:300000:65536', tree, dst]);
+    const r = await cli([
+      'mount',
+      '--uidmap',
+      '0:100000:65536',
+      '--gidmap',
+      '0:150000:65536',
+      '--fsuidmap',
+      '0:300000:65536',
+      '--fsgidmap',
+      '0:300000:65536',
+      tree,
+      dst,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     try {
       const st = lstatSync(join(dst, 'f'));
@@ -145,8 +168,16 @@ describe('kernel adapter: idmapped mounts, holders, map writes, the probe', { sk
     assert.equal((await cli(['umount', plain])).code, 1, 'not a mount point');
     assert.equal((await cli(['mount', '--idmap', '0:100000:65536', tree, plain])).code, 2, 'no fsid map');
     assert.equal((await cli(['mount', '--idmap', '0:100000:0', '--fsidmap', '0:300000:65536', tree, plain])).code, 2, 'invalid map');
-    assert.equal((await cli(['mount', '--idmap', '0:100000:65536', '--fsidmap', '0:300000:65536', tree, join(tmp.dir, 'nope')])).code, 1, 'missing DST');
-    assert.equal((await cli(['mount', '--idmap', '0:100000:65536', '--fsidmap', '0:400000:65536', tree, plain])).code, 1, 'fsid map leaves the tree unmapped');
+    assert.equal(
+      (await cli(['mount', '--idmap', '0:100000:65536', '--fsidmap', '0:300000:65536', tree, join(tmp.dir, 'nope')])).code,
+      1,
+      'missing DST',
+    );
+    assert.equal(
+      (await cli(['mount', '--idmap', '0:100000:65536', '--fsidmap', '0:400000:65536', tree, plain])).code,
+      1,
+      'fsid map leaves the tree unmapped',
+    );
     assert.deepEqual(mountsUnder(tmp.dir), []);
     rmdirSync(plain);
   });

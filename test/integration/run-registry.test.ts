@@ -8,7 +8,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cli, cliPath, makeToyImage, marker, mountsUnder, processesWith, rootSkip, tempDir, until } from './support/run-fixtures.js';
 
-interface Alloc { name: string; kind: string; uid: { start: number; count: number }; gid: { start: number; count: number }; fs: string | null; holder?: { pid: number } | null }
+interface Alloc {
+  name: string;
+  kind: string;
+  uid: { start: number; count: number };
+  gid: { start: number; count: number };
+  fs: string | null;
+  holder?: { pid: number } | null;
+}
 
 describe('fsidmap run with ranges from the registry', { skip: rootSkip }, () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -31,31 +38,57 @@ describe('fsidmap run with ranges from the registry', { skip: rootSkip }, () => 
   });
   const list = async () => JSON.parse((await cli(['list', '--json'], env)).stdout) as Alloc[];
 
-  it('gives two containers distinct ranges from the registry, both on the image\'s on-disk range, and releases them on exit', async () => {
+  it("gives two containers distinct ranges from the registry, both on the image's on-disk range, and releases them on exit", async () => {
     const tag = marker('alloc');
     const start = (who: string) => {
-      const child = spawn(process.execPath, [cliPath, 'run', '--name', `${tag}-${who}`, '--allocate', '--fs', 'img', '--rootfs', image, '--',
-        '/bin/sh', '-c', `cat /proc/self/uid_map; id -u; echo made > /data/by-${who}; stat -c '%u:%g' /data/by-${who}; echo ready; read wait; : ${tag}`],
-      { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '', err = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+      const child = spawn(
+        process.execPath,
+        [
+          cliPath,
+          'run',
+          '--name',
+          `${tag}-${who}`,
+          '--allocate',
+          '--fs',
+          'img',
+          '--rootfs',
+          image,
+          '--',
+          '/bin/sh',
+          '-c',
+          `cat /proc/self/uid_map; id -u; echo made > /data/by-${who}; stat -c '%u:%g' /data/by-${who}; echo ready; read wait; : ${tag}`,
+        ],
+        { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] },
+      );
+      let out = '',
+        err = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+      });
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        err += d;
+      });
       const done = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
       return { child, done, out: () => out, err: () => err };
     };
-    const a = start('a'), b = start('b');
+    const a = start('a'),
+      b = start('b');
     await until('both containers to run', () => a.out().includes('ready') && b.out().includes('ready'), 20000);
     const running = await list();
-    const ca = running.find((x) => x.name === `${tag}-a`)!, cb = running.find((x) => x.name === `${tag}-b`)!;
+    const ca = running.find((x) => x.name === `${tag}-a`)!,
+      cb = running.find((x) => x.name === `${tag}-b`)!;
     assert.ok(ca && cb, 'both allocations are in the registry while they run');
     assert.notEqual(ca.uid.start, cb.uid.start, 'distinct ranges');
     assert.equal(ca.fs, 'img');
     assert.equal(ca.holder?.pid, a.child.pid, 'the fsidmap process is the recorded holder');
     // The image's range cannot be released while containers use it.
     assert.equal((await cli(['release', 'img'], env)).code, 1);
-    for (const [c, alloc] of [[a, ca], [b, cb]] as const) {
+    for (const [c, alloc] of [
+      [a, ca],
+      [b, cb],
+    ] as const) {
       const [map, uid, owner] = c.out().split('\n');
-      assert.equal(map.trim().split(/\s+/).join(' '), `0 ${alloc.uid.start} 65536`, 'the container\'s uid map is its allocation');
+      assert.equal(map.trim().split(/\s+/).join(' '), `0 ${alloc.uid.start} 65536`, "the container's uid map is its allocation");
       assert.equal(uid, '0');
       assert.equal(owner, '0:0', 'the image shows as its own');
       c.child.stdin.end('\n');
@@ -63,26 +96,58 @@ describe('fsidmap run with ranges from the registry', { skip: rootSkip }, () => 
     assert.deepEqual([await a.done, await b.done], [0, 0]);
     for (const who of ['a', 'b']) {
       const st = lstatSync(join(image, 'data', `by-${who}`));
-      assert.deepEqual([st.uid, st.gid], [img.uid.start, img.gid.start], 'files land in the image\'s on-disk range');
+      assert.deepEqual([st.uid, st.gid], [img.uid.start, img.gid.start], "files land in the image's on-disk range");
     }
     const after = await list();
-    assert.deepEqual(after.filter((x) => x.name.startsWith(tag)), [], 'container ranges released on exit');
-    assert.ok(after.some((x) => x.name === 'img'), 'the image range stays');
+    assert.deepEqual(
+      after.filter((x) => x.name.startsWith(tag)),
+      [],
+      'container ranges released on exit',
+    );
+    assert.ok(
+      after.some((x) => x.name === 'img'),
+      'the image range stays',
+    );
     assert.deepEqual(processesWith(tag), []);
   });
 
   it('a container whose fsidmap was SIGKILLed keeps its range until the name is run again (the dead holder is taken over)', async () => {
     const tag = marker('dead');
-    const child = spawn(process.execPath, [cliPath, 'run', '--name', tag, '--allocate', '--fs', 'img', '--rootfs', image, '--', '/bin/sh', '-c', `echo ready; sleep 1000; : ${tag}`],
-      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [
+        cliPath,
+        'run',
+        '--name',
+        tag,
+        '--allocate',
+        '--fs',
+        'img',
+        '--rootfs',
+        image,
+        '--',
+        '/bin/sh',
+        '-c',
+        `echo ready; sleep 1000; : ${tag}`,
+      ],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
     await until('the container to run', () => out.includes('ready'), 20000);
     const first = (await list()).find((x) => x.name === tag)!;
     child.kill('SIGKILL');
     await until('the container to die with fsidmap', () => processesWith(tag).length === 0);
-    assert.ok((await list()).some((x) => x.name === tag), 'the allocation is left with a dead holder');
-    const again = await cli(['run', '--name', tag, '--allocate', '--fs', 'img', '--rootfs', image, '--', '/bin/sh', '-c', 'cat /proc/self/uid_map'], env);
+    assert.ok(
+      (await list()).some((x) => x.name === tag),
+      'the allocation is left with a dead holder',
+    );
+    const again = await cli(
+      ['run', '--name', tag, '--allocate', '--fs', 'img', '--rootfs', image, '--', '/bin/sh', '-c', 'cat /proc/self/uid_map'],
+      env,
+    );
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout.trim().split(/\s+/).join(' '), `0 ${first.uid.start} 65536`, 'same name, same range');
     assert.ok(!(await list()).some((x) => x.name === tag), 'released after the second run');

@@ -24,16 +24,63 @@ function glibc(inputs: readonly string[]): Array<bigint | null> {
   return lines.map((l) => (l === 'fail' ? null : BigInt(l.slice(3))));
 }
 
-const ALPHABET = ['0', '0', '1', '7', '8', '9', 'x', 'X', 'a', 'f', 'F', 'g', 'e', '+', '-', ' ', '\t', '\n', '\v', '\f', '\r', '\u00a0', 'b', '.'];
+const ALPHABET = [
+  '0',
+  '0',
+  '1',
+  '7',
+  '8',
+  '9',
+  'x',
+  'X',
+  'a',
+  'f',
+  'F',
+  'g',
+  'e',
+  '+',
+  '-',
+  ' ',
+  '\t',
+  '\n',
+  '\v',
+  '\f',
+  '\r',
+  '\u00a0',
+  'b',
+  '.',
+];
 const BOUNDARIES = [
-  '4294967295', '4294967296', '18446744073709551615', '18446744073709551616', '-18446744073709551615', '-18446744073709551616',
-  '0xffffffffffffffff', '0x10000000000000000', '01777777777777777777777', '02000000000000000000000', '0x', '0X', '-0x', '+0x1', ' 0x1 ',
-  '99999999999999999999', '000000000000000000000000000000000001',
+  '4294967295',
+  '4294967296',
+  '18446744073709551615',
+  '18446744073709551616',
+  '-18446744073709551615',
+  '-18446744073709551616',
+  '0xffffffffffffffff',
+  '0x10000000000000000',
+  '01777777777777777777777',
+  '02000000000000000000000',
+  '0x',
+  '0X',
+  '-0x',
+  '+0x1',
+  ' 0x1 ',
+  '99999999999999999999',
+  '000000000000000000000000000000000001',
 ];
 
-test('getulong matches glibc strtoul + shadow\'s checks', { skip }, () => {
-  const random = fc.sample(fc.array(fc.constantFrom(...ALPHABET), { minLength: 0, maxLength: 12 }).map((a) => a.join('')), { numRuns: 20000, seed: 424242 });
-  const digits = fc.sample(fc.tuple(fc.constantFrom('', ' ', '+', '-', '0', '0x', '-0x'), fc.bigInt({ min: 0n, max: (1n << 66n) })).map(([p, n]) => p + (p.endsWith('x') ? n.toString(16) : p === '0' ? n.toString(8) : n.toString())), { numRuns: 5000, seed: 4243 });
+test("getulong matches glibc strtoul + shadow's checks", { skip }, () => {
+  const random = fc.sample(
+    fc.array(fc.constantFrom(...ALPHABET), { minLength: 0, maxLength: 12 }).map((a) => a.join('')),
+    { numRuns: 20000, seed: 424242 },
+  );
+  const digits = fc.sample(
+    fc
+      .tuple(fc.constantFrom('', ' ', '+', '-', '0', '0x', '-0x'), fc.bigInt({ min: 0n, max: 1n << 66n }))
+      .map(([p, n]) => p + (p.endsWith('x') ? n.toString(16) : p === '0' ? n.toString(8) : n.toString())),
+    { numRuns: 5000, seed: 4243 },
+  );
   const inputs = [...BOUNDARIES, ...random, ...digits];
   const expected = glibc(inputs);
   const diffs: string[] = [];

@@ -19,10 +19,15 @@ import { harnessUnavailable, run } from '../support/subid-harness.js';
 const skip = harnessUnavailable();
 const hostIndex = fileURLToPath(new URL('../../src/host/index.js', import.meta.url));
 
-describe('subordinate-id files: fsidmap and shadow\'s usermod', { skip }, () => {
+describe("subordinate-id files: fsidmap and shadow's usermod", { skip }, () => {
   let root: string;
-  const prefix = (name: string) => { const p = join(root, name); mkdirSync(join(p, 'etc'), { recursive: true }); return p; };
-  const PASSWD = 'root:x:0:0::/root:/bin/sh\npa:x:5001:5001::/:/bin/sh\npb:x:5002:5002::/:/bin/sh\npc:x:5003:5003::/:/bin/sh\npd:x:5004:5004::/:/bin/sh\n';
+  const prefix = (name: string) => {
+    const p = join(root, name);
+    mkdirSync(join(p, 'etc'), { recursive: true });
+    return p;
+  };
+  const PASSWD =
+    'root:x:0:0::/root:/bin/sh\npa:x:5001:5001::/:/bin/sh\npb:x:5002:5002::/:/bin/sh\npc:x:5003:5003::/:/bin/sh\npd:x:5004:5004::/:/bin/sh\n';
   const GROUP = 'root:x:0:\npa:x:5001:\npb:x:5002:\npc:x:5003:\npd:x:5004:\n';
   const setup = (p: string, subuid: string) => {
     writeFileSync(join(p, 'etc', 'passwd'), PASSWD);
@@ -30,7 +35,9 @@ describe('subordinate-id files: fsidmap and shadow\'s usermod', { skip }, () => 
     writeFileSync(join(p, 'etc', 'subuid'), Buffer.from(subuid, 'latin1'));
     writeFileSync(join(p, 'etc', 'subgid'), '');
   };
-  before(() => { root = mkdtempSync(join(tmpdir(), 'fsidmap-subid-host-')); });
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'fsidmap-subid-host-'));
+  });
   after(() => rmSync(root, { recursive: true, force: true }));
 
   test('add and remove produce the same bytes as usermod --add-subuids / --del-subuids', () => {
@@ -53,9 +60,10 @@ describe('subordinate-id files: fsidmap and shadow\'s usermod', { skip }, () => 
       assert.equal(u.status, 0, `usermod ${op} ${first}-${last} ${owner}: ${u.stderr}`);
       const theirs = readFileSync(join(p, 'etc', 'subuid'), 'latin1');
       // With --prefix the file is not named /etc/subuid, so shadow's find_range has no uid pass: no accounts here.
-      const ours = op === '--add-subuids'
-        ? addSubidRange(base, owner, BigInt(first), BigInt(last - first + 1))
-        : removeSubidRange(base, owner, BigInt(first), BigInt(last - first + 1));
+      const ours =
+        op === '--add-subuids'
+          ? addSubidRange(base, owner, BigInt(first), BigInt(last - first + 1))
+          : removeSubidRange(base, owner, BigInt(first), BigInt(last - first + 1));
       assert.equal(ours.text, theirs, `${op} ${first}-${last} ${owner} on ${JSON.stringify(base)}`);
       n++;
     }
@@ -69,7 +77,9 @@ describe('subordinate-id files: fsidmap and shadow\'s usermod', { skip }, () => 
     const lock = lockShadowFile(file, { tries: 1 });
     const child = spawn('usermod', ['--prefix', p, '--add-subuids', '200000-265535', 'pb'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const exited = new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? -1)));
     await new Promise((res) => setTimeout(res, 1500));
     assert.equal(child.exitCode, null, 'usermod is still waiting for the lock');
@@ -87,18 +97,23 @@ describe('subordinate-id files: fsidmap and shadow\'s usermod', { skip }, () => 
     const exit = (c: ReturnType<typeof spawn>) => new Promise<number>((resolve) => c.once('exit', (code) => resolve(code ?? -1)));
     const ours = Array.from({ length: 6 }, (_, i) => ({ owner: `own${i}`, start: 1_000_000 + i * 100_000 }));
     const theirs = ['pa', 'pb', 'pc', 'pd'].map((u, i) => ({ owner: u, start: 5_000_000 + i * 100_000 }));
-    for (const t of theirs) jobs.push(exit(spawn('usermod', ['--prefix', p, '--add-subuids', `${t.start}-${t.start + 65535}`, t.owner], { stdio: 'ignore' })));
+    for (const t of theirs)
+      jobs.push(exit(spawn('usermod', ['--prefix', p, '--add-subuids', `${t.start}-${t.start + 65535}`, t.owner], { stdio: 'ignore' })));
     for (const o of ours) {
       const code = `const h = await import(${JSON.stringify(hostIndex)}); h.addSubidRangeToFile(${JSON.stringify(file)}, ${JSON.stringify(o.owner)}, ${o.start}, 65536, { tries: 60, delayMs: 100 });`;
       jobs.push(exit(spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: 'inherit' })));
     }
     const codes = await Promise.all(jobs);
-    assert.deepEqual(codes, codes.map(() => 0));
+    assert.deepEqual(
+      codes,
+      codes.map(() => 0),
+    );
     const text = readFileSync(file, 'latin1');
     const lines = text.split('\n').filter((l) => l !== '');
     assert.equal(lines[0], '# keep me');
     assert.equal(lines[1], 'pa:1:1');
-    for (const x of [...ours, ...theirs]) assert.ok(lines.includes(`${x.owner}:${x.start}:65536`), `${x.owner} is in ${JSON.stringify(text)}`);
+    for (const x of [...ours, ...theirs])
+      assert.ok(lines.includes(`${x.owner}:${x.start}:65536`), `${x.owner} is in ${JSON.stringify(text)}`);
     assert.equal(lines.length, 2 + ours.length + theirs.length);
     assert.equal(readSubidFile(file).db?.lines.length, lines.length);
   });

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { readAccounts, readLoginDefs, readSubidFile, removeSubidRangeFromFile, addSubidRangeToFile, shadowView } from '../../src/host/index.js';
+import {
+  readAccounts,
+  readLoginDefs,
+  readSubidFile,
+  removeSubidRangeFromFile,
+  addSubidRangeToFile,
+  shadowView,
+} from '../../src/host/index.js';
 import { getdefBool } from '../../src/policy/login-defs.js';
 import { decideNewIdmap, type NewIdmapInput } from '../../src/policy/newidmap.js';
 import { ownedIntervals, ownerView } from '../../src/policy/subid-owner.js';
@@ -26,7 +33,11 @@ const seed = Number(process.env.FSIDMAP_SEED ?? 20260404);
 const scale = Number(process.env.FSIDMAP_DIFF_SCALE ?? 1);
 const suffix = String(process.pid);
 
-interface TestUser { name: string; uid: number; gid: number }
+interface TestUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
 
 function snapshot(): { accounts: Accounts; subuid: SubidDb | null; subgid: SubidDb | null; grantAux: boolean } {
   const accounts = readAccounts({ passwd: '/etc/passwd', group: '/etc/group' });
@@ -45,7 +56,8 @@ function space(db: SubidDb | null, user: TestUser, accounts: Accounts, ownId: nu
   return {
     owned: view ? ownedIntervals(view) : [],
     boundaries: entries.map((e) => Number(e.first)).filter((b) => b < 4294967295),
-    ownId, foreign,
+    ownId,
+    foreign,
   };
 }
 
@@ -62,7 +74,12 @@ function removeStaleUsers(accounts: Accounts): void {
   for (const u of accounts.users) {
     const m = /^fsidt4[a-z](\d+)$/.exec(u.name);
     if (!m || m[1] === suffix) continue;
-    try { process.kill(Number(m[1]), 0); continue; } catch { /* gone */ }
+    try {
+      process.kill(Number(m[1]), 0);
+      continue;
+    } catch {
+      /* gone */
+    }
     removeUser(u.name);
   }
 }
@@ -86,9 +103,26 @@ describe('newuidmap/newgidmap vs fsidmap on the real /etc files', { skip }, () =
     }
     const [a, b] = users;
     // a: two adjacent pieces (one block when joined), a separate small range; b: one block.
-    mustRun('usermod', ['--add-subuids', `${base}-${base + 29999}`, '--add-subuids', `${base + 30000}-${base + 65535}`, '--add-subuids', `${base + 70000}-${base + 70099}`,
-      '--add-subgids', `${base}-${base + 65535}`, '--add-subgids', `${base + 80000}-${base + 80009}`, a.name]);
-    mustRun('usermod', ['--add-subuids', `${base + 100000}-${base + 165535}`, '--add-subgids', `${base + 100000}-${base + 165535}`, b.name]);
+    mustRun('usermod', [
+      '--add-subuids',
+      `${base}-${base + 29999}`,
+      '--add-subuids',
+      `${base + 30000}-${base + 65535}`,
+      '--add-subuids',
+      `${base + 70000}-${base + 70099}`,
+      '--add-subgids',
+      `${base}-${base + 65535}`,
+      '--add-subgids',
+      `${base + 80000}-${base + 80009}`,
+      a.name,
+    ]);
+    mustRun('usermod', [
+      '--add-subuids',
+      `${base + 100000}-${base + 165535}`,
+      '--add-subgids',
+      `${base + 100000}-${base + 165535}`,
+      b.name,
+    ]);
     // a numeric-owner line right after a's named block: newuidmap joins it through find_range's uid pass.
     for (const file of ['/etc/subuid', '/etc/subgid']) {
       const line = { file, owner: String(a.uid), start: base + 65536, count: 1000 };
@@ -134,8 +168,13 @@ describe('newuidmap/newgidmap vs fsidmap on the real /etc files', { skip }, () =
       const callerGid = twist >= 0.04 && twist < 0.08 ? others[0].gid : who.gid;
       const holderGid = twist >= 0.06 && twist < 0.08 ? others[0].gid : holderOwner.gid;
       const input: NewIdmapInput = {
-        tool, args: req.args, caller: { uid: who.uid, gid: callerGid }, target: { uid: holderOwner.uid, gid: holderGid },
-        accounts: snap.accounts, subids: db, grantAuxGroupSubids: snap.grantAux,
+        tool,
+        args: req.args,
+        caller: { uid: who.uid, gid: callerGid },
+        target: { uid: holderOwner.uid, gid: holderGid },
+        accounts: snap.accounts,
+        subids: db,
+        grantAuxGroupSubids: snap.grantAux,
       };
       const attempt = async () => {
         const holder = await Holder.start(holderOwner.uid, holderGid);
@@ -151,10 +190,14 @@ describe('newuidmap/newgidmap vs fsidmap on the real /etc files', { skip }, () =
       if (res.diffs.length > 0) {
         // Other test suites edit these files concurrently; a disagreement must survive a second try.
         const again = await attempt();
-        if (again.diffs.length === 0) { transient++; res = again; }
+        if (again.diffs.length === 0) {
+          transient++;
+          res = again;
+        }
       }
       tally.add(res.pred);
-      if (res.diffs.length > 0) failures.push(`#${i} ${tool} ${req.label} ${JSON.stringify(req.args).slice(0, 200)}: ${res.diffs.join('; ')}`);
+      if (res.diffs.length > 0)
+        failures.push(`#${i} ${tool} ${req.label} ${JSON.stringify(req.args).slice(0, 200)}: ${res.diffs.join('; ')}`);
     }
     console.log(`real /etc files: ${tally} (seed ${seed}, ${transient} agreed only on a second try)`);
     assert.deepEqual(failures, []);

@@ -3,9 +3,20 @@ import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readTarEntries } from '../../src/image/tar-io/read-entries.js';
+import { readTarEntries } from '../../src/tar-io/read-entries.js';
 import {
-  CLI, cleanup, dataDigest, extract, fsidmap, have, isRoot, listing, minbaseTarball, run, snapshot, tempRoot,
+  CLI,
+  cleanup,
+  dataDigest,
+  extract,
+  fsidmap,
+  have,
+  isRoot,
+  listing,
+  minbaseTarball,
+  run,
+  snapshot,
+  tempRoot,
 } from '../support/tar-fixtures.js';
 
 /**
@@ -17,8 +28,11 @@ import {
 const OFFSET = 100000;
 const MAP = `0:${OFFSET}:65536`;
 
-const skip = !isRoot ? 'needs root (mmdebstrap in root mode, tar --same-owner, mknod)'
-  : !have('mmdebstrap') || !have('mmtarfilter') ? 'mmdebstrap missing (Debian package mmdebstrap; npm test installs it as root)' : false;
+const skip = !isRoot
+  ? 'needs root (mmdebstrap in root mode, tar --same-owner, mknod)'
+  : !have('mmdebstrap') || !have('mmtarfilter')
+    ? 'mmdebstrap missing (Debian package mmdebstrap; npm test installs it as root)'
+    : false;
 
 describe('tar: Debian minbase tarball from mmdebstrap', { skip }, () => {
   let root = '';
@@ -31,12 +45,14 @@ describe('tar: Debian minbase tarball from mmdebstrap', { skip }, () => {
     try {
       const r = fsidmap(['tar', 'shift', MAP], { stdio: [openSync(image, 'r'), out, 'pipe'] });
       assert.equal(r.status, 0, r.stderr);
-    } finally { closeSync(out); }
+    } finally {
+      closeSync(out);
+    }
     run('sh', ['-c', `mmtarfilter --idshift ${OFFSET} < "$1" > "$2"`, 'sh', image, p('mm.tar')]);
   });
   after(() => cleanup(root));
 
-  test('fsidmap and mmtarfilter --idshift list the same archive, and data bytes are the input\'s', () => {
+  test("fsidmap and mmtarfilter --idshift list the same archive, and data bytes are the input's", () => {
     const fs = listing(p('fs.tar'));
     assert.equal(fs, listing(p('mm.tar')));
     assert.ok(fs.split('\n').length > 5000);
@@ -59,7 +75,8 @@ describe('tar: Debian minbase tarball from mmdebstrap', { skip }, () => {
     assert.deepEqual(snapshot(p('x-unpack')).entries, want.entries);
     // Interrupt an unpack part way (SIGKILL: no cleanup runs), then run the same command again.
     const child = spawn(process.execPath, [CLI, 'tar', 'unpack', MAP, image, p('x-resumed')], { stdio: 'ignore' });
-    for (let i = 0; i < 500 && !(existsSync(p('x-resumed/usr')) && readdirSync(p('x-resumed/usr')).length > 2); i++) await new Promise((res) => setTimeout(res, 10));
+    for (let i = 0; i < 500 && !(existsSync(p('x-resumed/usr')) && readdirSync(p('x-resumed/usr')).length > 2); i++)
+      await new Promise((res) => setTimeout(res, 10));
     child.kill('SIGKILL');
     await new Promise((res) => child.once('exit', res));
     const partial = snapshot(p('x-resumed')).entries.length;
@@ -75,12 +92,18 @@ describe('tar: Debian minbase tarball from mmdebstrap', { skip }, () => {
     for await (const e of readTarEntries(p('fs.tar'))) {
       mine.push(`${types[e.type]} ${e.uid}/${e.gid} ${e.path}${e.type === 'symlink' ? ` -> ${e.linkTarget}` : ''}`);
     }
-    const theirs = listing(p('fs.tar')).split('\n').filter(Boolean).map((l) => {
-      const m = /^(\S+) (\S+)\s+\S+(?: \S+)? \d{4}-\d\d-\d\d \d\d:\d\d (.*)$/.exec(l);
-      assert.ok(m, l);
-      const name = m[3].replace(/ link to .*$/, '').replace(/^\.\//, '').replace(/\/$/, '');
-      return `${m[1][0]} ${m[2]} ${name === '.' || name === '' ? '.' : name}`;
-    });
+    const theirs = listing(p('fs.tar'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const m = /^(\S+) (\S+)\s+\S+(?: \S+)? \d{4}-\d\d-\d\d \d\d:\d\d (.*)$/.exec(l);
+        assert.ok(m, l);
+        const name = m[3]
+          .replace(/ link to .*$/, '')
+          .replace(/^\.\//, '')
+          .replace(/\/$/, '');
+        return `${m[1][0]} ${m[2]} ${name === '.' || name === '' ? '.' : name}`;
+      });
     assert.deepEqual(mine, theirs);
   });
 });

@@ -5,7 +5,21 @@ import { openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildArchive } from '../support/tar-builder.js';
 import {
-  CLI, TAR_CREATE, type Snapshot, cleanup, dataDigest, extract, fsidmap, have, isRoot, listing, makeTree, run, snapshot, tempRoot, type TreeFeatures,
+  CLI,
+  TAR_CREATE,
+  type Snapshot,
+  cleanup,
+  dataDigest,
+  extract,
+  fsidmap,
+  have,
+  isRoot,
+  listing,
+  makeTree,
+  run,
+  snapshot,
+  tempRoot,
+  type TreeFeatures,
 } from '../support/tar-fixtures.js';
 
 /**
@@ -26,12 +40,20 @@ const MAP = `0:${OFFSET}:10000000`;
 const FORMATS: Array<{ format: 'ustar' | 'gnu' | 'posix'; features: TreeFeatures; create: string[] }> = [
   { format: 'ustar', features: {}, create: [] },
   { format: 'gnu', features: { longNames: true, bigIds: true, sparse: true }, create: ['--sparse'] },
-  { format: 'posix', features: { longNames: true, bigIds: true, sparse: true, acls: true, caps: true }, create: ['--sparse', '--acls', '--xattrs', '--xattrs-include=*'] },
+  {
+    format: 'posix',
+    features: { longNames: true, bigIds: true, sparse: true, acls: true, caps: true },
+    create: ['--sparse', '--acls', '--xattrs', '--xattrs-include=*'],
+  },
 ];
 
-const skip = !isRoot ? 'needs root (chown, mknod, setcap, tar --same-owner)'
-  : !have('mmtarfilter') ? 'mmtarfilter missing (Debian package mmdebstrap; npm test installs it as root)'
-  : !have('setfacl') || !have('setcap') ? 'setfacl/setcap missing (Debian packages acl, libcap2-bin)' : false;
+const skip = !isRoot
+  ? 'needs root (chown, mknod, setcap, tar --same-owner)'
+  : !have('mmtarfilter')
+    ? 'mmtarfilter missing (Debian package mmdebstrap; npm test installs it as root)'
+    : !have('setfacl') || !have('setcap')
+      ? 'setfacl/setcap missing (Debian packages acl, libcap2-bin)'
+      : false;
 
 function entriesByPath(s: Snapshot): Map<string, string> {
   return new Map(s.entries.map((e) => [e.split(' ')[0], e]));
@@ -53,7 +75,9 @@ function diffLines(a: string, b: string): { onlyA: string[]; onlyB: string[] } {
 
 describe('tar shift: differential tests against GNU tar and mmtarfilter', { skip }, () => {
   let root = '';
-  before(() => { root = tempRoot('fsidmap-tar-shift'); });
+  before(() => {
+    root = tempRoot('fsidmap-tar-shift');
+  });
   after(() => cleanup(root));
 
   for (const { format, features, create } of FORMATS) {
@@ -68,21 +92,29 @@ describe('tar shift: differential tests against GNU tar and mmtarfilter', { skip
         try {
           const r = fsidmap(['tar', 'shift', MAP], { stdio: [openSync(p('in.tar'), 'r'), out, 'pipe'] });
           assert.equal(r.status, 0, r.stderr);
-        } finally { closeSync(out); }
+        } finally {
+          closeSync(out);
+        }
         run('sh', ['-c', `mmtarfilter --idshift ${OFFSET} < "$1" > "$2"`, 'sh', p('in.tar'), p('mm.tar')]);
         extract(p('fs.tar'), p('x-fs'));
         extract(p('expected.tar'), p('x-expected'));
         // mmtarfilter's posix sparse output makes GNU tar exit 2 (see below): extract what it can.
-        run('sh', ['-c', 'tar --numeric-owner --same-owner -p --acls --xattrs --xattrs-include=* -xf "$1" -C "$2" 2>/dev/null; exit 0', 'sh', p('mm.tar'), mkdirp(p('x-mm'))]);
+        run('sh', [
+          '-c',
+          'tar --numeric-owner --same-owner -p --acls --xattrs --xattrs-include=* -xf "$1" -C "$2" 2>/dev/null; exit 0',
+          'sh',
+          p('mm.tar'),
+          mkdirp(p('x-mm')),
+        ]);
       });
 
-      test('lists exactly as GNU tar\'s own archive of the shifted tree (--numeric-owner -tv, with ACLs)', () => {
+      test("lists exactly as GNU tar's own archive of the shifted tree (--numeric-owner -tv, with ACLs)", () => {
         const extra = features.acls ? ['--acls'] : [];
         assert.equal(listing(p('fs.tar'), extra), listing(p('expected.tar'), extra));
         assert.match(listing(p('fs.tar')), new RegExp(`${OFFSET + 1000}/${OFFSET + 1000}`));
       });
 
-      test('extracts to the same tree as GNU tar\'s own archive: owners, modes, times, data, links, devices, ACLs, capabilities, holes', () => {
+      test("extracts to the same tree as GNU tar's own archive: owners, modes, times, data, links, devices, ACLs, capabilities, holes", () => {
         const got = snapshot(p('x-fs'));
         const want = snapshot(p('x-expected'));
         assert.deepEqual(got.entries, want.entries);
@@ -94,7 +126,7 @@ describe('tar shift: differential tests against GNU tar and mmtarfilter', { skip
         if (features.caps) assert.match(got.caps, new RegExp(`cap-v3 cap_net_bind_service=ep \\[rootid=${OFFSET + 1000}\\]`));
       });
 
-      test('file data bytes are identical to the input\'s', () => {
+      test("file data bytes are identical to the input's", () => {
         assert.equal(dataDigest(p('fs.tar')), dataDigest(p('in.tar')));
       });
 
@@ -107,7 +139,10 @@ describe('tar shift: differential tests against GNU tar and mmtarfilter', { skip
         }
         // mmtarfilter (Python tarfile) writes an existing PAX uid/gid record back unchanged over the shifted value.
         const owners = (lines: string[]): string[] => lines.map((l) => `${l.split(/\s+/)[1]} ${l.split(/\s+/).pop()}`).sort();
-        assert.deepEqual(owners(d.onlyA), [`${2097151 + OFFSET}/${2097152 + OFFSET} ./big-dir/`, `${3000000 + OFFSET}/${4000000 + OFFSET} ./big-ids`]);
+        assert.deepEqual(owners(d.onlyA), [
+          `${2097151 + OFFSET}/${2097152 + OFFSET} ./big-dir/`,
+          `${3000000 + OFFSET}/${4000000 + OFFSET} ./big-ids`,
+        ]);
         // big-dir's uid 2097151 fits the ustar field and is shifted; its gid 2097152 was in a PAX record and is not.
         assert.deepEqual(owners(d.onlyB), [`${2097151 + OFFSET}/2097152 ./big-dir/`, '3000000/4000000 ./big-ids']);
       });
@@ -141,7 +176,13 @@ describe('tar shift: differential tests against GNU tar and mmtarfilter', { skip
     assert.equal(summary.output, 'gzip');
     assert.equal(readFileSync(p('out.tar.gz'))[0], 0x1f);
     assert.equal(listing(p('out.tar.gz')), listing(p('fs.tar')));
-    assert.equal(run('ls', ['-a', join(root, 'gnu')]).toString().includes('.fsidmap-'), false, 'no temporary file left');
+    assert.equal(
+      run('ls', ['-a', join(root, 'gnu')])
+        .toString()
+        .includes('.fsidmap-'),
+      false,
+      'no temporary file left',
+    );
   });
 
   test('an unmapped id stops the shift with exit 1 and leaves no output file', () => {
@@ -149,7 +190,12 @@ describe('tar shift: differential tests against GNU tar and mmtarfilter', { skip
     const r = fsidmap(['tar', 'shift', '0:100000:65536', '-i', p('in.tar'), '-o', p('refused.tar')]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /not covered by the map/);
-    assert.equal(run('ls', ['-a', join(root, 'gnu')]).toString().match(/refused|\.fsidmap-/), null);
+    assert.equal(
+      run('ls', ['-a', join(root, 'gnu')])
+        .toString()
+        .match(/refused|\.fsidmap-/),
+      null,
+    );
     const kept = fsidmap(['tar', 'shift', '0:100000:65536', '--unmapped', '65534', '-i', p('in.tar'), '-o', p('replaced.tar')]);
     assert.equal(kept.status, 0, kept.stderr);
     assert.match(listing(p('replaced.tar')), /65534\/65534 .* \.\/big-ids/);
@@ -168,7 +214,10 @@ describe('tar shift: ids that only become larger than 2097151 through the shift'
 
   // GNU tar refuses such ids in ustar ("value out of uid_t range"), so its posix archive is the reference there;
   // in GNU format it writes base-256 itself, as fsidmap must.
-  for (const [format, reference] of [['ustar', 'posix'], ['gnu', 'gnu']] as const) {
+  for (const [format, reference] of [
+    ['ustar', 'posix'],
+    ['gnu', 'gnu'],
+  ] as const) {
     test(`${format}: ${format === 'ustar' ? 'PAX headers are inserted' : 'base-256 fields are written'}, and GNU tar lists and extracts the shifted ids`, () => {
       const p = (name: string): string => join(root, `${format}-${name}`);
       run('tar', [`--format=${format}`, ...TAR_CREATE, '-cf', p('in.tar'), '-C', join(root, 'tree'), '.']);
@@ -195,7 +244,9 @@ describe('tar shift -o: interrupted while waiting for input', () => {
     test(`${signal} ends it at once and leaves neither the output nor a temporary file`, async () => {
       const dir = tempRoot('fsidmap-tar-signal');
       try {
-        const child = spawn(process.execPath, [CLI, 'tar', 'shift', '0:100000:65536', '-o', join(dir, 'out.tar')], { stdio: ['pipe', 'ignore', 'pipe'] });
+        const child = spawn(process.execPath, [CLI, 'tar', 'shift', '0:100000:65536', '-o', join(dir, 'out.tar')], {
+          stdio: ['pipe', 'ignore', 'pipe'],
+        });
         child.stdin.on('error', () => undefined); // EPIPE once the child is gone
         // Half an archive, then silence: the shift blocks reading its input.
         child.stdin.write(buildArchive([{ path: 'f', uid: 0, gid: 0, data: Buffer.alloc(1 << 20, 1) }]).subarray(0, 600 * 1024));

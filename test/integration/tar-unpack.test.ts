@@ -5,7 +5,18 @@ import { chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync,
 import { join } from 'node:path';
 import { buildArchive } from '../support/tar-builder.js';
 import {
-  CLI, TAR_CREATE, cleanup, extract, fsidmap, have, isRoot, makeTree, run, snapshot, tempRoot, type TreeFeatures,
+  CLI,
+  TAR_CREATE,
+  cleanup,
+  extract,
+  fsidmap,
+  have,
+  isRoot,
+  makeTree,
+  run,
+  snapshot,
+  tempRoot,
+  type TreeFeatures,
 } from '../support/tar-fixtures.js';
 
 /**
@@ -19,18 +30,27 @@ import {
 const OFFSET = 100000;
 const MAP = `0:${OFFSET}:10000000`;
 
-const skip = !isRoot ? 'needs root (chown, mknod, setcap, user namespaces with any map)'
-  : !have('setfacl') || !have('setcap') ? 'setfacl/setcap missing (Debian packages acl, libcap2-bin)' : false;
+const skip = !isRoot
+  ? 'needs root (chown, mknod, setcap, user namespaces with any map)'
+  : !have('setfacl') || !have('setcap')
+    ? 'setfacl/setcap missing (Debian packages acl, libcap2-bin)'
+    : false;
 
 const FORMATS: Array<{ format: 'ustar' | 'gnu' | 'posix'; features: TreeFeatures; create: string[] }> = [
   { format: 'ustar', features: {}, create: [] },
   { format: 'gnu', features: { longNames: true, bigIds: true, sparse: true }, create: ['--sparse'] },
-  { format: 'posix', features: { longNames: true, bigIds: true, sparse: true, acls: true, caps: true }, create: ['--sparse', '--acls', '--xattrs', '--xattrs-include=*'] },
+  {
+    format: 'posix',
+    features: { longNames: true, bigIds: true, sparse: true, acls: true, caps: true },
+    create: ['--sparse', '--acls', '--xattrs', '--xattrs-include=*'],
+  },
 ];
 
 describe('tar unpack: differential tests against GNU tar', { skip }, () => {
   let root = '';
-  before(() => { root = tempRoot('fsidmap-tar-unpack'); });
+  before(() => {
+    root = tempRoot('fsidmap-tar-unpack');
+  });
   after(() => cleanup(root));
 
   for (const { format, features, create } of FORMATS) {
@@ -75,23 +95,30 @@ describe('tar unpack: differential tests against GNU tar', { skip }, () => {
     const outside = join(root, 'outside');
     mkdirSync(outside, { mode: 0o755 });
     writeFileSync(join(outside, 'secret'), 'outside');
-    const archive = buildArchive([
-      { path: '../escaped', uid: 0, gid: 0, data: Buffer.from('no') },
-      { path: 'link', type: 'symlink', uid: 0, gid: 0, linkname: outside },
-      { path: 'link/through-symlink', uid: 0, gid: 0, data: Buffer.from('no') },
-      { path: 'hard', type: 'hardlink', uid: 0, gid: 0, linkname: '../../etc/passwd' },
-      { path: 'hard-through-link', type: 'hardlink', uid: 0, gid: 0, linkname: 'link/secret' },
-      { path: 'dir', type: 'dir', uid: 0, gid: 0, mode: 0o700 },
-      { path: 'dir', type: 'symlink', uid: 0, gid: 0, linkname: outside },
-      { path: 'ok', uid: 1, gid: 1, data: Buffer.from('yes') },
-    ], 'ustar');
+    const archive = buildArchive(
+      [
+        { path: '../escaped', uid: 0, gid: 0, data: Buffer.from('no') },
+        { path: 'link', type: 'symlink', uid: 0, gid: 0, linkname: outside },
+        { path: 'link/through-symlink', uid: 0, gid: 0, data: Buffer.from('no') },
+        { path: 'hard', type: 'hardlink', uid: 0, gid: 0, linkname: '../../etc/passwd' },
+        { path: 'hard-through-link', type: 'hardlink', uid: 0, gid: 0, linkname: 'link/secret' },
+        { path: 'dir', type: 'dir', uid: 0, gid: 0, mode: 0o700 },
+        { path: 'dir', type: 'symlink', uid: 0, gid: 0, linkname: outside },
+        { path: 'ok', uid: 1, gid: 1, data: Buffer.from('yes') },
+      ],
+      'ustar',
+    );
     writeFileSync(join(root, 'unsafe.tar'), archive);
     const r = fsidmap(['tar', 'unpack', '0:100000:65536', join(root, 'unsafe.tar'), dir, '--json']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal((r.stderr.match(/TAR_UNSAFE_PATH/g) ?? []).length, 4);
     assert.equal(JSON.parse(r.stdout.toString()).skipped, 4);
     assert.equal(existsSync(join(dir, 'hard-through-link')), false);
-    assert.equal((statSync(outside).mode & 0o777).toString(8), '755', 'the directory replaced by a symlink kept its mode: the delayed chmod did not follow the symlink');
+    assert.equal(
+      (statSync(outside).mode & 0o777).toString(8),
+      '755',
+      'the directory replaced by a symlink kept its mode: the delayed chmod did not follow the symlink',
+    );
     assert.equal(existsSync(join(root, 'escaped')), false);
     assert.equal(existsSync(join(outside, 'through-symlink')), false);
     assert.equal(existsSync(join(dir, 'hard')), false);
@@ -106,7 +133,19 @@ describe('tar unpack: differential tests against GNU tar', { skip }, () => {
     const p = (name: string): string => join(root, 'userns', name);
     // Every id of this tree fits the namespace's 65536 ids.
     makeTree(p('tree'), 0, { longNames: true, sparse: true, acls: true, caps: true });
-    run('tar', ['--format=posix', '--sparse', '--acls', '--xattrs', '--xattrs-include=*', ...TAR_CREATE, '-cf', p('in.tar'), '-C', p('tree'), '.']);
+    run('tar', [
+      '--format=posix',
+      '--sparse',
+      '--acls',
+      '--xattrs',
+      '--xattrs-include=*',
+      ...TAR_CREATE,
+      '-cf',
+      p('in.tar'),
+      '-C',
+      p('tree'),
+      '.',
+    ]);
     assert.equal(fsidmap(['tar', 'shift', '0:100000:65536', '-i', p('in.tar'), '-o', p('fs.tar')]).status, 0);
     extract(p('fs.tar'), p('x-gnutar'));
     const target = p('x-userns');
@@ -121,7 +160,21 @@ describe('tar unpack: differential tests against GNU tar', { skip }, () => {
       for (let i = 0; i < 300 && readlinkSync(`/proc/${pid}/ns/user`) === ours; i++) await new Promise((r) => setTimeout(r, 10));
       writeFileSync(`/proc/${pid}/uid_map`, `0 ${OFFSET} 65536\n`);
       writeFileSync(`/proc/${pid}/gid_map`, `0 ${OFFSET} 65536\n`);
-      const out = run('nsenter', ['--user', `--target=${pid}`, '--setuid=0', '--setgid=0', '--', process.execPath, CLI, 'tar', 'unpack', '0:0:65536', p('in.tar'), target, '--json']);
+      const out = run('nsenter', [
+        '--user',
+        `--target=${pid}`,
+        '--setuid=0',
+        '--setgid=0',
+        '--',
+        process.execPath,
+        CLI,
+        'tar',
+        'unpack',
+        '0:0:65536',
+        p('in.tar'),
+        target,
+        '--json',
+      ]);
       summary = JSON.parse(out.toString('utf8'));
     } finally {
       holder.kill('SIGKILL');
@@ -130,13 +183,22 @@ describe('tar unpack: differential tests against GNU tar', { skip }, () => {
     assert.equal(summary.skipped, 1, 'tmp/null cannot be created in a user namespace');
     const got = snapshot(target);
     const want = snapshot(p('x-gnutar'));
-    assert.deepEqual(got.entries, want.entries.filter((e) => !e.startsWith('tmp/null ')));
-    assert.deepEqual(got.acls, want.acls.filter((b) => !b.startsWith('# file: ./tmp/null\n')));
+    assert.deepEqual(
+      got.entries,
+      want.entries.filter((e) => !e.startsWith('tmp/null ')),
+    );
+    assert.deepEqual(
+      got.acls,
+      want.acls.filter((b) => !b.startsWith('# file: ./tmp/null\n')),
+    );
     assert.deepEqual(got.sparse, want.sparse);
     // The kernel namespaces a v2 capability written inside a user namespace (v3, rootid = the namespace's root);
     // the v3 one keeps its (shifted) root id either way.
     assert.match(want.caps, /cap-v2 cap_net_raw=ep$/m);
     assert.match(got.caps, new RegExp(`cap-v2 cap_net_raw=ep \\[rootid=${OFFSET}\\]`));
-    assert.equal(got.caps.split('\n').find((l) => l.startsWith('./cap-v3')), want.caps.split('\n').find((l) => l.startsWith('./cap-v3')));
+    assert.equal(
+      got.caps.split('\n').find((l) => l.startsWith('./cap-v3')),
+      want.caps.split('\n').find((l) => l.startsWith('./cap-v3')),
+    );
   });
 });

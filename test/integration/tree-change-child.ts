@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { lstatSync, renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMap } from '../../src/idmap/index.js';
-import { type TreeEngineKind, shiftTree } from '../../src/image/tree/index.js';
+import { type TreeEngineKind, shiftTree } from '../../src/tree/index.js';
 
 /**
  * A shift that changes its own tree once the plan is journaled, right when
@@ -41,7 +41,9 @@ function act(): void {
     swapper = spawn(job.swapper as string, [job.dir, 'a', 'alink', '2'], { stdio: 'ignore' });
     const until = Date.now() + 3000;
     // Busy-wait (this callback is synchronous): the apply must run while the names flip.
-    while (Date.now() < until && !lstatSync(join(job.dir, 'a')).isSymbolicLink()) { /* spin */ }
+    while (Date.now() < until && !lstatSync(join(job.dir, 'a')).isSymbolicLink()) {
+      /* spin */
+    }
   }
 }
 
@@ -54,6 +56,16 @@ const done = (out: object) => {
 
 shiftTree(job.dir, parseMap('0 1000 65536\n'), {
   // Owners outside MAP are kept: the directories on the way can be left unplanned, so only the entries below them are written.
-  stateDir: job.stateDir, engine: job.engine, unmapped: { kind: 'keep' },
-  onProgress: (p) => { if (p.phase === 'apply' && !acted) { acted = true; act(); } },
-}).then(() => done({ ok: true, acted }), (e: { code?: string; message?: string }) => done({ ok: false, acted, code: e.code, message: e.message }));
+  stateDir: job.stateDir,
+  engine: job.engine,
+  unmapped: { kind: 'keep' },
+  onProgress: (p) => {
+    if (p.phase === 'apply' && !acted) {
+      acted = true;
+      act();
+    }
+  },
+}).then(
+  () => done({ ok: true, acted }),
+  (e: { code?: string; message?: string }) => done({ ok: false, acted, code: e.code, message: e.message }),
+);

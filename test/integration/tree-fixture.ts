@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { linkSync, lchownSync, chmodSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ACL_TAG, ACL_UNDEFINED_ID, decodeAcl, decodeCap, encodeAcl, encodeCap } from '../../src/image/xattr-codec.js';
-import { getXattr, setXattr } from '../../src/kernel/xattr.js';
+import { ACL_TAG, ACL_UNDEFINED_ID, decodeAcl, decodeCap, encodeAcl, encodeCap } from '../../src/ownership/xattr-codec.js';
+import { getXattr, setXattr } from '../../src/kernel/file/xattr.js';
 import { rng } from '../support/rng.js';
 
 /**
@@ -26,7 +26,9 @@ export interface FixtureOptions {
   readonly strayUids?: readonly number[];
 }
 
-const SMALL_IDS = [0, 0, 0, 0, 1, 2, 3, 5, 7, 8, 33, 100, 101, 102, 106, 999, 1000, 1001, 1002, 1003, 2000, 4242, 30000, 65533, 65534, 65535];
+const SMALL_IDS = [
+  0, 0, 0, 0, 1, 2, 3, 5, 7, 8, 33, 100, 101, 102, 106, 999, 1000, 1001, 1002, 1003, 2000, 4242, 30000, 65533, 65534, 65535,
+];
 
 export function makeFixture(root: string, o: FixtureOptions): void {
   const rnd = rng(o.seed ?? 1);
@@ -50,9 +52,19 @@ export function makeFixture(root: string, o: FixtureOptions): void {
     const d = pick(dirs);
     const r = rnd();
     const p = join(d, `f${i}${i % 97 === 0 ? '-\u00e9t\u00e9' : ''}`);
-    if (r < 0.02 && files.length > 0) { linkSync(pick(files), p); continue; }
-    if (r < 0.05) { symlinkSync(i % 2 ? 'target-that-does-not-exist' : '../x', p); lchownSync(p, id(), id()); continue; }
-    if (r < 0.052) { fifos.push(p); continue; }
+    if (r < 0.02 && files.length > 0) {
+      linkSync(pick(files), p);
+      continue;
+    }
+    if (r < 0.05) {
+      symlinkSync(i % 2 ? 'target-that-does-not-exist' : '../x', p);
+      lchownSync(p, id(), id());
+      continue;
+    }
+    if (r < 0.052) {
+      fifos.push(p);
+      continue;
+    }
     writeFileSync(p, i % 5 === 0 ? `data ${i}\n` : '');
     lchownSync(p, id(), id());
     const m = r < 0.06 ? 0o4755 : r < 0.07 ? 0o2755 : r < 0.075 ? 0o2644 : r < 0.08 ? 0o6750 : r < 0.5 ? 0o644 : 0o755;
@@ -71,8 +83,15 @@ export function makeFixture(root: string, o: FixtureOptions): void {
   // ACLs: a few with setfacl (the real tool), more as raw xattrs (fast).
   const aclTargets = files.filter((_, i) => i % 50 === 7);
   for (const [k, f] of aclTargets.entries()) {
-    const u1 = o.base + 1000 + (k % 3), u2 = o.base + 2000, g1 = o.base + 100 + (k % 2);
-    const users: Array<[number, number, number]> = o.oneNamedAclEntry ? [[ACL_TAG.USER, 7, u1]] : [[ACL_TAG.USER, 7, u1], [ACL_TAG.USER, 4, u2]];
+    const u1 = o.base + 1000 + (k % 3),
+      u2 = o.base + 2000,
+      g1 = o.base + 100 + (k % 2);
+    const users: Array<[number, number, number]> = o.oneNamedAclEntry
+      ? [[ACL_TAG.USER, 7, u1]]
+      : [
+          [ACL_TAG.USER, 7, u1],
+          [ACL_TAG.USER, 4, u2],
+        ];
     if (k < 4) execFileSync('setfacl', ['-m', `u:${u1}:rwx,${o.oneNamedAclEntry ? '' : `u:${u2}:r,`}g:${g1}:rx`, f]);
     else setXattr(f, 'system.posix_acl_access', acl(users, [[ACL_TAG.GROUP, 5, g1]]));
   }
@@ -138,13 +157,33 @@ export function snapshot(root: string): Map<string, Snap> {
   for (const rel of rels) {
     const p = rel === '' ? root : join(root, rel);
     const s = lstatSync(p);
-    const type = s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : s.isFile() ? 'file' : s.isFIFO() ? 'fifo' : s.isCharacterDevice() ? 'char' : s.isBlockDevice() ? 'block' : 'other';
+    const type = s.isDirectory()
+      ? 'dir'
+      : s.isSymbolicLink()
+        ? 'symlink'
+        : s.isFile()
+          ? 'file'
+          : s.isFIFO()
+            ? 'fifo'
+            : s.isCharacterDevice()
+              ? 'char'
+              : s.isBlockDevice()
+                ? 'block'
+                : 'other';
     if (!byIno.has(s.ino)) byIno.set(s.ino, rel);
-    const x = (name: string) => (type === 'symlink' ? null : getXattr(p, name)?.toString('hex') ?? null);
+    const x = (name: string) => (type === 'symlink' ? null : (getXattr(p, name)?.toString('hex') ?? null));
     out.set(rel, {
-      type, uid: s.uid, gid: s.gid, mode: s.mode & 0o7777, nlink: s.nlink, linkGroup: byIno.get(s.ino) as string,
-      target: type === 'symlink' ? readlinkSync(p) : null, rdev: s.rdev,
-      aclAccess: x('system.posix_acl_access'), aclDefault: x('system.posix_acl_default'), cap: x('security.capability'),
+      type,
+      uid: s.uid,
+      gid: s.gid,
+      mode: s.mode & 0o7777,
+      nlink: s.nlink,
+      linkGroup: byIno.get(s.ino) as string,
+      target: type === 'symlink' ? readlinkSync(p) : null,
+      rdev: s.rdev,
+      aclAccess: x('system.posix_acl_access'),
+      aclDefault: x('system.posix_acl_default'),
+      cap: x('security.capability'),
     });
   }
   return out;
@@ -158,7 +197,8 @@ function isMountPoint(root: string, rel: string): boolean {
 export function diffSnapshots(a: Map<string, Snap>, b: Map<string, Snap>, limit = 20): string[] {
   const out: string[] = [];
   for (const k of new Set([...a.keys(), ...b.keys()])) {
-    const x = JSON.stringify(a.get(k)), y = JSON.stringify(b.get(k));
+    const x = JSON.stringify(a.get(k)),
+      y = JSON.stringify(b.get(k));
     if (x !== y) out.push(`${k || '.'}: ${x} != ${y}`);
     if (out.length >= limit) break;
   }
@@ -174,7 +214,9 @@ export function expectedShift(before: Map<string, Snap>, f: (id: number) => numb
   const out = new Map<string, Snap>();
   const acl = (hex: string | null) => {
     if (hex === null) return null;
-    const e = decodeAcl(Buffer.from(hex, 'hex')).map((x) => (x.tag === ACL_TAG.USER || x.tag === ACL_TAG.GROUP ? { ...x, id: f(x.id) } : x));
+    const e = decodeAcl(Buffer.from(hex, 'hex')).map((x) =>
+      x.tag === ACL_TAG.USER || x.tag === ACL_TAG.GROUP ? { ...x, id: f(x.id) } : x,
+    );
     e.sort((a, b) => a.tag - b.tag || a.id - b.id);
     return Buffer.from(encodeAcl(e)).toString('hex');
   };
@@ -185,6 +227,7 @@ export function expectedShift(before: Map<string, Snap>, f: (id: number) => numb
     const r = f(c.rootId);
     return Buffer.from(encodeCap(r === 0 ? { ...c, revision: 2, rootId: null } : { ...c, rootId: r })).toString('hex');
   };
-  for (const [k, s] of before) out.set(k, { ...s, uid: f(s.uid), gid: f(s.gid), aclAccess: acl(s.aclAccess), aclDefault: acl(s.aclDefault), cap: cap(s.cap) });
+  for (const [k, s] of before)
+    out.set(k, { ...s, uid: f(s.uid), gid: f(s.gid), aclAccess: acl(s.aclAccess), aclDefault: acl(s.aclDefault), cap: cap(s.cap) });
   return out;
 }

@@ -14,15 +14,20 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseMap } from '../../src/idmap/index.js';
 import { Explainer } from '../../src/vfs/explain.js';
-import { readTree } from '../../src/vfs/tree-reader.js';
+import { readTree } from '../../src/vfs-host/tree-reader.js';
 import { rng } from './userns-model-cases.js';
 
 const STAGE = join(process.cwd(), 'dist/test/native/userns-ops');
-const skip = process.getuid?.() !== 0 ? 'needs root (chown, user namespaces)' : !existsSync(STAGE) ? 'dist/test/native/userns-ops not built' : false;
+const skip =
+  process.getuid?.() !== 0 ? 'needs root (chown, user namespaces)' : !existsSync(STAGE) ? 'dist/test/native/userns-ops not built' : false;
 
 const CONFIGS = [
-  { map: '0:100000:65536', as: [0, 0] }, { map: '0:100000:65536', as: [5, 5] }, { map: '0:100000:65536', as: [1000, 1000] },
-  { map: '0:300000:65536', as: [0, 0] }, { map: '0:300000:65536', as: [7, 9] }, { map: '0:100000:1000,1000:1000:1', as: [1000, 1000] },
+  { map: '0:100000:65536', as: [0, 0] },
+  { map: '0:100000:65536', as: [5, 5] },
+  { map: '0:100000:65536', as: [1000, 1000] },
+  { map: '0:300000:65536', as: [0, 0] },
+  { map: '0:300000:65536', as: [7, 9] },
+  { map: '0:100000:1000,1000:1000:1', as: [1000, 1000] },
 ] as const;
 
 function buildTree(root: string, seed: number): void {
@@ -37,7 +42,10 @@ function buildTree(root: string, seed: number): void {
     const parent = pick(dirs);
     const isDir = r() < 0.3;
     const rel = (parent ? parent + '/' : '') + (isDir ? `d${i}` : `f${i}`);
-    if (isDir) { mkdirSync(join(root, rel)); dirs.push(rel); } else writeFileSync(join(root, rel), 'x');
+    if (isDir) {
+      mkdirSync(join(root, rel));
+      dirs.push(rel);
+    } else writeFileSync(join(root, rel), 'x');
     made.push([rel, isDir]);
   }
   symlinkSync('f0', join(root, 'link'));
@@ -62,11 +70,13 @@ function stage(input: string): string[] {
 
 test('explain equals the kernel: read, write and chown verdicts for generated trees and containers', { skip, timeout: 120_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), 'fsidt3-explain-'));
-  let compared = 0, granted = 0;
+  let compared = 0,
+    granted = 0;
   const mismatches: string[] = [];
   try {
     CONFIGS.forEach((cfg, n) => {
-      const tree = join(work, `t${n}`), copy = join(work, `c${n}`);
+      const tree = join(work, `t${n}`),
+        copy = join(work, `c${n}`);
       mkdirSync(tree);
       buildTree(tree, 1000 + n);
       assert.equal(spawnSync('cp', ['-a', tree, copy]).status, 0);
@@ -77,31 +87,49 @@ test('explain equals the kernel: read, write and chown verdicts for generated tr
       const head = (root: string) => `case ${root} ${spec} ${spec} - - ${cfg.as[0]} ${cfg.as[1]} - -1 -1 default 1\n`;
 
       // read/write: faccessat(AT_EACCESS) is inode_permission after the same path walk.
-      const checks = rows.filter(({ e }) => e.type !== 'symlink').flatMap(({ e, row }) => [
-        { path: e.path, what: 'read', op: `op access ${e.path} r`, want: row.read.ok },
-        { path: e.path, what: 'write', op: `op access ${e.path} ${e.type === 'dir' ? 'wx' : 'w'}`, want: row.write.ok },
-      ]);
+      const checks = rows
+        .filter(({ e }) => e.type !== 'symlink')
+        .flatMap(({ e, row }) => [
+          { path: e.path, what: 'read', op: `op access ${e.path} r`, want: row.read.ok },
+          { path: e.path, what: 'write', op: `op access ${e.path} ${e.type === 'dir' ? 'wx' : 'w'}`, want: row.write.ok },
+        ]);
       const out = stage(head(tree) + checks.map((c) => c.op).join('\n') + '\nend\n');
       checks.forEach((c, i) => {
         compared++;
         if (out[i] === 'ok') granted++;
-        if ((out[i] === 'ok') !== c.want) mismatches.push(`${cfg.map} as ${cfg.as}: ${c.what} ${c.path}: kernel ${out[i]}, explain ${c.want} (${rows.find((r) => r.e.path === c.path)!.row[c.what as 'read'].why})`);
+        if ((out[i] === 'ok') !== c.want)
+          mismatches.push(
+            `${cfg.map} as ${cfg.as}: ${c.what} ${c.path}: kernel ${out[i]}, explain ${c.want} (${rows.find((r) => r.e.path === c.path)!.row[c.what as 'read'].why})`,
+          );
       });
 
       // chown to the id explain names, children before parents, on a copy.
-      const chowns = rows.map(({ e, row }) => {
-        const target = [0, 1, 2].find((id) => map.mapIdDown(id) !== undefined && map.mapIdDown(id) !== e.uid);
-        return { path: e.path, depth: e.depth, op: `op chown ${e.path} ${target ?? -1} -1`, want: row.chown.ok, why: row.chown.why, target };
-      }).filter((c) => c.target !== undefined).sort((a, b) => b.depth - a.depth);
+      const chowns = rows
+        .map(({ e, row }) => {
+          const target = [0, 1, 2].find((id) => map.mapIdDown(id) !== undefined && map.mapIdDown(id) !== e.uid);
+          return {
+            path: e.path,
+            depth: e.depth,
+            op: `op chown ${e.path} ${target ?? -1} -1`,
+            want: row.chown.ok,
+            why: row.chown.why,
+            target,
+          };
+        })
+        .filter((c) => c.target !== undefined)
+        .sort((a, b) => b.depth - a.depth);
       const out2 = stage(head(copy) + chowns.map((c) => c.op).join('\n') + '\nend\n');
       chowns.forEach((c, i) => {
         compared++;
         if (out2[i] === 'ok') granted++;
-        if ((out2[i] === 'ok') !== c.want) mismatches.push(`${cfg.map} as ${cfg.as}: chown ${c.path}: kernel ${out2[i]}, explain ${c.want} (${c.why})`);
+        if ((out2[i] === 'ok') !== c.want)
+          mismatches.push(`${cfg.map} as ${cfg.as}: chown ${c.path}: kernel ${out2[i]}, explain ${c.want} (${c.why})`);
       });
       assert.ok(lstatSync(copy).isDirectory());
     });
-    console.log(`# explain vs kernel: ${CONFIGS.length} containers, ${compared} verdicts compared (${granted} granted by the kernel), ${mismatches.length} mismatches`);
+    console.log(
+      `# explain vs kernel: ${CONFIGS.length} containers, ${compared} verdicts compared (${granted} granted by the kernel), ${mismatches.length} mismatches`,
+    );
     assert.deepEqual(mismatches.slice(0, 10), []);
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -19,7 +19,11 @@ import { type KCase, type TreeState, caseText, generateCases, runModel } from '.
 
 const STAGE = join(process.cwd(), 'dist/test/native/userns-ops');
 const isRoot = process.getuid?.() === 0;
-const skip = !isRoot ? 'needs root (user namespaces with arbitrary maps, chown, idmapped mounts)' : !existsSync(STAGE) ? 'dist/test/native/userns-ops not built (npm run build needs gcc)' : false;
+const skip = !isRoot
+  ? 'needs root (user namespaces with arbitrary maps, chown, idmapped mounts)'
+  : !existsSync(STAGE)
+    ? 'dist/test/native/userns-ops not built (npm run build needs gcc)'
+    : false;
 
 const SEED = Number(process.env.FSIDMAP_MODEL_SEED ?? 20200218);
 const CASES = Number(process.env.FSIDMAP_MODEL_CASES ?? 240);
@@ -33,7 +37,8 @@ function buildTree(dir: string, c: KCase): void {
   mkdirSync(t);
   for (const e of c.entries) {
     const p = join(t, e.path);
-    if (e.type === 'dir') mkdirSync(p); else writeFileSync(p, 'x');
+    if (e.type === 'dir') mkdirSync(p);
+    else writeFileSync(p, 'x');
   }
   // Deepest first, so a parent's mode never gets in the way (we are root anyway), then the ACLs.
   for (const e of [...c.entries].reverse()) {
@@ -42,8 +47,14 @@ function buildTree(dir: string, c: KCase): void {
     chmodSync(p, e.mode);
     if (e.acl) {
       const a = e.acl;
-      const spec = [`u::${perm(e.mode >> 6)}`, `g::${perm(a.groupObj)}`, `o::${perm(e.mode)}`, `m::${perm(a.mask)}`,
-        ...a.users.map(([id, b]) => `u:${id}:${perm(b)}`), ...a.groups.map(([id, b]) => `g:${id}:${perm(b)}`)].join(',');
+      const spec = [
+        `u::${perm(e.mode >> 6)}`,
+        `g::${perm(a.groupObj)}`,
+        `o::${perm(e.mode)}`,
+        `m::${perm(a.mask)}`,
+        ...a.users.map(([id, b]) => `u:${id}:${perm(b)}`),
+        ...a.groups.map(([id, b]) => `g:${id}:${perm(b)}`),
+      ].join(',');
       const r = spawnSync('setfacl', ['--set', spec, p], { encoding: 'utf8' });
       assert.equal(r.status, 0, `setfacl ${spec} ${p}: ${r.stderr}`);
       // setfacl goes through chmod-like paths: put back setuid/setgid/sticky bits it may have dropped.
@@ -85,7 +96,9 @@ test(`model equals the kernel: ${CASES} generated cases (seed ${SEED}), semantic
     const r = spawnSync(STAGE, [], { input, encoding: 'utf8', maxBuffer: 64 << 20 });
     assert.equal(r.status, 0, `userns-ops failed: ${r.stderr}`);
     const lines = r.stdout.split('\n');
-    let at = 0, compared = 0, treeChecks = 0;
+    let at = 0,
+      compared = 0,
+      treeChecks = 0;
     const mismatches: string[] = [];
     const kinds = new Map<string, number>();
     cases.forEach((c, i) => {
@@ -99,15 +112,28 @@ test(`model equals the kernel: ${CASES} generated cases (seed ${SEED}), semantic
           compared++;
           if (sem === 'off') kinds.set(`${o.op} ${kernel[j].split(' ')[0]}`, (kinds.get(`${o.op} ${kernel[j].split(' ')[0]}`) ?? 0) + 1);
           if (m.results[j] !== kernel[j]) {
-            mismatches.push(`${c.label} [${sem}] op ${j} ${JSON.stringify(o)}: kernel ${kernel[j]}, model ${m.results[j]} (${m.reasons[j]})`);
+            mismatches.push(
+              `${c.label} [${sem}] op ${j} ${JSON.stringify(o)}: kernel ${kernel[j]}, model ${m.results[j]} (${m.reasons[j]})`,
+            );
           }
         });
         treeChecks++;
-        try { assert.deepEqual(sorted(m.tree), realTree); } catch { mismatches.push(`${c.label} [${sem}] final tree differs: kernel ${JSON.stringify(realTree)} model ${JSON.stringify(sorted(m.tree))}`); }
+        try {
+          assert.deepEqual(sorted(m.tree), realTree);
+        } catch {
+          mismatches.push(
+            `${c.label} [${sem}] final tree differs: kernel ${JSON.stringify(realTree)} model ${JSON.stringify(sorted(m.tree))}`,
+          );
+        }
       }
     });
-    const summary = [...kinds.entries()].sort().map(([k, n]) => `${k}=${n}`).join(' ');
-    console.log(`# differential: ${cases.length} cases, ${compared} op comparisons (${compared / 3} kernel ops x 3 semantics), ${treeChecks} final-tree comparisons, ${mismatches.length} mismatches`);
+    const summary = [...kinds.entries()]
+      .sort()
+      .map(([k, n]) => `${k}=${n}`)
+      .join(' ');
+    console.log(
+      `# differential: ${cases.length} cases, ${compared} op comparisons (${compared / 3} kernel ops x 3 semantics), ${treeChecks} final-tree comparisons, ${mismatches.length} mismatches`,
+    );
     console.log(`# kernel outcomes: ${summary}`);
     assert.deepEqual(mismatches.slice(0, 15), [], `${mismatches.length} mismatches; seed ${SEED}`);
   } finally {

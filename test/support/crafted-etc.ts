@@ -1,5 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -24,7 +35,12 @@ export interface EtcFiles {
 }
 
 export class CraftedEtc {
-  private constructor(readonly dir: string, readonly etc: string, private readonly ns: ChildProcess, readonly nsPid: number) {}
+  private constructor(
+    readonly dir: string,
+    readonly etc: string,
+    private readonly ns: ChildProcess,
+    readonly nsPid: number,
+  ) {}
 
   static async start(): Promise<CraftedEtc> {
     const dir = mkdtempSync(join(tmpdir(), 'fsidmap-subid-etc-'));
@@ -40,16 +56,25 @@ export class CraftedEtc {
     const self = readlinkSync('/proc/self/ns/mnt');
     for (let i = 0; ; i++) {
       let mnt: string | undefined;
-      try { mnt = readlinkSync(`/proc/${pid}/ns/mnt`); } catch { /* not yet */ }
+      try {
+        mnt = readlinkSync(`/proc/${pid}/ns/mnt`);
+      } catch {
+        /* not yet */
+      }
       if (mnt !== undefined && mnt !== self) break;
-      if (i > 1000 || ns.exitCode !== null) { ns.kill('SIGKILL'); throw new Error('the mount namespace holder did not start'); }
+      if (i > 1000 || ns.exitCode !== null) {
+        ns.kill('SIGKILL');
+        throw new Error('the mount namespace holder did not start');
+      }
       await delay(2);
     }
     mustRun('nsenter', ['-t', String(pid), '-m', '--', 'mount', '--bind', etc, '/etc']);
     return new CraftedEtc(dir, etc, ns, pid);
   }
 
-  path(name: string): string { return join(this.etc, name); }
+  path(name: string): string {
+    return join(this.etc, name);
+  }
 
   write(files: EtcFiles): void {
     this.put('passwd', files.passwd);
@@ -83,5 +108,10 @@ export class CraftedEtc {
 }
 
 function isLink(p: string): boolean {
-  try { readlinkSync(p); return true; } catch { return false; }
+  try {
+    readlinkSync(p);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -22,7 +22,9 @@ export interface PgCluster {
 function findBin(): string | undefined {
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) return undefined;
-  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(base)
+    .filter((v) => existsSync(join(base, v, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
   return versions.length > 0 ? join(base, versions[0], 'bin') : undefined;
 }
 
@@ -33,7 +35,8 @@ function findBin(): string | undefined {
  */
 export function pgSkipReason(): string | undefined {
   if (process.getuid?.() === 0) return undefined;
-  if (!findBin()) return 'PostgreSQL server binaries not installed and not root (as root, scripts/setup.sh --test installs the Debian package postgresql)';
+  if (!findBin())
+    return 'PostgreSQL server binaries not installed and not root (as root, scripts/setup.sh --test installs the Debian package postgresql)';
   return undefined;
 }
 
@@ -51,8 +54,12 @@ function freePort(): Promise<number> {
 
 export async function startCluster(): Promise<PgCluster> {
   const bin = findBin();
-  if (!bin) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install the Debian package postgresql (scripts/setup.sh --test does)');
-  if (process.getuid?.() === 0 && spawnSync('id', ['-u', 'postgres']).status !== 0) throw new Error('running as root but there is no postgres OS user to run initdb as (the Debian package postgresql creates it)');
+  if (!bin)
+    throw new Error(
+      'PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install the Debian package postgresql (scripts/setup.sh --test does)',
+    );
+  if (process.getuid?.() === 0 && spawnSync('id', ['-u', 'postgres']).status !== 0)
+    throw new Error('running as root but there is no postgres OS user to run initdb as (the Debian package postgresql creates it)');
   const dir = mkdtempSync(join(tmpdir(), 'fsidt5-pg-'));
   const data = join(dir, 'data');
   const asRoot = process.getuid?.() === 0;
@@ -62,7 +69,7 @@ export async function startCluster(): Promise<PgCluster> {
     chownSync(dir, uid, gid);
   }
   const run = (cmd: string, args: string[]): void => {
-    const argv = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] as const : [join(bin, cmd), args] as const;
+    const argv = asRoot ? (['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] as const) : ([join(bin, cmd), args] as const);
     const r = spawnSync(argv[0], [...argv[1]], { encoding: 'utf8', cwd: dir });
     if (r.status !== 0) {
       const log = existsSync(join(dir, 'log')) ? readFileSync(join(dir, 'log'), 'utf8').slice(-2000) : '';
@@ -75,7 +82,11 @@ export async function startCluster(): Promise<PgCluster> {
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
-    try { run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']); } catch { /* already down */ }
+    try {
+      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    } catch {
+      /* already down */
+    }
     rmSync(dir, { recursive: true, force: true });
   };
   process.on('exit', stop);
@@ -83,11 +94,24 @@ export async function startCluster(): Promise<PgCluster> {
   for (let attempt = 0; ; attempt++) {
     port = await freePort();
     try {
-      run('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '60', '-o',
-        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c shared_buffers=32MB`, 'start']);
+      run('pg_ctl', [
+        '-D',
+        data,
+        '-l',
+        join(dir, 'log'),
+        '-w',
+        '-t',
+        '60',
+        '-o',
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c shared_buffers=32MB`,
+        'start',
+      ]);
       break;
     } catch (e) {
-      if (attempt >= 3) { stop(); throw e; }
+      if (attempt >= 3) {
+        stop();
+        throw e;
+      }
     }
   }
   let counter = 0;
@@ -100,7 +124,11 @@ export async function startCluster(): Promise<PgCluster> {
       const name = `fsidt5_${process.pid}_${++counter}_${Math.random().toString(36).slice(2, 8)}`;
       const c = new pg.Client({ connectionString: url('postgres') });
       await c.connect();
-      try { await c.query(`CREATE DATABASE ${name}`); } finally { await c.end(); }
+      try {
+        await c.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await c.end();
+      }
       return url(name);
     },
     stop,

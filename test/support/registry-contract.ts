@@ -4,7 +4,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  type Allocation, type Exclusions, type HolderProbe, IntervalSet, SLOT, hostExclusions, homeStart, poolOf, seededRandom,
+  type Allocation,
+  type Exclusions,
+  type HolderProbe,
+  IntervalSet,
+  SLOT,
+  hostExclusions,
+  homeStart,
+  poolOf,
+  seededRandom,
 } from '../../src/alloc/index.js';
 import { isFsidmapError } from '../../src/errors.js';
 import type { Registry } from '../../src/registry/index.js';
@@ -34,14 +42,19 @@ function assertDisjoint(list: readonly Allocation[]): void {
     for (const group of byScope.values()) {
       const sorted = [...group].sort((a, b) => a[side].start - b[side].start);
       for (let i = 1; i < sorted.length; i++) {
-        assert.ok(sorted[i - 1][side].end <= sorted[i][side].start, `${side} ranges of ${sorted[i - 1].name} and ${sorted[i].name} overlap`);
+        assert.ok(
+          sorted[i - 1][side].end <= sorted[i][side].start,
+          `${side} ranges of ${sorted[i - 1].name} and ${sorted[i].name} overlap`,
+        );
       }
     }
   }
 }
 
 export function registryContract(store: string, h: Harness): void {
-  const t = (name: string, fn: () => Promise<void>): void => { test(`${store} contract: ${name}`, fn); };
+  const t = (name: string, fn: () => Promise<void>): void => {
+    test(`${store} contract: ${name}`, fn);
+  };
 
   t('a new container gets one aligned 65536-id slot, equal uid and gid, in the default pool', async () => {
     const r = await h.open();
@@ -53,8 +66,14 @@ export function registryContract(store: string, h: Harness): void {
       assert.equal(a.uid.end - a.uid.start, SLOT);
       assert.deepEqual(a.gid, a.uid);
       assert.ok(a.uid.start >= 0x80000 && a.uid.end <= 0x70000000);
-      assert.equal(a.uid.start, homeStart('web-1', poolOf([{ start: 0x80000, end: 0x70000000 }], 'p'), SLOT), 'empty registry: the name lands on its hash slot');
-    } finally { await r.close(); }
+      assert.equal(
+        a.uid.start,
+        homeStart('web-1', poolOf([{ start: 0x80000, end: 0x70000000 }], 'p'), SLOT),
+        'empty registry: the name lands on its hash slot',
+      );
+    } finally {
+      await r.close();
+    }
   });
 
   t('allocate is idempotent: the same name returns the same allocation, from any connection', async () => {
@@ -69,7 +88,10 @@ export function registryContract(store: string, h: Harness): void {
       assert.deepEqual(again.allocation, first.allocation);
       assert.deepEqual(other.allocation, first.allocation);
       assert.deepEqual(await r2.get('db'), first.allocation);
-    } finally { await r.close(); await r2.close(); }
+    } finally {
+      await r.close();
+      await r2.close();
+    }
   });
 
   t('a name held by another kind is ERR_NAME_TAKEN; a different explicit size is ERR_ALLOC_CONFLICT', async () => {
@@ -81,7 +103,9 @@ export function registryContract(store: string, h: Harness): void {
       await assert.rejects(r.allocate({ name: 'base', kind: 'image', size: 2 * SLOT }, opts()), code('ERR_ALLOC_CONFLICT'));
       await assert.rejects(r.allocate({ name: 'base', kind: 'image', owner: 'tenant-a' }, opts()), code('ERR_ALLOC_CONFLICT'));
       assert.equal((await r.list()).length, 1);
-    } finally { await r.close(); }
+    } finally {
+      await r.close();
+    }
   });
 
   t('a pool of N slots holds exactly N disjoint allocations, then ERR_POOL_EXHAUSTED with free counts', async () => {
@@ -101,7 +125,9 @@ export function registryContract(store: string, h: Harness): void {
       await r.release('c5');
       const back = await r.allocate({ name: 'c5-again', uidPool: pool }, opts());
       assert.deepEqual(back.allocation.uid, got[5].uid, 'the one free slot is the one released');
-    } finally { await r.close(); }
+    } finally {
+      await r.close();
+    }
   });
 
   t('a released name re-created lands on its hash slot again', async () => {
@@ -112,7 +138,9 @@ export function registryContract(store: string, h: Harness): void {
       assert.equal(await r.get('ci-runner'), undefined);
       const b = (await r.allocate({ name: 'ci-runner' }, opts(99))).allocation;
       assert.deepEqual(b.uid, a.uid);
-    } finally { await r.close(); }
+    } finally {
+      await r.close();
+    }
   });
 
   t('host exclusions are never handed out', async () => {
@@ -120,16 +148,23 @@ export function registryContract(store: string, h: Harness): void {
     try {
       const pool = smallPool(10);
       // uid 0x10000000+3*SLOT+17 is a real user; slots 0–5 are another user's subuid range; gid slot 8 is a group.
-      const ex = hostExclusions({
-        users: [{ name: 'ldapuser', id: 0x10000000 + 3 * SLOT + 17 }], groups: [{ name: 'g', id: 0x10000000 + 8 * SLOT }],
-        subuid: [{ owner: 'alice', start: 0x10000000, end: 0x10000000 + 6 * SLOT }], subgid: [],
-      }, { respectSubids: true });
+      const ex = hostExclusions(
+        {
+          users: [{ name: 'ldapuser', id: 0x10000000 + 3 * SLOT + 17 }],
+          groups: [{ name: 'g', id: 0x10000000 + 8 * SLOT }],
+          subuid: [{ owner: 'alice', start: 0x10000000, end: 0x10000000 + 6 * SLOT }],
+          subgid: [],
+        },
+        { respectSubids: true },
+      );
       const got = [];
       for (let i = 0; i < 3; i++) got.push((await r.allocate({ name: `x${i}`, uidPool: pool }, opts(i, ex))).allocation);
       const slots = got.map((a) => (a.uid.start - 0x10000000) / SLOT).sort();
       assert.deepEqual(slots, [6, 7, 9]);
       await assert.rejects(r.allocate({ name: 'x3', uidPool: pool }, opts(3, ex)), code('ERR_POOL_EXHAUSTED'));
-    } finally { await r.close(); }
+    } finally {
+      await r.close();
+    }
   });
 
   t('an on-disk range cannot be released while a container uses it (ERR_RANGE_REFERENCED names them)', async () => {
@@ -140,7 +175,10 @@ export function registryContract(store: string, h: Harness): void {
       const c1 = (await r.allocate({ name: 'c1', fs: 'debian' }, opts())).allocation;
       await r.allocate({ name: 'c2', fs: 'debian' }, opts());
       assert.equal(c1.fs, 'debian');
-      assert.deepEqual((await r.references('debian')).users.map((u) => u.name), ['c1', 'c2']);
+      assert.deepEqual(
+        (await r.references('debian')).users.map((u) => u.name),
+        ['c1', 'c2'],
+      );
       await assert.rejects(r.release('debian'), (e: unknown) => {
         code('ERR_RANGE_REFERENCED')(e);
         assert.ok(isFsidmapError(e));
@@ -151,7 +189,9 @@ export function registryContract(store: string, h: Harness): void {
       await r.release('c2');
       assert.equal((await r.release('debian')).name, 'debian');
       assert.deepEqual(await r.list(), []);
-    } finally { await r.close(); }
+    } finally {
+      await r.close();
+    }
   });
 
   t('--fs must name an existing image or volume the container may use', async () => {
@@ -166,7 +206,9 @@ export function registryContract(store: string, h: Harness): void {
       const ok = (await r.allocate({ name: 'x', fs: 'private', owner: 'tenant-a' }, opts())).allocation;
       assert.deepEqual([ok.fs, ok.owner], ['private', 'tenant-a']);
       await assert.rejects(r.allocate({ name: 'x', fs: null, owner: 'tenant-a' }, opts()), code('ERR_ALLOC_CONFLICT'));
-    } finally { await r.close(); }
+    } finally {
+      await r.close();
+    }
   });
 
   t('children are carved out of their parent, disjoint among themselves, and keep the parent alive', async () => {
@@ -183,7 +225,7 @@ export function registryContract(store: string, h: Harness): void {
       await assert.rejects(r.allocate({ name: 'node/pod4', parent: 'node' }, opts()), code('ERR_POOL_EXHAUSTED'));
       await assert.rejects(r.allocate({ name: 'y', parent: 'nope' }, opts()), code('ERR_PARENT_NOT_FOUND'));
       // A top-level allocation never lands inside the parent even though children overlap it.
-      const other = (await r.allocate({ name: 'other', uidPool: poolOf([parent.uid], 'parent range only') }, opts()).catch((e) => e));
+      const other = await r.allocate({ name: 'other', uidPool: poolOf([parent.uid], 'parent range only') }, opts()).catch((e) => e);
       assert.ok(isFsidmapError(other) && other.code === 'ERR_POOL_EXHAUSTED');
       await assert.rejects(r.release('node'), (e: unknown) => {
         code('ERR_RANGE_REFERENCED')(e);
@@ -192,8 +234,13 @@ export function registryContract(store: string, h: Harness): void {
         return true;
       });
       const holders = await r.containing(kids[2].uid.start + 7);
-      assert.deepEqual(holders.map((a) => a.name), ['node', 'node/pod2']);
-    } finally { await r.close(); }
+      assert.deepEqual(
+        holders.map((a) => a.name),
+        ['node', 'node/pod2'],
+      );
+    } finally {
+      await r.close();
+    }
   });
 
   t('realms are independent id spaces; names and ranges may repeat across them', async () => {
@@ -202,12 +249,20 @@ export function registryContract(store: string, h: Harness): void {
       const a = (await r.allocate({ name: 'web', realm: 'cluster-a' }, opts())).allocation;
       const b = (await r.allocate({ name: 'web', realm: 'cluster-b' }, opts())).allocation;
       assert.deepEqual(a.uid, b.uid, 'same name, same hash slot, separate realms');
-      assert.deepEqual((await r.list({ realm: 'cluster-a' })).map((x) => x.name), ['web']);
+      assert.deepEqual(
+        (await r.list({ realm: 'cluster-a' })).map((x) => x.name),
+        ['web'],
+      );
       assert.deepEqual(await r.list(), []);
-      assert.deepEqual((await r.containing(a.uid.start, 'cluster-b')).map((x) => x.realm), ['cluster-b']);
+      assert.deepEqual(
+        (await r.containing(a.uid.start, 'cluster-b')).map((x) => x.realm),
+        ['cluster-b'],
+      );
       await r.release('web', { realm: 'cluster-a' });
       assert.ok(await r.get('web', 'cluster-b'));
-    } finally { await r.close(); }
+    } finally {
+      await r.close();
+    }
   });
 
   t('containing() finds the holder of an id on the uid side and on the gid side, and nothing in a gap', async () => {
@@ -217,17 +272,30 @@ export function registryContract(store: string, h: Harness): void {
       const gidPool = smallPool(4, 0x30000000);
       const a = (await r.allocate({ name: 'split', uidPool, gidPool }, opts())).allocation;
       assert.ok(a.uid.start >= 0x20000000 && a.gid.start >= 0x30000000);
-      assert.deepEqual((await r.containing(a.uid.start)).map((x) => x.name), ['split']);
-      assert.deepEqual((await r.containing(a.gid.end - 1)).map((x) => x.name), ['split']);
+      assert.deepEqual(
+        (await r.containing(a.uid.start)).map((x) => x.name),
+        ['split'],
+      );
+      assert.deepEqual(
+        (await r.containing(a.gid.end - 1)).map((x) => x.name),
+        ['split'],
+      );
       assert.deepEqual(await r.containing(a.uid.end), []);
       assert.deepEqual(await r.containing(0x7000), []);
-    } finally { await r.close(); }
+    } finally {
+      await r.close();
+    }
   });
 
   t('list is ordered by range and filters by kind; release of an unknown name is ERR_NO_SUCH_ALLOCATION', async () => {
     const r = await h.open();
     try {
-      for (const [name, kind] of [['a', 'container'], ['b', 'image'], ['c', 'volume'], ['d', 'container']] as const) {
+      for (const [name, kind] of [
+        ['a', 'container'],
+        ['b', 'image'],
+        ['c', 'volume'],
+        ['d', 'container'],
+      ] as const) {
         await r.allocate({ name, kind }, opts());
       }
       const all = await r.list();
@@ -236,10 +304,12 @@ export function registryContract(store: string, h: Harness): void {
       assert.deepEqual((await r.list({ kind: 'container' })).map((a) => a.name).sort(), ['a', 'd']);
       await assert.rejects(r.release('zzz'), code('ERR_NO_SUCH_ALLOCATION'));
       await assert.rejects(r.release('a', { realm: 'never-used' }), code('ERR_NO_SUCH_ALLOCATION'));
-    } finally { await r.close(); }
+    } finally {
+      await r.close();
+    }
   });
 
-  t('two connections allocating in turn never overlap (each sees the other\'s commits)', async () => {
+  t("two connections allocating in turn never overlap (each sees the other's commits)", async () => {
     const r1 = await h.open('two');
     const r2 = await h.open('two');
     try {
@@ -253,7 +323,10 @@ export function registryContract(store: string, h: Harness): void {
       assert.equal(all.length, 60);
       assertDisjoint(all);
       await assert.rejects(Promise.all([r1.allocate({ name: 'x1', size: 65 * SLOT, uidPool: pool }, opts())]), code('ERR_POOL_EXHAUSTED'));
-    } finally { await r1.close(); await r2.close(); }
+    } finally {
+      await r1.close();
+      await r2.close();
+    }
   });
 
   t('holders: recorded at allocation, a different live holder is ERR_ALLOC_HELD, gc frees only the gone', async () => {
@@ -291,7 +364,9 @@ export function registryContract(store: string, h: Harness): void {
       assert.equal((await r.get('unheld'))?.holder, null);
       await r.allocate({ name: 'img', kind: 'image' }, opts());
       await assert.rejects(r.setHolder('img', h1), code('ERR_USAGE'));
-    } finally { await r.close(); }
+    } finally {
+      await r.close();
+    }
   });
 
   t('gc keeps a stale container another one still depends on, and frees children before parents', async () => {
@@ -306,9 +381,17 @@ export function registryContract(store: string, h: Harness): void {
       await r.allocate({ name: 'q/a', parent: 'q', holder: live }, opts());
       const probe: HolderProbe = { local, startTimeOf: (pid) => (pid === 2 ? 2 : undefined) };
       const res = await collectGarbage(r, probe);
-      assert.deepEqual(res.released.map((a) => a.name), ['p/a', 'p']);
-      assert.deepEqual(res.kept.map((k) => [k.allocation.name, k.code]), [['q', 'ERR_RANGE_REFERENCED']]);
-    } finally { await r.close(); }
+      assert.deepEqual(
+        res.released.map((a) => a.name),
+        ['p/a', 'p'],
+      );
+      assert.deepEqual(
+        res.kept.map((k) => [k.allocation.name, k.code]),
+        [['q', 'ERR_RANGE_REFERENCED']],
+      );
+    } finally {
+      await r.close();
+    }
   });
 
   t('uniform: with the home slot taken, choices spread over every free slot of a nearly full pool', async () => {
@@ -323,8 +406,13 @@ export function registryContract(store: string, h: Harness): void {
         seen.add(a.uid.start);
         await r.release(`u${i}`);
       }
-      assert.deepEqual([...seen].sort(), [36, 37, 38, 39].map((s) => 0x10000000 + s * SLOT));
-    } finally { await r.close(); }
+      assert.deepEqual(
+        [...seen].sort(),
+        [36, 37, 38, 39].map((s) => 0x10000000 + s * SLOT),
+      );
+    } finally {
+      await r.close();
+    }
   });
 
   t('changeStamp moves on every allocate, release and holder change, from this connection or another, and stays while nothing happens', async () => {

@@ -13,7 +13,8 @@ export function compareRun(pred: NewIdmapDecision, obs: ToolRun, holder: Holder)
   if (pred.allowed !== (obs.status === 0)) diffs.push(`allowed: fsidmap ${pred.allowed}, ${pred.tool} exit ${obs.status}`);
   if (pred.stage !== stage) diffs.push(`stage: fsidmap ${pred.stage}, ${pred.tool} ${stage}`);
   const predErr = (pred.stderr ?? '').trimEnd();
-  if (obs.status !== 0 && predErr !== obs.stderr.trimEnd()) diffs.push(`stderr: fsidmap ${JSON.stringify(predErr)}, ${pred.tool} ${JSON.stringify(obs.stderr.trimEnd())}`);
+  if (obs.status !== 0 && predErr !== obs.stderr.trimEnd())
+    diffs.push(`stderr: fsidmap ${JSON.stringify(predErr)}, ${pred.tool} ${JSON.stringify(obs.stderr.trimEnd())}`);
   const kind = pred.tool === 'newuidmap' ? 'uid' : 'gid';
   const installed = squash(holder.map(kind));
   const expected = pred.allowed && pred.installed ? squash(formatKernel(pred.installed)) : '';
@@ -36,6 +37,9 @@ export class Tally {
     this.byKey.set(k, (this.byKey.get(k) ?? 0) + 1);
   }
   toString(): string {
-    return `${this.total} cases (${[...this.byKey.entries()].sort().map(([k, v]) => `${k} ${v}`).join(', ')})`;
+    return `${this.total} cases (${[...this.byKey.entries()]
+      .sort()
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')})`;
   }
 }

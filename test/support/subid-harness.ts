@@ -18,8 +18,18 @@ export function harnessUnavailable(): string | undefined {
 
 /** Missing tools are a setup failure, not a reason to skip (CI installs uidmap via scripts/debian-packages.txt). */
 export function assertTools(): void {
-  for (const t of [NEWUIDMAP, NEWGIDMAP, '/usr/bin/setpriv', '/usr/bin/unshare', '/usr/bin/nsenter', '/usr/sbin/useradd', '/usr/sbin/usermod', '/usr/sbin/userdel']) {
-    if (!existsSync(t)) throw new Error(`${t} is missing: install the Debian packages listed in scripts/debian-packages.txt (npm test does this as root)`);
+  for (const t of [
+    NEWUIDMAP,
+    NEWGIDMAP,
+    '/usr/bin/setpriv',
+    '/usr/bin/unshare',
+    '/usr/bin/nsenter',
+    '/usr/sbin/useradd',
+    '/usr/sbin/usermod',
+    '/usr/sbin/userdel',
+  ]) {
+    if (!existsSync(t))
+      throw new Error(`${t} is missing: install the Debian packages listed in scripts/debian-packages.txt (npm test does this as root)`);
   }
 }
 
@@ -39,7 +49,10 @@ const selfUserNs = readlinkSync('/proc/self/ns/user');
 
 /** A process that has unshared a user namespace as uid:gid and waits; its maps are unwritten. */
 export class Holder {
-  private constructor(readonly pid: number, private readonly child: ChildProcess) {}
+  private constructor(
+    readonly pid: number,
+    private readonly child: ChildProcess,
+  ) {}
 
   static async start(uid: number, gid: number): Promise<Holder> {
     const argv = ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'unshare', '--user', 'sleep', '600'];
@@ -48,7 +61,11 @@ export class Holder {
     if (pid === undefined) throw new Error('could not start a holder process');
     for (let i = 0; i < 2000; i++) {
       let ns: string | undefined;
-      try { ns = readlinkSync(`/proc/${pid}/ns/user`); } catch { /* not yet, or gone */ }
+      try {
+        ns = readlinkSync(`/proc/${pid}/ns/user`);
+      } catch {
+        /* not yet, or gone */
+      }
       if (ns !== undefined && ns !== selfUserNs && /sleep/.test(safeRead(`/proc/${pid}/comm`))) return new Holder(pid, child);
       if (child.exitCode !== null) break;
       await delay(i < 50 ? 1 : 5);
@@ -57,8 +74,12 @@ export class Holder {
     throw new Error(`holder ${pid} did not unshare a user namespace`);
   }
 
-  map(kind: 'uid' | 'gid'): string { return safeRead(`/proc/${this.pid}/${kind}_map`); }
-  setgroups(): string { return safeRead(`/proc/${this.pid}/setgroups`).trim(); }
+  map(kind: 'uid' | 'gid'): string {
+    return safeRead(`/proc/${this.pid}/${kind}_map`);
+  }
+  setgroups(): string {
+    return safeRead(`/proc/${this.pid}/setgroups`).trim();
+  }
 
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
@@ -69,13 +90,27 @@ export class Holder {
 }
 
 function safeRead(path: string): string {
-  try { return readFileSync(path, 'latin1'); } catch { return ''; }
+  try {
+    return readFileSync(path, 'latin1');
+  } catch {
+    return '';
+  }
 }
 
-export interface ToolRun { status: number; stderr: string }
+export interface ToolRun {
+  status: number;
+  stderr: string;
+}
 
 /** Runs newuidmap/newgidmap PID ARGS as uid with real gid, optionally inside another mount namespace. */
-export function runTool(tool: 'newuidmap' | 'newgidmap', pid: number, args: readonly string[], uid: number, gid: number, mountNsPid?: number): ToolRun {
+export function runTool(
+  tool: 'newuidmap' | 'newgidmap',
+  pid: number,
+  args: readonly string[],
+  uid: number,
+  gid: number,
+  mountNsPid?: number,
+): ToolRun {
   const inner = ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', `/usr/bin/${tool}`, String(pid), ...args];
   const r = mountNsPid === undefined ? run(inner[0], inner.slice(1)) : run('nsenter', ['-t', String(mountNsPid), '-m', '--', ...inner]);
   return { status: r.status, stderr: r.stderr };
@@ -97,5 +132,9 @@ export function observedStage(r: ToolRun): string | null {
 
 /** Kernel map text compared without its column padding. */
 export function squash(mapText: string): string {
-  return mapText.split('\n').map((l) => l.trim().split(/\s+/).join(' ')).filter((l) => l !== '').join('\n');
+  return mapText
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).join(' '))
+    .filter((l) => l !== '')
+    .join('\n');
 }

@@ -1,5 +1,5 @@
-import { F, type HeaderFormat, TYPE, encodeHeader, recomputeChecksum, writeIdField, writeStringField } from '../../src/image/tar/header.js';
-import { type PaxRecord, encodePax, paxRecord } from '../../src/image/tar/pax.js';
+import { F, type HeaderFormat, TYPE, encodeHeader, recomputeChecksum, writeIdField, writeStringField } from '../../src/tar/header.js';
+import { type PaxRecord, encodePax, paxRecord } from '../../src/tar/pax.js';
 
 /**
  * Builds small tar archives in memory for unit tests of the codec and the
@@ -35,17 +35,31 @@ export function buildEntry(e: TestEntry, format: HeaderFormat): Buffer {
   const parts: Buffer[] = [];
   if (e.longName) {
     const name = Buffer.from(e.path + '\0', 'utf8');
-    parts.push(Buffer.from(encodeHeader({ name: '././@LongLink', typeflag: TYPE.gnuLongName, size: name.length, format: 'gnu' })), pad(name));
+    parts.push(
+      Buffer.from(encodeHeader({ name: '././@LongLink', typeflag: TYPE.gnuLongName, size: name.length, format: 'gnu' })),
+      pad(name),
+    );
   }
   if (e.pax && e.pax.length > 0) {
     const data = encodePax(e.pax.map(([k, v]) => paxRecord(k, v)));
-    parts.push(Buffer.from(encodeHeader({ name: `PaxHeaders/${e.path.slice(0, 80)}`, typeflag: TYPE.paxLocal, size: data.length, format: 'ustar' })), pad(data));
+    parts.push(
+      Buffer.from(encodeHeader({ name: `PaxHeaders/${e.path.slice(0, 80)}`, typeflag: TYPE.paxLocal, size: data.length, format: 'ustar' })),
+      pad(data),
+    );
   }
   const data = e.data ?? Buffer.alloc(0);
-  const h = encodeHeader({ name: e.path.slice(0, 100), typeflag: TYPEFLAG[e.type ?? 'file'], size: e.type === 'file' || e.type === undefined ? data.length : 0, mode: e.mode ?? 0o644, mtime: e.mtime ?? 1700000000, format });
+  const h = encodeHeader({
+    name: e.path.slice(0, 100),
+    typeflag: TYPEFLAG[e.type ?? 'file'],
+    size: e.type === 'file' || e.type === undefined ? data.length : 0,
+    mode: e.mode ?? 0o644,
+    mtime: e.mtime ?? 1700000000,
+    format,
+  });
   const uidWrite = writeIdField(h, 'uid', e.uid, format);
   const gidWrite = writeIdField(h, 'gid', e.gid, format);
-  if (uidWrite === 'needs-pax' || gidWrite === 'needs-pax') throw new Error('test entry id needs PAX: give it in pax records and a small header id');
+  if (uidWrite === 'needs-pax' || gidWrite === 'needs-pax')
+    throw new Error('test entry id needs PAX: give it in pax records and a small header id');
   if (e.linkname) writeStringField(h, 'linkname', e.linkname);
   if (format !== 'v7') {
     writeStringField(h, 'uname', e.uname ?? 'user');
@@ -59,7 +73,10 @@ export function buildEntry(e: TestEntry, format: HeaderFormat): Buffer {
 
 export function buildGlobal(records: ReadonlyArray<[string, string]>): Buffer {
   const data = encodePax(records.map(([k, v]) => paxRecord(k, v)));
-  return Buffer.concat([Buffer.from(encodeHeader({ name: 'pax_global_header', typeflag: TYPE.paxGlobal, size: data.length, format: 'ustar' })), pad(data)]);
+  return Buffer.concat([
+    Buffer.from(encodeHeader({ name: 'pax_global_header', typeflag: TYPE.paxGlobal, size: data.length, format: 'ustar' })),
+    pad(data),
+  ]);
 }
 
 export function buildArchive(entries: readonly TestEntry[], format: HeaderFormat = 'ustar', prefix: Buffer[] = []): Buffer {

@@ -1,6 +1,25 @@
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync, linkSync, openSync, writeSync, closeSync, lchownSync, chmodSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+  linkSync,
+  openSync,
+  writeSync,
+  closeSync,
+  lchownSync,
+  chmodSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,7 +156,18 @@ export function listing(archive: string, extra: string[] = [], okStatus = [0]): 
 
 export function extract(archive: string, into: string): void {
   mkdirSync(into, { recursive: true });
-  run('tar', ['--numeric-owner', '--same-owner', '--same-permissions', '--acls', '--xattrs', '--xattrs-include=*', '-xf', archive, '-C', into]);
+  run('tar', [
+    '--numeric-owner',
+    '--same-owner',
+    '--same-permissions',
+    '--acls',
+    '--xattrs',
+    '--xattrs-include=*',
+    '-xf',
+    archive,
+    '-C',
+    into,
+  ]);
 }
 
 export interface Snapshot {
@@ -157,7 +187,17 @@ export function snapshot(root: string): Snapshot {
   const walk = (rel: string): void => {
     const abs = rel === '.' ? root : join(root, rel);
     const st = lstatSync(abs);
-    const type = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFIFO() ? 'p' : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : 'f';
+    const type = st.isDirectory()
+      ? 'd'
+      : st.isSymbolicLink()
+        ? 'l'
+        : st.isFIFO()
+          ? 'p'
+          : st.isCharacterDevice()
+            ? 'c'
+            : st.isBlockDevice()
+              ? 'b'
+              : 'f';
     let extra = '';
     if (type === 'f') {
       const first = inodes.get(st.ino);
@@ -174,9 +214,18 @@ export function snapshot(root: string): Snapshot {
   };
   walk('.');
   // getfacl walks in readdir order, which differs between two trees: sort its per-file blocks.
-  const acls = run('getfacl', ['-R', '-P', '-n', '-p', '.'], { cwd: root, okStatus: [0, 1] }).toString('utf8')
-    .split('\n\n').map((b) => b.trim()).filter(Boolean).sort();
-  const caps = run('getcap', ['-n', '-r', '.'], { cwd: root, okStatus: [0, 1] }).toString('utf8').split('\n').filter(Boolean).sort().join('\n');
+  const acls = run('getfacl', ['-R', '-P', '-n', '-p', '.'], { cwd: root, okStatus: [0, 1] })
+    .toString('utf8')
+    .split('\n\n')
+    .map((b) => b.trim())
+    .filter(Boolean)
+    .sort();
+  const caps = run('getcap', ['-n', '-r', '.'], { cwd: root, okStatus: [0, 1] })
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .sort()
+    .join('\n');
   return { entries, acls, caps, sparse };
 }
 
@@ -216,5 +265,7 @@ export function sha256(path: string): string {
 
 /** The concatenated data of every regular member, as GNU tar extracts it to stdout. */
 export function dataDigest(archive: string): string {
-  return createHash('sha256').update(run('tar', ['-xOf', archive])).digest('hex');
+  return createHash('sha256')
+    .update(run('tar', ['-xOf', archive]))
+    .digest('hex');
 }

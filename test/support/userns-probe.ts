@@ -48,8 +48,13 @@ export function runProbe(cases: readonly ProbeCase[]): ProbeResult[] {
     const chunks: Buffer[] = [];
     for (const c of cases) {
       const parent = c.parent ?? new Uint8Array();
-      const up = c.up ?? [], down = c.down ?? [];
-      chunks.push(Buffer.from(`case ${c.kind} ${c.writer} ${c.euid ?? 0} ${c.egid ?? 0} ${c.setgroups ?? '-'} ${parent.length} ${c.map.length} ${up.length} ${down.length}\n`));
+      const up = c.up ?? [],
+        down = c.down ?? [];
+      chunks.push(
+        Buffer.from(
+          `case ${c.kind} ${c.writer} ${c.euid ?? 0} ${c.egid ?? 0} ${c.setgroups ?? '-'} ${parent.length} ${c.map.length} ${up.length} ${down.length}\n`,
+        ),
+      );
       chunks.push(Buffer.from(parent), Buffer.from(c.map), Buffer.from(`${up.join(' ')}\n${down.join(' ')}\n`));
     }
     const r = spawnSync(probePath, [work], { input: Buffer.concat(chunks), maxBuffer: 1 << 28 });
@@ -65,11 +70,18 @@ export function runProbe(cases: readonly ProbeCase[]): ProbeResult[] {
       results.push({
         verdict: field(lines[i], 'verdict'),
         map: mapText === '' ? [] : lines[i + 1].slice(4).split('|'),
-        up: field(lines[i + 2], 'up').split(' ').filter(Boolean).map(Number),
-        down: field(lines[i + 3], 'down').split(' ').filter(Boolean).map((s) => (s === '-' ? null : Number(s))),
+        up: field(lines[i + 2], 'up')
+          .split(' ')
+          .filter(Boolean)
+          .map(Number),
+        down: field(lines[i + 3], 'down')
+          .split(' ')
+          .filter(Boolean)
+          .map((s) => (s === '-' ? null : Number(s))),
       });
     }
-    if (results.length !== cases.length) throw new Error(`userns-probe answered ${results.length} of ${cases.length} cases: ${r.stderr.toString()}`);
+    if (results.length !== cases.length)
+      throw new Error(`userns-probe answered ${results.length} of ${cases.length} cases: ${r.stderr.toString()}`);
     return results;
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -67,9 +67,17 @@ ${DB_HELP}
 Exit status: 0 allocated or found, 1 refused (pool exhausted, name taken,
 database unreachable, …), 2 usage error.`,
   options: {
-    ...common, size: { type: 'string' }, kind: { type: 'string' }, fs: { type: 'string' }, pool: { type: 'string' },
-    'pool-user': { type: 'string' }, 'respect-subids': { type: 'boolean' }, owner: { type: 'string' }, parent: { type: 'string' },
-    holder: { type: 'string' }, root: { type: 'string' },
+    ...common,
+    size: { type: 'string' },
+    kind: { type: 'string' },
+    fs: { type: 'string' },
+    pool: { type: 'string' },
+    'pool-user': { type: 'string' },
+    'respect-subids': { type: 'boolean' },
+    owner: { type: 'string' },
+    parent: { type: 'string' },
+    holder: { type: 'string' },
+    root: { type: 'string' },
   },
   async run(args, io) {
     const name = onlyName(args, 'alloc');
@@ -86,12 +94,25 @@ database unreachable, …), 2 usage error.`,
     const poolUser = str(args, 'pool-user');
     const root = str(args, 'root');
     return withRegistry(args, io, async (registry) => {
-      const result = await allocateOnHost(registry, {
-        name, kind,
-        ...(size !== undefined ? { size } : {}), ...(fs !== undefined ? { fs } : {}), ...(owner !== undefined ? { owner } : {}),
-        ...(parent !== undefined ? { parent } : {}), ...(realm !== undefined ? { realm } : {}), ...(pool ? { uidPool: pool } : {}),
-        ...(holder ? { holder } : {}),
-      }, { respectSubids: flag(args, 'respect-subids'), ...(poolUser !== undefined ? { poolUser } : {}), ...(root !== undefined ? { root } : {}) });
+      const result = await allocateOnHost(
+        registry,
+        {
+          name,
+          kind,
+          ...(size !== undefined ? { size } : {}),
+          ...(fs !== undefined ? { fs } : {}),
+          ...(owner !== undefined ? { owner } : {}),
+          ...(parent !== undefined ? { parent } : {}),
+          ...(realm !== undefined ? { realm } : {}),
+          ...(pool ? { uidPool: pool } : {}),
+          ...(holder ? { holder } : {}),
+        },
+        {
+          respectSubids: flag(args, 'respect-subids'),
+          ...(poolUser !== undefined ? { poolUser } : {}),
+          ...(root !== undefined ? { root } : {}),
+        },
+      );
       const a = result.allocation;
       if (flag(args, 'json')) {
         writeJson(io, allocJson(a));
@@ -100,7 +121,12 @@ database unreachable, …), 2 usage error.`,
         io.stdout.write(mapLines(a, fsAlloc));
       }
       if (io.interactive) {
-        write(io.stderr, result.created ? `fsidmap: allocated ${a.kind} ${a.name} (${result.via === 'hash' ? 'its hash slot' : 'a random free slot'})` : `fsidmap: ${a.kind} ${a.name} was already allocated`);
+        write(
+          io.stderr,
+          result.created
+            ? `fsidmap: allocated ${a.kind} ${a.name} (${result.via === 'hash' ? 'its hash slot' : 'a random free slot'})`
+            : `fsidmap: ${a.kind} ${a.name} was already allocated`,
+        );
       }
       return 0;
     });
@@ -124,7 +150,11 @@ ${DB_HELP}
     return withRegistry(args, io, async (registry) => {
       const a = await registry.release(name, realm !== undefined ? { realm } : {});
       if (flag(args, 'json')) writeJson(io, fullJson(a));
-      else write(io.stdout, `released ${a.kind} ${a.name}: uid ${a.uid.start}:${a.uid.end - a.uid.start} gid ${a.gid.start}:${a.gid.end - a.gid.start}`);
+      else
+        write(
+          io.stdout,
+          `released ${a.kind} ${a.name}: uid ${a.uid.start}:${a.uid.end - a.uid.start} gid ${a.gid.start}:${a.gid.end - a.gid.start}`,
+        );
       return 0;
     });
   },
@@ -168,7 +198,8 @@ ${DB_HELP}`,
     return withRegistry(args, io, async (registry) => {
       const refs = await registry.references(name, realm);
       const a = (await registry.get(name, realm)) as Allocation;
-      if (flag(args, 'json')) writeJson(io, { ...fullJson(a), usedBy: refs.users.map((u) => u.name), children: refs.children.map((c) => c.name) });
+      if (flag(args, 'json'))
+        writeJson(io, { ...fullJson(a), usedBy: refs.users.map((u) => u.name), children: refs.children.map((c) => c.name) });
       else io.stdout.write(showText(a, refs));
       return 0;
     });
@@ -223,7 +254,11 @@ ${DB_HELP}
     return withRegistry(args, io, async (registry) => {
       const r = await collectStale(registry, { dryRun, ...(realm !== undefined ? { realm } : {}) });
       if (flag(args, 'json')) {
-        writeJson(io, { released: r.released.map(fullJson), kept: r.kept.map((k) => ({ name: k.allocation.name, code: k.code, reason: k.reason })), elsewhere: r.elsewhere });
+        writeJson(io, {
+          released: r.released.map(fullJson),
+          kept: r.kept.map((k) => ({ name: k.allocation.name, code: k.code, reason: k.reason })),
+          elsewhere: r.elsewhere,
+        });
       } else io.stdout.write(gcText(r, dryRun));
       return 0;
     });

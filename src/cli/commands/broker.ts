@@ -33,22 +33,33 @@ Exit status: 0 stopped by a signal; 1 could not start (not root, socket in
 use, bad limits file).`,
   options: { socket: { type: 'string' }, 'audit-log': { type: 'string' }, db: { type: 'string' }, limits: { type: 'string' } },
   async run(args, io) {
-    if (args.positionals.length > 0) throw new UsageError(`fsidmap broker: unexpected argument "${args.positionals[0]}"`, 'see fsidmap broker --help');
+    if (args.positionals.length > 0)
+      throw new UsageError(`fsidmap broker: unexpected argument "${args.positionals[0]}"`, 'see fsidmap broker --help');
     const limitsFile = str(args, 'limits');
     let limits = DEFAULT_LIMITS;
     if (limitsFile !== undefined) {
       let text: string;
-      try { text = readFileSync(limitsFile, 'utf8'); } catch (e) {
-        throw new FsidmapError('ERR_BROKER_LIMITS_FILE', `cannot read the limits file ${limitsFile}: ${(e as Error).message}`, { hint: 'check --limits' });
+      try {
+        text = readFileSync(limitsFile, 'utf8');
+      } catch (e) {
+        throw new FsidmapError('ERR_BROKER_LIMITS_FILE', `cannot read the limits file ${limitsFile}: ${(e as Error).message}`, {
+          hint: 'check --limits',
+        });
       }
       limits = parseLimits(text, limitsFile);
     }
     const deps = await brokerDependencies({ db: str(args, 'db'), env: io.env });
     const broker = startBroker({
-      socket: str(args, 'socket') ?? DEFAULT_SOCKET, audit: str(args, 'audit-log') ?? DEFAULT_AUDIT_LOG, limits, env: io.env, ...deps,
+      socket: str(args, 'socket') ?? DEFAULT_SOCKET,
+      audit: str(args, 'audit-log') ?? DEFAULT_AUDIT_LOG,
+      limits,
+      env: io.env,
+      ...deps,
     });
     write(io.stderr, `fsidmap broker: listening on ${broker.socket ?? 'the socket systemd passed'} (pid ${process.pid})`);
-    const stop = () => { void broker.stop(); };
+    const stop = () => {
+      void broker.stop();
+    };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
     try {
@@ -79,15 +90,21 @@ limits and what you use. Exit status 1 when no broker answers.`,
     const c = client(io.env, str(args, 'socket'));
     try {
       const h = await c.hello();
-      if (flag(args, 'json')) { writeJson(io, h); return 0; }
+      if (flag(args, 'json')) {
+        writeJson(io, h);
+        return 0;
+      }
       const ranges = (l: [number, number][]) => (l.length === 0 ? 'none' : l.map(([s, n]) => `${s}+${n}`).join(', '));
-      write(io.stdout, [
-        `broker ${h.version} on ${c.socket} (protocol ${h.protocol})`,
-        `you: uid ${h.peer.uid} gid ${h.peer.gid}${h.peer.user ? ` (${h.peer.user})` : ''}`,
-        `uids: own ${h.owned.uid.own}; subordinate ${ranges(h.owned.uid.subordinate)}; allocated ${ranges(h.owned.uid.allocated)}`,
-        `gids: own ${h.owned.gid.own}; subordinate ${ranges(h.owned.gid.subordinate)}; allocated ${ranges(h.owned.gid.allocated)}`,
-        `usage: ${h.usage.namespaces}/${h.limits.namespaces} namespaces, ${h.usage.allocations}/${h.limits.allocations} allocations, ${h.usage.ids}/${h.limits.ids} ids`,
-      ].join('\n'));
+      write(
+        io.stdout,
+        [
+          `broker ${h.version} on ${c.socket} (protocol ${h.protocol})`,
+          `you: uid ${h.peer.uid} gid ${h.peer.gid}${h.peer.user ? ` (${h.peer.user})` : ''}`,
+          `uids: own ${h.owned.uid.own}; subordinate ${ranges(h.owned.uid.subordinate)}; allocated ${ranges(h.owned.uid.allocated)}`,
+          `gids: own ${h.owned.gid.own}; subordinate ${ranges(h.owned.gid.subordinate)}; allocated ${ranges(h.owned.gid.allocated)}`,
+          `usage: ${h.usage.namespaces}/${h.limits.namespaces} namespaces, ${h.usage.allocations}/${h.limits.allocations} allocations, ${h.usage.ids}/${h.limits.ids} ids`,
+        ].join('\n'),
+      );
       return 0;
     } finally {
       c.close();
@@ -106,17 +123,25 @@ and mounts you ask the broker for may then use it.`,
   options: { kind: { type: 'string' }, size: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' } },
   async run(args, io) {
     const [name, extra] = args.positionals;
-    if (!name || extra !== undefined) throw new UsageError('fsidmap broker alloc: give exactly one NAME', 'see fsidmap broker alloc --help');
+    if (!name || extra !== undefined)
+      throw new UsageError('fsidmap broker alloc: give exactly one NAME', 'see fsidmap broker alloc --help');
     const kind = str(args, 'kind');
-    if (kind !== undefined && !['container', 'image', 'volume'].includes(kind)) throw new UsageError(`--kind must be container, image or volume, got "${kind}"`);
+    if (kind !== undefined && !['container', 'image', 'volume'].includes(kind))
+      throw new UsageError(`--kind must be container, image or volume, got "${kind}"`);
     const sizeText = str(args, 'size');
     if (sizeText !== undefined && !/^\d+$/.test(sizeText)) throw new UsageError(`--size must be a positive integer, got "${sizeText}"`);
     const c = client(io.env, str(args, 'socket'));
     try {
       const r = await c.alloc(name, { ...(kind ? { kind: kind as 'container' } : {}), ...(sizeText ? { size: Number(sizeText) } : {}) });
-      if (flag(args, 'json')) { writeJson(io, r); return 0; }
+      if (flag(args, 'json')) {
+        writeJson(io, r);
+        return 0;
+      }
       const a = r.allocation;
-      write(io.stdout, `${r.created ? 'allocated' : 'already held'} ${a.kind} ${a.name}: uid ${a.uid.start}:${a.uid.count} gid ${a.gid.start}:${a.gid.count}`);
+      write(
+        io.stdout,
+        `${r.created ? 'allocated' : 'already held'} ${a.kind} ${a.name}: uid ${a.uid.start}:${a.uid.count} gid ${a.gid.start}:${a.gid.count}`,
+      );
       return 0;
     } finally {
       c.close();
@@ -131,7 +156,8 @@ const release = defineCommand({
   options: { socket: { type: 'string' }, json: { type: 'boolean' } },
   async run(args, io) {
     const [name, extra] = args.positionals;
-    if (!name || extra !== undefined) throw new UsageError('fsidmap broker release: give exactly one NAME', 'see fsidmap broker release --help');
+    if (!name || extra !== undefined)
+      throw new UsageError('fsidmap broker release: give exactly one NAME', 'see fsidmap broker release --help');
     const c = client(io.env, str(args, 'socket'));
     try {
       const a = await c.release(name);
@@ -153,7 +179,10 @@ const list = defineCommand({
     const c = client(io.env, str(args, 'socket'));
     try {
       const all = await c.list();
-      if (flag(args, 'json')) { writeJson(io, { allocations: all }); return 0; }
+      if (flag(args, 'json')) {
+        writeJson(io, { allocations: all });
+        return 0;
+      }
       if (all.length === 0) write(io.stdout, 'no allocations');
       for (const a of all) write(io.stdout, `${a.name}\t${a.kind}\tuid ${a.uid.start}:${a.uid.count}\tgid ${a.gid.start}:${a.gid.count}`);
       return 0;

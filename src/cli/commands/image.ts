@@ -1,11 +1,12 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { FsidmapError, UsageError } from '../../errors.js';
-import type { ImageEntry } from '../../image/entry.js';
-import { type IdRange, type InspectReport, inspectEntries } from '../../image/inspect.js';
-import { type ShiftReport, type TreePhase, type UnmappedPolicy, readTreeEntries, shiftTree } from '../../image/tree/index.js';
-import { type Command, type CommandIO, defineCommand, flag, str, u32Arg, write, writeJson } from '../command.js';
+import type { ImageEntry } from '../../ownership/entry.js';
+import { type IdRange, type InspectReport, inspectEntries } from '../../ownership/inspect.js';
+import { type ShiftReport, type TreePhase, type UnmappedPolicy, readTreeEntries, shiftTree } from '../../tree/index.js';
+import { type Command, defineCommand, flag, str, u32Arg, write, writeJson } from '../command.js';
 import { readMapArg } from '../map-arg.js';
 import { progressLine } from '../progress.js';
+import { envValue, stateDir } from '../../environment.js';
 
 const LABELS: Record<TreePhase, string> = { walk: 'walking', scan: 'reading', verify: 'verifying', apply: 'shifting', sync: 'syncing' };
 
@@ -30,7 +31,9 @@ Exit status: 0 done, 1 cannot read PATH, 2 usage error.`,
     const progress = progressLine(io);
     let report: InspectReport;
     try {
-      report = await inspectEntries(openImage(path, flag(args, 'cross-filesystems'), (label, done, total) => progress.update({ label, done, total })));
+      report = await inspectEntries(
+        openImage(path, flag(args, 'cross-filesystems'), (label, done, total) => progress.update({ label, done, total })),
+      );
     } finally {
       progress.end();
     }
@@ -72,11 +75,19 @@ Exit status: 0 shifted (or nothing to do), 1 refused or failed (nothing changed
 when refused), 2 usage error, 130 interrupted (run again to finish).
 MAP is an inline spec (0:100000:65536[,…]), map lines ("0 100000 65536"), a file, or - for stdin.`,
   options: {
-    reverse: { type: 'boolean', short: 'r' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' },
-    unmapped: { type: 'string' }, 'cross-filesystems': { type: 'boolean' }, 'no-sync': { type: 'boolean' },
+    reverse: { type: 'boolean', short: 'r' },
+    'dry-run': { type: 'boolean' },
+    json: { type: 'boolean' },
+    unmapped: { type: 'string' },
+    'cross-filesystems': { type: 'boolean' },
+    'no-sync': { type: 'boolean' },
   },
   async run(args, io) {
-    if (args.positionals.length !== 2) throw new UsageError(`fsidmap image shift takes DIR and MAP, got ${args.positionals.length} argument${args.positionals.length === 1 ? '' : 's'}`, 'see fsidmap image shift --help');
+    if (args.positionals.length !== 2)
+      throw new UsageError(
+        `fsidmap image shift takes DIR and MAP, got ${args.positionals.length} argument${args.positionals.length === 1 ? '' : 's'}`,
+        'see fsidmap image shift --help',
+      );
     const [dir, mapArg] = args.positionals;
     const map = readMapArg(mapArg, 'MAP');
     const unmapped = parseUnmapped(str(args, 'unmapped'));
@@ -88,10 +99,15 @@ MAP is an inline spec (0:100000:65536[,…]), map lines ("0 100000 65536"), a fi
     let report: ShiftReport;
     try {
       report = await shiftTree(dir, map, {
-        reverse: flag(args, 'reverse'), dryRun: flag(args, 'dry-run'), unmapped, crossFilesystems: flag(args, 'cross-filesystems'), sync: !flag(args, 'no-sync'),
-        stateDir: io.env.FSIDMAP_STATE_DIR, signal: controller.signal,
-        ...(io.env.FSIDMAP_CHECKPOINT_MS ? { checkpointMs: Number(io.env.FSIDMAP_CHECKPOINT_MS) } : {}),
-        ...(io.env.FSIDMAP_WORKERS ? { workers: Number(io.env.FSIDMAP_WORKERS) } : {}),
+        reverse: flag(args, 'reverse'),
+        dryRun: flag(args, 'dry-run'),
+        unmapped,
+        crossFilesystems: flag(args, 'cross-filesystems'),
+        sync: !flag(args, 'no-sync'),
+        stateDir: stateDir(io.env),
+        signal: controller.signal,
+        ...(envValue('FSIDMAP_CHECKPOINT_MS', io.env) ? { checkpointMs: Number(envValue('FSIDMAP_CHECKPOINT_MS', io.env)) } : {}),
+        ...(envValue('FSIDMAP_WORKERS', io.env) ? { workers: Number(envValue('FSIDMAP_WORKERS', io.env)) } : {}),
         onProgress: (p) => progress.update({ label: LABELS[p.phase], done: p.done, total: p.total }),
       });
     } catch (e) {
@@ -131,20 +147,29 @@ type ProgressFn = (label: string, done: number, total: number | null) => void;
 /** A directory, or a tar archive (plain or gzip) recognised by its first bytes. */
 function openImage(path: string, crossFilesystems: boolean, progress: ProgressFn): AsyncIterable<ImageEntry> {
   let st;
-  try { st = statSync(path); } catch (e) {
-    throw new FsidmapError('ERR_IMAGE_NOT_FOUND', `cannot open ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`, { context: { path } });
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new FsidmapError(
+      'ERR_IMAGE_NOT_FOUND',
+      `cannot open ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+      { context: { path } },
+    );
   }
   if (st.isDirectory()) return readTreeEntries(path, { crossFilesystems, onProgress: (p) => progress(LABELS[p.phase], p.done, p.total) });
   const kind = st.isFile() ? archiveKind(path) : null;
   if (kind === null) {
-    throw new FsidmapError('ERR_IMAGE_UNKNOWN', `${path} is neither a directory nor a tar archive`, { context: { path }, hint: 'image inspect reads directory trees and tar archives (plain or gzip)' });
+    throw new FsidmapError('ERR_IMAGE_UNKNOWN', `${path} is neither a directory nor a tar archive`, {
+      context: { path },
+      hint: 'image inspect reads directory trees and tar archives (plain or gzip)',
+    });
   }
   return tarEntries(path);
 }
 
 /** The tar reader is loaded only for archives: `image shift` starts faster without its modules. */
 async function* tarEntries(path: string): AsyncGenerator<ImageEntry> {
-  const { readTarEntries } = await import('../../image/tar-io/index.js');
+  const { readTarEntries } = await import('../../tar-io/index.js');
   yield* readTarEntries(path);
 }
 
@@ -176,9 +201,14 @@ function examples(e: { count: number; examples: string[] }): string {
 }
 
 export function formatInspect(path: string, r: InspectReport): string {
-  const types = Object.entries(r.types).filter(([, n]) => n > 0).map(([t, n]) => `${num(n)} ${t}`).join(', ');
-  const base = r.base.reason === 'empty' ? 'unknown (no entries)' :
-    `uid ${r.base.uid}, gid ${r.base.gid} (${r.base.reason === 'root-owner' ? 'owner of the root directory' : 'most common owner'}); offset map: uid "${r.base.uidMap}", gid "${r.base.gidMap}"`;
+  const types = Object.entries(r.types)
+    .filter(([, n]) => n > 0)
+    .map(([t, n]) => `${num(n)} ${t}`)
+    .join(', ');
+  const base =
+    r.base.reason === 'empty'
+      ? 'unknown (no entries)'
+      : `uid ${r.base.uid}, gid ${r.base.gid} (${r.base.reason === 'root-owner' ? 'owner of the root directory' : 'most common owner'}); offset map: uid "${r.base.uidMap}", gid "${r.base.gidMap}"`;
   return [
     `${path}: ${plural(r.entries, 'entry', 'entries')} (${types || 'none'})`,
     `  uids:        ${ranges(r.uids)}`,
@@ -195,15 +225,26 @@ export function formatInspect(path: string, r: InspectReport): string {
 
 export function formatShift(r: ShiftReport): string {
   const s = r.stats;
-  if (r.alreadyDone) return `${r.root} is already as the last shift with this MAP left it (that run was interrupted after its last step): nothing to do`;
-  const verb = r.dryRun ? (r.resumed ? 'would finish the interrupted shift of' : 'would shift') : r.resumed ? 'finished the interrupted shift of' : 'shifted';
+  if (r.alreadyDone)
+    return `${r.root} is already as the last shift with this MAP left it (that run was interrupted after its last step): nothing to do`;
+  const verb = r.dryRun
+    ? r.resumed
+      ? 'would finish the interrupted shift of'
+      : 'would shift'
+    : r.resumed
+      ? 'finished the interrupted shift of'
+      : 'shifted';
   const lines = [
     `${verb} ${r.root}: ${plural(s.owner, 'owner')}, ${plural(s.mode, 'mode')} restored, ${plural(s.aclAccess + s.aclDefault, 'ACL')}, ${plural(s.capability, 'capability', 'capabilities')}` +
-      (r.resumed ? '' : `; ${plural(s.entries, 'entry', 'entries')} read, ${num(s.unchanged)} unchanged, ${plural(s.hardLinks, 'extra hard link')}`) +
+      (r.resumed
+        ? ''
+        : `; ${plural(s.entries, 'entry', 'entries')} read, ${num(s.unchanged)} unchanged, ${plural(s.hardLinks, 'extra hard link')}`) +
       ` (${(r.durationMs / 1000).toFixed(2)} s)`,
   ];
   for (const k of r.kept) {
-    lines.push(`  not covered by MAP: ${k.kind} ${k.end - k.start === 1 ? k.start : `${k.start}-${k.end - 1}`} (${k.where}, ${plural(k.entries, 'entry', 'entries')})`);
+    lines.push(
+      `  not covered by MAP: ${k.kind} ${k.end - k.start === 1 ? k.start : `${k.start}-${k.end - 1}`} (${k.where}, ${plural(k.entries, 'entry', 'entries')})`,
+    );
   }
   if (r.skippedMounts.length > 0) lines.push(`  other mounts left alone: ${r.skippedMounts.join(', ')}`);
   return lines.join('\n');

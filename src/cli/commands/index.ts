@@ -12,14 +12,20 @@ export interface CommandModule {
 }
 
 export const commandModules: readonly CommandModule[] = [
-  { names: ['map check', 'map show', 'map translate', 'map compose', 'map invert', 'map mount-map'], load: async () => (await import('./map.js')).mapCommands },
+  {
+    names: ['map check', 'map show', 'map translate', 'map compose', 'map invert', 'map mount-map'],
+    load: async () => (await import('./map.js')).mapCommands,
+  },
   { names: ['image inspect', 'image shift'], load: async () => (await import('./image.js')).imageCommands },
   { names: ['alloc', 'release', 'list', 'show', 'who', 'gc'], load: async () => (await import('./alloc.js')).allocCommands },
   { names: ['subid check', 'subid audit'], load: async () => (await import('./subid.js')).subidCommands },
   { names: ['tar shift', 'tar unpack'], load: async () => (await import('./tar.js')).tarCommands },
   { names: ['simulate', 'explain'], load: async () => (await import('./userns.js')).usernsCommands },
   { names: ['mount', 'umount', 'run'], load: async () => (await import('./run.js')).runCommands },
-  { names: ['broker', 'broker status', 'broker alloc', 'broker release', 'broker list'], load: async () => (await import('./broker.js')).brokerCommands },
+  {
+    names: ['broker', 'broker status', 'broker alloc', 'broker release', 'broker list'],
+    load: async () => (await import('./broker.js')).brokerCommands,
+  },
   { names: ['serve', 'report'], load: async () => (await import('./serve.js')).serveCommands },
   { names: ['demo'], load: async () => [(await import('./demo.js')).demoCommand] },
 ];

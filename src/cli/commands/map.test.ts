@@ -11,7 +11,17 @@ describe('fsidmap map check (CLI contract)', () => {
   test('exit 0 and the extents when the kernel would accept', async () => {
     const r = await runCli(['map', 'check', '--json', '0:100000:65536,65536:300000:10']);
     assert.equal(r.code, 0);
-    assert.deepEqual(JSON.parse(r.stdout), { ok: true, errno: null, line: null, rule: null, message: null, extents: [[0, 100000, 65536], [65536, 300000, 10]] });
+    assert.deepEqual(JSON.parse(r.stdout), {
+      ok: true,
+      errno: null,
+      line: null,
+      rule: null,
+      message: null,
+      extents: [
+        [0, 100000, 65536],
+        [65536, 300000, 10],
+      ],
+    });
   });
   test('exit 1 with line, rule and errno on stderr when it would refuse', async () => {
     const r = await runCli(['map', 'check', '0 0 10\n5 100 1\n']);
@@ -23,11 +33,27 @@ describe('fsidmap map check (CLI contract)', () => {
     const r = await runCli(['map', 'check', '--json', '--kind', 'gid', '--unprivileged', '--euid', '1000', '--egid', '1000', '0 1000 1']);
     assert.equal(r.code, 1);
     const j = JSON.parse(r.stdout);
-    assert.equal(j.ok, false); assert.equal(j.errno, 'EPERM'); assert.equal(j.rule, 'setgroups-not-denied'); assert.equal(j.line, 1);
+    assert.equal(j.ok, false);
+    assert.equal(j.errno, 'EPERM');
+    assert.equal(j.rule, 'setgroups-not-denied');
+    assert.equal(j.line, 1);
     assert.deepEqual(j.extents, [[0, 1000, 1]]);
   });
   test('--unprivileged with --setgroups deny accepts the own-gid map', async () => {
-    const r = await runCli(['map', 'check', '--kind', 'gid', '--unprivileged', '--euid', '1000', '--egid', '1000', '--setgroups', 'deny', '0:1000:1']);
+    const r = await runCli([
+      'map',
+      'check',
+      '--kind',
+      'gid',
+      '--unprivileged',
+      '--euid',
+      '1000',
+      '--egid',
+      '1000',
+      '--setgroups',
+      'deny',
+      '0:1000:1',
+    ]);
     assert.equal(r.code, 0, r.stderr);
   });
   test('--parent: composition through the parent map', async () => {
@@ -59,7 +85,7 @@ describe('fsidmap map check (CLI contract)', () => {
 });
 
 describe('fsidmap map show / translate / compose / invert / mount-map', () => {
-  test('show prints the kernel format, in the kernel\'s order', async () => {
+  test("show prints the kernel format, in the kernel's order", async () => {
     const r = await runCli(['map', 'show', '0:100000:65536']);
     assert.equal(r.stdout, '         0     100000      65536\n');
     const n = await runCli(['map', 'show', '--normalize', '10 110 10\n0 100 10']);
@@ -69,7 +95,12 @@ describe('fsidmap map show / translate / compose / invert / mount-map', () => {
     assert.equal((await runCli(['map', 'translate', '0:100000:65536', '--down', '0', '5', '70000'])).stdout, '100000\n100005\n-\n');
     assert.equal((await runCli(['map', 'translate', '0:100000:65536', '--up', '100005', '3', '--munged'])).stdout, '5\n65534\n');
     const j = await runCli(['map', 'translate', '0:100000:65536', '--up', '--json', '100005', '3']);
-    assert.deepEqual(JSON.parse(j.stdout), { results: [{ input: 100005, output: 5 }, { input: 3, output: null }] });
+    assert.deepEqual(JSON.parse(j.stdout), {
+      results: [
+        { input: 100005, output: 5 },
+        { input: 3, output: null },
+      ],
+    });
     assert.equal((await runCli(['map', 'translate', '0:1:1', '--up', '--down', '1'])).code, 2);
     assert.equal((await runCli(['map', 'translate', '0:1:1', '--up', '-5'])).code, 2);
   });
@@ -87,7 +118,7 @@ describe('fsidmap map show / translate / compose / invert / mount-map', () => {
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /65536/);
   });
-  test('unknown commands name the family\'s commands', async () => {
+  test("unknown commands name the family's commands", async () => {
     const r = await runCli(['map', 'frobnicate']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /check, show, translate/);

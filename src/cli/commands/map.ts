@@ -1,6 +1,14 @@
 import { UsageError } from '../../errors.js';
 import {
-  type CheckKind, type MapWriter, checkMapWrite, compose, formatKernel, invert, mountMap, normalize, OVERFLOW_ID,
+  type CheckKind,
+  type MapWriter,
+  checkMapWrite,
+  compose,
+  formatKernel,
+  invert,
+  mountMap,
+  normalize,
+  OVERFLOW_ID,
 } from '../../idmap/index.js';
 import { type Command, defineCommand, flag, requireStr, str, u32Arg, write, writeJson } from '../command.js';
 import { readMapArg, readMapSource } from '../map-arg.js';
@@ -26,9 +34,14 @@ the write, 1 when it would refuse (stderr names the line, the rule and errno),
   --json               {"ok","errno","line","rule","message","extents"}
 ${MAP_HELP}`,
   options: {
-    kind: { type: 'string' }, parent: { type: 'string' }, unprivileged: { type: 'boolean' },
-    euid: { type: 'string' }, egid: { type: 'string' }, setgroups: { type: 'string' },
-    'no-setfcap': { type: 'boolean' }, json: { type: 'boolean' },
+    kind: { type: 'string' },
+    parent: { type: 'string' },
+    unprivileged: { type: 'boolean' },
+    euid: { type: 'string' },
+    egid: { type: 'string' },
+    setgroups: { type: 'string' },
+    'no-setfcap': { type: 'boolean' },
+    json: { type: 'boolean' },
   },
   async run(args, io) {
     const mapArg = onePositional(args.positionals, 'map check', 'MAP');
@@ -46,17 +59,31 @@ ${MAP_HELP}`,
         setgroups,
       };
     } else {
-      for (const o of ['euid', 'egid', 'setgroups']) if (args.values[o] !== undefined) throw new UsageError(`--${o} only applies with --unprivileged`);
+      for (const o of ['euid', 'egid', 'setgroups'])
+        if (args.values[o] !== undefined) throw new UsageError(`--${o} only applies with --unprivileged`);
       writer = { privileged: true, capSetfcap: !flag(args, 'no-setfcap') };
     }
     const { bytes, origin } = readMapSource(mapArg);
     const v = checkMapWrite(bytes, { kind, writer, ...(parent ? { parent } : {}) });
     if (flag(args, 'json')) {
-      writeJson(io, { ok: v.ok, errno: v.errno, line: v.line, rule: v.rule, message: v.message, extents: v.extents.map((e) => [e.first, e.lower, e.count]) });
+      writeJson(io, {
+        ok: v.ok,
+        errno: v.errno,
+        line: v.line,
+        rule: v.rule,
+        message: v.message,
+        extents: v.extents.map((e) => [e.first, e.lower, e.count]),
+      });
     } else if (v.ok) {
-      write(io.stdout, `ok: the kernel would accept ${origin} as ${kind}_map (${v.extents.length} line${v.extents.length === 1 ? '' : 's'})`);
+      write(
+        io.stdout,
+        `ok: the kernel would accept ${origin} as ${kind}_map (${v.extents.length} line${v.extents.length === 1 ? '' : 's'})`,
+      );
     } else {
-      write(io.stderr, `fsidmap: ${kind}_map write refused with ${v.errno}${v.line === null ? '' : ` at line ${v.line}`} (rule ${v.rule}): ${v.message}`);
+      write(
+        io.stderr,
+        `fsidmap: ${kind}_map write refused with ${v.errno}${v.line === null ? '' : ` at line ${v.line}`} (rule ${v.rule}): ${v.message}`,
+      );
       if (v.hint) write(io.stderr, `  hint: ${v.hint}`);
     }
     return v.ok ? 0 : 1;
@@ -94,8 +121,10 @@ ${MAP_HELP}`,
   options: { down: { type: 'boolean' }, up: { type: 'boolean' }, munged: { type: 'boolean' }, json: { type: 'boolean' } },
   async run(args, io) {
     const [mapArg, ...ids] = args.positionals;
-    if (mapArg === undefined || ids.length === 0) throw new UsageError('fsidmap map translate: give MAP and at least one ID', 'see fsidmap map translate --help');
-    const down = flag(args, 'down'), up = flag(args, 'up');
+    if (mapArg === undefined || ids.length === 0)
+      throw new UsageError('fsidmap map translate: give MAP and at least one ID', 'see fsidmap map translate --help');
+    const down = flag(args, 'down'),
+      up = flag(args, 'up');
     if (down === up) throw new UsageError('fsidmap map translate: give exactly one of --down and --up');
     const map = readMapArg(mapArg, 'map');
     const munged = flag(args, 'munged');
@@ -112,7 +141,7 @@ ${MAP_HELP}`,
 
 export const mapCompose = defineCommand({
   name: 'map compose',
-  summary: 'the map x → B(A(x)): A\'s lower column feeds B\'s first column',
+  summary: "the map x → B(A(x)): A's lower column feeds B's first column",
   usage: `fsidmap map compose A B\n\nPrints the composition in kernel format, normalized. ${MAP_HELP}`,
   options: {},
   async run(args, io) {
@@ -147,7 +176,11 @@ gives "300000 100000 100000".
 ${MAP_HELP}`,
   options: { idmap: { type: 'string' }, fsidmap: { type: 'string' }, 'allow-unmapped': { type: 'boolean' } },
   async run(args, io) {
-    if (args.positionals.length > 0) throw new UsageError(`fsidmap map mount-map: unexpected argument "${args.positionals[0]}"`, 'give the maps with --idmap and --fsidmap');
+    if (args.positionals.length > 0)
+      throw new UsageError(
+        `fsidmap map mount-map: unexpected argument "${args.positionals[0]}"`,
+        'give the maps with --idmap and --fsidmap',
+      );
     const idmap = readMapArg(requireStr(args, 'idmap', 'map mount-map'), 'id map');
     const fsidmap = readMapArg(requireStr(args, 'fsidmap', 'map mount-map'), 'fsid map');
     io.stdout.write(formatKernel(mountMap(idmap, fsidmap, { allowUnmapped: flag(args, 'allow-unmapped') })));
@@ -163,6 +196,7 @@ function onePositional(p: string[], command: string, what: string): string {
 }
 
 function twoPositionals(p: string[], command: string, a: string, b: string): [string, string] {
-  if (p.length !== 2) throw new UsageError(`fsidmap ${command}: expected ${a} and ${b}, got ${p.length} argument(s)`, `see fsidmap ${command} --help`);
+  if (p.length !== 2)
+    throw new UsageError(`fsidmap ${command}: expected ${a} and ${b}, got ${p.length} argument(s)`, `see fsidmap ${command} --help`);
   return [p[0], p[1]];
 }

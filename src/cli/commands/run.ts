@@ -7,28 +7,43 @@ import { readMapArg } from '../map-arg.js';
 
 const MAP_HELP = 'MAP is an inline spec (0:100000:65536[,…]), map lines ("0 100000 65536"), a file, or - for stdin.';
 
-interface Pair { uid: IdMap; gid: IdMap }
+interface Pair {
+  uid: IdMap;
+  gid: IdMap;
+}
 
 /**
  * --PREFIXidmap MAP, or --PREFIXuidmap MAP --PREFIXgidmap MAP: one map for
  * both, or one of each. Undefined when none is given.
  */
 function mapPair(args: ParsedArgs, prefix: '' | 'fs', what: string): Pair | undefined {
-  const both = str(args, `${prefix}idmap`), u = str(args, `${prefix}uidmap`), g = str(args, `${prefix}gidmap`);
+  const both = str(args, `${prefix}idmap`),
+    u = str(args, `${prefix}uidmap`),
+    g = str(args, `${prefix}gidmap`);
   if (both !== undefined && (u !== undefined || g !== undefined)) {
     throw new UsageError(`--${prefix}idmap sets both maps: do not combine it with --${prefix}uidmap/--${prefix}gidmap`);
   }
-  if (both !== undefined) { const m = readMapArg(both, what); return { uid: m, gid: m }; }
+  if (both !== undefined) {
+    const m = readMapArg(both, what);
+    return { uid: m, gid: m };
+  }
   if ((u === undefined) !== (g === undefined)) {
-    throw new UsageError(`--${prefix}uidmap and --${prefix}gidmap go together`, `give both, or --${prefix}idmap for one map used for uids and gids`);
+    throw new UsageError(
+      `--${prefix}uidmap and --${prefix}gidmap go together`,
+      `give both, or --${prefix}idmap for one map used for uids and gids`,
+    );
   }
   if (u !== undefined) return { uid: readMapArg(u, `${what} (uids)`), gid: readMapArg(g!, `${what} (gids)`) };
   return undefined;
 }
 
 const mapOptions = {
-  idmap: { type: 'string' }, uidmap: { type: 'string' }, gidmap: { type: 'string' },
-  fsidmap: { type: 'string' }, fsuidmap: { type: 'string' }, fsgidmap: { type: 'string' },
+  idmap: { type: 'string' },
+  uidmap: { type: 'string' },
+  gidmap: { type: 'string' },
+  fsidmap: { type: 'string' },
+  fsuidmap: { type: 'string' },
+  fsgidmap: { type: 'string' },
 } as const;
 
 export const mountCommand = defineCommand({
@@ -51,9 +66,14 @@ idmapped mounts, SRC already idmapped, …: the message says which); 2 bad input
   options: mapOptions,
   async run(args, io) {
     if (args.positionals.length !== 2) throw new UsageError('fsidmap mount needs SRC and DST', 'see fsidmap mount --help');
-    const ids = mapPair(args, '', 'id map'), fs = mapPair(args, 'fs', 'fsid map');
+    const ids = mapPair(args, '', 'id map'),
+      fs = mapPair(args, 'fs', 'fsid map');
     if (!ids) throw new UsageError('fsidmap mount: --idmap (or --uidmap and --gidmap) is required');
-    if (!fs) throw new UsageError('fsidmap mount: --fsidmap (or --fsuidmap and --fsgidmap) is required', 'without an fsid map the kernel uses the id map: a plain bind mount does that');
+    if (!fs)
+      throw new UsageError(
+        'fsidmap mount: --fsidmap (or --fsuidmap and --fsgidmap) is required',
+        'without an fsid map the kernel uses the id map: a plain bind mount does that',
+      );
     const [src, dst] = args.positionals.map((p) => resolve(p));
     const { mountIdmapped } = await import('../../container/host-mount.js');
     const r = await mountIdmapped(src, dst, ids, fs);
@@ -84,7 +104,11 @@ Exit status: 0 unmounted; 1 refused (busy, not an idmapped mount, …).`,
 
 function absolute(p: string): string {
   const abs = isAbsolute(p) ? p : resolve(p);
-  try { return realpathSync(abs); } catch { return abs; }
+  try {
+    return realpathSync(abs);
+  } catch {
+    return abs;
+  }
 }
 
 export const runCommand = defineCommand({
@@ -123,13 +147,27 @@ container: CMD's process group gets the signal, and SIGKILL follows after
 FSIDMAP_STOP_TIMEOUT seconds (default 10). With a terminal, CMD is its foreground
 job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
   options: {
-    name: { type: 'string' }, ...mapOptions, allocate: { type: 'boolean' }, fs: { type: 'string' },
-    rootfs: { type: 'string' }, volume: { type: 'string', multiple: true }, user: { type: 'string' }, hostname: { type: 'string' },
+    name: { type: 'string' },
+    ...mapOptions,
+    allocate: { type: 'boolean' },
+    fs: { type: 'string' },
+    rootfs: { type: 'string' },
+    volume: { type: 'string', multiple: true },
+    user: { type: 'string' },
+    hostname: { type: 'string' },
   },
   async run(args, io) {
     const c = await import('../../container/index.js');
-    if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}" before --`, 'put the command after --: fsidmap run [OPTIONS] -- CMD [ARGS...]');
-    if (args.rest.length === 0) throw new UsageError('fsidmap run: no command', 'put the command after --, e.g. fsidmap run --idmap 0:100000:65536 --rootfs DIR -- /bin/sh');
+    if (args.positionals.length > 0)
+      throw new UsageError(
+        `unexpected argument "${args.positionals[0]}" before --`,
+        'put the command after --: fsidmap run [OPTIONS] -- CMD [ARGS...]',
+      );
+    if (args.rest.length === 0)
+      throw new UsageError(
+        'fsidmap run: no command',
+        'put the command after --, e.g. fsidmap run --idmap 0:100000:65536 --rootfs DIR -- /bin/sh',
+      );
     const idPair = mapPair(args, '', 'id map');
     const allocate = flag(args, 'allocate');
     if ((idPair ? 1 : 0) + (allocate ? 1 : 0) !== 1) {
@@ -141,30 +179,41 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
     const name = str(args, 'name');
     if (name !== undefined) c.checkName(name);
     const timeout = io.env.FSIDMAP_STOP_TIMEOUT;
-    if (timeout !== undefined && !/^\d+$/.test(timeout)) throw new UsageError(`FSIDMAP_STOP_TIMEOUT must be a whole number of seconds, got "${timeout}"`);
-    const volumes = strs(args, 'volume').map((v) => c.parseVolumeArg(v, (text, what) => { const m = readMapArg(text, what); return { uid: m, gid: m }; }));
+    if (timeout !== undefined && !/^\d+$/.test(timeout))
+      throw new UsageError(`FSIDMAP_STOP_TIMEOUT must be a whole number of seconds, got "${timeout}"`);
+    const volumes = strs(args, 'volume').map((v) =>
+      c.parseVolumeArg(v, (text, what) => {
+        const m = readMapArg(text, what);
+        return { uid: m, gid: m };
+      }),
+    );
     const user = str(args, 'user');
     const needsRegistry = allocate || fsName !== undefined;
     // An ordinary user's ranges are the broker's to hand out: its registry, not a database the user could write.
-    const registry = !needsRegistry ? undefined
-      : process.geteuid?.() === 0 ? await c.openRegistry(io.env.FSIDMAP_DB ? { db: io.env.FSIDMAP_DB } : {})
+    const registry = !needsRegistry
+      ? undefined
+      : process.geteuid?.() === 0
+        ? await c.openRegistry(io.env.FSIDMAP_DB ? { db: io.env.FSIDMAP_DB } : {})
         : (await import('../../broker/run-client.js')).brokerRunRegistry(io.env);
     try {
-      return await c.runContainer({
-        ...(name !== undefined ? { name } : {}),
-        ids: idPair ? { kind: 'maps', maps: idPair } : { kind: 'allocate' },
-        fs: fsPair ? { kind: 'maps', maps: fsPair } : fsName !== undefined ? { kind: 'registry', name: fsName } : { kind: 'none' },
-        ...(str(args, 'rootfs') !== undefined ? { rootfs: str(args, 'rootfs')! } : {}),
-        volumes,
-        ...(user !== undefined ? { user: c.parseUserArg(user) } : {}),
-        ...(str(args, 'hostname') !== undefined ? { hostname: str(args, 'hostname')! } : {}),
-        command: args.rest,
-        ...(registry ? { registry } : {}),
-        ...(timeout !== undefined ? { stopTimeout: Number(timeout) } : {}),
-      }, {
-        env: io.env,
-        onWarning: (m) => write(io.stderr, `fsidmap: note: ${m}`),
-      });
+      return await c.runContainer(
+        {
+          ...(name !== undefined ? { name } : {}),
+          ids: idPair ? { kind: 'maps', maps: idPair } : { kind: 'allocate' },
+          fs: fsPair ? { kind: 'maps', maps: fsPair } : fsName !== undefined ? { kind: 'registry', name: fsName } : { kind: 'none' },
+          ...(str(args, 'rootfs') !== undefined ? { rootfs: str(args, 'rootfs')! } : {}),
+          volumes,
+          ...(user !== undefined ? { user: c.parseUserArg(user) } : {}),
+          ...(str(args, 'hostname') !== undefined ? { hostname: str(args, 'hostname')! } : {}),
+          command: args.rest,
+          ...(registry ? { registry } : {}),
+          ...(timeout !== undefined ? { stopTimeout: Number(timeout) } : {}),
+        },
+        {
+          env: io.env,
+          onWarning: (m) => write(io.stderr, `fsidmap: note: ${m}`),
+        },
+      );
     } catch (e) {
       // A command that cannot be run answers like a shell: 127 not found, 126 not executable.
       if (e instanceof FsidmapError && (e.code === 'ERR_RUN_CMD_NOT_FOUND' || e.code === 'ERR_RUN_CMD_NOT_EXECUTABLE')) {

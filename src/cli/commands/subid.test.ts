@@ -7,7 +7,11 @@ import { runCli } from '../run-cli.test-support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fsidmap-subid-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const f = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, Buffer.from(text, 'latin1')); return p; };
+const f = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, Buffer.from(text, 'latin1'));
+  return p;
+};
 const passwd = f('passwd', 'root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/:/bin/sh\nbob:x:1001:1001::/:/bin/sh\n');
 const group = f('group', 'root:x:0:\nalice:x:1000:\nbob:x:1001:\n');
 const subuid = f('subuid', 'alice:100000:30000\nalice:130000:35536\nbob:165536:65536\n');
@@ -21,7 +25,21 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 }
 
 test('subid check: exit 0 when every given map is allowed, with what is written', async () => {
-  const r = await cli('subid', 'check', ...FILES, '--login-defs', defs, '--user', 'alice', '--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536,65536:1000:1', '--fsuidmap', '0:1000:1');
+  const r = await cli(
+    'subid',
+    'check',
+    ...FILES,
+    '--login-defs',
+    defs,
+    '--user',
+    'alice',
+    '--uidmap',
+    '0:100000:65536',
+    '--gidmap',
+    '0:100000:65536,65536:1000:1',
+    '--fsuidmap',
+    '0:1000:1',
+  );
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^user alice \(uid 1000, gid 1000\): subordinate uids \[100000, 165536\)/);
   assert.match(r.out, /uid map: allowed; writes "0 100000 65536\\n" \(lines 1,2\)/);
@@ -29,14 +47,39 @@ test('subid check: exit 0 when every given map is allowed, with what is written'
 });
 
 test('subid check: exit 1 when any map is refused; the refusal names the id and its holder', async () => {
-  const r = await cli('subid', 'check', ...FILES, '--login-defs', defs, '--user', 'alice', '--uidmap', '0:100000:65536', '--fsuidmap', '0:165000:1000');
+  const r = await cli(
+    'subid',
+    'check',
+    ...FILES,
+    '--login-defs',
+    defs,
+    '--user',
+    'alice',
+    '--uidmap',
+    '0:100000:65536',
+    '--fsuidmap',
+    '0:165000:1000',
+  );
   assert.equal(r.code, 1);
   assert.match(r.out, /fsuid map: refused \(ownership, not-owned\): .*165536.*bob/);
   assert.match(r.out, /hint: /);
 });
 
 test('subid check --json: the documented shape', async () => {
-  const r = await cli('subid', 'check', ...FILES, '--login-defs', defs, '--user', '1000', '--gidmap', '0 1000 1', '--uidmap', '0 100000 65537', '--json');
+  const r = await cli(
+    'subid',
+    'check',
+    ...FILES,
+    '--login-defs',
+    defs,
+    '--user',
+    '1000',
+    '--gidmap',
+    '0 1000 1',
+    '--uidmap',
+    '0 100000 65537',
+    '--json',
+  );
   assert.equal(r.code, 1);
   const j = JSON.parse(r.out);
   assert.deepEqual(Object.keys(j).sort(), ['allowed', 'gid', 'maps', 'owned', 'uid', 'user']);
@@ -89,7 +132,9 @@ test('subid audit: exit 0 on clean files, 1 with an error finding; --json lists 
   const r = await cli('subid', 'audit', '--subuid', bad, '--subgid', subgid, '--passwd', passwd, '--group', group);
   assert.equal(r.code, 1);
   assert.match(r.out, /^error {3}overlap .*bad-subuid:1,2: /m);
-  const j = JSON.parse((await cli('subid', 'audit', '--subuid', bad, '--subgid', subgid, '--passwd', passwd, '--group', group, '--json')).out);
+  const j = JSON.parse(
+    (await cli('subid', 'audit', '--subuid', bad, '--subgid', subgid, '--passwd', passwd, '--group', group, '--json')).out,
+  );
   assert.deepEqual(Object.keys(j).sort(), ['counts', 'entries', 'findings', 'lines', 'paths', 'truncated']);
   assert.equal(j.counts.error, 1);
   assert.equal(j.findings[0].code, 'overlap');
@@ -100,7 +145,21 @@ test('subid audit: exit 0 on clean files, 1 with an error finding; --json lists 
 
 test('subid audit: --max-per-code caps the listing and counts the rest', async () => {
   const many = f('many', Array.from({ length: 30 }, (_, i) => `u${i}:100000:65536`).join('\n') + '\n');
-  const r = await cli('subid', 'audit', '--subuid', many, '--subgid', many, '--passwd', passwd, '--group', group, '--max-per-code', '3', '--json');
+  const r = await cli(
+    'subid',
+    'audit',
+    '--subuid',
+    many,
+    '--subgid',
+    many,
+    '--passwd',
+    passwd,
+    '--group',
+    group,
+    '--max-per-code',
+    '3',
+    '--json',
+  );
   const j = JSON.parse(r.out);
   assert.equal(j.findings.filter((x: { code: string }) => x.code === 'overlap').length, 3);
   assert.equal(j.truncated.overlap, 2 * 29 - 3);

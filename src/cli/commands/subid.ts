@@ -8,7 +8,10 @@ import { type Command, type ParsedArgs, defineCommand, flag, requireStr, str, u3
 import { readMapSource } from '../map-arg.js';
 
 const PATH_OPTIONS = {
-  subuid: { type: 'string' }, subgid: { type: 'string' }, passwd: { type: 'string' }, group: { type: 'string' },
+  subuid: { type: 'string' },
+  subgid: { type: 'string' },
+  passwd: { type: 'string' },
+  group: { type: 'string' },
 } as const;
 
 const PATH_HELP = `  --subuid F, --subgid F, --passwd F, --group F
@@ -36,8 +39,15 @@ MAP is an inline spec (0:100000:65536[,…]), map lines ("0 100000 65536"), a
 file, or - for stdin; its numbers become newuidmap's arguments, three per line.
 Exit status: 0 all given maps allowed, 1 any refused, 2 usage error.`,
   options: {
-    user: { type: 'string' }, uidmap: { type: 'string' }, gidmap: { type: 'string' }, fsuidmap: { type: 'string' }, fsgidmap: { type: 'string' },
-    gid: { type: 'string' }, json: { type: 'boolean' }, 'login-defs': { type: 'string' }, ...PATH_OPTIONS,
+    user: { type: 'string' },
+    uidmap: { type: 'string' },
+    gidmap: { type: 'string' },
+    fsuidmap: { type: 'string' },
+    fsgidmap: { type: 'string' },
+    gid: { type: 'string' },
+    json: { type: 'boolean' },
+    'login-defs': { type: 'string' },
+    ...PATH_OPTIONS,
   },
   async run(args, io) {
     noPositionals(args, 'subid check');
@@ -48,7 +58,9 @@ Exit status: 0 all given maps allowed, 1 any refused, 2 usage error.`,
     }
     const gid = str(args, 'gid');
     const report = checkDelegation({
-      user: requireStr(args, 'user', 'subid check'), maps, paths: { ...paths(args), loginDefs: str(args, 'login-defs') },
+      user: requireStr(args, 'user', 'subid check'),
+      maps,
+      paths: { ...paths(args), loginDefs: str(args, 'login-defs') },
       ...(gid === undefined ? {} : { gid: u32Arg(gid, '--gid') }),
     });
     if (flag(args, 'json')) writeJson(io, checkJson(report));
@@ -80,14 +92,23 @@ Exit status: 0 no error-level finding, 1 at least one, 2 usage error.`,
     const report = auditHost({ paths: paths(args), ...(max === undefined ? {} : { maxPerCode: u32Arg(max, '--max-per-code') }) });
     if (flag(args, 'json')) {
       writeJson(io, {
-        paths: report.paths, counts: report.counts, truncated: report.truncated, entries: report.entries, lines: report.lines,
+        paths: report.paths,
+        counts: report.counts,
+        truncated: report.truncated,
+        entries: report.entries,
+        lines: report.lines,
         findings: report.findings,
       });
     } else {
       for (const f of report.findings) write(io.stdout, findingText(f, report.paths));
-      const more = Object.entries(report.truncated).map(([c, n]) => `${n} more ${c}`).join(', ');
-      write(io.stdout, `${report.paths.subuid}: ${report.lines.subuid} lines, ${report.entries.subuid} entries; ${report.paths.subgid}: ${report.lines.subgid} lines, ${report.entries.subgid} entries; ` +
-        `${report.counts.error} error(s), ${report.counts.warning} warning(s), ${report.counts.info} note(s)${more ? ` (not listed: ${more})` : ''}`);
+      const more = Object.entries(report.truncated)
+        .map(([c, n]) => `${n} more ${c}`)
+        .join(', ');
+      write(
+        io.stdout,
+        `${report.paths.subuid}: ${report.lines.subuid} lines, ${report.entries.subuid} entries; ${report.paths.subgid}: ${report.lines.subgid} lines, ${report.entries.subgid} entries; ` +
+          `${report.counts.error} error(s), ${report.counts.warning} warning(s), ${report.counts.info} note(s)${more ? ` (not listed: ${more})` : ''}`,
+      );
     }
     return report.counts.error > 0 ? 1 : 0;
   },
@@ -96,19 +117,29 @@ Exit status: 0 no error-level finding, 1 at least one, 2 usage error.`,
 export const subidCommands: Command[] = [subidCheck, subidAudit];
 
 function paths(args: ParsedArgs): Partial<HostPaths> {
-  return { subuid: str(args, 'subuid'), subgid: str(args, 'subgid'), passwd: str(args, 'passwd'), group: str(args, 'group') } as Partial<HostPaths>;
+  return {
+    subuid: str(args, 'subuid'),
+    subgid: str(args, 'subgid'),
+    passwd: str(args, 'passwd'),
+    group: str(args, 'group'),
+  } as Partial<HostPaths>;
 }
 
 function noPositionals(args: ParsedArgs, command: string): void {
-  if (args.positionals.length > 0) throw new UsageError(`fsidmap ${command}: unexpected argument "${args.positionals[0]}"`, `see fsidmap ${command} --help`);
+  if (args.positionals.length > 0)
+    throw new UsageError(`fsidmap ${command}: unexpected argument "${args.positionals[0]}"`, `see fsidmap ${command} --help`);
 }
 
-const intervals = (spans: ReadonlyArray<readonly [number, number]>) => (spans.length === 0 ? 'nothing' : spans.map(([s, e]) => `[${s}, ${e})`).join(' '));
+const intervals = (spans: ReadonlyArray<readonly [number, number]>) =>
+  spans.length === 0 ? 'nothing' : spans.map(([s, e]) => `[${s}, ${e})`).join(' ');
 
 function checkText(r: CheckReport): string {
   const out: string[] = [];
-  out.push(r.user ? `user ${r.user.name} (uid ${r.uid}, gid ${r.gid}): subordinate uids ${intervals(r.owned.subuid)}; subordinate gids ${intervals(r.owned.subgid)}`
-    : `uid ${r.uid}: no passwd entry`);
+  out.push(
+    r.user
+      ? `user ${r.user.name} (uid ${r.uid}, gid ${r.gid}): subordinate uids ${intervals(r.owned.subuid)}; subordinate gids ${intervals(r.owned.subgid)}`
+      : `uid ${r.uid}: no passwd entry`,
+  );
   for (const m of r.maps) {
     if (m.allowed) {
       out.push(`${m.kind} map: allowed${allowedDetail(m)}`);
@@ -137,10 +168,22 @@ function allowedDetail(m: MapCheck): string {
 function checkJson(r: CheckReport): unknown {
   return {
     user: r.user ? { name: r.user.name, uid: r.user.uid, gid: r.user.gid } : null,
-    uid: r.uid, gid: r.gid, allowed: r.allowed, owned: r.owned,
+    uid: r.uid,
+    gid: r.gid,
+    allowed: r.allowed,
+    owned: r.owned,
     maps: r.maps.map((m) => {
       const d = m.decision;
-      const base = { kind: m.kind, allowed: m.allowed, stage: m.stage, rule: m.rule, message: m.message, hint: m.hint, write: m.write, installed: m.installed };
+      const base = {
+        kind: m.kind,
+        allowed: m.allowed,
+        stage: m.stage,
+        rule: m.rule,
+        message: m.message,
+        hint: m.hint,
+        write: m.write,
+        installed: m.installed,
+      };
       if (d && 'ranges' in d) {
         const nd = d as NewIdmapDecision;
         return { ...base, tool: nd.tool, stderr: nd.stderr, setgroups: nd.setgroups, ranges: nd.ranges, kernel: kernelJson(nd.kernel) };
@@ -159,6 +202,9 @@ function kernelJson(k: NewIdmapDecision['kernel']): unknown {
 }
 
 function findingText(f: Finding, p: HostPaths): string {
-  const where = f.file === null ? '' : ` ${f.file === 'subuid' ? p.subuid : p.subgid}${f.lines.length > 0 ? `:${f.lines.slice(0, 6).join(',')}${f.lines.length > 6 ? ',…' : ''}` : ''}`;
+  const where =
+    f.file === null
+      ? ''
+      : ` ${f.file === 'subuid' ? p.subuid : p.subgid}${f.lines.length > 0 ? `:${f.lines.slice(0, 6).join(',')}${f.lines.length > 6 ? ',…' : ''}` : ''}`;
   return `${f.severity.padEnd(7)} ${f.code}${where}: ${f.message}\n  hint: ${f.hint}`;
 }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { PassThrough, Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { buildArchive } from '../../../test/support/tar-builder.js';
-import { TarEntryParser } from '../../image/tar/entry-parser.js';
+import { TarEntryParser } from '../../tar/entry-parser.js';
 import { main } from '../main.js';
 
 /** Runs the CLI with in-memory streams (the node-stream path of `tar shift`). */
@@ -18,7 +18,10 @@ async function cli(argv: string[], stdin: Buffer = Buffer.alloc(0)): Promise<{ c
   return { code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
 }
 
-const archive = buildArchive([{ path: 'a', uid: 0, gid: 0, data: Buffer.from('data') }, { path: 'b', uid: 70000, gid: 1 }]);
+const archive = buildArchive([
+  { path: 'a', uid: 0, gid: 0, data: Buffer.from('data') },
+  { path: 'b', uid: 70000, gid: 1 },
+]);
 
 function uids(tar: Buffer): number[] {
   const p = new TarEntryParser(() => undefined);

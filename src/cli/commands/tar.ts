@@ -2,13 +2,13 @@ import { createReadStream, openSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { FsidmapError, UsageError } from '../../errors.js';
 import type { IdMap } from '../../idmap/index.js';
-import { writeFileAtomically } from '../../image/tar-io/atomic-output.js';
-import { fdReadable, fdWritable, shiftTarFd } from '../../image/tar-io/shift-fd.js';
-import { type ShiftTarOptions, shiftTarStream, type TarShiftResult } from '../../image/tar-io/shift-stream.js';
-import { blockingStdio, releaseStdio } from '../../image/tar-io/stdio-fd.js';
-import type { UnpackResult } from '../../image/tar-io/unpack.js';
-import type { NamesPolicy, ShiftOptions, UnmappedPolicy } from '../../image/tar/id-shift.js';
-import type { TarWarning } from '../../image/tar/warnings.js';
+import { writeFileAtomically } from '../../tar-io/atomic-output.js';
+import { fdReadable, fdWritable, shiftTarFd } from '../../tar-io/shift-fd.js';
+import { type ShiftTarOptions, shiftTarStream, type TarShiftResult } from '../../tar-io/shift-stream.js';
+import { blockingStdio, releaseStdio } from '../../tar-io/stdio-fd.js';
+import type { UnpackResult } from '../../tar-io/unpack.js';
+import type { NamesPolicy, ShiftOptions, UnmappedPolicy } from '../../tar/id-shift.js';
+import type { TarWarning } from '../../tar/warnings.js';
 import { type CommandIO, type ParsedArgs, defineCommand, flag, str, u32Arg, write, writeJson } from '../command.js';
 import { readMapArg } from '../map-arg.js';
 
@@ -52,13 +52,21 @@ With --json the summary {"entries","headersRewritten","paxRewritten","paxCreated
 standard error (standard output carries the archive).
 ${MAP_HELP}`,
   options: {
-    reverse: { type: 'boolean' }, 'gid-map': { type: 'string' }, unmapped: { type: 'string' }, names: { type: 'string' },
-    strict: { type: 'boolean' }, json: { type: 'boolean' }, input: { type: 'string', short: 'i' }, output: { type: 'string', short: 'o' },
-    gzip: { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' },
+    reverse: { type: 'boolean' },
+    'gid-map': { type: 'string' },
+    unmapped: { type: 'string' },
+    names: { type: 'string' },
+    strict: { type: 'boolean' },
+    json: { type: 'boolean' },
+    input: { type: 'string', short: 'i' },
+    output: { type: 'string', short: 'o' },
+    gzip: { type: 'boolean' },
+    verbose: { type: 'boolean', short: 'v' },
   },
   async run(args, io) {
     const [mapArg, ...extra] = args.positionals;
-    if (mapArg === undefined || extra.length > 0) throw new UsageError('fsidmap tar shift takes exactly one argument, MAP', 'see fsidmap tar shift --help');
+    if (mapArg === undefined || extra.length > 0)
+      throw new UsageError('fsidmap tar shift takes exactly one argument, MAP', 'see fsidmap tar shift --help');
     const shift = shiftOptions(args, mapArg, 'tar shift');
     const inputPath = str(args, 'input');
     const outputPath = str(args, 'output');
@@ -66,7 +74,10 @@ ${MAP_HELP}`,
       throw new UsageError('refusing to write an archive to a terminal', 'redirect standard output to a file or pass -o FILE');
     }
     if (inputPath === undefined && (io.stdin as { isTTY?: boolean }).isTTY) {
-      throw new UsageError('fsidmap tar shift reads the archive from standard input, which is a terminal', 'redirect a file into it (< in.tar) or pass -i FILE');
+      throw new UsageError(
+        'fsidmap tar shift reads the archive from standard input, which is a terminal',
+        'redirect a file into it (< in.tar) or pass -i FILE',
+      );
     }
     const gzip = flag(args, 'gzip') || (outputPath !== undefined && /\.(t?gz)$/.test(outputPath));
     const warnings = warningPrinter(io, flag(args, 'strict'));
@@ -82,7 +93,10 @@ ${MAP_HELP}`,
     const summaryTo = outputPath === undefined ? io.stderr : io.stdout;
     if (flag(args, 'json')) summaryTo.write(JSON.stringify(result) + '\n');
     else if (flag(args, 'verbose')) {
-      write(io.stderr, `fsidmap: ${result.entries} entries, ${result.headersRewritten} headers rewritten, ${result.paxRewritten} PAX headers rewritten, ${result.paxCreated} created; ids: ${result.ids.mapped} mapped, ${result.ids.kept} kept, ${result.ids.replaced} replaced; ${result.bytesIn} bytes in, ${result.bytesOut} out`);
+      write(
+        io.stderr,
+        `fsidmap: ${result.entries} entries, ${result.headersRewritten} headers rewritten, ${result.paxRewritten} PAX headers rewritten, ${result.paxCreated} created; ids: ${result.ids.mapped} mapped, ${result.ids.kept} kept, ${result.ids.replaced} replaced; ${result.bytesIn} bytes in, ${result.bytesOut} out`,
+      );
     }
     return 0;
   },
@@ -119,11 +133,16 @@ With --json: {"entries","files","dirs","symlinks","hardlinks","devices","fifos",
 "skipped","bytes","ids":{"mapped","kept","replaced"},"warnings"} on standard output.
 ${MAP_HELP}`,
   options: {
-    reverse: { type: 'boolean' }, 'gid-map': { type: 'string' }, unmapped: { type: 'string' },
-    strict: { type: 'boolean' }, json: { type: 'boolean' }, 'no-same-owner': { type: 'boolean' },
+    reverse: { type: 'boolean' },
+    'gid-map': { type: 'string' },
+    unmapped: { type: 'string' },
+    strict: { type: 'boolean' },
+    json: { type: 'boolean' },
+    'no-same-owner': { type: 'boolean' },
   },
   async run(args, io) {
-    if (args.positionals.length !== 3) throw new UsageError('fsidmap tar unpack takes three arguments: MAP ARCHIVE DIR', 'see fsidmap tar unpack --help');
+    if (args.positionals.length !== 3)
+      throw new UsageError('fsidmap tar unpack takes three arguments: MAP ARCHIVE DIR', 'see fsidmap tar unpack --help');
     const [mapArg, archive, dir] = args.positionals;
     const shift = shiftOptions(args, mapArg, 'tar unpack');
     const warnings = warningPrinter(io, flag(args, 'strict'));
@@ -131,7 +150,7 @@ ${MAP_HELP}`,
     let result: UnpackResult;
     try {
       // Loaded here: unpack needs koffi (mknod, lsetxattr), which `tar shift` should not pay for.
-      const { unpackTar } = await import('../../image/tar-io/unpack.js');
+      const { unpackTar } = await import('../../tar-io/unpack.js');
       result = await unpackTar(input, dir, { ...shift, sameOwner: !flag(args, 'no-same-owner'), onWarning: warnings.onWarning });
     } catch (e) {
       throw inputError(e, archive === '-' ? undefined : archive);
@@ -139,7 +158,11 @@ ${MAP_HELP}`,
       warnings.finish();
     }
     if (flag(args, 'json')) writeJson(io, result);
-    else write(io.stdout, `unpacked ${result.entries} entries into ${dir} (${result.files} files, ${result.dirs} directories, ${result.symlinks} symlinks, ${result.hardlinks} hard links, ${result.devices + result.fifos} special files${result.skipped > 0 ? `, ${result.skipped} skipped` : ''})`);
+    else
+      write(
+        io.stdout,
+        `unpacked ${result.entries} entries into ${dir} (${result.files} files, ${result.dirs} directories, ${result.symlinks} symlinks, ${result.hardlinks} hard links, ${result.devices + result.fifos} special files${result.skipped > 0 ? `, ${result.skipped} skipped` : ''})`,
+      );
     return 0;
   },
 });
@@ -151,12 +174,20 @@ export const tarCommands = [tarShift, tarUnpack];
  * stdin/stdout) take the fast blocking loop; anything else (a test's
  * in-memory streams) goes through node streams.
  */
-async function shiftWithIo(io: CommandIO, inputPath: string | undefined, outputPath: string | undefined, options: ShiftTarOptions): Promise<TarShiftResult> {
-  const inFd = inputPath !== undefined ? { fd: openSync(inputPath, 'r'), owned: true } : io.stdin === process.stdin ? blockingStdio(0) : null;
+async function shiftWithIo(
+  io: CommandIO,
+  inputPath: string | undefined,
+  outputPath: string | undefined,
+  options: ShiftTarOptions,
+): Promise<TarShiftResult> {
+  const inFd =
+    inputPath !== undefined ? { fd: openSync(inputPath, 'r'), owned: true } : io.stdin === process.stdin ? blockingStdio(0) : null;
   try {
     const input = (): Readable => (inFd ? fdReadable(inFd.fd) : stdinStream(io));
     if (outputPath !== undefined) {
-      return await writeFileAtomically(outputPath, (outFd) => (inFd ? shiftTarFd(inFd.fd, outFd, options) : shiftTarStream(input(), fdWritable(outFd), options)));
+      return await writeFileAtomically(outputPath, (outFd) =>
+        inFd ? shiftTarFd(inFd.fd, outFd, options) : shiftTarStream(input(), fdWritable(outFd), options),
+      );
     }
     const outFd = io.stdout === process.stdout ? blockingStdio(1) : null;
     try {
@@ -172,13 +203,20 @@ async function shiftWithIo(io: CommandIO, inputPath: string | undefined, outputP
 
 /** The shift options both commands share, validated once here. */
 function shiftOptions(args: ParsedArgs, mapArg: string, command: string): ShiftOptions {
-  if (mapArg === '-') throw new UsageError(`fsidmap ${command}: MAP cannot be "-" here (standard input carries the archive)`, 'give the map inline (0:100000:65536) or as a file');
+  if (mapArg === '-')
+    throw new UsageError(
+      `fsidmap ${command}: MAP cannot be "-" here (standard input carries the archive)`,
+      'give the map inline (0:100000:65536) or as a file',
+    );
   const map: IdMap = readMapArg(mapArg, 'MAP');
   const gidArg = str(args, 'gid-map');
   const gidMap = gidArg === undefined ? undefined : readMapArg(gidArg, '--gid-map');
   return {
-    map, ...(gidMap ? { gidMap } : {}), direction: flag(args, 'reverse') ? 'up' : 'down',
-    unmapped: unmappedPolicy(str(args, 'unmapped')), names: namesPolicy(str(args, 'names')),
+    map,
+    ...(gidMap ? { gidMap } : {}),
+    direction: flag(args, 'reverse') ? 'up' : 'down',
+    unmapped: unmappedPolicy(str(args, 'unmapped')),
+    names: namesPolicy(str(args, 'names')),
   };
 }
 
@@ -206,7 +244,10 @@ function warningPrinter(io: CommandIO, strict: boolean): { onWarning: (w: TarWar
   return {
     onWarning(w) {
       if (strict) {
-        throw new FsidmapError('ERR_TAR_STRICT', `${w.code}: ${w.message}`, { context: { warning: w.code, offset: w.offset }, hint: 'drop --strict to pass such data through with a warning' });
+        throw new FsidmapError('ERR_TAR_STRICT', `${w.code}: ${w.message}`, {
+          context: { warning: w.code, offset: w.offset },
+          hint: 'drop --strict to pass such data through with a warning',
+        });
       }
       const n = (counts.get(w.code) ?? 0) + 1;
       counts.set(w.code, n);
@@ -221,9 +262,16 @@ function warningPrinter(io: CommandIO, strict: boolean): { onWarning: (w: TarWar
 /** A missing input file is the caller's mistake; say so plainly. A closed output pipe is named as such. */
 function inputError(e: unknown, path: string | undefined): unknown {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'EPIPE') return new FsidmapError('ERR_OUTPUT_CLOSED', 'the output was closed before the whole archive was written', { cause: e });
-  if (path !== undefined && !(e instanceof FsidmapError) && (code === 'EISDIR' || ((code === 'ENOENT' || code === 'EACCES') && (e as NodeJS.ErrnoException).path === path))) {
-    return new UsageError(`cannot read the archive ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : 'permission denied'}`);
+  if (code === 'EPIPE')
+    return new FsidmapError('ERR_OUTPUT_CLOSED', 'the output was closed before the whole archive was written', { cause: e });
+  if (
+    path !== undefined &&
+    !(e instanceof FsidmapError) &&
+    (code === 'EISDIR' || ((code === 'ENOENT' || code === 'EACCES') && (e as NodeJS.ErrnoException).path === path))
+  ) {
+    return new UsageError(
+      `cannot read the archive ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : 'permission denied'}`,
+    );
   }
   return e;
 }

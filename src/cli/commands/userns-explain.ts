@@ -2,7 +2,7 @@ import { UsageError } from '../../errors.js';
 import { FSID_SEMANTICS, type FsidSemantics } from '../../userns/namespace.js';
 import { type ExplainRow, type Verdict, Explainer } from '../../vfs/explain.js';
 import { modeString } from '../../vfs/inode.js';
-import { readTree } from '../../vfs/tree-reader.js';
+import { readTree } from '../../vfs-host/tree-reader.js';
 import { defineCommand, flag, requireStr, str, u32Arg } from '../command.js';
 import { readMapArg } from '../map-arg.js';
 
@@ -29,29 +29,43 @@ read, write and chown it, with the reason for every "no".
                            "chown"}],"summary":{...}}; each verdict is {"ok","why"}
 MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.`,
   options: {
-    uidmap: { type: 'string' }, gidmap: { type: 'string' }, fsuidmap: { type: 'string' }, fsgidmap: { type: 'string' },
-    as: { type: 'string' }, semantics: { type: 'string' }, 'no-acl': { type: 'boolean' }, json: { type: 'boolean' },
+    uidmap: { type: 'string' },
+    gidmap: { type: 'string' },
+    fsuidmap: { type: 'string' },
+    fsgidmap: { type: 'string' },
+    as: { type: 'string' },
+    semantics: { type: 'string' },
+    'no-acl': { type: 'boolean' },
+    json: { type: 'boolean' },
   },
   async run(args, io) {
     if (args.positionals.length === 0) throw new UsageError('fsidmap explain: give at least one PATH', 'see fsidmap explain --help');
     const sem = str(args, 'semantics') ?? 'v3';
     if (!(FSID_SEMANTICS as readonly string[]).includes(sem)) throw new UsageError(`--semantics must be v3, v2 or off, got "${sem}"`);
     const as = parseAs(str(args, 'as') ?? '0:0');
-    const fsu = str(args, 'fsuidmap'), fsg = str(args, 'fsgidmap');
+    const fsu = str(args, 'fsuidmap'),
+      fsg = str(args, 'fsgidmap');
     const explainer = new Explainer({
       uidmap: readMapArg(requireStr(args, 'uidmap', 'explain'), '--uidmap'),
       gidmap: readMapArg(requireStr(args, 'gidmap', 'explain'), '--gidmap'),
       ...(fsu !== undefined ? { fsuidmap: readMapArg(fsu, '--fsuidmap') } : {}),
       ...(fsg !== undefined ? { fsgidmap: readMapArg(fsg, '--fsgidmap') } : {}),
-      as, semantics: sem as FsidSemantics,
+      as,
+      semantics: sem as FsidSemantics,
     });
     const json = flag(args, 'json');
     const summary = { entries: 0, readable: 0, writable: 0, chownable: 0, unmappedOwner: 0, unreachable: 0 };
     const out = io.stdout;
     // A reader that goes away (explain … | head) ends the walk quietly instead of crashing on EPIPE.
     let closed = false;
-    out.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') closed = true; else throw e; });
-    if (json) out.write(`{"setup":${JSON.stringify({ uidmap: str(args, 'uidmap'), gidmap: str(args, 'gidmap'), fsuidmap: fsu ?? null, fsgidmap: fsg ?? null, as, semantics: sem })},"entries":[`);
+    out.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') closed = true;
+      else throw e;
+    });
+    if (json)
+      out.write(
+        `{"setup":${JSON.stringify({ uidmap: str(args, 'uidmap'), gidmap: str(args, 'gidmap'), fsuidmap: fsu ?? null, fsgidmap: fsg ?? null, as, semantics: sem })},"entries":[`,
+      );
     else out.write(`${'PATH'.padEnd(40)} ${'ON DISK'.padEnd(15)} ${'SEEN'.padEnd(13)} ${'MODE'.padEnd(11)} READ  WRITE CHOWN\n`);
     let first = true;
     for (const root of args.positionals) {
@@ -59,11 +73,17 @@ MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.
         if (closed) return 0;
         const row = explainer.explain(e.path === '.' ? { ...e, path: root } : { ...e, path: `${root.replace(/\/+$/, '')}/${e.path}` });
         count(summary, row);
-        if (json) { out.write((first ? '' : ',') + JSON.stringify(row)); first = false; } else out.write(textRow(row));
+        if (json) {
+          out.write((first ? '' : ',') + JSON.stringify(row));
+          first = false;
+        } else out.write(textRow(row));
       }
     }
     if (json) out.write(`],"summary":${JSON.stringify(summary)}}\n`);
-    else out.write(`\n${summary.entries} entries: ${summary.readable} readable, ${summary.writable} writable, ${summary.chownable} chownable; ${summary.unmappedOwner} with an owner the container cannot map (shown as 65534), ${summary.unreachable} unreachable\n`);
+    else
+      out.write(
+        `\n${summary.entries} entries: ${summary.readable} readable, ${summary.writable} writable, ${summary.chownable} chownable; ${summary.unmappedOwner} with an owner the container cannot map (shown as 65534), ${summary.unreachable} unreachable\n`,
+      );
     return 0;
   },
 });
@@ -74,7 +94,10 @@ function parseAs(s: string): { uid: number; gid: number } {
   return { uid: u32Arg(m[1], '--as UID'), gid: u32Arg(m[2], '--as GID') };
 }
 
-function count(s: { entries: number; readable: number; writable: number; chownable: number; unmappedOwner: number; unreachable: number }, r: ExplainRow): void {
+function count(
+  s: { entries: number; readable: number; writable: number; chownable: number; unmappedOwner: number; unreachable: number },
+  r: ExplainRow,
+): void {
   s.entries++;
   if (r.read.ok) s.readable++;
   if (r.write.ok) s.writable++;
@@ -86,7 +109,7 @@ function count(s: { entries: number; readable: number; writable: number; chownab
 const yn = (v: Verdict) => (v.ok === null ? '-' : v.ok ? 'yes' : 'no');
 
 function textRow(r: ExplainRow): string {
-  const type = r.type === 'other' ? 'file' : r.type as 'file' | 'dir' | 'symlink';
+  const type = r.type === 'other' ? 'file' : (r.type as 'file' | 'dir' | 'symlink');
   const line = `${r.path.padEnd(40)} ${`${r.disk.uid}:${r.disk.gid}`.padEnd(15)} ${`${r.seen.uid}:${r.seen.gid}`.padEnd(13)} ${(modeString(type, r.mode) + (r.acl ? '+' : '')).padEnd(11)} ${yn(r.read).padEnd(5)} ${yn(r.write).padEnd(5)} ${yn(r.chown)}\n`;
   const why = (['read', 'write', 'chown'] as const).filter((k) => r[k].ok === false).map((k) => `    ${k}: ${r[k].why}\n`);
   return line + why.join('');

@@ -7,10 +7,16 @@ import { test } from 'node:test';
 import { main } from '../main.js';
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough(), stderr = new PassThrough();
-  let out = '', err = '';
-  stdout.on('data', (d) => { out += d; });
-  stderr.on('data', (d) => { err += d; });
+  const stdout = new PassThrough(),
+    stderr = new PassThrough();
+  let out = '',
+    err = '';
+  stdout.on('data', (d) => {
+    out += d;
+  });
+  stderr.on('data', (d) => {
+    err += d;
+  });
   const code = await main(argv, { stdout, stderr, stdin: new PassThrough(), env: {}, interactive: false });
   return { code, out, err };
 }
@@ -39,7 +45,21 @@ test('fsidmap simulate --json: one object per file with steps, results, reasons 
   assert.equal(j.semantics, 'off');
   assert.deepEqual(j.sameResultsAs.differences, []);
   const s = j.steps.find((x: { op: string }) => x.op === 'create');
-  assert.deepEqual(Object.keys(s).sort(), ['as', 'compare', 'expected', 'index', 'match', 'mismatch', 'note', 'op', 'reason', 'result', 'rule', 'target', 'value']);
+  assert.deepEqual(Object.keys(s).sort(), [
+    'as',
+    'compare',
+    'expected',
+    'index',
+    'match',
+    'mismatch',
+    'note',
+    'op',
+    'reason',
+    'result',
+    'rule',
+    'target',
+    'value',
+  ]);
   assert.equal(s.value.diskUid, 300000);
 });
 
@@ -51,7 +71,9 @@ test('fsidmap simulate: a missing file or a bad scenario is a usage error (exit 
     const r = await run(['simulate', join(dir, 'bad.json')]);
     assert.equal(r.code, 1, 'ERR_SCENARIO_INVALID is not a usage code');
     assert.match(r.err, /steps\[0\]\.path: "stat" needs "path"/);
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   assert.equal((await run(['simulate'])).code, 2);
   assert.equal((await run(['simulate', '--semantics', 'v9', 'x.json'])).code, 2);
 });
@@ -69,14 +91,16 @@ test('fsidmap explain: per entry owner as seen and read/write/chown with reasons
     const passwd = j.entries.find((e: { path: string }) => e.path.endsWith('etc/passwd'));
     const owner = process.getuid?.() ?? 0;
     assert.equal(passwd.disk.uid, owner);
-    assert.equal(passwd.seen.uid, 65534, 'the file\'s owner is outside 100000..165535');
+    assert.equal(passwd.seen.uid, 65534, "the file's owner is outside 100000..165535");
     assert.equal(passwd.write.ok, false);
     assert.equal(typeof passwd.write.why, 'string');
     assert.equal(j.summary.entries, 3);
     const text = await run(args.filter((a) => a !== '--json'));
     assert.match(text.out, /3 entries: /);
     assert.match(text.out, /write: /);
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('fsidmap explain: usage errors exit 2 (missing --uidmap, one fsid map without the other, bad --as)', async () => {

@@ -28,9 +28,11 @@ the same results); 1 when one does not, or the file is not a valid scenario
 2 for usage errors and unreadable files.`,
   options: { json: { type: 'boolean' }, trace: { type: 'boolean' }, semantics: { type: 'string' } },
   async run(args, io) {
-    if (args.positionals.length === 0) throw new UsageError('fsidmap simulate: give at least one scenario FILE', 'see fsidmap simulate --help; examples are in scenarios/');
+    if (args.positionals.length === 0)
+      throw new UsageError('fsidmap simulate: give at least one scenario FILE', 'see fsidmap simulate --help; examples are in scenarios/');
     const sem = str(args, 'semantics');
-    if (sem !== undefined && !(FSID_SEMANTICS as readonly string[]).includes(sem)) throw new UsageError(`--semantics must be v3, v2 or off, got "${sem}"`);
+    if (sem !== undefined && !(FSID_SEMANTICS as readonly string[]).includes(sem))
+      throw new UsageError(`--semantics must be v3, v2 or off, got "${sem}"`);
     let ok = true;
     for (const file of args.positionals) {
       const r = simulateFile(file, sem === undefined ? {} : { semantics: sem as FsidSemantics });
@@ -43,7 +45,12 @@ the same results); 1 when one does not, or the file is not a valid scenario
       io.stdout.write(formatReport(r.report, { trace: flag(args, 'trace') }));
       if (r.sameResultsAs) {
         const d = r.sameResultsAs.differences;
-        write(io.stdout, d.length === 0 ? `same results as ${r.sameResultsAs.file}: yes` : `DIFFERS from ${r.sameResultsAs.file}:\n${d.map((x) => `  ${x}`).join('\n')}`);
+        write(
+          io.stdout,
+          d.length === 0
+            ? `same results as ${r.sameResultsAs.file}: yes`
+            : `DIFFERS from ${r.sameResultsAs.file}:\n${d.map((x) => `  ${x}`).join('\n')}`,
+        );
       }
       if (args.positionals.length > 1) io.stdout.write('\n');
     }

@@ -4,7 +4,7 @@
  * connected socket to the test process over fd 3 (SCM_RIGHTS). The test then
  * drives the protocol itself, byte by byte if it wants.
  */
-import { closeDescriptor, send, unixConnect } from '../../../src/kernel/unix-socket.js';
+import { closeDescriptor, send, unixConnect } from '../../../src/kernel/socket/unix-socket.js';
 
 const fd = unixConnect(process.argv[2]);
 send(3, Buffer.from('c'), [fd]);

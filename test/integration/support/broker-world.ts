@@ -1,12 +1,26 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BrokerClient } from '../../../src/broker/client.js';
 import { openRegistry } from '../../../src/registry/index.js';
 import { pidfdOpen as openPidfd } from '../../../src/kernel/index.js';
-import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from '../../../src/kernel/unix-socket.js';
+import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from '../../../src/kernel/socket/unix-socket.js';
 
 /**
  * A broker of its own for one test file: a temp directory under /tmp
@@ -17,7 +31,8 @@ import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from '../
  * destroy() removes all of it and only it.
  */
 
-export const rootSkip: string | undefined = process.getuid?.() !== 0 ? 'needs root: the broker and its tests create users, namespaces and idmapped mounts' : undefined;
+export const rootSkip: string | undefined =
+  process.getuid?.() !== 0 ? 'needs root: the broker and its tests create users, namespaces and idmapped mounts' : undefined;
 
 export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 export const cliPath = join(repoRoot, 'dist/src/cli/main.js');
@@ -61,14 +76,27 @@ export class BrokerWorld {
   brokerStderr = '';
   private readonly children = new Set<ChildProcess>();
 
-  private constructor(readonly base: string, readonly tag: string) {}
+  private constructor(
+    readonly base: string,
+    readonly tag: string,
+  ) {}
 
-  get socket(): string { return join(this.base, 'run/broker.sock'); }
-  get auditPath(): string { return join(this.base, 'audit.log'); }
-  get limitsPath(): string { return join(this.base, 'limits.json'); }
+  get socket(): string {
+    return join(this.base, 'run/broker.sock');
+  }
+  get auditPath(): string {
+    return join(this.base, 'audit.log');
+  }
+  get limitsPath(): string {
+    return join(this.base, 'limits.json');
+  }
 
   /** A world with `users` test users, each with a home (0700) and a subordinate range of 131072 ids. */
-  static async create(options: { users: number; limits?: unknown | ((users: TestUser[]) => unknown); brokerArgs?: string[] }): Promise<BrokerWorld> {
+  static async create(options: {
+    users: number;
+    limits?: unknown | ((users: TestUser[]) => unknown);
+    brokerArgs?: string[];
+  }): Promise<BrokerWorld> {
     const tag = randomBytes(3).toString('hex');
     const base = realpathSync(mkdtempSync(`/tmp/fsidt8-${tag}-`));
     chmodSync(base, 0o755);
@@ -110,18 +138,45 @@ export class BrokerWorld {
   private assertUsersCanRunFsidmap(): void {
     const u = this.users[0];
     if (!u) return;
-    const r = spawnSync('setpriv', [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--init-groups', '--', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(cliPath)}, 4)`], { encoding: 'utf8' });
+    const r = spawnSync(
+      'setpriv',
+      [
+        `--reuid=${u.uid}`,
+        `--regid=${u.gid}`,
+        '--init-groups',
+        '--',
+        process.execPath,
+        '-e',
+        `require('fs').accessSync(${JSON.stringify(cliPath)}, 4)`,
+      ],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) {
-      throw new Error(`an unprivileged user cannot run ${process.execPath} on ${cliPath}: the checkout (and node) must be readable and searchable by every user for the broker tests (${r.stderr.trim().split('\n').pop()})`);
+      throw new Error(
+        `an unprivileged user cannot run ${process.execPath} on ${cliPath}: the checkout (and node) must be readable and searchable by every user for the broker tests (${r.stderr.trim().split('\n').pop()})`,
+      );
     }
   }
 
   async startBroker(extra: string[] = []): Promise<void> {
-    const args = [cliPath, 'broker', '--socket', this.socket, '--audit-log', this.auditPath, '--db', join(this.base, 'registry.db'), ...(existsSync(this.limitsPath) ? ['--limits', this.limitsPath] : []), ...extra];
+    const args = [
+      cliPath,
+      'broker',
+      '--socket',
+      this.socket,
+      '--audit-log',
+      this.auditPath,
+      '--db',
+      join(this.base, 'registry.db'),
+      ...(existsSync(this.limitsPath) ? ['--limits', this.limitsPath] : []),
+      ...extra,
+    ];
     this.brokerStderr = '';
     const b = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env } });
     this.broker = b;
-    b.stderr!.setEncoding('utf8').on('data', (d: string) => { this.brokerStderr += d; });
+    b.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      this.brokerStderr += d;
+    });
     const until = Date.now() + 10000;
     while (!this.brokerStderr.includes('listening on')) {
       if (b.exitCode !== null || Date.now() > until) throw new Error(`the broker did not start: ${this.brokerStderr}`);
@@ -162,9 +217,14 @@ export class BrokerWorld {
   /** Runs argv as u to completion. */
   async runAs(u: TestUser, argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
     const child = this.spawnAs(u, argv, { env });
-    let stdout = '', stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    let stdout = '',
+      stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     const code = await new Promise<number>((r) => child.once('close', (c, s) => r(c ?? 128 + (s ? 9 : 0))));
     return { code, stdout, stderr };
   }
@@ -176,7 +236,9 @@ export class BrokerWorld {
       const child = this.spawnAs(u, [process.execPath, connectScript, this.socket], { stdio: ['ignore', 'ignore', 'pipe', theirs] });
       closeDescriptor(theirs);
       let err = '';
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        err += d;
+      });
       const until = Date.now() + 10000;
       for (;;) {
         const [rev] = await pollReady([{ fd: ours, events: POLLIN }], 200);
@@ -198,16 +260,25 @@ export class BrokerWorld {
     const own = statSync('/proc/self/ns/user').ino;
     const until = Date.now() + 5000;
     for (;;) {
-      try { if (statSync(`/proc/${child.pid}/ns/user`).ino !== own) break; } catch { /* not yet */ }
+      try {
+        if (statSync(`/proc/${child.pid}/ns/user`).ino !== own) break;
+      } catch {
+        /* not yet */
+      }
       if (child.exitCode !== null || Date.now() > until) throw new Error(`no user namespace for ${u.name}`);
       await sleep(3);
     }
     const nsFd = openSync(`/proc/${child.pid}/ns/user`, 'r');
     const pidfd = openPidfd(child.pid!);
-    const exited = new Promise<void>((r) => { if (child.exitCode !== null) r(); else child.once('exit', () => r()); });
+    const exited = new Promise<void>((r) => {
+      if (child.exitCode !== null) r();
+      else child.once('exit', () => r());
+    });
     let closed = false;
     return {
-      pid: child.pid!, nsFd, pidfd,
+      pid: child.pid!,
+      nsFd,
+      pidfd,
       async exit() {
         child.kill('SIGKILL');
         await exited;
@@ -226,12 +297,17 @@ export class BrokerWorld {
 
   audit(): AuditLine[] {
     if (!existsSync(this.auditPath)) return [];
-    return readFileSync(this.auditPath, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditLine);
+    return readFileSync(this.auditPath, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as AuditLine);
   }
 
   /** Audit lines of u after `from` lines. */
   auditOf(u: TestUser, from = 0): AuditLine[] {
-    return this.audit().slice(from).filter((l) => l.peer?.uid === u.uid);
+    return this.audit()
+      .slice(from)
+      .filter((l) => l.peer?.uid === u.uid);
   }
 
   /** Mounts under this world's directory, in the test's and the broker's mount tables. */
@@ -239,7 +315,11 @@ export class BrokerWorld {
     const out: string[] = [];
     for (const pid of ['self', ...(this.broker?.pid ? [String(this.broker.pid)] : [])]) {
       let text = '';
-      try { text = readFileSync(`/proc/${pid}/mountinfo`, 'latin1'); } catch { continue; }
+      try {
+        text = readFileSync(`/proc/${pid}/mountinfo`, 'latin1');
+      } catch {
+        continue;
+      }
       for (const line of text.split('\n')) if (line.split(' ')[4]?.startsWith(this.base)) out.push(`${pid}: ${line}`);
     }
     return out;
@@ -257,7 +337,9 @@ export class BrokerWorld {
         const uid = statSync(`/proc/${name}`).uid;
         const cmd = readFileSync(`/proc/${name}/cmdline`, 'latin1').replace(/\0/g, ' ').trim();
         if ((this.broker?.pid && ppid === this.broker.pid) || uids.has(uid)) out.push(`${name} (uid ${uid}, ppid ${ppid}): ${cmd}`);
-      } catch { /* exited */ }
+      } catch {
+        /* exited */
+      }
     }
     return out;
   }
@@ -278,8 +360,11 @@ export class BrokerWorld {
   async leftovers(): Promise<{ mounts: string[]; processes: string[]; registry: string[] }> {
     const until = Date.now() + 3000;
     for (;;) {
-      const mounts = this.leftoverMounts(), processes = this.leftoverProcesses(), registry = await this.registryEntries();
-      if ((mounts.length === 0 && processes.length === 0 && registry.length === 0) || Date.now() > until) return { mounts, processes, registry };
+      const mounts = this.leftoverMounts(),
+        processes = this.leftoverProcesses(),
+        registry = await this.registryEntries();
+      if ((mounts.length === 0 && processes.length === 0 && registry.length === 0) || Date.now() > until)
+        return { mounts, processes, registry };
       await sleep(50);
     }
   }
@@ -291,13 +376,25 @@ export class BrokerWorld {
     const uids = new Set(this.users.map((u) => u.uid));
     for (const name of readdirSync('/proc')) {
       if (!/^\d+$/.test(name)) continue;
-      try { if (uids.has(statSync(`/proc/${name}`).uid)) process.kill(Number(name), 'SIGKILL'); } catch { /* gone */ }
+      try {
+        if (uids.has(statSync(`/proc/${name}`).uid)) process.kill(Number(name), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     await sleep(50);
     for (const u of this.users) {
       const range = `${u.sub.start}-${u.sub.start + u.sub.count - 1}`;
-      try { execFileSync('usermod', ['--del-subuids', range, '--del-subgids', range, u.name], { stdio: 'pipe' }); } catch { /* gone */ }
-      try { execFileSync('userdel', [u.name], { stdio: 'pipe' }); } catch { /* gone */ }
+      try {
+        execFileSync('usermod', ['--del-subuids', range, '--del-subgids', range, u.name], { stdio: 'pipe' });
+      } catch {
+        /* gone */
+      }
+      try {
+        execFileSync('userdel', [u.name], { stdio: 'pipe' });
+      } catch {
+        /* gone */
+      }
     }
     rmSync(this.base, { recursive: true, force: true });
   }

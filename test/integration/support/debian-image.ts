@@ -13,7 +13,9 @@ import { cliPath } from './run-fixtures.js';
  * tar's own chown lands every owner at offset+id.
  */
 export const debianSkip: string | undefined =
-  spawnSync('sh', ['-c', 'command -v mmdebstrap'], { encoding: 'utf8' }).status !== 0 ? 'needs mmdebstrap (Debian package mmdebstrap, installed by scripts/setup.sh --test)' : undefined;
+  spawnSync('sh', ['-c', 'command -v mmdebstrap'], { encoding: 'utf8' }).status !== 0
+    ? 'needs mmdebstrap (Debian package mmdebstrap, installed by scripts/setup.sh --test)'
+    : undefined;
 
 export function debianCacheDir(): string {
   const day = new Date().toISOString().slice(0, 10);
@@ -33,17 +35,29 @@ async function withLock<T>(lock: string, fn: () => T): Promise<T> {
       break;
     } catch {
       // A lock older than 15 minutes belongs to a build that died.
-      try { if (Date.now() - statSync(lock).mtimeMs > 15 * 60_000) rmSync(lock, { recursive: true, force: true }); } catch { /* gone */ }
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 15 * 60_000) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        /* gone */
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
   }
-  try { return fn(); } finally { rmSync(lock, { recursive: true, force: true }); }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 /** A directory of the host that exists and can take a volume (the extraction runs with the host's tree as its root). */
 function hostMountPoint(): string {
   for (const d of ['/mnt', '/srv', '/media', '/opt']) {
-    try { if (statSync(d).isDirectory()) return d; } catch { /* next */ }
+    try {
+      if (statSync(d).isDirectory()) return d;
+    } catch {
+      /* next */
+    }
   }
   throw new Error('no /mnt, /srv, /media or /opt directory to mount the cache on');
 }
@@ -73,8 +87,22 @@ export async function debianRootfs(offset: number): Promise<string> {
       chownSync(tmp, offset, offset);
       const at = hostMountPoint();
       const name = `${tmp.split('/').pop()}`;
-      run(process.execPath, [cliPath, 'run', '--idmap', `0:${offset}:65536`, '--volume', `${cache}:${at}`, '--',
-        'tar', '--numeric-owner', '-xpf', `${at}/bookworm-minbase.tar`, '-C', `${at}/${name}`, '--exclude=./dev/*']);
+      run(process.execPath, [
+        cliPath,
+        'run',
+        '--idmap',
+        `0:${offset}:65536`,
+        '--volume',
+        `${cache}:${at}`,
+        '--',
+        'tar',
+        '--numeric-owner',
+        '-xpf',
+        `${at}/bookworm-minbase.tar`,
+        '-C',
+        `${at}/${name}`,
+        '--exclude=./dev/*',
+      ]);
       renameSync(tmp, rootfs);
       writeFileSync(join(cache, `rootfs-${offset}.built`), new Date().toISOString());
     }

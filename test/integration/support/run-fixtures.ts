@@ -7,7 +7,8 @@ import type { Container } from '../../../src/container/index.js';
 import { makeSampleImage } from '../../../src/container/sample-image.js';
 
 /** Why a real-kernel test cannot run here, or undefined when it can (CI is root on Linux 6.18). */
-export const rootSkip: string | undefined = process.getuid?.() !== 0 ? 'needs root (idmapped mounts and id-map writes need CAP_SYS_ADMIN in the initial user namespace)' : undefined;
+export const rootSkip: string | undefined =
+  process.getuid?.() !== 0 ? 'needs root (idmapped mounts and id-map writes need CAP_SYS_ADMIN in the initial user namespace)' : undefined;
 
 export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 export const cliPath = join(repoRoot, 'dist/src/cli/main.js');
@@ -44,13 +45,22 @@ export function makeToyImage(root: string, offset: number): ToyImage {
   return { root, entries };
 }
 
-export interface Collected { readonly code: number; readonly stdout: string; readonly stderr: string }
+export interface Collected {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
 
 /** Reads a piped container's output until it exits (after its cleanup). */
 export async function collect(c: Container): Promise<Collected> {
-  let stdout = '', stderr = '';
-  c.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  c.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  let stdout = '',
+    stderr = '';
+  c.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  c.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
   const code = await c.exited;
   return { code, stdout, stderr };
 }
@@ -59,9 +69,14 @@ export async function collect(c: Container): Promise<Collected> {
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<Collected & { signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    let stdout = '',
+      stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.stdin.end(input ?? '');
     child.on('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout, stderr }));
   });
@@ -74,14 +89,19 @@ export function processesWith(marker: string): number[] {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
       if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker)) out.push(Number(name));
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   return out;
 }
 
 /** Mounts in the host's mount table at or under dir. */
 export function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m === dir || m.startsWith(dir + '/'));
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m === dir || m.startsWith(dir + '/'));
 }
 
 /** Real and effective ids of a host process as the host sees them (kuid/kgid). */

@@ -44,7 +44,10 @@ interface Proc {
 class Server {
   private buf = '';
   private waiters: Array<(l: string) => void> = [];
-  constructor(readonly ns: string, readonly c: Container) {
+  constructor(
+    readonly ns: string,
+    readonly c: Container,
+  ) {
     c.stdout!.setEncoding('utf8').on('data', (d: string) => {
       this.buf += d;
       for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
@@ -55,7 +58,10 @@ class Server {
     });
   }
   ask(line: string): Promise<string> {
-    return new Promise((resolve) => { this.waiters.push(resolve); this.c.stdin!.write(line + '\n'); });
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.c.stdin!.write(line + '\n');
+    });
   }
   async as(p: Proc, line: string): Promise<string> {
     await this.ask(`as ${p.uid} ${p.gid} ${p.groups.join(' ')}`.trim());
@@ -70,7 +76,11 @@ function fsidOfMount(m: MapPair, ids: MapPair): MapPair {
   return { uid: invert(compose(m.uid, invert(ids.uid))), gid: invert(compose(m.gid, invert(ids.gid))) };
 }
 
-interface View { readonly path: string; readonly source: string; readonly target: string }
+interface View {
+  readonly path: string;
+  readonly source: string;
+  readonly target: string;
+}
 
 export async function realizeOnKernel(s: Scenario, dir: string, tag: string): Promise<Array<KernelStep | null>> {
   // The scenario's tree, stored on disk as declared (undeclared parents: root's, 0755).
@@ -81,7 +91,8 @@ export async function realizeOnKernel(s: Scenario, dir: string, tag: string): Pr
     if (e.type === 'dir') mkdirSync(p, { recursive: true });
     else {
       mkdirSync(join(p, '..'), { recursive: true });
-      if (e.type === 'symlink') symlinkSync(e.target ?? '/', p); else writeFileSync(p, '');
+      if (e.type === 'symlink') symlinkSync(e.target ?? '/', p);
+      else writeFileSync(p, '');
     }
     lchownSync(p, e.uid, e.gid);
     if (e.type !== 'symlink') chmodSync(p, e.mode);
@@ -116,9 +127,17 @@ export async function realizeOnKernel(s: Scenario, dir: string, tag: string): Pr
         // No fsid map (today's kernel): a plain bind mount, as the model's plain mount.
         return { source: join(tree, m.source), target: `/v${i}`, readonly: false, fsidmap: vfs };
       });
-      const c = await startContainer({
-        name: `${tag}-${n.name}`, ids: { kind: 'maps', maps: ids }, fs: { kind: 'none' }, rootfs, volumes, command: ['/bin/vfs-ops'],
-      }, { stdio: ['pipe', 'pipe', 'inherit'] });
+      const c = await startContainer(
+        {
+          name: `${tag}-${n.name}`,
+          ids: { kind: 'maps', maps: ids },
+          fs: { kind: 'none' },
+          rootfs,
+          volumes,
+          command: ['/bin/vfs-ops'],
+        },
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
       servers.set(n.name, new Server(n.name, c));
     }
     for (const p of s.processes) {
@@ -129,7 +148,18 @@ export async function realizeOnKernel(s: Scenario, dir: string, tag: string): Pr
         proc.nsPid = Number(r.split(' ')[1]);
         proc.hostPid = hostPidOf(server.c, proc.nsPid);
       } else if (p.ns === 'init') {
-        const child = spawn('setpriv', [`--reuid=${p.uid}`, `--regid=${p.gid}`, p.groups?.length ? `--groups=${p.groups.join(',')}` : '--clear-groups', '--', 'sleep', '100000'], { stdio: 'ignore' });
+        const child = spawn(
+          'setpriv',
+          [
+            `--reuid=${p.uid}`,
+            `--regid=${p.gid}`,
+            p.groups?.length ? `--groups=${p.groups.join(',')}` : '--clear-groups',
+            '--',
+            'sleep',
+            '100000',
+          ],
+          { stdio: 'ignore' },
+        );
         hostSleepers.push(child);
         proc.hostPid = child.pid!;
       }
@@ -161,9 +191,15 @@ function hostPidOf(c: Container, nsPid: number): number {
     if (seen.has(pid)) continue;
     seen.add(pid);
     try {
-      const ns = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^NSpid:\s+(.*)$/m)?.[1].split(/\s+/).map(Number) ?? [];
+      const ns =
+        readFileSync(`/proc/${pid}/status`, 'utf8')
+          .match(/^NSpid:\s+(.*)$/m)?.[1]
+          .split(/\s+/)
+          .map(Number) ?? [];
       if (ns[ns.length - 1] === nsPid && pid !== c.initPid) return pid;
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
     queue.push(...childrenOf(pid));
   }
   throw new Error(`no host pid for pid ${nsPid} of ${c.name}`);
@@ -200,17 +236,47 @@ async function runStep(step: StepSpec, index: number, w: World): Promise<KernelS
     const target = w.procs.get(a.target as string);
     if (!target || (!me && step.as !== 'host')) return null;
     if (step.as === 'host') {
-      try { process.kill(target.hostPid, 0); return { index, result: 'ok', value: null }; } catch (e) { return { index, result: (e as NodeJS.ErrnoException).code ?? 'E?', value: null }; }
+      try {
+        process.kill(target.hostPid, 0);
+        return { index, result: 'ok', value: null };
+      } catch (e) {
+        return { index, result: (e as NodeJS.ErrnoException).code ?? 'E?', value: null };
+      }
     }
     if (me!.ns === target.ns && w.servers.has(me!.ns)) {
       return { index, result: (await w.servers.get(me!.ns)!.as(me!, `kill ${target.nsPid}`)).split(' ')[0], value: null };
     }
     // Across pid namespaces: the sender's credentials (its user namespace, its ids) against the target's host pid.
-    const argv = me!.ns === 'init'
-      ? ['setpriv', `--reuid=${me!.uid}`, `--regid=${me!.gid}`, '--clear-groups', '--', 'kill', '-0', String(target.hostPid)]
-      : ['nsenter', '--target', String(me!.hostPid), '--user', '--setuid', String(me!.uid), '--setgid', String(me!.gid), '--', 'kill', '-0', String(target.hostPid)];
+    const argv =
+      me!.ns === 'init'
+        ? ['setpriv', `--reuid=${me!.uid}`, `--regid=${me!.gid}`, '--clear-groups', '--', 'kill', '-0', String(target.hostPid)]
+        : [
+            'nsenter',
+            '--target',
+            String(me!.hostPid),
+            '--user',
+            '--setuid',
+            String(me!.uid),
+            '--setgid',
+            String(me!.gid),
+            '--',
+            'kill',
+            '-0',
+            String(target.hostPid),
+          ];
     const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
-    return { index, result: r.status === 0 ? 'ok' : /Operation not permitted/.test(r.stderr) ? 'EPERM' : /No such process/.test(r.stderr) ? 'ESRCH' : `failed: ${r.stderr.trim()}`, value: null };
+    return {
+      index,
+      result:
+        r.status === 0
+          ? 'ok'
+          : /Operation not permitted/.test(r.stderr)
+            ? 'EPERM'
+            : /No such process/.test(r.stderr)
+              ? 'ESRCH'
+              : `failed: ${r.stderr.trim()}`,
+      value: null,
+    };
   }
   if (!me || !w.servers.has(me.ns)) return null;
   const server = w.servers.get(me.ns)!;
@@ -227,22 +293,53 @@ async function runStep(step: StepSpec, index: number, w: World): Promise<KernelS
   const octal = (m: unknown) => (m as number).toString(8);
   let line: string;
   switch (step.op) {
-    case 'stat': line = `stat ${path}`; break;
-    case 'open': if (a.access === 'exec') return null; line = `open ${path} ${a.access as string}`; break;
-    case 'create': line = `create ${path} ${octal(a.mode)}`; break;
-    case 'mkdir': line = `mkdir ${path} ${octal(a.mode)}`; break;
-    case 'chown': line = `chown ${path} ${a.uid as number} ${a.gid as number}`; break;
-    case 'chmod': line = `chmod ${path} ${octal(a.mode)}`; break;
-    case 'utimes': line = `utimes ${path} ${a.how === 'now' ? 'now' : 'explicit'}`; break;
-    case 'unlink': line = `unlink ${path}`; break;
-    case 'rmdir': line = `rmdir ${path}`; break;
-    default: return null;
+    case 'stat':
+      line = `stat ${path}`;
+      break;
+    case 'open':
+      if (a.access === 'exec') return null;
+      line = `open ${path} ${a.access as string}`;
+      break;
+    case 'create':
+      line = `create ${path} ${octal(a.mode)}`;
+      break;
+    case 'mkdir':
+      line = `mkdir ${path} ${octal(a.mode)}`;
+      break;
+    case 'chown':
+      line = `chown ${path} ${a.uid as number} ${a.gid as number}`;
+      break;
+    case 'chmod':
+      line = `chmod ${path} ${octal(a.mode)}`;
+      break;
+    case 'utimes':
+      line = `utimes ${path} ${a.how === 'now' ? 'now' : 'explicit'}`;
+      break;
+    case 'unlink':
+      line = `unlink ${path}`;
+      break;
+    case 'rmdir':
+      line = `rmdir ${path}`;
+      break;
+    default:
+      return null;
   }
   const r = (await server.as(me, line)).split(' ');
   if (r[0] !== 'ok') return { index, result: r[0], value: null };
   const disk = diskOf(w.tree, at.disk);
   if (step.op === 'stat') {
-    return { index, result: 'ok', value: { uid: Number(r[1]), gid: Number(r[2]), mode: parseInt(r[3], 8), type: r[4], diskUid: disk?.uid ?? null, diskGid: disk?.gid ?? null } };
+    return {
+      index,
+      result: 'ok',
+      value: {
+        uid: Number(r[1]),
+        gid: Number(r[2]),
+        mode: parseInt(r[3], 8),
+        type: r[4],
+        diskUid: disk?.uid ?? null,
+        diskGid: disk?.gid ?? null,
+      },
+    };
   }
   if (['create', 'mkdir', 'chown', 'chmod', 'utimes'].includes(step.op)) {
     return { index, result: 'ok', value: { diskUid: disk?.uid ?? null, diskGid: disk?.gid ?? null, mode: disk?.mode ?? null } };
@@ -252,5 +349,7 @@ async function runStep(step: StepSpec, index: number, w: World): Promise<KernelS
 
 /** Scenario files shipped in the repository, by name. */
 export function shippedScenarios(): string[] {
-  return readdirSync(join(repoRoot, 'scenarios')).filter((f) => f.endsWith('.json')).sort();
+  return readdirSync(join(repoRoot, 'scenarios'))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 }

@@ -36,7 +36,8 @@ function prefill(): void {
   new SqliteStore({ path: dbPath }).close();
   const db = new Database(dbPath);
   const random = seededRandom(2027);
-  const insert = db.prepare(`INSERT INTO allocations (realm_id, name, kind, scope_key, uid_start, uid_count, gid_start, gid_count, created_at)
+  const insert =
+    db.prepare(`INSERT INTO allocations (realm_id, name, kind, scope_key, uid_start, uid_count, gid_start, gid_count, created_at)
     VALUES (?, ?, 'container', ?, ?, 65536, ?, 65536, ?)`);
   const now = new Date().toISOString();
   db.transaction(() => {
@@ -74,16 +75,25 @@ function rssKb(pid: number): number {
 
 async function startServe(args: string[]): Promise<{ child: ChildProcess; url: string; startMs: number }> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [CLI, 'serve', '--db', dbPath, '--realm', 'realm-1', '--json', '--interval', '250', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--db', dbPath, '--realm', 'realm-1', '--json', '--interval', '250', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d) => { out += d; if (out.includes('\n')) resolve((JSON.parse(out) as { url: string }).url); });
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve((JSON.parse(out) as { url: string }).url);
+    });
     child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
   });
   return { child, url, startMs: performance.now() - t0 };
 }
 
-interface PageTiming { fcp: number; stripDrawn: number; dataBytes: number }
+interface PageTiming {
+  fcp: number;
+  stripDrawn: number;
+  dataBytes: number;
+}
 
 async function measurePage(url: string): Promise<PageTiming[]> {
   const browser = await launchBrowser();
@@ -93,12 +103,15 @@ async function measurePage(url: string): Promise<PageTiming[]> {
       const page = await browser.context.newPage();
       await page.goto(url);
       await page.waitForSelector('body[data-ready="1"]', { timeout: 60000 });
-      out.push(await page.evaluate(() => {
-        const fcp = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? NaN;
-        const strip = performance.getEntriesByName('fsidmap-strip-drawn')[0]?.startTime ?? NaN;
-        const data = performance.getEntriesByType('resource').find((r) => r.name.endsWith('/api/space')) as PerformanceResourceTiming | undefined;
-        return { fcp, stripDrawn: strip, dataBytes: data?.decodedBodySize ?? NaN };
-      }));
+      out.push(
+        await page.evaluate(() => {
+          const fcp = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? NaN;
+          const strip = performance.getEntriesByName('fsidmap-strip-drawn')[0]?.startTime ?? NaN;
+          const data = performance.getEntriesByType('resource').find((r) => r.name.endsWith('/api/space')) as
+            PerformanceResourceTiming | undefined;
+          return { fcp, stripDrawn: strip, dataBytes: data?.decodedBodySize ?? NaN };
+        }),
+      );
       await page.close();
     }
   } finally {
@@ -135,7 +148,11 @@ function wallMs(args: string[]): number {
 async function stampCosts(): Promise<{ sqliteMs: number; postgresMs: number; postgresRows: number }> {
   const sqlite = await openRegistry({ db: dbPath, readOnly: true });
   const ts: number[] = [];
-  for (let i = 0; i < 50; i++) { const t0 = performance.now(); await sqlite.changeStamp(); ts.push(performance.now() - t0); }
+  for (let i = 0; i < 50; i++) {
+    const t0 = performance.now();
+    await sqlite.changeStamp();
+    ts.push(performance.now() - t0);
+  }
   await sqlite.close();
   const cluster = await startCluster();
   try {
@@ -149,8 +166,11 @@ async function stampCosts(): Promise<{ sqliteMs: number; postgresMs: number; pos
     for (let r = 1; r <= REALMS; r++) {
       await c.query('INSERT INTO realms (id, name) VALUES ($1, $2)', [r, `realm-${r}`]);
       await c.query('INSERT INTO scopes (key, generation, max_uid_count, max_gid_count) VALUES ($1, $2, 65536, 65536)', [-r, PER_REALM]);
-      await c.query(`INSERT INTO allocations (realm_id, name, kind, scope_key, uid_start, uid_count, gid_start, gid_count, created_at)
-        SELECT $1::bigint, 'c' || i, 'container', -($1::bigint), 524288 + i * 65536, 65536, 524288 + i * 65536, 65536, now() FROM generate_series(0, ${PER_REALM - 1}) AS i`, [r]);
+      await c.query(
+        `INSERT INTO allocations (realm_id, name, kind, scope_key, uid_start, uid_count, gid_start, gid_count, created_at)
+        SELECT $1::bigint, 'c' || i, 'container', -($1::bigint), 524288 + i * 65536, 65536, 524288 + i * 65536, 65536, now() FROM generate_series(0, ${PER_REALM - 1}) AS i`,
+        [r],
+      );
     }
     await c.query('ALTER TABLE allocations ENABLE TRIGGER allocations_scope_bookkeeping');
     await c.query('ANALYZE');
@@ -158,7 +178,11 @@ async function stampCosts(): Promise<{ sqliteMs: number; postgresMs: number; pos
     await c.end();
     const reg = await openRegistry({ db: url, readOnly: true });
     const tp: number[] = [];
-    for (let i = 0; i < 50; i++) { const t0 = performance.now(); await reg.changeStamp(); tp.push(performance.now() - t0); }
+    for (let i = 0; i < 50; i++) {
+      const t0 = performance.now();
+      await reg.changeStamp();
+      tp.push(performance.now() - t0);
+    }
     await reg.close();
     return { sqliteMs: median(ts), postgresMs: median(tp), postgresRows: rows };
   } finally {
@@ -174,7 +198,10 @@ async function main(): Promise<void> {
   const setupS = (performance.now() - t0) / 1000;
 
   const settings: Record<string, { startMs: number; timings: PageTiming[]; rss: number[]; rssStart: number }> = {};
-  for (const [label, args] of [['25,000 of 100,000 allocations', ['--root', join(dir, 'empty-root')]], ['same + 100,000-line /etc/subuid and subgid', ['--root', root]]] as const) {
+  for (const [label, args] of [
+    ['25,000 of 100,000 allocations', ['--root', join(dir, 'empty-root')]],
+    ['same + 100,000-line /etc/subuid and subgid', ['--root', root]],
+  ] as const) {
     mkdirSync(join(dir, 'empty-root', 'etc'), { recursive: true });
     writeFileSync(join(dir, 'empty-root', 'etc', 'passwd'), 'root:x:0:0::/root:/bin/sh\n');
     writeFileSync(join(dir, 'empty-root', 'etc', 'group'), 'root:x:0:\n');
@@ -190,28 +217,49 @@ async function main(): Promise<void> {
     }
   }
   const listMs = median([0, 1, 2].map(() => wallMs(['list', '--json', '--db', dbPath, '--realm', 'realm-1'])));
-  const reportMs = median([0, 1, 2].map(() => wallMs(['report', '--html', join(dir, 'r.html'), '--db', dbPath, '--realm', 'realm-1', '--root', join(dir, 'empty-root')])));
+  const reportMs = median(
+    [0, 1, 2].map(() =>
+      wallMs(['report', '--html', join(dir, 'r.html'), '--db', dbPath, '--realm', 'realm-1', '--root', join(dir, 'empty-root')]),
+    ),
+  );
   const stamps = await stampCosts();
 
-  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`);
-  console.log(`registry: SQLite, ${(REALMS * PER_REALM).toLocaleString('en')} allocations in ${REALMS} realms (set-up ${setupS.toFixed(1)} s); the page shows realm-1\n`);
+  console.log(
+    `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`,
+  );
+  console.log(
+    `registry: SQLite, ${(REALMS * PER_REALM).toLocaleString('en')} allocations in ${REALMS} realms (set-up ${setupS.toFixed(1)} s); the page shows realm-1\n`,
+  );
   console.log(`page loads in Chromium (${LOADS} each; median, min-max; goal: strip drawn < 1000 ms):`);
   for (const [label, s] of Object.entries(settings)) {
     const fcp = s.timings.map((t) => t.fcp);
     const strip = s.timings.map((t) => t.stripDrawn);
     console.log(`  ${label}`);
-    console.log(`    first contentful paint ${median(fcp).toFixed(0)} ms (${Math.min(...fcp).toFixed(0)}-${Math.max(...fcp).toFixed(0)}); strip drawn with the data ${median(strip).toFixed(0)} ms (${Math.min(...strip).toFixed(0)}-${Math.max(...strip).toFixed(0)}); api/space ${(s.timings[0].dataBytes / 1e6).toFixed(2)} MB`);
+    console.log(
+      `    first contentful paint ${median(fcp).toFixed(0)} ms (${Math.min(...fcp).toFixed(0)}-${Math.max(...fcp).toFixed(0)}); strip drawn with the data ${median(strip).toFixed(0)} ms (${Math.min(...strip).toFixed(0)}-${Math.max(...strip).toFixed(0)}); api/space ${(s.timings[0].dataBytes / 1e6).toFixed(2)} MB`,
+    );
     const half = s.rss.slice(CHANGES / 2);
-    console.log(`    server: started in ${s.startMs.toFixed(0)} ms; RSS ${(s.rssStart / 1024).toFixed(0)} MB after start, over ${CHANGES} changes ${(Math.min(...s.rss) / 1024).toFixed(0)}-${(Math.max(...s.rss) / 1024).toFixed(0)} MB (last ${CHANGES / 2}: ${(Math.min(...half) / 1024).toFixed(0)}-${(Math.max(...half) / 1024).toFixed(0)} MB)`);
+    console.log(
+      `    server: started in ${s.startMs.toFixed(0)} ms; RSS ${(s.rssStart / 1024).toFixed(0)} MB after start, over ${CHANGES} changes ${(Math.min(...s.rss) / 1024).toFixed(0)}-${(Math.max(...s.rss) / 1024).toFixed(0)} MB (last ${CHANGES / 2}: ${(Math.min(...half) / 1024).toFixed(0)}-${(Math.max(...half) / 1024).toFixed(0)} MB)`,
+    );
   }
   console.log('\nbeside it, the same realm read by the CLI (whole process, median of 3):');
   console.log(`  fsidmap list --json ${listMs.toFixed(0)} ms; fsidmap report --html ${reportMs.toFixed(0)} ms`);
   console.log('\nchange stamp, one call (median of 50):');
-  console.log(`  SQLite (PRAGMA data_version) ${(stamps.sqliteMs * 1000).toFixed(0)} µs; PostgreSQL (sum of generations + holder columns over ${stamps.postgresRows.toLocaleString('en')} rows) ${stamps.postgresMs.toFixed(1)} ms`);
+  console.log(
+    `  SQLite (PRAGMA data_version) ${(stamps.sqliteMs * 1000).toFixed(0)} µs; PostgreSQL (sum of generations + holder columns over ${stamps.postgresRows.toLocaleString('en')} rows) ${stamps.postgresMs.toFixed(1)} ms`,
+  );
 
   const out = join(here, '..', '..', 'bench', 'results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'serve.json'), JSON.stringify({ allocations: REALMS * PER_REALM, shown: PER_REALM, settings, listMs, reportMs, stamps, load: [load0, loadavg()[0]] }, null, 2) + '\n');
+  writeFileSync(
+    join(out, 'serve.json'),
+    JSON.stringify(
+      { allocations: REALMS * PER_REALM, shown: PER_REALM, settings, listMs, reportMs, stamps, load: [load0, loadavg()[0]] },
+      null,
+      2,
+    ) + '\n',
+  );
 }
 
 try {

@@ -31,12 +31,23 @@ export function whoJson(w: WhoAnswer): Record<string, unknown> {
     inContainerRange: w.inContainerRange,
     holders: w.entries.map((e) => {
       switch (e.source) {
-        case 'allocation': return { source: 'allocation', side: e.side, offset: e.offset, allocation: fullJson(e.allocation) };
+        case 'allocation':
+          return { source: 'allocation', side: e.side, offset: e.offset, allocation: fullJson(e.allocation) };
         case 'subuid':
-        case 'subgid': return { source: e.source, side: e.side, owner: e.owner, start: e.range.start, count: e.range.end - e.range.start, offset: e.offset };
+        case 'subgid':
+          return {
+            source: e.source,
+            side: e.side,
+            owner: e.owner,
+            start: e.range.start,
+            count: e.range.end - e.range.start,
+            offset: e.offset,
+          };
         case 'user':
-        case 'group': return { source: e.source, side: e.side, name: e.name };
-        case 'reserved': return { source: 'reserved', start: e.range.start, count: e.range.end - e.range.start, purpose: e.purpose };
+        case 'group':
+          return { source: e.source, side: e.side, name: e.name };
+        case 'reserved':
+          return { source: 'reserved', start: e.range.start, count: e.range.end - e.range.start, purpose: e.purpose };
       }
     }),
   };
@@ -65,7 +76,7 @@ function entryText(e: WhoEntry): string {
 export function whoText(w: WhoAnswer): string {
   const lines = [`host id ${w.id}:`];
   for (const e of w.entries) lines.push(`  ${entryText(e)}`);
-  if (w.nobody) lines.push(`  nobody holds it${w.inContainerRange ? ' (free, in systemd\'s container range: fsidmap\'s default pool)' : ''}`);
+  if (w.nobody) lines.push(`  nobody holds it${w.inContainerRange ? " (free, in systemd's container range: fsidmap's default pool)" : ''}`);
   for (const side of w.conflicts) lines.push(`  CONFLICT: unrelated holders share this ${side}; each can reach the other's files`);
   return lines.join('\n') + '\n';
 }

@@ -41,9 +41,13 @@ export async function openRegistry(options: OpenOptions = {}): Promise<Registry>
   if (spec !== undefined && isPostgresUrl(spec)) {
     // pg is loaded only when a URL asks for it: it costs ~60 ms of start-up every SQLite user would pay.
     const { PostgresStore } = await import('./postgres.js');
-    return new StoreRegistry(await PostgresStore.open({
-      url: spec, ...(options.migrations ? { migrations: options.migrations } : {}), ...(options.readOnly ? { readOnly: true } : {}),
-    }));
+    return new StoreRegistry(
+      await PostgresStore.open({
+        url: spec,
+        ...(options.migrations ? { migrations: options.migrations } : {}),
+        ...(options.readOnly ? { readOnly: true } : {}),
+      }),
+    );
   }
   const path = spec ?? defaultRegistryPath(env, options.euid);
   const sqlitePath = path.startsWith('sqlite:') ? path.slice('sqlite:'.length) : path;

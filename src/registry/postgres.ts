@@ -232,12 +232,15 @@ export class PostgresStore implements Store {
     } catch (e) {
       if ((e as { code?: string }).code !== '42P01') throw e;
       throw new FsidmapError('ERR_DB_INVALID', `${location} holds no fsidmap registry (no schema table)`, {
-        cause: e, hint: 'check the database name in the URL; fsidmap alloc creates the registry', context: { location },
+        cause: e,
+        hint: 'check the database name in the URL; fsidmap alloc creates the registry',
+        context: { location },
       });
     }
     if (version !== latest) {
       throw new FsidmapError('ERR_DB_SCHEMA', `registry ${location} has schema version ${version}; this fsidmap reads version ${latest}`, {
-        hint: version < latest ? 'any fsidmap command that writes (alloc, release, gc) migrates it' : 'upgrade fsidmap', context: { version, latest },
+        hint: version < latest ? 'any fsidmap command that writes (alloc, release, gc) migrates it' : 'upgrade fsidmap',
+        context: { version, latest },
       });
     }
     return version;

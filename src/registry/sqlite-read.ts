@@ -42,10 +42,14 @@ export class SqliteReadStore implements Store {
   readonly info: RegistryInfo;
   private conn: Connection;
 
-  constructor(private readonly path: string, private readonly busyTimeoutMs = 30000) {
+  constructor(
+    private readonly path: string,
+    private readonly busyTimeoutMs = 30000,
+  ) {
     if (!existsSync(path)) {
       throw new FsidmapError('ERR_DB_UNREACHABLE', `no registry at ${path}`, {
-        hint: 'pass --db with the registry file (fsidmap alloc creates it), or set FSIDMAP_DB', context: { path },
+        hint: 'pass --db with the registry file (fsidmap alloc creates it), or set FSIDMAP_DB',
+        context: { path },
       });
     }
     this.conn = this.connect();
@@ -89,11 +93,15 @@ export class SqliteReadStore implements Store {
       const bytes = readFileSync(this.path);
       if (fingerprint(this.path) !== before) continue;
       // Header bytes 18-19 say WAL (2); an in-memory database cannot be one, and no WAL belongs to this copy.
-      if (bytes.length >= 20) { bytes[18] = 1; bytes[19] = 1; }
+      if (bytes.length >= 20) {
+        bytes[18] = 1;
+        bytes[19] = 1;
+      }
       return { db: new Database(bytes), mode: 'copy', fingerprint: before };
     }
     throw new FsidmapError('ERR_DB_BUSY', `registry ${this.path} kept changing while it was being read`, {
-      hint: 'retry; a writer was busy', context: { path: this.path },
+      hint: 'retry; a writer was busy',
+      context: { path: this.path },
     });
   }
 
@@ -101,7 +109,11 @@ export class SqliteReadStore implements Store {
   private current(): Connection {
     if (this.conn.mode === 'copy') {
       let now: string;
-      try { now = fingerprint(this.path); } catch (e) { throw mapError(e, this.path); }
+      try {
+        now = fingerprint(this.path);
+      } catch (e) {
+        throw mapError(e, this.path);
+      }
       if (now !== this.conn.fingerprint) {
         const next = this.connect();
         this.conn.db.close();
@@ -157,13 +169,18 @@ function checkSchema(db: Database.Database, path: string): void {
   } catch (e) {
     if ((e as { code?: string }).code !== 'SQLITE_ERROR') throw e;
     throw new FsidmapError('ERR_DB_INVALID', `${path} is not an fsidmap registry (it has no schema table)`, {
-      cause: e, hint: 'point --db at the registry file', context: { path },
+      cause: e,
+      hint: 'point --db at the registry file',
+      context: { path },
     });
   }
   const latest = latestVersion(sqliteMigrations);
   if (version !== latest) {
     throw new FsidmapError('ERR_DB_SCHEMA', `registry ${path} has schema version ${version}; this fsidmap reads version ${latest}`, {
-      hint: version < latest ? 'any fsidmap command that writes (alloc, release, gc), run by the registry\'s owner, migrates it' : 'upgrade fsidmap',
+      hint:
+        version < latest
+          ? "any fsidmap command that writes (alloc, release, gc), run by the registry's owner, migrates it"
+          : 'upgrade fsidmap',
       context: { path, version, latest },
     });
   }

@@ -12,11 +12,14 @@ test('axis: 0, 65536 and 2^32 sit at 0, the log/linear seam and 1; positions gro
 });
 
 test('axis: axisId inverts axisPos to within the id a position can name', () => {
-  fc.assert(fc.property(fc.integer({ min: 0, max: 4294967295 }), (id) => {
-    const back = axisId(axisPos(id));
-    // Above 65536 one double position step is well below one id; below, log rounding may land on the id just under.
-    assert.ok(back === id || (id <= 65536 && back === id - 1), `id ${id} → ${axisPos(id)} → ${back}`);
-  }), { numRuns: 5000 });
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 4294967295 }), (id) => {
+      const back = axisId(axisPos(id));
+      // Above 65536 one double position step is well below one id; below, log rounding may land on the id just under.
+      assert.ok(back === id || (id <= 65536 && back === id - 1), `id ${id} → ${axisPos(id)} → ${back}`);
+    }),
+    { numRuns: 5000 },
+  );
   for (const id of [0, 1, 999, 1000, 65534, 65535, 65536, 65537, 524288, 0x7ffe0000, 4294967295]) {
     assert.equal(axisId(axisPos(id)), id, `id ${id}`);
   }

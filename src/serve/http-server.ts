@@ -36,7 +36,14 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string, hint?: string, extra: Record<string, string> = {}): void {
+function sendError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  hint?: string,
+  extra: Record<string, string> = {},
+): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify({ error: { code, message, hint: hint ?? null } }), extra);
 }
 
@@ -73,14 +80,23 @@ export async function startHttp(options: HttpOptions): Promise<HttpServer> {
       case '/api/who': {
         const id = url.searchParams.get('id') ?? '';
         if (!/^\d{1,10}$/.test(id) || Number(id) > 4294967295) {
-          sendError(res, 400, 'ERR_USAGE', `id must be a decimal host id from 0 to 4294967295, got "${id.slice(0, 40)}"`, 'e.g. api/who?id=1652555776');
+          sendError(
+            res,
+            400,
+            'ERR_USAGE',
+            `id must be a decimal host id from 0 to 4294967295, got "${id.slice(0, 40)}"`,
+            'e.g. api/who?id=1652555776',
+          );
           return;
         }
         send(res, 200, 'application/json; charset=utf-8', JSON.stringify(await source.who(Number(id))));
         return;
       }
       case '/api/events':
-        if (events.size >= maxEvents) { sendError(res, 503, 'ERR_BUSY', 'too many live pages are open', 'close some and reload'); return; }
+        if (events.size >= maxEvents) {
+          sendError(res, 503, 'ERR_BUSY', 'too many live pages are open', 'close some and reload');
+          return;
+        }
         res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
         res.write(`retry: 2000\nevent: stamp\ndata: ${JSON.stringify({ stamp: watcher.current.space.stamp, error: watcher.failure })}\n\n`);
         events.add(res);
@@ -102,7 +118,9 @@ export async function startHttp(options: HttpOptions): Promise<HttpServer> {
   watcher.on('sample', onSample);
   watcher.on('failure', onFailure);
   // A comment line now and then keeps proxies from closing an idle stream, and finds clients that went away.
-  const keepAlive = setInterval(() => { for (const res of events) res.write(': keep-alive\n\n'); }, 20000);
+  const keepAlive = setInterval(() => {
+    for (const res of events) res.write(': keep-alive\n\n');
+  }, 20000);
   keepAlive.unref();
 
   const server: Server = createServer((req, res) => {
@@ -132,17 +150,20 @@ export async function startHttp(options: HttpOptions): Promise<HttpServer> {
   }
 
   return {
-    url, local, listen: bound,
-    close: () => new Promise<void>((resolve) => {
-      watcher.off('stamp', onStamp);
-      watcher.off('sample', onSample);
-      watcher.off('failure', onFailure);
-      clearInterval(keepAlive);
-      for (const res of events) res.end();
-      events.clear();
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    url,
+    local,
+    listen: bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        watcher.off('stamp', onStamp);
+        watcher.off('sample', onSample);
+        watcher.off('failure', onFailure);
+        clearInterval(keepAlive);
+        for (const res of events) res.end();
+        events.clear();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -159,11 +180,22 @@ async function bind(server: Server, listen: ListenSpec): Promise<void> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const where = listen.kind === 'unix' ? listen.path : `${listen.host}:${listen.port}`;
-    if (code === 'EADDRINUSE') throw new FsidmapError('ERR_SERVE_ADDRESS_IN_USE', `${where} is in use`, { hint: 'choose another --listen port (0: any free one)', context: { where } });
+    if (code === 'EADDRINUSE')
+      throw new FsidmapError('ERR_SERVE_ADDRESS_IN_USE', `${where} is in use`, {
+        hint: 'choose another --listen port (0: any free one)',
+        context: { where },
+      });
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-      throw new FsidmapError('ERR_SERVE_ADDRESS', `cannot listen on ${where}: no such local address`, { hint: 'give an address of this machine, e.g. 127.0.0.1', context: { where } });
+      throw new FsidmapError('ERR_SERVE_ADDRESS', `cannot listen on ${where}: no such local address`, {
+        hint: 'give an address of this machine, e.g. 127.0.0.1',
+        context: { where },
+      });
     }
-    if (code === 'EACCES') throw new FsidmapError('ERR_SERVE_ADDRESS', `not allowed to listen on ${where}`, { hint: 'ports below 1024 need root; choose another', context: { where } });
+    if (code === 'EACCES')
+      throw new FsidmapError('ERR_SERVE_ADDRESS', `not allowed to listen on ${where}`, {
+        hint: 'ports below 1024 need root; choose another',
+        context: { where },
+      });
     throw e;
   } finally {
     if (oldMask !== undefined) process.umask(oldMask);

@@ -4,7 +4,15 @@
  * and container state; watcher; http-server; serve).
  */
 export { axisPos, axisId } from './axis.js';
-export { type Space, type EncodedAllocations, type EncodedRanges, type ContainerView, type AuditView, type FindingView, buildSpace } from './space.js';
+export {
+  type Space,
+  type EncodedAllocations,
+  type EncodedRanges,
+  type ContainerView,
+  type AuditView,
+  type FindingView,
+  buildSpace,
+} from './space.js';
 export { type PoolStats, type PoolSample, PoolHistory, poolStats } from './pool-stats.js';
 export { SpaceSource, type SpaceSourceOptions, pageSafeWho } from './read-space.js';
 export { SpaceWatcher, type WatcherOptions, type Snapshot } from './watcher.js';

@@ -8,7 +8,11 @@ test('listen: HOST:PORT and [IPV6]:PORT parse; anything else is a usage error', 
   assert.deepEqual(parseListen('[::1]:0'), { kind: 'tcp', host: '::1', port: 0 });
   assert.deepEqual(parseListen('localhost:9'), { kind: 'tcp', host: 'localhost', port: 9 });
   for (const bad of ['8080', '127.0.0.1', '127.0.0.1:70000', '::1:80', '[nothex]:80', ':80', 'a:b']) {
-    assert.throws(() => parseListen(bad), (e) => isFsidmapError(e) && e.code === 'ERR_USAGE', bad);
+    assert.throws(
+      () => parseListen(bad),
+      (e) => isFsidmapError(e) && e.code === 'ERR_USAGE',
+      bad,
+    );
   }
 });
 

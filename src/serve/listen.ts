@@ -4,8 +4,7 @@ import { FsidmapError, UsageError } from '../errors.js';
 
 /** Where the server listens: a TCP address, or a Unix socket path. */
 export type ListenSpec =
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
-  | { readonly kind: 'unix'; readonly path: string };
+  { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
 
 export const DEFAULT_LISTEN: ListenSpec = Object.freeze({ kind: 'tcp', host: '127.0.0.1', port: 0 });
 
@@ -15,7 +14,10 @@ export function parseListen(spec: string): ListenSpec {
   const host = m ? (m[1] ?? m[2]) : undefined;
   const port = m ? Number(m[3]) : NaN;
   if (!m || host === undefined || port > 65535 || (m[1] !== undefined && isIP(m[1]) !== 6)) {
-    throw new UsageError(`--listen "${spec}" is not HOST:PORT`, 'e.g. --listen 127.0.0.1:8080, --listen [::1]:8080 (port 0: any free port)');
+    throw new UsageError(
+      `--listen "${spec}" is not HOST:PORT`,
+      'e.g. --listen 127.0.0.1:8080, --listen [::1]:8080 (port 0: any free port)',
+    );
   }
   return { kind: 'tcp', host, port };
 }
@@ -44,11 +46,17 @@ export async function clearStaleSocket(path: string): Promise<void> {
   }
   const answered = await new Promise<boolean>((resolve) => {
     const c = createConnection(path);
-    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
     c.once('error', () => resolve(false));
   });
   if (answered) {
-    throw new FsidmapError('ERR_SERVE_ADDRESS_IN_USE', `another server answers on ${path}`, { hint: 'stop it, or choose another --socket', context: { path } });
+    throw new FsidmapError('ERR_SERVE_ADDRESS_IN_USE', `another server answers on ${path}`, {
+      hint: 'stop it, or choose another --socket',
+      context: { path },
+    });
   }
   unlinkSync(path);
 }

@@ -5,13 +5,25 @@ import { PoolHistory, poolStats } from './pool-stats.js';
 
 const pool = poolOf([{ start: 10 * SLOT, end: 20 * SLOT }], 'ten slots');
 const at = (slot: number, slots = 1, parent: string | null = null): Allocation => ({
-  id: slot, realm: 'default', name: `s${slot}`, kind: 'container', owner: null, parent, fs: null, holder: null, createdAt: '',
-  uid: { start: slot * SLOT, end: (slot + slots) * SLOT }, gid: { start: slot * SLOT, end: (slot + slots) * SLOT },
+  id: slot,
+  realm: 'default',
+  name: `s${slot}`,
+  kind: 'container',
+  owner: null,
+  parent,
+  fs: null,
+  holder: null,
+  createdAt: '',
+  uid: { start: slot * SLOT, end: (slot + slots) * SLOT },
+  gid: { start: slot * SLOT, end: (slot + slots) * SLOT },
 });
 
 test('pool stats: allocated, free, excluded slots, the largest free run and fragmentation', () => {
   const empty = poolStats([], IntervalSet.of([]), pool);
-  assert.deepEqual([empty.slots, empty.allocatedSlots, empty.freeSlots, empty.largestFreeRun, empty.freeRuns, empty.fragmentation], [10, 0, 10, 10, 1, 0]);
+  assert.deepEqual(
+    [empty.slots, empty.allocatedSlots, empty.freeSlots, empty.largestFreeRun, empty.freeRuns, empty.fragmentation],
+    [10, 0, 10, 10, 1, 0],
+  );
   // Slots 12 and 15-16 taken, a real user's id inside slot 18: free runs 10-11, 13-14, 17, 19.
   const s = poolStats([at(12), at(15, 2), at(15, 1, 's15')], IntervalSet.of([{ start: 18 * SLOT + 5, end: 18 * SLOT + 6 }]), pool);
   assert.deepEqual([s.allocatedSlots, s.freeSlots, s.excludedSlots, s.largestFreeRun, s.freeRuns], [3, 6, 1, 2, 4]);
@@ -24,6 +36,9 @@ test('pool history: a fixed ring, oldest first', () => {
   const h = new PoolHistory(3);
   const s = poolStats([], IntervalSet.of([]), pool);
   for (let t = 1; t <= 5; t++) h.add(t, s);
-  assert.deepEqual(h.samples.map((x) => x.t), [3, 4, 5]);
+  assert.deepEqual(
+    h.samples.map((x) => x.t),
+    [3, 4, 5],
+  );
   assert.equal(h.last?.free, 10);
 });

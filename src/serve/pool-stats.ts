@@ -47,7 +47,9 @@ export function poolStats(allocations: readonly Allocation[], excluded: Interval
   return {
     label: pool.label,
     ranges: pool.ranges.map((r) => [r.start, r.end - 1] as const),
-    slots, allocatedSlots, freeSlots,
+    slots,
+    allocatedSlots,
+    freeSlots,
     excludedSlots: Math.max(0, slots - allocatedSlots - freeSlots),
     largestFreeRun: free.largestFreeRun / SLOT,
     freeRuns: free.firsts.length,

@@ -44,7 +44,10 @@ export class SpaceSource {
   private audit: AuditView | undefined;
   private encoded: HostParts | undefined;
 
-  constructor(private readonly registry: Registry, private readonly options: SpaceSourceOptions = {}) {
+  constructor(
+    private readonly registry: Registry,
+    private readonly options: SpaceSourceOptions = {},
+  ) {
     this.realm = options.realm ?? 'default';
   }
 
@@ -68,16 +71,30 @@ export class SpaceSource {
     const paths = { subuid: this.path('subuid'), subgid: this.path('subgid') };
     try {
       const r = auditHost({
-        paths: { ...paths, passwd: this.path('passwd'), group: this.path('group') }, maxPerCode: this.options.maxFindingsPerCode ?? 200,
+        paths: { ...paths, passwd: this.path('passwd'), group: this.path('group') },
+        maxPerCode: this.options.maxFindingsPerCode ?? 200,
       });
       return { error: null, paths, counts: r.counts, truncated: r.truncated, findings: r.findings.map(findingView) };
     } catch (e) {
-      return { error: e instanceof Error ? e.message : String(e), paths, counts: { error: 0, warning: 0, info: 0 }, truncated: {}, findings: [] };
+      return {
+        error: e instanceof Error ? e.message : String(e),
+        paths,
+        counts: { error: 0, warning: 0, info: 0 },
+        truncated: {},
+        findings: [],
+      };
     }
   }
 
   private containers(): RunningContainer[] {
-    return listStates().map((s) => ({ name: s.name, pid: s.pid, uidMap: s.uidMap, gidMap: s.gidMap, rootfs: s.rootfs, startedAt: s.startedAt }));
+    return listStates().map((s) => ({
+      name: s.name,
+      pid: s.pid,
+      uidMap: s.uidMap,
+      gidMap: s.gidMap,
+      rootfs: s.rootfs,
+      startedAt: s.startedAt,
+    }));
   }
 
   /**
@@ -86,7 +103,9 @@ export class SpaceSource {
    */
   async stamp(): Promise<string> {
     const host = HOST_FILES.map((f) => statKey(this.path(f))).join('|');
-    const running = this.containers().map((c) => `${c.name}@${c.pid}`).join(',');
+    const running = this.containers()
+      .map((c) => `${c.name}@${c.pid}`)
+      .join(',');
     return `${await this.registry.changeStamp()}|${host}|${running}`;
   }
 
@@ -98,8 +117,16 @@ export class SpaceSource {
     history.add(now.getTime(), pool);
     const info = this.registry.info;
     return buildSpace({
-      stamp, now, source: { store: info.store, location: info.location, realm: this.realm, readOnly: info.readOnly },
-      allocations, facts, audit, containers: this.containers(), pool, history: history.samples, host: encoded,
+      stamp,
+      now,
+      source: { store: info.store, location: info.location, realm: this.realm, readOnly: info.readOnly },
+      allocations,
+      facts,
+      audit,
+      containers: this.containers(),
+      pool,
+      history: history.samples,
+      host: encoded,
     });
   }
 

@@ -21,7 +21,11 @@ export interface Serving extends HttpServer {
 }
 
 function openReadOnly(options: { db?: string; env?: NodeJS.ProcessEnv }): Promise<Registry> {
-  const open: OpenOptions = { readOnly: true, ...(options.env ? { env: options.env } : {}), ...(options.db !== undefined ? { db: options.db } : {}) };
+  const open: OpenOptions = {
+    readOnly: true,
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.db !== undefined ? { db: options.db } : {}),
+  };
   return openRegistry(open);
 }
 
@@ -40,8 +44,13 @@ export async function serve(options: ServeOptions = {}): Promise<Serving> {
     const http = await startHttp({ listen: options.listen ?? DEFAULT_LISTEN, source, watcher });
     const w = watcher;
     return {
-      ...http, registry,
-      close: async () => { await http.close(); w.stop(); await registry.close(); },
+      ...http,
+      registry,
+      close: async () => {
+        await http.close();
+        w.stop();
+        await registry.close();
+      },
     };
   } catch (e) {
     watcher?.stop();

@@ -168,9 +168,15 @@ export function encodeAllocations(list: readonly Allocation[]): EncodedAllocatio
     if (a.owner !== null || a.parent !== null || a.fs !== null || holder !== null) extra.push([i, a.owner, a.parent, a.fs, holder]);
   });
   return {
-    count: n, name: list.map((a) => a.name), kind,
-    uidFirst: u32Base64(uidFirst), uidSlots: u32Base64(uidSlots), gidFirst: u32Base64(gidFirst), gidSlots: u32Base64(gidSlots),
-    created: u32Base64(created), extra,
+    count: n,
+    name: list.map((a) => a.name),
+    kind,
+    uidFirst: u32Base64(uidFirst),
+    uidSlots: u32Base64(uidSlots),
+    gidFirst: u32Base64(gidFirst),
+    gidSlots: u32Base64(gidSlots),
+    created: u32Base64(created),
+    extra,
   };
 }
 
@@ -193,8 +199,17 @@ export function containerViews(running: readonly RunningContainer[], allocations
     const a = byName.get(c.name);
     const target = a?.fs ? byName.get(a.fs) : undefined;
     return {
-      name: c.name, pid: c.pid, uidMap: c.uidMap, gidMap: c.gidMap, rootfs: c.rootfs, startedAt: c.startedAt,
-      allocation: a ? a.name : null, fs: a?.fs ?? null, fsuidMap: mapOf(target?.uid), fsgidMap: mapOf(target?.gid), sharesWith: [] as string[],
+      name: c.name,
+      pid: c.pid,
+      uidMap: c.uidMap,
+      gidMap: c.gidMap,
+      rootfs: c.rootfs,
+      startedAt: c.startedAt,
+      allocation: a ? a.name : null,
+      fs: a?.fs ?? null,
+      fsuidMap: mapOf(target?.uid),
+      fsgidMap: mapOf(target?.gid),
+      sharesWith: [] as string[],
     };
   });
   for (const v of views) {
@@ -205,8 +220,15 @@ export function containerViews(running: readonly RunningContainer[], allocations
 
 export function findingView(f: Finding): FindingView {
   return {
-    severity: f.severity, code: f.code, file: f.file, lines: [...f.lines], otherLines: [...(f.otherLines ?? [])], owner: f.owner,
-    range: f.range ? [f.range[0], Math.min(f.range[1], 4294967296) - 1] : null, message: f.message, hint: f.hint,
+    severity: f.severity,
+    code: f.code,
+    file: f.file,
+    lines: [...f.lines],
+    otherLines: [...(f.otherLines ?? [])],
+    owner: f.owner,
+    range: f.range ? [f.range[0], Math.min(f.range[1], 4294967296) - 1] : null,
+    message: f.message,
+    hint: f.hint,
   };
 }
 

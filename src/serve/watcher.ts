@@ -24,7 +24,10 @@ export function serializeSpace(space: Space, cache: WeakMap<object, string>): st
     let text: string | undefined;
     if (STABLE_PARTS.has(k) && typeof v === 'object' && v !== null) {
       text = cache.get(v);
-      if (text === undefined) { text = JSON.stringify(v); cache.set(v, text); }
+      if (text === undefined) {
+        text = JSON.stringify(v);
+        cache.set(v, text);
+      }
     } else {
       text = JSON.stringify(v);
     }
@@ -55,7 +58,10 @@ export class SpaceWatcher extends EventEmitter {
   /** Why the last read failed, until one succeeds. */
   failure: string | null = null;
 
-  constructor(private readonly source: SpaceSource, private readonly options: WatcherOptions = {}) {
+  constructor(
+    private readonly source: SpaceSource,
+    private readonly options: WatcherOptions = {},
+  ) {
     super();
     this.history = new PoolHistory(options.historySize ?? 720);
   }
@@ -63,7 +69,9 @@ export class SpaceWatcher extends EventEmitter {
   /** The first read (errors reach the caller: a server that cannot read its registry does not start), then polling. */
   async start(): Promise<Snapshot> {
     const snap = await this.refresh(await this.source.stamp());
-    this.timer = setInterval(() => { void this.tick(); }, this.options.intervalMs ?? 1000);
+    this.timer = setInterval(() => {
+      void this.tick();
+    }, this.options.intervalMs ?? 1000);
     this.timer.unref();
     return snap;
   }
@@ -98,7 +106,10 @@ export class SpaceWatcher extends EventEmitter {
       } else if (Date.now() - this.lastSample >= (this.options.sampleEveryMs ?? 60000)) {
         this.sample();
       }
-      if (this.failure !== null) { this.failure = null; this.emit('stamp', stamp); }
+      if (this.failure !== null) {
+        this.failure = null;
+        this.emit('stamp', stamp);
+      }
     } catch (e) {
       this.failure = e instanceof Error ? e.message : String(e);
       this.emit('failure', this.failure);

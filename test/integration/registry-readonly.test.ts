@@ -16,7 +16,7 @@ import { openRegistry } from '../../src/registry/index.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const READ_STORE = pathToFileURL(join(here, '..', '..', 'src', 'registry', 'sqlite-read.js')).href;
 const REGISTRY = pathToFileURL(join(here, '..', '..', 'src', 'registry', 'registry.js')).href;
-const skip = process.getuid?.() === 0 ? undefined : 'needs root: the registry is root\'s and the reader is nobody';
+const skip = process.getuid?.() === 0 ? undefined : "needs root: the registry is root's and the reader is nobody";
 const NO_HOST = hostExclusions({ subuid: [], subgid: [], users: [], groups: [] });
 
 // The reader: one line of JSON per line it is sent (what it sees now), then an attempted write.
@@ -51,9 +51,15 @@ test('read-only SQLite as nobody: a copy while no one has it open, live through 
   await w0.close();
   assert.ok(!existsSync(`${path}-wal`) && !existsSync(`${path}-shm`), 'closed by its last user: no -wal, no -shm');
 
-  const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '--input-type=module', '-e', READER, path], { cwd: '/', stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '--input-type=module', '-e', READER, path],
+    { cwd: '/', stdio: ['pipe', 'pipe', 'pipe'] },
+  );
   let err = '';
-  child.stderr.on('data', (d) => { err += d; });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (command?: string): Promise<{ mode: string; stamp: string; names: string[]; code?: string }> => {
     if (command) child.stdin.write(`${command}\n`);

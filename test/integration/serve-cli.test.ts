@@ -23,14 +23,23 @@ function start(args: string[]): Promise<{ child: ChildProcess; out: string; err:
   const child = spawn(process.execPath, [CLI, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stderr!.on('data', (d) => { err += d; });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
   return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d) => { out += d; if (out.includes('\n')) resolve({ child, out, err: () => err }); });
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve({ child, out, err: () => err });
+    });
     child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
   });
 }
 
-const stop = (child: ChildProcess) => new Promise<number | null>((resolve) => { child.once('exit', (code) => resolve(code)); child.kill('SIGTERM'); });
+const stop = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.kill('SIGTERM');
+  });
 
 test('serve/report: usage errors and an unreadable registry are refused before anything starts', () => {
   const both = run(['serve', '--listen', '127.0.0.1:0', '--socket', join(dir, 's')]);
@@ -69,7 +78,9 @@ test('serve: an address other machines reach is served only when named, with a w
   await new Promise((r) => setTimeout(r, 200));
   assert.match(s.err(), /WARNING: listening on http:\/\/0\.0\.0\.0:\d+\/, an address other machines can reach/);
   // Not loopback: no Host check (the operator chose to expose it); still read-only.
-  const post = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', `http://127.0.0.1:${info.listen.port}/`], { encoding: 'utf8' });
+  const post = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', `http://127.0.0.1:${info.listen.port}/`], {
+    encoding: 'utf8',
+  });
   assert.equal(post.stdout, '405');
   assert.equal(await stop(s.child), 0);
 });

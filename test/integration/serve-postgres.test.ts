@@ -33,12 +33,20 @@ if (skip) {
     dbUrl = await cluster.createDatabase();
     cli(['alloc', 'pg-web']);
     cli(['alloc', 'pg-img', '--kind', 'image']);
-    server = spawn(process.execPath, [CLI, 'serve', '--db', dbUrl, '--json', '--interval', '250'], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    server = spawn(process.execPath, [CLI, 'serve', '--db', dbUrl, '--json', '--interval', '250'], {
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
       let err = '';
-      server.stdout!.on('data', (d) => { out += d; if (out.includes('\n')) resolve((JSON.parse(out) as { url: string }).url); });
-      server.stderr!.on('data', (d) => { err += d; });
+      server.stdout!.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) resolve((JSON.parse(out) as { url: string }).url);
+      });
+      server.stderr!.on('data', (d) => {
+        err += d;
+      });
       server.once('exit', (code) => reject(new Error(`fsidmap serve exited ${code}: ${err}`)));
     });
     browser = await launchBrowser();
@@ -49,12 +57,16 @@ if (skip) {
 
   after(async () => {
     await browser?.close();
-    if (server && server.exitCode === null) { server.kill('SIGTERM'); await new Promise((r) => server.once('exit', r)); }
+    if (server && server.exitCode === null) {
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+    }
     cluster?.stop();
   });
 
-  test('serve on PostgreSQL: the allocations, a new one live, and who\'s answer', async () => {
-    const names = () => page.locator('#in-view tr[data-name]').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.name).sort());
+  test("serve on PostgreSQL: the allocations, a new one live, and who's answer", async () => {
+    const names = () =>
+      page.locator('#in-view tr[data-name]').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.name).sort());
     assert.deepEqual(await names(), ['pg-img', 'pg-web']);
     assert.match((await page.locator('#source').textContent())!, /^postgres postgres:\/\/.*\(read-only\)$/);
     cli(['alloc', 'pg-late']);

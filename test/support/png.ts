@@ -35,7 +35,8 @@ export function decodePng(png: Buffer): Image {
       height = data.readUInt32BE(4);
       const depth = data[8];
       const color = data[9];
-      if (depth !== 8 || (color !== 2 && color !== 6) || data[12] !== 0) throw new Error(`unsupported PNG: depth ${depth}, colour type ${color}, interlace ${data[12]}`);
+      if (depth !== 8 || (color !== 2 && color !== 6) || data[12] !== 0)
+        throw new Error(`unsupported PNG: depth ${depth}, colour type ${color}, interlace ${data[12]}`);
       channels = color === 6 ? 4 : 3;
     } else if (type === 'IDAT') {
       idat.push(data);
@@ -55,13 +56,25 @@ export function decodePng(png: Buffer): Image {
       const b = y > 0 ? out[(y - 1) * stride + i] : 0;
       const c = y > 0 && i >= channels ? out[(y - 1) * stride + i - channels] : 0;
       const x = line[i];
-      const v = filter === 0 ? x : filter === 1 ? x + a : filter === 2 ? x + b : filter === 3 ? x + ((a + b) >> 1) : filter === 4 ? x + paeth(a, b, c) : NaN;
+      const v =
+        filter === 0
+          ? x
+          : filter === 1
+            ? x + a
+            : filter === 2
+              ? x + b
+              : filter === 3
+                ? x + ((a + b) >> 1)
+                : filter === 4
+                  ? x + paeth(a, b, c)
+                  : NaN;
       if (Number.isNaN(v)) throw new Error(`bad PNG filter ${filter} on row ${y}`);
       out[y * stride + i] = v & 0xff;
     }
   }
   return {
-    width, height,
+    width,
+    height,
     pixel(x, y) {
       const p = y * stride + x * channels;
       return [out[p], out[p + 1], out[p + 2], channels === 4 ? out[p + 3] : 255];

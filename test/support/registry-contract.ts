@@ -415,35 +415,41 @@ export function registryContract(store: string, h: Harness): void {
     }
   });
 
-  t('changeStamp moves on every allocate, release and holder change, from this connection or another, and stays while nothing happens', async () => {
-    const r = await h.open('stamp');
-    const other = await h.open('stamp');
-    try {
-      let last = '';
-      const fresh = async (what: string, via: Registry = other): Promise<void> => {
-        const s = await via.changeStamp();
-        assert.notEqual(s, last, `the stamp did not move after ${what}`);
-        last = s;
-      };
-      await fresh('opening');
-      assert.equal(await other.changeStamp(), last, 'nothing happened: the same stamp');
-      await r.allocate({ name: 'c1' }, opts(1));
-      await fresh('an allocation by another connection');
-      await other.allocate({ name: 'c2' }, opts(2));
-      await fresh('an allocation by this connection');
-      const holder = { pid: 42, startTime: 7, bootId: 'b', machineId: 'm', host: 'h' };
-      await r.setHolder('c1', holder);
-      await fresh('a holder set elsewhere');
-      await r.setHolder('c1', { ...holder, pid: 43, startTime: 9 });
-      await fresh('a holder replaced elsewhere');
-      await r.setHolder('c1', null);
-      await fresh('a holder cleared elsewhere');
-      await r.release('c2');
-      await fresh('a release elsewhere');
-      await r.allocate({ name: 'x', realm: 'other-realm' }, opts(3));
-      await fresh('an allocation in another realm');
-    } finally { await r.close(); await other.close(); }
-  });
+  t(
+    'changeStamp moves on every allocate, release and holder change, from this connection or another, and stays while nothing happens',
+    async () => {
+      const r = await h.open('stamp');
+      const other = await h.open('stamp');
+      try {
+        let last = '';
+        const fresh = async (what: string, via: Registry = other): Promise<void> => {
+          const s = await via.changeStamp();
+          assert.notEqual(s, last, `the stamp did not move after ${what}`);
+          last = s;
+        };
+        await fresh('opening');
+        assert.equal(await other.changeStamp(), last, 'nothing happened: the same stamp');
+        await r.allocate({ name: 'c1' }, opts(1));
+        await fresh('an allocation by another connection');
+        await other.allocate({ name: 'c2' }, opts(2));
+        await fresh('an allocation by this connection');
+        const holder = { pid: 42, startTime: 7, bootId: 'b', machineId: 'm', host: 'h' };
+        await r.setHolder('c1', holder);
+        await fresh('a holder set elsewhere');
+        await r.setHolder('c1', { ...holder, pid: 43, startTime: 9 });
+        await fresh('a holder replaced elsewhere');
+        await r.setHolder('c1', null);
+        await fresh('a holder cleared elsewhere');
+        await r.release('c2');
+        await fresh('a release elsewhere');
+        await r.allocate({ name: 'x', realm: 'other-realm' }, opts(3));
+        await fresh('an allocation in another realm');
+      } finally {
+        await r.close();
+        await other.close();
+      }
+    },
+  );
 
   t('read-only: reads answer as a writable connection does, every write is ERR_DB_READ_ONLY and changes nothing', async () => {
     const w = await h.open('ro');
@@ -464,8 +470,11 @@ export function registryContract(store: string, h: Harness): void {
       assert.deepEqual((await w.list()).map((a) => a.name).sort(), ['img', 'web']);
       assert.equal(await ro.changeStamp(), before);
       await w.allocate({ name: 'later' }, opts(4));
-      assert.notEqual(await ro.changeStamp(), before, 'a writer\'s commit moves the reader\'s stamp');
+      assert.notEqual(await ro.changeStamp(), before, "a writer's commit moves the reader's stamp");
       assert.ok(await ro.get('later'), 'and the reader sees it');
-    } finally { await ro.close(); await w.close(); }
+    } finally {
+      await ro.close();
+      await w.close();
+    }
   });
 }

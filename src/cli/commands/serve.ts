@@ -19,13 +19,15 @@ function source(args: ParsedArgs): { db?: string; realm?: string; root?: string 
 }
 
 function noPositionals(args: ParsedArgs, command: string): void {
-  if (args.positionals.length > 0) throw new UsageError(`fsidmap ${command}: unexpected argument "${args.positionals[0]}"`, `see fsidmap ${command} --help`);
+  if (args.positionals.length > 0)
+    throw new UsageError(`fsidmap ${command}: unexpected argument "${args.positionals[0]}"`, `see fsidmap ${command} --help`);
 }
 
 function listenArg(args: ParsedArgs): ListenSpec | undefined {
   const listen = str(args, 'listen');
   const socket = str(args, 'socket');
-  if (listen !== undefined && socket !== undefined) throw new UsageError('--listen and --socket exclude each other', 'give one place to listen');
+  if (listen !== undefined && socket !== undefined)
+    throw new UsageError('--listen and --socket exclude each other', 'give one place to listen');
   if (socket !== undefined) {
     if (socket === '') throw new UsageError('--socket must name a path');
     return { kind: 'unix', path: socket };
@@ -36,7 +38,8 @@ function listenArg(args: ParsedArgs): ListenSpec | undefined {
 function intervalArg(args: ParsedArgs): number | undefined {
   const v = str(args, 'interval');
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < 100 || Number(v) > 3600000) throw new UsageError(`--interval must be milliseconds from 100 to 3600000, got "${v}"`);
+  if (!/^\d+$/.test(v) || Number(v) < 100 || Number(v) > 3600000)
+    throw new UsageError(`--interval must be milliseconds from 100 to 3600000, got "${v}"`);
   return Number(v);
 }
 
@@ -68,16 +71,29 @@ address in use), 2 usage error.`,
     noPositionals(args, 'serve');
     const listen = listenArg(args);
     const intervalMs = intervalArg(args);
-    const s = await serve({ ...source(args), env: io.env, ...(listen ? { listen } : {}), ...(intervalMs !== undefined ? { intervalMs } : {}) });
+    const s = await serve({
+      ...source(args),
+      env: io.env,
+      ...(listen ? { listen } : {}),
+      ...(intervalMs !== undefined ? { intervalMs } : {}),
+    });
     if (!s.local) {
-      write(io.stderr, `fsidmap serve: WARNING: listening on ${s.url}, an address other machines can reach. The page has no login: `
-        + 'anyone who reaches it sees every allocation, user, group and subordinate range of this host. Use --listen 127.0.0.1:PORT or --socket unless that is what you want.');
+      write(
+        io.stderr,
+        `fsidmap serve: WARNING: listening on ${s.url}, an address other machines can reach. The page has no login: ` +
+          'anyone who reaches it sees every allocation, user, group and subordinate range of this host. Use --listen 127.0.0.1:PORT or --socket unless that is what you want.',
+      );
     }
     if (flag(args, 'json')) writeJson(io, { url: s.url, listen: s.listen, local: s.local, readOnly: s.registry.info.readOnly });
     else write(io.stdout, s.url);
-    if (io.interactive) write(io.stderr, `fsidmap serve: ${s.registry.info.store} registry ${s.registry.info.location}, read-only; Ctrl-C stops`);
+    if (io.interactive)
+      write(io.stderr, `fsidmap serve: ${s.registry.info.store} registry ${s.registry.info.location}, read-only; Ctrl-C stops`);
     await new Promise<void>((resolve) => {
-      const stop = (): void => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
@@ -103,7 +119,8 @@ Exit status: 0 written, 1 registry unreadable or FILE not writable, 2 usage erro
   async run(args, io) {
     noPositionals(args, 'report');
     const file = str(args, 'html');
-    if (file === undefined || file === '') throw new UsageError('fsidmap report: --html FILE is required', 'e.g. fsidmap report --html ids.html');
+    if (file === undefined || file === '')
+      throw new UsageError('fsidmap report: --html FILE is required', 'e.g. fsidmap report --html ids.html');
     const html = Buffer.from(await renderReport({ ...source(args), env: io.env }), 'utf8');
     if (file === '-') io.stdout.write(html);
     else writeFileAtomic(file, html);

@@ -17,7 +17,10 @@ test('page: the policy allows exactly its own script and style (by hash); a repo
   assert.ok(live.csp.includes("connect-src 'self'") && live.csp.startsWith("default-src 'none'"));
   assert.ok(live.html.includes(`<script>${PAGE_SCRIPT}</script>`) && !live.html.includes('id="fsidmap-data"'));
   const report = renderPage({ space: { stamp: '</script>' } as unknown as Space });
-  assert.ok(report.csp.includes("connect-src 'none'") && report.html.includes(`<meta http-equiv="Content-Security-Policy" content="${report.csp}">`));
+  assert.ok(
+    report.csp.includes("connect-src 'none'") &&
+      report.html.includes(`<meta http-equiv="Content-Security-Policy" content="${report.csp}">`),
+  );
   assert.ok(report.html.includes('<script type="application/json" id="fsidmap-data">{"stamp":"\\u003c/script>"}</script>'));
 });
 

@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { axisId, axisPos } from '../axis.js';
 import type { Space } from '../space.js';
 import { CLIENT_CORE } from './client-core.js';
+import { CLIENT_PANELS } from './client-panels.js';
 import { CLIENT_UI } from './client-ui.js';
 import { PAGE_STYLE } from './style.js';
 
 /** The whole client script: the shared axis functions (their own source), then the page's code. */
-export const PAGE_SCRIPT = `'use strict';\n${axisPos.toString()}\n${axisId.toString()}\n${CLIENT_CORE}\n${CLIENT_UI}`;
+export const PAGE_SCRIPT = `'use strict';\n${axisPos.toString()}\n${axisId.toString()}\n${CLIENT_CORE}\n${CLIENT_PANELS}\n${CLIENT_UI}`;
 
 const sha256 = (text: string): string => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
 
@@ -15,7 +16,10 @@ const sha256 = (text: string): string => `'sha256-${createHash('sha256').update(
  * escaped, so no `</script>` or `<!--` in a name can end or bend the element.
  */
 export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 export interface Page {
@@ -32,8 +36,14 @@ export interface Page {
 export function renderPage(options: { readonly space?: Space; readonly title?: string } = {}): Page {
   const report = options.space !== undefined;
   const csp = [
-    "default-src 'none'", `script-src ${sha256(PAGE_SCRIPT)}`, `style-src ${sha256(PAGE_STYLE)}`, "img-src 'none'",
-    `connect-src ${report ? "'none'" : "'self'"}`, "base-uri 'none'", "form-action 'none'", ...(report ? [] : ["frame-ancestors 'none'"]),
+    "default-src 'none'",
+    `script-src ${sha256(PAGE_SCRIPT)}`,
+    `style-src ${sha256(PAGE_STYLE)}`,
+    "img-src 'none'",
+    `connect-src ${report ? "'none'" : "'self'"}`,
+    "base-uri 'none'",
+    "form-action 'none'",
+    ...(report ? [] : ["frame-ancestors 'none'"]),
   ].join('; ');
   const data = report ? `<script type="application/json" id="fsidmap-data">${jsonForScript(options.space)}</script>\n` : '';
   const title = options.title ?? (report ? 'fsidmap report: the id space' : 'fsidmap: the id space');

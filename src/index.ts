@@ -12,3 +12,6 @@ export {
   type UnpackOptions,
   type UnpackResult,
 } from './tar-io/index.js';
+// Containers with their privileged steps chosen as the CLI chooses them (root itself, or the broker); fsidmap/container has the rest.
+export { startContainer, runContainer, choosePrivilegePort, chooseRunRegistry } from './privilege/index.js';
+export type { Container, PrivilegePort, RunOptions, RunSpec, StartOptions } from './container/index.js';

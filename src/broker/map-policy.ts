@@ -1,5 +1,5 @@
 import { FsidmapError } from '../errors.js';
-import { type IdMap, mountMap, parseMap } from '../idmap/index.js';
+import { type IdMap, isCheckRule, mountMap, parseMap, ruleCode } from '../idmap/index.js';
 import { decideFsidMap, decideNewIdmap, type FsidMapDecision, type NewIdmapDecision } from '../policy/index.js';
 import type { PeerView } from './peer-view.js';
 
@@ -110,8 +110,8 @@ function policyRefusal<T>(what: string, d: NewIdmapDecision): Decision<T> {
   const code =
     d.stage === 'ranges'
       ? 'ERR_BROKER_IDS_NOT_OWNED'
-      : d.stage === 'kernel'
-        ? `ERR_IDMAP_${String(d.rule).toUpperCase().replace(/-/g, '_')}`
+      : d.stage === 'kernel' && isCheckRule(d.rule)
+        ? ruleCode(d.rule)
         : 'ERR_BROKER_POLICY';
   return refuse(code, `${what}: ${d.message}`, d.hint ?? '', {
     map: what,
@@ -186,7 +186,7 @@ export function decideMountMaps(view: PeerView, maps: MountMaps): Decision<Mount
 
 function mountRefusal<T>(kind: 'uid' | 'gid', side: 'on-disk' | 'view', map: IdMap, d: FsidMapDecision): Decision<T> {
   if (d.stage !== 'ownership' || !d.refusal) {
-    const code = d.stage === 'kernel' ? `ERR_IDMAP_${String(d.rule).toUpperCase().replace(/-/g, '_')}` : 'ERR_BROKER_POLICY';
+    const code = d.stage === 'kernel' && isCheckRule(d.rule) ? ruleCode(d.rule) : 'ERR_BROKER_POLICY';
     return refuse(code, `mount ${kind} map: ${d.message}`, d.hint ?? '', { kind, rule: d.rule });
   }
   const r = d.refusal;

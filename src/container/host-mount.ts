@@ -1,7 +1,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { FsidmapError } from '../errors.js';
 import { formatInline, mountMap } from '../idmap/index.js';
-import { assertMapWritable, assertNotKnownUnsupported, attachMount, makeDetachedMount, unmountIdmapped } from '../kernel/index.js';
+import { assertNotKnownUnsupported, attachMount, checkMaps, makeDetachedMount, readOwnMaps, unmountIdmapped } from '../kernel/index.js';
 import { checkOwners } from './owners-check.js';
 import { assertRoot } from './prepare.js';
 import type { MapPair } from './spec.js';
@@ -29,9 +29,8 @@ export async function mountIdmapped(source: string, target: string, ids: MapPair
     throw new FsidmapError('ERR_MOUNT_TYPE_MISMATCH', `SRC ${src} and DST ${dst} must both be directories or both files`);
   }
   assertNotKnownUnsupported(src);
-  const maps: MapPair = { uid: mountMap(ids.uid, fs.uid), gid: mountMap(ids.gid, fs.gid) };
-  assertMapWritable('uid', maps.uid);
-  assertMapWritable('gid', maps.gid);
+  // Checked once; the holder namespace of the mount gets these bytes without another check.
+  const maps = checkMaps({ uid: mountMap(ids.uid, fs.uid), gid: mountMap(ids.gid, fs.gid) }, readOwnMaps());
   const warnings = checkOwners(src, fs, `source ${src}`, statSync(src).isDirectory());
   const m = await makeDetachedMount(src, { maps });
   attachMount(m, dst);

@@ -2,11 +2,15 @@
  * Containers on the real kernel: `run` composes the kernel adapter (and the
  * range registry for --allocate/--fs) into a running container whose rootfs
  * and volumes are idmapped mounts realising its fsid maps, and tears it all
- * down when it exits.
+ * down when it exits. Its privileged steps go through a PrivilegePort that
+ * the caller hands in (fsidmap's own as root by default; the broker's lives
+ * in src/broker, above this folder).
  */
 export type { RunSpec, MapPair, IdSource, FsSource, VolumeSpec, UserSpec } from './spec.js';
 export { parseVolumeArg, parseUserArg, checkName } from './spec.js';
-export { type Container, type StartOptions, startContainer } from './start.js';
+export { type Container, type StartOptions, type StdioChoice, startContainer } from './start.js';
+export { type PrivilegePort, type MountRequest, mountEach } from './privilege-port.js';
+export { rootPrivilegePort } from './root-port.js';
 export { type RunOptions, runContainer } from './run.js';
 export { type RangeRegistry, type RangePair, type IdRange, mapsOfRanges, openRegistry } from './ranges.js';
 export { type RunPlan, planRun, checkInput, assertRoot } from './prepare.js';

@@ -2,7 +2,7 @@ import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { FsidmapError, UsageError } from '../errors.js';
 import { formatInline, type IdMap, mountMap } from '../idmap/index.js';
-import { assertMapWritable, assertNotKnownUnsupported } from '../kernel/index.js';
+import { assertNotKnownUnsupported, type CheckedMaps, checkMaps, readOwnMaps } from '../kernel/index.js';
 import { findCommand, resolveInRoot } from './in-root.js';
 import { checkOwners } from './owners-check.js';
 import { resolveUser, type ResolvedUser } from './image-users.js';
@@ -107,23 +107,25 @@ export function checkInput(spec: RunSpec): CheckedInput {
   return { rootfs, volumes, user };
 }
 
-/** What the stage is told to do, all maps resolved. */
+/** What the stage is told to do, all maps resolved and checked. */
 export interface RunPlan {
-  readonly idmaps: MapPair;
+  /** The container's id maps, with the bytes its uid_map and gid_map get. */
+  readonly idmaps: CheckedMaps;
   /** Mount maps of the rootfs (on-disk id → kernel id), or null for a plain bind mount. */
-  readonly rootfsMaps: MapPair | null;
-  readonly volumeMaps: ReadonlyArray<MapPair | null>;
+  readonly rootfsMaps: CheckedMaps | null;
+  readonly volumeMaps: ReadonlyArray<CheckedMaps | null>;
   readonly devptsGid: number | null;
   readonly warnings: readonly string[];
 }
 
 /**
  * fsidmaps null means "no fsid map": the filesystem is seen through the id
- * maps, as on today's kernel, which is a plain bind mount.
+ * maps, as on today's kernel, which is a plain bind mount. parent is the
+ * namespace the maps will be written from (fsidmap's own, read once here);
+ * every map is checked against it once, and the plan keeps what was checked.
  */
-export function planRun(input: CheckedInput, idmaps: MapPair, fsidmaps: MapPair | null): RunPlan {
-  assertMapWritable('uid', idmaps.uid);
-  assertMapWritable('gid', idmaps.gid);
+export function planRun(input: CheckedInput, idmaps: MapPair, fsidmaps: MapPair | null, parent: MapPair = readOwnMaps()): RunPlan {
+  const ids = checkMaps(idmaps, parent);
   const u = input.user;
   const unmapped = [
     ...(idmaps.uid.mapIdDown(u.uid) === undefined ? [`uid ${u.uid}`] : []),
@@ -140,14 +142,18 @@ export function planRun(input: CheckedInput, idmaps: MapPair, fsidmaps: MapPair 
     );
   }
   const warnings: string[] = [];
-  const mounts = (fs: MapPair | null, what: string): MapPair | null => {
+  // One mount map per distinct fsid map: the rootfs and the volumes without their own share the container's.
+  const mountMaps = new Map<MapPair, CheckedMaps>();
+  const mounts = (fs: MapPair | null, what: string): CheckedMaps | null => {
     if (fs === null) return null;
-    const m = { uid: mountMapOf(idmaps.uid, fs.uid, `${what} (uid)`), gid: mountMapOf(idmaps.gid, fs.gid, `${what} (gid)`) };
-    assertMapWritable('uid', m.uid);
-    assertMapWritable('gid', m.gid);
+    let m = mountMaps.get(fs);
+    if (!m) {
+      m = checkMaps({ uid: mountMapOf(idmaps.uid, fs.uid, `${what} (uid)`), gid: mountMapOf(idmaps.gid, fs.gid, `${what} (gid)`) }, parent);
+      mountMaps.set(fs, m);
+    }
     return m;
   };
-  let rootfsMaps: MapPair | null = null;
+  let rootfsMaps: CheckedMaps | null = null;
   if (input.rootfs !== null) {
     // The support cache answers now, before anything is made, when this filesystem was seen before.
     if (fsidmaps) assertNotKnownUnsupported(input.rootfs);
@@ -162,7 +168,7 @@ export function planRun(input: CheckedInput, idmaps: MapPair, fsidmaps: MapPair 
     return mounts(fs, `volume ${v.source}`);
   });
   const devptsGid = idmaps.gid.mapIdDown(5) === undefined ? null : 5;
-  return { idmaps, rootfsMaps, volumeMaps, devptsGid, warnings };
+  return { idmaps: ids, rootfsMaps, volumeMaps, devptsGid, warnings };
 }
 
 function mountMapOf(idmap: IdMap, fsidmap: IdMap, what: string): IdMap {

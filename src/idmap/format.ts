@@ -1,6 +1,7 @@
 import { FsidmapError } from '../errors.js';
 import type { Extent } from './extent.js';
 import { IdMap } from './idmap.js';
+import { ruleCode } from './error-codes.js';
 import { parseMapWrite } from './parse.js';
 
 /** uid_m_show: "%10u %10u %10u\n" per extent, in the order the kernel keeps them. */
@@ -57,7 +58,7 @@ export function parseMap(text: string, what = 'map'): IdMap {
   const parsed = parseMapWrite(kernelText + '\n', { enforcePageSize: false });
   if (!parsed.ok) {
     const where = parsed.line === null ? '' : inline ? ` entry ${parsed.line}` : ` line ${parsed.line}`;
-    throw new FsidmapError(`ERR_IDMAP_${parsed.rule.toUpperCase().replace(/-/g, '_')}`, `${what}${where}: ${parsed.message}`, {
+    throw new FsidmapError(ruleCode(parsed.rule), `${what}${where}: ${parsed.message}`, {
       hint: parsed.hint,
       context: { line: parsed.line, rule: parsed.rule, errno: parsed.errno },
     });

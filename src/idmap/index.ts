@@ -15,6 +15,7 @@ export {
   type CheckRule,
   type PermissionRule,
 } from './check.js';
+export { ruleCode, isCheckRule, CHECK_RULES, IDMAP_ERROR_CODES, type IdmapRuleCode, type IdmapErrorCode } from './error-codes.js';
 export { formatKernel, formatCompact, formatInline, parseMap, isInlineSpec } from './format.js';
 export { compose, invert, intersect, subtract, union, restrict, normalize, identityOn, mountMap, type MountMapOptions } from './algebra.js';
 export { BulkTranslator, translateIds, type Direction } from './bulk.js';

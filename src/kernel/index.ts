@@ -6,7 +6,16 @@
  */
 export { SyscallError, errnoName } from './libc.js';
 export { type MountEntry, parseMountinfo, readMountinfo, mountOf, isIdmapped, mountsUnder } from './mount/mountinfo.js';
-export { type NamespaceMaps, writeNamespaceMaps, assertMapWritable, ownMap } from './userns/proc-maps.js';
+export {
+  type NamespaceMaps,
+  type CheckedMaps,
+  writeNamespaceMaps,
+  checkMaps,
+  isCheckedMaps,
+  readOwnMaps,
+  assertMapWritable,
+  ownMap,
+} from './userns/proc-maps.js';
 export { type UsernsHolder, createUserns } from './userns/userns-holder.js';
 export {
   type DetachedMount,

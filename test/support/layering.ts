@@ -40,8 +40,9 @@ export const TIERS: Readonly<Record<string, number>> = {
   // 3: running containers; views of the host.
   container: 3,
   serve: 3,
-  // 4: the broker, which implements container/'s privilege port for ordinary users.
+  // 4: the broker, which implements container/'s privilege port for ordinary users; the choice between it and root.
   broker: 4,
+  privilege: 4,
   // 5: the edge: the CLI and the library's face.
   cli: 5,
   index: 5,

@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { FsidmapError, UsageError } from '../../errors.js';
+import type { PrivilegePort } from '../../container/index.js';
 import type { IdMap } from '../../idmap/index.js';
 import { type Command, defineCommand, type ParsedArgs, str, strs, flag, write } from '../command.js';
 import { readMapArg } from '../map-arg.js';
@@ -189,13 +190,12 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
     );
     const user = str(args, 'user');
     const needsRegistry = allocate || fsName !== undefined;
-    // An ordinary user's ranges are the broker's to hand out: its registry, not a database the user could write.
-    const registry = !needsRegistry
-      ? undefined
-      : process.geteuid?.() === 0
-        ? await c.openRegistry(io.env.FSIDMAP_DB ? { db: io.env.FSIDMAP_DB } : {})
-        : (await import('../../broker/run-client.js')).brokerRunRegistry(io.env);
+    // Root or the broker, chosen once here: for the ranges of --allocate/--fs, and for the mounts and maps.
+    const privilege = await import('../../privilege/index.js');
+    const registry = needsRegistry ? await privilege.chooseRunRegistry(io.env) : undefined;
+    let port: PrivilegePort | undefined;
     try {
+      port = await privilege.choosePrivilegePort(io.env);
       return await c.runContainer(
         {
           ...(name !== undefined ? { name } : {}),
@@ -211,6 +211,7 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
         },
         {
           env: io.env,
+          port,
           onWarning: (m) => write(io.stderr, `fsidmap: note: ${m}`),
         },
       );
@@ -223,6 +224,7 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
       }
       throw e;
     } finally {
+      port?.close();
       await registry?.close();
     }
   },

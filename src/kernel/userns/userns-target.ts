@@ -1,5 +1,6 @@
-import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, statSync } from 'node:fs';
 import { FsidmapError } from '../../errors.js';
+import { type MapFile, type MapFileFds, mapFilesFor, type RefusalHints, writeMapFiles } from './proc-maps.js';
 import {
   fdIdentity,
   type NsIdentity,
@@ -10,7 +11,6 @@ import {
   usernsOwnerUid,
   usernsParent,
 } from './received-fd.js';
-import { syscallError } from '../libc.js';
 
 /**
  * Writing the maps of a user namespace a peer names with two descriptors:
@@ -105,12 +105,12 @@ export function inspectTarget(nsFd: number, pidfd: number): TargetFacts {
 /** Opens the map files of a target that inspectTarget described, and re-checks that they are its. */
 export function openTarget(nsFd: number, pidfd: number, facts: TargetFacts, needSetgroups: boolean): OpenTarget {
   const { pid } = facts;
-  const fds: Record<string, number> = {};
+  const fds: Partial<Record<MapFile, number>> = {};
   const closeAll = () => {
     for (const fd of Object.values(fds)) closeSync(fd);
   };
   try {
-    for (const name of [...(needSetgroups ? ['setgroups'] : []), 'gid_map', 'uid_map']) {
+    for (const name of mapFilesFor({ setgroups: needSetgroups ? 'deny' : null })) {
       try {
         fds[name] = openSync(`/proc/${pid}/${name}`, constants.O_WRONLY);
       } catch {
@@ -155,9 +155,7 @@ export function openTarget(nsFd: number, pidfd: number, facts: TargetFacts, need
   return {
     ...facts,
     write(maps) {
-      if (maps.setgroups !== null) writeOnce(fds.setgroups, maps.setgroups, pid, 'setgroups');
-      writeOnce(fds.gid_map, maps.gid, pid, 'gid_map');
-      writeOnce(fds.uid_map, maps.uid, pid, 'uid_map');
+      writeMapFiles(pid, fds as MapFileFds, { setgroups: maps.setgroups, gid: maps.gid, uid: maps.uid }, BROKER_HINTS);
     },
     close() {
       if (open) {
@@ -168,22 +166,10 @@ export function openTarget(nsFd: number, pidfd: number, facts: TargetFacts, need
   };
 }
 
-function writeOnce(fd: number | undefined, text: string, pid: number, name: string): void {
-  if (fd === undefined) throw new FsidmapError('ERR_BROKER_INTERNAL', `${name} was not opened`);
-  const bytes = Buffer.from(text, 'latin1');
-  try {
-    const n = writeSync(fd, bytes, 0, bytes.length);
-    if (n !== bytes.length)
-      throw new FsidmapError('ERR_MAP_SHORT_WRITE', `short write to /proc/${pid}/${name}: ${n} of ${bytes.length} bytes`);
-  } catch (e) {
-    if (e instanceof FsidmapError) throw e;
-    const err = e as NodeJS.ErrnoException;
-    throw syscallError('write', `/proc/${pid}/${name}`, -(err.errno ?? -22), {
-      EPERM: 'the kernel refused a map the broker had checked: was it written already, or is setgroups not "deny"?',
-      EINVAL: 'the kernel refused a map the broker had checked as valid: please report this with the map',
-    });
-  }
-}
+const BROKER_HINTS: RefusalHints = {
+  EPERM: 'the kernel refused a map the broker had checked: was it written already, or is setgroups not "deny"?',
+  EINVAL: 'the kernel refused a map the broker had checked as valid: please report this with the map',
+};
 
 function procNs(pid: number): NsIdentity | null {
   try {

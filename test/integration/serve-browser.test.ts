@@ -242,12 +242,10 @@ if (skip) {
     await showRange(img.uid.start, img.uid.start + 65535);
     assert.deepEqual(await centrePixel(0), COLORS.image);
     const box = (await page.locator('#strip').boundingBox())!;
-    const { gutter, lanes } = await page
-      .locator('#strip')
-      .evaluate((c: HTMLCanvasElement) => ({
-        gutter: Number(c.dataset.gutter),
-        lanes: JSON.parse(c.dataset.lanes!) as [number, number][],
-      }));
+    const { gutter, lanes } = await page.locator('#strip').evaluate((c: HTMLCanvasElement) => ({
+      gutter: Number(c.dataset.gutter),
+      lanes: JSON.parse(c.dataset.lanes!) as [number, number][],
+    }));
     await page.mouse.move(box.x + gutter + (box.width - gutter) / 2, box.y + lanes[0][0] + lanes[0][1] / 2);
     const tip = (await page.locator('#tip').textContent())!;
     assert.match(tip, /^host uid \d+\nimage img\n/);

@@ -22,10 +22,10 @@ function subidRanges(path: string): SubidRange[] {
   const read = readSubidFile(path);
   if (!read.db) return [];
   const out: SubidRange[] = [];
-  for (const { range } of subidEntries(read.db)) {
+  for (const { line, range } of subidEntries(read.db)) {
     if (range.count <= 0n || range.start >= ID_LIMIT) continue;
     const end = range.start + range.count > ID_LIMIT ? ID_LIMIT : range.start + range.count;
-    out.push({ owner: range.owner, start: Number(range.start), end: Number(end) });
+    out.push({ owner: range.owner, start: Number(range.start), end: Number(end), line: line.lineNo });
   }
   return out;
 }

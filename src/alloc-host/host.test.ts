@@ -33,8 +33,8 @@ test('host facts: passwd, group, subuid and subgid under a root, parsed as glibc
     assert.deepEqual(
       f.subuid.filter((s) => s.owner === 'alice' || s.owner === 'max'),
       [
-        { owner: 'alice', start: 100000, end: 165536 },
-        { owner: 'max', start: 4294901760, end: 4294967296 },
+        { owner: 'alice', start: 100000, end: 165536, line: 1 },
+        { owner: 'max', start: 4294901760, end: 4294967296, line: 6 },
       ],
     );
     assert.ok(!f.subuid.some((s) => s.owner === 'short' || s.owner.startsWith('+')), 'unparsable and NIS lines grant nothing');

@@ -6,6 +6,8 @@ import { reservedRangeOf } from './reserved.js';
 /** One /etc/subuid or /etc/subgid line, as a half-open range. */
 export interface SubidRange extends Range {
   readonly owner: string;
+  /** Its line in the file (1-based), when read from one. */
+  readonly line?: number;
 }
 
 /** A passwd or group entry: a name and its id. */

@@ -50,3 +50,4 @@ export {
 export { type SubidRange, type NamedId, type HostFacts, type IdSide, type WhoEntry, type WhoAnswer, explainId } from './explain.js';
 export { type HolderProbe, holderState } from './holder-state.js';
 export { type ExclusionOptions, type Exclusions, hostExclusions, subidPools } from './exclusions.js';
+export { allocJson, fullJson, whoJson, whoText } from './json.js';

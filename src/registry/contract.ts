@@ -11,6 +11,8 @@ export interface RegistryInfo {
   /** File path or URL with the password removed. */
   readonly location: string;
   readonly schemaVersion: number;
+  /** Opened read-only (openRegistry({ readOnly: true })): every write is refused with ERR_DB_READ_ONLY. */
+  readonly readOnly: boolean;
 }
 
 export interface AllocateOptions {
@@ -60,6 +62,14 @@ export interface Registry {
   references(name: string, realm?: string): Promise<References>;
   /** Records (or clears) the process holding a container's range. */
   setHolder(name: string, holder: Holder | null, realm?: string): Promise<Allocation>;
+  /**
+   * An opaque value that differs from the previous call's whenever an
+   * allocation was added or removed or changed holder in between (by this
+   * connection or any other, on any realm), unless a holder went back to
+   * what it was; it may also differ when nothing changed. Cheap with
+   * 100,000 allocations: watchers poll it (fsidmap serve).
+   */
+  changeStamp(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -116,5 +126,6 @@ export interface Store {
   get(realm: string, name: string): Promise<AllocationRow | undefined>;
   list(filter: ListFilter): Promise<AllocationRow[]>;
   containing(realm: string, id: number): Promise<AllocationRow[]>;
+  changeStamp(): Promise<string>;
   close(): Promise<void>;
 }

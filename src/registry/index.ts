@@ -7,6 +7,7 @@ export type { Registry, RegistryInfo, AllocateOptions, AllocateResult, ReleaseOp
 export { openRegistry, defaultRegistryPath, isPostgresUrl, type OpenOptions } from './open.js';
 export { StoreRegistry } from './registry.js';
 export { SqliteStore, type SqliteOptions } from './sqlite.js';
+export { SqliteReadStore } from './sqlite-read.js';
 export { PostgresStore, type PostgresOptions, redactUrl } from './postgres.js';
 export { collectGarbage, type GcOptions, type GcResult } from './gc.js';
 export { type Migration } from './migrations/migration.js';

@@ -13,6 +13,12 @@ export interface OpenOptions {
   readonly euid?: number;
   readonly busyTimeoutMs?: number;
   readonly migrations?: readonly Migration[];
+  /**
+   * Open for reading only: nothing is created or migrated, writes are
+   * refused with ERR_DB_READ_ONLY, and an ordinary user may read root's
+   * SQLite registry (sqlite-read.ts says how).
+   */
+  readonly readOnly?: boolean;
 }
 
 export function isPostgresUrl(spec: string): boolean {
@@ -35,10 +41,20 @@ export async function openRegistry(options: OpenOptions = {}): Promise<Registry>
   if (spec !== undefined && isPostgresUrl(spec)) {
     // pg is loaded only when a URL asks for it: it costs ~60 ms of start-up every SQLite user would pay.
     const { PostgresStore } = await import('./postgres.js');
-    return new StoreRegistry(await PostgresStore.open({ url: spec, ...(options.migrations ? { migrations: options.migrations } : {}) }));
+    return new StoreRegistry(
+      await PostgresStore.open({
+        url: spec,
+        ...(options.migrations ? { migrations: options.migrations } : {}),
+        ...(options.readOnly ? { readOnly: true } : {}),
+      }),
+    );
   }
   const path = spec ?? defaultRegistryPath(env, options.euid);
   const sqlitePath = path.startsWith('sqlite:') ? path.slice('sqlite:'.length) : path;
+  if (options.readOnly) {
+    const { SqliteReadStore } = await import('./sqlite-read.js');
+    return new StoreRegistry(new SqliteReadStore(sqlitePath, options.busyTimeoutMs));
+  }
   return new StoreRegistry(
     new SqliteStore({
       path: sqlitePath,

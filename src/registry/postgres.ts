@@ -4,6 +4,7 @@ import { FsidmapError } from '../errors.js';
 import type { AllocationRow, ListFilter, NewAllocation, RegistryInfo, Store, StoreTx } from './contract.js';
 import { type Migration, checkMigrations, latestVersion } from './migrations/migration.js';
 import { postgresMigrations } from './migrations/postgres.js';
+import { readOnlyError } from './read-only.js';
 import { Mutex } from './mutex.js';
 import { type RawRow, SELECT, fromNew, fromRaw } from './row.js';
 
@@ -14,6 +15,12 @@ export interface PostgresOptions {
   /** Attempts of one write transaction before a conflict is reported (default 30). */
   readonly maxAttempts?: number;
   readonly migrations?: readonly Migration[];
+  /**
+   * Read only: no migration (the schema must be the latest already), the
+   * session's transactions READ ONLY, every write refused with
+   * ERR_DB_READ_ONLY. A database user with SELECT alone is enough.
+   */
+  readonly readOnly?: boolean;
 }
 
 /** pg_advisory_xact_lock key serialising migrations ("fsidmap" in ASCII). */
@@ -204,12 +211,39 @@ export class PostgresStore implements Store {
     client.on('error', () => {});
     try {
       await client.connect();
-      const version = await PostgresStore.migrate(client, location, options.migrations ?? postgresMigrations);
-      return new PostgresStore(client, { store: 'postgres', location, schemaVersion: version }, options.maxAttempts ?? 30);
+      const migrations = options.migrations ?? postgresMigrations;
+      if (options.readOnly) {
+        await client.query('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY');
+        const version = await PostgresStore.checkSchema(client, location, latestVersion(migrations));
+        return new PostgresStore(client, { store: 'postgres', location, schemaVersion: version, readOnly: true }, 1);
+      }
+      const version = await PostgresStore.migrate(client, location, migrations);
+      return new PostgresStore(client, { store: 'postgres', location, schemaVersion: version, readOnly: false }, options.maxAttempts ?? 30);
     } catch (e) {
       await client.end().catch(() => {});
       throw mapError(e, location);
     }
+  }
+
+  private static async checkSchema(c: pg.Client, location: string, latest: number): Promise<number> {
+    let version: number;
+    try {
+      version = Number((await c.query('SELECT coalesce(max(version), 0) AS v FROM fsidmap_schema')).rows[0].v);
+    } catch (e) {
+      if ((e as { code?: string }).code !== '42P01') throw e;
+      throw new FsidmapError('ERR_DB_INVALID', `${location} holds no fsidmap registry (no schema table)`, {
+        cause: e,
+        hint: 'check the database name in the URL; fsidmap alloc creates the registry',
+        context: { location },
+      });
+    }
+    if (version !== latest) {
+      throw new FsidmapError('ERR_DB_SCHEMA', `registry ${location} has schema version ${version}; this fsidmap reads version ${latest}`, {
+        hint: version < latest ? 'any fsidmap command that writes (alloc, release, gc) migrates it' : 'upgrade fsidmap',
+        context: { version, latest },
+      });
+    }
+    return version;
   }
 
   private static async migrate(c: pg.Client, location: string, migrations: readonly Migration[]): Promise<number> {
@@ -241,6 +275,7 @@ export class PostgresStore implements Store {
   }
 
   write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.info.readOnly) return Promise.reject(readOnlyError(this.info.location));
     return this.mutex.run(async () => {
       for (let attempt = 1; ; attempt++) {
         try {
@@ -305,6 +340,25 @@ export class PostgresStore implements Store {
       ORDER BY a.uid_count DESC, a.name`,
       [realm, id],
     );
+  }
+
+  /**
+   * Inserts and deletes bump their scope's generation (the schema's trigger),
+   * and generations never go down, so their sum moves on each; holder
+   * changes bump nothing, so the holder columns are summed too (one scan of
+   * the table; docs/serve.md has its cost with 100,000 allocations).
+   */
+  async changeStamp(): Promise<string> {
+    return this.mutex.run(async () => {
+      try {
+        const r = await this.client.query(`SELECT (SELECT coalesce(sum(generation), 0) FROM scopes) AS g,
+          count(holder_pid) AS n, coalesce(sum(holder_pid), 0) AS p, coalesce(sum(holder_start), 0) AS s FROM allocations`);
+        const { g, n, p, s } = r.rows[0];
+        return `postgres:${g}:${n}:${p}:${s}`;
+      } catch (e) {
+        throw mapError(e, this.info.location);
+      }
+    });
   }
 
   async close(): Promise<void> {

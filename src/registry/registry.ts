@@ -199,6 +199,10 @@ export class StoreRegistry implements Registry {
     });
   }
 
+  changeStamp(): Promise<string> {
+    return this.store.changeStamp();
+  }
+
   close(): Promise<void> {
     return this.store.close();
   }

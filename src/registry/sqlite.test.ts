@@ -15,13 +15,13 @@ let n = 0;
 const paths = new Map<string, string>();
 
 registryContract('sqlite', {
-  async open(key?: string) {
+  async open(key?: string, options: { readOnly?: boolean } = {}) {
     let path = key ? paths.get(key) : undefined;
     if (!path) {
       path = join(dir, `r${++n}.db`);
       if (key) paths.set(key, path);
     }
-    return openRegistry({ db: path });
+    return openRegistry({ db: path, ...options });
   },
 });
 

@@ -8,6 +8,7 @@ import { type Migration, checkMigrations, latestVersion } from './migrations/mig
 import { sqliteMigrations } from './migrations/sqlite.js';
 import { Mutex } from './mutex.js';
 import { type RawRow, SELECT, fromNew, fromRaw } from './row.js';
+import { SqliteReads } from './sqlite-reads.js';
 
 export interface SqliteOptions {
   readonly path: string;
@@ -27,7 +28,7 @@ export interface SqliteOptions {
 }
 
 /** better-sqlite3's errors, turned into fsidmap's codes with what to do. */
-function mapError(e: unknown, path: string): unknown {
+export function mapError(e: unknown, path: string): unknown {
   if (e instanceof FsidmapError || !(e instanceof Error)) return e;
   const code = (e as { code?: string }).code ?? '';
   const context = { path, sqlite: code };
@@ -182,7 +183,9 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly tx: SqliteTx;
   private readonly mutex = new Mutex();
-  private readonly q;
+  private readonly reads: SqliteReads;
+  /** Commits made through this connection: data_version counts only other connections' commits. */
+  private commits = 0;
 
   constructor(private readonly options: SqliteOptions) {
     const path = options.path;
@@ -199,35 +202,12 @@ export class SqliteStore implements Store {
       this.db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
       this.db.pragma('foreign_keys = ON');
       const version = this.migrate(options.migrations ?? sqliteMigrations);
-      this.info = { store: 'sqlite', location: path, schemaVersion: version };
+      this.info = { store: 'sqlite', location: path, schemaVersion: version, readOnly: false };
       this.tx = new SqliteTx(this.db);
     } catch (e) {
       throw mapError(e, path);
     }
-    this.q = {
-      get: this.db.prepare(`${SELECT} WHERE r.name = ? AND a.name = ?`),
-      list: this.db.prepare(
-        `${SELECT} WHERE r.name = @realm AND (@kind IS NULL OR a.kind = @kind) ORDER BY a.uid_start, a.scope_key, a.name`,
-      ),
-      realm: this.db.prepare('SELECT id FROM realms WHERE name = ?').pluck(),
-      // Top-level allocations of the realm holding the id, then (children lie
-      // inside their parents) the children of those holding it, recursively.
-      containing: this.db.prepare(`WITH RECURSIVE
-        uh(id) AS (
-          SELECT a.id FROM scopes s JOIN allocations a ON a.scope_key = s.key
-          WHERE s.key = -@rid AND a.uid_start <= @id AND a.uid_start > @id - s.max_uid_count AND a.uid_start + a.uid_count > @id
-          UNION
-          SELECT a.id FROM uh JOIN scopes s ON s.key = uh.id JOIN allocations a ON a.scope_key = s.key
-          WHERE a.uid_start <= @id AND a.uid_start > @id - s.max_uid_count AND a.uid_start + a.uid_count > @id),
-        gh(id) AS (
-          SELECT a.id FROM scopes s JOIN allocations a ON a.scope_key = s.key
-          WHERE s.key = -@rid AND a.gid_start <= @id AND a.gid_start > @id - s.max_gid_count AND a.gid_start + a.gid_count > @id
-          UNION
-          SELECT a.id FROM gh JOIN scopes s ON s.key = gh.id JOIN allocations a ON a.scope_key = s.key
-          WHERE a.gid_start <= @id AND a.gid_start > @id - s.max_gid_count AND a.gid_start + a.gid_count > @id)
-        ${SELECT} WHERE a.id IN (SELECT id FROM uh UNION SELECT id FROM gh)
-        ORDER BY a.uid_count DESC, a.name`),
-    };
+    this.reads = new SqliteReads(this.db);
   }
 
   private migrate(migrations: readonly Migration[]): number {
@@ -269,6 +249,7 @@ export class SqliteStore implements Store {
         this.db.exec('BEGIN IMMEDIATE');
         const result = await fn(this.tx);
         this.db.exec('COMMIT');
+        this.commits++;
         return result;
       } catch (e) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
@@ -278,18 +259,19 @@ export class SqliteStore implements Store {
   }
 
   async get(realm: string, name: string): Promise<AllocationRow | undefined> {
-    const r = this.q.get.get(realm, name) as RawRow | undefined;
-    return r && fromRaw(r);
+    return this.reads.get(realm, name);
   }
 
   async list(filter: ListFilter): Promise<AllocationRow[]> {
-    return (this.q.list.all({ realm: filter.realm, kind: filter.kind ?? null }) as RawRow[]).map(fromRaw);
+    return this.reads.list(filter);
   }
 
   async containing(realm: string, id: number): Promise<AllocationRow[]> {
-    const rid = this.q.realm.get(realm) as number | undefined;
-    if (rid === undefined) return [];
-    return (this.q.containing.all({ rid, id }) as RawRow[]).map(fromRaw);
+    return this.reads.containing(realm, id);
+  }
+
+  async changeStamp(): Promise<string> {
+    return `sqlite:${this.reads.dataVersion()}:${this.commits}`;
   }
 
   async close(): Promise<void> {

@@ -24,13 +24,13 @@ if (skip) {
   after(() => cluster?.stop());
 
   registryContract('postgres', {
-    async open(key?: string) {
+    async open(key?: string, options: { readOnly?: boolean } = {}) {
       let url = key ? urls.get(key) : undefined;
       if (!url) {
         url = await cluster.createDatabase();
         if (key) urls.set(key, url);
       }
-      return openRegistry({ db: url });
+      return openRegistry({ db: url, ...options });
     },
   });
 

@@ -20,7 +20,7 @@ import { collectGarbage } from '../../src/registry/index.js';
 
 export interface Harness {
   /** A fresh, empty registry; a second call with the same key opens the same one again (another connection). */
-  open(key?: string): Promise<Registry>;
+  open(key?: string, options?: { readOnly?: boolean }): Promise<Registry>;
 }
 
 const NO_HOST = hostExclusions({ subuid: [], subgid: [], users: [], groups: [] });
@@ -412,6 +412,69 @@ export function registryContract(store: string, h: Harness): void {
       );
     } finally {
       await r.close();
+    }
+  });
+
+  t(
+    'changeStamp moves on every allocate, release and holder change, from this connection or another, and stays while nothing happens',
+    async () => {
+      const r = await h.open('stamp');
+      const other = await h.open('stamp');
+      try {
+        let last = '';
+        const fresh = async (what: string, via: Registry = other): Promise<void> => {
+          const s = await via.changeStamp();
+          assert.notEqual(s, last, `the stamp did not move after ${what}`);
+          last = s;
+        };
+        await fresh('opening');
+        assert.equal(await other.changeStamp(), last, 'nothing happened: the same stamp');
+        await r.allocate({ name: 'c1' }, opts(1));
+        await fresh('an allocation by another connection');
+        await other.allocate({ name: 'c2' }, opts(2));
+        await fresh('an allocation by this connection');
+        const holder = { pid: 42, startTime: 7, bootId: 'b', machineId: 'm', host: 'h' };
+        await r.setHolder('c1', holder);
+        await fresh('a holder set elsewhere');
+        await r.setHolder('c1', { ...holder, pid: 43, startTime: 9 });
+        await fresh('a holder replaced elsewhere');
+        await r.setHolder('c1', null);
+        await fresh('a holder cleared elsewhere');
+        await r.release('c2');
+        await fresh('a release elsewhere');
+        await r.allocate({ name: 'x', realm: 'other-realm' }, opts(3));
+        await fresh('an allocation in another realm');
+      } finally {
+        await r.close();
+        await other.close();
+      }
+    },
+  );
+
+  t('read-only: reads answer as a writable connection does, every write is ERR_DB_READ_ONLY and changes nothing', async () => {
+    const w = await h.open('ro');
+    await w.allocate({ name: 'img', kind: 'image' }, opts(1));
+    await w.allocate({ name: 'web', fs: 'img' }, opts(2));
+    const ro = await h.open('ro', { readOnly: true });
+    try {
+      assert.equal(ro.info.readOnly, true);
+      assert.equal(w.info.readOnly, false);
+      assert.deepEqual(await ro.list(), await w.list());
+      assert.deepEqual(await ro.get('web'), await w.get('web'));
+      const web = (await w.get('web'))!;
+      assert.deepEqual(await ro.containing(web.uid.start + 5), await w.containing(web.uid.start + 5));
+      const before = await ro.changeStamp();
+      await assert.rejects(ro.allocate({ name: 'new' }, opts(3)), code('ERR_DB_READ_ONLY'));
+      await assert.rejects(ro.release('web'), code('ERR_DB_READ_ONLY'));
+      await assert.rejects(ro.setHolder('web', null), code('ERR_DB_READ_ONLY'));
+      assert.deepEqual((await w.list()).map((a) => a.name).sort(), ['img', 'web']);
+      assert.equal(await ro.changeStamp(), before);
+      await w.allocate({ name: 'later' }, opts(4));
+      assert.notEqual(await ro.changeStamp(), before, "a writer's commit moves the reader's stamp");
+      assert.ok(await ro.get('later'), 'and the reader sees it');
+    } finally {
+      await ro.close();
+      await w.close();
     }
   });
 }

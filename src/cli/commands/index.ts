@@ -26,6 +26,7 @@ export const commandModules: readonly CommandModule[] = [
     names: ['broker', 'broker status', 'broker alloc', 'broker release', 'broker list'],
     load: async () => (await import('./broker.js')).brokerCommands,
   },
+  { names: ['serve', 'report'], load: async () => (await import('./serve.js')).serveCommands },
   { names: ['demo'], load: async () => [(await import('./demo.js')).demoCommand] },
 ];
 

@@ -5,7 +5,7 @@ import { IdMap } from '../idmap/index.js';
 import type { Cleanup } from './cleanup.js';
 import { layersView, type RootView } from './root-view.js';
 import { createSaved, readSaved, removeSaved, type SavedContainer, savedPaths, type SavedPaths, updateSaved } from './saved.js';
-import type { ImageSpec, MapPair, RunSpec } from './spec.js';
+import type { ImageHolds, ImageSpec, MapPair, RunSpec } from './spec.js';
 
 /**
  * The rootfs of a container made from an image, as one named step of a
@@ -37,6 +37,7 @@ export interface ImageRoot {
   /** Layer directories, lowest first. */
   readonly layers: readonly string[];
   readonly keep: boolean;
+  readonly holds: ImageHolds | null;
 }
 
 /**
@@ -82,6 +83,7 @@ export function imageRootOf(spec: RunSpec, name: string, env: NodeJS.ProcessEnv)
     view: layersView([...(saved ? [paths.upper] : []), ...[...layers].reverse()]),
     layers,
     keep: spec.keep ?? spec.name !== undefined,
+    holds: spec.holds ?? null,
   };
 }
 
@@ -129,18 +131,27 @@ const MOUNT_DIRS: ReadonlyArray<readonly [string, number]> = [
  * `started()` tells whether the container ran, so a failed restart keeps
  * what a kept container had.
  */
-export function openWritableLayer(
+export async function openWritableLayer(
   root: ImageRoot,
   name: string,
   env: NodeJS.ProcessEnv,
   cleanup: Cleanup,
   started: () => boolean,
-): { paths: SavedPaths; record(patch: Partial<SavedContainer>): void } {
-  let saved = root.saved ?? createSaved(name, root.image, root.keep, env).saved;
+): Promise<{ paths: SavedPaths; record(patch: Partial<SavedContainer>): void }> {
   const isNew = root.saved === null;
+  if (isNew) await root.holds?.hold(name, root.image);
+  let saved: SavedContainer;
+  try {
+    saved = root.saved ?? createSaved(name, root.image, root.keep, env).saved;
+  } catch (e) {
+    await root.holds?.release(name, root.image);
+    throw e;
+  }
   if (!isNew && saved.keep !== root.keep) saved = updateSaved(saved, { keep: root.keep }, env);
-  cleanup.push('writable layer', () => {
-    if (started() ? !root.keep : isNew) removeSaved(name, env);
+  cleanup.push('writable layer', async () => {
+    if (started() ? root.keep : !isNew) return;
+    removeSaved(name, env);
+    await root.holds?.release(name, root.image);
   });
   for (const [dir, mode] of MOUNT_DIRS) {
     if (root.view.resolve(dir)?.stat.isDirectory()) continue;

@@ -45,6 +45,16 @@ export interface ImageSpec {
   readonly layers: readonly ImageLayer[];
 }
 
+/**
+ * Who keeps an image's layers from being removed while a container uses
+ * them: the image store, through the CLI (container/ does not reach the
+ * store). hold when a container is made, release when it is removed.
+ */
+export interface ImageHolds {
+  hold(container: string, image: ImageSpec): Promise<void>;
+  release(container: string, image: ImageSpec): Promise<void>;
+}
+
 /** --user: numbers, or names looked up in the image's /etc/passwd and /etc/group. */
 export interface UserSpec {
   readonly user: string;
@@ -70,6 +80,8 @@ export interface RunSpec {
   readonly env?: ReadonlyArray<readonly [string, string]>;
   /** CMD's working directory (default: the image's WorkingDir, else /). */
   readonly workdir?: string;
+  /** Told when a container made from an image is made and removed. */
+  readonly holds?: ImageHolds;
   readonly volumes?: readonly VolumeSpec[];
   readonly user?: UserSpec;
   readonly hostname?: string;

@@ -60,9 +60,9 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
   try {
     setup.checkAbort();
     const early = planExplicit(spec, input);
-    const state = reserveName({ name, stagePid: null, initPid: null, rootfs: input.rootfs, uidMap: '', gidMap: '' });
+    const state = reserveName({ name, stagePid: null, initPid: null, rootfs: input.rootfs, uidMap: '', gidMap: '' }, hostEnv);
     setup.cleanup.push('state file', () => state.release());
-    const layer = input.image ? openWritableLayer(input.image, name, hostEnv, setup.cleanup, () => started) : null;
+    const layer = input.image ? await openWritableLayer(input.image, name, hostEnv, setup.cleanup, () => started) : null;
     const plan = early ?? (await planFromRegistry(spec, input, name, setup));
     for (const w of plan.warnings) options.onWarning?.(w);
     const uidMap = formatCompact(plan.idmaps.uid).trim(),

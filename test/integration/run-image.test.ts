@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { type Container, type ImageRunConfig, type RunSpec, readSaved, savedPaths, startContainer } from '../../src/container/index.js';
 import { parseMap } from '../../src/idmap/index.js';
 import { imageOf, makeLayers, treeSum } from './support/layer-fixtures.js';
-import { collect, marker, mountsUnder, processesWith, rootSkip, tempDir, until } from './support/run-fixtures.js';
+import { cli, collect, marker, mountsUnder, processesWith, rootSkip, tempDir, until } from './support/run-fixtures.js';
 
 const pair = (spec: string) => {
   const m = parseMap(spec);
@@ -54,7 +54,16 @@ describe('fsidmap run --image: overlay over idmapped layers', { skip: rootSkip }
     command: ['/bin/sh', '-c', script],
     ...more,
   });
-  const start = (s: RunSpec): Promise<Container> => startContainer(s, { stdio: ['pipe', 'pipe', 'pipe'], env });
+  // A failed assertion must not leave a container waiting on its stdin: every one is killed after its test.
+  const started: Container[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((c) => c.kill()));
+  });
+  const start = async (s: RunSpec): Promise<Container> => {
+    const c = await startContainer(s, { stdio: ['pipe', 'pipe', 'pipe'], env });
+    started.push(c);
+    return c;
+  };
 
   it('two containers from the same layers in different ranges at once each see only their own changes', async () => {
     const tag = marker('two');
@@ -213,5 +222,79 @@ echo "== owners"; stat -c '%u:%g' /root/by-${who} /srv/${who}/f
       },
     );
     assert.deepEqual(leaks(tmp.dir), []);
+  });
+
+  it('fsidmap container list|rm, and fsidmap run NAME restarting a kept container with --env, --env-file, --workdir and --rm', async () => {
+    const tag = marker('cli');
+    const name = `${tag}-c`;
+    const cenv = { FSIDMAP_STATE_DIR: env.FSIDMAP_STATE_DIR!, FSIDMAP_RUN_DIR: env.FSIDMAP_RUN_DIR! };
+    const c = await start(spec(name, '0:100000:65536', `echo kept > /root/k; read go; : ${tag}`));
+    await until('the container runs', () => existsSync(join(savedPaths(name, env).upper, 'root/k')));
+    const listed = async () => JSON.parse((await cli(['container', 'list', '--json'], cenv)).stdout) as Array<Record<string, unknown>>;
+    const mine = async () => (await listed()).find((x) => x.name === name);
+    assert.deepEqual(
+      { ...(await mine()), createdAt: 0, lastStartedAt: 0, pid: 0 },
+      {
+        name,
+        image: 'toy:latest',
+        digest: 'sha256:' + '1'.repeat(64),
+        status: 'running',
+        keep: true,
+        createdAt: 0,
+        lastStartedAt: 0,
+        uidMap: '0 100000 65536',
+        gidMap: '0 100000 65536',
+        pid: 0,
+      },
+    );
+    const busy = await cli(['container', 'rm', '--json', name], cenv);
+    assert.equal(busy.code, 1);
+    assert.equal((JSON.parse(busy.stdout) as { errors: Array<{ code: string }> }).errors[0].code, 'ERR_CONTAINER_RUNNING');
+    c.stdin!.end('\n');
+    assert.equal((await collect(c)).code, 0);
+    assert.equal((await mine())?.status, 'stopped');
+    const text = await cli(['container', 'list'], cenv);
+    assert.match(text.stdout, new RegExp(`^NAME +STATUS +IMAGE +UID MAP\n(.*\n)*${name} +stopped +toy:latest +0 100000 65536\n`));
+    // The CLI restarts it by name alone, in another range.
+    const envFile = join(tmp.dir, `${tag}.env`);
+    writeFileSync(envFile, '# comment\nA=from-file\nB=file\n');
+    const again = await cli(
+      [
+        'run',
+        '--name',
+        name,
+        '--idmap',
+        '0:200000:65536',
+        '--env-file',
+        envFile,
+        '--env',
+        'B=flag',
+        '--workdir',
+        '/root',
+        '--',
+        '/bin/sh',
+        '-c',
+        'echo $A $B $(pwd); cat k',
+      ],
+      cenv,
+    );
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout, 'from-file flag /root\nkept\n');
+    assert.equal((await mine())?.uidMap, '0 200000 65536');
+    const bad = await cli(['run', '--name', name, '--idmap', '0:200000:65536', '--env', 'A B=1', '--', 'true'], cenv);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--env "A B=1" is not KEY=VALUE/);
+    const rm = await cli(['container', 'rm', name], cenv);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.equal(await mine(), undefined);
+    assert.equal(existsSync(savedPaths(name, env).dir), false);
+    const unknown = await cli(['container', 'rm', name], cenv);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /there is no container named/);
+    // --rm on a restart removes it after the run.
+    assert.equal((await collect(await start(spec(name, '0:100000:65536', 'true')))).code, 0);
+    const once = await cli(['run', '--rm', '--name', name, '--idmap', '0:100000:65536', '--', 'true'], cenv);
+    assert.equal(once.code, 0, once.stderr);
+    assert.equal(existsSync(savedPaths(name, env).dir), false);
   });
 });

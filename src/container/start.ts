@@ -127,8 +127,11 @@ async function planFromRegistry(spec: RunSpec, input: CheckedInput, name: string
     idmaps = spec.ids.maps;
   } else {
     const reg = registry();
-    const ranges = await reg.acquireContainer(name, spec.fs.kind === 'registry' ? { fs: spec.fs.name } : {});
-    setup.cleanup.push('container allocation', () => reg.releaseContainer(name));
+    // A container made from an image owns its files at the image's ids, whatever its range: each start
+    // takes a fresh random one, under a name of its own (NAME@random), rather than the name's hash slot.
+    const allocation = input.image ? `${name}@${randomBytes(4).toString('hex')}` : name;
+    const ranges = await reg.acquireContainer(allocation, spec.fs.kind === 'registry' ? { fs: spec.fs.name } : {});
+    setup.cleanup.push('container allocation', () => reg.releaseContainer(allocation));
     idmaps = mapsOfRanges(ranges);
   }
   setup.checkAbort();

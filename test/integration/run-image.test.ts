@@ -284,6 +284,24 @@ echo "== owners"; stat -c '%u:%g' /root/by-${who} /srv/${who}/f
     const bad = await cli(['run', '--name', name, '--idmap', '0:200000:65536', '--env', 'A B=1', '--', 'true'], cenv);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--env "A B=1" is not KEY=VALUE/);
+    // --allocate: a fresh random range at each start, and the files are still its own.
+    const aenv = { ...cenv, FSIDMAP_DB: join(tmp.dir, `${tag}.db`) };
+    const maps: string[] = [];
+    for (const i of [1, 2]) {
+      const r = await cli(
+        ['run', '--name', name, '--allocate', '--', '/bin/sh', '-c', `echo ${i} >> /root/runs; stat -c %u:%g /root/runs; cat /root/runs`],
+        aenv,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, i === 1 ? '0:0\n1\n' : '0:0\n1\n2\n');
+      maps.push(String((await mine())?.uidMap));
+    }
+    assert.notEqual(maps[0], maps[1], `two starts, two ranges: ${maps.join(' / ')}`);
+    for (const m of maps) assert.match(m, /^0 \d+ 65536$/);
+    const runs = lstatSync(join(savedPaths(name, env).upper, 'root/runs'));
+    assert.deepEqual([runs.uid, runs.gid], [0, 0], 'on disk at the image ids');
+    const allocs = JSON.parse((await cli(['list', '--json'], aenv)).stdout) as unknown[];
+    assert.deepEqual(allocs, [], 'each range released at exit');
     const rm = await cli(['container', 'rm', name], cenv);
     assert.equal(rm.code, 0, rm.stderr);
     assert.equal(await mine(), undefined);

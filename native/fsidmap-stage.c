@@ -25,7 +25,7 @@
  *                              layer: the rootfs is then an overlay of these, mounted
  *                              from inside the container's user namespace
  *       --rw-fd N              with --lower-fd: the detached mount of the container's
- *                              writable-layer directory, holding upper/ and work/
+ *                              directory, holding upper/ and work/
  *       --cwd DIR              CMD's working directory inside the container
  *       --fault fail:STEP|pause:STEP
  *                              test hook: fail (EIO) or hang at a setup step, so

@@ -10,9 +10,13 @@ import type { ImageSpec } from './spec.js';
  * Containers that last: one directory per container made from an image,
  * STATE/containers/NAME (STATE being environment.ts's stateDir), holding
  *   container.json   what it was made from (the image's digest and layers) and when it ran,
- *   rw/upper         its writable layer: overlayfs's upper dir, at the image's ids,
- *   rw/work          overlayfs's work dir (same mount as upper, as overlay requires),
- *   root/            where its rootfs is mounted, inside its own mount namespace only.
+ *   upper/           its writable layer: overlayfs's upper dir, at the image's ids,
+ *   work/            overlayfs's work dir (same mount as upper, as overlay requires:
+ *                    the stage gets one idmapped mount of NAME itself).
+ * Every rootfs is mounted on STATE/containers/.mnt, each inside the
+ * container's own mount namespace (the host never sees it mounted), so that
+ * a container costs four directories and one small file on disk before it
+ * writes anything.
  * A new directory is built under a hidden name and renamed into place, and
  * a removed one is renamed away before it is deleted, so a crash at any
  * point leaves either a whole container or none under NAME (names cannot
@@ -35,6 +39,7 @@ export interface SavedContainer {
 
 export interface SavedPaths {
   readonly dir: string;
+  /** The directory holding upper/ and work/, mounted for the stage as one (the container's directory). */
   readonly rwDir: string;
   readonly upper: string;
   readonly work: string;
@@ -47,8 +52,7 @@ export function containersDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export function savedPaths(name: string, env: NodeJS.ProcessEnv = process.env): SavedPaths {
   const dir = join(containersDir(env), name);
-  const rwDir = join(dir, 'rw');
-  return { dir, rwDir, upper: join(rwDir, 'upper'), work: join(rwDir, 'work'), mountpoint: join(dir, 'root') };
+  return { dir, rwDir: dir, upper: join(dir, 'upper'), work: join(dir, 'work'), mountpoint: join(containersDir(env), '.mnt') };
 }
 
 export function readSaved(name: string, env: NodeJS.ProcessEnv = process.env): SavedContainer | null {
@@ -107,7 +111,7 @@ export function createSaved(
   mkdirSync(parent, { recursive: true, mode: 0o700 });
   const paths = savedPaths(name, env);
   const tmp = join(parent, `.new-${name}-${randomBytes(4).toString('hex')}`);
-  const tp = { rwDir: join(tmp, 'rw'), upper: join(tmp, 'rw', 'upper'), work: join(tmp, 'rw', 'work'), mountpoint: join(tmp, 'root') };
+  const tp = { upper: join(tmp, 'upper'), work: join(tmp, 'work') };
   const saved: SavedContainer = {
     version: 1,
     name,
@@ -119,12 +123,11 @@ export function createSaved(
     lastGidMap: null,
   };
   try {
-    mkdirSync(tmp, { mode: 0o700 });
+    mkdirSync(paths.mountpoint, { recursive: true, mode: 0o755 });
     // The writable layer's directories are the container's root's (on-disk 0 is its 0 through the mount map).
-    mkdirSync(tp.rwDir, { mode: 0o755 });
+    mkdirSync(tmp, { mode: 0o755 });
     mkdirSync(tp.upper);
     mkdirSync(tp.work, { mode: 0o700 });
-    mkdirSync(tp.mountpoint, { mode: 0o755 });
     const top = image.layers[image.layers.length - 1];
     if (top) {
       const st = lstatSync(top.path);

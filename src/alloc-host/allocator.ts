@@ -66,6 +66,6 @@ export async function whoHolds(
 }
 
 /** Releases allocations whose holder processes on this machine are gone. */
-export function collectStale(registry: Registry, options: { realm?: string; dryRun?: boolean } = {}): Promise<GcResult> {
+export function collectStale(registry: Registry, options: { realm?: string; dryRun?: boolean; deadHost?: string } = {}): Promise<GcResult> {
   return collectGarbage(registry, localHolderProbe(), options);
 }

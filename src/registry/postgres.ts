@@ -496,7 +496,9 @@ export class PostgresStore implements Store {
   async changeStamp(): Promise<string> {
     return this.mutex.run(async () => {
       try {
-        const r = await (await this.connection()).query(`SELECT (SELECT coalesce(sum(generation), 0) FROM scopes) AS g,
+        const r = await (
+          await this.connection()
+        ).query(`SELECT (SELECT coalesce(sum(generation), 0) FROM scopes) AS g,
           count(holder_pid) AS n, coalesce(sum(holder_pid), 0) AS p, coalesce(sum(holder_start), 0) AS s,
           count(released_at) AS d, coalesce(sum(id) FILTER (WHERE released_at IS NOT NULL), 0) AS di FROM allocations`);
         const { g, n, p, s, d, di } = r.rows[0];

@@ -67,12 +67,13 @@ use, bad limits file).`,
       env: io.env,
       ...deps,
     });
-    write(io.stderr, `fsidmap broker: listening on ${broker.socket ?? 'the socket systemd passed'} (pid ${process.pid})`);
     const stop = () => {
       void broker.stop();
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    // Only now: whoever waits for this line may signal at once.
+    write(io.stderr, `fsidmap broker: listening on ${broker.socket ?? 'the socket systemd passed'} (pid ${process.pid})`);
     try {
       await broker.done;
     } finally {

@@ -77,6 +77,16 @@ address in use), 2 usage error.`,
       ...(listen ? { listen } : {}),
       ...(intervalMs !== undefined ? { intervalMs } : {}),
     });
+    // The handlers go in before the URL is printed: whoever waits for the URL may signal at once.
+    const stopped = new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
     if (!s.local) {
       write(
         io.stderr,
@@ -88,15 +98,7 @@ address in use), 2 usage error.`,
     else write(io.stdout, s.url);
     if (io.interactive)
       write(io.stderr, `fsidmap serve: ${s.registry.info.store} registry ${s.registry.info.location}, read-only; Ctrl-C stops`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await stopped;
     await s.close();
     return 0;
   },

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { basename, posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { FsidmapError } from '../errors.js';
+import { FsidmapError, isFsidmapError } from '../errors.js';
 import { detectCompression } from '../tar-io/compression.js';
 import { type Digest, parseDigest } from './digest.js';
 import type { ImportPlan, StoredBlob } from './import-plan.js';
@@ -32,7 +32,18 @@ export function planTarFile(file: string, pick: string | undefined): ImportPlan 
   const compression = detectCompression(head.subarray(0, n));
   if (compression === 'none') {
     // A docker-archive's members sit at most two directories down (blobs/sha256/HEX); a rootfs soon goes deeper.
-    const { members, stopped } = indexTar(file, (m) => m.path.split('/').length > 3);
+    let index: ReturnType<typeof indexTar>;
+    try {
+      index = indexTar(file, (m) => m.path.split('/').length > 3);
+    } catch (e) {
+      if (!isFsidmapError(e) || !e.code.startsWith('ERR_TAR_')) throw e;
+      throw new FsidmapError('ERR_IMAGE_SOURCE_KIND', `${file} is not an image: neither a docker-archive nor a rootfs tar (${e.message})`, {
+        context: { source: file, ...e.context },
+        hint: 'SOURCE is an OCI layout directory, a docker-archive tar, or a rootfs tar or tar.gz',
+        cause: e,
+      });
+    }
+    const { members, stopped } = index;
     if (!stopped && members.get('manifest.json')?.type === 'file') return planDockerArchive(file, members, pick);
   }
   if (pick !== undefined)

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { run, sh } from '../../support/tar-fixtures.js';
 
@@ -118,4 +119,91 @@ export function withOverlay<T>(layers: readonly string[], mnt: string, fn: (merg
   } finally {
     run('umount', [mnt]);
   }
+}
+
+export interface HandLayer {
+  readonly tar: Buffer;
+  readonly gzip?: boolean;
+  /** Blob bytes to store instead of the (gzipped) tar: a corrupted or truncated blob. */
+  readonly blob?: Buffer;
+  readonly mediaType?: string;
+  /** The diff_id to name in the config (default: the tar's real one). */
+  readonly diffId?: string;
+}
+
+/**
+ * An OCI layout written by hand (blobs, manifest, config, index), for bad
+ * input a real tool refuses to write: digests and media types are whatever
+ * the test says. Returns the layout's directory.
+ */
+export function writeHandLayout(dir: string, layers: readonly HandLayer[], tag = 't'): string {
+  const blobs = join(dir, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  const put = (b: Buffer): string => {
+    const hex = createHash('sha256').update(b).digest('hex');
+    writeFileSync(join(blobs, hex), b);
+    return `sha256:${hex}`;
+  };
+  const descs = layers.map((l) => {
+    const bytes = l.blob ?? (l.gzip ? gzipSync(l.tar) : l.tar);
+    const digest = put(bytes);
+    return {
+      mediaType: l.mediaType ?? (l.gzip ? 'application/vnd.oci.image.layer.v1.tar+gzip' : 'application/vnd.oci.image.layer.v1.tar'),
+      digest,
+      size: bytes.length,
+    };
+  });
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['/bin/true'] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId ?? `sha256:${createHash('sha256').update(l.tar).digest('hex')}`) },
+    }),
+  );
+  const cd = put(config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: cd, size: config.length },
+      layers: descs,
+    }),
+  );
+  const md = put(manifest);
+  writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  writeFileSync(
+    join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: md,
+          size: manifest.length,
+          annotations: { 'org.opencontainers.image.ref.name': tag },
+        },
+      ],
+    }),
+  );
+  return dir;
+}
+
+/** Every path under the store except its lock and staging area, with sizes: what "the store did not change" compares. */
+export function storeState(root: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    const abs = join(root, rel);
+    let st;
+    try {
+      st = lstatSync(abs);
+    } catch {
+      return;
+    }
+    out.push(`${rel} ${st.isDirectory() ? 'd' : st.size}`);
+    if (st.isDirectory())
+      for (const n of readdirSync(abs).sort()) if (rel !== '' || (n !== 'tmp' && n !== 'lock')) walk(rel ? `${rel}/${n}` : n);
+  };
+  walk('');
+  return out;
 }

@@ -1,4 +1,5 @@
 import { FsidmapError } from '../errors.js';
+import { type CommitResult, commitLayer } from './commit.js';
 import { type ExportResult, exportImage } from './export.js';
 import { type ImportOptions, type ImportResult, importImage } from './import.js';
 import { planSource } from './source.js';
@@ -76,6 +77,20 @@ export class ImageStore {
   /** Writes the image as an OCI image layout in dir (new, empty, or an existing layout to add it to). */
   async export(ref: string, dir: string): Promise<ExportResult> {
     return this.records.lock(() => exportImage(this.records, ref, dir));
+  }
+
+  /**
+   * A new image: baseRef's layers plus upperDir (an overlayfs upper dir, as
+   * the runtime's overlay with userxattr leaves it) as a new top layer.
+   * Owners are stored as they are on disk (unshifted).
+   */
+  commitLayer(
+    upperDir: string,
+    baseRef: string,
+    newRef?: string,
+    options: { signal?: AbortSignal; comment?: string } = {},
+  ): Promise<CommitResult> {
+    return commitLayer(this.records, upperDir, baseRef, newRef, options);
   }
 
   references(): HolderRecord[] {

@@ -29,6 +29,8 @@ import { readJsonFile } from './json-file.js';
 export interface ImportOptions {
   readonly name?: string;
   readonly signal?: AbortSignal;
+  /** What the record says the image came from (default: the plan's kind). */
+  readonly kind?: ImageRecord['source']['kind'];
   readonly onLayer?: (e: { readonly index: number; readonly count: number; readonly label: string; readonly reused: boolean }) => void;
 }
 
@@ -102,7 +104,7 @@ export async function importImage(
             : s.staged.dir === undefined && !existsSync(L.layerMeta(s.unpacked!.diffId));
         const gone = slots.map((s, i) => (lost(s) ? i : -1)).filter((i) => i >= 0);
         if (gone.length > 0) return gone;
-        publish(store, slots, { manifest, manifestPath }, { config, configPath }, plan, source, name);
+        publish(store, slots, { manifest, manifestPath }, { config, configPath }, options.kind ?? plan.kind, source, name);
         return [];
       });
       if (missing.length === 0) break;
@@ -144,7 +146,7 @@ function publish(
   slots: readonly Slot[],
   m: { manifest: StoredBlob; manifestPath: string },
   c: { config: StoredBlob; configPath: string },
-  plan: ImportPlan,
+  kind: ImageRecord['source']['kind'],
   source: string,
   name: string | undefined,
 ): void {
@@ -175,7 +177,7 @@ function publish(
       size: s.unpacked!.size,
       diffId: s.unpacked!.diffId,
     })),
-    source: { kind: plan.kind, path: resolve(source) },
+    source: { kind, path: resolve(source) },
     imported: new Date().toISOString(),
   };
   const existing = store.record(record.digest);

@@ -17,6 +17,8 @@ export {
 } from './store.js';
 export type { ImportOptions, ImportResult } from './import.js';
 export type { ExportResult } from './export.js';
+export type { CommitResult } from './commit.js';
+export type { UpperTarStats } from './upper-tar.js';
 export type { HolderRecord, ImageRecord, LayerRef } from './image-record.js';
 export type { RunConfig, ImageConfig } from './oci-json.js';
 export type { Digest } from './digest.js';

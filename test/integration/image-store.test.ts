@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { openImageStore } from '../../src/image/index.js';
-import { cleanup, fsidmap, run, tempRoot } from '../support/tar-fixtures.js';
+import { cleanup, fsidmap, run, sh, tempRoot } from '../support/tar-fixtures.js';
 import { buildUmociImage, treeView, umociSkip, umociUnpack, withOverlay } from './support/oci-fixtures.js';
 
 /**
@@ -151,6 +151,72 @@ describe('image store: import against umoci and skopeo', { skip: umociSkip }, ()
     const missing = fsidmap(['image', 'inspect', 'cli:1'], { env });
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /cli:1 is neither a path nor an image in the store/);
+  });
+
+  test('commit: an upper dir (overlay with userxattr) becomes a layer; the export is read by skopeo and unpacked by umoci as the container saw it', async () => {
+    const store = openImageStore({ root: join(root, 'store-commit') });
+    await store.import(`${layout}:v1`, { name: 'fixture:v1' });
+    const img = store.resolve('fixture:v1');
+    const c = join(root, 'container');
+    mkdirSync(join(c, 'upper'), { recursive: true });
+    mkdirSync(join(c, 'work'));
+    mkdirSync(join(c, 'merged'));
+    const lower = img.layers
+      .map((l) => l.path)
+      .reverse()
+      .join(':');
+    run('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `userxattr,lowerdir=${lower},upperdir=${join(c, 'upper')},workdir=${join(c, 'work')}`,
+      join(c, 'merged'),
+    ]);
+    let seen: string[];
+    try {
+      sh(`set -e; cd '${join(c, 'merged')}'
+        rm etc/shadow; rm -rf home/u; mkdir home/u; echo again > home/u/g; chown -R 1000:1000 home/u
+        echo edited >> etc/hello; chown 7:7 etc/hello; setfattr -n user.note -v committed etc/hello
+        mkdir -p var/lib/app; echo data > var/lib/app/db; chown -R 70000:70000 var/lib/app; ln var/lib/app/db var/lib/app/db2
+        ln -s /var/lib/app var/app; chmod 4711 bin/su; rm link-abs`);
+      seen = treeView(join(c, 'merged'));
+    } finally {
+      run('umount', [join(c, 'merged')]);
+    }
+    assert.ok(statSync(join(c, 'upper', 'etc', 'shadow')).isCharacterDevice(), 'the overlay wrote a whiteout');
+    const r = await store.commitLayer(join(c, 'upper'), 'fixture:v1', 'committed:1');
+    assert.equal(r.layers.length, 4);
+    assert.ok(r.layers.slice(0, 3).every((l) => l.reused));
+    assert.ok(r.upper.whiteouts >= 2, `whiteouts: ${r.upper.whiteouts}`);
+    assert.equal(r.upper.opaqueDirs, 1);
+    const committed = store.resolve('committed:1');
+    assert.deepEqual(committed.config, img.config);
+    const stacked = withOverlay(
+      committed.layers.map((l) => l.path),
+      join(root, 'mnt-commit'),
+      (m) => treeView(m),
+    );
+    assert.deepEqual(stacked, seen);
+    assert.ok(seen.some((l) => l.startsWith('var/lib/app/db f 644 70000:70000')));
+    assert.ok(!seen.some((l) => l.startsWith('etc/shadow') || l.startsWith('home/u/f')));
+    // Same upper, same base: same digests.
+    const again = await store.commitLayer(join(c, 'upper'), 'fixture:v1', 'committed:2');
+    assert.equal(again.digest, r.digest);
+    // Export: skopeo reads it, umoci unpacks it to what the container saw.
+    const out = join(root, 'exported');
+    const e = await store.export('committed:1', out);
+    assert.equal(e.tag, '1');
+    const inspect = JSON.parse(run('skopeo', ['inspect', `oci:${out}:1`]).toString());
+    assert.equal(inspect.Layers.length, 4);
+    assert.equal(inspect.Digest, r.digest);
+    const raw = JSON.parse(run('skopeo', ['inspect', '--raw', `oci:${out}:1`]).toString());
+    assert.equal(raw.layers[3].digest, r.diffId, 'the committed layer is stored uncompressed: its digest is its diff_id');
+    const unpacked = umociUnpack(out, '1', join(root, 'umoci-commit'));
+    assert.deepEqual(treeView(unpacked), seen);
+    // And it imports back into another store to the same digest.
+    const other = openImageStore({ root: join(root, 'store-roundtrip') });
+    assert.equal((await other.import(`${out}:1`)).digest, r.digest);
   });
 
   test('references keep layers from gc; without them gc removes what no image uses', async () => {

@@ -355,10 +355,11 @@ export class StoreRecords {
           staging++;
         }
       }
+      for (const t of trash) rmSync(t, { recursive: true, force: true });
+      // Lock files whose staging directory is gone and whose owner is dead (the directory was just removed, or its owner died in dispose).
       for (const name of readdirSync(L.tmp))
         if (name.endsWith('.lock') && !existsSync(join(L.tmp, name.slice(0, -5))) && stagingAbandoned(join(L.tmp, name.slice(0, -5))))
           rmSync(join(L.tmp, name), { force: true });
-      for (const t of trash) rmSync(t, { recursive: true, force: true });
       return { layers, blobs, staging, bytes };
     });
   }

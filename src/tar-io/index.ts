@@ -15,3 +15,6 @@ export { readTarEntries, readTarStreamEntries, readTarEvents } from './read-entr
 export { unpackTar, type UnpackOptions, type UnpackResult } from './unpack.js';
 export { detectCompression, type Compression } from './compression.js';
 export { writeFileAtomically } from './atomic-output.js';
+export { EntryWriter, type UnpackCounts } from './unpack-writer.js';
+export { UnpackTarget } from './unpack-target.js';
+export { peekStream } from './compression.js';

@@ -37,3 +37,4 @@ export { TarShiftCore, type ShiftCoreOptions, type ShiftCoreStats } from './shif
 export { TarEntryParser, entryType, type TarEntry, type TarEvent } from './entry-parser.js';
 export { toImageEntry, normalizeEntryPath } from './image-entry.js';
 export type { TarWarning, TarWarningCode, WarningSink } from './warnings.js';
+export { encodeEntryHeaders, paddingFor, END_OF_ARCHIVE, type EntryFields } from './entry-encode.js';

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { FsidmapError, UsageError } from '../../errors.js';
 import type { ImageEntry } from '../../ownership/entry.js';
 import { type IdRange, type InspectReport, inspectEntries } from '../../ownership/inspect.js';
@@ -13,7 +13,7 @@ const LABELS: Record<TreePhase, string> = { walk: 'walking', scan: 'reading', ve
 export const imageInspect = defineCommand({
   name: 'image inspect',
   summary: 'show the on-disk ownership of a directory tree or tar archive: id ranges, probable base, ACLs, capabilities',
-  usage: `fsidmap image inspect [--json] [--cross-filesystems] PATH
+  usage: `fsidmap image inspect [--json] [--cross-filesystems] [--store DIR] PATH|NAME[:TAG]
 
 PATH is a directory tree or a tar archive (plain or gzip). Read-only. Prints
 the uids and gids in use as ranges, the probable base of the image's range
@@ -23,11 +23,17 @@ POSIX ACL entries, file capabilities and hard links.
 
   --json                the report as one JSON object
   --cross-filesystems   trees: also enter other mounts below PATH
+  --store DIR           where to look up NAME (default: images/ under the state dir)
+
+When the argument is not a path on disk, it names an image in the store
+(NAME[:TAG] or a digest): then its layers, their owners (as stored: unshifted),
+whiteouts, config (entrypoint, cmd, user, workdir) and holders are shown.
 
 Exit status: 0 done, 1 cannot read PATH, 2 usage error.`,
-  options: { json: { type: 'boolean' }, 'cross-filesystems': { type: 'boolean' } },
+  options: { json: { type: 'boolean' }, 'cross-filesystems': { type: 'boolean' }, store: { type: 'string' } },
   async run(args, io) {
     const path = onePositional(args.positionals, 'image inspect', 'PATH');
+    if (!existsSync(path) && !path.includes('/')) return (await import('./image-store.js')).inspectStored(path, args, io);
     const progress = progressLine(io);
     let report: InspectReport;
     try {

@@ -17,6 +17,10 @@ export const commandModules: readonly CommandModule[] = [
     load: async () => (await import('./map.js')).mapCommands,
   },
   { names: ['image inspect', 'image shift'], load: async () => (await import('./image.js')).imageCommands },
+  {
+    names: ['image import', 'image list', 'image rm', 'image gc', 'image export'],
+    load: async () => (await import('./image-store.js')).imageStoreCommands,
+  },
   { names: ['alloc', 'release', 'list', 'show', 'who', 'gc'], load: async () => (await import('./alloc.js')).allocCommands },
   { names: ['subid check', 'subid audit'], load: async () => (await import('./subid.js')).subidCommands },
   { names: ['tar shift', 'tar unpack'], load: async () => (await import('./tar.js')).tarCommands },

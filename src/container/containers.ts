@@ -1,5 +1,5 @@
 import { FsidmapError } from '../errors.js';
-import { listSaved, readSaved, removeSaved, type SavedContainer, sweepHidden } from './saved.js';
+import { listSaved, readSaved, removeSaved, type SavedContainer, type SavedPaths, savedPaths, sweepHidden } from './saved.js';
 import type { ImageHolds } from './spec.js';
 import { listStates, reserveName } from './state.js';
 
@@ -45,6 +45,34 @@ export function listContainers(env: NodeJS.ProcessEnv = process.env): ContainerS
 
 /** Removes a stopped container and its writable layer; refuses a running one and an unknown name. */
 export async function removeContainer(name: string, env: NodeJS.ProcessEnv = process.env, holds?: ImageHolds): Promise<void> {
+  await withStopped(name, env, { corruptOk: true }, async (saved) => {
+    if (!removeSaved(name, env)) throw notFound(name);
+    if (saved) await holds?.release(name, saved.image);
+    sweepHidden(env);
+  });
+}
+
+/**
+ * Runs fn on a stopped container (fsidmap commit reads its upper dir while
+ * nothing can start it), holding the name's reservation meanwhile.
+ */
+export async function withStoppedContainer<T>(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  fn: (saved: SavedContainer, paths: SavedPaths) => Promise<T>,
+): Promise<T> {
+  return withStopped(name, env, { corruptOk: false }, async (saved) => {
+    if (!saved) throw notFound(name);
+    return fn(saved, savedPaths(name, env));
+  });
+}
+
+async function withStopped<T>(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  options: { corruptOk: boolean },
+  fn: (saved: SavedContainer | null) => Promise<T>,
+): Promise<T> {
   let reservation: ReturnType<typeof reserveName>;
   try {
     reservation = reserveName({ name, stagePid: null, initPid: null, rootfs: null, uidMap: '', gidMap: '' }, env);
@@ -52,7 +80,7 @@ export async function removeContainer(name: string, env: NodeJS.ProcessEnv = pro
     if (e instanceof FsidmapError && e.code === 'ERR_NAME_IN_USE') {
       throw new FsidmapError('ERR_CONTAINER_RUNNING', `the container "${name}" is running`, {
         context: { name, pid: e.context.pid ?? null },
-        hint: 'stop it first (SIGTERM to its fsidmap run), then remove it',
+        hint: 'stop it first (SIGTERM to its fsidmap run), then try again',
       });
     }
     throw e;
@@ -62,18 +90,18 @@ export async function removeContainer(name: string, env: NodeJS.ProcessEnv = pro
     try {
       saved = readSaved(name, env);
     } catch (e) {
-      // A corrupt record: the directory still goes.
-      if (!(e instanceof FsidmapError && e.code === 'ERR_CONTAINER_CORRUPT')) throw e;
+      // A corrupt record: rm still removes the directory.
+      if (!(options.corruptOk && e instanceof FsidmapError && e.code === 'ERR_CONTAINER_CORRUPT')) throw e;
     }
-    if (!removeSaved(name, env)) {
-      throw new FsidmapError('ERR_CONTAINER_NOT_FOUND', `there is no container named "${name}"`, {
-        context: { name },
-        hint: 'fsidmap container list shows them',
-      });
-    }
-    if (saved) await holds?.release(name, saved.image);
-    sweepHidden(env);
+    return await fn(saved);
   } finally {
     reservation.release();
   }
+}
+
+function notFound(name: string): FsidmapError {
+  return new FsidmapError('ERR_CONTAINER_NOT_FOUND', `there is no container named "${name}"`, {
+    context: { name },
+    hint: 'fsidmap container list shows them',
+  });
 }

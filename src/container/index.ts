@@ -20,4 +20,4 @@ export { parsePasswd, parseGroup, resolveUser } from './image-users.js';
 export { type ImageRunConfig, parseEnvEntry, parseEnvFile, commandOf } from './image-config.js';
 export { type SavedContainer, type SavedPaths, listSaved, readSaved, savedPaths, containersDir } from './saved.js';
 export { type RootView, dirView, layersView } from './root-view.js';
-export { type ContainerSummary, listContainers, removeContainer } from './containers.js';
+export { type ContainerSummary, listContainers, removeContainer, withStoppedContainer } from './containers.js';

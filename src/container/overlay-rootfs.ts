@@ -111,8 +111,12 @@ function checkLayers(image: ImageSpec): string[] {
   });
 }
 
-/** The image's fsid map: on-disk x is the container's x, for every id the container's map covers. */
-export function imageFsidmaps(idmaps: MapPair): MapPair {
+/**
+ * The image's fsid map: where the store keeps image id x on disk (its own
+ * map), else at x itself, for every id the container's map covers.
+ */
+export function imageFsidmaps(idmaps: MapPair, image?: ImageSpec): MapPair {
+  if (image?.fsidmap) return image.fsidmap;
   const identity = (m: IdMap) => IdMap.from(m.extents.map((e) => ({ first: e.first, lower: e.first, count: e.count })));
   return { uid: identity(idmaps.uid), gid: identity(idmaps.gid) };
 }

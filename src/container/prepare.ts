@@ -193,7 +193,7 @@ export function planRun(input: CheckedInput, idmaps: MapPair, fsidmaps: MapPair 
   if (input.image !== null) {
     // The layers and the writable layer are stored at the image's ids: one mount map for them all.
     for (const l of input.image.layers) assertNotKnownUnsupported(l);
-    rootfsMaps = mounts(imageFsidmaps(idmaps), 'image layers');
+    rootfsMaps = mounts(imageFsidmaps(idmaps, input.image.image), 'image layers');
   } else if (input.rootfs !== null) {
     // The support cache answers now, before anything is made, when this filesystem was seen before.
     if (fsidmaps) assertNotKnownUnsupported(input.rootfs);

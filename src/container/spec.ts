@@ -43,6 +43,12 @@ export interface ImageSpec {
   readonly config: ImageRunConfig;
   /** Lowest first, as in the manifest. */
   readonly layers: readonly ImageLayer[];
+  /**
+   * Where the layers keep the image's ids on disk (image id → on-disk id),
+   * for a store unpacked inside a user's namespace; absent: at the ids
+   * themselves (root's store).
+   */
+  readonly fsidmap?: MapPair;
 }
 
 /**

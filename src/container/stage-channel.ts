@@ -90,6 +90,13 @@ const STEP_HINTS: Record<string, string> = {
   setgroups: "the supplementary groups must be mapped by the container's gid map",
   setuid: "the --user uid must be mapped by the container's uid map",
   setgid: "the --user gid must be mapped by the container's gid map",
+  'stage-mounts': "the image's layers could not be attached in the container's mount namespace",
+  overlay:
+    'overlayfs refused the layers: it needs idmapped lower layers (Linux 5.19), overlay in a user namespace with userxattr (5.11) and layers given by descriptor (6.13); the kernel log says more',
+  'overlay-layer': 'a layer could not be given to overlayfs (layers by descriptor need Linux 6.13)',
+  'overlay-upper': "the container's writable layer (upper/ and work/ in its directory) could not be used",
+  'overlay-readonly': "overlayfs came up read-only: it could not write the container's work directory through its mount map",
+  chdir: "the working directory does not exist in the container, or CMD's user may not enter it",
 };
 
 /** Turns the stage's "error STEP ERRNO SUBJECT" into the error fsidmap reports. */

@@ -315,4 +315,32 @@ echo "== owners"; stat -c '%u:%g' /root/by-${who} /srv/${who}/f
     assert.equal(once.code, 0, once.stderr);
     assert.equal(existsSync(savedPaths(name, env).dir), false);
   });
+
+  it('a start that fails at any overlay step leaves nothing: no mount, process or directory of a new container', async () => {
+    const tag = marker('fault');
+    for (const step of ['stage-mounts', 'overlay', 'setuid']) {
+      const name = `${tag}-${step}`;
+      await assert.rejects(
+        startContainer(spec(name, '0:100000:65536', `true; : ${tag}`), {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...env, FSIDMAP_TEST_STAGE_FAULT: `fail:${step}` },
+        }),
+        (e: { code?: string; context?: { step?: string } }) => e.code === 'ERR_RUN_SETUP' && e.context?.step === step,
+      );
+      assert.equal(existsSync(savedPaths(name, env).dir), false, `${step}: the new container's directory is gone`);
+      assert.deepEqual(processesWith(tag), []);
+      assert.deepEqual(leaks(tmp.dir), []);
+    }
+    // A kept container whose restart fails keeps its layer.
+    const name = `${tag}-kept`;
+    assert.equal((await collect(await start(spec(name, '0:100000:65536', 'echo mine > /root/m')))).code, 0);
+    await assert.rejects(
+      startContainer(spec(name, '0:200000:65536', 'true'), {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...env, FSIDMAP_TEST_STAGE_FAULT: 'fail:overlay' },
+      }),
+      { code: 'ERR_RUN_SETUP' },
+    );
+    assert.equal(readFileSync(join(savedPaths(name, env).upper, 'root/m'), 'utf8'), 'mine\n');
+  });
 });

@@ -21,7 +21,9 @@
  * "default" (what set*id leaves) or a hex mask for the effective set.
  * ROOTFIRST 1 first becomes root of the namespace (setresgid/setresuid 0),
  * as runtimes do, so that the later drop also drops capabilities.
- * Modes are octal. PATHs are relative to ROOT (or the mount). Per op it
+ * Modes are octal. PATHs are relative to ROOT (or the mount); "." is the
+ * root itself as a container's "/" is reached, with no lookup (stat and
+ * chown with AT_EMPTY_PATH, open through /proc/self/fd). Per op it
  * prints one line: "ok" (stat: "ok UID GID MODE") or the errno name.
  * After "end" it prints "done".
  */
@@ -189,9 +191,14 @@ static void run_ops(int dirfd, char ops[][LINE], int nops, uid_t uid, gid_t gid,
     int n = sscanf(ops[i], "op %31s %511s %63s %63s", op, path, a, b);
     if (n < 2) { printf("EBADOP\n"); continue; }
     int r = 0;
+    int self = strcmp(path, ".") == 0;
+    const char *rel = self ? "" : path;
+    int at = AT_SYMLINK_NOFOLLOW | (self ? AT_EMPTY_PATH : 0);
+    char reopen[64];
+    snprintf(reopen, sizeof reopen, "/proc/self/fd/%d", dirfd);
     if (strcmp(op, "stat") == 0) {
       struct stat st;
-      if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW)) { printf("%s\n", errname(errno)); continue; }
+      if (fstatat(dirfd, rel, &st, at)) { printf("%s\n", errname(errno)); continue; }
       printf("ok %u %u %o\n", st.st_uid, st.st_gid, st.st_mode & 07777);
       continue;
     } else if (strcmp(op, "open") == 0) {
@@ -199,7 +206,7 @@ static void run_ops(int dirfd, char ops[][LINE], int nops, uid_t uid, gid_t gid,
         r = faccessat(dirfd, path, X_OK, AT_EACCESS);
       } else {
         int fl = strcmp(a, "r") == 0 ? O_RDONLY : strcmp(a, "w") == 0 ? O_WRONLY : O_RDWR;
-        int fd = openat(dirfd, path, fl | O_NOFOLLOW | O_CLOEXEC);
+        int fd = self ? open(reopen, fl | O_CLOEXEC) : openat(dirfd, path, fl | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0) close(fd);
         r = fd < 0 ? -1 : 0;
       }
@@ -213,7 +220,7 @@ static void run_ops(int dirfd, char ops[][LINE], int nops, uid_t uid, gid_t gid,
     } else if (strcmp(op, "mkdir") == 0) {
       r = mkdirat(dirfd, path, (mode_t)strtoul(a, NULL, 8));
     } else if (strcmp(op, "chown") == 0) {
-      r = fchownat(dirfd, path, (uid_t)strtol(a, NULL, 10), (gid_t)strtol(b, NULL, 10), AT_SYMLINK_NOFOLLOW);
+      r = fchownat(dirfd, rel, (uid_t)strtol(a, NULL, 10), (gid_t)strtol(b, NULL, 10), at);
     } else if (strcmp(op, "chmod") == 0) {
       r = fchmodat(dirfd, path, (mode_t)strtoul(a, NULL, 8), 0);
     } else if (strcmp(op, "utimes") == 0) {

@@ -178,7 +178,8 @@ test(
         }
         // Creates last: they add entries but change none of those judged above.
         for (const { e, row } of rows)
-          if (e.type === 'dir') checks.push({ path: e.path, field: 'write', op: `op creat ${e.path === '.' ? '' : e.path + '/'}.fsidmap-probe 644`, row });
+          if (e.type === 'dir')
+            checks.push({ path: e.path, field: 'write', op: `op creat ${e.path === '.' ? '' : e.path + '/'}.fsidmap-probe 644`, row });
         // chown to the id explain names, children before parents, on the copy.
         const chowns = rows
           .map(({ e, row }) => {

@@ -233,3 +233,55 @@ test(
     }
   },
 );
+
+test(
+  "the table's xattr and ACL rows, through run's idmapped mount: nobody sets an xattr or ACL on an inode outside the fsid map",
+  { skip },
+  () => {
+    const work = mkdtempSync(join(tmpdir(), 'fsidt3-realise-x-'));
+    try {
+      const id = IdMap.from([{ first: 0, lower: 100000, count: 65536 }]),
+        fsid = IdMap.from([{ first: 0, lower: 300000, count: 65536 }]);
+      const m = formatInline(mountMap(id, fsid));
+      chownSync(work, 300000, 300000);
+      chmodSync(work, 0o755);
+      for (const [name, u, g, mode] of [
+        ['in', 300000, 300000, 0o666],
+        ['out', 0, 0, 0o666],
+        ['outgrp', 300000, 5, 0o666],
+        ['theirs', 300005, 300005, 0o644],
+        ['open', 300000, 300000, 0o666],
+      ] as const) {
+        writeFileSync(join(work, name), 'x');
+        chownSync(join(work, name), u, g);
+        chmodSync(join(work, name), mode);
+      }
+      const run = (as: string, ops: string[]) =>
+        stage(`case ${work} ${formatInline(id)} ${formatInline(id)} ${m} ${m} ${as} - -1 -1 default 1\n${ops.join('\n')}\nend\n`).slice(
+          0,
+          ops.length,
+        );
+      assert.deepEqual(
+        run('0 0', [
+          'op setxattr in',
+          'op setxattr out',
+          'op setxattr outgrp',
+          'op setacl in 7',
+          'op setacl out 7',
+          'op setacl outgrp 7',
+          'op setacl in 70000',
+          'op open out w',
+        ]),
+        ['ok', 'EPERM', 'EPERM', 'ok', 'EPERM', 'EPERM', 'EINVAL', 'EACCES'],
+        'container root: xattrs and ACLs stop at may_write_xattr (HAS_UNMAPPED_ID, EPERM), ACL ids must map back through the mount',
+      );
+      assert.deepEqual(
+        run('5 5', ['op setxattr theirs', 'op setacl theirs 7', 'op setxattr open', 'op setacl open 7', 'op setxattr out']),
+        ['ok', 'ok', 'ok', 'EPERM', 'EPERM'],
+        'user 5 (on disk 300005): its own file, the write bits for a user.* xattr, ownership for an ACL; nothing outside F',
+      );
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  },
+);

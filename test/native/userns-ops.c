@@ -8,6 +8,7 @@
  *   op stat PATH | op open PATH r|w|rw|x | op creat PATH MODE | op mkdir PATH MODE
  *   op chown PATH UID GID | op chmod PATH MODE | op utimes PATH now|set
  *   op unlink PATH | op rmdir PATH | op access PATH r|w|x|wx (faccessat, AT_EACCESS)
+ *   op setxattr PATH (user.fsidmap) | op setacl PATH UID (access ACL u::rw- u:UID:r-- g::r-- m::r-- o::r--)
  *   end
  *
  * UIDMAP/GIDMAP: the process's user namespace maps as an inline spec
@@ -45,6 +46,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define MAXOPS 512
@@ -230,6 +232,25 @@ static void run_ops(int dirfd, char ops[][LINE], int nops, uid_t uid, gid_t gid,
       r = unlinkat(dirfd, path, 0);
     } else if (strcmp(op, "rmdir") == 0) {
       r = unlinkat(dirfd, path, AT_REMOVEDIR);
+    } else if (strcmp(op, "setxattr") == 0 || strcmp(op, "setacl") == 0) {
+      /* Through an O_PATH descriptor's /proc link: the mount (and its idmap) stays the one walked. */
+      int fd = self ? -1 : openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (!self && fd < 0) { printf("%s\n", errname(errno)); continue; }
+      char via[64];
+      snprintf(via, sizeof via, "/proc/self/fd/%d", self ? dirfd : fd);
+      if (op[3] == 'x') {
+        r = setxattr(via, "user.fsidmap", "x", 1, 0);
+      } else {
+        uint32_t acl[11] = { 2 };
+        uint32_t id = (uint32_t)strtoul(a, NULL, 10);
+        uint16_t tags[5][2] = { { 0x01, 6 }, { 0x02, 4 }, { 0x04, 4 }, { 0x10, 4 }, { 0x20, 4 } };
+        uint32_t ids[5] = { 0xffffffffu, id, 0xffffffffu, 0xffffffffu, 0xffffffffu };
+        for (int k = 0; k < 5; k++) { acl[1 + 2 * k] = (uint32_t)tags[k][0] | ((uint32_t)tags[k][1] << 16); acl[2 + 2 * k] = ids[k]; }
+        r = setxattr(via, "system.posix_acl_access", acl, sizeof acl, 0);
+      }
+      int e = errno;
+      if (fd >= 0) close(fd);
+      errno = e;
     } else {
       printf("EBADOP\n");
       continue;

@@ -7,8 +7,9 @@
  * with the id maps then works through a detached idmapped mount of the tree
  * with map idmap ∘ fsidmap⁻¹ (test/native/userns-ops): fstatat for the
  * owner seen and reachability, open(O_RDONLY) for read, open(O_WRONLY) for
- * a file's write, O_CREAT of a new entry for a directory's write, and
- * lchown to the id explain names (on a copy). Every field must match.
+ * a file's write, O_CREAT of a new entry for a directory's write, and on a
+ * copy setxattr of a user.* xattr, setxattr of an access ACL and lchown to
+ * the id explain names. Every field must match.
  *
  * It also counts the verdicts where the fsid-map series' model (the
  * `contrast`) says otherwise: each is a place where the explain of before
@@ -168,7 +169,12 @@ test(
         const head = (root: string) =>
           `case ${root} ${formatInline(uid.id)} ${formatInline(gid.id)} ${formatInline(mountMap(uid.id, uid.fsid))} ${formatInline(mountMap(gid.id, gid.fsid))} ${as.uid} ${as.gid} - -1 -1 default 1\n`;
 
-        type Check = { path: string; field: 'reachable' | 'seen' | 'read' | 'write' | 'chown'; op: string; row: ExplainRow };
+        type Check = {
+          path: string;
+          field: 'reachable' | 'seen' | 'read' | 'write' | 'chown' | 'setxattr' | 'setacl';
+          op: string;
+          row: ExplainRow;
+        };
         const checks: Check[] = [];
         for (const { e, row } of rows) {
           checks.push({ path: e.path, field: 'reachable', op: `op stat ${e.path}`, row });
@@ -180,7 +186,8 @@ test(
         for (const { e, row } of rows)
           if (e.type === 'dir')
             checks.push({ path: e.path, field: 'write', op: `op creat ${e.path === '.' ? '' : e.path + '/'}.fsidmap-probe 644`, row });
-        // chown to the id explain names, children before parents, on the copy.
+        // On the copy, children before parents: a user.* xattr, an ACL naming the first id both maps cover, chown to the id explain names.
+        const aclId = [0, 1, 2].find((id) => uid.id.mapIdDown(id) !== undefined && uid.fsid.mapIdDown(id) !== undefined);
         const chowns = rows
           .map(({ e, row }) => {
             const t = [0, 1, 2].find((id) => {
@@ -192,7 +199,18 @@ test(
           .sort((a, b) => b.e.depth - a.e.depth);
 
         const out = stage(head(tree) + checks.map((c) => c.op).join('\n') + '\nend\n');
-        const out2 = stage(head(copy) + chowns.map((c) => `op chown ${c.e.path} ${c.t ?? 0} -1`).join('\n') + '\nend\n');
+        const writes: Check[] = [];
+        const unasked: Array<{ path: string; field: 'chown' | 'setacl'; row: ExplainRow }> = [];
+        for (const { e, row, t } of chowns) {
+          if (e.type !== 'symlink') {
+            writes.push({ path: e.path, field: 'setxattr', op: `op setxattr ${e.path}`, row });
+            if (aclId === undefined) unasked.push({ path: e.path, field: 'setacl', row });
+            else writes.push({ path: e.path, field: 'setacl', op: `op setacl ${e.path} ${aclId}`, row });
+          }
+          if (t === undefined) unasked.push({ path: e.path, field: 'chown', row });
+          else writes.push({ path: e.path, field: 'chown', op: `op chown ${e.path} ${t} -1`, row });
+        }
+        const out2 = stage(head(copy) + writes.map((c) => c.op).join('\n') + '\nend\n');
         const judge = (path: string, field: Check['field'], kernel: string, row: ExplainRow) => {
           if (field === 'seen') return;
           const v = row[field];
@@ -214,12 +232,11 @@ test(
               mismatches.push(`${label}: seen ${c.path}: kernel ${su}:${sg}, explain ${c.row.seen.uid}:${c.row.seen.gid}`);
           }
         });
-        chowns.forEach((c, i) => {
-          if (c.t === undefined) {
-            compared++;
-            if (c.row.chown.ok !== false) mismatches.push(`${label}: chown ${c.e.path}: no target, explain ${c.row.chown.ok}`);
-          } else judge(c.e.path, 'chown', out2[i], c.row);
-        });
+        writes.forEach((c, i) => judge(c.path, c.field, out2[i], c.row));
+        for (const c of unasked) {
+          compared++;
+          if (c.row[c.field].ok !== false) mismatches.push(`${label}: ${c.field} ${c.path}: no id to name, explain ${c.row[c.field].ok}`);
+        }
         rmSync(tree, { recursive: true, force: true });
         rmSync(copy, { recursive: true, force: true });
       }

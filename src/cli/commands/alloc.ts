@@ -1,5 +1,5 @@
 import { type AllocKind, type Allocation, checkKind, parsePool } from '../../alloc/index.js';
-import { allocateOnHost, collectStale, holderOf, whoHolds } from '../../alloc-host/index.js';
+import { allocateOnHost, collectStale, holderOf, localMappedCheck, whoHolds } from '../../alloc-host/index.js';
 import { UsageError } from '../../errors.js';
 import type { Registry } from '../../registry/contract.js';
 import { openRegistry } from '../../registry/open.js';
@@ -148,13 +148,12 @@ ${DB_HELP}
     const name = onlyName(args, 'release');
     const realm = str(args, 'realm');
     return withRegistry(args, io, async (registry) => {
-      const a = await registry.release(name, realm !== undefined ? { realm } : {});
-      if (flag(args, 'json')) writeJson(io, fullJson(a));
-      else
-        write(
-          io.stdout,
-          `released ${a.kind} ${a.name}: uid ${a.uid.start}:${a.uid.end - a.uid.start} gid ${a.gid.start}:${a.gid.end - a.gid.start}`,
-        );
+      const a = await registry.release(name, { ...(realm !== undefined ? { realm } : {}), mapped: await localMappedCheck() });
+      const ids = `uid ${a.uid.start}:${a.uid.end - a.uid.start} gid ${a.gid.start}:${a.gid.end - a.gid.start}`;
+      if (flag(args, 'json')) writeJson(io, { ...fullJson(a), ...(a.heldBy ? { heldBy: a.heldBy } : {}) });
+      else if (a.draining)
+        write(io.stdout, `released ${a.kind} ${a.name}, held draining (${ids}): ${a.heldBy}; fsidmap gc frees it once nothing maps it`);
+      else write(io.stdout, `released ${a.kind} ${a.name}: ${ids}`);
       return 0;
     });
   },
@@ -236,7 +235,7 @@ ${DB_HELP}
 export const gcCommand = defineCommand({
   name: 'gc',
   summary: 'release allocations whose holder process is gone',
-  usage: `fsidmap gc [--dry-run] [--db PATH|URL] [--realm NAME] [--json]
+  usage: `fsidmap gc [--dry-run] [--dead-host MACHINE] [--db PATH|URL] [--realm NAME] [--json]
 
 For allocations with a recorded holder on this machine (fsidmap run, or
 alloc --holder PID): releases those whose process is gone, was replaced by
@@ -244,20 +243,32 @@ another process with the same pid (start time differs), or belonged to an
 earlier boot. Holders on other machines are left to those machines.
 Allocations without a holder are never collected.
   --dry-run        say what would be released
+  --dead-host M    also release the allocations held on machine M (its machine id
+                   or host name, as list --json shows): only for a machine that is
+                   gone for good, since no host can see another's processes
 ${DB_HELP}
   --json           {"released":[…],"kept":[{"name","code","reason"}],"elsewhere":N}`,
-  options: { ...common, 'dry-run': { type: 'boolean' } },
+  options: { ...common, 'dry-run': { type: 'boolean' }, 'dead-host': { type: 'string' } },
   async run(args, io) {
     if (args.positionals.length > 0) throw new UsageError('fsidmap gc takes no arguments', 'see fsidmap gc --help');
     const realm = str(args, 'realm');
     const dryRun = flag(args, 'dry-run');
+    const deadHost = str(args, 'dead-host');
+    if (deadHost !== undefined && deadHost.trim() === '')
+      throw new UsageError('--dead-host must name a machine', 'give its machine id or host name');
     return withRegistry(args, io, async (registry) => {
-      const r = await collectStale(registry, { dryRun, ...(realm !== undefined ? { realm } : {}) });
+      const r = await collectStale(registry, {
+        dryRun,
+        ...(realm !== undefined ? { realm } : {}),
+        ...(deadHost !== undefined ? { deadHost } : {}),
+      });
       if (flag(args, 'json')) {
         writeJson(io, {
           released: r.released.map(fullJson),
           kept: r.kept.map((k) => ({ name: k.allocation.name, code: k.code, reason: k.reason })),
           elsewhere: r.elsewhere,
+          draining: r.draining.map((d) => ({ name: d.allocation.name, heldBy: d.heldBy })),
+          drained: r.drained.map(fullJson),
         });
       } else io.stdout.write(gcText(r, dryRun));
       return 0;

@@ -127,3 +127,18 @@ test('explain: maps run would refuse (fsid ids the id map cannot reach) are refu
   assert.throws(() => issue21('0:300000:70000'), { code: 'ERR_USAGE', message: /run and mount would refuse/ });
   assert.doesNotThrow(() => issue21('0:300000:70000', 'fsid-series'));
 });
+
+test('explain: user.* xattrs and ACLs through the mount stop at may_write_xattr for owners outside the fsid map; inside, the bits and ownership decide', () => {
+  const x = issue21('0:300000:65536', undefined, { uid: 5, gid: 5 });
+  x.explain(e('.', 0, 'dir', 300000, 300000, 0o755));
+  const out = x.explain(e('out', 1, 'file', 0, 0, 0o666));
+  assert.deepEqual([out.setxattr.ok, out.setxattr.rule, out.setxattr.by], [false, 'may_write_xattr', 'idmapped-mount']);
+  assert.equal(out.setxattr.contrast?.ok, true, 'the series: the other bits grant write');
+  assert.deepEqual([out.setacl.ok, out.setacl.by], [false, 'both'], 'not the owner under either');
+  const mine = x.explain(e('mine', 1, 'file', 300005, 300005, 0o644));
+  assert.deepEqual([mine.setxattr.ok, mine.setacl.ok], [true, true]);
+  const open = x.explain(e('open', 1, 'file', 300000, 300000, 0o666));
+  assert.deepEqual([open.setxattr.ok, open.setacl.ok, open.setacl.rule], [true, false, 'vfs_set_acl']);
+  const link = x.explain(e('l', 1, 'symlink', 300000, 300000, 0o777));
+  assert.deepEqual([link.setxattr.ok, link.setacl.ok], [null, null]);
+});

@@ -12,6 +12,7 @@ import { type ExtendedAcl, Inode, type InodeType, MAY_EXEC, MAY_READ, Superblock
 import { type Mount, type MountIdmap, inodeVfsid } from './mount.js';
 import { mayCreateIn } from './ops.js';
 import { type Check, inodePermission } from './permission.js';
+import { setAclOk, userXattrWriteOk } from './xattr-write.js';
 
 /**
  * `fsidmap explain`: what a container with the given maps sees of a real
@@ -77,6 +78,10 @@ export interface ExplainRow {
   readonly read: Verdict;
   readonly write: Verdict;
   readonly chown: Verdict;
+  /** Setting a user.* xattr. */
+  readonly setxattr: Verdict;
+  /** Setting an access ACL whose named entry is the first id chown could give (its entries go through the mount). */
+  readonly setacl: Verdict;
 }
 
 export interface ExplainOptions {
@@ -92,8 +97,8 @@ export interface ExplainOptions {
   readonly realisation?: Realisation;
 }
 
-type Verdicts = Pick<ExplainRow, 'reachable' | 'read' | 'write' | 'chown'>;
-const VERDICTS = ['reachable', 'read', 'write', 'chown'] as const;
+type Verdicts = Pick<ExplainRow, 'reachable' | 'read' | 'write' | 'chown' | 'setxattr' | 'setacl'>;
+const VERDICTS = ['reachable', 'read', 'write', 'chown', 'setxattr', 'setacl'] as const;
 
 export class Explainer {
   readonly cred: Cred;
@@ -137,8 +142,9 @@ export class Explainer {
 
   explain(e: TreeEntry): ExplainRow {
     const target = this.chownTargets.find((t) => t.disk !== e.uid);
-    const mine = this.judge.judge(e, target);
-    const theirs = this.other?.judge(e, target);
+    const aclId = this.chownTargets[0]?.id;
+    const mine = this.judge.judge(e, target, aclId);
+    const theirs = this.other?.judge(e, target, aclId);
     const v = {} as Record<(typeof VERDICTS)[number], Verdict>;
     for (const k of VERDICTS) {
       const a = mine.verdicts[k],
@@ -208,7 +214,7 @@ class Judge {
     this.mount = { id: 1, path: '/', sb: this.sb, root: this.sb.root, idmap };
   }
 
-  judge(e: TreeEntry, target: { id: number } | undefined): { seen: ExplainRow['seen']; verdicts: Verdicts } {
+  judge(e: TreeEntry, target: { id: number } | undefined, aclId: number | undefined): { seen: ExplainRow['seen']; verdicts: Verdicts } {
     this.searchable.length = e.depth;
     const reachable = this.reachable(e.depth);
     const type = e.type === 'other' ? 'file' : e.type;
@@ -245,7 +251,18 @@ class Judge {
       const c = chownInode(this.cred, this.mount, inode(), target.id, -1);
       chown = gate({ ok: c.ok, rule: c.rule, why: `to uid ${target.id}: ${c.reason}` });
     }
-    return { seen, verdicts: { reachable, read, write, chown } };
+    let xattr: Verdict, acl: Verdict;
+    if (e.type === 'symlink') {
+      xattr = { ok: null, rule: null, why: 'not judged on a symlink' };
+      acl = { ok: null, rule: null, why: 'symlinks have no ACLs' };
+    } else {
+      xattr = gate(verdict(userXattrWriteOk(this.cred, this.mount, it, new Trace())));
+      acl =
+        aclId === undefined
+          ? { ok: false, rule: null, why: 'the container can name no id the filesystem can store for an ACL entry' }
+          : gate(verdict(setAclOk(this.cred, this.mount, it, aclId)));
+    }
+    return { seen, verdicts: { reachable, read, write, chown, setxattr: xattr, setacl: acl } };
   }
 
   private reachable(depth: number): Verdict {

@@ -22,3 +22,4 @@ export { stat, statOf, open, create, mayCreateIn, type StatResult, type OpenAcce
 export { chown, chownInode, chmod, utimes, chownOk, chgrpOk, type AttrResult } from './attr.js';
 export { remove, mayDelete, checkSticky } from './delete.js';
 export { makeIdmappedMount } from './idmapped.js';
+export { mayWriteXattr, userXattrWriteOk, setAclOk } from './xattr-write.js';

@@ -8,6 +8,7 @@
  *   op stat PATH | op open PATH r|w|rw|x | op creat PATH MODE | op mkdir PATH MODE
  *   op chown PATH UID GID | op chmod PATH MODE | op utimes PATH now|set
  *   op unlink PATH | op rmdir PATH | op access PATH r|w|x|wx (faccessat, AT_EACCESS)
+ *   op setxattr PATH (user.fsidmap) | op setacl PATH UID (access ACL u::rw- u:UID:r-- g::r-- m::r-- o::r--)
  *   end
  *
  * UIDMAP/GIDMAP: the process's user namespace maps as an inline spec
@@ -21,7 +22,9 @@
  * "default" (what set*id leaves) or a hex mask for the effective set.
  * ROOTFIRST 1 first becomes root of the namespace (setresgid/setresuid 0),
  * as runtimes do, so that the later drop also drops capabilities.
- * Modes are octal. PATHs are relative to ROOT (or the mount). Per op it
+ * Modes are octal. PATHs are relative to ROOT (or the mount); "." is the
+ * root itself as a container's "/" is reached, with no lookup (stat and
+ * chown with AT_EMPTY_PATH, open through /proc/self/fd). Per op it
  * prints one line: "ok" (stat: "ok UID GID MODE") or the errno name.
  * After "end" it prints "done".
  */
@@ -43,6 +46,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define MAXOPS 512
@@ -189,9 +193,14 @@ static void run_ops(int dirfd, char ops[][LINE], int nops, uid_t uid, gid_t gid,
     int n = sscanf(ops[i], "op %31s %511s %63s %63s", op, path, a, b);
     if (n < 2) { printf("EBADOP\n"); continue; }
     int r = 0;
+    int self = strcmp(path, ".") == 0;
+    const char *rel = self ? "" : path;
+    int at = AT_SYMLINK_NOFOLLOW | (self ? AT_EMPTY_PATH : 0);
+    char reopen[64];
+    snprintf(reopen, sizeof reopen, "/proc/self/fd/%d", dirfd);
     if (strcmp(op, "stat") == 0) {
       struct stat st;
-      if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW)) { printf("%s\n", errname(errno)); continue; }
+      if (fstatat(dirfd, rel, &st, at)) { printf("%s\n", errname(errno)); continue; }
       printf("ok %u %u %o\n", st.st_uid, st.st_gid, st.st_mode & 07777);
       continue;
     } else if (strcmp(op, "open") == 0) {
@@ -199,7 +208,7 @@ static void run_ops(int dirfd, char ops[][LINE], int nops, uid_t uid, gid_t gid,
         r = faccessat(dirfd, path, X_OK, AT_EACCESS);
       } else {
         int fl = strcmp(a, "r") == 0 ? O_RDONLY : strcmp(a, "w") == 0 ? O_WRONLY : O_RDWR;
-        int fd = openat(dirfd, path, fl | O_NOFOLLOW | O_CLOEXEC);
+        int fd = self ? open(reopen, fl | O_CLOEXEC) : openat(dirfd, path, fl | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0) close(fd);
         r = fd < 0 ? -1 : 0;
       }
@@ -213,7 +222,7 @@ static void run_ops(int dirfd, char ops[][LINE], int nops, uid_t uid, gid_t gid,
     } else if (strcmp(op, "mkdir") == 0) {
       r = mkdirat(dirfd, path, (mode_t)strtoul(a, NULL, 8));
     } else if (strcmp(op, "chown") == 0) {
-      r = fchownat(dirfd, path, (uid_t)strtol(a, NULL, 10), (gid_t)strtol(b, NULL, 10), AT_SYMLINK_NOFOLLOW);
+      r = fchownat(dirfd, rel, (uid_t)strtol(a, NULL, 10), (gid_t)strtol(b, NULL, 10), at);
     } else if (strcmp(op, "chmod") == 0) {
       r = fchmodat(dirfd, path, (mode_t)strtoul(a, NULL, 8), 0);
     } else if (strcmp(op, "utimes") == 0) {
@@ -223,6 +232,25 @@ static void run_ops(int dirfd, char ops[][LINE], int nops, uid_t uid, gid_t gid,
       r = unlinkat(dirfd, path, 0);
     } else if (strcmp(op, "rmdir") == 0) {
       r = unlinkat(dirfd, path, AT_REMOVEDIR);
+    } else if (strcmp(op, "setxattr") == 0 || strcmp(op, "setacl") == 0) {
+      /* Through an O_PATH descriptor's /proc link: the mount (and its idmap) stays the one walked. */
+      int fd = self ? -1 : openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (!self && fd < 0) { printf("%s\n", errname(errno)); continue; }
+      char via[64];
+      snprintf(via, sizeof via, "/proc/self/fd/%d", self ? dirfd : fd);
+      if (op[3] == 'x') {
+        r = setxattr(via, "user.fsidmap", "x", 1, 0);
+      } else {
+        uint32_t acl[11] = { 2 };
+        uint32_t id = (uint32_t)strtoul(a, NULL, 10);
+        uint16_t tags[5][2] = { { 0x01, 6 }, { 0x02, 4 }, { 0x04, 4 }, { 0x10, 4 }, { 0x20, 4 } };
+        uint32_t ids[5] = { 0xffffffffu, id, 0xffffffffu, 0xffffffffu, 0xffffffffu };
+        for (int k = 0; k < 5; k++) { acl[1 + 2 * k] = (uint32_t)tags[k][0] | ((uint32_t)tags[k][1] << 16); acl[2 + 2 * k] = ids[k]; }
+        r = setxattr(via, "system.posix_acl_access", acl, sizeof acl, 0);
+      }
+      int e = errno;
+      if (fd >= 0) close(fd);
+      errno = e;
     } else {
       printf("EBADOP\n");
       continue;

@@ -16,7 +16,8 @@ export const explainCommand = defineCommand({
 Reads each PATH recursively with lstat (and the POSIX ACL xattr), changes
 nothing, and prints per entry: the on-disk owner, the owner as the container
 sees it (65534: unmapped), the mode, and whether the container's user can
-read, write and chown it, with the reason for every "no".
+read, write (a directory: create in it), chown it, and set a user.* xattr
+and an access ACL on it, with the kernel rule and the reason for every "no".
 
   --uidmap, --gidmap       the container's id maps
   --fsuidmap, --fsgidmap   its fsid maps (both or neither); without them the
@@ -33,7 +34,7 @@ read, write and chown it, with the reason for every "no".
   --no-acl                 do not read ACL xattrs
   --json                   {"setup":{...},"entries":[{"path","type","disk":{"uid","gid"},
                            "seen":{"uid","gid"},"mode","acl","reachable","read","write",
-                           "chown"}],"summary":{...}}; each verdict is {"ok","rule","why"};
+                           "chown","setxattr","setacl"}],"summary":{...}}; each verdict is {"ok","rule","why"};
                            with fsid maps a "no" also has "by" (both, or the
                            realisation whose rule refused) and a verdict the other
                            realisation gives differently has "contrast"
@@ -81,7 +82,8 @@ MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.
       out.write(
         `{"setup":${JSON.stringify({ uidmap: str(args, 'uidmap'), gidmap: str(args, 'gidmap'), fsuidmap: fsu ?? null, fsgidmap: fsg ?? null, as, realisation, semantics: sem })},"entries":[`,
       );
-    else out.write(`${'PATH'.padEnd(40)} ${'ON DISK'.padEnd(15)} ${'SEEN'.padEnd(13)} ${'MODE'.padEnd(11)} READ  WRITE CHOWN\n`);
+    else
+      out.write(`${'PATH'.padEnd(40)} ${'ON DISK'.padEnd(15)} ${'SEEN'.padEnd(13)} ${'MODE'.padEnd(11)} READ  WRITE CHOWN XATTR SETACL\n`);
     let first = true;
     for (const root of args.positionals) {
       for (const e of readTree(root, { acl: !flag(args, 'no-acl') })) {
@@ -127,15 +129,16 @@ function count(
   if (r.chown.ok) s.chownable++;
   if (r.seen.uid === 65534 || r.seen.gid === 65534) s.unmappedOwner++;
   if (!r.reachable.ok) s.unreachable++;
-  if (r.reachable.contrast || r.read.contrast || r.write.contrast || r.chown.contrast) s.differing++;
+  if (r.reachable.contrast || r.read.contrast || r.write.contrast || r.chown.contrast || r.setxattr.contrast || r.setacl.contrast)
+    s.differing++;
 }
 
 const yn = (v: Verdict) => (v.ok === null ? '-' : v.ok ? 'yes' : 'no');
 
 function textRow(r: ExplainRow): string {
   const type = r.type === 'other' ? 'file' : (r.type as 'file' | 'dir' | 'symlink');
-  const line = `${r.path.padEnd(40)} ${`${r.disk.uid}:${r.disk.gid}`.padEnd(15)} ${`${r.seen.uid}:${r.seen.gid}`.padEnd(13)} ${(modeString(type, r.mode) + (r.acl ? '+' : '')).padEnd(11)} ${yn(r.read).padEnd(5)} ${yn(r.write).padEnd(5)} ${yn(r.chown)}\n`;
-  const why = (['read', 'write', 'chown'] as const)
+  const line = `${r.path.padEnd(40)} ${`${r.disk.uid}:${r.disk.gid}`.padEnd(15)} ${`${r.seen.uid}:${r.seen.gid}`.padEnd(13)} ${(modeString(type, r.mode) + (r.acl ? '+' : '')).padEnd(11)} ${yn(r.read).padEnd(5)} ${yn(r.write).padEnd(5)} ${yn(r.chown).padEnd(5)} ${yn(r.setxattr).padEnd(5)} ${yn(r.setacl)}\n`;
+  const why = (['read', 'write', 'chown', 'setxattr', 'setacl'] as const)
     .filter((k) => r[k].ok === false || r[k].contrast)
     .map((k) => {
       const v = r[k];

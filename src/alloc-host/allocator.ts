@@ -11,9 +11,10 @@ import {
   subidPools,
 } from '../alloc/index.js';
 import { UsageError } from '../errors.js';
-import type { AllocateResult, Registry } from '../registry/contract.js';
+import type { AllocateResult, MappedCheck, Registry } from '../registry/contract.js';
+import { stillMapped, takeCensus } from '../userns-census/index.js';
 import { type GcResult, collectGarbage } from '../registry/gc.js';
-import { localHolderProbe } from './holder.js';
+import { localHolderProbe, localIdentity } from './holder.js';
 import { readHostFacts, userSpellings } from './host-facts.js';
 
 /**
@@ -65,7 +66,21 @@ export async function whoHolds(
   return explainId(id, await registry.containing(id, options.realm), facts);
 }
 
-/** Releases allocations whose holder processes on this machine are gone. */
-export function collectStale(registry: Registry, options: { realm?: string; dryRun?: boolean; deadHost?: string } = {}): Promise<GcResult> {
-  return collectGarbage(registry, localHolderProbe(), options);
+/**
+ * The kernel's truth on this machine for releases: a census of every user
+ * namespace here (src/userns-census), taken now. A range any of them maps
+ * is kept draining rather than freed.
+ */
+export async function localMappedCheck(): Promise<MappedCheck> {
+  const census = await takeCensus();
+  const { bootId, machineId } = localIdentity();
+  return { bootId, machineId, mappedBy: (a) => stillMapped(census, a.uid, a.gid) };
+}
+
+/** Releases allocations whose holder processes on this machine are gone (draining those still mapped), and frees drained ones. */
+export async function collectStale(
+  registry: Registry,
+  options: { realm?: string; dryRun?: boolean; deadHost?: string } = {},
+): Promise<GcResult> {
+  return collectGarbage(registry, localHolderProbe(), { ...options, mapped: await localMappedCheck() });
 }

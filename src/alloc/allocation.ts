@@ -22,6 +22,21 @@ export interface Holder {
   readonly host: string;
 }
 
+/**
+ * A released range that a user namespace on the releasing machine still
+ * maps: it stays in the registry, blocking its ids, until no namespace there
+ * maps any of it (the registry's reap), so nobody else is handed ids another
+ * user's processes may still run as.
+ */
+export interface Draining {
+  /** When the release was asked (ISO 8601, UTC). */
+  readonly since: string;
+  /** The releasing machine's boot: after a reboot no namespace of before is left. */
+  readonly bootId: string;
+  /** Only this machine's census can say the range is free. */
+  readonly machineId: string;
+}
+
 export interface Allocation {
   readonly id: number;
   readonly realm: string;
@@ -38,6 +53,8 @@ export interface Allocation {
   readonly holder: Holder | null;
   /** ISO 8601, UTC. */
   readonly createdAt: string;
+  /** Present while released but still mapped (see Draining). */
+  readonly draining?: Draining;
 }
 
 export const SHARED_OWNER = 'shared';

@@ -29,6 +29,7 @@ export {
   ALLOC_KINDS,
   type Holder,
   type Allocation,
+  type Draining,
   SHARED_OWNER,
   checkName,
   checkKind,

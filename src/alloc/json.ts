@@ -20,7 +20,16 @@ export function allocJson(a: Allocation): Record<string, unknown> {
 
 /** `list`, `show`, `release` and `who` add what else the registry knows. */
 export function fullJson(a: Allocation): Record<string, unknown> {
-  return { ...allocJson(a), realm: a.realm, owner: a.owner, parent: a.parent, holder: a.holder, createdAt: a.createdAt };
+  return {
+    ...allocJson(a),
+    realm: a.realm,
+    owner: a.owner,
+    parent: a.parent,
+    holder: a.holder,
+    createdAt: a.createdAt,
+    // Only while released but still mapped, so the shape of live allocations is unchanged.
+    ...(a.draining ? { state: 'draining', draining: a.draining } : {}),
+  };
 }
 
 export function whoJson(w: WhoAnswer): Record<string, unknown> {
@@ -59,7 +68,7 @@ function entryText(e: WhoEntry): string {
   switch (e.source) {
     case 'allocation': {
       const a = e.allocation;
-      return `${e.side}: ${a.kind} "${a.name}" (realm ${a.realm}${a.parent ? `, inside ${a.parent}` : ''}) range ${range(a[e.side])}, id ${e.offset} inside it`;
+      return `${e.side}: ${a.kind} "${a.name}" (realm ${a.realm}${a.parent ? `, inside ${a.parent}` : ''}) range ${range(a[e.side])}, id ${e.offset} inside it${a.draining ? ` (released ${a.draining.since}, draining: a user namespace still maps it)` : ''}`;
     }
     case 'subuid':
     case 'subgid':

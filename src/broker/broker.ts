@@ -7,6 +7,9 @@ import type { DelegationSource, MapHolderFactory, RangeStore } from './ports.js'
 import { BrokerServer } from './server.js';
 import { BrokerService } from './service.js';
 
+/** How often draining ranges are checked against the host's namespaces. */
+const REAP_INTERVAL_MS = 2000;
+
 /** Where the audit log goes unless --audit-log says otherwise. */
 export const DEFAULT_AUDIT_LOG = '/var/log/fsidmap/broker-audit.log';
 
@@ -77,7 +80,11 @@ export function startBroker(o: BrokerOptions): RunningBroker {
     code: null,
     reason: `broker started on ${listener.path ?? 'the socket systemd passed'} (pid ${process.pid})`,
   });
+  // Drained ranges are freed without waiting for the next alloc (quietly: a failing census is retried next time).
+  const reaper = setInterval(() => void service.reapDrained().catch(() => undefined), REAP_INTERVAL_MS);
+  reaper.unref();
   const done = server.start().finally(async () => {
+    clearInterval(reaper);
     listener.close();
     tracker.closeAll();
     await o.ranges?.close();

@@ -43,6 +43,15 @@ export interface AllocationAnswer {
   readonly uid: { start: number; count: number };
   readonly gid: { start: number; count: number };
   readonly createdAt: string;
+  /** "draining": released while a user namespace still maps it. */
+  readonly state: 'allocated' | 'draining';
+}
+
+/** A release's answer: `held` when the range drains because a user namespace on the host still maps it. */
+export interface ReleaseAnswer {
+  readonly released: AllocationAnswer;
+  readonly held: boolean;
+  readonly heldBy?: string;
 }
 
 export interface MountRequest {
@@ -175,8 +184,8 @@ export class BrokerClient {
     return (await this.request('alloc', { name, ...options })).result as unknown as { allocation: AllocationAnswer; created: boolean };
   }
 
-  async release(name: string): Promise<AllocationAnswer> {
-    return ((await this.request('release', { name })).result as { released: AllocationAnswer }).released;
+  async release(name: string): Promise<ReleaseAnswer> {
+    return (await this.request('release', { name })).result as unknown as ReleaseAnswer;
   }
 
   async list(): Promise<AllocationAnswer[]> {

@@ -22,7 +22,12 @@ export interface AllocatedRange {
   readonly uid: { readonly start: number; readonly count: number };
   readonly gid: { readonly start: number; readonly count: number };
   readonly createdAt: string;
+  /** "draining": released, but a user namespace on the host still maps it; it is nobody's to use and nobody else's to get until none does. */
+  readonly state: 'allocated' | 'draining';
 }
+
+/** A release's answer: freed, or held draining and why. */
+export type ReleasedRange = AllocatedRange & { readonly heldBy?: string };
 
 /** Registry allocations made for peers; owner is the broker's name for the peer ("user:NAME" or "uid:N"). */
 export interface RangeStore {
@@ -32,8 +37,11 @@ export interface RangeStore {
     kind: AllocatedRange['kind'],
     size: number | null,
   ): Promise<{ range: AllocatedRange; created: boolean }>;
-  release(owner: string, name: string): Promise<AllocatedRange>;
+  release(owner: string, name: string): Promise<ReleasedRange>;
+  /** The owner's allocations, draining ones included (they count against the owner's limits). */
   list(owner: string): Promise<AllocatedRange[]>;
+  /** Frees the draining ranges nothing on the host maps any more; returns how many are still held. */
+  reap(): Promise<{ freed: number; held: number }>;
   close(): Promise<void>;
 }
 

@@ -1,7 +1,7 @@
-import type { Allocation, AllocKind } from '../alloc/index.js';
+import type { Allocation, AllocKind, Pool } from '../alloc/index.js';
 import { allocateOnHost } from '../alloc-host/index.js';
 import { FsidmapError } from '../errors.js';
-import type { Registry } from '../registry/index.js';
+import type { MappedCheck, Registry } from '../registry/index.js';
 import type { AllocatedRange, RangeStore } from './ports.js';
 
 /**
@@ -11,8 +11,19 @@ import type { AllocatedRange, RangeStore } from './ports.js';
  * owner ("uid:N") under the name "uid:N/NAME": peers choose names freely and
  * cannot see, reuse or release each other's.
  */
-export function registryRanges(registry: Registry, options: { realm?: string } = {}): RangeStore {
+export function registryRanges(
+  registry: Registry,
+  options: { realm?: string; mapped?: () => Promise<MappedCheck>; pool?: Pool } = {},
+): RangeStore {
   const realm = options.realm;
+  const mapped = options.mapped;
+  const realmOpt = realm ? { realm } : {};
+  /** Reaps only when something drains: a census walks every process of the host. */
+  const reap = async () => {
+    if (!mapped || (await registry.list({ ...realmOpt, draining: true })).length === 0) return { freed: 0, held: 0 };
+    const r = await registry.reap(await mapped(), realm);
+    return { freed: r.freed.length, held: r.held.length + r.elsewhere };
+  };
   const full = (owner: string, name: string) => `${owner}/${name}`;
   const view = (a: Allocation, owner: string): AllocatedRange => ({
     name: a.name.slice(owner.length + 1),
@@ -20,10 +31,13 @@ export function registryRanges(registry: Registry, options: { realm?: string } =
     uid: { start: a.uid.start, count: a.uid.end - a.uid.start },
     gid: { start: a.gid.start, count: a.gid.end - a.gid.start },
     createdAt: a.createdAt,
+    state: a.draining ? 'draining' : 'allocated',
   });
   const mine = (a: Allocation, owner: string) => a.owner === owner && a.name.startsWith(`${owner}/`);
   return {
     async allocate(owner, name, kind, size) {
+      // A range that drained meanwhile is free again before the choice.
+      await reap();
       const r = await allocateOnHost(
         registry,
         {
@@ -31,6 +45,7 @@ export function registryRanges(registry: Registry, options: { realm?: string } =
           kind: kind as AllocKind,
           owner,
           ...(size !== null ? { size } : {}),
+          ...(options.pool ? { uidPool: options.pool, gidPool: options.pool } : {}),
           ...(realm ? { realm } : {}),
         },
         { respectSubids: true },
@@ -48,8 +63,10 @@ export function registryRanges(registry: Registry, options: { realm?: string } =
           context: { name },
         });
       }
-      return view(await registry.release(a.name, realm ? { realm } : {}), owner);
+      const r = await registry.release(a.name, { ...realmOpt, ...(mapped ? { mapped: await mapped() } : {}) });
+      return { ...view(r, owner), ...(r.heldBy ? { heldBy: r.heldBy } : {}) };
     },
+    reap,
     async list(owner) {
       return (await registry.list(realm ? { realm } : {})).filter((a) => mine(a, owner)).map((a) => view(a, owner));
     },

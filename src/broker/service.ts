@@ -90,12 +90,12 @@ export class BrokerService {
 
   /** The host's delegation as this peer sees it, the broker's allocations for it included. */
   private async view(peer: Peer): Promise<PeerView> {
-    return peerView(this.o.delegation.facts(), peer, await this.allocations(peer));
+    return peerView(this.o.delegation.facts(), peer, live(await this.allocations(peer)));
   }
 
   private async hello(peer: Peer): Promise<HandlerResult> {
     const allocs = await this.allocations(peer);
-    const { owned } = peerView(this.o.delegation.facts(), peer, allocs);
+    const { owned } = peerView(this.o.delegation.facts(), peer, live(allocs));
     return {
       result: {
         server: 'fsidmap-broker',
@@ -232,14 +232,30 @@ export class BrokerService {
   }
 
   private async release(req: Extract<Request, { op: 'release' }>, peer: Peer): Promise<HandlerResult> {
-    const range = await this.ranges().release(ownerOf(peer), req.name);
-    return { result: { released: range }, reason: `released ${range.kind} ${range.name}` };
+    const { heldBy, ...range } = await this.ranges().release(ownerOf(peer), req.name);
+    if (heldBy !== undefined) {
+      return {
+        result: { released: range, held: true, heldBy },
+        reason: `released ${range.kind} ${range.name}, held draining: ${heldBy}`,
+      };
+    }
+    return { result: { released: range, held: false }, reason: `released ${range.kind} ${range.name}` };
+  }
+
+  /** Frees drained ranges (the server calls it now and then). */
+  async reapDrained(): Promise<void> {
+    await this.o.ranges?.reap();
   }
 
   private async list(peer: Peer): Promise<HandlerResult> {
     const allocations = await this.ranges().list(ownerOf(peer));
     return { result: { allocations }, reason: `listed ${allocations.length} allocations` };
   }
+}
+
+/** A draining range is no longer the peer's to map (it only counts against its limits until nothing maps it). */
+function live(list: readonly AllocatedRange[]): AllocatedRange[] {
+  return list.filter((a) => a.state === 'allocated');
 }
 
 /** The registry owner the broker records for a peer: by uid, which names cannot be reused to take over. */

@@ -1,3 +1,5 @@
+import type { Pool } from '../alloc/index.js';
+import { localMappedCheck } from '../alloc-host/index.js';
 import { openRegistry } from '../registry/index.js';
 import { hostDelegation } from './host-delegation.js';
 import { createUserns } from '../kernel/index.js';
@@ -18,10 +20,15 @@ export const mapHolders: MapHolderFactory = async (maps) => {
 export async function brokerDependencies(options: {
   db?: string;
   env?: NodeJS.ProcessEnv;
+  pool?: Pool;
 }): Promise<{ delegation: DelegationSource; holders: MapHolderFactory; ranges: RangeStore | null }> {
   const registry = await openRegistry({
     ...(options.db !== undefined ? { db: options.db } : {}),
     ...(options.env ? { env: options.env } : {}),
   });
-  return { delegation: hostDelegation(), holders: mapHolders, ranges: registryRanges(registry) };
+  return {
+    delegation: hostDelegation(),
+    holders: mapHolders,
+    ranges: registryRanges(registry, { mapped: localMappedCheck, ...(options.pool ? { pool: options.pool } : {}) }),
+  };
 }

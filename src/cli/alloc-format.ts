@@ -15,7 +15,8 @@ export function mapLines(a: Allocation, fs: Allocation | undefined): string {
 const range = (r: { start: number; end: number }): string => `${r.start}:${r.end - r.start}`;
 
 function holderText(a: Allocation): string {
-  return a.holder ? `pid ${a.holder.pid}@${a.holder.host}` : '-';
+  const h = a.holder ? `pid ${a.holder.pid}@${a.holder.host}` : '-';
+  return a.draining ? `${h} (draining)` : h;
 }
 
 export function listTable(list: readonly Allocation[]): string {
@@ -39,6 +40,7 @@ export function showText(a: Allocation, refs: References): string {
     `parent:    ${a.parent ?? '-'}`,
     `holder:    ${a.holder ? `pid ${a.holder.pid} (started at tick ${a.holder.startTime}) on ${a.holder.host}` : '-'}`,
     `created:   ${a.createdAt}`,
+    `state:     ${a.draining ? `draining since ${a.draining.since} (released, but a user namespace on ${a.draining.machineId} still maps it)` : 'allocated'}`,
     `used by:   ${refs.users.map((u) => u.name).join(', ') || '-'}`,
     `children:  ${refs.children.map((c) => c.name).join(', ') || '-'}`,
   ];
@@ -48,6 +50,8 @@ export function showText(a: Allocation, refs: References): string {
 export function gcText(r: GcResult, dryRun: boolean): string {
   const lines = r.released.map((a) => `${dryRun ? 'would release' : 'released'} ${a.kind} ${a.name} (holder pid ${a.holder?.pid} is gone)`);
   for (const k of r.kept) lines.push(`kept ${k.allocation.name}: ${k.reason}`);
+  for (const d of r.draining) lines.push(`draining ${d.allocation.kind} ${d.allocation.name}: ${d.heldBy}`);
+  for (const a of r.drained) lines.push(`${dryRun ? 'would free' : 'freed'} drained ${a.kind} ${a.name} (nothing maps it any more)`);
   if (r.elsewhere > 0) lines.push(`${r.elsewhere} allocation(s) held on other machines were not judged here`);
   if (lines.length === 0) lines.push('nothing to collect');
   return lines.join('\n') + '\n';

@@ -1,4 +1,4 @@
-import { allocateOnHost, holderOf } from '../alloc-host/index.js';
+import { allocateOnHost, holderOf, localMappedCheck } from '../alloc-host/index.js';
 import type { Allocation } from '../alloc/index.js';
 import { FsidmapError } from '../errors.js';
 import { openRegistry as openAllocationRegistry } from '../registry/index.js';
@@ -44,7 +44,8 @@ export async function openRunRegistry(options: { db?: string; env?: NodeJS.Proce
     },
     async releaseContainer(name) {
       try {
-        await registry.release(name, { expectHolder: holder });
+        // The container's namespaces are gone by now; a range something else still maps (a leaked holder) drains instead.
+        await registry.release(name, { expectHolder: holder, mapped: await localMappedCheck() });
       } catch (e) {
         // Gone already, or taken over by another holder: not ours to release.
         if (!(e instanceof FsidmapError && (e.code === 'ERR_NO_SUCH_ALLOCATION' || e.code === 'ERR_ALLOC_HELD'))) throw e;

@@ -1,4 +1,4 @@
-import type { AllocKind, AllocRequest, Allocation, Exclusions, Holder, RandomSource, Range } from '../alloc/index.js';
+import type { AllocKind, AllocRequest, Allocation, Draining, Exclusions, Holder, RandomSource, Range } from '../alloc/index.js';
 
 /**
  * The registry contract: what every store (SQLite, PostgreSQL) offers, and
@@ -31,8 +31,24 @@ export interface AllocateResult {
   readonly via: 'hash' | 'random' | 'existing';
 }
 
+/**
+ * The kernel's truth about this machine, for releases: whether any user
+ * namespace here still maps some id of a range (a census of /proc taken
+ * just before, src/userns-census). Without one, a release frees the range
+ * at once — only right where no namespace can map it (tests, other hosts'
+ * registries edited by hand).
+ */
+export interface MappedCheck {
+  readonly bootId: string;
+  readonly machineId: string;
+  /** Why the range is still mapped here (for people), or null when nothing maps it. */
+  mappedBy(a: Allocation): string | null;
+}
+
 export interface ReleaseOptions {
   readonly realm?: string;
+  /** Keep the range draining while this says it is mapped. */
+  readonly mapped?: MappedCheck;
   /** Release only if the allocation is still held by exactly this holder (garbage collection). */
   readonly expectHolder?: Holder;
 }
@@ -40,6 +56,20 @@ export interface ReleaseOptions {
 export interface ListFilter {
   readonly realm?: string;
   readonly kind?: AllocKind;
+  /** Only draining allocations (true) or only live ones (false). */
+  readonly draining?: boolean;
+}
+
+/** What a release did: freed the range, or left it draining because something still maps it. */
+export type Released = Allocation & { readonly heldBy?: string };
+
+export interface ReapResult {
+  /** Draining allocations whose ranges are free now, removed. */
+  readonly freed: Allocation[];
+  /** Still mapped here, with why. */
+  readonly held: { allocation: Allocation; heldBy: string }[];
+  /** Draining on other machines, which only those can judge. */
+  readonly elsewhere: number;
 }
 
 export interface References {
@@ -53,8 +83,15 @@ export interface Registry {
   readonly info: RegistryInfo;
   /** Returns the existing allocation of the name, or makes one. Idempotent. */
   allocate(request: AllocRequest, options: AllocateOptions): Promise<AllocateResult>;
-  /** Removes an allocation; ERR_RANGE_REFERENCED while containers or children use it. */
-  release(name: string, options?: ReleaseOptions): Promise<Allocation>;
+  /**
+   * Removes an allocation; ERR_RANGE_REFERENCED while containers or children
+   * use it. With options.mapped, a range some user namespace here still maps
+   * is kept instead, draining (the result has `draining` and `heldBy`);
+   * releasing a draining one checks again.
+   */
+  release(name: string, options?: ReleaseOptions): Promise<Released>;
+  /** Removes the realm's draining allocations of this machine that nothing maps any more (and those of an earlier boot). */
+  reap(mapped: MappedCheck, realm?: string): Promise<ReapResult>;
   get(name: string, realm?: string): Promise<Allocation | undefined>;
   list(filter?: ListFilter): Promise<Allocation[]>;
   /** Allocations of the realm whose uid or gid range holds the host id. */
@@ -112,6 +149,8 @@ export interface StoreTx {
   users(id: number): Promise<AllocationRow[]>;
   children(id: number): Promise<AllocationRow[]>;
   setHolder(id: number, holder: Holder | null): Promise<void>;
+  /** Marks a row draining, or (null) live again. */
+  setDraining(id: number, draining: Draining | null): Promise<void>;
 }
 
 export interface Store {

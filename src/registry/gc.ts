@@ -1,6 +1,6 @@
 import { type Allocation, DEFAULT_REALM, type HolderProbe, holderState } from '../alloc/index.js';
 import { FsidmapError, isFsidmapError } from '../errors.js';
-import type { Registry } from './contract.js';
+import type { MappedCheck, Registry } from './contract.js';
 
 export interface GcOptions {
   readonly realm?: string;
@@ -12,6 +12,8 @@ export interface GcOptions {
    * ever releases another machine's allocations.
    */
   readonly deadHost?: string;
+  /** This machine's census: stale ranges still mapped drain instead, and drained ones are freed. */
+  readonly mapped?: MappedCheck;
 }
 
 export interface GcResult {
@@ -21,6 +23,10 @@ export interface GcResult {
   readonly kept: { allocation: Allocation; reason: string; code: string }[];
   /** Allocations held on other machines, which only those machines can judge. */
   readonly elsewhere: number;
+  /** Released, but a user namespace here still maps them: kept, draining. */
+  readonly draining: { allocation: Allocation; heldBy: string }[];
+  /** Draining allocations freed now that nothing maps them (or would be, in a dry run). */
+  readonly drained: Allocation[];
 }
 
 /** Depth in the parent chain, so children are released before their parents. */
@@ -60,17 +66,35 @@ export async function collectGarbage(registry: Registry, probe: HolderProbe, opt
   stale.sort((a, b) => depth(b, byName) - depth(a, byName) || a.name.localeCompare(b.name));
   const released: Allocation[] = [];
   const kept: GcResult['kept'] = [];
+  const draining: GcResult['draining'] = [];
+  const drained: Allocation[] = [];
+  const mapped = options.mapped;
   for (const a of stale) {
     if (options.dryRun) {
-      released.push(a);
+      const heldBy = mapped && !a.draining ? mapped.mappedBy(a) : null;
+      if (heldBy !== null) draining.push({ allocation: a, heldBy });
+      else released.push(a);
       continue;
     }
     try {
-      released.push(await registry.release(a.name, { realm, expectHolder: a.holder! }));
+      const r = await registry.release(a.name, { realm, expectHolder: a.holder!, ...(mapped ? { mapped } : {}) });
+      if (r.draining && r.heldBy) draining.push({ allocation: r, heldBy: r.heldBy });
+      else released.push(r);
     } catch (e) {
       if (!isFsidmapError(e)) throw e;
       kept.push({ allocation: a, reason: e.message, code: e.code });
     }
   }
-  return { released, kept, elsewhere };
+  if (mapped) {
+    const settled = new Set([...released, ...draining.map((d) => d.allocation)].map((a) => a.name));
+    if (options.dryRun) {
+      for (const a of await registry.list({ realm, draining: true }))
+        if (!settled.has(a.name) && a.draining!.machineId === mapped.machineId && mapped.mappedBy(a) === null) drained.push(a);
+    } else {
+      const r = await registry.reap(mapped, realm);
+      drained.push(...r.freed.filter((a) => !settled.has(a.name)));
+      for (const h of r.held) if (!settled.has(h.allocation.name)) draining.push(h);
+    }
+  }
+  return { released, kept, elsewhere, draining, drained };
 }

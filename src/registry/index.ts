@@ -3,7 +3,18 @@
  * (registry.ts), two stores (sqlite.ts, postgres.ts) with versioned
  * migrations, garbage collection of allocations whose holders are gone.
  */
-export type { Registry, RegistryInfo, AllocateOptions, AllocateResult, ReleaseOptions, ListFilter, References } from './contract.js';
+export type {
+  Registry,
+  RegistryInfo,
+  AllocateOptions,
+  AllocateResult,
+  ReleaseOptions,
+  ListFilter,
+  References,
+  MappedCheck,
+  Released,
+  ReapResult,
+} from './contract.js';
 export { openRegistry, defaultRegistryPath, isPostgresUrl, readUrlFile, type OpenOptions } from './open.js';
 export { hostRoleGrants } from './postgres-roles.js';
 export { StoreRegistry } from './registry.js';

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Holder, Range } from '../alloc/index.js';
+import type { Draining, Holder, Range } from '../alloc/index.js';
 import { FsidmapError } from '../errors.js';
 import type { AllocationRow, ListFilter, NewAllocation, RegistryInfo, Store, StoreTx } from './contract.js';
 import { type Migration, checkMigrations, latestVersion } from './migrations/migration.js';
@@ -217,6 +217,15 @@ class PostgresTx implements StoreTx {
       'UPDATE allocations SET holder_pid = $1, holder_start = $2, holder_boot = $3, holder_machine = $4, holder_host = $5 WHERE id = $6',
       [h?.pid ?? null, h?.startTime ?? null, h?.bootId ?? null, h?.machineId ?? null, h?.host ?? null, id],
     );
+  }
+
+  async setDraining(id: number, d: Draining | null): Promise<void> {
+    await this.c.query('UPDATE allocations SET released_at = $1, released_boot = $2, released_machine = $3 WHERE id = $4', [
+      d?.since ?? null,
+      d?.bootId ?? null,
+      d?.machineId ?? null,
+      id,
+    ]);
   }
 }
 
@@ -449,10 +458,11 @@ export class PostgresStore implements Store {
   }
 
   list(filter: ListFilter): Promise<AllocationRow[]> {
-    return this.read(`${SELECT} WHERE r.name = $1 AND ($2::text IS NULL OR a.kind = $2) ORDER BY a.uid_start, a.scope_key, a.name`, [
-      filter.realm,
-      filter.kind ?? null,
-    ]);
+    return this.read(
+      `${SELECT} WHERE r.name = $1 AND ($2::text IS NULL OR a.kind = $2) AND ($3::boolean IS NULL OR (a.released_at IS NOT NULL) = $3)
+       ORDER BY a.uid_start, a.scope_key, a.name`,
+      [filter.realm, filter.kind ?? null, filter.draining ?? null],
+    );
   }
 
   // Top-level allocations of the realm holding the id, then (children lie
@@ -495,9 +505,10 @@ export class PostgresStore implements Store {
         const r = await (
           await this.connection()
         ).query(`SELECT (SELECT coalesce(sum(generation), 0) FROM scopes) AS g,
-          count(holder_pid) AS n, coalesce(sum(holder_pid), 0) AS p, coalesce(sum(holder_start), 0) AS s FROM allocations`);
-        const { g, n, p, s } = r.rows[0];
-        return `postgres:${g}:${n}:${p}:${s}`;
+          count(holder_pid) AS n, coalesce(sum(holder_pid), 0) AS p, coalesce(sum(holder_start), 0) AS s,
+          count(released_at) AS d, coalesce(sum(id) FILTER (WHERE released_at IS NOT NULL), 0) AS di FROM allocations`);
+        const { g, n, p, s, d, di } = r.rows[0];
+        return `postgres:${g}:${n}:${p}:${s}:${d}:${di}`;
       } catch (e) {
         throw this.failed(e);
       }

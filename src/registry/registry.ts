@@ -20,6 +20,9 @@ import type {
   AllocateResult,
   AllocationRow,
   ListFilter,
+  MappedCheck,
+  ReapResult,
+  Released,
   References,
   Registry,
   RegistryInfo,
@@ -40,6 +43,25 @@ function notFound(name: string, realm: string): FsidmapError {
     hint: 'fsidmap list shows what is allocated',
     context: { name, realm },
   });
+}
+
+/** Why a range is still mapped on this machine, or null. A range drained on an earlier boot is free: no namespace outlives a reboot. */
+function stillHeld(a: Allocation, mapped: MappedCheck): string | null {
+  if (a.draining && a.draining.machineId !== mapped.machineId)
+    return `draining on machine ${a.draining.machineId}, which alone can tell it is free`;
+  if (a.draining && a.draining.bootId !== mapped.bootId) return null;
+  return mapped.mappedBy(a);
+}
+
+function drainingRefusal(a: AllocationRow, as: 'parent' | 'fs'): FsidmapError {
+  return new FsidmapError(
+    'ERR_ALLOC_DRAINING',
+    `"${a.name}" was released and is draining (a user namespace still maps it); it cannot be used as ${as === 'parent' ? '--parent' : '--fs'}`,
+    {
+      hint: `allocate ${a.name} again to take it back, or wait until nothing maps it (fsidmap gc frees it then)`,
+      context: { name: a.name, since: a.draining?.since },
+    },
+  );
 }
 
 /**
@@ -76,12 +98,14 @@ export class StoreRegistry implements Registry {
         let parentId: number | null = null;
         if (req.parent !== null) {
           const parent = await tx.byName(realmId, req.parent);
+          if (parent?.draining) throw drainingRefusal(parent, 'parent');
           pools = childPools(req, parent);
           scopeKey = parent!.id;
           parentId = parent!.id;
         }
         const fsTarget = req.fs != null ? await tx.byName(realmId, req.fs) : undefined;
         checkFsTarget(req, fsTarget);
+        if (fsTarget?.draining) throw drainingRefusal(fsTarget, 'fs');
         touched = scopeKey;
         const generation = await tx.lockScope(scopeKey);
         const view =
@@ -123,8 +147,17 @@ export class StoreRegistry implements Registry {
     }
   }
 
-  /** An existing name: a new holder takes it over when it has none or its holder is gone. */
+  /**
+   * An existing name: a new holder takes it over when it has none or its
+   * holder is gone. A draining one is live again: its name's owner asks for
+   * it back, and whatever still maps it is that owner's.
+   */
   private async reuse(tx: StoreTx, existing: AllocationRow, holder: Holder | null, holderGone: boolean): Promise<AllocateResult> {
+    if (existing.draining) {
+      await tx.setDraining(existing.id, null);
+      const { draining: _d, ...live } = existing;
+      existing = live;
+    }
     if (holder && (!existing.holder || holderGone) && !(existing.holder && sameHolder(existing.holder, holder))) {
       await tx.setHolder(existing.id, holder);
       return { allocation: { ...plain(existing), holder }, created: false, via: 'existing' };
@@ -132,13 +165,13 @@ export class StoreRegistry implements Registry {
     return { allocation: plain(existing), created: false, via: 'existing' };
   }
 
-  async release(name: string, options: ReleaseOptions = {}): Promise<Allocation> {
+  async release(name: string, options: ReleaseOptions = {}): Promise<Released> {
     const realm = checkName(options.realm ?? DEFAULT_REALM, 'realm');
     checkName(name);
     let committed: (() => void) | undefined;
     let touched: number | undefined;
     try {
-      const released = await this.store.write(async (tx) => {
+      const released = await this.store.write(async (tx): Promise<Released> => {
         committed = undefined;
         const realmId = await tx.realmId(realm, false);
         const a = realmId === undefined ? undefined : await tx.byName(realmId, name);
@@ -149,12 +182,24 @@ export class StoreRegistry implements Registry {
             context: { name, realm, holder: a.holder },
           });
         }
+        const heldBy = options.mapped ? stillHeld(plain(a), options.mapped) : null;
+        if (heldBy !== null) {
+          // Its ids stay blocked (the row stays): nothing to tell the scope cache.
+          const draining = a.draining ?? {
+            since: new Date().toISOString(),
+            bootId: options.mapped!.bootId,
+            machineId: options.mapped!.machineId,
+          };
+          if (!a.draining) await tx.setDraining(a.id, draining);
+          return { ...plain(a), draining, heldBy };
+        }
         touched = a.scopeKey;
         const generation = await tx.lockScope(a.scopeKey);
         await tx.remove(a.id);
         const next = await tx.generationOf(a.scopeKey);
         committed = () => this.cache.apply(a.scopeKey, generation, next, a, -1);
-        return plain(a);
+        const { draining: _d, ...gone } = plain(a);
+        return gone;
       });
       committed?.();
       return released;
@@ -162,6 +207,31 @@ export class StoreRegistry implements Registry {
       if (touched !== undefined) this.cache.drop(touched);
       throw e;
     }
+  }
+
+  async reap(mapped: MappedCheck, realm = DEFAULT_REALM): Promise<ReapResult> {
+    const draining = await this.store.list({ realm: checkName(realm, 'realm'), draining: true });
+    const result: ReapResult = { freed: [], held: [], elsewhere: 0 };
+    for (const row of draining) {
+      const a = plain(row);
+      if (a.draining!.machineId !== mapped.machineId) {
+        (result as { elsewhere: number }).elsewhere++;
+        continue;
+      }
+      const heldBy = stillHeld(a, mapped);
+      if (heldBy !== null) {
+        result.held.push({ allocation: a, heldBy });
+        continue;
+      }
+      try {
+        const freed = await this.release(a.name, { realm, mapped });
+        if (!freed.draining) result.freed.push(freed);
+      } catch (e) {
+        // Taken back (alloc revived it) or removed meanwhile: nothing to reap.
+        if (!(e instanceof FsidmapError)) throw e;
+      }
+    }
+    return result;
   }
 
   async get(name: string, realm = DEFAULT_REALM): Promise<Allocation | undefined> {

@@ -8,7 +8,8 @@ import type { AllocationRow, NewAllocation } from './contract.js';
 export const SELECT = `
 SELECT a.id, a.realm_id, r.name AS realm, a.name, a.kind, a.owner, a.scope_key, p.name AS parent, f.name AS fs,
        a.uid_start, a.uid_count, a.gid_start, a.gid_count,
-       a.holder_pid, a.holder_start, a.holder_boot, a.holder_machine, a.holder_host, a.created_at
+       a.holder_pid, a.holder_start, a.holder_boot, a.holder_machine, a.holder_host, a.created_at,
+       a.released_at, a.released_boot, a.released_machine
 FROM allocations a
 JOIN realms r ON r.id = a.realm_id
 LEFT JOIN allocations p ON p.id = a.parent_id
@@ -35,6 +36,9 @@ export interface RawRow {
   holder_machine: string | null;
   holder_host: string | null;
   created_at: string | Date;
+  released_at: string | Date | null;
+  released_boot: string | null;
+  released_machine: string | null;
 }
 
 // PostgreSQL returns int8 as strings (they may exceed 2^53); every value here is below 2^53.
@@ -65,6 +69,15 @@ export function fromRaw(r: RawRow): AllocationRow {
     gid: { start: n(r.gid_start), end: n(r.gid_start) + n(r.gid_count) },
     holder,
     createdAt: r.created_at instanceof Date ? r.created_at.toISOString() : r.created_at,
+    ...(r.released_at === null || r.released_at === undefined
+      ? {}
+      : {
+          draining: {
+            since: r.released_at instanceof Date ? r.released_at.toISOString() : r.released_at,
+            bootId: r.released_boot ?? '',
+            machineId: r.released_machine ?? '',
+          },
+        }),
   };
 }
 

@@ -13,7 +13,9 @@ export class SqliteReads {
   constructor(db: Database.Database) {
     this.q = {
       get: db.prepare(`${SELECT} WHERE r.name = ? AND a.name = ?`),
-      list: db.prepare(`${SELECT} WHERE r.name = @realm AND (@kind IS NULL OR a.kind = @kind) ORDER BY a.uid_start, a.scope_key, a.name`),
+      list: db.prepare(
+        `${SELECT} WHERE r.name = @realm AND (@kind IS NULL OR a.kind = @kind) AND (@draining IS NULL OR (a.released_at IS NOT NULL) = @draining) ORDER BY a.uid_start, a.scope_key, a.name`,
+      ),
       realm: db.prepare('SELECT id FROM realms WHERE name = ?').pluck(),
       // Top-level allocations of the realm holding the id, then (children lie
       // inside their parents) the children of those holding it, recursively.
@@ -44,7 +46,13 @@ export class SqliteReads {
   }
 
   list(filter: ListFilter): AllocationRow[] {
-    return (this.q.list.all({ realm: filter.realm, kind: filter.kind ?? null }) as RawRow[]).map(fromRaw);
+    return (
+      this.q.list.all({
+        realm: filter.realm,
+        kind: filter.kind ?? null,
+        draining: filter.draining === undefined ? null : filter.draining ? 1 : 0,
+      }) as RawRow[]
+    ).map(fromRaw);
   }
 
   containing(realm: string, id: number): AllocationRow[] {

@@ -63,26 +63,38 @@ test('sqlite: a trigger refuses an overlapping row even when written by hand', a
 
 test('sqlite: migrations apply in order once, keep data, and a newer schema is refused', async () => {
   const path = join(dir, 'migrate.db');
-  const r1 = await openRegistry({ db: path, migrations: sqliteMigrations });
-  assert.equal(r1.info.schemaVersion, 1);
-  await r1.allocate({ name: 'keep-me' }, { exclusions: NO_HOST });
-  await r1.close();
-  const v2 = [
+  // A registry of schema 1 (before draining), with a row written as fsidmap of then wrote it.
+  const raw = new Database(path);
+  raw.exec(sqliteMigrations[0].sql);
+  raw.exec(`CREATE TABLE fsidmap_schema (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL);
+    INSERT INTO fsidmap_schema VALUES (1, 'v1', '2026-01-01T00:00:00.000Z');
+    INSERT INTO realms (name) VALUES ('default');
+    INSERT INTO allocations (realm_id, name, kind, scope_key, uid_start, uid_count, gid_start, gid_count, created_at)
+    VALUES (1, 'keep-me', 'container', -1, 1048576, 65536, 1048576, 65536, '2026-01-01T00:00:00.000Z');`);
+  raw.close();
+  const latest = sqliteMigrations.length;
+  const v3 = [
     ...sqliteMigrations,
     {
-      version: 2,
+      version: latest + 1,
       description: 'test: labels',
       sql: 'ALTER TABLE allocations ADD COLUMN label TEXT; CREATE INDEX allocations_label ON allocations (label);',
     },
   ];
-  const r2 = await openRegistry({ db: path, migrations: v2 });
-  assert.equal(r2.info.schemaVersion, 2);
-  assert.ok(await r2.get('keep-me'));
+  const r2 = await openRegistry({ db: path, migrations: v3 });
+  assert.equal(r2.info.schemaVersion, latest + 1);
+  const kept = await r2.get('keep-me');
+  assert.ok(kept);
+  assert.equal(kept.draining, undefined, 'rows from before the draining migration are live');
+  assert.deepEqual(await r2.list({ draining: true }), []);
   await r2.close();
-  const r2again = await openRegistry({ db: path, migrations: v2 });
+  const r2again = await openRegistry({ db: path, migrations: v3 });
   await r2again.close();
   const db = new Database(path, { readonly: true });
-  assert.deepEqual(db.prepare('SELECT version FROM fsidmap_schema ORDER BY version').pluck().all(), [1, 2]);
+  assert.deepEqual(
+    db.prepare('SELECT version FROM fsidmap_schema ORDER BY version').pluck().all(),
+    v3.map((m) => m.version),
+  );
   db.close();
   await assert.rejects(openRegistry({ db: path, migrations: sqliteMigrations }), code('ERR_DB_SCHEMA'));
 });

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Holder, Range } from '../alloc/index.js';
+import type { Draining, Holder, Range } from '../alloc/index.js';
 import { FsidmapError } from '../errors.js';
 import type { AllocationRow, ListFilter, NewAllocation, RegistryInfo, Store, StoreTx } from './contract.js';
 import { type Migration, checkMigrations, latestVersion } from './migrations/migration.js';
@@ -95,6 +95,7 @@ class SqliteTx implements StoreTx {
       holder: db.prepare(
         'UPDATE allocations SET holder_pid = ?, holder_start = ?, holder_boot = ?, holder_machine = ?, holder_host = ? WHERE id = ?',
       ),
+      draining: db.prepare('UPDATE allocations SET released_at = ?, released_boot = ?, released_machine = ? WHERE id = ?'),
     };
   }
 
@@ -167,6 +168,10 @@ class SqliteTx implements StoreTx {
 
   async setHolder(id: number, h: Holder | null): Promise<void> {
     this.s.holder.run(h?.pid ?? null, h?.startTime ?? null, h?.bootId ?? null, h?.machineId ?? null, h?.host ?? null, id);
+  }
+
+  async setDraining(id: number, d: Draining | null): Promise<void> {
+    this.s.draining.run(d?.since ?? null, d?.bootId ?? null, d?.machineId ?? null, id);
   }
 }
 

@@ -30,6 +30,7 @@ export const TIERS: Readonly<Record<string, number>> = {
   kernel: 1,
   host: 1,
   registry: 1,
+  'userns-census': 1,
   // 2: built on the adapters: tree shifting, tar streams, reading trees for the model, host facts, the image store.
   tree: 2,
   'tar-io': 2,

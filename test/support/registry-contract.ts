@@ -15,7 +15,7 @@ import {
   seededRandom,
 } from '../../src/alloc/index.js';
 import { isFsidmapError } from '../../src/errors.js';
-import type { Registry } from '../../src/registry/index.js';
+import type { MappedCheck, Registry } from '../../src/registry/index.js';
 import { collectGarbage } from '../../src/registry/index.js';
 
 export interface Harness {
@@ -450,6 +450,87 @@ export function registryContract(store: string, h: Harness): void {
       }
     },
   );
+
+  t('draining: a release while mapped keeps the range blocked until a reap finds it free, on its machine and boot only', async () => {
+    const r = await h.open('drain');
+    const other = await h.open('drain');
+    try {
+      const pool = smallPool(2);
+      const { allocation: web } = await r.allocate({ name: 'web', uidPool: pool, gidPool: pool }, opts(1));
+      const mapped = new Set<string>(['web']);
+      const here = (bootId = 'boot-1', machineId = 'm-1'): MappedCheck => ({
+        bootId,
+        machineId,
+        mappedBy: (a) => (mapped.has(a.name) ? `namespace 42 maps ${a.name}` : null),
+      });
+      const rel = await r.release('web', { mapped: here() });
+      assert.equal(rel.heldBy, 'namespace 42 maps web');
+      assert.equal(rel.draining?.machineId, 'm-1');
+      assert.equal(rel.draining?.bootId, 'boot-1');
+      const seen = await other.get('web');
+      assert.ok(seen?.draining, 'another connection sees it draining');
+      assert.deepEqual(
+        (await other.list({ draining: true })).map((a) => a.name),
+        ['web'],
+      );
+      assert.deepEqual(await other.list({ draining: false }), []);
+      // Its ids are not handed out: the two-slot pool has one slot left, then none.
+      const { allocation: b } = await other.allocate({ name: 'b', uidPool: pool, gidPool: pool }, opts(2));
+      assert.notDeepEqual(b.uid, web.uid);
+      await assert.rejects(other.allocate({ name: 'c', uidPool: pool, gidPool: pool }, opts(3)), code('ERR_POOL_EXHAUSTED'));
+      // Releasing again while still mapped: still draining, since unchanged.
+      const again = await r.release('web', { mapped: here() });
+      assert.equal(again.draining?.since, rel.draining?.since);
+      // Another machine's reap cannot judge it; this machine's does, once nothing maps it.
+      assert.deepEqual(await other.reap(here('boot-1', 'm-2')), { freed: [], held: [], elsewhere: 1 });
+      const held = await other.reap(here());
+      assert.deepEqual(
+        held.held.map((x) => [x.allocation.name, x.heldBy]),
+        [['web', 'namespace 42 maps web']],
+      );
+      mapped.delete('web');
+      const freed = await other.reap(here());
+      assert.deepEqual(
+        freed.freed.map((a) => [a.name, a.draining]),
+        [['web', undefined]],
+      );
+      assert.equal(await r.get('web'), undefined);
+      const { allocation: c } = await r.allocate({ name: 'c', uidPool: pool, gidPool: pool }, opts(5));
+      assert.deepEqual(c.uid, web.uid, 'the freed slot is the only one left');
+      // An earlier boot's draining range is free: no namespace outlives a reboot.
+      mapped.add('c');
+      assert.ok((await r.release('c', { mapped: here('boot-0') })).draining);
+      assert.deepEqual(
+        (await r.reap(here('boot-1'))).freed.map((a) => a.name),
+        ['c'],
+      );
+      // Without a check a release frees at once, as before.
+      assert.equal((await r.release('b')).draining, undefined);
+    } finally {
+      await other.close();
+      await r.close();
+    }
+  });
+
+  t('draining: allocating the name again takes the range back, live, with its ids unchanged', async () => {
+    const r = await h.open('revive');
+    try {
+      const { allocation: a } = await r.allocate({ name: 'img', kind: 'image', owner: 'alice' }, opts(1));
+      const check: MappedCheck = { bootId: 'b', machineId: 'm', mappedBy: () => 'still mapped' };
+      assert.ok((await r.release('img', { mapped: check })).draining);
+      // A draining range is no --fs target.
+      await assert.rejects(r.allocate({ name: 'web', fs: 'img', owner: 'alice' }, opts(3)), code('ERR_ALLOC_DRAINING'));
+      const back = await r.allocate({ name: 'img', kind: 'image', owner: 'alice' }, opts(2));
+      assert.equal(back.created, false);
+      assert.deepEqual([back.allocation.uid, back.allocation.draining], [a.uid, undefined]);
+      assert.equal((await r.get('img'))!.draining, undefined);
+      assert.deepEqual((await r.reap(check)).held, []);
+      assert.equal((await r.release('img', { mapped: { ...check, mappedBy: () => null } })).draining, undefined);
+      assert.equal(await r.get('img'), undefined);
+    } finally {
+      await r.close();
+    }
+  });
 
   t('read-only: reads answer as a writable connection does, every write is ERR_DB_READ_ONLY and changes nothing', async () => {
     const w = await h.open('ro');

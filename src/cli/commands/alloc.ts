@@ -1,5 +1,5 @@
 import { type AllocKind, type Allocation, checkKind, parsePool } from '../../alloc/index.js';
-import { allocateOnHost, collectStale, holderOf, whoHolds } from '../../alloc-host/index.js';
+import { allocateOnHost, collectStale, holderOf, localMappedCheck, whoHolds } from '../../alloc-host/index.js';
 import { UsageError } from '../../errors.js';
 import type { Registry } from '../../registry/contract.js';
 import { openRegistry } from '../../registry/open.js';
@@ -148,13 +148,12 @@ ${DB_HELP}
     const name = onlyName(args, 'release');
     const realm = str(args, 'realm');
     return withRegistry(args, io, async (registry) => {
-      const a = await registry.release(name, realm !== undefined ? { realm } : {});
-      if (flag(args, 'json')) writeJson(io, fullJson(a));
-      else
-        write(
-          io.stdout,
-          `released ${a.kind} ${a.name}: uid ${a.uid.start}:${a.uid.end - a.uid.start} gid ${a.gid.start}:${a.gid.end - a.gid.start}`,
-        );
+      const a = await registry.release(name, { ...(realm !== undefined ? { realm } : {}), mapped: await localMappedCheck() });
+      const ids = `uid ${a.uid.start}:${a.uid.end - a.uid.start} gid ${a.gid.start}:${a.gid.end - a.gid.start}`;
+      if (flag(args, 'json')) writeJson(io, { ...fullJson(a), ...(a.heldBy ? { heldBy: a.heldBy } : {}) });
+      else if (a.draining)
+        write(io.stdout, `released ${a.kind} ${a.name}, held draining (${ids}): ${a.heldBy}; fsidmap gc frees it once nothing maps it`);
+      else write(io.stdout, `released ${a.kind} ${a.name}: ${ids}`);
       return 0;
     });
   },
@@ -268,6 +267,8 @@ ${DB_HELP}
           released: r.released.map(fullJson),
           kept: r.kept.map((k) => ({ name: k.allocation.name, code: k.code, reason: k.reason })),
           elsewhere: r.elsewhere,
+          draining: r.draining.map((d) => ({ name: d.allocation.name, heldBy: d.heldBy })),
+          drained: r.drained.map(fullJson),
         });
       } else io.stdout.write(gcText(r, dryRun));
       return 0;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { FsidmapError, UsageError } from '../../errors.js';
+import { parsePool } from '../../alloc/index.js';
 import { DEFAULT_AUDIT_LOG, startBroker } from '../../broker/broker.js';
 import { BrokerClient } from '../../broker/client.js';
 import { DEFAULT_LIMITS, parseLimits } from '../../broker/limits.js';
@@ -28,10 +29,18 @@ docs/broker.md.
   --audit-log FILE   where to write decisions; - for stderr
   --db PATH|URL      the range registry (SQLite file or postgres:// URL) for alloc/release
   --limits FILE      per-user and server limits (JSON, see docs/broker.md)
+  --pool START:COUNT the host ids the broker allocates from (default: the
+                     allocator's pool, minus users, groups and subordinate ranges)
 
 Exit status: 0 stopped by a signal; 1 could not start (not root, socket in
 use, bad limits file).`,
-  options: { socket: { type: 'string' }, 'audit-log': { type: 'string' }, db: { type: 'string' }, limits: { type: 'string' } },
+  options: {
+    socket: { type: 'string' },
+    'audit-log': { type: 'string' },
+    db: { type: 'string' },
+    limits: { type: 'string' },
+    pool: { type: 'string' },
+  },
   async run(args, io) {
     if (args.positionals.length > 0)
       throw new UsageError(`fsidmap broker: unexpected argument "${args.positionals[0]}"`, 'see fsidmap broker --help');
@@ -48,7 +57,9 @@ use, bad limits file).`,
       }
       limits = parseLimits(text, limitsFile);
     }
-    const deps = await brokerDependencies({ db: str(args, 'db'), env: io.env });
+    const poolSpec = str(args, 'pool');
+    const pool = poolSpec === undefined ? undefined : parsePool(poolSpec);
+    const deps = await brokerDependencies({ db: str(args, 'db'), env: io.env, ...(pool ? { pool } : {}) });
     const broker = startBroker({
       socket: str(args, 'socket') ?? DEFAULT_SOCKET,
       audit: str(args, 'audit-log') ?? DEFAULT_AUDIT_LOG,
@@ -160,9 +171,12 @@ const release = defineCommand({
       throw new UsageError('fsidmap broker release: give exactly one NAME', 'see fsidmap broker release --help');
     const c = client(io.env, str(args, 'socket'));
     try {
-      const a = await c.release(name);
-      if (flag(args, 'json')) writeJson(io, { released: a });
-      else write(io.stdout, `released ${a.kind} ${a.name}: uid ${a.uid.start}:${a.uid.count} gid ${a.gid.start}:${a.gid.count}`);
+      const r = await c.release(name);
+      const a = r.released;
+      const ids = `uid ${a.uid.start}:${a.uid.count} gid ${a.gid.start}:${a.gid.count}`;
+      if (flag(args, 'json')) writeJson(io, r);
+      else if (r.held) write(io.stdout, `released ${a.kind} ${a.name}, held draining (${ids}): ${r.heldBy}`);
+      else write(io.stdout, `released ${a.kind} ${a.name}: ${ids}`);
       return 0;
     } finally {
       c.close();
@@ -184,7 +198,11 @@ const list = defineCommand({
         return 0;
       }
       if (all.length === 0) write(io.stdout, 'no allocations');
-      for (const a of all) write(io.stdout, `${a.name}\t${a.kind}\tuid ${a.uid.start}:${a.uid.count}\tgid ${a.gid.start}:${a.gid.count}`);
+      for (const a of all)
+        write(
+          io.stdout,
+          `${a.name}\t${a.kind}\tuid ${a.uid.start}:${a.uid.count}\tgid ${a.gid.start}:${a.gid.count}${a.state === 'draining' ? '\tdraining' : ''}`,
+        );
       return 0;
     } finally {
       c.close();

@@ -81,4 +81,19 @@ CREATE TRIGGER allocations_ranges_fixed BEFORE UPDATE OF uid_start, uid_count, g
   FOR EACH ROW EXECUTE FUNCTION fsidmap_ranges_fixed();
 `,
   },
+  {
+    version: 2,
+    description: 'draining: a released range still mapped on its machine stays until no user namespace there maps it',
+    sql: `
+-- Set by a release while the releasing machine's census finds the range
+-- mapped; the row keeps its ranges (and so the exclusion constraints) until
+-- a reap on that machine finds it free.
+ALTER TABLE allocations ADD COLUMN released_at timestamptz;
+ALTER TABLE allocations ADD COLUMN released_boot text;
+ALTER TABLE allocations ADD COLUMN released_machine text;
+ALTER TABLE allocations ADD CONSTRAINT allocations_draining_whole
+  CHECK ((released_at IS NULL) = (released_machine IS NULL) AND (released_at IS NULL) = (released_boot IS NULL));
+CREATE INDEX allocations_draining ON allocations (released_machine) WHERE released_at IS NOT NULL;
+`,
+  },
 ];

@@ -91,4 +91,17 @@ BEGIN
 END;
 `,
   },
+  {
+    version: 2,
+    description: 'draining: a released range still mapped on its machine stays until no user namespace there maps it',
+    sql: `
+-- Set by a release while the releasing machine's census finds the range
+-- mapped; the row keeps blocking its ids (the chooser and the overlap
+-- triggers see it as any other) until a reap on that machine finds it free.
+ALTER TABLE allocations ADD COLUMN released_at TEXT;
+ALTER TABLE allocations ADD COLUMN released_boot TEXT;
+ALTER TABLE allocations ADD COLUMN released_machine TEXT;
+CREATE INDEX allocations_draining ON allocations (released_machine) WHERE released_at IS NOT NULL;
+`,
+  },
 ];

@@ -14,7 +14,8 @@ GRANT SELECT ON fsidmap_schema TO ${role};
 GRANT SELECT, INSERT ON realms TO ${role};
 GRANT SELECT, INSERT, UPDATE ON scopes TO ${role};
 GRANT SELECT, INSERT, DELETE ON allocations TO ${role};
-GRANT UPDATE (holder_pid, holder_start, holder_boot, holder_machine, holder_host) ON allocations TO ${role};
+GRANT UPDATE (holder_pid, holder_start, holder_boot, holder_machine, holder_host, released_at, released_boot, released_machine) ON allocations
+  TO ${role};
 GRANT USAGE ON SEQUENCE realms_id_seq, allocations_id_seq TO ${role};
 `;
 }

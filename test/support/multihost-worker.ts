@@ -7,6 +7,7 @@
 //
 //   node multihost-worker.js PREFIX COUNT [PACE_MS]
 //   node multihost-worker.js --hold-scope SECONDS   (takes the realm's lock and goes silent)
+//   node multihost-worker.js --latency REALM N      (N allocations, then N lookups by id; prints each one's ms)
 import { holderOf, allocateOnHost } from '../../src/alloc-host/index.js';
 import { isFsidmapError } from '../../src/errors.js';
 import { PostgresStore, readUrlFile } from '../../src/registry/index.js';
@@ -68,6 +69,31 @@ async function allocate(prefix: string, count: number, pace: number): Promise<vo
   }
 }
 
+async function latency(realm: string, n: number): Promise<void> {
+  const registry = await openRegistry();
+  const holder = holderOf(process.pid);
+  const time = async (f: () => Promise<unknown>): Promise<number> => {
+    const t0 = process.hrtime.bigint();
+    await f();
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  const alloc: number[] = [];
+  const who: number[] = [];
+  const made: number[] = [];
+  for (let i = 0; i < n; i++) {
+    alloc.push(
+      await time(async () => {
+        const r = await allocateOnHost(registry, { name: `lat-${process.pid}-${i}`, realm, holder });
+        made.push(r.allocation.uid.start);
+      }),
+    );
+  }
+  for (let i = 0; i < n; i++) who.push(await time(() => registry.containing(made[i % made.length] + 4242, realm)));
+  await registry.close();
+  out({ alloc, who });
+}
+
 const [a, b, c] = process.argv.slice(2);
 if (a === '--hold-scope') await holdScope(Number(b));
+else if (a === '--latency') await latency(b, Number(c));
 else await allocate(a, Number(b), Number(c ?? 0));

@@ -183,8 +183,8 @@ static int same_mount(const struct root *r, int fd) {
  * root's mount (EXDEV otherwise). Names are what a scan produced: no empty,
  * "." or ".." component.
  */
-static int walk_dir(const struct root *r, const char *rel, int last_flags) {
-  int fd = openat(r->fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+static int walk_dir(const struct root *r, int base, const char *rel, int last_flags) {
+  int fd = openat(base, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -errno;
   char comp[NAME_MAX + 1];
   for (const char *p = rel; *p;) {
@@ -207,26 +207,32 @@ static int walk_dir(const struct root *r, const char *rel, int last_flags) {
 }
 
 /*
- * Opens the directory at rel (relative to the root, "" for the root itself)
- * without following any symlink and without leaving the root (nor its mount,
- * unless crossing). O_PATH is enough for the *at calls; listing needs a read fd.
+ * Opens the directory at rel relative to base (a directory of the tree
+ * reached the same way, or the root; "" for base itself) without following
+ * any symlink and without leaving base (nor the root's mount, unless
+ * crossing). O_PATH is enough for the *at calls; listing needs a read fd.
+ * Opening relative to the nearest directory already open, rather than from
+ * the root, keeps the kernel's walk one or a few components long whatever the
+ * depth: from the root, each open walked the whole path.
  */
-static int open_dir(const struct root *r, const char *rel, int for_listing) {
+static int open_dir_at(const struct root *r, int base, const char *rel, int for_listing) {
   int oflags = (for_listing ? O_RDONLY : O_PATH) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   if (!rel[0]) {
-    int fd = openat(r->fd, ".", oflags);
+    int fd = openat(base, ".", oflags);
     return fd >= 0 ? fd : -errno;
   }
   if (have_openat2) {
     struct open_how how = {.flags = (uint64_t)oflags, .mode = 0,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | ((r->flags & FST_CROSS) ? 0 : RESOLVE_NO_XDEV)};
-    int fd = (int)syscall(SYS_openat2, r->fd, rel, &how, sizeof how);
+    int fd = (int)syscall(SYS_openat2, base, rel, &how, sizeof how);
     if (fd >= 0) return fd;
     if (errno != ENOSYS) return -errno;
     have_openat2 = 0;
   }
-  return walk_dir(r, rel, oflags & ~O_NOFOLLOW);
+  return walk_dir(r, base, rel, oflags & ~O_NOFOLLOW);
 }
+
+static int open_dir(const struct root *r, const char *rel, int for_listing) { return open_dir_at(r, r->fd, rel, for_listing); }
 
 /*
  * An O_PATH fd of the entry `name` (one component) in the directory dirfd:
@@ -528,7 +534,15 @@ static int put_row(struct cols *c, const struct statx *st, uint32_t path_off) {
 
 /* ------------------------------------------------------------------ scan */
 
-struct dirq { char **items; size_t len, cap; };
+/*
+ * Directories still to read: the relative path, and an fd of it opened
+ * relative to its parent's while that was being read (-1: opened from the
+ * root when its turn comes, which walks the whole path; done only past
+ * SCAN_HELD_FDS fds held at once, so a wide tree cannot exhaust fds).
+ */
+struct qitem { char *rel; int fd; };
+struct dirq { struct qitem *items; size_t len, cap; };
+#define SCAN_HELD_FDS 512
 
 /* Directories already queued, by device and inode: only kept when crossing mounts, where a bind mount could loop. */
 struct seen { uint64_t *keys; size_t cap, len; };
@@ -569,6 +583,7 @@ struct fst_scan {
   struct dirq queue;
   struct seen seen;
   int busy, done, step_dirs;
+  int held;             /* fds held by queued items (atomic) */
   double deadline;
   struct cols out;
   struct failure fail;
@@ -583,15 +598,15 @@ struct scan_thread {
   uint8_t dents[32768];
 };
 
-static int dirq_push(struct dirq *q, char *item) {
+static int dirq_push(struct dirq *q, char *rel, int fd) {
   if (q->len == q->cap) {
     size_t cap = q->cap ? q->cap * 2 : 256;
-    char **p = realloc(q->items, cap * sizeof *p);
+    struct qitem *p = realloc(q->items, cap * sizeof *p);
     if (!p) return -ENOMEM;
     q->items = p;
     q->cap = cap;
   }
-  q->items[q->len++] = item;
+  q->items[q->len++] = (struct qitem){rel, fd};
   return 0;
 }
 
@@ -609,9 +624,9 @@ static char *join_rel(const char *dir, const char *name) {
 struct linux_dirent64 { uint64_t d_ino; int64_t d_off; unsigned short d_reclen; unsigned char d_type; char d_name[]; };
 
 /* Lists, stats and reads one directory into t->local; subdirectories to t->subdirs. */
-static int scan_dir(struct scan_thread *t, const char *rel, int *call, char **where) {
+static int scan_dir(struct scan_thread *t, const char *rel, int held_fd, int *call, char **where) {
   const struct root *r = &t->s->root;
-  int fd = open_dir(r, rel, 1);
+  int fd = held_fd >= 0 ? held_fd : open_dir(r, rel, 1);
   if (fd < 0) { *call = CALL_OPEN; *where = strdup(rel); return fd; }
   t->names.len = 0;
   for (;;) {
@@ -666,7 +681,11 @@ static int scan_dir(struct scan_thread *t, const char *rel, int *call, char **wh
         pthread_mutex_unlock(&t->s->mu);
         if (fresh <= 0) { free(sub); if (fresh < 0) { rc = fresh; break; } continue; }
       }
-      if ((rc = dirq_push(&t->subdirs, sub))) { free(sub); break; }
+      int sfd = -1;
+      if (__atomic_add_fetch(&t->s->held, 1, __ATOMIC_RELAXED) <= SCAN_HELD_FDS) sfd = open_dir_at(r, fd, name, 1);
+      /* A failure here is met again, and reported, when the directory is opened from the root. */
+      if (sfd < 0) { __atomic_sub_fetch(&t->s->held, 1, __ATOMIC_RELAXED); sfd = -1; }
+      if ((rc = dirq_push(&t->subdirs, sub, sfd))) { free(sub); if (sfd >= 0) { close(sfd); __atomic_sub_fetch(&t->s->held, 1, __ATOMIC_RELAXED); } break; }
     }
   }
   close(fd);
@@ -683,24 +702,35 @@ static void *scan_worker(void *arg) {
       /* At least one directory per step, so every step makes progress. */
       if (s->step_dirs > 0 && now_ms() >= s->deadline) break;
       s->step_dirs++;
-      char *rel = s->queue.items[--s->queue.len];
+      struct qitem it = s->queue.items[--s->queue.len];
+      char *rel = it.rel;
+      if (it.fd >= 0) __atomic_sub_fetch(&s->held, 1, __ATOMIC_RELAXED);
       s->busy++;
       pthread_mutex_unlock(&s->mu);
       cols_reset(&t->local);
       t->subdirs.len = 0;
       int call = 0;
       char *where = NULL;
-      int rc = scan_dir(t, rel, &call, &where);
+      int rc = scan_dir(t, rel, it.fd, &call, &where);
       pthread_mutex_lock(&s->mu);
       s->busy--;
       if (rc == 0) rc = cols_merge(&s->out, &t->local);
       if (rc == 0) {
-        for (size_t i = 0; i < t->subdirs.len && rc == 0; i++) rc = dirq_push(&s->queue, t->subdirs.items[i]);
+        size_t i = 0;
+        for (; i < t->subdirs.len && rc == 0; i++) rc = dirq_push(&s->queue, t->subdirs.items[i].rel, t->subdirs.items[i].fd);
+        if (rc) i--; /* the one that failed is still ours */
+        for (size_t j = rc ? i : t->subdirs.len; j < t->subdirs.len; j++) {
+          free(t->subdirs.items[j].rel);
+          if (t->subdirs.items[j].fd >= 0) { close(t->subdirs.items[j].fd); __atomic_sub_fetch(&s->held, 1, __ATOMIC_RELAXED); }
+        }
         t->subdirs.len = 0;
       }
       if (rc) {
         fail_set(&s->fail, NULL, -rc, call, where ? where : rel);
-        for (size_t i = 0; i < t->subdirs.len; i++) free(t->subdirs.items[i]);
+        for (size_t i = 0; i < t->subdirs.len; i++) {
+          free(t->subdirs.items[i].rel);
+          if (t->subdirs.items[i].fd >= 0) { close(t->subdirs.items[i].fd); __atomic_sub_fetch(&s->held, 1, __ATOMIC_RELAXED); }
+        }
         t->subdirs.len = 0;
       }
       free(where);
@@ -755,7 +785,7 @@ struct fst_scan *fst_scan_open(const char *root, uint32_t flags, int threads, in
     if (!rc) rc = scan_xattrs(&s->root, s->root.fd, "", &st, 0, &s->out, sc, &call);
     if (s->root.flags & FST_CROSS && !rc) rc = seen_add(&s->seen, makedev(st.stx_dev_major, st.stx_dev_minor), st.stx_ino) < 0 ? -ENOMEM : 0;
     char *first = strdup("");
-    if (!rc && (!first || dirq_push(&s->queue, first))) { free(first); rc = -ENOMEM; }
+    if (!rc && (!first || dirq_push(&s->queue, first, -1))) { free(first); rc = -ENOMEM; }
   }
   free(sc);
   if (rc) { *err = rc; root_close(&s->root); cols_free(&s->out); free(s->queue.items); free(s->seen.keys); free(s); return NULL; }
@@ -841,7 +871,10 @@ int fst_scan_take(struct fst_scan *s, uint8_t *out) { return cols_take(&s->out, 
 
 void fst_scan_close(struct fst_scan *s) {
   if (!s) return;
-  for (size_t i = 0; i < s->queue.len; i++) free(s->queue.items[i]);
+  for (size_t i = 0; i < s->queue.len; i++) {
+    free(s->queue.items[i].rel);
+    if (s->queue.items[i].fd >= 0) close(s->queue.items[i].fd);
+  }
   free(s->queue.items);
   free(s->seen.keys);
   cols_free(&s->out);
@@ -862,7 +895,16 @@ void fst_scan_close(struct fst_scan *s) {
  */
 #define BLOCK 256
 
-struct parent { int fd; char *dir; size_t dir_len; };
+/*
+ * The last PARENTS directories a thread opened, by relative path. A parent
+ * not among them is opened relative to the deepest one that is its ancestor
+ * (or from the root), so the kernel walks only the components in between:
+ * rows come in scan order, where a directory's rows follow its parent's, so
+ * that is usually one. The fds are O_PATH and live for one run of rows.
+ */
+#define PARENTS 8
+struct parent_slot { int fd; char *dir; size_t dir_len; uint64_t used; };
+struct parent { struct parent_slot slot[PARENTS]; uint64_t clock; };
 
 /* [fd, name] for path; -errno when the parent cannot be opened. */
 static int parent_of(const struct root *r, struct parent *p, const char *path, const char **name) {
@@ -870,23 +912,32 @@ static int parent_of(const struct root *r, struct parent *p, const char *path, c
   const char *slash = strrchr(path, '/');
   size_t dir_len = slash ? (size_t)(slash - path) : 0;
   *name = slash ? slash + 1 : path;
-  if (p->dir && p->dir_len == dir_len && memcmp(p->dir, path, dir_len) == 0) return p->fd;
-  if (p->dir) { if (p->fd >= 0) close(p->fd); free(p->dir); p->dir = NULL; }
+  if (dir_len == 0) return r->fd;
+  struct parent_slot *base = NULL, *victim = &p->slot[0];
+  for (int i = 0; i < PARENTS; i++) {
+    struct parent_slot *c = &p->slot[i];
+    if (!c->dir) { if (victim->dir) victim = c; continue; }
+    if (c->dir_len == dir_len && memcmp(c->dir, path, dir_len) == 0) { c->used = ++p->clock; return c->fd; }
+    /* An ancestor: a proper prefix ending at a component boundary. */
+    if (c->dir_len < dir_len && path[c->dir_len] == '/' && memcmp(c->dir, path, c->dir_len) == 0 && (!base || c->dir_len > base->dir_len)) base = c;
+    if (victim->dir && c->used < victim->used) victim = c;
+  }
   char *dir = malloc(dir_len + 1);
   if (!dir) return -ENOMEM;
   memcpy(dir, path, dir_len);
   dir[dir_len] = 0;
-  int fd = open_dir(r, dir, 0);
+  int fd = base ? open_dir_at(r, base->fd, dir + base->dir_len + 1, 0) : open_dir(r, dir, 0);
   if (fd < 0) { free(dir); return fd; }
-  p->dir = dir;
-  p->dir_len = dir_len;
-  p->fd = fd;
+  if (victim->dir) { close(victim->fd); free(victim->dir); }
+  *victim = (struct parent_slot){.fd = fd, .dir = dir, .dir_len = dir_len, .used = ++p->clock};
   return fd;
 }
 
 static void parent_close(struct parent *p) {
-  if (p->dir) { if (p->fd >= 0) close(p->fd); free(p->dir); }
-  p->dir = NULL;
+  for (int i = 0; i < PARENTS; i++) {
+    if (p->slot[i].dir) { close(p->slot[i].fd); free(p->slot[i].dir); }
+    p->slot[i].dir = NULL;
+  }
 }
 
 struct fst_apply {
@@ -1104,7 +1155,7 @@ static int apply_row(struct fst_apply *a, struct parent *par, uint32_t row, uint
 
 static void *apply_worker(void *arg) {
   struct row_job *job = ((struct row_thread *)arg)->job;
-  struct parent par = {.fd = -1};
+  struct parent par = {0};
   for (;;) {
     uint32_t start = __atomic_fetch_add(&job->next, BLOCK, __ATOMIC_RELAXED);
     if (start >= job->count) break;
@@ -1194,7 +1245,7 @@ struct probe_thread { struct probe_job *job; struct cols local; struct scratch *
 static void *probe_worker(void *arg) {
   struct probe_thread *t = arg;
   struct probe_job *job = t->job;
-  struct parent par = {.fd = -1};
+  struct parent par = {0};
   for (;;) {
     uint32_t start = __atomic_fetch_add(&job->next, BLOCK, __ATOMIC_RELAXED);
     if (start >= job->count) break;

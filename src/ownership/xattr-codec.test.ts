@@ -13,6 +13,8 @@ import {
   decodeCap,
   encodeAcl,
   encodeCap,
+  namespaceCapabilityValue,
+  namespacedCap,
   readCapabilityRoot,
   readPosixAclIds,
   rewriteCapabilityRoot,
@@ -156,6 +158,35 @@ test('cap: a rootid that lands on 0 becomes revision 2, as the kernel shows it',
   const r = translateCap(hex(SETCAP_V3), (id) => id - 100000);
   assert.ok(r.ok);
   if (r.ok) assert.equal(toHex(r.bytes), SETCAP_V2);
+});
+
+test('cap: with a v2 root, v2 becomes v3 as cap_convert_nscap makes it (effective bit kept, other flag bits dropped); root 0 keeps v2', () => {
+  const r = translateCap(hex(SETCAP_V2), () => undefined, 100000);
+  assert.ok(r.ok && r.changed);
+  if (r.ok) assert.equal(toHex(r.bytes), SETCAP_V3);
+  const odd = encodeCap({ revision: 2, flags: 0x00fffffe, permitted: [5, 6], inheritable: [7, 8], rootId: null });
+  const scoped = translateCap(odd, () => undefined, 42);
+  assert.ok(scoped.ok);
+  if (scoped.ok) assert.deepEqual(decodeCap(scoped.bytes), { revision: 3, flags: 0, permitted: [5, 6], inheritable: [7, 8], rootId: 42 });
+  const v1 = encodeCap({ revision: 1, flags: 1, permitted: [5, 0], inheritable: [7, 0], rootId: null });
+  assert.deepEqual(decodeCap(encodeCap(namespacedCap(decodeCap(v1), 9))), {
+    revision: 3,
+    flags: 1,
+    permitted: [5, 0],
+    inheritable: [7, 0],
+    rootId: 9,
+  });
+  const same = translateCap(hex(SETCAP_V2), () => undefined, 0);
+  assert.ok(same.ok && !same.changed);
+  const v3 = translateCap(hex(SETCAP_V3), (id) => id + 1, 5);
+  assert.ok(v3.ok && decodeCap(v3.bytes).rootId === 100001, 'a v3 value keeps its own root');
+});
+
+test('cap: namespaceCapabilityValue (tar side) scopes v1/v2, leaves v3 and root 0 alone, reports malformed', () => {
+  assert.equal(toHex(namespaceCapabilityValue(hex(SETCAP_V2), 100000)!), SETCAP_V3);
+  assert.equal(toHex(namespaceCapabilityValue(hex(SETCAP_V2), 0)!), SETCAP_V2);
+  assert.equal(toHex(namespaceCapabilityValue(hex(SETCAP_V3), 7)!), SETCAP_V3);
+  assert.equal(namespaceCapabilityValue(Buffer.alloc(22), 7), undefined);
 });
 
 test('cap: an unmapped rootid is reported', () => {

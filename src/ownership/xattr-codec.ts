@@ -280,15 +280,45 @@ export type CapTranslation =
   { readonly ok: true; readonly bytes: Uint8Array; readonly changed: boolean } | { readonly ok: false; readonly unmappedUid: number };
 
 /**
+ * What the kernel stores when a revision 1 or 2 value is written from inside
+ * a user namespace whose root is `rootId` on disk (cap_convert_nscap): a
+ * revision 3 value with that rootid, the effective flag kept and every other
+ * flag bit dropped, the permitted and inheritable words copied (revision 1
+ * has no high words: they are 0).
+ */
+export function namespacedCap(cap: VfsCap, rootId: number): VfsCap {
+  return { ...cap, revision: 3, flags: cap.flags & VFS_CAP_FLAGS_EFFECTIVE, rootId };
+}
+
+/**
+ * A revision 1 or 2 value as the kernel would store it written from a
+ * namespace whose root is `rootId` (see namespacedCap); a revision 3 value,
+ * or a rootId of 0 (the initial namespace keeps v2), comes back unchanged.
+ * The tar side's counterpart of translateCap's `v2Root`; undefined when malformed.
+ */
+export function namespaceCapabilityValue(value: Uint8Array, rootId: number): Buffer | undefined {
+  const root = readCapabilityRoot(value);
+  if (root.kind === 'malformed') return undefined;
+  if (root.kind === 'v3' || rootId === 0) return Buffer.from(value);
+  return Buffer.from(encodeCap(namespacedCap(decodeCap(value), rootId)));
+}
+
+/**
  * Moves the rootid of a revision 3 capability through the uid map. Revisions
- * 1 and 2 name no id and are returned as they are. A rootid that lands on 0
+ * 1 and 2 name no id: with `v2Root` undefined (or 0) they are returned as
+ * they are; otherwise they become revision 3 with rootid `v2Root`, which is
+ * what the kernel makes of them when they are written inside the namespace
+ * whose root that is (namespacedCap) — the shift passes MAP(0). A rootid that lands on 0
  * is written as revision 2: that is how the kernel presents such a v3 value
  * to the initial namespace (cap_inode_getsecurity), so the result reads back
  * byte for byte as written.
  */
-export function translateCap(bytes: Uint8Array, uid: (id: number) => number | undefined): CapTranslation {
+export function translateCap(bytes: Uint8Array, uid: (id: number) => number | undefined, v2Root?: number): CapTranslation {
   const cap = decodeCap(bytes);
-  if (cap.revision !== 3 || cap.rootId === null) return { ok: true, bytes, changed: false };
+  if (cap.revision !== 3 || cap.rootId === null) {
+    if (v2Root === undefined || v2Root === 0) return { ok: true, bytes, changed: false };
+    return { ok: true, bytes: encodeCap(namespacedCap(cap, v2Root)), changed: true };
+  }
   const root = uid(cap.rootId);
   if (root === undefined) return { ok: false, unmappedUid: cap.rootId };
   if (root === cap.rootId) return { ok: true, bytes, changed: false };

@@ -34,7 +34,17 @@ export interface ShiftOptions {
   readonly direction?: Direction;
   readonly unmapped?: UnmappedPolicy;
   readonly names?: NamesPolicy;
+  /**
+   * v1/v2 file capabilities: 'scope' (default) writes them as the kernel
+   * stores a v2 value written inside the target namespace (cap_convert_nscap:
+   * v3 with rootid MAP(0); v2 still when MAP(0) is 0 or unmapped), so that
+   * `tar shift` then `tar -x` as root gives what `tar unpack` inside the
+   * namespace gives; 'keep-v2' leaves them v2 (honoured in every namespace).
+   */
+  readonly capabilities?: CapabilityPolicy;
 }
+
+export type CapabilityPolicy = 'scope' | 'keep-v2';
 
 /** Where an id was found, for errors and statistics. */
 export interface IdSite {
@@ -54,6 +64,8 @@ export interface IdShiftStats {
 export class IdShifter {
   readonly names: NamesPolicy;
   readonly unmapped: UnmappedPolicy;
+  /** The rootid v1/v2 capabilities get (MAP(0) under 'scope'), or undefined: they stay as they are. */
+  readonly v2CapRoot: number | undefined;
   readonly stats: IdShiftStats = { mapped: 0, kept: 0, replaced: 0 };
   private readonly uid: BulkTranslator;
   private readonly gid: BulkTranslator;
@@ -71,7 +83,11 @@ export class IdShifter {
     this.names = options.names ?? 'clear';
     if (this.names !== 'clear' && this.names !== 'keep')
       throw new UsageError(`names must be "clear" or "keep", got "${String(this.names)}"`);
+    const capabilities = options.capabilities ?? 'scope';
+    if (capabilities !== 'scope' && capabilities !== 'keep-v2')
+      throw new UsageError(`capabilities must be "scope" or "keep-v2", got "${String(capabilities)}"`);
     this.uid = new BulkTranslator(options.map, direction);
+    this.v2CapRoot = capabilities === 'scope' ? this.uid.translate(0) : undefined;
     this.gid = options.gidMap && !options.gidMap.equals(options.map) ? new BulkTranslator(options.gidMap, direction) : this.uid;
   }
 

@@ -28,6 +28,7 @@ export {
   type IdShiftStats,
   type IdSite,
   type NamesPolicy,
+  type CapabilityPolicy,
   type ShiftOptions,
   type UnmappedPolicy,
 } from './id-shift.js';

@@ -2,6 +2,7 @@ import {
   POSIX_ACL_ACCESS,
   POSIX_ACL_DEFAULT,
   SECURITY_CAPABILITY,
+  namespaceCapabilityValue,
   readCapabilityRoot,
   readPosixAclIds,
   rewriteCapabilityRoot,
@@ -137,7 +138,13 @@ function shiftXattrRecord(
   const raw = xattr.encoding === 'raw' ? r.value : Buffer.from(r.value.toString('latin1'), 'base64');
   let next: Buffer | undefined;
   if (isAcl) next = rewritePosixAclIds(raw, uid('xattr-acl'), gid('xattr-acl'));
-  else next = readCapabilityRoot(raw).kind === 'v3' ? rewriteCapabilityRoot(raw, uid('capability')) : raw;
+  else {
+    const kind = readCapabilityRoot(raw).kind;
+    const v2Root = ctx.shifter.v2CapRoot;
+    if (kind === 'v3') next = rewriteCapabilityRoot(raw, uid('capability'));
+    else if (kind === 'v1-v2' && v2Root !== undefined) next = namespaceCapabilityValue(raw, v2Root);
+    else next = raw;
+  }
   if (next === undefined) {
     ctx.warn({
       code: 'TAR_XATTR_MALFORMED',

@@ -11,6 +11,7 @@ export {
   actionAt,
   plannedActions,
   ACTION,
+  type CapabilityPolicy,
   type UnmappedPolicy,
   type UnmappedRange,
   type PlanStats,

@@ -1,6 +1,6 @@
 import { FsidmapError } from '../errors.js';
 import { pathListTable } from './path-table.js';
-import type { EntryXattrs, ShiftPlan, UnmappedPolicy } from './plan.js';
+import type { CapabilityPolicy, EntryXattrs, ShiftPlan, UnmappedPolicy } from './plan.js';
 
 /**
  * The journal of a tree shift as bytes: a header naming the tree, the map and
@@ -26,6 +26,8 @@ export interface JournalHeader {
   readonly direction: 'down' | 'up';
   readonly unmapped: UnmappedPolicy;
   readonly crossFilesystems: boolean;
+  /** Absent in journals written before it existed, which kept v2 capabilities (CapabilityPolicy 'keep-v2'). */
+  readonly capabilities?: CapabilityPolicy;
   readonly created: string;
   /** Rows in the journal (all entries read, not only those that change). */
   readonly actions: number;

@@ -137,6 +137,8 @@ export interface DoneRecord {
   readonly direction: 'down' | 'up';
   readonly unmapped: unknown;
   readonly crossFilesystems: boolean;
+  /** Absent in records written before it existed ('keep-v2'). */
+  readonly capabilities?: string;
   readonly finished: string;
   readonly fingerprint: string;
 }

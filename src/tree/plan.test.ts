@@ -82,20 +82,33 @@ test('plan: an entry whose ids do not move needs no chown, so its setuid bit and
   }
 });
 
-test('plan: a v3 root id moves with the uid map, a v2 capability stays v2', () => {
-  const r = planShift(
-    cols([
-      { path: 'c3', mode: F | 0o755, uid: 0, gid: 0, x: { capability: v3(1000) } },
-      { path: 'c2', mode: F | 0o755, uid: 0, gid: 0, x: { capability: v2 } },
-    ]),
-    MAP,
-    'down',
-    { kind: 'refuse' },
-  );
+test('plan: a v3 root id moves with the uid map; a v2 capability is scoped to MAP(0) as the kernel would, or kept v2 on request', () => {
+  const rows = cols([
+    { path: 'c3', mode: F | 0o755, uid: 0, gid: 0, x: { capability: v3(1000) } },
+    { path: 'c2', mode: F | 0o755, uid: 0, gid: 0, x: { capability: v2 } },
+  ]);
+  const r = planShift(rows, MAP, 'down', { kind: 'refuse' });
   assert.ok(r.ok);
   if (!r.ok) return;
   assert.equal(Buffer.from(plannedActions(r.plan)[0].after.capability as Uint8Array).readUInt32LE(20), 101000);
-  assert.deepEqual(plannedActions(r.plan)[1].after.capability, v2);
+  assert.deepEqual(plannedActions(r.plan)[1].after.capability, v3(100000));
+  const kept = planShift(rows, MAP, 'down', { kind: 'refuse' }, 'keep-v2');
+  assert.ok(kept.ok);
+  if (kept.ok) assert.deepEqual(plannedActions(kept.plan)[1].after.capability, v2);
+});
+
+test('plan: a v2 capability stays v2 where MAP(0) is 0, and where MAP does not cover 0 (even with --unmapped ID)', () => {
+  const c2 = (uid: number) => cols([{ path: 'c2', mode: F | 0o755, uid, gid: uid, x: { capability: v2 } }]);
+  const same = planShift(c2(5), parseMap('0 0 1\n5 100005 1\n'), 'down', { kind: 'refuse' });
+  assert.ok(same.ok);
+  if (same.ok) assert.deepEqual(plannedActions(same.plan)[0].after.capability, v2);
+  // Reverse of a tree at 100000: MAP read up covers 100000.., not 0.
+  const reverse = planShift(c2(100000), MAP, 'up', { kind: 'overflow', id: 65534 });
+  assert.ok(reverse.ok);
+  if (!reverse.ok) return;
+  assert.equal(plannedActions(reverse.plan)[0].newUid, 0);
+  assert.deepEqual(plannedActions(reverse.plan)[0].after.capability, v2);
+  assert.deepEqual(reverse.kept, []);
 });
 
 test('plan: --reverse reads the map from the second column', () => {
@@ -183,7 +196,7 @@ test('reconcile: each step is judged done, still to do, or a conflict', () => {
     ],
     [
       'all done',
-      { ino: 5, dev: 0, uid: 100000, gid: 100000, mode: F | 0o4755, xattrs: { capability: v2, aclAccess: newAcl } },
+      { ino: 5, dev: 0, uid: 100000, gid: 100000, mode: F | 0o4755, xattrs: { capability: a.after.capability, aclAccess: newAcl } },
       { flags: 0 },
     ],
     ['owner changed by someone else', { ino: 5, dev: 0, uid: 7, gid: 0, mode: F | 0o4755, xattrs: {} }, { conflict: 'owner' }],

@@ -14,6 +14,16 @@ export const NO_XATTRS: EntryXattrs = Object.freeze({});
  */
 export const ACTION = { CHOWN: 1, CHMOD: 2, ACL_ACCESS: 4, ACL_DEFAULT: 8, CAPABILITY: 16 } as const;
 
+/**
+ * What becomes of v1/v2 file capabilities, which name no root id:
+ * - 'scope' (the default): what the kernel stores had the tree been unpacked
+ *   inside the target namespace (cap_convert_nscap): revision 3 with rootid
+ *   MAP(0), the container's root; v2 still when MAP(0) is 0, or when MAP does
+ *   not cover 0 (the capability then belongs to no namespace MAP moves between);
+ * - 'keep-v2': left as v2, honoured in every namespace (the behaviour before).
+ */
+export type CapabilityPolicy = 'scope' | 'keep-v2';
+
 export type UnmappedPolicy = { readonly kind: 'refuse' } | { readonly kind: 'keep' } | { readonly kind: 'overflow'; readonly id: number };
 
 export interface EntryXattrs {
@@ -125,7 +135,13 @@ const S_IFMT = 0o170000,
  * one loop over typed arrays, xattrs (rare) from their own map. No object
  * per entry, so 10^5 entries plan in a few milliseconds.
  */
-export function planShift(cols: TreeColumns, map: IdMap, direction: 'down' | 'up', policy: UnmappedPolicy): PlanResult {
+export function planShift(
+  cols: TreeColumns,
+  map: IdMap,
+  direction: 'down' | 'up',
+  policy: UnmappedPolicy,
+  capabilities: CapabilityPolicy = 'scope',
+): PlanResult {
   const n = pathListLength(cols.paths);
   const bulk = new BulkTranslator(map, direction);
   const newUid = new Uint32Array(n),
@@ -147,6 +163,8 @@ export function planShift(cols: TreeColumns, map: IdMap, direction: 'down' | 'up
   }
   const tr: IdTranslate = { uid: (id) => bulk.translate(id) ?? fallback(id), gid: (id) => bulk.translate(id) ?? fallback(id) };
   const strict: IdTranslate = { uid: (id) => bulk.translate(id), gid: (id) => bulk.translate(id) };
+  // Strict: an unmapped 0 leaves v2 alone rather than scoping it to the overflow id.
+  const v2Root = capabilities === 'scope' ? bulk.translate(0) : undefined;
 
   const flags = new Uint8Array(n);
   const { uid, gid, mode, nlink } = cols;
@@ -200,7 +218,7 @@ export function planShift(cols: TreeColumns, map: IdMap, direction: 'down' | 'up
     if (x.capability) {
       const strictCap = translateCap(x.capability, strict.uid);
       if (!strictCap.ok) lost.add('uid', strictCap.unmappedUid, 'capability', i);
-      const t = translateCap(x.capability, tr.uid);
+      const t = translateCap(x.capability, tr.uid, v2Root);
       // chown(2) removes security.capability (cap_inode_killpriv): put it back even when unchanged.
       if (t.ok && (t.changed || f & ACTION.CHOWN)) {
         f |= ACTION.CAPABILITY;

@@ -1,11 +1,20 @@
 import { accessSync, constants } from 'node:fs';
-import { FsidmapError } from '../errors.js';
+import { FsidmapError, UsageError } from '../errors.js';
 import { type IdMap, formatKernel } from '../idmap/index.js';
 import { openEngine } from './engine.js';
 import { type JournalHeader } from './journal-codec.js';
 import { type DoneRecord, ShiftState, stateDirFrom } from './journal.js';
 import { displayPath, pathListAt, pathListLength } from './path-table.js';
-import { type PlanStats, type ShiftPlan, type UnmappedPolicy, type UnmappedRange, planShift, planStats, treeFingerprint } from './plan.js';
+import {
+  type CapabilityPolicy,
+  type PlanStats,
+  type ShiftPlan,
+  type UnmappedPolicy,
+  type UnmappedRange,
+  planShift,
+  planStats,
+  treeFingerprint,
+} from './plan.js';
 import { resumeShift } from './resume.js';
 import { realRoot } from './root.js';
 import type { ScanOptions, TreeProgress, TreeScan } from './types.js';
@@ -23,6 +32,8 @@ export interface ShiftOptions extends ScanOptions {
   readonly reverse?: boolean;
   readonly dryRun?: boolean;
   readonly unmapped?: UnmappedPolicy;
+  /** v1/v2 file capabilities: 'scope' (default, as the kernel namespaces them) or 'keep-v2' (see CapabilityPolicy). */
+  readonly capabilities?: CapabilityPolicy;
   /** Where journals live; default FSIDMAP_STATE_DIR or /var/lib/fsidmap. */
   readonly stateDir?: string;
   readonly signal?: AbortSignal;
@@ -90,7 +101,10 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
   const policy: UnmappedPolicy = options.unmapped ?? { kind: 'refuse' };
   const cross = options.crossFilesystems ?? false;
   const stateDir = stateDirFrom(options.stateDir);
-  const wanted: Wanted = { map: formatKernel(map), direction, unmapped: policy, crossFilesystems: cross };
+  const capabilities = options.capabilities ?? 'scope';
+  if (capabilities !== 'scope' && capabilities !== 'keep-v2')
+    throw new UsageError(`capabilities must be "scope" or "keep-v2", got "${String(capabilities)}"`);
+  const wanted: Wanted = { map: formatKernel(map), direction, unmapped: policy, crossFilesystems: cross, capabilities };
   const engine = await openEngine(options.engine, options.workers);
   const clock = new PhaseClock();
   const engineInfo = { kind: engine.kind, threads: engine.threads };
@@ -116,7 +130,7 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
       const scan = await engine.scan(root, scanOptions);
       clock.enter('plan');
       if (isAlreadyDone(ShiftState.peekDone(stateDir, root), wanted, scan)) return finish(alreadyDone(scan, true));
-      const planned = planShift(scan, map, direction, policy);
+      const planned = planShift(scan, map, direction, policy, capabilities);
       if (!planned.ok) throw refusal(planned, rootText);
       if (planned.todo.rows.length > 0) checkWritable(root, rootText, lockedChanging(scan, planned.plan));
       return finish({
@@ -147,7 +161,7 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
     const scan = await engine.scan(root, scanOptions);
     clock.enter('plan');
     if (isAlreadyDone(state.readDone(), wanted, scan)) return finish(alreadyDone(scan, false));
-    const planned = planShift(scan, map, direction, policy);
+    const planned = planShift(scan, map, direction, policy, capabilities);
     if (!planned.ok) throw refusal(planned, rootText);
     const { plan } = planned;
     const { todo } = planned;
@@ -234,7 +248,13 @@ function lockedChanging(scan: TreeScan, plan: ShiftPlan): string[] {
   return scan.locked.filter((i) => plan.flags[i] !== 0).map((i) => pathListAt(scan.paths, i));
 }
 
-type Wanted = { map: string; direction: 'down' | 'up'; unmapped: UnmappedPolicy; crossFilesystems: boolean };
+type Wanted = {
+  map: string;
+  direction: 'down' | 'up';
+  unmapped: UnmappedPolicy;
+  crossFilesystems: boolean;
+  capabilities: CapabilityPolicy;
+};
 
 function doneRecord(w: Wanted, fingerprint: string): DoneRecord {
   return { ...w, finished: new Date().toISOString(), fingerprint };
@@ -246,7 +266,8 @@ function isAlreadyDone(done: DoneRecord | null, w: Wanted, scan: TreeScan): bool
     done.map === w.map &&
     done.direction === w.direction &&
     JSON.stringify(done.unmapped) === JSON.stringify(w.unmapped) &&
-    done.crossFilesystems === w.crossFilesystems;
+    done.crossFilesystems === w.crossFilesystems &&
+    (done.capabilities ?? 'keep-v2') === w.capabilities;
   return same && done.fingerprint === treeFingerprint(scan, scan.uid, scan.gid);
 }
 
@@ -261,14 +282,21 @@ function checkSameShift(h: JournalHeader, wanted: Wanted, rootText: string): voi
     h.map === wanted.map &&
     h.direction === wanted.direction &&
     JSON.stringify(h.unmapped) === JSON.stringify(wanted.unmapped) &&
-    h.crossFilesystems === wanted.crossFilesystems;
+    h.crossFilesystems === wanted.crossFilesystems &&
+    (h.capabilities ?? 'keep-v2') === wanted.capabilities;
   if (same) return;
   throw new FsidmapError('ERR_SHIFT_PENDING', `an interrupted shift of ${rootText} (begun ${h.created}) is pending with other arguments`, {
     context: {
       path: rootText,
-      pending: { map: h.map.trim().split('\n'), direction: h.direction, unmapped: h.unmapped, crossFilesystems: h.crossFilesystems },
+      pending: {
+        map: h.map.trim().split('\n'),
+        direction: h.direction,
+        unmapped: h.unmapped,
+        crossFilesystems: h.crossFilesystems,
+        capabilities: h.capabilities ?? 'keep-v2',
+      },
     },
-    hint: `finish it first: run the same command as then (map ${h.map.trim().split('\n').join(', ')}${h.direction === 'up' ? ', --reverse' : ''}${h.unmapped.kind !== 'refuse' ? `, --unmapped ${h.unmapped.kind === 'keep' ? 'keep' : h.unmapped.id}` : ''}${h.crossFilesystems ? ', --cross-filesystems' : ''})`,
+    hint: `finish it first: run the same command as then (map ${h.map.trim().split('\n').join(', ')}${h.direction === 'up' ? ', --reverse' : ''}${h.unmapped.kind !== 'refuse' ? `, --unmapped ${h.unmapped.kind === 'keep' ? 'keep' : h.unmapped.id}` : ''}${h.crossFilesystems ? ', --cross-filesystems' : ''}${(h.capabilities ?? 'keep-v2') === 'keep-v2' ? ', --keep-v2-caps' : ''})`,
   });
 }
 

@@ -207,8 +207,9 @@ export function diffSnapshots(a: Map<string, Snap>, b: Map<string, Snap>, limit 
 
 /**
  * What a shift through f must produce, computed from a snapshot alone: owners,
- * ACL qualifiers (kept in libacl order) and v3 root ids moved, a v3 root id
- * landing on 0 shown as v2 (as the kernel shows it), everything else equal.
+ * ACL qualifiers (kept in libacl order) and capability root ids moved (a v2
+ * value's root being 0), a root id landing on 0 shown as v2 (as the kernel
+ * shows it), everything else equal.
  */
 export function expectedShift(before: Map<string, Snap>, f: (id: number) => number): Map<string, Snap> {
   const out = new Map<string, Snap>();
@@ -223,9 +224,11 @@ export function expectedShift(before: Map<string, Snap>, f: (id: number) => numb
   const cap = (hex: string | null) => {
     if (hex === null) return null;
     const c = decodeCap(Buffer.from(hex, 'hex'));
-    if (c.rootId === null) return hex;
-    const r = f(c.rootId);
-    return Buffer.from(encodeCap(r === 0 ? { ...c, revision: 2, rootId: null } : { ...c, rootId: r })).toString('hex');
+    // A v2 value's root is 0: it is scoped to f(0) as the kernel scopes a v2 write inside a namespace.
+    const r = f(c.rootId ?? 0);
+    if (r === (c.rootId ?? 0)) return hex;
+    if (r === 0) return Buffer.from(encodeCap({ ...c, revision: 2, rootId: null })).toString('hex');
+    return Buffer.from(encodeCap({ ...c, revision: 3, flags: c.flags & 1, rootId: r })).toString('hex');
   };
   for (const [k, s] of before)
     out.set(k, { ...s, uid: f(s.uid), gid: f(s.gid), aclAccess: acl(s.aclAccess), aclDefault: acl(s.aclDefault), cap: cap(s.cap) });

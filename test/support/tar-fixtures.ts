@@ -139,7 +139,9 @@ export function makeTree(root: string, base: number, f: TreeFeatures): void {
   }
   if (f.caps) {
     file('cap-v2', Buffer.alloc(64, 3), 0, 0, 0o755);
-    run('setcap', ['cap_net_raw+ep', join(root, 'cap-v2')]);
+    // At base 0 a v2 capability; at another base what the kernel stores when that v2 value is
+    // written inside the namespace whose root is base (v3, rootid base): what a shift gives.
+    run('setcap', [...(base === 0 ? [] : ['-n', String(base)]), 'cap_net_raw+ep', join(root, 'cap-v2')]);
     file('cap-v3', Buffer.alloc(64, 4), 0, 0, 0o755);
     run('setcap', ['-n', String(base + 1000), 'cap_net_bind_service+ep', join(root, 'cap-v3')]);
   }

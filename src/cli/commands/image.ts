@@ -52,14 +52,16 @@ Exit status: 0 done, 1 cannot read PATH, 2 usage error.`,
 export const imageShift = defineCommand({
   name: 'image shift',
   summary: 'move the ownership of a directory tree through MAP (owners, setuid bits, ACLs, capabilities), resumably',
-  usage: `fsidmap image shift [--reverse] [--dry-run] [--json] [--unmapped keep|ID] [--cross-filesystems] [--no-sync] DIR MAP
+  usage: `fsidmap image shift [--reverse] [--dry-run] [--json] [--unmapped keep|ID] [--keep-v2-caps] [--cross-filesystems] [--no-sync] DIR MAP
 
 MAP's first column is an id as it is on disk now, the second the id it must
 become (the orientation of an idmapped mount's map); --reverse reads it the
 other way. Every entry is lchown'ed (symlinks themselves), setuid/setgid bits
 that chown clears are restored, ids inside POSIX ACLs (access and default) and
 the root id of v3 file capabilities are rewritten, each hard-linked inode is
-shifted once, and other mounts below DIR are left alone.
+shifted once, and other mounts below DIR are left alone. A v2 file capability
+becomes what the kernel stores when it is written inside the target namespace:
+v3 with rootid MAP(0) (v2 still when MAP(0) is 0 or MAP does not cover 0).
 
 Before changing anything the whole tree is read; ids MAP does not cover are
 listed and nothing is done, unless --unmapped says what to do with them. The
@@ -72,6 +74,8 @@ same command again finishes it, and nothing is shifted twice.
   --json                the report as one JSON object
   --unmapped keep       leave ids MAP does not cover as they are
   --unmapped ID         set them to ID (e.g. 65534)
+  --keep-v2-caps        leave v2 file capabilities as v2 (honoured in every namespace,
+                        the host's included) instead of scoping them to MAP(0)
   --cross-filesystems   also shift other mounts below DIR
   --no-sync             skip the syncfs before checkpoints and at the end: faster on a
                         busy filesystem; kill -9 is still resumed exactly, a power
@@ -86,6 +90,7 @@ MAP is an inline spec (0:100000:65536[,…]), map lines ("0 100000 65536"), a fi
     json: { type: 'boolean' },
     unmapped: { type: 'string' },
     'cross-filesystems': { type: 'boolean' },
+    'keep-v2-caps': { type: 'boolean' },
     'no-sync': { type: 'boolean' },
   },
   async run(args, io) {
@@ -109,6 +114,7 @@ MAP is an inline spec (0:100000:65536[,…]), map lines ("0 100000 65536"), a fi
         dryRun: flag(args, 'dry-run'),
         unmapped,
         crossFilesystems: flag(args, 'cross-filesystems'),
+        capabilities: flag(args, 'keep-v2-caps') ? 'keep-v2' : 'scope',
         sync: !flag(args, 'no-sync'),
         stateDir: stateDir(io.env),
         signal: controller.signal,

@@ -20,6 +20,9 @@ const SHIFT_OPTIONS_HELP = `  --reverse            apply MAP the other way round
   --gid-map MAP        a different map for gids (default: MAP for both)
   --unmapped POLICY    ids MAP does not cover: refuse (default: stop with an error),
                        keep (leave them), or an id to write instead (e.g. 65534)
+  --keep-v2-caps       leave v2 file capabilities v2 (honoured in every namespace) instead
+                       of what the kernel stores when they are written inside the target
+                       namespace: v3 with rootid MAP(0) (v2 when MAP(0) is 0 or unmapped)
   --strict             treat warnings (odd but survivable archive data) as errors
   --json               print the summary as JSON (see below)`;
 const NAMES_HELP = `  --names clear|keep   uname/gname after the shift: clear (default; readers then use
@@ -32,7 +35,8 @@ export const tarShift = defineCommand({
 fsidmap tar shift MAP [OPTIONS] -i IN.tar[.gz] -o OUT.tar[.gz]
 
 Rewrites every uid and gid of the archive (header fields, PAX records, ids in
-POSIX ACLs and in v3 file capabilities) and recomputes the checksums; file data
+POSIX ACLs and in v3 file capabilities; v2 capabilities become v3 with rootid
+MAP(0), as the kernel would store them inside the target namespace) and recomputes the checksums; file data
 passes through untouched, and memory use does not grow with the archive.
 gzip input is recognised by its magic bytes.
 
@@ -55,6 +59,7 @@ ${MAP_HELP}`,
     reverse: { type: 'boolean' },
     'gid-map': { type: 'string' },
     unmapped: { type: 'string' },
+    'keep-v2-caps': { type: 'boolean' },
     names: { type: 'string' },
     strict: { type: 'boolean' },
     json: { type: 'boolean' },
@@ -136,6 +141,7 @@ ${MAP_HELP}`,
     reverse: { type: 'boolean' },
     'gid-map': { type: 'string' },
     unmapped: { type: 'string' },
+    'keep-v2-caps': { type: 'boolean' },
     strict: { type: 'boolean' },
     json: { type: 'boolean' },
     'no-same-owner': { type: 'boolean' },
@@ -217,6 +223,7 @@ function shiftOptions(args: ParsedArgs, mapArg: string, command: string): ShiftO
     direction: flag(args, 'reverse') ? 'up' : 'down',
     unmapped: unmappedPolicy(str(args, 'unmapped')),
     names: namesPolicy(str(args, 'names')),
+    capabilities: flag(args, 'keep-v2-caps') ? 'keep-v2' : 'scope',
   };
 }
 

@@ -30,6 +30,12 @@ export interface Command {
   /** Usage lines and option descriptions, printed by --help. */
   readonly usage: string;
   readonly options: OptionSpec;
+  /**
+   * True for a command that runs a program (`run … -- CMD ARGS`): what follows
+   * `--` is its `rest`. For every other command `--` only ends the options,
+   * and what follows it are positionals (`map check -- -1:0:1`).
+   */
+  readonly keepsRest?: boolean;
   run(args: ParsedArgs, io: CommandIO): Promise<number>;
 }
 
@@ -49,7 +55,9 @@ export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs {
       allowPositionals: true,
       strict: true,
     });
-    return { values: values as ParsedArgs['values'], positionals, rest };
+    return command.keepsRest
+      ? { values: values as ParsedArgs['values'], positionals, rest }
+      : { values: values as ParsedArgs['values'], positionals: [...positionals, ...rest], rest: [] };
   } catch (e) {
     const msg = e instanceof Error ? e.message.replace(/\. To specify a positional argument.*$/s, '') : String(e);
     throw new UsageError(`fsidmap ${command.name}: ${msg}`, `see fsidmap ${command.name} --help`);

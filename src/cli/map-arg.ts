@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { FsidmapError, fromSystemError, isSystemError } from '../errors.js';
+import { clip } from './failure.js';
 import { IdMap, isInlineSpec, parseMap } from '../idmap/index.js';
 
 /**
@@ -27,11 +28,44 @@ export function readMapSource(arg: string, stdin: () => string = readStdin): { t
     return { text: bytes.toString('latin1'), bytes, origin: `file ${arg}` };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(
-      `cannot read map "${arg}": ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
-      'a map is an inline spec like 0:100000:65536, map lines like "0 100000 65536", a file of map lines, or - for stdin',
-    );
+    // Only what looks like a path is reported as a missing file; "0:100000" is a mistyped inline spec.
+    if (code === 'ENOENT' && looksInline(arg)) {
+      throw new FsidmapError('ERR_USAGE', `MAP "${clip(arg)}" is not an inline spec: ${inlineProblem(arg)}`, {
+        hint: 'an inline spec is inner:outer:count[,inner:outer:count…] of base-10 ids, e.g. 0:100000:65536',
+        context: { map: clip(arg) },
+      });
+    }
+    if (!isSystemError(e)) throw e;
+    const sys = fromSystemError(e, { path: arg, doing: 'read map file', argument: 'MAP' });
+    throw code === 'ENOENT'
+      ? new FsidmapError(sys.code, sys.message, {
+          cause: e,
+          hint: 'a map is an inline spec like 0:100000:65536, map lines like "0 100000 65536", a file of map lines, or - for stdin',
+          context: sys.context,
+        })
+      : sys;
   }
+}
+
+/** A colon and no slash: meant as inner:outer:count, not as a file name. */
+function looksInline(arg: string): boolean {
+  return arg.includes(':') && !arg.includes('/');
+}
+
+/** What is wrong with the first bad entry of a would-be inline spec. */
+function inlineProblem(arg: string): string {
+  const entries = arg.trim().split(',');
+  for (const [i, entry] of entries.entries()) {
+    const fields = entry.split(':');
+    const where = entries.length === 1 ? `"${clip(entry, 60)}"` : `entry ${i + 1} "${clip(entry, 60)}"`;
+    if (fields.length !== 3) return `${where} has ${fields.length} field${fields.length === 1 ? '' : 's'}, not 3 (inner:outer:count)`;
+    const bad = fields.findIndex((f) => !/^\d+$/.test(f));
+    if (bad >= 0) {
+      const name = ['inner', 'outer', 'count'][bad];
+      return `${where}: ${name} "${clip(fields[bad], 30)}" is not a base-10 number (no signs, spaces or 0x)`;
+    }
+  }
+  return 'it has an empty entry or stray spaces';
 }
 
 /** Reads and parses a map argument; parse errors keep their ERR_IDMAP_* code and say where the map came from. */

@@ -1,6 +1,9 @@
 import { type AllocKind, type Allocation, checkKind, parsePool } from '../../alloc/index.js';
 import { allocateOnHost, collectStale, holderOf, localMappedCheck, whoHolds } from '../../alloc-host/index.js';
-import { UsageError } from '../../errors.js';
+import { existsSync, statSync } from 'node:fs';
+import { defaultRegistryPath, envValue } from '../../environment.js';
+import { FsidmapError, fromSystemError, isSystemError, UsageError } from '../../errors.js';
+import { clip } from '../failure.js';
 import type { Registry } from '../../registry/contract.js';
 import { openRegistry } from '../../registry/open.js';
 import { allocJson, fullJson, gcText, listTable, mapLines, showText, whoJson, whoText } from '../alloc-format.js';
@@ -13,15 +16,51 @@ const DB_HELP = `  --db PATH|URL    the registry: a SQLite file, or postgres://u
 
 const common = { db: { type: 'string' }, realm: { type: 'string' }, json: { type: 'boolean' } } as const;
 
-/** Opens the registry named by --db/FSIDMAP_DB, runs fn, and always closes it. */
-async function withRegistry<T>(args: ParsedArgs, io: CommandIO, fn: (r: Registry) => Promise<T>): Promise<T> {
+/**
+ * Opens the registry named by --db/FSIDMAP_DB, runs fn, and always closes it.
+ * The commands that only read (list, show, who) open it read-only when run
+ * by an ordinary user: root's registry is readable to them but not
+ * writable, and a read must not create or migrate anything. Such a user with
+ * no registry of their own yet (nothing at the default location) reads an
+ * empty one; a --db or FSIDMAP_DB that names nothing is still an error.
+ */
+async function withRegistry<T>(
+  args: ParsedArgs,
+  io: CommandIO,
+  fn: (r: Registry) => Promise<T>,
+  options: { readsOnly?: boolean } = {},
+): Promise<T> {
   const db = str(args, 'db');
-  const registry = await openRegistry({ env: io.env, ...(db !== undefined ? { db } : {}) });
+  const named = db ?? envValue('FSIDMAP_DB', io.env);
+  const readOnly = options.readsOnly === true && (process.geteuid?.() ?? 0) !== 0;
+  let registry: Registry;
+  if (readOnly && named === undefined && !existsSync(defaultRegistryPath(io.env))) {
+    registry = await openRegistry({ env: {}, db: ':memory:' });
+  } else {
+    registry = await openRegistry({ env: io.env, ...(db !== undefined ? { db } : {}), ...(readOnly ? { readOnly } : {}) });
+  }
   try {
     return await fn(registry);
   } finally {
     await registry.close();
   }
+}
+
+/** --root DIR must be a directory: a typo must not read as a host with no users and no subordinate ids. */
+function rootArg(args: ParsedArgs): string | undefined {
+  const root = str(args, 'root');
+  if (root === undefined) return undefined;
+  try {
+    if (!statSync(root).isDirectory()) {
+      throw new FsidmapError('ERR_NOT_A_DIRECTORY', `--root ${clip(root)} is not a directory`, {
+        hint: 'give the directory that holds etc/passwd, etc/group, etc/subuid and etc/subgid',
+        context: { path: root, argument: '--root' },
+      });
+    }
+  } catch (e) {
+    throw isSystemError(e) ? fromSystemError(e, { path: root, doing: 'use --root', argument: '--root' }) : e;
+  }
+  return root;
 }
 
 function onlyName(args: ParsedArgs, command: string, what = 'NAME'): string {
@@ -92,7 +131,7 @@ database unreachable, …), 2 usage error.`,
     const parent = str(args, 'parent');
     const realm = str(args, 'realm');
     const poolUser = str(args, 'pool-user');
-    const root = str(args, 'root');
+    const root = rootArg(args);
     return withRegistry(args, io, async (registry) => {
       const result = await allocateOnHost(
         registry,
@@ -173,12 +212,17 @@ ${DB_HELP}`,
     const kindArg = str(args, 'kind');
     const kind: AllocKind | undefined = kindArg === undefined ? undefined : checkKind(kindArg);
     const realm = str(args, 'realm');
-    return withRegistry(args, io, async (registry) => {
-      const list = await registry.list({ ...(kind ? { kind } : {}), ...(realm !== undefined ? { realm } : {}) });
-      if (flag(args, 'json')) writeJson(io, list.map(fullJson));
-      else io.stdout.write(list.length === 0 ? '' : listTable(list));
-      return 0;
-    });
+    return withRegistry(
+      args,
+      io,
+      async (registry) => {
+        const list = await registry.list({ ...(kind ? { kind } : {}), ...(realm !== undefined ? { realm } : {}) });
+        if (flag(args, 'json')) writeJson(io, list.map(fullJson));
+        else io.stdout.write(listTable(list));
+        return 0;
+      },
+      { readsOnly: true },
+    );
   },
 });
 
@@ -194,16 +238,42 @@ ${DB_HELP}`,
   async run(args, io) {
     const name = onlyName(args, 'show');
     const realm = str(args, 'realm');
-    return withRegistry(args, io, async (registry) => {
-      const refs = await registry.references(name, realm);
-      const a = (await registry.get(name, realm)) as Allocation;
-      if (flag(args, 'json'))
-        writeJson(io, { ...fullJson(a), usedBy: refs.users.map((u) => u.name), children: refs.children.map((c) => c.name) });
-      else io.stdout.write(showText(a, refs));
-      return 0;
-    });
+    return withRegistry(
+      args,
+      io,
+      async (registry) => {
+        const refs = await referencesByReading(registry, name, realm);
+        const a = refs.allocation;
+        if (flag(args, 'json'))
+          writeJson(io, { ...fullJson(a), usedBy: refs.users.map((u) => u.name), children: refs.children.map((c) => c.name) });
+        else io.stdout.write(showText(a, refs));
+        return 0;
+      },
+      { readsOnly: true },
+    );
   },
 });
+
+/**
+ * What Registry.references answers, from reads alone (it takes a write
+ * transaction, which a registry opened read-only refuses): the containers
+ * whose --fs is NAME and the allocations carved out of it.
+ */
+async function referencesByReading(
+  registry: Registry,
+  name: string,
+  realm: string | undefined,
+): Promise<{ allocation: Allocation; users: Allocation[]; children: Allocation[] }> {
+  const allocation = await registry.get(name, realm);
+  if (!allocation) {
+    throw new FsidmapError('ERR_NO_SUCH_ALLOCATION', `no allocation named "${clip(name)}" in realm ${clip(realm ?? 'default')}`, {
+      hint: 'fsidmap list shows what is allocated',
+      context: { name, realm: realm ?? 'default' },
+    });
+  }
+  const all = await registry.list(realm !== undefined ? { realm } : {});
+  return { allocation, users: all.filter((x) => x.fs === name), children: all.filter((x) => x.parent === name) };
+}
 
 export const whoCommand = defineCommand({
   name: 'who',
@@ -222,13 +292,18 @@ ${DB_HELP}
   async run(args, io) {
     const id = u32Arg(onlyName(args, 'who', 'ID'), 'ID');
     const realm = str(args, 'realm');
-    const root = str(args, 'root');
-    return withRegistry(args, io, async (registry) => {
-      const w = await whoHolds(registry, id, { ...(realm !== undefined ? { realm } : {}), ...(root !== undefined ? { root } : {}) });
-      if (flag(args, 'json')) writeJson(io, whoJson(w));
-      else io.stdout.write(whoText(w));
-      return 0;
-    });
+    const root = rootArg(args);
+    return withRegistry(
+      args,
+      io,
+      async (registry) => {
+        const w = await whoHolds(registry, id, { ...(realm !== undefined ? { realm } : {}), ...(root !== undefined ? { root } : {}) });
+        if (flag(args, 'json')) writeJson(io, whoJson(w));
+        else io.stdout.write(whoText(w));
+        return 0;
+      },
+      { readsOnly: true },
+    );
   },
 });
 

@@ -115,6 +115,7 @@ function absolute(p: string): string {
 
 export const runCommand = defineCommand({
   name: 'run',
+  keepsRest: true,
   summary: 'run CMD in new namespaces on an image shared through fsid maps (idmapped mounts)',
   usage: `fsidmap run [--name NAME] (--idmap MAP | --uidmap MAP --gidmap MAP | --allocate)
             [--fsidmap MAP | --fsuidmap MAP --fsgidmap MAP | --fs NAME] [--rootfs DIR | --image NAME[:TAG]] [--rm]

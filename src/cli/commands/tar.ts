@@ -1,6 +1,7 @@
-import { createReadStream, openSync } from 'node:fs';
+import { accessSync, constants, createReadStream, existsSync, openSync, rmSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
-import { FsidmapError, UsageError } from '../../errors.js';
+import { FsidmapError, fromSystemError, isSystemError, UsageError } from '../../errors.js';
 import type { IdMap } from '../../idmap/index.js';
 import { writeFileAtomically } from '../../tar-io/atomic-output.js';
 import { fdReadable, fdWritable, shiftTarFd } from '../../tar-io/shift-fd.js';
@@ -91,7 +92,7 @@ ${MAP_HELP}`,
     try {
       result = await shiftWithIo(io, inputPath, outputPath, options);
     } catch (e) {
-      throw inputError(e, inputPath);
+      throw inputError(e, inputPath, outputPath);
     } finally {
       warnings.finish();
     }
@@ -152,13 +153,18 @@ ${MAP_HELP}`,
     const [mapArg, archive, dir] = args.positionals;
     const shift = shiftOptions(args, mapArg, 'tar unpack');
     const warnings = warningPrinter(io, flag(args, 'strict'));
-    const input = archive === '-' ? stdinStream(io) : createReadStream(archive, { highWaterMark: 1 << 20 });
+    checkTargetDir(dir);
+    const input = archive === '-' ? stdinStream(io) : openArchive(archive);
+    // A failed unpack leaves nothing behind: a DIR it created goes again.
+    const created = !existsSync(dir);
     let result: UnpackResult;
     try {
       // Loaded here: unpack needs koffi (mknod, lsetxattr), which `tar shift` should not pay for.
       const { unpackTar } = await import('../../tar-io/unpack.js');
       result = await unpackTar(input, dir, { ...shift, sameOwner: !flag(args, 'no-same-owner'), onWarning: warnings.onWarning });
     } catch (e) {
+      if (created) rmSync(dir, { recursive: true, force: true });
+      input.destroy();
       throw inputError(e, archive === '-' ? undefined : archive);
     } finally {
       warnings.finish();
@@ -266,19 +272,58 @@ function warningPrinter(io: CommandIO, strict: boolean): { onWarning: (w: TarWar
   };
 }
 
-/** A missing input file is the caller's mistake; say so plainly. A closed output pipe is named as such. */
-function inputError(e: unknown, path: string | undefined): unknown {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'EPIPE')
+/**
+ * Operating-system errors named by what the user gave: the archive they
+ * pointed at, or the output file (whose temporary sibling the error names).
+ * A closed output pipe is said as such.
+ */
+function inputError(e: unknown, path: string | undefined, output?: string): unknown {
+  if (!isSystemError(e)) return e;
+  if (e.code === 'EPIPE')
     return new FsidmapError('ERR_OUTPUT_CLOSED', 'the output was closed before the whole archive was written', { cause: e });
-  if (
-    path !== undefined &&
-    !(e instanceof FsidmapError) &&
-    (code === 'EISDIR' || ((code === 'ENOENT' || code === 'EACCES') && (e as NodeJS.ErrnoException).path === path))
-  ) {
-    return new UsageError(
-      `cannot read the archive ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : 'permission denied'}`,
-    );
-  }
+  if (path !== undefined && (e.path === path || e.path === undefined))
+    return fromSystemError(e, { path, doing: 'read the archive', argument: 'ARCHIVE' });
+  const outDir = output === undefined ? undefined : dirname(resolve(output));
+  if (output !== undefined && e.path !== undefined && (e.path === outDir || dirname(e.path) === outDir))
+    return fromSystemError(e, { path: output, doing: 'write the output' });
   return e;
+}
+
+/** DIR must be a writable directory, or creatable: checked before anything is unpacked, and said in terms of DIR. */
+function checkTargetDir(dir: string): void {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    if (!isSystemError(e) || e.code !== 'ENOENT') throw isSystemError(e) ? fromSystemError(e, { path: dir, doing: 'use DIR' }) : e;
+    const parent = dirname(resolve(dir));
+    try {
+      if (!statSync(parent).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR', syscall: 'mkdir' });
+      accessSync(parent, constants.W_OK | constants.X_OK);
+    } catch (e2) {
+      throw isSystemError(e2) ? fromSystemError(e2, { path: dir, doing: 'create the directory' }) : e2;
+    }
+    return;
+  }
+  if (!st.isDirectory())
+    throw new FsidmapError('ERR_NOT_A_DIRECTORY', `cannot unpack into ${dir}: it exists and is not a directory`, {
+      hint: 'give a directory, or a path that does not exist yet (it is created)',
+      context: { path: dir },
+    });
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    throw isSystemError(e) ? fromSystemError(e, { path: dir, doing: 'unpack into' }) : e;
+  }
+}
+
+/** The archive opened before anything is created, so a missing or unreadable one changes nothing. */
+function openArchive(path: string): Readable {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw inputError(e, path);
+  }
+  return createReadStream(path, { fd, highWaterMark: 1 << 20 });
 }

@@ -23,6 +23,8 @@ export interface AuditPeer {
   readonly gid: number;
   readonly pid: number;
   readonly user: string | null;
+  /** The account the peer counts as, when not itself ("uid:N" of its owner, or "stranger"). */
+  readonly account?: string;
 }
 
 export interface AuditRecord {
@@ -85,7 +87,7 @@ export class AuditLog implements AuditSink {
   record(r: AuditRecord): void {
     const t = this.now();
     if (r.code === 'ERR_BROKER_RATE_LIMITED' && r.peer) {
-      const key = String(r.peer.uid);
+      const key = r.peer.account ?? `uid:${r.peer.uid}`;
       const second = Math.floor(t / 1000);
       let w = this.window.get(key);
       if (!w || w.second !== second) {

@@ -69,7 +69,10 @@ export function startBroker(o: BrokerOptions): RunningBroker {
     userName: (uid) => o.delegation.userName(uid),
     watched: () => tracker.fds(),
     onWatchedReady: (fd) => tracker.exited(fd),
+    accountOf: (uid) => service.accountOf(uid),
   });
+  // accountOf counts a uid inside a range the broker allocated as that range's owner: know them from the start.
+  void service.refreshOwned().catch(() => undefined);
   audit.record({
     peer: null,
     conn: null,

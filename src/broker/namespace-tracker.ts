@@ -1,22 +1,22 @@
 import { closeDescriptor } from '../kernel/socket/unix-socket.js';
 
 /**
- * The user namespaces the broker wrote maps for, counted per uid for the
+ * The user namespaces the broker wrote maps for, counted per account (account.ts) for the
  * "namespaces" limit. Each is represented by the pidfd the peer sent: the
  * server polls them, and a pidfd becomes readable when its process exits,
  * which ends the count. (The namespace descriptor itself is not kept: it
  * would keep the namespace alive after its last process.)
  */
 export class NamespaceTracker {
-  private readonly byFd = new Map<number, number>();
-  private readonly counts = new Map<number, number>();
+  private readonly byFd = new Map<number, string>();
+  private readonly counts = new Map<string, number>();
 
-  track(uid: number, pidfd: number): void {
+  track(uid: string, pidfd: number): void {
     this.byFd.set(pidfd, uid);
     this.counts.set(uid, (this.counts.get(uid) ?? 0) + 1);
   }
 
-  count(uid: number): number {
+  count(uid: string): number {
     return this.counts.get(uid) ?? 0;
   }
 

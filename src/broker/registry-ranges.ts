@@ -67,6 +67,12 @@ export function registryRanges(
       return { ...view(r, owner), ...(r.heldBy ? { heldBy: r.heldBy } : {}) };
     },
     reap,
+    async all() {
+      return (await registry.list(realmOpt)).flatMap((a) => {
+        const m = a.owner !== null && /^uid:\d+$/.test(a.owner) ? a.owner : null;
+        return m && mine(a, m) ? [{ ...view(a, m), owner: m }] : [];
+      });
+    },
     async list(owner) {
       return (await registry.list(realm ? { realm } : {})).filter((a) => mine(a, owner)).map((a) => view(a, owner));
     },

@@ -39,6 +39,8 @@ export interface ServerLimits {
   readonly writeTimeoutMs: number;
   /** Descriptors of one peer still being closed on the quarantine thread before its connections are refused. */
   readonly maxQuarantinedFds: number;
+  /** Descriptors kept free below the process's limit: no connection is accepted into them, so the broker can always answer, open the registry and read /etc. */
+  readonly fdReserve: number;
 }
 
 export interface Limits {
@@ -57,6 +59,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   idleTimeoutMs: 60000,
   writeTimeoutMs: 5000,
   maxQuarantinedFds: 16,
+  fdReserve: 256,
 };
 
 export const DEFAULT_USER_LIMITS: UserLimits = {

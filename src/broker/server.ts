@@ -3,6 +3,8 @@ import { FdQuarantine } from '../kernel/socket/fd-quarantine.js';
 import {
   acceptConnection,
   closeDescriptor,
+  descriptorUse,
+  disarmLinger,
   peerCredentials,
   peerGroups,
   POLLERR,
@@ -21,8 +23,11 @@ import { type Attached, Connection } from './connection.js';
 import { type Account, describeAccount, STRANGER } from './account.js';
 import { type Limits, limitsOfAccount, RateLimiter } from './limits.js';
 import type { Peer, RequestHandler } from './peer.js';
-import { auditView, errorAnswer, type Request, type RequestId } from './protocol.js';
+import { auditView, errorAnswer, FDS_PER_OP, type Request, type RequestId } from './protocol.js';
 import { type LineRunner, serveLine } from './request-runner.js';
+
+/** No request takes more descriptors than this (setmaps: a namespace and a pidfd). */
+const MAX_FDS_PER_LINE = Math.max(...Object.values(FDS_PER_OP));
 
 /**
  * The broker's connection loop. One thread, no blocking: a poll(2) on a
@@ -186,6 +191,12 @@ export class BrokerServer {
   }
 
   private acceptAll(max: number): void {
+    // A reserve of descriptors stays free for answering, the registry and reading /etc: no new connection eats into it.
+    const use = descriptorUse();
+    if (use.open + this.o.limits.server.fdReserve >= use.limit) {
+      this.acceptPausedUntil = this.now() + 200;
+      return;
+    }
     for (let i = 0; i < 64; i++) {
       let fd: number | null;
       try {
@@ -264,6 +275,27 @@ export class BrokerServer {
     }
     if (r === null) return;
     const attached = r.fds.map((fd) => this.classify(c, fd));
+    if (!r.eof && c.framer.pendingFdCount + attached.length > MAX_FDS_PER_LINE) {
+      // Counted as they arrive: a line may carry at most what one request takes, however its bytes are cut.
+      this.release(attached);
+      this.protocolFailure(
+        c,
+        'ERR_BROKER_FDS',
+        `a request line carried more than ${MAX_FDS_PER_LINE} descriptors (no request takes more); connection closed`,
+        'send the descriptors a request takes with that request line only',
+      );
+      return;
+    }
+    if (!r.eof && this.quarantine.outstanding(c.peer.account.key) > this.o.limits.server.maxQuarantinedFds) {
+      this.release(attached);
+      this.protocolFailure(
+        c,
+        'ERR_BROKER_FDS',
+        `${describeAccount(c.peer)} sent descriptors no request takes faster than they can be closed; connection closed`,
+        'send only the descriptors a request takes',
+      );
+      return;
+    }
     if (r.eof) {
       this.release(attached);
       // Half-closed: answer what is queued, then close.
@@ -300,6 +332,11 @@ export class BrokerServer {
   private classify(c: Connection, fd: number): Attached {
     const k = classifyFd(fd);
     if (k.kind === 'userns' || k.kind === 'pidfd') return { fd, kind: k.kind };
+    if (k.kind === 'other' && k.link.startsWith('socket:[') && disarmLinger(fd)) {
+      // Without SO_LINGER a socket's close returns at once: no thread needed, nothing left open.
+      closeDescriptor(fd);
+      return { fd: -1, kind: 'rejected', what: 'a socket' };
+    }
     this.quarantine.dispose(fd, c.peer.account.key);
     const what = k.kind === 'namespace' ? `a ${k.type} namespace` : k.link.startsWith('/') ? 'a file' : k.link.replace(/\[\d+\]$/, '');
     return { fd: -1, kind: 'rejected', what };

@@ -21,6 +21,12 @@
  *       --hostname H           --uid U --gid G --groups G1,G2,...
  *       --devpts-gid G         gid option of the devpts instance (-1: none)
  *       --stop-timeout S       SIGKILL the container S seconds after a stop signal
+ *       --lower-fd N           (repeated, topmost first) a detached mount of an image
+ *                              layer: the rootfs is then an overlay of these, mounted
+ *                              from inside the container's user namespace
+ *       --rw-fd N              with --lower-fd: the detached mount of the container's
+ *                              directory, holding upper/ and work/
+ *       --cwd DIR              CMD's working directory inside the container
  *       --fault fail:STEP|pause:STEP
  *                              test hook: fail (EIO) or hang at a setup step, so
  *                              the tests can check cleanup after every step
@@ -54,6 +60,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -62,14 +69,22 @@
 #define CTL_FD 3
 #define MAX_VOLUMES 64
 #define MAX_GROUPS 1024
+#define MAX_LOWERS 128
 #define EXIT_SETUP 125
 
 /* A volume: a detached mount (fd), or with --attach inside a directory to bind (path, opened after unshare). */
 struct volume { int fd; const char *dst; const char *path; int readonly; };
 
+static int open_in_root(int root, const char *path, int flags);
+
 struct config {
   const char *rootfs;
   int root_fd;
+  /* An image's layers (topmost first) and the writable layer's mount: the rootfs is an overlay of them. */
+  int lower_fds[MAX_LOWERS];
+  int nlowers;
+  int rw_fd;
+  const char *cwd;
   struct volume volumes[MAX_VOLUMES];
   int nvolumes;
   const char *hostname;
@@ -138,6 +153,7 @@ static long parse_num(const char *s, const char *what) {
 static void parse_args(int argc, char **argv, struct config *c) {
   memset(c, 0, sizeof *c);
   c->root_fd = -1;
+  c->rw_fd = -1;
   c->uid = 0;
   c->gid = 0;
   c->devpts_gid = -1;
@@ -150,6 +166,11 @@ static void parse_args(int argc, char **argv, struct config *c) {
     const char *v = argv[++i];
     if (strcmp(a, "--rootfs") == 0) c->rootfs = v;
     else if (strcmp(a, "--root-fd") == 0) c->root_fd = (int)parse_num(v, a);
+    else if (strcmp(a, "--lower-fd") == 0) {
+      if (c->nlowers == MAX_LOWERS) { fprintf(stderr, "fsidmap-stage: more than %d layers\n", MAX_LOWERS); exit(2); }
+      c->lower_fds[c->nlowers++] = (int)parse_num(v, a);
+    } else if (strcmp(a, "--rw-fd") == 0) c->rw_fd = (int)parse_num(v, a);
+    else if (strcmp(a, "--cwd") == 0) c->cwd = v;
     else if (strcmp(a, "--volume") == 0) {
       char *colon = strchr(v, ':');
       if (!colon || c->nvolumes == MAX_VOLUMES) { fprintf(stderr, "fsidmap-stage: bad --volume %s\n", v); exit(2); }
@@ -192,6 +213,10 @@ static void parse_args(int argc, char **argv, struct config *c) {
     else { fprintf(stderr, "fsidmap-stage: unknown option %s\n", a); exit(2); }
   }
   if (i >= argc) { fprintf(stderr, "fsidmap-stage: no command\n"); exit(2); }
+  if ((c->nlowers > 0) != (c->rw_fd >= 0) || (c->nlowers > 0 && (!c->rootfs || c->root_fd >= 0))) {
+    fprintf(stderr, "fsidmap-stage: --lower-fd and --rw-fd go together, with --rootfs and without --root-fd\n");
+    exit(2);
+  }
   c->argv = argv + i;
 }
 
@@ -210,8 +235,148 @@ static void attach(int mount_fd, int target_fd, const char *what) {
   close(mount_fd);
 }
 
+/*
+ * An overlay rootfs is mounted only later, from inside the container's user
+ * namespace, and what it is made of must be attached in that namespace's
+ * mount table first: overlayfs clones each layer's mount privately, which
+ * the kernel allows only for a mount of the caller's own namespace (a
+ * detached mount made by host root belongs to an anonymous namespace the
+ * container's root has no capability over). A root-attached volume, too,
+ * must be attached now, as host root, for the next unshare to lock it (a
+ * read-only volume the container could remount writable is no read-only
+ * volume). So all of them wait on a small tmpfs at the rootfs directory,
+ * one entry each: "l0".. (layers, topmost first), "rw" (the writable
+ * layer's directory) and "v0".. (volumes, when with_volumes), and are found
+ * there by make_overlay and attach_overlay (mode 0711: the container's
+ * root, for whom host root's tmpfs is owned by nobody, may only pass through).
+ * Returns the tmpfs's root.
+ */
+static int stage_mounts(struct config *c, int target, int with_volumes) {
+  point("stage-mounts");
+  int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+  if (fs < 0) fail("stage-mounts", errno, "fsopen(tmpfs)");
+  if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", "711", 0) < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "64k", 0) < 0 ||
+      fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    fail("stage-mounts", errno, "tmpfs");
+  int m = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+  if (m < 0) fail("stage-mounts", errno, "fsmount(tmpfs)");
+  close(fs);
+  int dir = fcntl(m, F_DUPFD_CLOEXEC, 0);
+  if (dir < 0) fail("stage-mounts", errno, c->rootfs);
+  attach(m, target, c->rootfs);
+  char name[16];
+  for (int i = 0; i <= c->nlowers; i++) {
+    if (i < c->nlowers) snprintf(name, sizeof name, "l%d", i);
+    else snprintf(name, sizeof name, "rw");
+    if (mkdirat(dir, name, 0700) < 0) fail("stage-mounts", errno, name);
+    int t = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (t < 0) fail("stage-mounts", errno, name);
+    attach(i < c->nlowers ? c->lower_fds[i] : c->rw_fd, t, name);
+    close(t);
+  }
+  for (int i = 0; with_volumes && i < c->nvolumes; i++) {
+    struct volume *v = &c->volumes[i];
+    snprintf(name, sizeof name, "v%d", i);
+    struct stat st;
+    if (fstat(v->fd, &st) < 0) fail("stage-mounts", errno, v->dst);
+    int made = S_ISDIR(st.st_mode) ? mkdirat(dir, name, 0700) : (close(openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600)), 0);
+    if (made < 0) fail("stage-mounts", errno, v->dst);
+    int t = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (t < 0) fail("stage-mounts", errno, v->dst);
+    attach(v->fd, t, v->dst);
+    close(t);
+    v->fd = -1;
+  }
+  return dir;
+}
+
+/* A failed overlay step: the kernel's own words (the fs context's log) make the subject. */
+static void overlay_fail(int fs, const char *step, int err, const char *what) {
+  char msg[1024];
+  int n = snprintf(msg, sizeof msg, "%s", what);
+  char line[512];
+  ssize_t r;
+  while (fs >= 0 && n < (int)sizeof msg - 4 && (r = read(fs, line, sizeof line - 1)) > 0) {
+    line[r] = 0;
+    if (line[r - 1] == '\n') line[r - 1] = 0;
+    n += snprintf(msg + n, sizeof msg - (size_t)n, "; %s", line);
+  }
+  for (char *q = msg; *q; q++) if (*q == '\n') *q = ' ';
+  fail(step, err, msg);
+}
+
+/*
+ * The overlay rootfs, made as the container's root in its own user
+ * namespace: overlay then does its upper-layer work with the container's
+ * credentials, which the writable layer's idmapped mount stores at the
+ * image's ids (as host root it could store nothing there: EOVERFLOW, and a
+ * silently read-only overlay). userxattr: overlay's own xattrs are
+ * user.overlay.*, as a user namespace may set. Layers are given by their
+ * mounts' descriptors (Linux 6.13 and later), so the detached mounts need no
+ * path at all. Returns the detached overlay mount.
+ */
+static int make_overlay(struct config *c, int staging) {
+  point("overlay");
+  int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+  if (fs < 0) fail("overlay", errno, "fsopen(overlay)");
+  if (fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0) overlay_fail(fs, "overlay", errno, "userxattr");
+  char name[32];
+  for (int i = 0; i < c->nlowers; i++) {
+    snprintf(name, sizeof name, "l%d", i);
+    int l = openat(staging, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (l < 0) fail("overlay-layer", errno, name);
+    if (fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", NULL, l) < 0) overlay_fail(fs, "overlay-layer", errno, "lowerdir+");
+    close(l);
+  }
+  int up = openat(staging, "rw/upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (up < 0) fail("overlay-upper", errno, "upper");
+  int work = openat(staging, "rw/work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (work < 0) fail("overlay-upper", errno, "work");
+  if (fsconfig(fs, FSCONFIG_SET_FD, "upperdir", NULL, up) < 0) overlay_fail(fs, "overlay-upper", errno, "upperdir");
+  if (fsconfig(fs, FSCONFIG_SET_FD, "workdir", NULL, work) < 0) overlay_fail(fs, "overlay-upper", errno, "workdir");
+  close(up);
+  close(work);
+  if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) overlay_fail(fs, "overlay", errno, "create");
+  int m = fsmount(fs, FSMOUNT_CLOEXEC, 0);
+  if (m < 0) overlay_fail(fs, "overlay", errno, "fsmount");
+  /* Overlay falls back to read-only, without failing, when it cannot use the upper layer: that is an error here. */
+  struct statvfs sv;
+  if (fstatvfs(m, &sv) < 0) fail("overlay", errno, "statvfs");
+  if (sv.f_flag & ST_RDONLY) overlay_fail(fs, "overlay-readonly", EROFS, "the overlay came up read-only");
+  close(fs);
+  return m;
+}
+
+/*
+ * Host-attach mode: the overlay goes on top of the staging tmpfs (staging
+ * is its root in this mount namespace), and the staged volumes, cloned
+ * with their locks, onto their places in it. Returns the overlay's root.
+ */
+static int attach_overlay(struct config *c, int staging) {
+  int clones[MAX_VOLUMES];
+  for (int i = 0; i < c->nvolumes; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "v%d", i);
+    clones[i] = open_tree(staging, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
+    if (clones[i] < 0) fail("attach", errno, c->volumes[i].dst);
+  }
+  int m = make_overlay(c, staging);
+  int top = fcntl(m, F_DUPFD_CLOEXEC, 0);
+  if (top < 0) fail("attach", errno, c->rootfs);
+  attach(m, staging, c->rootfs);
+  close(staging);
+  for (int i = 0; i < c->nvolumes; i++) {
+    const struct volume *v = &c->volumes[i];
+    int t = open_in_root(top, v->dst, O_PATH);
+    if (t < 0) fail("open-volume-target", errno, v->dst);
+    attach(clones[i], t, v->dst);
+    close(t);
+  }
+  return top;
+}
+
 /* As host root, in a private mount namespace: the rootfs and volumes, which the next unshare locks. */
-static int attach_host_side(const struct config *c) {
+static int attach_host_side(struct config *c) {
   point("attach");
   if (unshare(CLONE_NEWNS) < 0) fail("unshare-mnt", errno, NULL);
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("make-private", errno, "/");
@@ -220,11 +385,12 @@ static int attach_host_side(const struct config *c) {
     int t = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (t < 0) fail("open-rootfs", errno, c->rootfs);
     if (c->root_fd >= 0) attach(c->root_fd, t, c->rootfs);
+    if (c->nlowers > 0) close(stage_mounts(c, t, 1));
     close(t);
     root = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (root < 0) fail("open-rootfs", errno, c->rootfs);
   }
-  for (int i = 0; i < c->nvolumes; i++) {
+  for (int i = 0; i < c->nvolumes && c->nlowers == 0; i++) {
     const struct volume *v = &c->volumes[i];
     int t = root >= 0 ? open_in_root(root, v->dst, O_PATH) : open(v->dst, O_PATH | O_CLOEXEC);
     if (t < 0) fail("open-volume-target", errno, v->dst);
@@ -257,6 +423,11 @@ static int attach_inside(struct config *c, int target) {
   point("attach");
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("make-private", errno, "/");
   int root = target;
+  if (c->nlowers > 0) {
+    int staging = stage_mounts(c, target, 0);
+    c->root_fd = make_overlay(c, staging);
+    close(staging);
+  }
   if (c->rootfs && c->root_fd >= 0) {
     /* After move_mount the mount's own descriptor is the way into it: the path above may not be searchable by this root. */
     int top = fcntl(c->root_fd, F_DUPFD_CLOEXEC, 0);
@@ -419,6 +590,12 @@ static void init_main(const struct config *c, int rootfd) {
       tcsetpgrp(0, getpid());
       sigprocmask(SIG_UNBLOCK, &ttou, NULL);
     }
+    if (c->cwd && chdir(c->cwd) < 0) {
+      /* Told apart from exec's errno by its sign. */
+      int e = -errno;
+      if (write(errpipe[1], &e, sizeof e) < 0) { /* nothing left to tell */ }
+      _exit(EXIT_SETUP);
+    }
     execvp(c->argv[0], c->argv);
     int e = errno;
     if (write(errpipe[1], &e, sizeof e) < 0) { /* nothing left to tell */ }
@@ -431,6 +608,11 @@ static void init_main(const struct config *c, int rootfd) {
   ssize_t r;
   do r = read(errpipe[0], &e, sizeof e); while (r < 0 && errno == EINTR);
   close(errpipe[0]);
+  if (r == (ssize_t)sizeof e && e < 0) {
+    say("error chdir %d %s", -e, c->cwd);
+    waitpid(cmd, NULL, 0);
+    _exit(EXIT_SETUP);
+  }
   if (r == (ssize_t)sizeof e) {
     say("error exec %d %s", e, c->argv[0]);
     waitpid(cmd, NULL, 0);
@@ -519,6 +701,7 @@ static int run_main(int argc, char **argv) {
   if (setresuid(0, 0, 0) < 0) fail("setuid", errno, "0");
   die_with_parent(parent);
   if (c.attach_inside) rootfd = attach_inside(&c, rootfd);
+  else if (c.nlowers > 0) rootfd = attach_overlay(&c, rootfd);
   sigset_t set;
   block_signals(&set);
   /* Outside the new pid namespace the terminal's foreground group is visible: is it ours? */

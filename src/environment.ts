@@ -16,6 +16,14 @@ import { fileURLToPath } from 'node:url';
 export const ENV_VARS = {
   /** The range registry: a SQLite file path or a postgres:// URL (like --db). */
   FSIDMAP_DB: 'registry',
+  /**
+   * A file holding the registry's URL (for a password that must not show in
+   * the environment or a process list): owned by the caller, mode 0600 or
+   * stricter. Used when neither --db nor FSIDMAP_DB is given.
+   */
+  FSIDMAP_DB_FILE: 'registry',
+  /** Seconds PostgreSQL may take to answer any one step before the operation fails (default 15). */
+  FSIDMAP_DB_TIMEOUT: 'registry',
   /** FULL: SQLite fsyncs every commit (default NORMAL: safe against a killed process, not a power cut). */
   FSIDMAP_SQLITE_SYNCHRONOUS: 'registry',
   /** Where persistent state goes (shift journals; the image store's root). */

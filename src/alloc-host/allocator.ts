@@ -81,6 +81,9 @@ export async function localMappedCheck(): Promise<MappedCheck> {
 }
 
 /** Releases allocations whose holder processes on this machine are gone (draining those still mapped), and frees drained ones. */
-export async function collectStale(registry: Registry, options: { realm?: string; dryRun?: boolean } = {}): Promise<GcResult> {
+export async function collectStale(
+  registry: Registry,
+  options: { realm?: string; dryRun?: boolean; deadHost?: string } = {},
+): Promise<GcResult> {
   return collectGarbage(registry, localHolderProbe(), { ...options, mapped: await localMappedCheck() });
 }

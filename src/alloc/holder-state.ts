@@ -2,7 +2,7 @@ import type { Holder } from './allocation.js';
 
 /** What garbage collection can see of this machine: its identity and the start time of a live pid. */
 export interface HolderProbe {
-  readonly local: { readonly bootId: string; readonly machineId: string };
+  readonly local: { readonly bootId: string; readonly machineId: string; readonly host?: string };
   startTimeOf(pid: number): number | undefined;
 }
 

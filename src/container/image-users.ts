@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { FsidmapError } from '../errors.js';
-import { resolveInRoot } from './in-root.js';
+import { viewOf } from './in-root.js';
+import type { RootView } from './root-view.js';
 import type { UserSpec } from './spec.js';
 
 export interface PasswdEntry {
@@ -52,7 +53,7 @@ export interface ResolvedUser {
  * its group is the same number, and it has no other groups), a name must.
  * Pure apart from reading the two files through resolveInRoot.
  */
-export function resolveUser(spec: UserSpec | undefined, root: string): ResolvedUser {
+export function resolveUser(spec: UserSpec | undefined, root: string | RootView): ResolvedUser {
   const passwd = parsePasswd(readImageFile(root, '/etc/passwd'));
   const group = parseGroup(readImageFile(root, '/etc/group'));
   const want = spec ?? { user: '0', group: null };
@@ -86,8 +87,8 @@ function checkId(id: number, what: string): void {
   if (!Number.isInteger(id) || id < 0 || id >= 4294967295) throw new FsidmapError('ERR_RUN_BAD_USER', `${what} ${id} is not a valid id`);
 }
 
-function readImageFile(root: string, path: string): string {
-  const r = resolveInRoot(root, path);
+function readImageFile(root: string | RootView, path: string): string {
+  const r = viewOf(root).resolve(path);
   if (!r || !r.stat.isFile()) return '';
   try {
     return readFileSync(r.hostPath, 'utf8');

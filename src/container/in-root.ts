@@ -1,5 +1,5 @@
-import { lstatSync, readlinkSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import type { Stats } from 'node:fs';
+import { dirView, type RootView } from './root-view.js';
 
 /**
  * Resolves path inside root as a process chrooted there would (openat2
@@ -14,42 +14,17 @@ export function resolveInRoot(
   path: string,
   options: { followLast?: boolean } = {},
 ): { hostPath: string; stat: Stats } | null {
-  const followLast = options.followLast ?? true;
-  const pending = path.split('/').filter((s) => s !== '' && s !== '.');
-  const done: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const part = pending.shift()!;
-    if (part === '..') {
-      done.pop();
-      continue;
-    }
-    const hostPath = join(root, ...done, part);
-    let st: Stats;
-    try {
-      st = lstatSync(hostPath);
-    } catch {
-      return null;
-    }
-    if (st.isSymbolicLink() && (pending.length > 0 || followLast)) {
-      if (++links > 40) return null; // ELOOP
-      const target = readlinkSync(hostPath);
-      if (target.startsWith('/')) done.length = 0;
-      pending.unshift(...target.split('/').filter((s) => s !== '' && s !== '.'));
-      continue;
-    }
-    done.push(part);
-  }
-  const hostPath = join(root, ...done);
-  try {
-    return { hostPath, stat: lstatSync(hostPath) };
-  } catch {
-    return null;
-  }
+  return dirView(root).resolve(path, options);
+}
+
+/** A rootfs directory or a view of one (an image's layers). */
+export function viewOf(root: string | RootView): RootView {
+  return typeof root === 'string' ? dirView(root) : root;
 }
 
 /** execvp's search, inside root: CMD with a slash as is, otherwise each PATH entry. */
-export function findCommand(root: string, command: string, path: string): string | null {
+export function findCommand(root: string | RootView, command: string, path: string): string | null {
+  const view = viewOf(root);
   const candidates = command.includes('/')
     ? [command]
     : path
@@ -57,7 +32,7 @@ export function findCommand(root: string, command: string, path: string): string
         .filter((d) => d !== '')
         .map((d) => `${d}/${command}`);
   for (const c of candidates) {
-    const r = resolveInRoot(root, c.startsWith('/') ? c : `/${c}`);
+    const r = view.resolve(c.startsWith('/') ? c : `/${c}`);
     if (r && r.stat.isFile() && (r.stat.mode & 0o111) !== 0) return c;
   }
   return null;

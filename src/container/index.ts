@@ -6,7 +6,7 @@
  * the caller hands in (fsidmap's own as root by default; the broker's lives
  * in src/broker, above this folder).
  */
-export type { RunSpec, MapPair, IdSource, FsSource, VolumeSpec, UserSpec } from './spec.js';
+export type { RunSpec, MapPair, IdSource, FsSource, VolumeSpec, UserSpec, ImageSpec, ImageLayer, ImageHolds } from './spec.js';
 export { parseVolumeArg, parseUserArg, checkName } from './spec.js';
 export { type Container, type StartOptions, type StdioChoice, startContainer } from './start.js';
 export { type PrivilegePort, type MountRequest, mountEach } from './privilege-port.js';
@@ -17,3 +17,7 @@ export { type RunPlan, planRun, checkInput, assertRoot } from './prepare.js';
 export { type ContainerState, listStates, readState, runDir } from './state.js';
 export { resolveInRoot, findCommand } from './in-root.js';
 export { parsePasswd, parseGroup, resolveUser } from './image-users.js';
+export { type ImageRunConfig, parseEnvEntry, parseEnvFile, commandOf } from './image-config.js';
+export { type SavedContainer, type SavedPaths, listSaved, readSaved, savedPaths, containersDir } from './saved.js';
+export { type RootView, dirView, layersView } from './root-view.js';
+export { type ContainerSummary, listContainers, removeContainer } from './containers.js';

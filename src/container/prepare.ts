@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import { FsidmapError, UsageError } from '../errors.js';
 import { formatInline, type IdMap, mountMap } from '../idmap/index.js';
 import { type CheckedMaps, checkMaps, readOwnMaps } from '../kernel/index.js';
-import { findCommand, resolveInRoot } from './in-root.js';
+import { findCommand } from './in-root.js';
+import { dirView, type RootView } from './root-view.js';
+import { commandOf, imageEnv, mergeEnv, workdirOf } from './image-config.js';
+import { imageFsidmaps, type ImageRoot } from './overlay-rootfs.js';
+import { parseUserArg } from './spec.js';
 import { checkOwners } from './owners-check.js';
 import { resolveUser, type ResolvedUser } from './image-users.js';
 import type { MapPair, RunSpec, VolumeSpec } from './spec.js';
@@ -19,8 +23,16 @@ import { assertNotKnownUnsupported } from '../host/index.js';
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface CheckedInput {
-  /** realpath of the rootfs, or null for the host's own root. */
+  /** realpath of the rootfs (with an image: where the overlay is mounted), or null for the host's own root. */
   readonly rootfs: string | null;
+  /** The image run's rootfs, or null. */
+  readonly image: ImageRoot | null;
+  /** What CMD is: the run's arguments, after the image's Entrypoint (or its Cmd). */
+  readonly command: readonly string[];
+  /** The environment over fsidmap's defaults: the image's Env, then the run's. */
+  readonly env: Readonly<Record<string, string>>;
+  /** CMD's working directory, or null for /. */
+  readonly cwd: string | null;
   readonly volumes: ReadonlyArray<VolumeSpec & { readonly hostSource: string; readonly hostTarget: string }>;
   readonly user: ResolvedUser;
 }
@@ -37,9 +49,14 @@ export function assertRoot(): void {
   }
 }
 
-export function checkInput(spec: RunSpec): CheckedInput {
-  if (spec.command.length === 0 || spec.command[0] === '') {
-    throw new UsageError('no command to run', 'put the command after --, e.g. fsidmap run --idmap 0:100000:65536 -- /bin/sh');
+export function checkInput(spec: RunSpec, image: ImageRoot | null = null): CheckedInput {
+  const config = image?.image.config ?? null;
+  const command = commandOf(config, spec.command);
+  if (command.length === 0 || command[0] === '') {
+    throw new UsageError(
+      image ? `no command: the image ${image.image.ref} has neither Entrypoint nor Cmd` : 'no command to run',
+      'put the command after --, e.g. fsidmap run --idmap 0:100000:65536 -- /bin/sh',
+    );
   }
   if (spec.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62}[A-Za-z0-9])?$/.test(spec.hostname)) {
     throw new UsageError(
@@ -47,10 +64,17 @@ export function checkInput(spec: RunSpec): CheckedInput {
       'letters, digits, "-" and ".", at most 64, starting and ending with a letter or digit',
     );
   }
+  const env = mergeEnv(imageEnv(config), spec.env ?? []);
+  const path = env.PATH ?? DEFAULT_PATH;
   let rootfs: string | null = null;
-  if (spec.rootfs !== undefined) {
+  let view: RootView | null = null;
+  if (image) {
+    rootfs = image.paths.mountpoint;
+    view = image.view;
+  } else if (spec.rootfs !== undefined) {
     rootfs = realDir(spec.rootfs, 'rootfs', 'ERR_RUN_ROOTFS_MISSING');
-    const missing = ['proc', 'dev', 'tmp'].filter((d) => !resolveInRoot(rootfs!, d)?.stat.isDirectory());
+    view = dirView(rootfs);
+    const missing = ['proc', 'dev', 'tmp'].filter((d) => !view!.resolve(d)?.stat.isDirectory());
     if (missing.length > 0) {
       throw new FsidmapError(
         'ERR_RUN_ROOTFS_INCOMPLETE',
@@ -61,15 +85,25 @@ export function checkInput(spec: RunSpec): CheckedInput {
         },
       );
     }
-    if (findCommand(rootfs, spec.command[0], DEFAULT_PATH) === null) {
-      throw new FsidmapError(
-        'ERR_RUN_CMD_NOT_FOUND',
-        `${spec.command[0]}: no such executable in the rootfs ${rootfs}${spec.command[0].includes('/') ? '' : ` (searched ${DEFAULT_PATH})`}`,
-        {
-          context: { command: spec.command[0], rootfs },
-          hint: 'give a command the image has, by its path inside the image',
-        },
-      );
+  }
+  if (view !== null && findCommand(view, command[0], path) === null) {
+    throw new FsidmapError(
+      'ERR_RUN_CMD_NOT_FOUND',
+      `${command[0]}: no such executable in ${image ? view.description : `the rootfs ${rootfs}`}${command[0].includes('/') ? '' : ` (searched ${path})`}`,
+      {
+        context: { command: command[0], rootfs },
+        hint: 'give a command the image has, by its path inside the image',
+      },
+    );
+  }
+  const cwd = image || spec.workdir !== undefined ? workdirOf(config, spec.workdir) : null;
+  if (cwd !== null && cwd !== '/') {
+    const found = view === null ? statOrNull(cwd) : (view.resolve(cwd)?.stat ?? null);
+    if (!found?.isDirectory()) {
+      throw new FsidmapError('ERR_RUN_WORKDIR_MISSING', `the working directory ${cwd} is not a directory in the container`, {
+        context: { workdir: cwd },
+        hint: 'give --workdir a directory the image has',
+      });
     }
   }
   // The stage's fixed tables (native/fsidmap-stage.c).
@@ -82,7 +116,7 @@ export function checkInput(spec: RunSpec): CheckedInput {
     if (v.target === '/' || /^\/(proc|dev|tmp)(\/|$)/.test(v.target)) {
       throw new UsageError(`volume DST ${v.target} is where fsidmap mounts proc, /dev or /tmp`, 'mount the volume somewhere else');
     }
-    const inside = rootfs === null ? statOrNull(v.target) : (resolveInRoot(rootfs, v.target)?.stat ?? null);
+    const inside = view === null ? statOrNull(v.target) : (view.resolve(v.target)?.stat ?? null);
     if (inside === null) {
       throw new FsidmapError(
         'ERR_RUN_VOLUME_TARGET_MISSING',
@@ -102,10 +136,11 @@ export function checkInput(spec: RunSpec): CheckedInput {
     }
     return { ...v, hostSource, hostTarget: rootfs === null ? v.target : join(rootfs, v.target) };
   });
-  const user = resolveUser(spec.user, rootfs ?? '/');
+  const userSpec = spec.user ?? (config?.User ? parseUserArg(config.User) : undefined);
+  const user = resolveUser(userSpec, view ?? '/');
   if (user.groups.length > 1024)
     throw new FsidmapError('ERR_RUN_BAD_USER', `the user has ${user.groups.length} groups in the image; fsidmap passes at most 1024`);
-  return { rootfs, volumes, user };
+  return { rootfs, image, command, env, cwd, volumes, user };
 }
 
 /** What the stage is told to do, all maps resolved and checked. */
@@ -155,7 +190,11 @@ export function planRun(input: CheckedInput, idmaps: MapPair, fsidmaps: MapPair 
     return m;
   };
   let rootfsMaps: CheckedMaps | null = null;
-  if (input.rootfs !== null) {
+  if (input.image !== null) {
+    // The layers and the writable layer are stored at the image's ids: one mount map for them all.
+    for (const l of input.image.layers) assertNotKnownUnsupported(l);
+    rootfsMaps = mounts(imageFsidmaps(idmaps), 'image layers');
+  } else if (input.rootfs !== null) {
     // The support cache answers now, before anything is made, when this filesystem was seen before.
     if (fsidmaps) assertNotKnownUnsupported(input.rootfs);
     rootfsMaps = mounts(fsidmaps, 'rootfs');

@@ -1,5 +1,6 @@
 import { UsageError } from '../errors.js';
 import type { RangeRegistry } from './ranges.js';
+import type { ImageRunConfig } from './image-config.js';
 
 export type { MapPair } from './map-pair.js';
 import type { MapPair } from './map-pair.js';
@@ -27,6 +28,33 @@ export interface VolumeSpec {
   readonly fsidmap: MapPair | null;
 }
 
+/** One layer of an image: its diff id and its unpacked directory (owners as the tar said, whiteouts in overlayfs form). */
+export interface ImageLayer {
+  readonly diffId: string;
+  readonly path: string;
+}
+
+/** An image to run (what the image store resolves a reference to). */
+export interface ImageSpec {
+  /** As the user named it (NAME:TAG), for messages and `container list`. */
+  readonly ref: string;
+  /** The manifest's digest: a container restarts only on the image it was made from. */
+  readonly digest: string;
+  readonly config: ImageRunConfig;
+  /** Lowest first, as in the manifest. */
+  readonly layers: readonly ImageLayer[];
+}
+
+/**
+ * Who keeps an image's layers from being removed while a container uses
+ * them: the image store, through the CLI (container/ does not reach the
+ * store). hold when a container is made, release when it is removed.
+ */
+export interface ImageHolds {
+  hold(container: string, image: ImageSpec): Promise<void>;
+  release(container: string, image: ImageSpec): Promise<void>;
+}
+
 /** --user: numbers, or names looked up in the image's /etc/passwd and /etc/group. */
 export interface UserSpec {
   readonly user: string;
@@ -40,9 +68,24 @@ export interface RunSpec {
   readonly fs: FsSource;
   /** The image directory; absent: the host's own root, seen through the id maps. */
   readonly rootfs?: string;
+  /**
+   * An image of layers: the rootfs is then an overlay of them with a
+   * writable layer of the container's own, stored at the image's ids.
+   * Absent with a name whose container was kept: that container restarts.
+   */
+  readonly image?: ImageSpec;
+  /** Keep the writable layer after exit, so the name restarts on it (default: true when a name is given). */
+  readonly keep?: boolean;
+  /** KEY=VALUE pairs over the image's Env (--env-file, then --env). */
+  readonly env?: ReadonlyArray<readonly [string, string]>;
+  /** CMD's working directory (default: the image's WorkingDir, else /). */
+  readonly workdir?: string;
+  /** Told when a container made from an image is made and removed. */
+  readonly holds?: ImageHolds;
   readonly volumes?: readonly VolumeSpec[];
   readonly user?: UserSpec;
   readonly hostname?: string;
+  /** With an image: the arguments after its Entrypoint (empty: its Cmd). */
   readonly command: readonly string[];
   /** Needed for ids.kind 'allocate' and fs.kind 'registry'. */
   readonly registry?: RangeRegistry;

@@ -23,6 +23,10 @@ const input: CheckedInput = {
     { source: 'c', target: '/c', readonly: false, fsidmap: null, hostSource: '/srv/c', hostTarget: '/srv/img/c' },
   ],
   user: { uid: 1000, gid: 1000, groups: [1000, 50], name: 'alice', home: '/home/alice' },
+  image: null,
+  command: ['/bin/sh', '-c', 'id'],
+  env: {},
+  cwd: null,
 };
 const spec = { ids: { kind: 'allocate' }, fs: { kind: 'none' }, command: ['/bin/sh', '-c', 'id'], name: 'web' } as RunSpec;
 const plan = { devptsGid: 5 } as RunPlan;
@@ -33,7 +37,7 @@ const base: StageCommandInput = {
   plan,
   attach: 'host',
   hostEnv: { TERM: 'xterm' },
-  mounts: { rootfs: mount(31, '/srv/img'), volumes: [mount(32, '/srv/a'), null, mount(33, '/srv/c')] },
+  mounts: { rootfs: mount(31, '/srv/img'), layers: [], rw: null, volumes: [mount(32, '/srv/a'), null, mount(33, '/srv/c')] },
 };
 
 describe('stageCommand', () => {
@@ -58,7 +62,7 @@ describe('stageCommand', () => {
   });
 
   test("an ordinary user's port makes the stage attach inside", () => {
-    const c = stageCommand({ ...base, attach: 'inside', mounts: { rootfs: null, volumes: [null, null, null] } });
+    const c = stageCommand({ ...base, attach: 'inside', mounts: { rootfs: null, layers: [], rw: null, volumes: [null, null, null] } });
     assert.deepEqual(c.args.slice(0, 5), ['run', '--attach', 'inside', '--rootfs', '/srv/img']);
     assert.deepEqual(c.fds, []);
     assert.equal(c.args.filter((a) => a === '--bind-volume').length, 3);

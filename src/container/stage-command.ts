@@ -7,6 +7,9 @@ import { envValue } from '../environment.js';
 /** The mounts a port made for a plan: null where the stage bind-mounts the source itself. */
 export interface StageMounts {
   readonly rootfs: DetachedMount | null;
+  /** An image's layers, lowest first, and its writable layer's directory (holding upper/ and work/). */
+  readonly layers: readonly DetachedMount[];
+  readonly rw: DetachedMount | null;
   readonly volumes: ReadonlyArray<DetachedMount | null>;
 }
 
@@ -42,7 +45,11 @@ export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv 
   if (input.rootfs !== null) {
     args.push('--rootfs', input.rootfs);
     if (mounts.rootfs) args.push('--root-fd', String(fdOf(mounts.rootfs)));
+    // overlayfs takes its lower layers topmost first.
+    for (const l of [...mounts.layers].reverse()) args.push('--lower-fd', String(fdOf(l)));
+    if (mounts.rw) args.push('--rw-fd', String(fdOf(mounts.rw)));
   }
+  if (input.cwd !== null && input.cwd !== '/') args.push('--cwd', input.cwd);
   input.volumes.forEach((v, i) => {
     const m = mounts.volumes[i];
     if (m) args.push('--volume', `${fdOf(m)}:${v.target}`);
@@ -55,12 +62,14 @@ export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv 
   // Test hook (see native/fsidmap-stage.c): make a setup step fail or hang.
   const fault = envValue('FSIDMAP_TEST_STAGE_FAULT', hostEnv);
   if (fault) args.push('--fault', fault);
-  args.push('--stop-timeout', String(spec.stopTimeout ?? 10), '--', ...spec.command);
+  args.push('--stop-timeout', String(spec.stopTimeout ?? 10), '--', ...input.command);
   const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: u.home, HOSTNAME: hostname, container: 'fsidmap' };
   if (u.name) {
     env.USER = u.name;
     env.LOGNAME = u.name;
   }
   if (hostEnv.TERM) env.TERM = hostEnv.TERM;
+  // The image's Env and the run's --env-file/--env come last: they may set PATH, HOME, TERM.
+  Object.assign(env, input.env);
   return { args, env, fds, argv0: `fsidmap-stage:${name}` };
 }

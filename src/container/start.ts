@@ -13,6 +13,7 @@ import { abortError } from './stage-channel.js';
 import { stageCommand, type StageMounts } from './stage-command.js';
 import { type StdioChoice, StageProcess } from './stage-process.js';
 import { reserveName } from './state.js';
+import { type ImageRoot, imageRootOf, openWritableLayer } from './overlay-rootfs.js';
 
 export type { Container } from './container-handle.js';
 export type { StdioChoice } from './stage-process.js';
@@ -52,27 +53,33 @@ interface Setup {
  */
 export async function startContainer(spec: RunSpec, options: StartOptions = {}): Promise<Container> {
   const port = options.port ?? defaultPort();
-  const { input, name } = checkStart(spec);
+  const hostEnv = options.env ?? process.env;
+  const { input, name } = checkStart(spec, hostEnv);
   const setup = setupOf(options.signal);
+  let started = false;
   try {
     setup.checkAbort();
     const early = planExplicit(spec, input);
-    const state = reserveName({ name, stagePid: null, initPid: null, rootfs: input.rootfs, uidMap: '', gidMap: '' });
+    const state = reserveName({ name, stagePid: null, initPid: null, rootfs: input.rootfs, uidMap: '', gidMap: '' }, hostEnv);
     setup.cleanup.push('state file', () => state.release());
+    const layer = input.image ? await openWritableLayer(input.image, name, hostEnv, setup.cleanup, () => started) : null;
     const plan = early ?? (await planFromRegistry(spec, input, name, setup));
     for (const w of plan.warnings) options.onWarning?.(w);
-    state.update({ uidMap: formatCompact(plan.idmaps.uid).trim(), gidMap: formatCompact(plan.idmaps.gid).trim() });
+    const uidMap = formatCompact(plan.idmaps.uid).trim(),
+      gidMap = formatCompact(plan.idmaps.gid).trim();
+    state.update({ uidMap, gidMap });
     const mounts = await makeMounts(port, input, plan, setup);
-    const hostEnv = options.env ?? process.env;
     const command = stageCommand({ spec, name, input, plan, mounts, attach: port.attach, hostEnv });
     const stage = StageProcess.spawn(command, options.stdio ?? ['inherit', 'inherit', 'inherit'], hostEnv, setup.cleanup);
     // The stage has its own copies of the mount fds now; ours go.
-    for (const m of [mounts.rootfs, ...mounts.volumes]) m?.close();
+    for (const m of [mounts.rootfs, ...mounts.volumes, ...mounts.layers, mounts.rw]) m?.close();
     await stage.expect('ready', setup.signal);
     await port.writeMaps(stage.pid, plan.idmaps);
     const init = await stage.go(setup.signal);
     state.update({ stagePid: stage.pid, initPid: init.pid });
     await stage.expect('running', setup.signal);
+    started = true;
+    layer?.record({ lastStartedAt: new Date().toISOString(), lastUidMap: uidMap, lastGidMap: gidMap });
     stage.closeChannel();
     return containerHandle({ name, plan, stage, init, stopTimeout: spec.stopTimeout ?? 10, cleanup: setup.cleanup });
   } catch (e) {
@@ -84,9 +91,10 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
 }
 
 /** Everything about the spec that needs no maps, and the container's name. */
-function checkStart(spec: RunSpec): { input: CheckedInput; name: string } {
-  const input = checkInput(spec);
-  return { input, name: checkName(spec.name ?? `fsidmap-${randomBytes(4).toString('hex')}`) };
+function checkStart(spec: RunSpec, hostEnv: NodeJS.ProcessEnv): { input: CheckedInput; name: string } {
+  const name = checkName(spec.name ?? `fsidmap-${randomBytes(4).toString('hex')}`);
+  const image: ImageRoot | null = imageRootOf(spec, name, hostEnv);
+  return { input: checkInput(spec, image), name };
 }
 
 function setupOf(signal: AbortSignal | undefined): Setup {
@@ -119,23 +127,47 @@ async function planFromRegistry(spec: RunSpec, input: CheckedInput, name: string
     idmaps = spec.ids.maps;
   } else {
     const reg = registry();
-    const ranges = await reg.acquireContainer(name, spec.fs.kind === 'registry' ? { fs: spec.fs.name } : {});
-    setup.cleanup.push('container allocation', () => reg.releaseContainer(name));
+    // A container made from an image owns its files at the image's ids, whatever its range: each start
+    // takes a fresh random one, under a name of its own (NAME@random), rather than the name's hash slot.
+    const allocation = input.image ? `${name}@${randomBytes(4).toString('hex')}` : name;
+    const ranges = await reg.acquireContainer(allocation, spec.fs.kind === 'registry' ? { fs: spec.fs.name } : {});
+    setup.cleanup.push('container allocation', () => reg.releaseContainer(allocation));
     idmaps = mapsOfRanges(ranges);
   }
   setup.checkAbort();
   return planRun(input, idmaps, fsidmaps);
 }
 
-/** The rootfs (when there is one) and the volumes, in one request to the port; each mount it makes is closed by cleanup too. */
+/**
+ * The rootfs (a directory, or an image's layers and the writable layer's
+ * directory) and the volumes, in one request to the port; each mount it
+ * makes is closed by cleanup too.
+ */
 async function makeMounts(port: PrivilegePort, input: CheckedInput, plan: RunPlan, setup: Setup): Promise<StageMounts> {
+  const image = input.image;
+  const root: MountRequest[] = image
+    ? [
+        ...image.layers.map((source) => ({ source, maps: plan.rootfsMaps, readonly: true })),
+        { source: image.paths.rwDir, maps: plan.rootfsMaps, readonly: false },
+      ]
+    : input.rootfs === null
+      ? []
+      : [{ source: input.rootfs, maps: plan.rootfsMaps, readonly: false }];
   const requests: MountRequest[] = [
-    ...(input.rootfs === null ? [] : [{ source: input.rootfs, maps: plan.rootfsMaps, readonly: false }]),
+    ...root,
     ...input.volumes.map((v, i) => ({ source: v.hostSource, maps: plan.volumeMaps[i], readonly: v.readonly })),
   ];
   const made = await port.mount(requests, setup.signal);
   for (const m of made) if (m) setup.cleanup.push(`detached mount of ${m.source}`, () => m.close());
   setup.checkAbort();
-  const rootfs: DetachedMount | null = input.rootfs === null ? null : made[0];
-  return { rootfs, volumes: input.rootfs === null ? made : made.slice(1) };
+  const volumes = made.slice(root.length);
+  if (image) {
+    const layers = made.slice(0, image.layers.length);
+    const rw = made[image.layers.length];
+    if (layers.some((m) => m === null) || rw === null) {
+      throw new FsidmapError('ERR_RUN_SETUP', `the ${port.kind} made no idmapped mount of the image's layers`);
+    }
+    return { rootfs: null, layers: layers as DetachedMount[], rw, volumes };
+  }
+  return { rootfs: input.rootfs === null ? null : made[0], layers: [], rw: null, volumes };
 }

@@ -29,8 +29,8 @@ export function runDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(runDirOf(env), 'containers');
 }
 
-function statePath(name: string): string {
-  return join(runDir(), `${name}.json`);
+function statePath(name: string, env: NodeJS.ProcessEnv): string {
+  return join(runDir(env), `${name}.json`);
 }
 
 export function processStart(pid: number): string | null {
@@ -47,35 +47,38 @@ export function isLive(state: Pick<ContainerState, 'pid' | 'pidStart'>): boolean
   return processStart(state.pid) === state.pidStart;
 }
 
-export function readState(name: string): ContainerState | null {
+export function readState(name: string, env: NodeJS.ProcessEnv = process.env): ContainerState | null {
   try {
-    return JSON.parse(readFileSync(statePath(name), 'utf8')) as ContainerState;
+    return JSON.parse(readFileSync(statePath(name, env), 'utf8')) as ContainerState;
   } catch {
     return null;
   }
 }
 
 /** Every state file whose fsidmap process still runs. */
-export function listStates(): ContainerState[] {
+export function listStates(env: NodeJS.ProcessEnv = process.env): ContainerState[] {
   let names: string[];
   try {
-    names = readdirSync(runDir());
+    names = readdirSync(runDir(env));
   } catch {
     return [];
   }
   return names
     .filter((n) => n.endsWith('.json'))
-    .map((n) => readState(n.slice(0, -5)))
+    .map((n) => readState(n.slice(0, -5), env))
     .filter((s): s is ContainerState => s !== null && isLive(s));
 }
 
 /** Reserves name for this process, or throws ERR_NAME_IN_USE. Returns the function that releases it. */
-export function reserveName(initial: Omit<ContainerState, 'pid' | 'pidStart' | 'startedAt'>): {
+export function reserveName(
+  initial: Omit<ContainerState, 'pid' | 'pidStart' | 'startedAt'>,
+  env: NodeJS.ProcessEnv = process.env,
+): {
   update(patch: Partial<ContainerState>): void;
   release(): void;
 } {
-  mkdirSync(runDir(), { recursive: true, mode: 0o755 });
-  const path = statePath(initial.name);
+  mkdirSync(runDir(env), { recursive: true, mode: 0o755 });
+  const path = statePath(initial.name, env);
   let state: ContainerState = {
     ...initial,
     pid: process.pid,
@@ -93,7 +96,7 @@ export function reserveName(initial: Omit<ContainerState, 'pid' | 'pidStart' | '
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const other = readState(initial.name);
+      const other = readState(initial.name, env);
       // A file that cannot be read yet is being written by a racing starter: treat it as live.
       if (other === null ? attempt >= 2 : isLive(other) || attempt >= 2) {
         throw new FsidmapError(
@@ -130,7 +133,7 @@ export function reserveName(initial: Omit<ContainerState, 'pid' | 'pidStart' | '
     release() {
       if (!held) return;
       held = false;
-      const current = readState(initial.name);
+      const current = readState(initial.name, env);
       if (current && current.pid === state.pid && current.pidStart === state.pidStart) {
         try {
           unlinkSync(path);

@@ -84,14 +84,19 @@ export interface CheckReport {
   readonly paths: HostPaths;
 }
 
-export function checkDelegation(req: CheckRequest): CheckReport {
+/** The host's files with the paths a request names: a named file that is missing is an error, a default one is not. */
+function loadRequested(given: Partial<HostPaths>): { paths: HostPaths; delegation: Delegation } {
   const explicit = Object.fromEntries(
-    Object.entries(req.paths ?? {})
+    Object.entries(given)
       .filter(([, v]) => v !== undefined)
       .map(([k]) => [k, true]),
   );
-  const paths = hostPaths(req.paths ?? {});
-  const d = loadDelegation(paths, explicit);
+  const paths = hostPaths(given);
+  return { paths, delegation: loadDelegation(paths, explicit) };
+}
+
+export function checkDelegation(req: CheckRequest): CheckReport {
+  const { paths, delegation: d } = loadRequested(req.paths ?? {});
   const user = d.accounts.findUser(req.user);
   const numeric = /^\d+$/.test(req.user) && Number(req.user) < 4294967295;
   if (!user && !numeric) {
@@ -172,13 +177,7 @@ export interface AuditRequest {
 }
 
 export function auditHost(req: AuditRequest = {}): AuditReport & { readonly paths: HostPaths } {
-  const explicit = Object.fromEntries(
-    Object.entries(req.paths ?? {})
-      .filter(([, v]) => v !== undefined)
-      .map(([k]) => [k, true]),
-  );
-  const paths = hostPaths(req.paths ?? {});
-  const d = loadDelegation(paths, explicit);
+  const { paths, delegation: d } = loadRequested(req.paths ?? {});
   const file = (r: SubidFileRead) => ({
     path: r.path,
     state: r.state,

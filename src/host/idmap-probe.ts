@@ -24,9 +24,11 @@ export async function probeIdmapSupport(path: string): Promise<IdmapSupport> {
   try {
     const m = await makeDetachedMount(path, { maps: { uid: PROBE_MAP, gid: PROBE_MAP } });
     m.close();
+    recordIdmapSupport(path, null);
     return { ...base, supported: true, error: null };
   } catch (e) {
     if (!(e instanceof FsidmapError)) throw e;
+    recordIdmapSupport(path, e);
     return { ...base, supported: false, error: e };
   }
 }

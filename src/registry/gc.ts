@@ -1,11 +1,17 @@
 import { type Allocation, DEFAULT_REALM, type HolderProbe, holderState } from '../alloc/index.js';
-import { isFsidmapError } from '../errors.js';
+import { FsidmapError, isFsidmapError } from '../errors.js';
 import type { MappedCheck, Registry } from './contract.js';
 
 export interface GcOptions {
   readonly realm?: string;
   /** Report what would be released without releasing it. */
   readonly dryRun?: boolean;
+  /**
+   * A machine declared dead by the operator (its machine id or host name):
+   * its holders are treated as gone, whatever this host sees. Nothing else
+   * ever releases another machine's allocations.
+   */
+  readonly deadHost?: string;
   /** This machine's census: stale ranges still mapped drain instead, and drained ones are freed. */
   readonly mapped?: MappedCheck;
 }
@@ -39,13 +45,21 @@ function depth(a: Allocation, byName: Map<string, Allocation>): number {
  */
 export async function collectGarbage(registry: Registry, probe: HolderProbe, options: GcOptions = {}): Promise<GcResult> {
   const realm = options.realm ?? DEFAULT_REALM;
+  const dead = options.deadHost;
+  if (dead !== undefined && (dead === probe.local.machineId || dead === probe.local.host)) {
+    throw new FsidmapError('ERR_USAGE', `--dead-host ${dead} names this machine`, {
+      hint: "run plain fsidmap gc here: it judges this machine's holders itself; --dead-host is for a machine that is gone",
+      context: { deadHost: dead },
+    });
+  }
   const all = await registry.list({ realm });
   const byName = new Map(all.map((a) => [a.name, a]));
   let elsewhere = 0;
   const stale: Allocation[] = [];
   for (const a of all) {
     if (!a.holder) continue;
-    const state = holderState(a.holder, probe);
+    let state = holderState(a.holder, probe);
+    if (state === 'elsewhere' && dead !== undefined && (a.holder.machineId === dead || a.holder.host === dead)) state = 'gone';
     if (state === 'elsewhere') elsewhere++;
     else if (state === 'gone') stale.push(a);
   }

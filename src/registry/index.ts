@@ -15,7 +15,8 @@ export type {
   Released,
   ReapResult,
 } from './contract.js';
-export { openRegistry, defaultRegistryPath, isPostgresUrl, type OpenOptions } from './open.js';
+export { openRegistry, defaultRegistryPath, isPostgresUrl, readUrlFile, type OpenOptions } from './open.js';
+export { hostRoleGrants } from './postgres-roles.js';
 export { StoreRegistry } from './registry.js';
 export { SqliteStore, type SqliteOptions } from './sqlite.js';
 export { SqliteReadStore } from './sqlite-read.js';

@@ -1,4 +1,5 @@
-import { UsageError } from '../errors.js';
+import { lstatSync, readFileSync } from 'node:fs';
+import { FsidmapError, UsageError } from '../errors.js';
 import type { Registry } from './contract.js';
 import type { Migration } from './migrations/migration.js';
 import { StoreRegistry } from './registry.js';
@@ -33,17 +34,56 @@ export function isPostgresUrl(spec: string): boolean {
  */
 export { defaultRegistryPath };
 
-/** Opens the registry named by --db, FSIDMAP_DB, or the default location (creating and migrating it as needed). */
+function urlFileError(path: string, why: string, hint: string): FsidmapError {
+  return new FsidmapError('ERR_DB_URL_FILE', `FSIDMAP_DB_FILE ${path}: ${why}`, { hint, context: { path } });
+}
+
+/**
+ * The URL in FSIDMAP_DB_FILE. It may hold a password, so it must be a
+ * regular file (not a symlink) owned by the caller and unreadable by
+ * anyone else; anything looser is refused before any connection is made.
+ */
+export function readUrlFile(path: string, euid = process.geteuid?.() ?? 0): string {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (e) {
+    throw urlFileError(path, `cannot read it (${(e as NodeJS.ErrnoException).code})`, 'write the registry URL into it, mode 0600');
+  }
+  if (!st.isFile()) throw urlFileError(path, 'is not a regular file', 'point FSIDMAP_DB_FILE at the file itself, not a link');
+  if (st.uid !== euid) throw urlFileError(path, `is owned by uid ${st.uid}, not ${euid}`, `chown ${euid} ${path}`);
+  if ((st.mode & 0o077) !== 0) {
+    throw urlFileError(path, `has mode ${(st.mode & 0o777).toString(8)}: others may read the password`, `chmod 600 ${path}`);
+  }
+  const url = readFileSync(path, 'utf8').trim();
+  if (url === '' || url.includes('\n'))
+    throw urlFileError(path, 'must hold exactly one line, the registry URL', 'write one postgres:// URL');
+  return url;
+}
+
+function timeoutOf(env: NodeJS.ProcessEnv): number | undefined {
+  const v = envValue('FSIDMAP_DB_TIMEOUT', env);
+  if (v === undefined) return undefined;
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) {
+    throw new UsageError(`FSIDMAP_DB_TIMEOUT must be a positive number of seconds, got "${v}"`, 'e.g. FSIDMAP_DB_TIMEOUT=15');
+  }
+  return Math.round(Number(v) * 1000);
+}
+
+/** Opens the registry named by --db, FSIDMAP_DB, FSIDMAP_DB_FILE, or the default location (creating and migrating it as needed). */
 export async function openRegistry(options: OpenOptions = {}): Promise<Registry> {
   const env = options.env ?? process.env;
-  const spec = options.db ?? envValue('FSIDMAP_DB', env);
+  const file = envValue('FSIDMAP_DB_FILE', env);
+  const spec = options.db ?? envValue('FSIDMAP_DB', env) ?? (file !== undefined ? readUrlFile(file, options.euid) : undefined);
   if (spec !== undefined && spec.trim() === '') throw new UsageError('--db must not be empty', 'give a file path or a postgres:// URL');
   if (spec !== undefined && isPostgresUrl(spec)) {
     // pg is loaded only when a URL asks for it: it costs ~60 ms of start-up every SQLite user would pay.
     const { PostgresStore } = await import('./postgres.js');
+    const timeoutMs = timeoutOf(env);
     return new StoreRegistry(
       await PostgresStore.open({
         url: spec,
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
         ...(options.migrations ? { migrations: options.migrations } : {}),
         ...(options.readOnly ? { readOnly: true } : {}),
       }),

@@ -12,6 +12,14 @@ export interface PostgresOptions {
   /** postgres://user:password@host:port/database */
   readonly url: string;
   readonly connectTimeoutMs?: number;
+  /**
+   * The bound on every round trip and every wait of one statement (default
+   * 15000): the client gives up on a silent server (a cut link drops packets,
+   * it refuses nothing), the server gives up waiting for a scope's lock, and
+   * the server ends a session left idle inside a transaction for longer, so
+   * a host cut off while holding a scope's lock frees it for the others.
+   */
+  readonly timeoutMs?: number;
   /** Attempts of one write transaction before a conflict is reported (default 30). */
   readonly maxAttempts?: number;
   readonly migrations?: readonly Migration[];
@@ -26,6 +34,8 @@ export interface PostgresOptions {
 /** pg_advisory_xact_lock key serialising migrations ("fsidmap" in ASCII). */
 const MIGRATION_LOCK = '28837344118137200';
 
+const DEFAULT_TIMEOUT_MS = 15000;
+
 /**
  * SQLSTATEs after which the whole transaction is run again: serialization
  * failure, deadlock, and the constraint races of two hosts deciding at once
@@ -33,6 +43,18 @@ const MIGRATION_LOCK = '28837344118137200';
  * key: the referenced image went away). The retry re-reads and decides anew.
  */
 const RETRYABLE = new Set(['40001', '40P01', '23P01', '23505', '23503']);
+
+/** Node's codes for a server certificate that sslmode=verify-full (or verify-ca) refuses. */
+const TLS_FAILURES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+]);
 
 /** The password part of a URL is never printed. */
 export function redactUrl(url: string): string {
@@ -49,6 +71,13 @@ function mapError(e: unknown, location: string): unknown {
   if (e instanceof FsidmapError || !(e instanceof Error)) return e;
   const code = (e as { code?: string }).code ?? '';
   const context = { location, sqlstate: code || null };
+  if (TLS_FAILURES.has(code) || code.startsWith('ERR_TLS') || /does not support SSL/.test(e.message)) {
+    return new FsidmapError('ERR_DB_TLS', `the registry at ${location} failed TLS verification: ${e.message}`, {
+      cause: e,
+      context,
+      hint: "check sslrootcert in the URL names the CA that signed the server's certificate and that the host in the URL is in the certificate; the server needs ssl=on",
+    });
+  }
   const unreachable = [
     'ECONNREFUSED',
     'ENOTFOUND',
@@ -65,7 +94,14 @@ function mapError(e: unknown, location: string): unknown {
     return new FsidmapError('ERR_DB_UNREACHABLE', `cannot reach the registry at ${location}: ${e.message}`, {
       cause: e,
       context,
-      hint: 'check that PostgreSQL runs there, the database exists and the URL (--db or FSIDMAP_DB) is right',
+      hint: 'check that PostgreSQL runs there and this host can reach it, that the database exists and the URL (--db, FSIDMAP_DB or FSIDMAP_DB_FILE) is right, then try again: alloc of the same name is safe to repeat',
+    });
+  }
+  if (code === '55P03' || code === '57014') {
+    return new FsidmapError('ERR_DB_BUSY', `the registry at ${location} did not answer in time: ${e.message}`, {
+      cause: e,
+      context,
+      hint: 'another host holds the lock or the server is overloaded; try again (FSIDMAP_DB_TIMEOUT sets the bound, in seconds)',
     });
   }
   if (code.startsWith('28')) {
@@ -79,7 +115,7 @@ function mapError(e: unknown, location: string): unknown {
     return new FsidmapError('ERR_DB_DENIED', `the registry at ${location} denied access: ${e.message}`, {
       cause: e,
       context,
-      hint: "the database user needs CREATE on the schema (first use) and SELECT/INSERT/UPDATE/DELETE on fsidmap's tables",
+      hint: "a host's role needs the grants of docs/multihost.md (hostRoleGrants); migrations need the owner's role: run fsidmap alloc once with the owner's URL after an upgrade",
     });
   }
   if (code === '23P01') {
@@ -203,80 +239,175 @@ class PostgresTx implements StoreTx {
  */
 export class PostgresStore implements Store {
   private readonly mutex = new Mutex();
-  private readonly tx: PostgresTx;
+  private client: pg.Client;
+  private tx: PostgresTx;
+  /** The connection was lost (server restarted, link cut, timeout): the next operation connects anew. */
+  private broken = false;
 
   private constructor(
-    private readonly client: pg.Client,
+    client: pg.Client,
+    private readonly options: PostgresOptions,
     readonly info: RegistryInfo,
     private readonly maxAttempts: number,
   ) {
+    this.client = this.watch(client);
     this.tx = new PostgresTx(client);
+  }
+
+  private watch(client: pg.Client): pg.Client {
+    // A dropped connection emits 'error' (and 'end') on the client; without a listener Node would crash the process.
+    const lost = (): void => {
+      if (this.client === client) this.broken = true;
+    };
+    client.removeAllListeners('error');
+    client.on('error', lost);
+    client.on('end', lost);
+    return client;
   }
 
   static async open(options: PostgresOptions): Promise<PostgresStore> {
     const location = redactUrl(options.url);
-    const client = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: options.connectTimeoutMs ?? 10000 });
-    // A dropped connection emits 'error' on the client; without a listener Node would crash the process.
-    client.on('error', () => {});
+    const client = await PostgresStore.connect(options, location);
     try {
-      await client.connect();
       const migrations = options.migrations ?? postgresMigrations;
       if (options.readOnly) {
-        await client.query('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY');
         const version = await PostgresStore.checkSchema(client, location, latestVersion(migrations));
-        return new PostgresStore(client, { store: 'postgres', location, schemaVersion: version, readOnly: true }, 1);
+        return new PostgresStore(client, options, { store: 'postgres', location, schemaVersion: version, readOnly: true }, 1);
       }
       const version = await PostgresStore.migrate(client, location, migrations);
-      return new PostgresStore(client, { store: 'postgres', location, schemaVersion: version, readOnly: false }, options.maxAttempts ?? 30);
+      return new PostgresStore(
+        client,
+        options,
+        { store: 'postgres', location, schemaVersion: version, readOnly: false },
+        options.maxAttempts ?? 30,
+      );
     } catch (e) {
       await client.end().catch(() => {});
       throw mapError(e, location);
     }
   }
 
-  private static async checkSchema(c: pg.Client, location: string, latest: number): Promise<number> {
-    let version: number;
+  private static async connect(options: PostgresOptions, location: string): Promise<pg.Client> {
+    const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const client = new pg.Client({
+      connectionString: options.url,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? timeout,
+      query_timeout: timeout,
+      statement_timeout: timeout,
+      // Longer than the idle bound, so a waiter outlasts a holder that went silent and gets the lock.
+      lock_timeout: 2 * timeout,
+      idle_in_transaction_session_timeout: timeout,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: Math.min(timeout, 10000),
+    });
+    client.on('error', () => {});
     try {
-      version = Number((await c.query('SELECT coalesce(max(version), 0) AS v FROM fsidmap_schema')).rows[0].v);
+      await client.connect();
+      if (options.readOnly) await client.query('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY');
+      return client;
     } catch (e) {
-      if ((e as { code?: string }).code !== '42P01') throw e;
+      await client.end().catch(() => {});
+      throw mapError(e, location);
+    }
+  }
+
+  /** The live connection, made anew after one was lost (the schema was checked by open()). */
+  private async connection(): Promise<pg.Client> {
+    if (!this.broken) return this.client;
+    const old = this.client;
+    old.end().catch(() => {});
+    const client = await PostgresStore.connect(this.options, this.info.location);
+    this.client = this.watch(client);
+    this.tx = new PostgresTx(client);
+    this.broken = false;
+    return client;
+  }
+
+  /** Maps the error, and marks the connection lost when it says the server is out of reach. */
+  private failed(e: unknown): unknown {
+    const mapped = mapError(e, this.info.location);
+    if (mapped instanceof FsidmapError && mapped.code === 'ERR_DB_UNREACHABLE') this.broken = true;
+    return mapped;
+  }
+
+  /** The registry's schema version, or undefined when the database holds no schema table. */
+  private static async versionOf(c: pg.Client): Promise<number | undefined> {
+    try {
+      return Number((await c.query('SELECT coalesce(max(version), 0) AS v FROM fsidmap_schema')).rows[0].v);
+    } catch (e) {
+      if ((e as { code?: string }).code === '42P01') return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * A registry newer than this fsidmap is written only when every newer
+   * migration said writers of this version may go on (writers_from): an
+   * upgrade across hosts migrates once and the others keep allocating until
+   * they are upgraded. Without that column or with a higher value, refused.
+   */
+  private static async refuseNewer(c: pg.Client, location: string, version: number, latest: number): Promise<void> {
+    let oldest: number | undefined;
+    try {
+      const r = await c.query('SELECT max(coalesce(writers_from, version)) AS w FROM fsidmap_schema WHERE version > $1', [latest]);
+      oldest = Number(r.rows[0].w);
+    } catch (e) {
+      if ((e as { code?: string }).code !== '42703') throw e;
+    }
+    if (oldest !== undefined && oldest <= latest) return;
+    throw new FsidmapError('ERR_DB_SCHEMA', `registry ${location} has schema version ${version}; this fsidmap knows up to ${latest}`, {
+      hint: 'upgrade fsidmap on this host; a newer schema that older versions may not write refuses them',
+      context: { version, latest, writersFrom: oldest ?? version },
+    });
+  }
+
+  private static async checkSchema(c: pg.Client, location: string, latest: number): Promise<number> {
+    const version = await PostgresStore.versionOf(c);
+    if (version === undefined) {
       throw new FsidmapError('ERR_DB_INVALID', `${location} holds no fsidmap registry (no schema table)`, {
-        cause: e,
         hint: 'check the database name in the URL; fsidmap alloc creates the registry',
         context: { location },
       });
     }
-    if (version !== latest) {
+    if (version < latest) {
       throw new FsidmapError('ERR_DB_SCHEMA', `registry ${location} has schema version ${version}; this fsidmap reads version ${latest}`, {
-        hint: version < latest ? 'any fsidmap command that writes (alloc, release, gc) migrates it' : 'upgrade fsidmap',
+        hint: 'any fsidmap command that writes (alloc, release, gc) migrates it',
         context: { version, latest },
       });
     }
+    if (version > latest) await PostgresStore.refuseNewer(c, location, version, latest);
     return version;
   }
 
   private static async migrate(c: pg.Client, location: string, migrations: readonly Migration[]): Promise<number> {
     checkMigrations(migrations);
+    const latest = latestVersion(migrations);
+    // Up to date (the usual case): no lock and no DDL, so a host's role needs no CREATE (docs/multihost.md).
+    const seen = await PostgresStore.versionOf(c);
+    if (seen !== undefined && seen >= latest) {
+      if (seen > latest) await PostgresStore.refuseNewer(c, location, seen, latest);
+      return seen;
+    }
     await c.query('BEGIN');
     try {
       await c.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
       await c.query(
         'CREATE TABLE IF NOT EXISTS fsidmap_schema (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL)',
       );
+      // The oldest fsidmap version that may still write the registry after this migration (see refuseNewer).
+      await c.query('ALTER TABLE fsidmap_schema ADD COLUMN IF NOT EXISTS writers_from integer');
       const current = Number((await c.query('SELECT coalesce(max(version), 0) AS v FROM fsidmap_schema')).rows[0].v);
-      const latest = latestVersion(migrations);
-      if (current > latest) {
-        throw new FsidmapError('ERR_DB_SCHEMA', `registry ${location} has schema version ${current}; this fsidmap knows up to ${latest}`, {
-          hint: 'upgrade fsidmap; older versions must not write a newer registry',
-          context: { current, latest },
-        });
-      }
+      if (current > latest) await PostgresStore.refuseNewer(c, location, current, latest);
       for (const m of migrations.filter((m) => m.version > current)) {
         await c.query(m.sql);
-        await c.query('INSERT INTO fsidmap_schema (version, description, applied_at) VALUES ($1, $2, now())', [m.version, m.description]);
+        await c.query('INSERT INTO fsidmap_schema (version, description, applied_at, writers_from) VALUES ($1, $2, now(), $3)', [
+          m.version,
+          m.description,
+          m.writersFrom ?? m.version,
+        ]);
       }
       await c.query('COMMIT');
-      return latest;
+      return Math.max(current, latest);
     } catch (e) {
       await c.query('ROLLBACK').catch(() => {});
       throw e;
@@ -287,20 +418,24 @@ export class PostgresStore implements Store {
     if (this.info.readOnly) return Promise.reject(readOnlyError(this.info.location));
     return this.mutex.run(async () => {
       for (let attempt = 1; ; attempt++) {
+        let client: pg.Client | undefined;
         try {
-          await this.client.query('BEGIN');
+          client = await this.connection();
+          await client.query('BEGIN');
           const result = await fn(this.tx);
-          await this.client.query('COMMIT');
+          await client.query('COMMIT');
           return result;
         } catch (e) {
-          await this.client.query('ROLLBACK').catch(() => {});
+          const mapped = this.failed(e);
+          // On a lost connection the server rolls back by itself; a ROLLBACK would only wait out the timeout.
+          if (client && !this.broken) await client.query('ROLLBACK').catch(() => {});
           const code = (e as { code?: string }).code ?? '';
           if (RETRYABLE.has(code) && attempt < this.maxAttempts) {
             // Jittered backoff so racing hosts do not collide again in lockstep.
             await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
             continue;
           }
-          throw mapError(e, this.info.location);
+          throw mapped;
         }
       }
     });
@@ -309,9 +444,9 @@ export class PostgresStore implements Store {
   private read(sql: string, params: unknown[]): Promise<AllocationRow[]> {
     return this.mutex.run(async () => {
       try {
-        return ((await this.client.query(sql, params)).rows as RawRow[]).map(fromRaw);
+        return ((await (await this.connection()).query(sql, params)).rows as RawRow[]).map(fromRaw);
       } catch (e) {
-        throw mapError(e, this.info.location);
+        throw this.failed(e);
       }
     });
   }
@@ -361,13 +496,15 @@ export class PostgresStore implements Store {
   async changeStamp(): Promise<string> {
     return this.mutex.run(async () => {
       try {
-        const r = await this.client.query(`SELECT (SELECT coalesce(sum(generation), 0) FROM scopes) AS g,
+        const r = await (
+          await this.connection()
+        ).query(`SELECT (SELECT coalesce(sum(generation), 0) FROM scopes) AS g,
           count(holder_pid) AS n, coalesce(sum(holder_pid), 0) AS p, coalesce(sum(holder_start), 0) AS s,
           count(released_at) AS d, coalesce(sum(id) FILTER (WHERE released_at IS NOT NULL), 0) AS di FROM allocations`);
         const { g, n, p, s, d, di } = r.rows[0];
         return `postgres:${g}:${n}:${p}:${s}:${d}:${di}`;
       } catch (e) {
-        throw mapError(e, this.info.location);
+        throw this.failed(e);
       }
     });
   }

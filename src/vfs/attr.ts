@@ -87,8 +87,7 @@ export interface AttrResult {
  * chown_ok, chgrp_ok, the chmod owner check (with the setgid strip) and the
  * explicit-times owner check; then the change is applied.
  */
-function notifyChange(task: Task, mount: Mount, inode: Inode, ia: Iattr, t: Trace, what: string): Outcome<AttrResult> {
-  const cred = task.cred;
+function notifyChange(cred: Cred, mount: Mount, inode: Inode, ia: Iattr, t: Trace, what: string): Outcome<AttrResult> {
   const view = fsViewOf(inode.sb);
   const fsUserns = inode.sb.userNs;
   if (ia.touch) {
@@ -175,8 +174,13 @@ export function chown(vfs: Vfs, task: Task, path: string, uid: number, gid: numb
   const t = new Trace();
   const at = resolve(vfs, task, path, t);
   if ('ok' in at) return at;
-  const view = fsViewOf(at.inode.sb);
-  const ns = task.cred.userNs;
+  return chownInode(task.cred, at.mount, at.inode, uid, gid, t);
+}
+
+/** chown_common on an inode already looked up (explain judges inodes it never walks to). Changes `inode` on success. */
+export function chownInode(cred: Cred, mount: Mount, inode: Inode, uid: number, gid: number, t: Trace = new Trace()): Outcome<AttrResult> {
+  const view = fsViewOf(inode.sb);
+  const ns = cred.userNs;
   const ia: Iattr = {};
   if (uid !== -1) {
     const k = view.make(ns, 'uid', uid);
@@ -188,11 +192,11 @@ export function chown(vfs: Vfs, task: Task, path: string, uid: number, gid: numb
     if (k === undefined) return failure(t, 'EINVAL', 'chown_common', `gid ${gid} is not mapped in ${ns.name}'s ${view.mapName(ns, 'gid')}`);
     ia.vfsgid = k;
   }
-  if (!at.inode.isDir) {
+  if (!inode.isDir) {
     ia.killSuid = true;
-    ia.killSgid = shouldDropSgid(task.cred, at.mount, at.inode);
+    ia.killSgid = shouldDropSgid(cred, mount, inode);
   }
-  return notifyChange(task, at.mount, at.inode, ia, t, `chown ${uid}:${gid}`);
+  return notifyChange(cred, mount, inode, ia, t, `chown ${uid}:${gid}`);
 }
 
 /** chmod(2) → chmod_common: only the owner or CAP_FOWNER (over a mapped owner); setgid needs the group or CAP_FSETID. */
@@ -200,7 +204,7 @@ export function chmod(vfs: Vfs, task: Task, path: string, mode: number): Outcome
   const t = new Trace();
   const at = resolve(vfs, task, path, t);
   if ('ok' in at) return at;
-  return notifyChange(task, at.mount, at.inode, { mode: mode & S_IALLUGO }, t, `chmod ${octal(mode & S_IALLUGO)}`);
+  return notifyChange(task.cred, at.mount, at.inode, { mode: mode & S_IALLUGO }, t, `chmod ${octal(mode & S_IALLUGO)}`);
 }
 
 /** utimensat(2): `now` (times NULL: owner, or write access) or `set` (explicit times: owner or CAP_FOWNER). */
@@ -208,5 +212,5 @@ export function utimes(vfs: Vfs, task: Task, path: string, how: 'now' | 'set'): 
   const t = new Trace();
   const at = resolve(vfs, task, path, t);
   if ('ok' in at) return at;
-  return notifyChange(task, at.mount, at.inode, how === 'now' ? { touch: true } : { timesSet: true }, t, `utimes ${how}`);
+  return notifyChange(task.cred, at.mount, at.inode, how === 'now' ? { touch: true } : { timesSet: true }, t, `utimes ${how}`);
 }

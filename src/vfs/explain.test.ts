@@ -55,3 +55,75 @@ test('explain: --as with a uid the maps do not cover is a usage error', () => {
     code: 'ERR_USAGE',
   });
 });
+
+const issue21 = (fsid: string, realisation?: 'idmapped-mount' | 'fsid-series', as?: { uid: number; gid: number }) =>
+  new Explainer({
+    uidmap: parseMap('0:100000:65536'),
+    gidmap: parseMap('0:100000:65536'),
+    fsuidmap: parseMap(fsid),
+    fsgidmap: parseMap(fsid),
+    ...(as ? { as } : {}),
+    ...(realisation ? { realisation } : {}),
+  });
+
+test('explain (idmapped mount, the default): an owner one past the fsid map makes a 0002+ACL file unwritable, HAS_UNMAPPED_ID', () => {
+  const x = issue21('0:6174928:5000');
+  x.explain(e('.', 0, 'dir', 6174928, 6174928, 0o755));
+  const f = { ...e('f', 1, 'file', 6179928, 6175929, 0o072), acl: { users: [{ id: 6174928, perm: 6 }], groups: [], groupObj: 7 } };
+  const r = x.explain(f);
+  assert.equal(r.write.ok, false);
+  assert.equal(r.write.rule, 'inode_permission');
+  assert.match(r.write.why, /HAS_UNMAPPED_ID/);
+  assert.equal(r.write.by, 'idmapped-mount');
+  assert.equal(r.write.contrast?.realisation, 'fsid-series');
+  assert.equal(r.write.contrast?.ok, true);
+  assert.deepEqual(r.seen, { uid: 65534, gid: 1001 });
+  const s = issue21('0:6174928:5000', 'fsid-series');
+  s.explain(e('.', 0, 'dir', 6174928, 6174928, 0o755));
+  const rs = s.explain(f);
+  assert.equal(rs.write.ok, true, 'the series: the owner is still a valid kernel id, the ACL decides');
+  assert.equal(rs.write.contrast?.realisation, 'idmapped-mount');
+  assert.equal(rs.write.contrast?.ok, false);
+});
+
+test('explain: a directory of the container user whose group is unmapped (0705) takes no new entries through the mount', () => {
+  const x = issue21('0:300000:65536', undefined, { uid: 1000, gid: 1000 });
+  x.explain(e('.', 0, 'dir', 300000, 300000, 0o755));
+  const r = x.explain(e('home', 1, 'dir', 301000, 500000, 0o705));
+  assert.equal(r.read.ok, true);
+  assert.equal(r.write.ok, false);
+  assert.equal(r.write.by, 'idmapped-mount');
+  assert.equal(r.write.contrast?.ok, true);
+  assert.equal(r.chown.ok, false, 'setattr: an unmapped group may not stay (EOVERFLOW)');
+});
+
+test('explain: a 0666 file owned 0:0 under fsid map 0:300000:65536 is refused through the mount, writable in the series', () => {
+  const x = issue21('0:300000:65536');
+  x.explain(e('.', 0, 'dir', 300000, 300000, 0o755));
+  const r = x.explain(e('f', 1, 'file', 0, 0, 0o666));
+  assert.deepEqual([r.read.ok, r.write.ok], [true, false]);
+  assert.equal(r.write.contrast?.ok, true);
+  const clean = x.explain(e('g', 1, 'file', 300000, 300000, 0o600));
+  assert.equal(clean.write.ok, true);
+  assert.equal(clean.write.contrast, undefined, 'inside the map the two realisations agree');
+  assert.equal(clean.write.by, undefined);
+});
+
+test('explain: without fsid maps there is one realisation and no contrast; a refusal by both says so', () => {
+  const x = seed();
+  x.explain(e('.', 0, 'dir', 100000, 100000, 0o755));
+  const r = x.explain(e('ro', 1, 'file', 100005, 100005, 0o444));
+  assert.equal(r.write.ok, true, 'root of the container: CAP_DAC_OVERRIDE');
+  assert.equal(r.write.contrast, undefined);
+  const y = issue21('0:300000:65536', undefined, { uid: 7, gid: 7 });
+  y.explain(e('.', 0, 'dir', 300000, 300000, 0o755));
+  const n = y.explain(e('ro', 1, 'file', 300000, 300000, 0o644));
+  assert.equal(n.write.ok, false);
+  assert.equal(n.write.by, 'both');
+  assert.equal(n.write.contrast, undefined);
+});
+
+test('explain: maps run would refuse (fsid ids the id map cannot reach) are refused here too', () => {
+  assert.throws(() => issue21('0:300000:70000'), { code: 'ERR_USAGE', message: /run and mount would refuse/ });
+  assert.doesNotThrow(() => issue21('0:300000:70000', 'fsid-series'));
+});

@@ -1,25 +1,35 @@
 import { FsidmapError } from '../errors.js';
-import { type IdMap, formatCompact } from '../idmap/index.js';
+import { type IdMap, formatCompact, mountMap } from '../idmap/index.js';
 import type { Cred } from '../userns/cred.js';
 import { makeKfsid } from '../userns/lookup.js';
 import type { FsidSemantics } from '../userns/namespace.js';
 import { setresid } from '../userns/setid.js';
 import { UsernsSystem } from '../userns/system.js';
 import { type Outcome, Trace } from '../userns/trace.js';
-import { chownOk } from './attr.js';
+import { chownInode } from './attr.js';
 import { fsViewOf } from './fs-view.js';
-import { type ExtendedAcl, Inode, type InodeType, MAY_EXEC, MAY_READ, MAY_WRITE, Superblock } from './inode.js';
-import type { Mount } from './mount.js';
-import { inodePermission } from './permission.js';
+import { type ExtendedAcl, Inode, type InodeType, MAY_EXEC, MAY_READ, Superblock } from './inode.js';
+import { type Mount, type MountIdmap, inodeVfsid } from './mount.js';
+import { mayCreateIn } from './ops.js';
+import { type Check, inodePermission } from './permission.js';
 
 /**
  * `fsidmap explain`: what a container with the given maps sees of a real
  * tree, and what its user may do there, entry by entry. The tree comes in
  * from an adapter (tree-reader.ts) in depth-first pre-order; each entry is
- * judged with the same rules as the simulator: stat through the fsid map,
- * read and write with DAC, ACLs and the capability overrides, chown with
- * chown_ok, and reachability through the search permission of every
- * directory above it.
+ * judged with the same rules as the simulator: stat, read and write with
+ * DAC, ACLs and the capability overrides, creating in a directory
+ * (may_create), chown through setattr, and reachability through the search
+ * permission of every directory above it.
+ *
+ * Fsid maps have two realisations, and they differ for writes (issue 21):
+ * `idmapped-mount` (the default) judges what `fsidmap run` and `fsidmap
+ * mount` really give — a namespace with only the id maps, the tree seen
+ * through an idmapped mount with map idmap ∘ fsidmap⁻¹, where an owner the
+ * mount cannot map is an invalid vfsuid and nobody may write the inode;
+ * `fsid-series` judges the unmerged series' plain mount, where such an owner
+ * is still a valid kernel id. When fsid maps are given, each verdict that
+ * the other realisation would answer differently carries that answer.
  */
 export interface TreeEntry {
   /** Path as shown (relative to the explained root, "." for the root itself). */
@@ -33,10 +43,26 @@ export interface TreeEntry {
   readonly acl: ExtendedAcl | null;
 }
 
+export const REALISATIONS = ['idmapped-mount', 'fsid-series'] as const;
+export type Realisation = (typeof REALISATIONS)[number];
+
+/** The other realisation's answer, where it differs. */
+export interface Contrast {
+  readonly realisation: Realisation;
+  readonly ok: boolean | null;
+  readonly rule: string | null;
+  readonly why: string;
+}
+
 export interface Verdict {
   /** null: does not apply (reading a symlink, say). */
   readonly ok: boolean | null;
+  /** The kernel rule that decided (inode_permission, chown_ok, …); null where none applies. */
+  readonly rule?: string | null;
   readonly why: string;
+  /** With fsid maps, on a "no": `both` when the other realisation refuses too, else the realisation whose rule refused. */
+  readonly by?: Realisation | 'both';
+  readonly contrast?: Contrast;
 }
 
 export interface ExplainRow {
@@ -60,17 +86,24 @@ export interface ExplainOptions {
   readonly fsgidmap?: IdMap;
   /** The container user, as ids inside the container (default 0:0, root with full capabilities there). */
   readonly as?: { readonly uid: number; readonly gid: number };
+  /** The fsid-map series' semantics, for the fsid-series realisation (and without fsid maps). */
   readonly semantics?: FsidSemantics;
+  /** How fsid maps are realised (default idmapped-mount, what run and mount do). */
+  readonly realisation?: Realisation;
 }
+
+type Verdicts = Pick<ExplainRow, 'reachable' | 'read' | 'write' | 'chown'>;
+const VERDICTS = ['reachable', 'read', 'write', 'chown'] as const;
 
 export class Explainer {
   readonly cred: Cred;
-  private readonly sb: Superblock;
-  private readonly mount: Mount;
-  /** Search verdicts of the directories above the current entry, by depth. */
-  private readonly searchable: Verdict[] = [];
-  /** The kernel id chown would be asked to give a file: another id the container can name. */
-  private readonly chownTargets: number[];
+  readonly realisation: Realisation;
+  private readonly judge: Judge;
+  /** The other realisation, with fsid maps only (without them the two are the same mount). */
+  private readonly other: Judge | null;
+  private readonly hasFsid: boolean;
+  /** The ids inside the container that chown would be asked to give, with their on-disk uid. */
+  private readonly chownTargets: Array<{ id: number; disk: number }>;
 
   constructor(o: ExplainOptions) {
     if ((o.fsuidmap === undefined) !== (o.fsgidmap === undefined)) {
@@ -78,12 +111,77 @@ export class Explainer {
         hint: 'fsid maps come in pairs, like id maps',
       });
     }
-    const sys = new UsernsSystem(o.semantics ?? 'v3');
+    this.realisation = o.realisation ?? 'idmapped-mount';
+    this.hasFsid = o.fsuidmap !== undefined;
+    this.judge = new Judge(o, this.hasFsid ? this.realisation : 'fsid-series');
+    this.cred = this.judge.cred;
+    let other: Judge | null = null;
+    if (this.hasFsid) {
+      // The contrast is advice: maps one realisation cannot take (an --as outside the fsid map, say) leave it out.
+      try {
+        other = new Judge(o, this.realisation === 'idmapped-mount' ? 'fsid-series' : 'idmapped-mount');
+      } catch (e) {
+        if (!(e instanceof FsidmapError)) throw e;
+      }
+    }
+    this.other = other;
+    // Ids the container can name and the filesystem can store, as both realisations agree on them.
+    const t: Array<{ id: number; disk: number }> = [];
+    for (const id of [0, 1, 2]) {
+      const k = o.uidmap.mapIdDown(id);
+      const disk = o.fsuidmap ? o.fsuidmap.mapIdDown(id) : k;
+      if (k !== undefined && disk !== undefined) t.push({ id, disk });
+    }
+    this.chownTargets = t;
+  }
+
+  explain(e: TreeEntry): ExplainRow {
+    const target = this.chownTargets.find((t) => t.disk !== e.uid);
+    const mine = this.judge.judge(e, target);
+    const theirs = this.other?.judge(e, target);
+    const v = {} as Record<(typeof VERDICTS)[number], Verdict>;
+    for (const k of VERDICTS) {
+      const a = mine.verdicts[k],
+        b = theirs?.verdicts[k];
+      const differs = b !== undefined && b.ok !== a.ok;
+      v[k] = {
+        ...a,
+        ...(this.hasFsid && a.ok === false ? { by: differs ? this.realisation : 'both' } : {}),
+        ...(differs ? { contrast: { realisation: this.other!.realisation, ok: b.ok, rule: b.rule ?? null, why: b.why } } : {}),
+      };
+    }
+    return {
+      path: e.path,
+      type: e.type,
+      disk: { uid: e.uid, gid: e.gid },
+      seen: mine.seen,
+      mode: e.mode,
+      acl: e.acl !== null,
+      ...v,
+    };
+  }
+}
+
+/** One realisation: a container's credentials and the mount it sees the tree through. */
+class Judge {
+  readonly cred: Cred;
+  private readonly sb: Superblock;
+  private readonly mount: Mount;
+  /** Search verdicts of the directories above the current entry, by depth. */
+  private readonly searchable: Verdict[] = [];
+
+  constructor(
+    o: ExplainOptions,
+    readonly realisation: Realisation,
+  ) {
+    const mounted = realisation === 'idmapped-mount' && o.fsuidmap !== undefined && o.fsgidmap !== undefined;
+    // The idmapped mount runs on today's kernel: the namespace has id maps only, the fsid maps live in the mount.
+    const sys = new UsernsSystem(mounted ? 'off' : (o.semantics ?? 'v3'));
     const host = sys.spawn('host');
     const c = sys.fork(host, 'container');
     const ns = must(sys.unshare(c, 'container'), 'unshare').ns;
     // fsid maps before id maps (the v3 order); a runtime with host privilege writes them.
-    if (o.fsuidmap && o.fsgidmap) {
+    if (!mounted && o.fsuidmap && o.fsgidmap) {
       must(sys.writeMap(host, ns, 'fsuid', formatCompact(o.fsuidmap)), '--fsuidmap');
       must(sys.writeMap(host, ns, 'fsgid', formatCompact(o.fsgidmap)), '--fsgidmap');
     }
@@ -99,68 +197,82 @@ export class Explainer {
     c.cred = must(setresid(c.cred, 'uid', as.uid, as.uid, as.uid), `--as uid ${as.uid}`);
     this.cred = c.cred;
     this.sb = new Superblock(1, 'tree', 'ordinary', sys.init, { uid: 0, gid: 0, mode: 0o755 });
-    this.mount = { id: 1, path: '/', sb: this.sb, root: this.sb.root, idmap: null };
-    const t: number[] = [];
-    for (const id of [0, 1, 2]) {
-      const k = makeKfsid(ns, 'uid', id);
-      if (k !== undefined) t.push(k);
-    }
-    this.chownTargets = t;
+    // What run and mount make (src/broker/map-policy.ts mountMapsOf): M = idmap ∘ fsidmap⁻¹, refused when it leaves ids unreachable.
+    const idmap: MountIdmap | null = mounted
+      ? {
+          uid: runMountMap(o.uidmap, o.fsuidmap!),
+          gid: runMountMap(o.gidmap, o.fsgidmap!),
+          from: 'idmap ∘ fsidmap⁻¹, as run and mount make it',
+        }
+      : null;
+    this.mount = { id: 1, path: '/', sb: this.sb, root: this.sb.root, idmap };
   }
 
-  explain(e: TreeEntry): ExplainRow {
+  judge(e: TreeEntry, target: { id: number } | undefined): { seen: ExplainRow['seen']; verdicts: Verdicts } {
     this.searchable.length = e.depth;
-    const reach = this.reachable(e.depth);
+    const reachable = this.reachable(e.depth);
     const type = e.type === 'other' ? 'file' : e.type;
-    const inode = new Inode(0, this.sb, type, e.uid, e.gid, e.mode, null);
-    inode.acl = e.acl;
+    const inode = (): Inode => {
+      const i = new Inode(0, this.sb, type, e.uid, e.gid, e.mode, null);
+      i.acl = e.acl;
+      return i;
+    };
+    const it = inode();
     const view = fsViewOf(this.sb);
     const ns = this.cred.userNs;
-    const seen = { uid: view.fromMunged(ns, 'uid', e.uid), gid: view.fromMunged(ns, 'gid', e.gid) };
-    const perm = (mask: number): Verdict => {
-      const c = inodePermission(this.cred, this.mount, inode, mask, new Trace());
-      return { ok: c.ok, why: c.why };
+    const seen = {
+      uid: view.fromMunged(ns, 'uid', inodeVfsid(this.mount.idmap, it, 'uid')),
+      gid: view.fromMunged(ns, 'gid', inodeVfsid(this.mount.idmap, it, 'gid')),
     };
-    const gate = (v: Verdict): Verdict => (reach.ok ? v : { ok: false, why: `not reachable: ${reach.why}` });
+    const perm = (mask: number): Verdict => verdict(inodePermission(this.cred, this.mount, it, mask, new Trace()));
+    const gate = (v: Verdict): Verdict => (reachable.ok ? v : { ok: false, rule: reachable.rule, why: `not reachable: ${reachable.why}` });
     let read: Verdict, write: Verdict;
     if (e.type === 'symlink') {
-      read = { ok: null, why: 'a symlink: readlink needs no permission on the link itself' };
-      write = { ok: null, why: 'a symlink has no contents to write' };
+      read = { ok: null, rule: null, why: 'a symlink: readlink needs no permission on the link itself' };
+      write = { ok: null, rule: null, why: 'a symlink has no contents to write' };
     } else if (e.type === 'dir') {
       read = gate(perm(MAY_READ));
-      const w = perm(MAY_WRITE | MAY_EXEC);
-      write = gate(w.ok ? { ok: true, why: `may create and remove entries: ${w.why}` } : w);
+      const w = verdict(mayCreateIn(this.cred, this.mount, it));
+      write = gate(w.ok ? { ...w, why: `may create and remove entries: ${w.why}` } : w);
       this.searchable[e.depth] = perm(MAY_EXEC);
     } else {
       read = gate(perm(MAY_READ));
-      write = gate(perm(MAY_WRITE));
+      write = gate(perm(0o2));
     }
-    const target = this.chownTargets.find((k) => k !== e.uid);
-    const chown: Verdict =
-      target === undefined
-        ? { ok: false, why: 'the container can name no other owner to give it' }
-        : gate(((c) => ({ ok: c.ok, why: c.why }))(chownOk(this.cred, this.mount, inode, target)));
-    return {
-      path: e.path,
-      type: e.type,
-      disk: { uid: e.uid, gid: e.gid },
-      seen,
-      mode: e.mode,
-      acl: e.acl !== null,
-      reachable: reach,
-      read,
-      write,
-      chown,
-    };
+    let chown: Verdict;
+    if (target === undefined) chown = { ok: false, rule: null, why: 'the container can name no other owner to give it' };
+    else {
+      const c = chownInode(this.cred, this.mount, inode(), target.id, -1);
+      chown = gate({ ok: c.ok, rule: c.rule, why: `to uid ${target.id}: ${c.reason}` });
+    }
+    return { seen, verdicts: { reachable, read, write, chown } };
   }
 
   private reachable(depth: number): Verdict {
     for (let d = 0; d < depth; d++) {
       const s = this.searchable[d];
-      if (s && !s.ok) return { ok: false, why: `cannot search the directory at depth ${d}: ${s.why}` };
+      if (s && !s.ok) return { ok: false, rule: s.rule ?? null, why: `cannot search the directory at depth ${d}: ${s.why}` };
     }
-    return { ok: true, why: 'every directory above it is searchable' };
+    return { ok: true, rule: null, why: 'every directory above it is searchable' };
   }
+}
+
+/** mountMap, with its refusals turned into usage errors that name the way out. */
+function runMountMap(idmap: IdMap, fsidmap: IdMap): IdMap {
+  try {
+    return mountMap(idmap, fsidmap);
+  } catch (e) {
+    if (!(e instanceof FsidmapError)) throw e;
+    throw new FsidmapError('ERR_USAGE', `fsidmap run and mount would refuse these maps: ${e.message}`, {
+      cause: e,
+      context: { code: e.code, ...(e.context ?? {}) },
+      hint: `${e.hint ?? ''}; or judge them in the series' model with --realisation fsid-series`,
+    });
+  }
+}
+
+function verdict(c: Check): Verdict {
+  return { ok: c.ok, rule: c.rule, why: c.why };
 }
 
 function must<T>(o: Outcome<T>, what: string): T {

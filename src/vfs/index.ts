@@ -18,7 +18,7 @@ export {
   maskName,
 } from './permission.js';
 export { Vfs, normalizePath, type Walked, type WalkResult } from './vfs.js';
-export { stat, statOf, open, create, type StatResult, type OpenAccess, type CreateResult } from './ops.js';
-export { chown, chmod, utimes, chownOk, chgrpOk, type AttrResult } from './attr.js';
+export { stat, statOf, open, create, mayCreateIn, type StatResult, type OpenAccess, type CreateResult } from './ops.js';
+export { chown, chownInode, chmod, utimes, chownOk, chgrpOk, type AttrResult } from './attr.js';
 export { remove, mayDelete, checkSticky } from './delete.js';
 export { makeIdmappedMount } from './idmapped.js';

@@ -1,10 +1,11 @@
+import type { Cred } from '../userns/cred.js';
 import { showKid } from '../userns/lookup.js';
 import type { Task } from '../userns/task.js';
 import { type Outcome, Trace, failure, success } from '../userns/trace.js';
 import { fsViewOf } from './fs-view.js';
 import { type Inode, type InodeType, MAY_EXEC, MAY_READ, MAY_WRITE, S_IALLUGO, S_ISGID, S_ISVTX, octal } from './inode.js';
 import { type Mount, describeIdmap, fromVfsid, inodeVfsid } from './mount.js';
-import { inGroupOrCapable, inodePermission } from './permission.js';
+import { type Check, inGroupOrCapable, inodePermission } from './permission.js';
 import type { Vfs } from './vfs.js';
 
 export interface StatResult {
@@ -111,28 +112,11 @@ export function create(vfs: Vfs, task: Task, path: string, type: 'file' | 'dir',
   const { parentMount: mount, parent: dir } = at;
   const cred = task.cred;
   const view = fsViewOf(dir.sb);
-  const fsUserns = dir.sb.userNs;
-  // fsuidgid_has_mapping: the caller's fs ids through the mount, then into s_user_ns.
-  const uid = fromVfsid(mount.idmap, fsUserns, 'uid', view.currentFsid(cred, 'uid'));
-  const gid = fromVfsid(mount.idmap, fsUserns, 'gid', view.currentFsid(cred, 'gid'));
-  if (uid === undefined || gid === undefined || !view.hasMapping(fsUserns, 'uid', uid) || !view.hasMapping(fsUserns, 'gid', gid)) {
-    const which =
-      uid === undefined || !view.hasMapping(fsUserns, 'uid', uid)
-        ? `fsuid ${showKid(view.currentFsid(cred, 'uid'))}`
-        : `fsgid ${showKid(view.currentFsid(cred, 'gid'))}`;
-    return failure(
-      t,
-      'EOVERFLOW',
-      'fsuidgid_has_mapping',
-      `the caller's ${which} has no on-disk id through ${describeIdmap(mount)}: a new inode's owner could not be stored`,
-    );
-  }
-  t.allow(
-    'fsuidgid_has_mapping',
-    `fsuid/fsgid ${showKid(view.currentFsid(cred, 'uid'))}/${showKid(view.currentFsid(cred, 'gid'))} map to on-disk ${dir.sb.diskOfKid('uid', uid)}:${dir.sb.diskOfKid('gid', gid)}`,
-  );
-  const c = inodePermission(cred, mount, dir, MAY_WRITE | MAY_EXEC, t);
-  if (!c.ok) return failure(t, c.errno ?? 'EACCES', c.rule, `cannot write the directory: ${c.why}`);
+  const c = mayCreateIn(cred, mount, dir, t);
+  if (!c.ok)
+    return failure(t, c.errno ?? 'EACCES', c.rule, c.rule === 'fsuidgid_has_mapping' ? c.why : `cannot write the directory: ${c.why}`);
+  const uid = fromVfsid(mount.idmap, dir.sb.userNs, 'uid', view.currentFsid(cred, 'uid'))!;
+  const gid = fromVfsid(mount.idmap, dir.sb.userNs, 'gid', view.currentFsid(cred, 'gid'))!;
 
   // vfs_prepare_mode: mode_strip_sgid (files only), then umask (default ACLs are not modelled), then the type's mask.
   let m = mode;
@@ -164,4 +148,34 @@ export function create(vfs: Vfs, task: Task, path: string, type: 'file' | 'dir',
     `created ${octal(m)}, on disk ${res.diskUid}:${res.diskGid} (fsuid ${showKid(view.currentFsid(cred, 'uid'))} through ${describeIdmap(mount)})`,
     res,
   );
+}
+
+/**
+ * may_create / may_o_create without the lookup: the caller's fs ids must
+ * map back through the mount to ids the filesystem can store
+ * (fsuidgid_has_mapping, EOVERFLOW), then write and search on the
+ * directory (inode_permission, with its HAS_UNMAPPED_ID refusal).
+ */
+export function mayCreateIn(cred: Cred, mount: Mount, dir: Inode, t: Trace = new Trace()): Check {
+  const view = fsViewOf(dir.sb);
+  const fsUserns = dir.sb.userNs;
+  const uid = fromVfsid(mount.idmap, fsUserns, 'uid', view.currentFsid(cred, 'uid'));
+  const gid = fromVfsid(mount.idmap, fsUserns, 'gid', view.currentFsid(cred, 'gid'));
+  if (uid === undefined || gid === undefined || !view.hasMapping(fsUserns, 'uid', uid) || !view.hasMapping(fsUserns, 'gid', gid)) {
+    const which =
+      uid === undefined || !view.hasMapping(fsUserns, 'uid', uid)
+        ? `fsuid ${showKid(view.currentFsid(cred, 'uid'))}`
+        : `fsgid ${showKid(view.currentFsid(cred, 'gid'))}`;
+    return {
+      ok: false,
+      errno: 'EOVERFLOW',
+      rule: 'fsuidgid_has_mapping',
+      why: `the caller's ${which} has no on-disk id through ${describeIdmap(mount)}: a new inode's owner could not be stored`,
+    };
+  }
+  t.allow(
+    'fsuidgid_has_mapping',
+    `fsuid/fsgid ${showKid(view.currentFsid(cred, 'uid'))}/${showKid(view.currentFsid(cred, 'gid'))} map to on-disk ${dir.sb.diskOfKid('uid', uid)}:${dir.sb.diskOfKid('gid', gid)}`,
+  );
+  return inodePermission(cred, mount, dir, MAY_WRITE | MAY_EXEC, t);
 }

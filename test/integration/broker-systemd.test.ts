@@ -88,7 +88,8 @@ test(
     const sock = join(dir, 'broker.sock');
     const child = spawn(
       'systemd-socket-activate',
-      ['-l', sock, process.execPath, cliPath, 'broker', '--audit-log', join(dir, 'audit.log')],
+      // Its own registry: the test is about the socket, not about whatever the host's default registry holds.
+      ['-l', sock, process.execPath, cliPath, 'broker', '--audit-log', join(dir, 'audit.log'), '--db', join(dir, 'registry.db')],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let err = '';
@@ -100,7 +101,9 @@ test(
       // The first connection starts the broker, which then finds fd 3 listening.
       const c = BrokerClient.connect({ socket: sock, timeoutMs: 15000 });
       try {
-        const h = await c.hello();
+        const h = await c.hello().catch((e: unknown) => {
+          throw new Error(`hello failed (${String(e)}); the broker said: ${err || '(nothing)'}`);
+        });
         assert.equal(h.peer.uid, 0);
         assert.equal(h.server, 'fsidmap-broker');
       } finally {

@@ -235,7 +235,7 @@ ${DB_HELP}
 export const gcCommand = defineCommand({
   name: 'gc',
   summary: 'release allocations whose holder process is gone',
-  usage: `fsidmap gc [--dry-run] [--db PATH|URL] [--realm NAME] [--json]
+  usage: `fsidmap gc [--dry-run] [--dead-host MACHINE] [--db PATH|URL] [--realm NAME] [--json]
 
 For allocations with a recorded holder on this machine (fsidmap run, or
 alloc --holder PID): releases those whose process is gone, was replaced by
@@ -243,15 +243,25 @@ another process with the same pid (start time differs), or belonged to an
 earlier boot. Holders on other machines are left to those machines.
 Allocations without a holder are never collected.
   --dry-run        say what would be released
+  --dead-host M    also release the allocations held on machine M (its machine id
+                   or host name, as list --json shows): only for a machine that is
+                   gone for good, since no host can see another's processes
 ${DB_HELP}
   --json           {"released":[…],"kept":[{"name","code","reason"}],"elsewhere":N}`,
-  options: { ...common, 'dry-run': { type: 'boolean' } },
+  options: { ...common, 'dry-run': { type: 'boolean' }, 'dead-host': { type: 'string' } },
   async run(args, io) {
     if (args.positionals.length > 0) throw new UsageError('fsidmap gc takes no arguments', 'see fsidmap gc --help');
     const realm = str(args, 'realm');
     const dryRun = flag(args, 'dry-run');
+    const deadHost = str(args, 'dead-host');
+    if (deadHost !== undefined && deadHost.trim() === '')
+      throw new UsageError('--dead-host must name a machine', 'give its machine id or host name');
     return withRegistry(args, io, async (registry) => {
-      const r = await collectStale(registry, { dryRun, ...(realm !== undefined ? { realm } : {}) });
+      const r = await collectStale(registry, {
+        dryRun,
+        ...(realm !== undefined ? { realm } : {}),
+        ...(deadHost !== undefined ? { deadHost } : {}),
+      });
       if (flag(args, 'json')) {
         writeJson(io, {
           released: r.released.map(fullJson),

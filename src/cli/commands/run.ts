@@ -117,8 +117,9 @@ export const runCommand = defineCommand({
   name: 'run',
   summary: 'run CMD in new namespaces on an image shared through fsid maps (idmapped mounts)',
   usage: `fsidmap run [--name NAME] (--idmap MAP | --uidmap MAP --gidmap MAP | --allocate)
-            [--fsidmap MAP | --fsuidmap MAP --fsgidmap MAP | --fs NAME] [--rootfs DIR]
-            [--volume SRC:DST[:ro][:fsidmap=MAP]]... [--user UID[:GID]] [--hostname H] -- CMD [ARGS...]
+            [--fsidmap MAP | --fsuidmap MAP --fsgidmap MAP | --fs NAME] [--rootfs DIR | --image NAME[:TAG]] [--rm]
+            [--volume SRC:DST[:ro][:fsidmap=MAP]]... [--user UID[:GID]] [--hostname H]
+            [--env KEY=VALUE]... [--env-file FILE]... [--workdir DIR] -- CMD [ARGS...]
 
 Runs CMD in new user, mount, pid, uts and ipc namespaces. The rootfs and each
 volume are idmapped mounts that show the files stored on disk at the fsid map
@@ -135,6 +136,17 @@ as its uid 0 unless --user; stdin, stdout and stderr are fsidmap's.
                        without one, files are seen through the id map (as today's kernel does)
   --fs NAME            the fsid map of the registry's image/volume allocation NAME
   --rootfs DIR         the image (needs /proc, /dev and /tmp directories); default: the host's /
+  --image NAME[:TAG]   an image of the store (fsidmap image import): the rootfs is an overlay
+                       of its layers, shared unshifted by every container in any range, and
+                       a writable layer of the container's own, stored at the image's ids.
+                       The image's Entrypoint, Cmd, Env, WorkingDir and User apply; CMD
+                       replaces its Cmd. With --name the container is kept after exit, and
+                       running the name again (--image may then be left out) restarts it on
+                       its own layer, in whatever range it gets (see fsidmap container)
+  --rm                 remove the container's writable layer when it exits
+  --env KEY=VALUE      set a variable for CMD (a bare KEY passes fsidmap's own on); repeatable
+  --env-file FILE      KEY=VALUE lines (# comments), before --env; repeatable
+  --workdir DIR        CMD's working directory (default: the image's WorkingDir, else /)
   --volume SRC:DST[:ro][:fsidmap=MAP]
                        bind SRC at DST (which must exist in the image), through the
                        container's fsid map or its own; ro: read-only (the container cannot
@@ -157,15 +169,25 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
     volume: { type: 'string', multiple: true },
     user: { type: 'string' },
     hostname: { type: 'string' },
+    image: { type: 'string' },
+    rm: { type: 'boolean' },
+    env: { type: 'string', multiple: true },
+    'env-file': { type: 'string', multiple: true },
+    workdir: { type: 'string' },
   },
   async run(args, io) {
     const c = await import('../../container/index.js');
+    const glue = await import('./run-image.js');
     if (args.positionals.length > 0)
       throw new UsageError(
         `unexpected argument "${args.positionals[0]}" before --`,
         'put the command after --: fsidmap run [OPTIONS] -- CMD [ARGS...]',
       );
-    if (args.rest.length === 0)
+    const imageRef = str(args, 'image');
+    if (imageRef !== undefined && str(args, 'rootfs') !== undefined)
+      throw new UsageError('--rootfs and --image both give the rootfs: choose one');
+    // An image brings its own command; so does a kept container, restarted by name.
+    if (args.rest.length === 0 && imageRef === undefined && (str(args, 'name') === undefined || str(args, 'rootfs') !== undefined))
       throw new UsageError(
         'fsidmap run: no command',
         'put the command after --, e.g. fsidmap run --idmap 0:100000:65536 --rootfs DIR -- /bin/sh',
@@ -190,6 +212,9 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
       }),
     );
     const user = str(args, 'user');
+    const env = glue.envOverrides(strs(args, 'env-file'), strs(args, 'env'), io.env);
+    const image = imageRef !== undefined ? await glue.resolveImage(imageRef, io.env) : undefined;
+    const holds = await glue.imageHolds(io.env);
     const needsRegistry = allocate || fsName !== undefined;
     // Root or the broker, chosen once here: for the ranges of --allocate/--fs, and for the mounts and maps.
     const privilege = await import('../../privilege/index.js');
@@ -206,6 +231,11 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
           volumes,
           ...(user !== undefined ? { user: c.parseUserArg(user) } : {}),
           ...(str(args, 'hostname') !== undefined ? { hostname: str(args, 'hostname')! } : {}),
+          ...(image ? { image } : {}),
+          ...(flag(args, 'rm') ? { keep: false } : {}),
+          env,
+          ...(str(args, 'workdir') !== undefined ? { workdir: str(args, 'workdir')! } : {}),
+          ...(holds ? { holds } : {}),
           command: args.rest,
           ...(registry ? { registry } : {}),
           ...(timeout !== undefined ? { stopTimeout: Number(timeout) } : {}),

@@ -1,6 +1,6 @@
 import { UsageError } from '../../errors.js';
 import { FSID_SEMANTICS, type FsidSemantics } from '../../userns/namespace.js';
-import { type ExplainRow, type Verdict, Explainer } from '../../vfs/explain.js';
+import { type ExplainRow, type Realisation, REALISATIONS, type Verdict, Explainer } from '../../vfs/explain.js';
 import { modeString } from '../../vfs/inode.js';
 import { readTree } from '../../vfs-host/tree-reader.js';
 import { defineCommand, flag, requireStr, str, u32Arg } from '../command.js';
@@ -10,7 +10,8 @@ export const explainCommand = defineCommand({
   name: 'explain',
   summary: 'show how a container with given (fs)id maps sees a real tree, and what its user may do there',
   usage: `fsidmap explain --uidmap MAP --gidmap MAP [--fsuidmap MAP --fsgidmap MAP] [--as UID:GID]
-                [--semantics v3|v2|off] [--no-acl] [--json] PATH...
+                [--realisation idmapped-mount|fsid-series] [--semantics v3|v2|off]
+                [--no-acl] [--json] PATH...
 
 Reads each PATH recursively with lstat (and the POSIX ACL xattr), changes
 nothing, and prints per entry: the on-disk owner, the owner as the container
@@ -22,11 +23,20 @@ read, write and chown it, with the reason for every "no".
                            filesystem uses the id maps, as today's kernel does
   --as UID:GID             the container user (default 0:0: root, all capabilities
                            in the container)
-  --semantics S            v3 (default), v2 or off
+  --realisation R          how the fsid maps are realised: idmapped-mount (default:
+                           what fsidmap run and mount give, an idmapped mount with
+                           map idmap ∘ fsidmap⁻¹; nobody may write an entry whose
+                           owner or group lies outside the fsid map) or fsid-series
+                           (the unmerged fsid-map series' plain mount). A verdict the
+                           other realisation would give differently carries its answer
+  --semantics S            the series' semantics: v3 (default), v2 or off
   --no-acl                 do not read ACL xattrs
   --json                   {"setup":{...},"entries":[{"path","type","disk":{"uid","gid"},
                            "seen":{"uid","gid"},"mode","acl","reachable","read","write",
-                           "chown"}],"summary":{...}}; each verdict is {"ok","why"}
+                           "chown"}],"summary":{...}}; each verdict is {"ok","rule","why"};
+                           with fsid maps a "no" also has "by" (both, or the
+                           realisation whose rule refused) and a verdict the other
+                           realisation gives differently has "contrast"
 MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.`,
   options: {
     uidmap: { type: 'string' },
@@ -35,6 +45,7 @@ MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.
     fsgidmap: { type: 'string' },
     as: { type: 'string' },
     semantics: { type: 'string' },
+    realisation: { type: 'string' },
     'no-acl': { type: 'boolean' },
     json: { type: 'boolean' },
   },
@@ -42,6 +53,9 @@ MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.
     if (args.positionals.length === 0) throw new UsageError('fsidmap explain: give at least one PATH', 'see fsidmap explain --help');
     const sem = str(args, 'semantics') ?? 'v3';
     if (!(FSID_SEMANTICS as readonly string[]).includes(sem)) throw new UsageError(`--semantics must be v3, v2 or off, got "${sem}"`);
+    const realisation = str(args, 'realisation') ?? 'idmapped-mount';
+    if (!(REALISATIONS as readonly string[]).includes(realisation))
+      throw new UsageError(`--realisation must be idmapped-mount or fsid-series, got "${realisation}"`);
     const as = parseAs(str(args, 'as') ?? '0:0');
     const fsu = str(args, 'fsuidmap'),
       fsg = str(args, 'fsgidmap');
@@ -52,9 +66,10 @@ MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.
       ...(fsg !== undefined ? { fsgidmap: readMapArg(fsg, '--fsgidmap') } : {}),
       as,
       semantics: sem as FsidSemantics,
+      realisation: realisation as Realisation,
     });
     const json = flag(args, 'json');
-    const summary = { entries: 0, readable: 0, writable: 0, chownable: 0, unmappedOwner: 0, unreachable: 0 };
+    const summary = { entries: 0, readable: 0, writable: 0, chownable: 0, unmappedOwner: 0, unreachable: 0, differing: 0 };
     const out = io.stdout;
     // A reader that goes away (explain … | head) ends the walk quietly instead of crashing on EPIPE.
     let closed = false;
@@ -64,7 +79,7 @@ MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.
     });
     if (json)
       out.write(
-        `{"setup":${JSON.stringify({ uidmap: str(args, 'uidmap'), gidmap: str(args, 'gidmap'), fsuidmap: fsu ?? null, fsgidmap: fsg ?? null, as, semantics: sem })},"entries":[`,
+        `{"setup":${JSON.stringify({ uidmap: str(args, 'uidmap'), gidmap: str(args, 'gidmap'), fsuidmap: fsu ?? null, fsgidmap: fsg ?? null, as, realisation, semantics: sem })},"entries":[`,
       );
     else out.write(`${'PATH'.padEnd(40)} ${'ON DISK'.padEnd(15)} ${'SEEN'.padEnd(13)} ${'MODE'.padEnd(11)} READ  WRITE CHOWN\n`);
     let first = true;
@@ -82,7 +97,7 @@ MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.
     if (json) out.write(`],"summary":${JSON.stringify(summary)}}\n`);
     else
       out.write(
-        `\n${summary.entries} entries: ${summary.readable} readable, ${summary.writable} writable, ${summary.chownable} chownable; ${summary.unmappedOwner} with an owner the container cannot map (shown as 65534), ${summary.unreachable} unreachable\n`,
+        `\n${summary.entries} entries: ${summary.readable} readable, ${summary.writable} writable, ${summary.chownable} chownable; ${summary.unmappedOwner} with an owner the container cannot map (shown as 65534), ${summary.unreachable} unreachable${fsu !== undefined ? `; ${summary.differing} judged otherwise by the ${realisation === 'idmapped-mount' ? 'fsid-map series' : 'idmapped mount'}` : ''}\n`,
       );
     return 0;
   },
@@ -95,7 +110,15 @@ function parseAs(s: string): { uid: number; gid: number } {
 }
 
 function count(
-  s: { entries: number; readable: number; writable: number; chownable: number; unmappedOwner: number; unreachable: number },
+  s: {
+    entries: number;
+    readable: number;
+    writable: number;
+    chownable: number;
+    unmappedOwner: number;
+    unreachable: number;
+    differing: number;
+  },
   r: ExplainRow,
 ): void {
   s.entries++;
@@ -104,6 +127,7 @@ function count(
   if (r.chown.ok) s.chownable++;
   if (r.seen.uid === 65534 || r.seen.gid === 65534) s.unmappedOwner++;
   if (!r.reachable.ok) s.unreachable++;
+  if (r.reachable.contrast || r.read.contrast || r.write.contrast || r.chown.contrast) s.differing++;
 }
 
 const yn = (v: Verdict) => (v.ok === null ? '-' : v.ok ? 'yes' : 'no');
@@ -111,6 +135,13 @@ const yn = (v: Verdict) => (v.ok === null ? '-' : v.ok ? 'yes' : 'no');
 function textRow(r: ExplainRow): string {
   const type = r.type === 'other' ? 'file' : (r.type as 'file' | 'dir' | 'symlink');
   const line = `${r.path.padEnd(40)} ${`${r.disk.uid}:${r.disk.gid}`.padEnd(15)} ${`${r.seen.uid}:${r.seen.gid}`.padEnd(13)} ${(modeString(type, r.mode) + (r.acl ? '+' : '')).padEnd(11)} ${yn(r.read).padEnd(5)} ${yn(r.write).padEnd(5)} ${yn(r.chown)}\n`;
-  const why = (['read', 'write', 'chown'] as const).filter((k) => r[k].ok === false).map((k) => `    ${k}: ${r[k].why}\n`);
+  const why = (['read', 'write', 'chown'] as const)
+    .filter((k) => r[k].ok === false || r[k].contrast)
+    .map((k) => {
+      const v = r[k];
+      const by = v.by === undefined || v.by === 'both' ? '' : `[${v.by} rule] `;
+      const c = v.contrast ? `; the ${v.contrast.realisation}: ${yn(v.contrast)} (${v.contrast.why})` : '';
+      return `    ${k}: ${v.ok === false ? by + v.why : `yes (${v.why})`}${c}\n`;
+    });
   return line + why.join('');
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -108,4 +108,47 @@ test('fsidmap explain: usage errors exit 2 (missing --uidmap, one fsid map witho
   assert.equal((await run(['explain', '--uidmap', '0:1:1', '--gidmap', '0:1:1', '--fsuidmap', '0:1:1', '/'])).code, 2);
   assert.equal((await run(['explain', '--uidmap', '0:1:1', '--gidmap', '0:1:1', '--as', 'root', '/'])).code, 2);
   assert.equal((await run(['explain', '--uidmap', '0:1:1', '--gidmap', '0:1:1', '/nonexistent-path-fsidt3'])).code, 2);
+});
+
+test('fsidmap explain --realisation: the idmapped mount (default) refuses a write the fsid-map series allows, and each says so', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fsidt3-cli-'));
+  try {
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'open'), 'x');
+    chmodSync(join(dir, 'open'), 0o666);
+    // The runner's files (uid < 300000) lie outside the fsid map.
+    const maps = [
+      '--uidmap',
+      '0:100000:65536',
+      '--gidmap',
+      '0:100000:65536',
+      '--fsuidmap',
+      '0:300000:65536',
+      '--fsgidmap',
+      '0:300000:65536',
+    ];
+    const entry = (out: string) => JSON.parse(out).entries.find((e: { path: string }) => e.path.endsWith('/open'));
+    const d = await run(['explain', ...maps, '--json', dir]);
+    assert.equal(d.code, 0, d.err);
+    assert.equal(JSON.parse(d.out).setup.realisation, 'idmapped-mount');
+    const w = entry(d.out).write;
+    assert.deepEqual(
+      [w.ok, w.rule, w.by, w.contrast.realisation, w.contrast.ok],
+      [false, 'inode_permission', 'idmapped-mount', 'fsid-series', true],
+    );
+    assert.equal(JSON.parse(d.out).summary.differing, 1);
+    const s = await run(['explain', ...maps, '--realisation', 'fsid-series', '--json', dir]);
+    assert.equal(s.code, 0, s.err);
+    const ws = entry(s.out).write;
+    assert.deepEqual([ws.ok, ws.contrast.realisation, ws.contrast.ok], [true, 'idmapped-mount', false]);
+    const text = await run(['explain', ...maps, dir]);
+    assert.match(text.out, /write: \[idmapped-mount rule\] HAS_UNMAPPED_ID.*; the fsid-series: yes/);
+    assert.match(text.out, /1 judged otherwise by the fsid-map series/);
+    assert.equal((await run(['explain', ...maps, '--realisation', 'plain', dir])).code, 2);
+    const far = await run(['explain', ...maps.slice(0, 5), '0:300000:70000', '--fsgidmap', '0:300000:65536', dir]);
+    assert.equal(far.code, 2, 'maps run refuses are a usage error here');
+    assert.match(far.err, /fsid-series/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

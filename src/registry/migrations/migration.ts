@@ -9,6 +9,14 @@ export interface Migration {
   readonly description: string;
   /** One or more statements, run as a script. */
   readonly sql: string;
+  /**
+   * PostgreSQL: the oldest schema version whose fsidmap may still write the
+   * registry once this migration ran (default: this version, so older ones
+   * are refused). Lower it only for additive changes older code can ignore
+   * (a new column with a default, a new index), so hosts of two versions can
+   * share the registry during a rolling upgrade.
+   */
+  readonly writersFrom?: number;
 }
 
 export function latestVersion(migrations: readonly Migration[]): number {

@@ -28,6 +28,8 @@ export interface ServiceOptions {
   readonly holders: MapHolderFactory;
   readonly ranges: RangeStore | null;
   readonly tracker: NamespaceTracker;
+  /** Every user-namespace inode on the host now, or null when some could not be read (then nothing is forgotten). */
+  readonly census?: () => Promise<ReadonlySet<number> | null>;
   readonly version?: string;
 }
 
@@ -122,7 +124,15 @@ export class BrokerService {
     return peerView(this.o.delegation.facts(), peer, live(await this.allocations(peer)));
   }
 
+  /** Forgets the namespaces whose naming process exited and which no longer exist. */
+  async pruneNamespaces(account?: string): Promise<void> {
+    if (!this.o.census || !this.o.tracker.hasSuspects(account)) return;
+    const alive = await this.o.census();
+    if (alive) this.o.tracker.prune(alive);
+  }
+
   private async hello(peer: Peer): Promise<HandlerResult> {
+    await this.pruneNamespaces(peer.account.key);
     const allocs = await this.allocations(peer);
     const counted = this.o.ranges ? await this.accountAllocations(peer) : [];
     const { owned } = peerView(this.o.delegation.facts(), peer, live(allocs));
@@ -177,6 +187,7 @@ export class BrokerService {
       );
     }
     const limit = this.userLimits(peer).namespaces;
+    if (this.o.tracker.count(peer.account.key) >= limit) await this.pruneNamespaces(peer.account.key);
     if (this.o.tracker.count(peer.account.key) >= limit) {
       throw new FsidmapError(
         'ERR_BROKER_LIMIT',
@@ -203,7 +214,7 @@ export class BrokerService {
       target.close();
     }
     ctx.adopt(pid.fd);
-    this.o.tracker.track(peer.account.key, pid.fd);
+    this.o.tracker.track(peer.account.key, facts.ns.ino, pid.fd);
     return {
       result: { pid: facts.pid, uidMap: decision.uidText, gidMap: decision.gidText, setgroups: decision.setgroups },
       reason: `wrote uid_map, gid_map (setgroups ${decision.setgroups}) of the user namespace of process ${facts.pid}`,
@@ -286,6 +297,7 @@ export class BrokerService {
 
   /** Frees drained ranges (the server calls it now and then). */
   async reapDrained(): Promise<void> {
+    await this.pruneNamespaces();
     await this.o.ranges?.reap();
     await this.refreshOwned();
   }

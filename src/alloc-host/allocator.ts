@@ -32,6 +32,8 @@ export interface HostAllocateOptions {
   readonly random?: RandomSource;
   /** Facts already read (tests, long-running callers); otherwise read from root. */
   readonly facts?: HostFacts;
+  /** Secret key for first placement (AllocateOptions.placementKey). */
+  readonly placementKey?: Uint8Array;
 }
 
 export async function allocateOnHost(
@@ -53,6 +55,7 @@ export async function allocateOnHost(
     exclusions: hostExclusions(facts, exclusionOptions as ExclusionOptions),
     ...(probe ? { holderGone: (h: Holder) => holderState(h, probe) === 'gone' } : {}),
     ...(options.random ? { random: options.random } : {}),
+    ...(options.placementKey ? { placementKey: options.placementKey } : {}),
   });
 }
 

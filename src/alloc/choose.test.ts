@@ -317,3 +317,13 @@ test('slot map: unblocking one of two blockers of a slot keeps it blocked', () =
   assert.equal(m.isFree(0x100000, 0x100000 + SLOT), true);
   assert.throws(() => m.unblock(0, 1), RangeError);
 });
+
+test('with a secret key the home slot is HMAC-SHA-256 of the name: stable under the key, unrelated to the public hash', () => {
+  const key = Uint8Array.from({ length: 32 }, (_, i) => i);
+  // python3: hmac.new(bytes(range(32)), b'fsidmap-slot-v1\x00uid:1000/web', 'sha256').digest()[:8] as big-endian, % 28664
+  assert.equal(homeIndex('uid:1000/web', 28664, key), 3838);
+  assert.equal(homeIndex('uid:1000/web', 28664), 21705);
+  const other = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
+  const homes = new Set(Array.from({ length: 64 }, (_, i) => homeIndex(`uid:1000/n${i}`, 28664, other)));
+  assert.ok(homes.size > 60, 'spread over the slots');
+});

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { FsidmapError } from '../errors.js';
 import { candidateCount, nthPoolStart, nthStart } from './free-slots.js';
 import type { Range } from './interval-set.js';
@@ -26,15 +26,17 @@ export interface Choice extends Range {
  * for a v2 without colliding with v1's placements. The modulo bias of a
  * 64-bit value over at most 65536 slots is below 2^-48.
  */
-export function homeIndex(name: string, n: number): number {
-  const digest = createHash('sha256').update(`fsidmap-slot-v1\0${name}`, 'utf8').digest();
+export function homeIndex(name: string, n: number, key?: Uint8Array): number {
+  // With a key (the broker's, secret), HMAC-SHA-256: a home nobody without the key can compute or aim at.
+  const h = key ? createHmac('sha256', key) : createHash('sha256');
+  const digest = h.update(`fsidmap-slot-v1\0${name}`, 'utf8').digest();
   return Number(digest.readBigUInt64BE(0) % BigInt(n));
 }
 
 /** The start of name's home range in the pool (whether or not it is free). */
-export function homeStart(name: string, pool: Pool, size: number): number | undefined {
+export function homeStart(name: string, pool: Pool, size: number, key?: Uint8Array): number | undefined {
   const n = candidateCount(pool, size);
-  return n === 0 ? undefined : nthPoolStart(pool, size, homeIndex(name, n));
+  return n === 0 ? undefined : nthPoolStart(pool, size, homeIndex(name, n, key));
 }
 
 function exhausted(space: IdSpace, size: number, side: string, freeIds: number, largestFreeRun: number): FsidmapError {
@@ -58,8 +60,8 @@ function exhausted(space: IdSpace, size: number, side: string, freeIds: number, 
  * drawn uniformly from every free candidate. Throws ERR_POOL_EXHAUSTED, with
  * the free count and the largest free run, only when no candidate exists.
  */
-export function chooseRange(name: string, size: number, space: IdSpace, random: RandomSource, side = 'id'): Choice {
-  const home = homeStart(name, space.pool, size);
+export function chooseRange(name: string, size: number, space: IdSpace, random: RandomSource, side = 'id', key?: Uint8Array): Choice {
+  const home = homeStart(name, space.pool, size, key);
   if (home !== undefined && space.blocked.isFree(home, home + size)) {
     return { start: home, end: home + size, via: 'hash' };
   }
@@ -85,6 +87,8 @@ export interface IdsRequest {
   readonly random: RandomSource;
   /** uid.blocked + gid.blocked, when the caller keeps it up to date (the registry does); else computed. */
   readonly bothBlocked?: SlotMap;
+  /** A secret key for the home slot (see homeIndex); without one the home is the public hash of the name. */
+  readonly homeKey?: Uint8Array;
 }
 
 /**
@@ -96,11 +100,11 @@ export interface IdsRequest {
 export function chooseIds(req: IdsRequest): { uid: Choice; gid: Choice } {
   if (samePools(req.uid.pool, req.gid.pool)) {
     const blocked = req.bothBlocked ?? req.uid.blocked.clone().add(req.gid.blocked);
-    const both = chooseRange(req.name, req.size, { pool: req.uid.pool, blocked }, req.random, 'uid+gid');
+    const both = chooseRange(req.name, req.size, { pool: req.uid.pool, blocked }, req.random, 'uid+gid', req.homeKey);
     return { uid: both, gid: both };
   }
   return {
-    uid: chooseRange(req.name, req.size, req.uid, req.random, 'uid'),
-    gid: chooseRange(req.name, req.size, req.gid, req.random, 'gid'),
+    uid: chooseRange(req.name, req.size, req.uid, req.random, 'uid', req.homeKey),
+    gid: chooseRange(req.name, req.size, req.gid, req.random, 'gid', req.homeKey),
   };
 }

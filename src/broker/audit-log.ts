@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FsidmapError } from '../errors.js';
+import { AuditBudget, auditLine } from './audit-record.js';
 
 /**
  * The broker's audit log: one JSON object per line for every decision —
@@ -23,6 +24,8 @@ export interface AuditPeer {
   readonly gid: number;
   readonly pid: number;
   readonly user: string | null;
+  /** The account the peer counts as, when not itself ("uid:N" of its owner, or "stranger"). */
+  readonly account?: string;
 }
 
 export interface AuditRecord {
@@ -41,25 +44,44 @@ export interface AuditSink {
   record(r: AuditRecord): void;
 }
 
+/** Bounds of the log (docs/broker.md, "Audit log"). */
+export interface AuditLimits {
+  /** Longest line; a longer record is shortened with a "cut" marker. */
+  readonly maxRecordBytes: number;
+  /** Volume per owner (account): sustained bytes per second and burst; over it, records are written shortest. */
+  readonly bytesPerSecond: number;
+  readonly burstBytes: number;
+}
+
+export const DEFAULT_AUDIT_LIMITS: AuditLimits = { maxRecordBytes: 4096, bytesPerSecond: 16384, burstBytes: 262144 };
+
 export class AuditLog implements AuditSink {
   private readonly fd: number;
   private readonly ownFd: boolean;
   private readonly window = new Map<string, { second: number; logged: number; suppressed: number; peer: AuditPeer | null }>();
+  private readonly budget: AuditBudget;
 
   private constructor(
     fd: number,
     ownFd: boolean,
     private readonly refusalsPerSecond: number,
     private readonly now: () => number,
+    private readonly o: AuditLimits,
   ) {
     this.fd = fd;
     this.ownFd = ownFd;
+    this.budget = new AuditBudget(o.bytesPerSecond, o.burstBytes);
   }
 
-  static open(path: string, options: { refusalsPerSecond?: number; now?: () => number } = {}): AuditLog {
+  static open(path: string, options: { refusalsPerSecond?: number; now?: () => number } & Partial<AuditLimits> = {}): AuditLog {
     const now = options.now ?? Date.now;
     const perSecond = options.refusalsPerSecond ?? 20;
-    if (path === '-') return new AuditLog(2, false, perSecond, now);
+    const limits: AuditLimits = {
+      maxRecordBytes: options.maxRecordBytes ?? DEFAULT_AUDIT_LIMITS.maxRecordBytes,
+      bytesPerSecond: options.bytesPerSecond ?? DEFAULT_AUDIT_LIMITS.bytesPerSecond,
+      burstBytes: options.burstBytes ?? DEFAULT_AUDIT_LIMITS.burstBytes,
+    };
+    if (path === '-') return new AuditLog(2, false, perSecond, now, limits);
     let fd: number;
     try {
       mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
@@ -79,13 +101,13 @@ export class AuditLog implements AuditSink {
       closeSync(fd);
       throw new FsidmapError('ERR_BROKER_AUDIT_LOG', `the audit log ${path} is not a regular file`, { context: { path } });
     }
-    return new AuditLog(fd, true, perSecond, now);
+    return new AuditLog(fd, true, perSecond, now, limits);
   }
 
   record(r: AuditRecord): void {
     const t = this.now();
     if (r.code === 'ERR_BROKER_RATE_LIMITED' && r.peer) {
-      const key = String(r.peer.uid);
+      const key = r.peer.account ?? `uid:${r.peer.uid}`;
       const second = Math.floor(t / 1000);
       let w = this.window.get(key);
       if (!w || w.second !== second) {
@@ -99,7 +121,12 @@ export class AuditLog implements AuditSink {
       }
       w.logged++;
     }
-    this.line({ time: new Date(t).toISOString(), ...r });
+    const text = auditLine({ time: new Date(t).toISOString(), ...r }, this.o.maxRecordBytes);
+    const key = r.peer ? (r.peer.account ?? `uid:${r.peer.uid}`) : null;
+    // Over its owner's volume a record is written in its shortest form: decisions are never dropped.
+    if (key !== null && !this.budget.take(key, Buffer.byteLength(text), t))
+      this.write(auditLine({ time: new Date(t).toISOString(), ...r }, 1024));
+    else this.write(text);
   }
 
   /** Writes the pending "suppressed" counts (called periodically and at close). */
@@ -135,8 +162,12 @@ export class AuditLog implements AuditSink {
   }
 
   private line(obj: Record<string, unknown>): void {
+    this.write(auditLine(obj, this.o.maxRecordBytes));
+  }
+
+  private write(text: string): void {
     try {
-      writeSync(this.fd, JSON.stringify(obj) + '\n');
+      writeSync(this.fd, text);
     } catch (e) {
       // The audit log is part of the contract: a broker that cannot write it must not go on deciding.
       process.stderr.write(`fsidmap broker: fatal: cannot write the audit log: ${(e as Error).message}\n`);

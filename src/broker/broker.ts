@@ -1,4 +1,5 @@
 import { FsidmapError } from '../errors.js';
+import { takeCensus } from '../userns-census/index.js';
 import { AuditLog, type AuditSink } from './audit-log.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { DEFAULT_SOCKET, openListener } from './listen.js';
@@ -60,7 +61,11 @@ export function startBroker(o: BrokerOptions): RunningBroker {
     throw e;
   }
   const tracker = new NamespaceTracker();
-  const service = new BrokerService({ limits, delegation: o.delegation, holders: o.holders, ranges: o.ranges ?? null, tracker });
+  const census = async () => {
+    const c = await takeCensus();
+    return c.unreadable.length > 0 ? null : new Set(c.namespaces.map((n) => n.inode));
+  };
+  const service = new BrokerService({ limits, delegation: o.delegation, holders: o.holders, ranges: o.ranges ?? null, tracker, census });
   const server = new BrokerServer({
     listenFd: listener.fd,
     limits,
@@ -69,7 +74,10 @@ export function startBroker(o: BrokerOptions): RunningBroker {
     userName: (uid) => o.delegation.userName(uid),
     watched: () => tracker.fds(),
     onWatchedReady: (fd) => tracker.exited(fd),
+    accountOf: (uid) => service.accountOf(uid),
   });
+  // accountOf counts a uid inside a range the broker allocated as that range's owner: know them from the start.
+  void service.refreshOwned().catch(() => undefined);
   audit.record({
     peer: null,
     conn: null,

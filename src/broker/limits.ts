@@ -39,11 +39,15 @@ export interface ServerLimits {
   readonly writeTimeoutMs: number;
   /** Descriptors of one peer still being closed on the quarantine thread before its connections are refused. */
   readonly maxQuarantinedFds: number;
+  /** Descriptors kept free below the process's limit: no connection is accepted into them, so the broker can always answer, open the registry and read /etc. */
+  readonly fdReserve: number;
 }
 
 export interface Limits {
   readonly server: ServerLimits;
   readonly defaults: UserLimits;
+  /** For peers that are nobody's: no passwd entry and in no subordinate or allocated range (all of them together). */
+  readonly stranger: UserLimits;
   readonly users: ReadonlyMap<string, Partial<UserLimits>>;
 }
 
@@ -55,6 +59,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   idleTimeoutMs: 60000,
   writeTimeoutMs: 5000,
   maxQuarantinedFds: 16,
+  fdReserve: 256,
 };
 
 export const DEFAULT_USER_LIMITS: UserLimits = {
@@ -66,7 +71,21 @@ export const DEFAULT_USER_LIMITS: UserLimits = {
   ids: 8 * 65536,
 };
 
-export const DEFAULT_LIMITS: Limits = { server: DEFAULT_SERVER_LIMITS, defaults: DEFAULT_USER_LIMITS, users: new Map() };
+export const DEFAULT_STRANGER_LIMITS: UserLimits = {
+  connections: 2,
+  requestsPerSecond: 2,
+  burst: 4,
+  namespaces: 0,
+  allocations: 0,
+  ids: 0,
+};
+
+export const DEFAULT_LIMITS: Limits = {
+  server: DEFAULT_SERVER_LIMITS,
+  defaults: DEFAULT_USER_LIMITS,
+  stranger: DEFAULT_STRANGER_LIMITS,
+  users: new Map(),
+};
 
 const USER_KEYS = Object.keys(DEFAULT_USER_LIMITS) as (keyof UserLimits)[];
 const SERVER_KEYS = Object.keys(DEFAULT_SERVER_LIMITS) as (keyof ServerLimits)[];
@@ -80,17 +99,23 @@ export function parseLimits(text: string, source = 'limits file'): Limits {
     throw bad(source, `is not JSON: ${e instanceof Error ? e.message : e}`);
   }
   if (!isObject(v)) throw bad(source, 'must be a JSON object with "server", "default" and "users"');
-  const unknown = Object.keys(v).filter((k) => !['server', 'default', 'users'].includes(k));
-  if (unknown.length > 0) throw bad(source, `has unknown key "${unknown[0]}" (known: server, default, users)`);
+  const unknown = Object.keys(v).filter((k) => !['server', 'default', 'stranger', 'users'].includes(k));
+  if (unknown.length > 0) throw bad(source, `has unknown key "${unknown[0]}" (known: server, default, stranger, users)`);
   const server = { ...DEFAULT_SERVER_LIMITS, ...numbers(v.server, SERVER_KEYS, `${source}: server`) } as ServerLimits;
   const defaults = { ...DEFAULT_USER_LIMITS, ...numbers(v.default, USER_KEYS, `${source}: default`) } as UserLimits;
+  const stranger = { ...DEFAULT_STRANGER_LIMITS, ...numbers(v.stranger, USER_KEYS, `${source}: stranger`) } as UserLimits;
   const users = new Map<string, Partial<UserLimits>>();
   if (v.users !== undefined) {
     if (!isObject(v.users)) throw bad(source, '"users" must map user names or uids to limits');
     for (const [user, limits] of Object.entries(v.users)) users.set(user, numbers(limits, USER_KEYS, `${source}: users.${user}`));
   }
   if (server.maxLineBytes < 1024) throw bad(source, 'server.maxLineBytes must be at least 1024');
-  return { server, defaults, users };
+  return { server, defaults, stranger, users };
+}
+
+/** The limits of an account (account.ts): the owner's, or the stranger's. */
+export function limitsOfAccount(limits: Limits, account: { readonly uid: number | null; readonly user: string | null }): UserLimits {
+  return account.uid === null ? limits.stranger : limitsFor(limits, account.uid, account.user);
 }
 
 /** The limits that apply to a user, by name (if it has one) or uid. */
@@ -134,6 +159,10 @@ export class RateLimiter {
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
+  }
+
+  has(key: string): boolean {
+    return this.buckets.has(key);
   }
 
   /** Forgets buckets that are full again (bounded memory over many peers). */

@@ -25,6 +25,11 @@ export class LineFramer<T> {
     return this.size > 0 || this.fds.length > 0;
   }
 
+  /** How many descriptors the line being received carries so far. */
+  get pendingFdCount(): number {
+    return this.fds.length;
+  }
+
   /** Descriptors of the line being received (handed back on close). */
   takePendingFds(): T[] {
     const f = this.fds;

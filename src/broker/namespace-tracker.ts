@@ -1,23 +1,44 @@
 import { closeDescriptor } from '../kernel/socket/unix-socket.js';
 
 /**
- * The user namespaces the broker wrote maps for, counted per uid for the
- * "namespaces" limit. Each is represented by the pidfd the peer sent: the
- * server polls them, and a pidfd becomes readable when its process exits,
- * which ends the count. (The namespace descriptor itself is not kept: it
- * would keep the namespace alive after its last process.)
+ * The user namespaces the broker wrote maps for, counted per account
+ * (account.ts) for the "namespaces" limit. A namespace counts for as long
+ * as it exists, not as long as the process the peer named: a peer could
+ * name a short-lived process of a namespace that lives on in others, with
+ * its maps written. So each entry is the namespace's inode; the pidfd the
+ * peer sent is polled only as a hint — when its process exits, the entry
+ * becomes *suspect*, and the next census of the host's namespaces
+ * (src/userns-census; taken when the account asks or hits its limit, and
+ * periodically) removes it if the namespace is gone. (The namespace
+ * descriptor is not kept: it would keep the namespace alive.)
  */
-export class NamespaceTracker {
-  private readonly byFd = new Map<number, number>();
-  private readonly counts = new Map<number, number>();
+interface Entry {
+  readonly account: string;
+  pidfd: number | null;
+  suspect: boolean;
+}
 
-  track(uid: number, pidfd: number): void {
-    this.byFd.set(pidfd, uid);
-    this.counts.set(uid, (this.counts.get(uid) ?? 0) + 1);
+export class NamespaceTracker {
+  private readonly byInode = new Map<number, Entry>();
+  private readonly byFd = new Map<number, number>();
+
+  track(account: string, inode: number, pidfd: number): void {
+    const old = this.byInode.get(inode);
+    if (old?.pidfd != null) this.exited(old.pidfd);
+    this.byInode.set(inode, { account, pidfd, suspect: false });
+    this.byFd.set(pidfd, inode);
   }
 
-  count(uid: number): number {
-    return this.counts.get(uid) ?? 0;
+  count(account: string): number {
+    let n = 0;
+    for (const e of this.byInode.values()) if (e.account === account) n++;
+    return n;
+  }
+
+  /** Whether some namespace of the account (or of anyone) has lost the process it was named by. */
+  hasSuspects(account?: string): boolean {
+    for (const e of this.byInode.values()) if (e.suspect && (account === undefined || e.account === account)) return true;
+    return false;
   }
 
   /** Descriptors to poll. */
@@ -25,18 +46,27 @@ export class NamespaceTracker {
     return [...this.byFd.keys()];
   }
 
-  /** The process behind pidfd has exited: forget it and close the pidfd. */
+  /** The process behind pidfd has exited: its namespace may live on, so it is suspect until a census says. */
   exited(pidfd: number): void {
-    const uid = this.byFd.get(pidfd);
-    if (uid === undefined) return;
+    const inode = this.byFd.get(pidfd);
+    if (inode === undefined) return;
     this.byFd.delete(pidfd);
-    const n = (this.counts.get(uid) ?? 1) - 1;
-    if (n <= 0) this.counts.delete(uid);
-    else this.counts.set(uid, n);
     closeDescriptor(pidfd);
+    const e = this.byInode.get(inode);
+    if (e && e.pidfd === pidfd) {
+      e.pidfd = null;
+      e.suspect = true;
+    }
+  }
+
+  /** Forgets the suspect namespaces a census did not find (alive: every user-namespace inode on the host). */
+  prune(alive: ReadonlySet<number>): void {
+    for (const [inode, e] of this.byInode) if (e.suspect && !alive.has(inode)) this.byInode.delete(inode);
   }
 
   closeAll(): void {
-    for (const fd of [...this.byFd.keys()]) this.exited(fd);
+    for (const fd of [...this.byFd.keys()]) closeDescriptor(fd);
+    this.byFd.clear();
+    this.byInode.clear();
   }
 }

@@ -1,3 +1,4 @@
+import type { Account } from './account.js';
 import type { Request } from './protocol.js';
 
 /**
@@ -14,6 +15,8 @@ export interface Peer {
   readonly user: string | null;
   /** Connection number, for the audit log. */
   readonly conn: number;
+  /** Whom the peer counts as for every limit (its owner when its uid is someone's subordinate): see account.ts. */
+  readonly account: Account;
 }
 
 /** What a received descriptor was found to be (see kernel/userns/received-fd.ts). */

@@ -40,6 +40,8 @@ export interface RangeStore {
   release(owner: string, name: string): Promise<ReleasedRange>;
   /** The owner's allocations, draining ones included (they count against the owner's limits). */
   list(owner: string): Promise<AllocatedRange[]>;
+  /** Every allocation the broker made, with its owner ("uid:N"), for counting limits per account. */
+  all(): Promise<(AllocatedRange & { readonly owner: string })[]>;
   /** Frees the draining ranges nothing on the host maps any more; returns how many are still held. */
   reap(): Promise<{ freed: number; held: number }>;
   close(): Promise<void>;

@@ -1,4 +1,5 @@
 import type { Allocation, AllocKind, Pool } from '../alloc/index.js';
+import { randomBytes } from 'node:crypto';
 import { allocateOnHost } from '../alloc-host/index.js';
 import { FsidmapError } from '../errors.js';
 import type { MappedCheck, Registry } from '../registry/index.js';
@@ -13,9 +14,12 @@ import type { AllocatedRange, RangeStore } from './ports.js';
  */
 export function registryRanges(
   registry: Registry,
-  options: { realm?: string; mapped?: () => Promise<MappedCheck>; pool?: Pool } = {},
+  options: { realm?: string; mapped?: () => Promise<MappedCheck>; pool?: Pool; placementKey?: Uint8Array } = {},
 ): RangeStore {
   const realm = options.realm;
+  // The first slot tried for a name is HMAC(key, name): users cannot compute, and so cannot aim at, each other's.
+  // Drawn per broker process: a name released and asked for again lands on the same slot while it runs.
+  const placementKey = options.placementKey ?? randomBytes(32);
   const mapped = options.mapped;
   const realmOpt = realm ? { realm } : {};
   /** Reaps only when something drains: a census walks every process of the host. */
@@ -48,7 +52,7 @@ export function registryRanges(
           ...(options.pool ? { uidPool: options.pool, gidPool: options.pool } : {}),
           ...(realm ? { realm } : {}),
         },
-        { respectSubids: true },
+        { respectSubids: true, placementKey },
       );
       if (!mine(r.allocation, owner)) {
         throw new FsidmapError('ERR_NAME_TAKEN', `"${name}" is held by someone else`, { hint: 'choose another name' });
@@ -67,6 +71,12 @@ export function registryRanges(
       return { ...view(r, owner), ...(r.heldBy ? { heldBy: r.heldBy } : {}) };
     },
     reap,
+    async all() {
+      return (await registry.list(realmOpt)).flatMap((a) => {
+        const m = a.owner !== null && /^uid:\d+$/.test(a.owner) ? a.owner : null;
+        return m && mine(a, m) ? [{ ...view(a, m), owner: m }] : [];
+      });
+    },
     async list(owner) {
       return (await registry.list(realm ? { realm } : {})).filter((a) => mine(a, owner)).map((a) => view(a, owner));
     },

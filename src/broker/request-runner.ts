@@ -1,8 +1,9 @@
 import { FsidmapError } from '../errors.js';
 import type { Attached, Connection } from './connection.js';
-import { type Limits, limitsFor, type RateLimiter } from './limits.js';
+import { type Limits, limitsOfAccount, type RateLimiter } from './limits.js';
 import type { FramedLine } from './line-framer.js';
 import type { Peer, RequestHandler } from './peer.js';
+import { describeAccount } from './account.js';
 import { auditView, errorAnswer, FDS_PER_OP, okAnswer, parseRequest, type Request, type RequestId } from './protocol.js';
 
 /**
@@ -51,13 +52,13 @@ export async function serveLine(r: LineRunner, c: Connection, line: FramedLine<A
     r.respond(c, errorAnswer(id, { code, message, hint }), []);
   };
   try {
-    const ul = limitsFor(r.limits, c.peer.uid, c.peer.user);
-    if (!r.limiter.take(String(c.peer.uid), ul, r.now())) {
+    const ul = limitsOfAccount(r.limits, c.peer.account);
+    if (!r.limiter.take(c.peer.account.key, ul, r.now())) {
       c.rateRefusals++;
       refuse(
         null,
         'ERR_BROKER_RATE_LIMITED',
-        `uid ${c.peer.uid} sent more than ${ul.burst} requests at once (${ul.requestsPerSecond} per second sustained)`,
+        `${describeAccount(c.peer)} sent more than ${ul.burst} requests at once (${ul.requestsPerSecond} per second sustained)`,
         'slow down and retry',
       );
       if (c.rateRefusals > ul.burst)

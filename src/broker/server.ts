@@ -3,6 +3,8 @@ import { FdQuarantine } from '../kernel/socket/fd-quarantine.js';
 import {
   acceptConnection,
   closeDescriptor,
+  descriptorUse,
+  disarmLinger,
   peerCredentials,
   peerGroups,
   POLLERR,
@@ -18,10 +20,14 @@ import {
 } from '../kernel/socket/unix-socket.js';
 import type { AuditPeer, AuditSink } from './audit-log.js';
 import { type Attached, Connection } from './connection.js';
-import { type Limits, limitsFor, RateLimiter } from './limits.js';
+import { type Account, describeAccount, STRANGER } from './account.js';
+import { type Limits, limitsOfAccount, RateLimiter } from './limits.js';
 import type { Peer, RequestHandler } from './peer.js';
-import { auditView, errorAnswer, type Request, type RequestId } from './protocol.js';
+import { auditView, errorAnswer, FDS_PER_OP, type Request, type RequestId } from './protocol.js';
 import { type LineRunner, serveLine } from './request-runner.js';
+
+/** No request takes more descriptors than this (setmaps: a namespace and a pidfd). */
+const MAX_FDS_PER_LINE = Math.max(...Object.values(FDS_PER_OP));
 
 /**
  * The broker's connection loop. One thread, no blocking: a poll(2) on a
@@ -52,12 +58,17 @@ export interface ServerOptions {
   /** Descriptors to watch for exit (pidfds of namespaces); called back when one becomes readable. */
   readonly watched?: () => readonly number[];
   readonly onWatchedReady?: (fd: number) => void;
+  /** Whom a uid counts as for limits (default: itself). */
+  readonly accountOf?: (uid: number, user: string | null) => Account;
   readonly now?: () => number;
 }
 
 export class BrokerServer {
   private readonly conns = new Map<number, Connection>();
-  private readonly perUid = new Map<number, number>();
+  /** Open connections per account (account.ts), not per raw uid. */
+  private readonly perAccount = new Map<string, number>();
+  /** The accounts seen, by key (for the rate limiter's sweep). */
+  private readonly accounts = new Map<string, Account>();
   private readonly limiter = new RateLimiter();
   private readonly quarantine = new FdQuarantine();
   private readonly wake: [number, number];
@@ -180,6 +191,12 @@ export class BrokerServer {
   }
 
   private acceptAll(max: number): void {
+    // A reserve of descriptors stays free for answering, the registry and reading /etc: no new connection eats into it.
+    const use = descriptorUse();
+    if (use.open + this.o.limits.server.fdReserve >= use.limit) {
+      this.acceptPausedUntil = this.now() + 200;
+      return;
+    }
     for (let i = 0; i < 64; i++) {
       let fd: number | null;
       try {
@@ -204,12 +221,20 @@ export class BrokerServer {
       } catch {
         /* kernels before 4.13: no supplementary groups */
       }
-      peer = { ...cred, groups, user: this.o.userName?.(cred.uid) ?? null, conn: this.nextConn++ };
+      const user = this.o.userName?.(cred.uid) ?? null;
+      let account: Account = { key: `uid:${cred.uid}`, uid: cred.uid, user, via: 'own' };
+      try {
+        if (this.o.accountOf) account = this.o.accountOf(cred.uid, user);
+      } catch {
+        // The host files could not be read: whom it counts as is unknown, so it gets the least.
+        account = STRANGER;
+      }
+      peer = { ...cred, groups, user, conn: this.nextConn++, account };
     } catch {
       closeDescriptor(fd);
       return;
     }
-    const ul = limitsFor(this.o.limits, peer.uid, peer.user);
+    const ul = limitsOfAccount(this.o.limits, peer.account);
     const refuseNow = (code: string, message: string, hint: string) => {
       this.audit(peer, null, 'refused', code, message);
       try {
@@ -221,23 +246,24 @@ export class BrokerServer {
     };
     if (this.conns.size >= max)
       return refuseNow('ERR_BROKER_BUSY', `the broker has ${this.conns.size} connections, its limit`, 'try again later');
-    if ((this.perUid.get(peer.uid) ?? 0) >= ul.connections) {
+    if ((this.perAccount.get(peer.account.key) ?? 0) >= ul.connections) {
       return refuseNow(
         'ERR_BROKER_LIMIT',
-        `uid ${peer.uid} already has ${ul.connections} connections open, its limit`,
+        `${describeAccount(peer)} already has ${ul.connections} connections open, its limit`,
         "close some connections; the limit is set in the broker's --limits file",
       );
     }
-    if (this.quarantine.outstanding(String(peer.uid)) >= this.o.limits.server.maxQuarantinedFds) {
+    if (this.quarantine.outstanding(peer.account.key) >= this.o.limits.server.maxQuarantinedFds) {
       return refuseNow(
         'ERR_BROKER_LIMIT',
-        `descriptors uid ${peer.uid} sent earlier are still being closed (their file system does not answer)`,
+        `descriptors ${describeAccount(peer)} sent earlier are still being closed (their file system does not answer)`,
         'send only the descriptors a request takes',
       );
     }
     const c = new Connection(fd, peer, this.o.limits.server.maxLineBytes, this.now());
     this.conns.set(fd, c);
-    this.perUid.set(peer.uid, (this.perUid.get(peer.uid) ?? 0) + 1);
+    this.perAccount.set(peer.account.key, (this.perAccount.get(peer.account.key) ?? 0) + 1);
+    this.accounts.set(peer.account.key, peer.account);
   }
 
   private readFrom(c: Connection): void {
@@ -249,6 +275,27 @@ export class BrokerServer {
     }
     if (r === null) return;
     const attached = r.fds.map((fd) => this.classify(c, fd));
+    if (!r.eof && c.framer.pendingFdCount + attached.length > MAX_FDS_PER_LINE) {
+      // Counted as they arrive: a line may carry at most what one request takes, however its bytes are cut.
+      this.release(attached);
+      this.protocolFailure(
+        c,
+        'ERR_BROKER_FDS',
+        `a request line carried more than ${MAX_FDS_PER_LINE} descriptors (no request takes more); connection closed`,
+        'send the descriptors a request takes with that request line only',
+      );
+      return;
+    }
+    if (!r.eof && this.quarantine.outstanding(c.peer.account.key) > this.o.limits.server.maxQuarantinedFds) {
+      this.release(attached);
+      this.protocolFailure(
+        c,
+        'ERR_BROKER_FDS',
+        `${describeAccount(c.peer)} sent descriptors no request takes faster than they can be closed; connection closed`,
+        'send only the descriptors a request takes',
+      );
+      return;
+    }
     if (r.eof) {
       this.release(attached);
       // Half-closed: answer what is queued, then close.
@@ -285,7 +332,12 @@ export class BrokerServer {
   private classify(c: Connection, fd: number): Attached {
     const k = classifyFd(fd);
     if (k.kind === 'userns' || k.kind === 'pidfd') return { fd, kind: k.kind };
-    this.quarantine.dispose(fd, String(c.peer.uid));
+    if (k.kind === 'other' && k.link.startsWith('socket:[') && disarmLinger(fd)) {
+      // Without SO_LINGER a socket's close returns at once: no thread needed, nothing left open.
+      closeDescriptor(fd);
+      return { fd: -1, kind: 'rejected', what: 'a socket' };
+    }
+    this.quarantine.dispose(fd, c.peer.account.key);
     const what = k.kind === 'namespace' ? `a ${k.type} namespace` : k.link.startsWith('/') ? 'a file' : k.link.replace(/\[\d+\]$/, '');
     return { fd: -1, kind: 'rejected', what };
   }
@@ -386,7 +438,8 @@ export class BrokerServer {
         this.close(c);
       }
     }
-    this.limiter.sweep((key) => limitsFor(this.o.limits, Number(key), this.o.userName?.(Number(key)) ?? null), now);
+    this.limiter.sweep((key) => limitsOfAccount(this.o.limits, this.accounts.get(key) ?? { uid: null, user: null }), now);
+    for (const key of this.accounts.keys()) if (!this.perAccount.has(key) && !this.limiter.has(key)) this.accounts.delete(key);
     (this.o.audit as { flush?: () => void }).flush?.();
   }
 
@@ -394,9 +447,9 @@ export class BrokerServer {
     if (c.closing) return;
     c.closing = true;
     this.conns.delete(c.fd);
-    const n = (this.perUid.get(c.peer.uid) ?? 1) - 1;
-    if (n <= 0) this.perUid.delete(c.peer.uid);
-    else this.perUid.set(c.peer.uid, n);
+    const n = (this.perAccount.get(c.peer.account.key) ?? 1) - 1;
+    if (n <= 0) this.perAccount.delete(c.peer.account.key);
+    else this.perAccount.set(c.peer.account.key, n);
     for (const line of c.queue.splice(0)) this.release(line.fds);
     this.release(c.framer.takePendingFds());
     for (const p of c.out.splice(0)) this.release(p.fds);
@@ -414,7 +467,13 @@ export class BrokerServer {
     context?: Record<string, unknown>,
     id?: RequestId,
   ): void {
-    const p: AuditPeer = { uid: peer.uid, gid: peer.gid, pid: peer.pid, user: peer.user };
+    const p: AuditPeer = {
+      uid: peer.uid,
+      gid: peer.gid,
+      pid: peer.pid,
+      user: peer.user,
+      ...(peer.account.via !== 'own' ? { account: peer.account.key } : {}),
+    };
     this.o.audit.record({
       peer: p,
       conn: peer.conn,

@@ -4,7 +4,8 @@ import { MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, makeLockedIdma
 import { walkPeerPath } from '../kernel/file/peer-path.js';
 import { closeDescriptor } from '../kernel/socket/unix-socket.js';
 import { inspectTarget, openTarget } from '../kernel/userns/userns-target.js';
-import { type Limits, limitsFor, type UserLimits } from './limits.js';
+import { type Account, accountOf, describeAccount, type OwnedRange } from './account.js';
+import { type Limits, limitsOfAccount, type UserLimits } from './limits.js';
 import { decideMountMaps, decideNamespaceMaps, type Decision, mountMapsOf } from './map-policy.js';
 import { type PeerView, peerView } from './peer-view.js';
 import type { NamespaceTracker } from './namespace-tracker.js';
@@ -27,6 +28,8 @@ export interface ServiceOptions {
   readonly holders: MapHolderFactory;
   readonly ranges: RangeStore | null;
   readonly tracker: NamespaceTracker;
+  /** Every user-namespace inode on the host now, or null when some could not be read (then nothing is forgotten). */
+  readonly census?: () => Promise<ReadonlySet<number> | null>;
   readonly version?: string;
 }
 
@@ -34,7 +37,9 @@ export interface ServiceOptions {
 const MOUNT_SLOTS = 8;
 
 export class BrokerService {
-  private readonly locks = new Map<number, Promise<unknown>>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Every broker allocation's uid range and owner, for accountOf (refreshed after each change and each reap). */
+  private owned: OwnedRange[] = [];
   private mountsRunning = 0;
   private readonly mountWaiters: Array<() => void> = [];
 
@@ -45,13 +50,13 @@ export class BrokerService {
       case 'hello':
         return this.hello(ctx.peer);
       case 'setmaps':
-        return this.serialized(ctx.peer.uid, () => this.setmaps(req, ctx));
+        return this.serialized(ctx.peer.account.key, () => this.setmaps(req, ctx));
       case 'mount':
         return this.withMountSlot(() => this.mount(req, ctx.peer));
       case 'alloc':
-        return this.serialized(ctx.peer.uid, () => this.alloc(req, ctx.peer));
+        return this.serialized(ctx.peer.account.key, () => this.alloc(req, ctx.peer));
       case 'release':
-        return this.serialized(ctx.peer.uid, () => this.release(req, ctx.peer));
+        return this.serialized(ctx.peer.account.key, () => this.release(req, ctx.peer));
       case 'list':
         return this.list(ctx.peer);
     }
@@ -69,11 +74,37 @@ export class BrokerService {
   }
 
   private userLimits(peer: Peer): UserLimits {
-    return limitsFor(this.o.limits, peer.uid, peer.user);
+    return limitsOfAccount(this.o.limits, peer.account);
+  }
+
+  /** Whom uid counts as for limits: see account.ts. Synchronous (the server asks at accept), over the last snapshot of allocations. */
+  accountOf(uid: number): Account {
+    return accountOf(uid, this.o.delegation.facts(), this.owned);
+  }
+
+  /** Re-reads the owners of the broker's allocations. */
+  async refreshOwned(): Promise<void> {
+    if (!this.o.ranges) return;
+    this.owned = (await this.o.ranges.all()).flatMap((a) => {
+      const m = /^uid:(\d+)$/.exec(a.owner);
+      return m ? [{ owner: Number(m[1]), start: a.uid.start, count: a.uid.count }] : [];
+    });
+  }
+
+  /** Every allocation (draining included) held by any uid of the peer's account: what its limits count. */
+  private async accountAllocations(peer: Peer): Promise<AllocatedRange[]> {
+    if (!this.o.ranges) return [];
+    await this.refreshOwned();
+    const facts = this.o.delegation.facts();
+    const all = await this.o.ranges.all();
+    return all.filter((a) => {
+      const m = /^uid:(\d+)$/.exec(a.owner);
+      return m !== null && accountOf(Number(m[1]), facts, this.owned).key === peer.account.key;
+    });
   }
 
   /** One limit-checked change at a time per uid, so two connections cannot both take the last slot. */
-  private serialized<T>(uid: number, fn: () => Promise<T>): Promise<T> {
+  private serialized<T>(uid: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.locks.get(uid) ?? Promise.resolve();
     const next = prev.then(fn, fn);
     const tail = next.catch(() => undefined);
@@ -93,8 +124,17 @@ export class BrokerService {
     return peerView(this.o.delegation.facts(), peer, live(await this.allocations(peer)));
   }
 
+  /** Forgets the namespaces whose naming process exited and which no longer exist. */
+  async pruneNamespaces(account?: string): Promise<void> {
+    if (!this.o.census || !this.o.tracker.hasSuspects(account)) return;
+    const alive = await this.o.census();
+    if (alive) this.o.tracker.prune(alive);
+  }
+
   private async hello(peer: Peer): Promise<HandlerResult> {
+    await this.pruneNamespaces(peer.account.key);
     const allocs = await this.allocations(peer);
+    const counted = this.o.ranges ? await this.accountAllocations(peer) : [];
     const { owned } = peerView(this.o.delegation.facts(), peer, live(allocs));
     return {
       result: {
@@ -105,7 +145,12 @@ export class BrokerService {
         peer: { uid: peer.uid, gid: peer.gid, pid: peer.pid, user: peer.user },
         owned: { uid: describeOwned(owned.uid), gid: describeOwned(owned.gid) },
         limits: this.userLimits(peer),
-        usage: { namespaces: this.o.tracker.count(peer.uid), allocations: allocs.length, ids: allocs.reduce((s, a) => s + a.uid.count, 0) },
+        account: { key: peer.account.key, via: peer.account.via },
+        usage: {
+          namespaces: this.o.tracker.count(peer.account.key),
+          allocations: counted.length,
+          ids: counted.reduce((s, a) => s + a.uid.count, 0),
+        },
         registry: this.o.ranges !== null,
       },
       reason: 'told the peer what it owns and may do',
@@ -142,11 +187,16 @@ export class BrokerService {
       );
     }
     const limit = this.userLimits(peer).namespaces;
-    if (this.o.tracker.count(peer.uid) >= limit) {
-      throw new FsidmapError('ERR_BROKER_LIMIT', `you have ${limit} user namespaces the broker set up still running, your limit`, {
-        hint: "stop some containers; the limit is set in the broker's --limits file",
-        context: { limit: 'namespaces', max: limit },
-      });
+    if (this.o.tracker.count(peer.account.key) >= limit) await this.pruneNamespaces(peer.account.key);
+    if (this.o.tracker.count(peer.account.key) >= limit) {
+      throw new FsidmapError(
+        'ERR_BROKER_LIMIT',
+        `${describeAccount(peer)} has ${limit} user namespaces the broker set up still running, its limit`,
+        {
+          hint: "stop some containers; the limit is set in the broker's --limits file",
+          context: { limit: 'namespaces', max: limit },
+        },
+      );
     }
     const decision = unwrap(
       decideNamespaceMaps(
@@ -164,7 +214,7 @@ export class BrokerService {
       target.close();
     }
     ctx.adopt(pid.fd);
-    this.o.tracker.track(peer.uid, pid.fd);
+    this.o.tracker.track(peer.account.key, facts.ns.ino, pid.fd);
     return {
       result: { pid: facts.pid, uidMap: decision.uidText, gidMap: decision.gidText, setgroups: decision.setgroups },
       reason: `wrote uid_map, gid_map (setgroups ${decision.setgroups}) of the user namespace of process ${facts.pid}`,
@@ -206,13 +256,14 @@ export class BrokerService {
   private async alloc(req: Extract<Request, { op: 'alloc' }>, peer: Peer): Promise<HandlerResult> {
     const store = this.ranges();
     const l = this.userLimits(peer);
-    const mine = await store.list(ownerOf(peer));
-    const existing = mine.find((a) => a.name === req.name);
+    const existing = (await store.list(ownerOf(peer))).find((a) => a.name === req.name);
     if (!existing) {
+      // Counted over the whole account: a subordinate uid of A's allocates out of A's limits.
+      const held = await this.accountAllocations(peer);
       const size = req.size ?? 65536;
-      const ids = mine.reduce((s, a) => s + a.uid.count, 0);
-      if (mine.length >= l.allocations) {
-        throw new FsidmapError('ERR_BROKER_LIMIT', `you hold ${mine.length} allocations, your limit`, {
+      const ids = held.reduce((s, a) => s + a.uid.count, 0);
+      if (held.length >= l.allocations) {
+        throw new FsidmapError('ERR_BROKER_LIMIT', `${describeAccount(peer)} holds ${held.length} allocations, its limit`, {
           hint: 'release one first (fsidmap broker release)',
           context: { limit: 'allocations', max: l.allocations },
         });
@@ -225,6 +276,7 @@ export class BrokerService {
       }
     }
     const { range, created } = await store.allocate(ownerOf(peer), req.name, req.kind, req.size);
+    await this.refreshOwned();
     return {
       result: { allocation: range, created },
       reason: `${created ? 'allocated' : 'returned the existing'} ${range.kind} ${range.name}: uids ${range.uid.start}+${range.uid.count}, gids ${range.gid.start}+${range.gid.count}`,
@@ -233,6 +285,7 @@ export class BrokerService {
 
   private async release(req: Extract<Request, { op: 'release' }>, peer: Peer): Promise<HandlerResult> {
     const { heldBy, ...range } = await this.ranges().release(ownerOf(peer), req.name);
+    await this.refreshOwned();
     if (heldBy !== undefined) {
       return {
         result: { released: range, held: true, heldBy },
@@ -244,7 +297,9 @@ export class BrokerService {
 
   /** Frees drained ranges (the server calls it now and then). */
   async reapDrained(): Promise<void> {
+    await this.pruneNamespaces();
     await this.o.ranges?.reap();
+    await this.refreshOwned();
   }
 
   private async list(peer: Peer): Promise<HandlerResult> {

@@ -11,9 +11,16 @@ import { allOwned, type OwnedIds, owns } from './owned-ids.js';
  * - Every directory above the source must be owned by root or by the peer,
  *   and not writable by anyone else (unless sticky, like /tmp): otherwise a
  *   third user could move what the path names.
- * - The source itself must be a directory or regular file owned by one of
- *   the peer's uids (own or delegated), never root's or another user's: a
- *   mount of /etc or of someone else's home is refused.
+ * - A component whose mount the broker cannot identify (not in mountinfo,
+ *   even read again at that point: a mount that appeared during the walk)
+ *   is refused like FUSE: it may be one.
+ * - The source itself must be a directory owned by one of the peer's uids
+ *   (own or delegated), never root's or another user's: a mount of /etc or
+ *   of someone else's home is refused. A regular file is refused: the
+ *   locked mount is attached on a directory in the lock helper (EINVAL for a
+ *   file), and a container's volumes and rootfs are directories. So is a
+ *   source on a pseudo file system the kernel never idmaps (procfs, sysfs,
+ *   cgroupfs, …: mount_setattr would fail with EINVAL after the walk).
  */
 export interface ComponentFacts {
   readonly path: string;
@@ -27,13 +34,45 @@ export interface ComponentFacts {
 }
 
 export interface ComponentRefusal {
-  readonly rule: 'untrusted-fs' | 'symlink' | 'not-a-directory' | 'unsafe-parent' | 'not-owned' | 'source-type';
+  readonly rule: 'untrusted-fs' | 'symlink' | 'not-a-directory' | 'unsafe-parent' | 'not-owned' | 'source-type' | 'no-idmap-fs';
   readonly reason: string;
 }
 
 const UNTRUSTED_FS = /^(fuse(\..*)?|fuseblk|nfs4?|cifs|smb3|9p|afs|ceph|glusterfs|sshfs|davfs|virtiofs|ncpfs|coda)$/;
 
+/** File systems without FS_ALLOW_IDMAP that a path can lead to. */
+const NO_IDMAP_FS = new Set([
+  'proc',
+  'sysfs',
+  'cgroup',
+  'cgroup2',
+  'devpts',
+  'debugfs',
+  'tracefs',
+  'securityfs',
+  'pstore',
+  'bpf',
+  'configfs',
+  'efivarfs',
+  'mqueue',
+  'nsfs',
+  'pidfs',
+  'binfmt_misc',
+  'autofs',
+  'fusectl',
+  'rpc_pipefs',
+  'selinuxfs',
+  'hugetlbfs',
+  'ramfs',
+]);
+
 export function inspectComponent(c: ComponentFacts, owned: OwnedIds, peerUid: number): ComponentRefusal | null {
+  if (c.fsType === '?') {
+    return {
+      rule: 'untrusted-fs',
+      reason: 'is on a mount fsidmap cannot identify (it appeared while the path was walked): it could be FUSE; try again',
+    };
+  }
   if (UNTRUSTED_FS.test(c.fsType)) {
     return {
       rule: 'untrusted-fs',
@@ -68,7 +107,12 @@ export function inspectComponent(c: ComponentFacts, owned: OwnedIds, peerUid: nu
     }
     return null;
   }
-  if (c.type !== 'directory' && c.type !== 'file') return { rule: 'source-type', reason: 'is neither a directory nor a regular file' };
+  if (c.type === 'file')
+    return { rule: 'source-type', reason: 'is a regular file: the broker mounts directories only (mount the directory that holds it)' };
+  if (c.type !== 'directory') return { rule: 'source-type', reason: 'is not a directory' };
+  if (NO_IDMAP_FS.has(c.fsType)) {
+    return { rule: 'no-idmap-fs', reason: `is on ${c.fsType}, which the kernel cannot idmap: mount a directory of a disk file system` };
+  }
   if (!ownsUid(c.uid)) {
     const whose = c.uid === 0 ? 'root' : `uid ${c.uid}`;
     return {

@@ -20,6 +20,12 @@ export interface AllocateOptions {
   readonly exclusions: Exclusions;
   /** Defaults to the kernel's CSPRNG; tests inject a seeded source. */
   readonly random?: RandomSource;
+  /**
+   * A secret key for first placement (homeIndex): the home slot of a name is
+   * then unpredictable to whoever lacks the key (the broker's, so users
+   * cannot aim at each other's ranges). Default: the public hash.
+   */
+  readonly placementKey?: Uint8Array;
   /** Whether a recorded holder is gone (so a new holder may take the allocation over); default: never. */
   readonly holderGone?: (holder: Holder) => boolean;
 }

@@ -116,6 +116,7 @@ export class StoreRegistry implements Registry {
           size: req.size,
           random,
           bothBlocked: view.both,
+          ...(options.placementKey ? { homeKey: options.placementKey } : {}),
           uid: { pool: pools.uidPool, blocked: view.uid },
           gid: { pool: pools.gidPool, blocked: view.gid },
         });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DEFAULT_POOL, homeStart, SLOT } from '../../src/alloc/index.js';
 import type { BrokerClient } from '../../src/broker/client.js';
 import { FsidmapError } from '../../src/errors.js';
 import { closeDescriptor } from '../../src/kernel/socket/unix-socket.js';
@@ -63,6 +64,8 @@ describe('broker allocations', { skip: rootSkip }, () => {
       if (s && n)
         assert.ok(x.uid.start + x.uid.count <= Number(s) || x.uid.start >= Number(s) + Number(n), `clear of /etc/subuid line ${line}`);
     }
+    // Not the public hash of its registry name: nobody can compute where a name lands (finding 1 of issue 13).
+    assert.notEqual(x.uid.start, homeStart(`uid:${a.uid}/img`, DEFAULT_POOL, SLOT));
     const again = await ca.alloc('img', { kind: 'image' });
     assert.equal(again.created, false);
     assert.deepEqual(again.allocation.uid, x.uid);

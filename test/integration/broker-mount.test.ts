@@ -202,6 +202,22 @@ describe('broker mounts', { skip: rootSkip }, () => {
     await refused(() => ca.mount({ path: join(a.home, 'nope'), mountMap: mapOf(a) }), 'ERR_BROKER_PATH', 'does not exist');
   });
 
+  it('refuses a regular file and a /proc/PID of the peer early, with the reason, before any helper runs', async () => {
+    const file = join(a.home, 'plain-file');
+    writeFileSync(file, 'x');
+    chownSync(file, a.uid, a.gid);
+    const e = await refused(() => ca.mount({ path: file, mountMap: mapOf(a) }), 'ERR_BROKER_PATH', 'source-type');
+    assert.match(e.message, /regular file: the broker mounts directories only/);
+    const p = w.spawnAs(a, ['sleep', '30'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      const e2 = await refused(() => ca.mount({ path: `/proc/${p.pid}`, mountMap: mapOf(a) }), 'ERR_BROKER_PATH', 'no-idmap-fs');
+      assert.match(e2.message, /is on proc, which the kernel cannot idmap/);
+    } finally {
+      p.kill('SIGKILL');
+    }
+  });
+
   it('never mounts what a symlink swapped in between check and use points at (raced for real)', async () => {
     // home/cur flips between a directory of A's (with MINE) and a symlink to /etc; home/mid flips the
     // same way one component up, to a root-owned directory that has a "sub" of its own.

@@ -277,4 +277,45 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
     const r = await ca.setMaps(h3.nsFd, h3.pidfd, { uid: sub(a, 1000), gid: sub(a, 1000) });
     assert.equal(r.setgroups, 'allow');
   });
+
+  it('keeps counting a namespace named by a short-lived process while another process keeps it, maps written', async () => {
+    for (const h of holders.splice(0)) await h.kill();
+    for (let i = 0; i < 150 && (await ca.hello()).usage.namespaces !== 0; i++) await sleep(20);
+    assert.equal((await ca.hello()).usage.namespaces, 0);
+    // Q names the namespace and exits; P, in the same namespace, lives on.
+    const q = w.spawnAs(a, ['unshare', '--user', '--', 'sh', '-c', 'sleep 600 & exec sleep 601'], { stdio: 'ignore' });
+    const own = readFileSync('/proc/self/uid_map', 'utf8');
+    let p = 0;
+    for (let i = 0; i < 250 && p === 0; i++) {
+      await sleep(10);
+      try {
+        if (readFileSync(`/proc/${q.pid}/uid_map`, 'utf8') === own) continue;
+        p = Number(readFileSync(`/proc/${q.pid}/task/${q.pid}/children`, 'utf8').trim().split(' ')[0] || 0);
+      } catch {
+        /* not yet */
+      }
+    }
+    assert.ok(p > 0, 'the second process of the namespace');
+    const nsFd = openFile(`/proc/${q.pid}/ns/user`);
+    const pidfd = openPidfd(q.pid!);
+    await ca.setMaps(nsFd, pidfd, { uid: sub(a, 1000), gid: sub(a, 1000) });
+    closeDescriptor(nsFd);
+    closeDescriptor(pidfd);
+    const exited = new Promise((r) => q.once('exit', r));
+    q.kill('SIGKILL');
+    await exited;
+    await sleep(300);
+    assert.notEqual(readFileSync(`/proc/${p}/uid_map`, 'utf8'), '', 'the maps stay written in the namespace P keeps');
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await ca.hello()).usage.namespaces, 1, 'still counted: the namespace exists');
+      await sleep(50);
+    }
+    process.kill(p, 'SIGKILL');
+    let freed = false;
+    for (let i = 0; i < 150 && !freed; i++) {
+      freed = (await ca.hello()).usage.namespaces === 0;
+      if (!freed) await sleep(20);
+    }
+    assert.ok(freed, 'no longer counted once the namespace is gone');
+  });
 });

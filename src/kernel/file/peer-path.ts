@@ -209,12 +209,23 @@ function describe(fd: number, path: string, last: boolean, fsTypes: Map<number, 
     gid: buf.readUInt32LE(0x18),
     ino: Number(buf.readBigUInt64LE(0x20)),
     mountId,
-    fsType: fsTypes.get(mountId) ?? '?',
+    fsType: fsTypeAt(fsTypes, mountId),
     last,
   };
 }
 
 /** Mount id → file-system type, from this process's mountinfo. */
+/**
+ * The type of the component's mount, at the point of use: a mount id not in
+ * the table read before the walk is a mount that appeared since (perhaps a
+ * FUSE one the peer just made), so mountinfo is read again; "?" when still
+ * unknown (the source policy refuses it).
+ */
+function fsTypeAt(fsTypes: Map<number, string>, mountId: number): string {
+  if (!fsTypes.has(mountId)) for (const [id, t] of mountFsTypes()) fsTypes.set(id, t);
+  return fsTypes.get(mountId) ?? '?';
+}
+
 export function mountFsTypes(): Map<number, string> {
   return new Map(readMountinfo().map((m) => [m.id, m.fsType]));
 }

@@ -9,16 +9,24 @@ import { Worker } from 'node:worker_threads';
  * (`outstanding`) without affecting anyone else.
  */
 export class FdQuarantine {
-  private worker: Worker | null = null;
+  /**
+   * One thread per owner with closes outstanding (up to maxThreads; owners
+   * beyond share one): a close that hangs stalls only its owner's thread,
+   * never another owner's closes.
+   */
+  private readonly workers = new Map<string, Worker>();
+  private shared: Worker | null = null;
   private nextId = 1;
   private readonly owners = new Map<number, string>();
   private readonly counts = new Map<string, number>();
+
+  constructor(private readonly maxThreads = 16) {}
 
   dispose(fd: number, owner: string): void {
     const id = this.nextId++;
     this.owners.set(id, owner);
     this.counts.set(owner, (this.counts.get(owner) ?? 0) + 1);
-    this.start().postMessage({ id, fd });
+    this.workerFor(owner).postMessage({ id, fd });
   }
 
   /** Descriptors of this owner whose close has not returned yet. */
@@ -35,26 +43,40 @@ export class FdQuarantine {
   async drain(timeoutMs = 1000): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     while (this.owners.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-    this.worker?.unref();
+    for (const w of this.workers.values()) w.unref();
+    this.shared?.unref();
     return this.owners.size === 0;
   }
 
-  private start(): Worker {
-    if (this.worker) return this.worker;
+  private workerFor(owner: string): Worker {
+    const own = this.workers.get(owner);
+    if (own) return own;
+    if (this.workers.size >= this.maxThreads) return (this.shared ??= this.spawn(null));
+    const w = this.spawn(owner);
+    this.workers.set(owner, w);
+    return w;
+  }
+
+  private spawn(owner: string | null): Worker {
     const w = new Worker(new URL('./fd-quarantine-worker.js', import.meta.url));
     w.unref();
     w.on('message', (m: { id: number }) => {
-      const owner = this.owners.get(m.id);
+      const o = this.owners.get(m.id);
       this.owners.delete(m.id);
-      if (owner === undefined) return;
-      const left = (this.counts.get(owner) ?? 1) - 1;
-      if (left <= 0) this.counts.delete(owner);
-      else this.counts.set(owner, left);
+      if (o === undefined) return;
+      const left = (this.counts.get(o) ?? 1) - 1;
+      if (left <= 0) this.counts.delete(o);
+      else this.counts.set(o, left);
+      // An owner's thread ends once its closes have all returned (threads stay bounded by owners with a close pending).
+      if (owner !== null && left <= 0 && this.workers.get(owner) === w) {
+        this.workers.delete(owner);
+        void w.terminate();
+      }
     });
     w.on('error', () => {
-      this.worker = null;
+      if (owner !== null && this.workers.get(owner) === w) this.workers.delete(owner);
+      if (owner === null && this.shared === w) this.shared = null;
     });
-    this.worker = w;
     return w;
   }
 }

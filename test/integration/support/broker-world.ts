@@ -231,6 +231,11 @@ export class BrokerWorld {
 
   /** A socket connected to the broker by user u (so the broker sees u), for the test to drive. */
   async connectAs(u: TestUser, timeoutMs = 15000): Promise<BrokerClient> {
+    return BrokerClient.fromFd(await this.connectFdAs(u), `${u.name}'s connection`, timeoutMs);
+  }
+
+  /** The raw descriptor of a connection made by u (the test sends what it likes on it). */
+  async connectFdAs(u: TestUser): Promise<number> {
     const [ours, theirs] = unixSocketPair();
     try {
       const child = this.spawnAs(u, [process.execPath, connectScript, this.socket], { stdio: ['ignore', 'ignore', 'pipe', theirs] });
@@ -244,7 +249,7 @@ export class BrokerWorld {
         const [rev] = await pollReady([{ fd: ours, events: POLLIN }], 200);
         if (rev !== 0) {
           const r = receive(ours, 16);
-          if (r && r.fds.length === 1) return BrokerClient.fromFd(r.fds[0], `${u.name}'s connection`, timeoutMs);
+          if (r && r.fds.length === 1) return r.fds[0];
           if (r?.eof) throw new Error(`connecting as ${u.name} failed: ${err}`);
         }
         if (Date.now() > until) throw new Error(`connecting as ${u.name} timed out: ${err}`);

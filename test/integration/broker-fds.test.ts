@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { openSync, readdirSync, readlinkSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import koffi from 'koffi';
+import { closeDescriptor, POLLIN, pollReady, receive, send } from '../../src/kernel/socket/unix-socket.js';
+import { BrokerWorld, rootSkip, sleep, type TestUser } from './support/broker-world.js';
+
+/**
+ * Finding 3 of issue 13: one user must not be able to exhaust the broker's
+ * descriptors. Descriptors are counted per line as they arrive (a line
+ * carrying more than a request takes closes the connection), a socket a
+ * peer sends is closed at once with SO_LINGER off (its close cannot stall
+ * the quarantine thread), each owner's unwanted files close on a thread of
+ * their own, and another user is answered throughout.
+ */
+const setsockopt = koffi.load('libc.so.6').func('int setsockopt(int, int, int, const uint8_t *, uint32_t)') as (
+  fd: number,
+  level: number,
+  name: number,
+  val: Buffer,
+  len: number,
+) => number;
+
+describe('broker: a bounded descriptor budget', { skip: rootSkip }, () => {
+  let w: BrokerWorld;
+  let a: TestUser, b: TestUser;
+  let tcp: Server | null = null;
+  const sockets: Socket[] = [];
+
+  before(async () => {
+    w = await BrokerWorld.create({
+      users: 2,
+      limits: { server: { maxQuarantinedFds: 2 }, default: { requestsPerSecond: 10000, burst: 10000 }, users: {} },
+    });
+    [a, b] = w.users;
+  });
+
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    tcp?.close();
+    await w?.destroy();
+  });
+
+  const brokerFds = () => readdirSync(`/proc/${w.broker!.pid}/fd`).length;
+
+  /** The first answer line on a raw connection (or null when it closed without one). */
+  async function answer(fd: number, timeoutMs = 5000): Promise<Record<string, unknown> | null> {
+    let buf = '';
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const [rev] = await pollReady([{ fd, events: POLLIN }], 100);
+      if (rev === 0) continue;
+      const r = receive(fd, 65536);
+      if (!r) continue;
+      for (const f of r.fds) closeDescriptor(f);
+      buf += r.data.toString('utf8');
+      const i = buf.indexOf('\n');
+      if (i >= 0) return JSON.parse(buf.slice(0, i)) as Record<string, unknown>;
+      if (r.eof) return null;
+    }
+    throw new Error('no answer in time');
+  }
+
+  /** B's hello round trip, in ms (throws if B is not answered). */
+  async function honest(): Promise<number> {
+    const t = Date.now();
+    const c = await w.connectAs(b, 5000);
+    try {
+      await c.hello();
+    } finally {
+      c.close();
+    }
+    return Date.now() - t;
+  }
+
+  it('closes a connection whose line carries more descriptors than any request, before they pile up', async () => {
+    const file = openSync('/etc/hostname', 'r');
+    const before = brokerFds();
+    let peak = before;
+    const latencies: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const fd = await w.connectFdAs(a);
+      // 1-byte messages with 4 descriptors each, a newline only every 500 messages (the reported flood).
+      for (let i = 0; i < 2000; i++) {
+        try {
+          if (send(fd, Buffer.from(i % 500 === 499 ? '\n' : 'x'), [file, file, file, file]) === 0) await sleep(1);
+        } catch {
+          break; // closed by the broker: what should happen
+        }
+        if (i % 200 === 0) peak = Math.max(peak, brokerFds());
+      }
+      const r = await answer(fd);
+      assert.equal((r?.error as { code?: string } | undefined)?.code, 'ERR_BROKER_FDS', JSON.stringify(r));
+      closeDescriptor(fd);
+      latencies.push(await honest());
+    }
+    closeDescriptor(file);
+    assert.ok(peak - before < 200, `the broker held at most ${peak - before} more descriptors during the flood`);
+    const line = w.audit().find((l) => l.code === 'ERR_BROKER_FDS' && l.peer?.uid === a.uid);
+    assert.match(line!.reason, /more than 2 descriptors/);
+    assert.equal(latencies.length, 5, `B answered after each flood (ms: ${latencies.join(', ')})`);
+  });
+
+  it('closes a lingering TCP socket at once, so it cannot stall the closing of what follows', async () => {
+    // A TCP peer that never reads, and a socket to it with a full send buffer and SO_LINGER {1, 40 s}.
+    tcp = createServer((s) => {
+      s.pause();
+      sockets.push(s);
+    });
+    await new Promise<void>((r) => tcp!.listen(0, '127.0.0.1', () => r()));
+    const port = (tcp.address() as { port: number }).port;
+    const client = connect(port, '127.0.0.1');
+    sockets.push(client);
+    await new Promise<void>((r) => client.once('connect', () => r()));
+    const chunk = Buffer.alloc(1 << 20);
+    for (let i = 0; i < 64 && client.write(chunk); i++) {
+      /* fill it */
+    }
+    await sleep(100);
+    const tcpFd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+    const linger = Buffer.alloc(8);
+    linger.writeInt32LE(1, 0);
+    linger.writeInt32LE(40, 4);
+    assert.equal(setsockopt(tcpFd, 1 /* SOL_SOCKET */, 13 /* SO_LINGER */, linger, 8), 0);
+    assert.match(readlinkSync(`/proc/self/fd/${tcpFd}`), /^socket:/);
+
+    const file = openSync('/etc/hostname', 'r');
+    const fd = await w.connectFdAs(a);
+    send(fd, Buffer.from('{"v":1,"id":1,"op":"hello"}\n'), [tcpFd]);
+    const r1 = await answer(fd);
+    assert.equal((r1?.error as { code?: string }).code, 'ERR_BROKER_FDS');
+    assert.match((r1?.error as { message: string }).message, /a socket/);
+    // Now an unwanted file, which goes to A's closing thread: were that thread stuck in the socket's close, it would stay there.
+    send(fd, Buffer.from('{"v":1,"id":2,"op":"hello"}\n'), [file]);
+    await answer(fd);
+    closeDescriptor(fd);
+    closeDescriptor(file);
+    client.destroy();
+    // With maxQuarantinedFds 2, A is refused while 2 of its descriptors are still being closed: it is not.
+    await sleep(200);
+    const ca = await w.connectAs(a, 5000);
+    try {
+      assert.equal((await ca.hello()).peer.uid, a.uid);
+    } finally {
+      ca.close();
+    }
+    assert.ok((await honest()) >= 0);
+  });
+});

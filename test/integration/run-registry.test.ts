@@ -6,7 +6,18 @@ import { spawn } from 'node:child_process';
 import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cli, cliPath, makeToyImage, marker, mountsUnder, processesWith, rootSkip, tempDir, until } from './support/run-fixtures.js';
+import {
+  cli,
+  cliPath,
+  makeToyImage,
+  marker,
+  mountsUnder,
+  processesMapping,
+  processesWith,
+  rootSkip,
+  tempDir,
+  until,
+} from './support/run-fixtures.js';
 
 interface Alloc {
   name: string;
@@ -140,6 +151,8 @@ describe('fsidmap run with ranges from the registry', { skip: rootSkip }, () => 
     const first = (await list()).find((x) => x.name === tag)!;
     child.kill('SIGKILL');
     await until('the container to die with fsidmap', () => processesWith(tag).length === 0);
+    // Its orphaned stage processes hold the range until init reaps them; only then may the next run free it.
+    await until('the orphans of the container to be reaped', () => processesMapping(first.uid.start).length === 0, 30000);
     assert.ok(
       (await list()).some((x) => x.name === tag),
       'the allocation is left with a dead holder',
@@ -150,7 +163,8 @@ describe('fsidmap run with ranges from the registry', { skip: rootSkip }, () => 
     );
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout.trim().split(/\s+/).join(' '), `0 ${first.uid.start} 65536`, 'same name, same range');
-    assert.ok(!(await list()).some((x) => x.name === tag), 'released after the second run');
+    const left = (await list()).filter((x) => x.name === tag);
+    assert.deepEqual(left, [], 'released after the second run');
   });
 
   it('refuses --fs naming an allocation that does not exist, and makes nothing', async () => {

@@ -1,5 +1,16 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, lchownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lchownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +100,33 @@ export function processesWith(marker: string): number[] {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
       if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker)) out.push(Number(name));
+    } catch {
+      /* exited */
+    }
+  }
+  return out;
+}
+
+/**
+ * Processes whose user namespace maps host uid `id`, zombies included: a
+ * zombie keeps its namespace until it is reaped, and the orphans of a
+ * SIGKILLed fsidmap are reaped by init, which on some machines takes seconds.
+ */
+export function processesMapping(id: number): number[] {
+  const out: number[] = [];
+  const own = readlinkSync('/proc/self/ns/user');
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readlinkSync(`/proc/${name}/ns/user`) === own) continue;
+      const extents = readFileSync(`/proc/${name}/uid_map`, 'latin1').trim().split('\n');
+      if (
+        extents.some((l) => {
+          const [, lower, count] = l.trim().split(/\s+/).map(Number);
+          return lower <= id && id < lower + count;
+        })
+      )
+        out.push(Number(name));
     } catch {
       /* exited */
     }

@@ -12,6 +12,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { parseMapText } from '../../../src/userns-census/census.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Container } from '../../../src/container/index.js';
@@ -119,14 +120,8 @@ export function processesMapping(id: number): number[] {
     if (!/^\d+$/.test(name)) continue;
     try {
       if (readlinkSync(`/proc/${name}/ns/user`) === own) continue;
-      const extents = readFileSync(`/proc/${name}/uid_map`, 'latin1').trim().split('\n');
-      if (
-        extents.some((l) => {
-          const [, lower, count] = l.trim().split(/\s+/).map(Number);
-          return lower <= id && id < lower + count;
-        })
-      )
-        out.push(Number(name));
+      const extents = parseMapText(readFileSync(`/proc/${name}/uid_map`, 'latin1'));
+      if (extents.some(([, lower, count]) => lower <= id && id < lower + count)) out.push(Number(name));
     } catch {
       /* exited */
     }

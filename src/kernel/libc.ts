@@ -13,6 +13,30 @@ export const libc = koffi.load('libc.so.6');
 /** long syscall(long number, ...): for calls glibc has no wrapper for (open_tree, mount_setattr, …). */
 export const syscall = libc.func('long syscall(long number, ...)');
 
+// The calls several adapters make, declared once. Paths are NUL-terminated
+// bytes (not JS strings) so that names which are not UTF-8 pass unchanged.
+export const closeCall = libc.func('int close(int fd)') as (fd: number) => number;
+export const openatCall = libc.func('int openat(int dirfd, const uint8_t *path, int flags, uint32_t mode)') as (
+  dirfd: number,
+  path: Buffer,
+  flags: number,
+  mode: number,
+) => number;
+export const statxCall = libc.func('int statx(int dirfd, const uint8_t *path, int flags, unsigned int mask, uint8_t *buf)') as (
+  dirfd: number,
+  path: Buffer,
+  flags: number,
+  mask: number,
+  buf: Buffer,
+) => number;
+export const fchownatCall = libc.func('int fchownat(int dirfd, const uint8_t *path, uint32_t owner, uint32_t group, int flags)') as (
+  dirfd: number,
+  path: Buffer,
+  owner: number,
+  group: number,
+  flags: number,
+) => number;
+
 /** errno of the last call made through koffi on this thread. */
 export function lastErrno(): number {
   return koffi.errno();

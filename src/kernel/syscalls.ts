@@ -1,4 +1,4 @@
-import { lastErrno, libc, syscall, syscallError, SyscallError } from './libc.js';
+import { lastErrno, libc, syscall, syscallError, SyscallError, closeCall, statxCall } from './libc.js';
 import { AT_EMPTY_PATH, AT_FDCWD, MOUNT_ATTR_SIZE_VER0, MOVE_MOUNT_F_EMPTY_PATH, STATX_MNT_ID } from './linux.js';
 
 /**
@@ -20,15 +20,7 @@ function nr(call: string): number {
   return n;
 }
 
-const close_ = libc.func('int close(int fd)') as (fd: number) => number;
 const umount2_ = libc.func('int umount2(const char *target, int flags)') as (target: string, flags: number) => number;
-const statx_ = libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)') as (
-  d: number,
-  p: string,
-  f: number,
-  m: number,
-  b: Buffer,
-) => number;
 
 export type Hints = Partial<Record<string, string>>;
 
@@ -81,13 +73,13 @@ export function umount2(target: string, flags: number, hints?: Hints): void {
 }
 
 export function closeFd(fd: number): void {
-  close_(fd);
+  closeCall(fd);
 }
 
 /** The id of the mount path is on (statx STATX_MNT_ID), as in the first field of /proc/self/mountinfo. */
 export function mountIdOf(path: string): number {
   const buf = Buffer.alloc(256);
-  check(statx_(AT_FDCWD, path, 0, STATX_MNT_ID, buf), 'statx', path);
+  check(statxCall(AT_FDCWD, Buffer.from(`${path}\0`), 0, STATX_MNT_ID, buf), 'statx', path);
   if ((buf.readUInt32LE(0) & STATX_MNT_ID) === 0) throw syscallError('statx', `${path} (no mount id)`, 38 /* ENOSYS */);
   return Number(buf.readBigUInt64LE(0x90));
 }

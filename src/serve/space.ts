@@ -59,13 +59,7 @@ export interface EncodedRanges {
   readonly line: string;
 }
 
-export interface ContainerView {
-  readonly name: string;
-  readonly pid: number;
-  readonly uidMap: string;
-  readonly gidMap: string;
-  readonly rootfs: string | null;
-  readonly startedAt: string;
+export interface ContainerView extends RunningContainer {
   /** The registry's allocation of the same name, if any, its fs target and the fsid maps that target gives. */
   readonly allocation: string | null;
   readonly fs: string | null;

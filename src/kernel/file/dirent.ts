@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { libc, lastErrno } from '../libc.js';
+import { libc, lastErrno, openatCall, closeCall } from '../libc.js';
 import { AT_SYMLINK_NOFOLLOW, ENOSYS, ERANGE, SYS_LISTXATTRAT } from '../linux.js';
 
 /**
@@ -9,13 +9,6 @@ import { AT_SYMLINK_NOFOLLOW, ENOSYS, ERANGE, SYS_LISTXATTRAT } from '../linux.j
  * Raw calls: results or -errno, never throws.
  */
 const openFn = libc.func('int open(const uint8_t *path, int flags, uint32_t mode)') as (p: Buffer, f: number, m: number) => number;
-const openatFn = libc.func('int openat(int dirfd, const uint8_t *path, int flags, uint32_t mode)') as (
-  d: number,
-  p: Buffer,
-  f: number,
-  m: number,
-) => number;
-const closeFn = libc.func('int close(int fd)') as (fd: number) => number;
 const getdentsFn = libc.func('long getdents64(int fd, uint8_t *buf, size_t count)') as (fd: number, buf: Buffer, n: number) => number;
 // listxattrat(2), Linux 6.13. glibc's syscall() ignores how it was declared,
 // so a fixed prototype avoids koffi's slower variadic path.
@@ -33,12 +26,12 @@ export function openDirectoryRaw(path: Buffer): number {
 
 /** Opens the directory `name` inside the directory dirfd. fd or -errno. */
 export function openDirectoryAtRaw(dirfd: number, name: Buffer): number {
-  const fd = openatFn(dirfd, name, O_DIR, 0);
+  const fd = openatCall(dirfd, name, O_DIR, 0);
   return fd >= 0 ? fd : -lastErrno();
 }
 
 export function closeRaw(fd: number): void {
-  closeFn(fd);
+  closeCall(fd);
 }
 
 /** d_type values (DT_*). */

@@ -1,4 +1,4 @@
-import { libc, lastErrno } from '../libc.js';
+import { libc, lastErrno, openatCall, statxCall, fchownatCall, closeCall } from '../libc.js';
 import { STATX, STATX_SIZE, statxDev, statxIno } from './inode.js';
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, EINVAL, ENOSYS, ESTALE, O_CLOEXEC, O_NOFOLLOW, O_PATH } from '../linux.js';
 
@@ -15,26 +15,6 @@ const SYS_FCHMODAT2 = 452;
 const STATX_MASK = 0x1 | 0x100;
 const EMPTY = Buffer.from([0]);
 
-const openatFn = libc.func('int openat(int dirfd, const uint8_t *path, int flags, uint32_t mode)') as (
-  d: number,
-  p: Buffer,
-  f: number,
-  m: number,
-) => number;
-const statxFn = libc.func('int statx(int dirfd, const uint8_t *path, int flags, unsigned int mask, uint8_t *buf)') as (
-  d: number,
-  p: Buffer,
-  f: number,
-  m: number,
-  buf: Buffer,
-) => number;
-const fchownatFn = libc.func('int fchownat(int dirfd, const uint8_t *path, uint32_t owner, uint32_t group, int flags)') as (
-  d: number,
-  p: Buffer,
-  u: number,
-  g: number,
-  f: number,
-) => number;
 // fchmodat2(2), Linux 6.6: the only chmod that takes an O_PATH fd (AT_EMPTY_PATH). A fixed prototype keeps koffi off its variadic path.
 const fchmodat2Fn = libc.func('long syscall(long nr, int dirfd, const uint8_t *path, uint32_t mode, int flags)') as (
   nr: number,
@@ -52,19 +32,18 @@ const setxattrFn = libc.func('int setxattr(const char *path, const char *name, c
   size: number,
   flags: number,
 ) => number;
-const closeFn = libc.func('int close(int fd)') as (fd: number) => number;
 
 let haveFchmodat2 = true;
 const statBuf = Buffer.alloc(STATX_SIZE);
 
 /** O_PATH fd of `name` (one component, NUL-terminated) in dirfd, or of an absolute path with dirfd -100; fd or -errno. */
 export function openEntryRaw(dirfd: number, name: Buffer): number {
-  const fd = openatFn(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+  const fd = openatCall(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
   return fd >= 0 ? fd : -lastErrno();
 }
 
 export function closeEntry(fd: number): void {
-  closeFn(fd);
+  closeCall(fd);
 }
 
 /**
@@ -73,7 +52,7 @@ export function closeEntry(fd: number): void {
  * tells whether it is a symlink (no mode, ACLs or capabilities of its own).
  */
 export function checkEntryRaw(fd: number, ino: number, dev: number): { readonly rc: number; readonly isSymlink: boolean } {
-  if (statxFn(fd, EMPTY, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MASK, statBuf) !== 0) return { rc: -lastErrno(), isSymlink: false };
+  if (statxCall(fd, EMPTY, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MASK, statBuf) !== 0) return { rc: -lastErrno(), isSymlink: false };
   const nowIno = statxIno(statBuf);
   const nowDev = statxDev(statBuf);
   const isSymlink = (statBuf.readUInt16LE(STATX.mode) & 0o170000) === 0o120000;
@@ -83,7 +62,7 @@ export function checkEntryRaw(fd: number, ino: number, dev: number): { readonly 
 
 /** fchownat(fd, "", AT_EMPTY_PATH): the entry itself (a symlink too). 0 or -errno. */
 export function chownEntryRaw(fd: number, uid: number, gid: number): number {
-  return fchownatFn(fd, EMPTY, uid, gid, AT_EMPTY_PATH) === 0 ? 0 : -lastErrno();
+  return fchownatCall(fd, EMPTY, uid, gid, AT_EMPTY_PATH) === 0 ? 0 : -lastErrno();
 }
 
 /** chmod of the entry (never a symlink): fchmodat2(AT_EMPTY_PATH), or chmod of its /proc/self/fd path before Linux 6.6. 0 or -errno. */

@@ -1,4 +1,4 @@
-import { libc, lastErrno, syscallError } from '../libc.js';
+import { libc, lastErrno, syscallError, statxCall, fchownatCall } from '../libc.js';
 import { cpath } from './xattr.js';
 import {
   AT_EMPTY_PATH,
@@ -37,24 +37,10 @@ export const STATX = {
   mntId: 144,
 } as const;
 
-const statxFn = libc.func('int statx(int dirfd, const uint8_t *path, int flags, unsigned int mask, uint8_t *buf)') as (
-  dirfd: number,
-  path: Buffer,
-  flags: number,
-  mask: number,
-  buf: Buffer,
-) => number;
 const lchownFn = libc.func('int lchown(const uint8_t *path, uint32_t owner, uint32_t group)') as (
   p: Buffer,
   u: number,
   g: number,
-) => number;
-const fchownatFn = libc.func('int fchownat(int dirfd, const uint8_t *path, uint32_t owner, uint32_t group, int flags)') as (
-  d: number,
-  p: Buffer,
-  u: number,
-  g: number,
-  f: number,
 ) => number;
 const fchmodatFn = libc.func('int fchmodat(int dirfd, const uint8_t *path, uint32_t mode, int flags)') as (
   d: number,
@@ -68,17 +54,17 @@ const flockFn = libc.func('int flock(int fd, int operation)') as (fd: number, op
 
 /** lstat-like statx into buf (STATX_SIZE bytes); 0 or -errno. */
 export function statxRaw(path: Buffer, buf: Buffer): number {
-  return statxFn(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_MASK, buf) === 0 ? 0 : -lastErrno();
+  return statxCall(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_MASK, buf) === 0 ? 0 : -lastErrno();
 }
 
 /** statx of `name` inside the directory dirfd, not following a final symlink; 0 or -errno. */
 export function statxAtRaw(dirfd: number, name: Buffer, buf: Buffer): number {
-  return statxFn(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_MASK, buf) === 0 ? 0 : -lastErrno();
+  return statxCall(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_MASK, buf) === 0 ? 0 : -lastErrno();
 }
 
 /** statx of an open fd (AT_EMPTY_PATH); 0 or -errno. */
 export function fstatxRaw(fd: number, buf: Buffer): number {
-  return statxFn(fd, Buffer.from([0]), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MASK, buf) === 0 ? 0 : -lastErrno();
+  return statxCall(fd, Buffer.from([0]), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MASK, buf) === 0 ? 0 : -lastErrno();
 }
 
 /** lchown(2): the link itself, never its target. 0 or -errno. */
@@ -88,7 +74,7 @@ export function lchownRaw(path: Buffer, uid: number, gid: number): number {
 
 /** fchownat(dirfd, name, AT_SYMLINK_NOFOLLOW): the entry itself, relative to an open directory. 0 or -errno. */
 export function lchownAtRaw(dirfd: number, name: Buffer, uid: number, gid: number): number {
-  return fchownatFn(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) === 0 ? 0 : -lastErrno();
+  return fchownatCall(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) === 0 ? 0 : -lastErrno();
 }
 
 /** fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW). 0 or -errno. */

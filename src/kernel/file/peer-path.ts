@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { FsidmapError } from '../../errors.js';
-import { lastErrno, libc, syscall, syscallError } from '../libc.js';
+import { lastErrno, libc, syscall, syscallError, closeCall, statxCall } from '../libc.js';
 import { readMountinfo } from '../mount/mountinfo.js';
 import {
   AT_EMPTY_PATH,
@@ -33,16 +33,9 @@ import {
  */
 
 const STATX_WANT = 0x1 | 0x2 | 0x8 | 0x10 | 0x100 | 0x1000; // TYPE MODE UID GID INO MNT_ID
+const NO_PATH = Buffer.from([0]);
 const SYS_openat2 = 437;
 
-const close_ = libc.func('int close(int fd)') as (fd: number) => number;
-const statx_ = libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)') as (
-  d: number,
-  p: string,
-  f: number,
-  m: number,
-  b: Buffer,
-) => number;
 const setfsuid_ = libc.func('int setfsuid(uint32_t uid)') as (u: number) => number;
 const setfsgid_ = libc.func('int setfsgid(uint32_t gid)') as (g: number) => number;
 
@@ -163,7 +156,7 @@ export function walkPeerPath(path: string, id: FsIdentity, inspect: Inspect): Wa
                     : `cannot be opened (errno ${e})`;
           throw pathError(sofar, why, e === 40 ? 'symlink' : 'open');
         }
-        close_(fd);
+        closeCall(fd);
         fd = next;
         look(last);
       }
@@ -171,7 +164,7 @@ export function walkPeerPath(path: string, id: FsIdentity, inspect: Inspect): Wa
       fd = -1;
       return { fd: result, components };
     } finally {
-      if (fd >= 0) close_(fd);
+      if (fd >= 0) closeCall(fd);
     }
   });
 }
@@ -183,7 +176,7 @@ function isSymlinkAt(dirfd: number, name: string, path: string, fsTypes: Map<num
   try {
     return describe(fd, path, false, fsTypes).type === 'symlink';
   } finally {
-    close_(fd);
+    closeCall(fd);
   }
 }
 
@@ -196,7 +189,8 @@ function open2(dirfd: number, name: string, extra: number): number {
 
 function describe(fd: number, path: string, last: boolean, fsTypes: Map<number, string>): PathComponent {
   const buf = Buffer.alloc(256);
-  if (statx_(fd, '', AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_WANT, buf) < 0) throw syscallError('statx', path);
+  if (statxCall(fd, NO_PATH, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_WANT, buf) < 0)
+    throw syscallError('statx', path);
   const mode = buf.readUInt16LE(0x1c);
   const fmt = mode & 0o170000;
   const type = fmt === 0o040000 ? 'directory' : fmt === 0o100000 ? 'file' : fmt === 0o120000 ? 'symlink' : 'other';

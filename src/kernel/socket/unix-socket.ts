@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import koffi from 'koffi';
-import { lastErrno, libc, syscallError } from '../libc.js';
+import { lastErrno, libc, syscallError, closeCall } from '../libc.js';
 import {
   AF_UNIX,
   EAGAIN,
@@ -71,7 +71,6 @@ const sendmsg_ = libc.func('intptr_t sendmsg(int fd, void *msg, int flags)') as 
   flags: number,
 ) => number | bigint;
 const poll_ = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
-const close_ = libc.func('int close(int fd)') as (fd: number) => number;
 const socketpair_ = libc.func('int socketpair(int d, int t, int p, _Out_ int *sv)') as (
   d: number,
   t: number,
@@ -125,12 +124,12 @@ export function unixListen(path: string, backlog = 128): number {
   const addr = sockaddr(path);
   if (bind_(fd, addr.buf, addr.len) < 0) {
     const e = lastErrno();
-    close_(fd);
+    closeCall(fd);
     throw syscallError('bind', path, e, { EADDRINUSE: `${path} exists: another broker may be running; remove the file if it is stale` });
   }
   if (listen_(fd, backlog) < 0) {
     const e = lastErrno();
-    close_(fd);
+    closeCall(fd);
     throw syscallError('listen', path, e);
   }
   return fd;
@@ -143,7 +142,7 @@ export function unixConnect(path: string): number {
   const addr = sockaddr(path);
   if (connect_(fd, addr.buf, addr.len) < 0) {
     const e = lastErrno();
-    close_(fd);
+    closeCall(fd);
     throw syscallError('connect', path, e);
   }
   return fd;
@@ -319,7 +318,7 @@ export function pollReady(entries: readonly PollEntry[], timeoutMs: number): Pro
 
 /** close(2), ignoring errors: for descriptors fsidmap opened or validated itself. */
 export function closeDescriptor(fd: number): void {
-  if (fd >= 0) close_(fd);
+  if (fd >= 0) closeCall(fd);
 }
 
 const fcntl_ = libc.func('int fcntl(int fd, int cmd, ...)');

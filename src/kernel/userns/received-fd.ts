@@ -1,5 +1,5 @@
 import { fstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { lastErrno, libc, syscallError } from '../libc.js';
+import { lastErrno, libc, syscallError, closeCall } from '../libc.js';
 import { pidfdSendSignal } from '../syscalls.js';
 import { NS_GET_OWNER_UID, NS_GET_PARENT, NS_GET_USERNS } from '../linux.js';
 
@@ -33,7 +33,6 @@ export function classifyFd(fd: number): ReceivedFdKind {
 }
 
 const ioctlPtr = libc.func('int ioctl(int fd, unsigned long request, ...)');
-const close_ = libc.func('int close(int fd)') as (fd: number) => number;
 
 /** Device and inode: two namespace descriptors name the same namespace iff these match. */
 export interface NsIdentity {
@@ -78,7 +77,7 @@ export function usernsParent(nsFd: number): NsIdentity | null {
   try {
     return fdIdentity(parent);
   } finally {
-    close_(parent);
+    closeCall(parent);
   }
 }
 
@@ -89,7 +88,7 @@ export function owningUserns(nsFd: number): NsIdentity {
   try {
     return fdIdentity(fd);
   } finally {
-    close_(fd);
+    closeCall(fd);
   }
 }
 

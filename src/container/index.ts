@@ -21,3 +21,4 @@ export { type ImageRunConfig, parseEnvEntry, parseEnvFile, commandOf } from './i
 export { type SavedContainer, type SavedPaths, listSaved, readSaved, savedPaths, containersDir } from './saved.js';
 export { type RootView, dirView, layersView } from './root-view.js';
 export { type ContainerSummary, listContainers, removeContainer, withStoppedContainer } from './containers.js';
+export { type CommitOptions, type ContainerCommit, commitContainer } from './commit.js';

@@ -56,6 +56,9 @@ export class StageProcess {
     return new StageProcess(child, cleanup);
   }
 
+  /** Lines that came before the one awaited, in the one order the two senders can swap. */
+  private readonly early: string[] = [];
+
   get pid(): number {
     return this.child.pid!;
   }
@@ -67,7 +70,14 @@ export class StageProcess {
 
   /** Waits for the stage's next line to start with `word`; an error line, EOF or abort throws. */
   async expect(word: string, abort: AbortSignal | undefined): Promise<string> {
-    const line = await this.channel.next(abort);
+    const early = this.early.indexOf(word);
+    if (early >= 0) return this.early.splice(early, 1)[0];
+    let line = await this.channel.next(abort);
+    // init (the stage's child) says "running" on its own socket end: on a busy machine it can come before its parent's "started".
+    if (word === 'started' && line === 'running') {
+      this.early.push(line);
+      line = await this.channel.next(abort);
+    }
     if (line !== null && (line === word || line.startsWith(word + ' '))) return line;
     if (line !== null && line.startsWith('error ')) throw stageError(line);
     const code = await Promise.race([this.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 1000))]);

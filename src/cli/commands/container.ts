@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js';
-import { type Command, defineCommand, flag, write } from '../command.js';
+import { type Command, defineCommand, flag, str, write, writeJson } from '../command.js';
 
 export const containerListCommand = defineCommand({
   name: 'container list',
@@ -67,4 +67,60 @@ removed). --json: {"removed":[NAME...],"errors":[{"name","code","message"}]}.`,
   },
 });
 
-export const containerCommands: Command[] = [containerListCommand, containerRmCommand];
+export const commitCommand = defineCommand({
+  name: 'commit',
+  summary: "make a stopped container's writable layer a new image: its image's layers plus one",
+  usage: `fsidmap commit [--json] [--message M] CONTAINER [NAME[:TAG]]
+
+Writes what the kept container CONTAINER changed (its writable layer) as one
+OCI layer tar (deletions as .wh. whiteouts, opaque directories as
+.wh..wh..opq, owners as stored: the image's ids, whatever range it ran in)
+and stores a new image of its image's layers plus that one, named NAME:TAG
+when given. The same changes over the same image give the same digests.
+The container is reserved while it is committed: a running one is refused,
+and it cannot be started meanwhile. Export the result with fsidmap image
+export. A kill at any point leaves the store as it was (image gc removes the
+leftovers) or with the whole new image.
+
+  --message M   recorded in the new config's history ("fsidmap commit: M")
+  --json        {"container","base","digest","ref","diffId","upper":{"entries","whiteouts","opaqueDirs","bytes"},...}
+
+Exit status: 0 committed; 1 refused (running, unknown, its image gone) or failed; 2 usage error.`,
+  options: { json: { type: 'boolean' }, message: { type: 'string' } },
+  async run(args, io) {
+    if (args.positionals.length < 1 || args.positionals.length > 2)
+      throw new UsageError('fsidmap commit takes CONTAINER and an optional NAME[:TAG]', 'see fsidmap commit --help');
+    const [name, ref] = args.positionals;
+    const c = await import('../../container/index.js');
+    const glue = await import('./run-image.js');
+    c.checkName(name);
+    if (ref !== undefined) {
+      const { parseImageName } = await import('../../image/index.js');
+      parseImageName(ref, 'NAME[:TAG]');
+    }
+    const controller = new AbortController();
+    const onSignal = () => controller.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      const message = str(args, 'message');
+      const r = await c.commitContainer(glue.containerStore(io.env), name, ref, {
+        env: io.env,
+        signal: controller.signal,
+        ...(message !== undefined ? { message } : {}),
+      });
+      if (flag(args, 'json')) writeJson(io, r);
+      else
+        write(
+          io.stdout,
+          `committed ${name} as ${r.ref ?? r.digest} (${r.digest}): layer ${r.diffId}, ${r.upper.entries} entries, ${r.upper.whiteouts} whiteouts, ${r.upper.opaqueDirs} opaque dirs`,
+        );
+      return 0;
+    } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    }
+  },
+});
+
+export const containerCommands: Command[] = [containerListCommand, containerRmCommand, commitCommand];

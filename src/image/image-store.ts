@@ -10,6 +10,7 @@ import {
   namespaceUnpacker,
   openStoreNamespace,
   readStoreMap,
+  recordStoreMap,
   storeMapFor,
 } from './user-store.js';
 import {
@@ -45,10 +46,11 @@ export class ImageStore {
     // An ordinary user: layers are unpacked inside their namespace, under the store's map (user-store.ts).
     const L = this.records.layout;
     checkStoreOwner(L);
-    this.records.ensure();
     const map = storeMapFor(L);
     const ns = await openStoreNamespace(map);
     try {
+      this.records.ensure();
+      recordStoreMap(L, map);
       return await importImage(this.records, plan, source, options, {
         unpack: namespaceUnpacker(ns, limitsOf(map)),
         removeTree: namespaceRemover(ns),

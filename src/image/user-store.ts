@@ -63,7 +63,12 @@ export function checkStoreOwner(L: StoreLayout): void {
     });
 }
 
-/** The store's map: the one of its first import, else the caller's from /etc/subuid and /etc/subgid (recorded now, before any layer). */
+/**
+ * The store's map: the one of its first import, else the caller's from
+ * /etc/subuid and /etc/subgid. Read before the store is touched (a user
+ * without subordinate ids gets ERR_SUBID_NO_RANGE and no directory);
+ * `recordStoreMap` writes a new one once the store exists, before any layer.
+ */
 export function storeMapFor(L: StoreLayout): StoreMap {
   const recorded = readStoreMap(L);
   if (recorded) {
@@ -75,9 +80,11 @@ export function storeMapFor(L: StoreLayout): StoreMap {
     return recorded;
   }
   const m: SubidMap = subidMapFor({ uid: process.geteuid!(), gid: process.getegid!() });
-  const rec: StoreMap = { user: m.user, uid: m.uid, gid: m.gid };
-  writeJsonAtomic(L.idmap, rec);
-  return rec;
+  return { user: m.user, uid: m.uid, gid: m.gid };
+}
+
+export function recordStoreMap(L: StoreLayout, m: StoreMap): void {
+  if (!readStoreMap(L)) writeJsonAtomic(L.idmap, m);
 }
 
 export function limitsOf(m: StoreMap): LayerLimits {

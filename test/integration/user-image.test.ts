@@ -15,6 +15,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { makeSampleImage } from '../../src/container/sample-image.js';
+import { BrokerWorld, cliPath, type TestUser } from './support/broker-world.js';
 import { buildArchive } from '../support/tar-builder.js';
 import { CLI, sh } from '../support/tar-fixtures.js';
 import { storeState, umociSkip, writeHandLayout } from './support/oci-fixtures.js';
@@ -245,5 +247,65 @@ describe("an ordinary user's image store", { skip }, () => {
     assert.equal(JSON.parse(gc.stdout).layers, 2);
     assert.deepEqual(readdirSync(join(store, 'layers')), []);
     assert.deepEqual(readdirSync(join(store, 'tmp')), []);
+  });
+});
+
+/**
+ * `run --image` by an ordinary user from their own store, through the
+ * broker: the layers are mounted with the mount map of the container's id
+ * map and the store's map (limited to the container's ids), so the
+ * container sees the tar's owners, and what it writes lands in its
+ * writable layer at the image's ids under the store's map.
+ */
+describe("run --image from an ordinary user's store, through the broker", { skip }, () => {
+  let w: BrokerWorld | undefined;
+  let u: TestUser;
+  let src = '';
+
+  before(async () => {
+    w = await BrokerWorld.create({ users: 1, limits: { default: { requestsPerSecond: 1000, burst: 1000 } } });
+    u = w.users[0];
+    // A runnable rootfs tar made as root: the host's sh and coreutils at 0:0, and entries at the tar's 1000:1001 and 42:43.
+    const tree = join(w.base, 'app-tree');
+    makeSampleImage(tree, { offset: 0 });
+    sh(`set -e; cd ${tree}; mkdir -p srv/app; echo f > srv/app/f; chown 1000:1001 srv/app; chown 42:43 srv/app/f; chmod 750 srv/app`);
+    src = join(w.base, 'app.tar');
+    execFileSync('tar', ['--numeric-owner', '--sort=name', '-C', tree, '-cf', src, '.']);
+    chmodSync(src, 0o644);
+  });
+  after(async () => {
+    await w?.destroy();
+  });
+
+  const fsidmapAs = (args: string[]) => w!.runAs(u, [process.execPath, cliPath, ...args]);
+
+  test("the container sees the tar's owners; its writes land at the store's map of its ids", async (t) => {
+    const { resolveImage } = await import('../../src/cli/commands/run-image.js');
+    const probe = await resolveImage('fsidmap-no-such-image', { FSIDMAP_STATE_DIR: join(w!.base, 'probe-state') }).then(
+      () => 'resolved',
+      (e: { code: string }) => e.code,
+    );
+    if (probe === 'ERR_IMAGE_STORE_UNAVAILABLE') {
+      t.skip('this build of run --image does not resolve images from the store (cli/commands/run-image.ts)');
+      return;
+    }
+    assert.equal(probe, 'ERR_IMAGE_NOT_FOUND');
+    const imp = await fsidmapAs(['image', 'import', '--json', '--name', 'app:1', src]);
+    assert.equal(imp.code, 0, imp.stderr);
+    const S = u.sub.start;
+    // The container's own ids: the second 65536 of the user's range (the store's map uses the first).
+    const idmap = `0:${S + 65536}:65536`;
+    const script = 'stat -c "%u:%g %n" / /srv/app /srv/app/f; id -u; touch /root/w; chown 7:8 /root/w';
+    const r = await fsidmapAs(['run', '--name', 'c1', '--image', 'app:1', '--idmap', idmap, '--', '/bin/sh', '-c', script]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['0:0 /', '1000:1001 /srv/app', '42:43 /srv/app/f', '0']);
+    const upper = join(u.home, '.local/state/fsidmap/containers/c1/upper/root/w');
+    const st = lstatSync(upper);
+    assert.deepEqual([st.uid, st.gid], [S + 6, S + 7], "image ids 7:8 are on disk at the store map's S+6:S+7");
+    const audit = readFileSync(w!.auditPath, 'utf8');
+    assert.match(audit, /"op":"mount".*"decision":"allowed"/, 'the broker made the layer mounts');
+    const rm = await fsidmapAs(['container', 'rm', 'c1']);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.equal(existsSync(join(u.home, '.local/state/fsidmap/containers/c1')), false);
   });
 });

@@ -1,7 +1,7 @@
 import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FsidmapError, UsageError } from '../errors.js';
-import { IdMap } from '../idmap/index.js';
+import { compose, IdMap } from '../idmap/index.js';
 import type { Cleanup } from './cleanup.js';
 import { layersView, type RootView } from './root-view.js';
 import { createSaved, readSaved, removeSaved, type SavedContainer, savedPaths, type SavedPaths, updateSaved } from './saved.js';
@@ -116,9 +116,11 @@ function checkLayers(image: ImageSpec): string[] {
  * map), else at x itself, for every id the container's map covers.
  */
 export function imageFsidmaps(idmaps: MapPair, image?: ImageSpec): MapPair {
-  if (image?.fsidmap) return image.fsidmap;
   const identity = (m: IdMap) => IdMap.from(m.extents.map((e) => ({ first: e.first, lower: e.first, count: e.count })));
-  return { uid: identity(idmaps.uid), gid: identity(idmaps.gid) };
+  const on = { uid: identity(idmaps.uid), gid: identity(idmaps.gid) };
+  // A user's store maps more ids than a container may (0..65536 against 0..65535): only the container's are mounted.
+  if (image?.fsidmap) return { uid: compose(on.uid, image.fsidmap.uid), gid: compose(on.gid, image.fsidmap.gid) };
+  return on;
 }
 
 /** The directories the stage mounts proc, /dev and /tmp on; an image without them gets them in its writable layer. */

@@ -1,8 +1,18 @@
-import { FsidmapError } from '../errors.js';
 import { type CommitResult, commitLayer } from './commit.js';
 import { type ExportResult, exportImage } from './export.js';
 import { type ImportOptions, type ImportResult, importImage } from './import.js';
 import { planSource } from './source.js';
+import {
+  checkStoreOwner,
+  isUserStore,
+  limitsOf,
+  namespaceRemover,
+  namespaceUnpacker,
+  openStoreNamespace,
+  readStoreMap,
+  recordStoreMap,
+  storeMapFor,
+} from './user-store.js';
 import {
   type GcReport,
   type ImageReport,
@@ -31,16 +41,23 @@ export class ImageStore {
 
   /** Imports an OCI layout (DIR, DIR:TAG, DIR@sha256:…), a docker-archive tar, or a rootfs tar/tar.gz. */
   async import(source: string, options: ImportOptions = {}): Promise<ImportResult> {
-    if ((process.geteuid?.() ?? 0) !== 0)
-      throw new FsidmapError(
-        'ERR_IMAGE_NEEDS_ROOT',
-        'importing into an ordinary user’s store is not built yet: layers must be unpacked in a user namespace of theirs',
-        {
-          hint: 'import as root for now (sudo fsidmap image import …)',
-        },
-      );
     const plan = planSource(source);
-    return importImage(this.records, plan, source, options);
+    if (!isUserStore()) return importImage(this.records, plan, source, options);
+    // An ordinary user: layers are unpacked inside their namespace, under the store's map (user-store.ts).
+    const L = this.records.layout;
+    checkStoreOwner(L);
+    const map = storeMapFor(L);
+    const ns = await openStoreNamespace(map);
+    try {
+      this.records.ensure();
+      recordStoreMap(L, map);
+      return await importImage(this.records, plan, source, options, {
+        unpack: namespaceUnpacker(ns, limitsOf(map)),
+        removeTree: namespaceRemover(ns),
+      });
+    } finally {
+      await ns.release();
+    }
   }
 
   resolve(ref: string): ResolvedImage {
@@ -57,11 +74,21 @@ export class ImageStore {
 
   /** Removes a name (the image goes when its last name does and nothing holds it), or by digest the image and all its names. */
   remove(ref: string): Promise<RemoveReport> {
+    if (isUserStore()) checkStoreOwner(this.records.layout);
     return this.records.remove(ref);
   }
 
-  gc(): Promise<GcReport> {
-    return this.records.gc();
+  async gc(): Promise<GcReport> {
+    const map = isUserStore() ? readStoreMap(this.records.layout) : undefined;
+    if (!map) return this.records.gc();
+    checkStoreOwner(this.records.layout);
+    // Layers hold files of the user's subordinate ids: what the user cannot unlink is removed inside their namespace.
+    const ns = await openStoreNamespace(map);
+    try {
+      return await this.records.gc(namespaceRemover(ns));
+    } finally {
+      await ns.release();
+    }
   }
 
   /** Keeps an image (by name or digest) or one layer (by diff_id) from gc while `holder` (a container) uses it. */

@@ -9,7 +9,7 @@ import type { ImportPlan, StoredBlob } from './import-plan.js';
 import type { ImageRecord } from './image-record.js';
 import { formatImageName, parseImageName } from './image-ref.js';
 import { writeJsonAtomic } from './json-file.js';
-import { type LayerBlob, type LayerMeta, type UnpackedLayer, unpackLayerBlob } from './layer-unpack.js';
+import { type LayerBlob, type LayerMeta, type LayerUnpacker, type UnpackedLayer, unpackLayerBlob } from './layer-unpack.js';
 import { createStaging } from './store-lock.js';
 import type { StoreRecords } from './store.js';
 import { readJsonFile } from './json-file.js';
@@ -34,6 +34,12 @@ export interface ImportOptions {
   readonly onLayer?: (e: { readonly index: number; readonly count: number; readonly label: string; readonly reused: boolean }) => void;
 }
 
+/** How layers are unpacked and staging removed: in this process (root's store), or in an ordinary user's namespace (user-store.ts). */
+export interface ImportWorkers {
+  readonly unpack: LayerUnpacker;
+  readonly removeTree: (path: string) => void;
+}
+
 export interface ImportResult {
   readonly ref: string | undefined;
   readonly digest: Digest;
@@ -55,13 +61,14 @@ export async function importImage(
   plan: ImportPlan,
   source: string,
   options: ImportOptions = {},
+  workers?: ImportWorkers,
 ): Promise<ImportResult> {
   const nameArg = options.name ?? plan.suggestedName;
   const name =
     nameArg === undefined ? undefined : formatImageName(parseImageName(nameArg, options.name ? '--name' : 'the name the source suggests'));
   store.ensure();
   const L = store.layout;
-  const staging = createStaging(L.tmp);
+  const staging = createStaging(L.tmp, workers?.removeTree);
   const warnings: TarWarning[] = [];
   try {
     const slots: Slot[] = plan.layers.map((blob) => ({ blob, reused: false }));
@@ -69,9 +76,14 @@ export async function importImage(
       const s = slots[i];
       const dir = join(staging.dir, `layer-${i}`);
       const blobPath = join(staging.dir, `blob-${i}`);
-      rmSync(dir, { recursive: true, force: true });
+      if (workers) workers.removeTree(dir);
+      else rmSync(dir, { recursive: true, force: true });
       rmSync(blobPath, { force: true });
-      const u = await unpackLayerBlob(s.blob, dir, { blobPath, signal: options.signal, unpack });
+      // Verifying a blob whose tree is stored writes no tree: it needs no namespace.
+      const u =
+        unpack && workers
+          ? await workers.unpack(s.blob, dir, { blobPath, ...(options.signal ? { signal: options.signal } : {}) })
+          : await unpackLayerBlob(s.blob, dir, { blobPath, signal: options.signal, unpack });
       s.unpacked = unpack ? u : { ...u, stats: store.layerMeta(u.diffId).stats };
       s.staged = { dir: unpack ? dir : undefined, blobPath };
       s.reused = !unpack;

@@ -8,7 +8,7 @@ import { TarEntryParser } from '../tar/entry-parser.js';
 import type { TarWarning } from '../tar/warnings.js';
 import { type Digest, shortDigest } from './digest.js';
 import type { LayerCompression } from './media-types.js';
-import { type LayerStats, LayerWriter } from './layer-writer.js';
+import { type LayerLimits, type LayerStats, LayerWriter } from './layer-writer.js';
 
 /**
  * One layer blob, read once as a stream: its bytes are hashed (the blob's
@@ -32,6 +32,9 @@ export interface LayerBlob {
   readonly label: string;
 }
 
+/** unpackLayerBlob's signature: an ordinary user's store runs it in a worker inside the user's namespace (user-store.ts). */
+export type LayerUnpacker = (blob: LayerBlob, dir: string, options: { blobPath?: string; signal?: AbortSignal }) => Promise<UnpackedLayer>;
+
 export interface UnpackedLayer {
   readonly digest: Digest;
   readonly diffId: Digest;
@@ -54,6 +57,8 @@ export async function unpackLayerBlob(
     blobPath?: string;
     signal?: AbortSignal;
     /** false: only verify and copy the blob (the store has the tree already). */ unpack?: boolean;
+    /** An ordinary user's store: ids past its map and device nodes are refused. */
+    limits?: LayerLimits;
   } = {},
 ): Promise<UnpackedLayer> {
   const unpack = options.unpack ?? true;
@@ -81,7 +86,7 @@ export async function unpackLayerBlob(
   });
   const onAbort = () => out.destroy(abortError(blob.label));
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  const writer = new LayerWriter(root, blob.label);
+  const writer = new LayerWriter(root, blob.label, [], options.limits);
   const parser = new TarEntryParser((w) => writer.warnings.push(w));
   let stats: LayerStats;
   try {

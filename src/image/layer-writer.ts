@@ -35,6 +35,20 @@ export interface LayerStats extends UnpackCounts {
   gids: OwnerRange[];
 }
 
+/**
+ * What an ordinary user's store can hold: the layer is unpacked inside the
+ * user's namespace, where ids past the map cannot be written and the kernel
+ * refuses mknod of devices (only a 0/0 whiteout is allowed). Such entries
+ * are refused by name here, before anything is written for them.
+ */
+export interface LayerLimits {
+  /** Image ids 0..uids-1 (gids-1) have an on-disk id. */
+  readonly uids: number;
+  readonly gids: number;
+  /** Says what the map is, for messages ("uid 0 → 1000, 1..65536 → 100000..165535"). */
+  readonly describe: string;
+}
+
 export class LayerWriter {
   private readonly target: UnpackTarget;
   private readonly writer: EntryWriter;
@@ -48,6 +62,7 @@ export class LayerWriter {
     root: string,
     private readonly layer: string,
     readonly warnings: TarWarning[] = [],
+    private readonly limits?: LayerLimits,
   ) {
     this.target = new UnpackTarget(root);
     this.writer = new EntryWriter(this.target, true, (w) => this.onWarning(w));
@@ -59,6 +74,7 @@ export class LayerWriter {
     const rel = normalizeEntryPath(e.path);
     const base = posix.basename(rel);
     if (base.startsWith(WH)) return this.whiteout(e, rel, base);
+    if (this.limits) this.checkLimits(e, this.limits);
     this.uids.add(e.uid);
     this.gids.add(e.gid);
     this.writer.begin(this.withoutOverlayXattrs(e));
@@ -103,6 +119,31 @@ export class LayerWriter {
     this.target.clear(hidden, 'other');
     mknod(this.target.pathOf(hidden)!, 'char', 0o600, 0, 0);
     this.whiteouts++;
+  }
+
+  private checkLimits(e: TarEntry, l: LayerLimits): void {
+    const whiteout = e.type === 'char' && e.devmajor === 0 && e.devminor === 0;
+    if ((e.type === 'char' || e.type === 'block') && !whiteout)
+      throw new FsidmapError(
+        'ERR_IMAGE_LAYER_DEVICE',
+        `layer ${this.layer}: ${e.path} is a ${e.type === 'char' ? 'character' : 'block'} device (${e.devmajor}:${e.devminor}); an ordinary user's store cannot hold device nodes`,
+        {
+          context: { layer: this.layer, path: e.path, type: e.type, major: e.devmajor, minor: e.devminor },
+          hint: 'the kernel refuses mknod inside a user namespace; import the image as root (its store keeps devices), or rebuild it without /dev nodes (runtimes mount /dev themselves); nothing was stored',
+        },
+      );
+    const over = e.uid >= l.uids ? (['uid', e.uid, l.uids] as const) : e.gid >= l.gids ? (['gid', e.gid, l.gids] as const) : undefined;
+    if (over) {
+      const [kind, id, size] = over;
+      throw new FsidmapError(
+        'ERR_IMAGE_ID_UNMAPPED',
+        `layer ${this.layer}: ${e.path} is owned by ${kind} ${id}, but this store maps only ${kind}s 0..${size - 1} (${l.describe})`,
+        {
+          context: { layer: this.layer, path: e.path, kind, id, mapped: size },
+          hint: `the image needs ${kind}s 0..${id} at least, so a first subordinate range of ${id} ids or more (e.g. usermod --add-sub${kind}s 100000-${100000 + id - 1}, a range no one else has, then a new store: a store keeps the map of its first import), or import it as root; nothing was stored`,
+        },
+      );
+    }
   }
 
   private withoutOverlayXattrs(e: TarEntry): TarEntry {

@@ -14,6 +14,8 @@ import { hexOf } from './digest.js';
  *   images/HEX.json            one image, keyed by its manifest digest
  *   names.json                 NAME:TAG → manifest digest
  *   holders/HEX.json           what one holder (a container) keeps alive, keyed by sha256 of its name
+ *   idmap.json                 an ordinary user's store only: the map its layers were unpacked
+ *                              under (image id → on-disk id), fixed at its first import
  *
  * A layer directory appears only by renaming a finished staging directory
  * into place, and an image record only after all its layers and blobs are
@@ -38,6 +40,9 @@ export class StoreLayout {
   }
   get holders(): string {
     return join(this.root, 'holders');
+  }
+  get idmap(): string {
+    return join(this.root, 'idmap.json');
   }
   get names(): string {
     return join(this.root, 'names.json');

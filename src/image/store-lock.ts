@@ -39,7 +39,8 @@ export interface Staging {
   dispose(): void;
 }
 
-export function createStaging(tmpDir: string): Staging {
+/** removeTree: how to remove what the staging holds (an ordinary user's store removes trees with subordinate owners in their namespace). */
+export function createStaging(tmpDir: string, removeTree: (path: string) => void = removeAll): Staging {
   mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
   const id = `${process.pid}-${randomBytes(6).toString('hex')}`;
   const dir = join(tmpDir, id);
@@ -53,7 +54,7 @@ export function createStaging(tmpDir: string): Staging {
     dispose() {
       if (done) return;
       done = true;
-      rmSync(dir, { recursive: true, force: true });
+      removeTree(dir);
       rmSync(lockPath, { force: true });
       closeSync(fd);
     },
@@ -73,4 +74,8 @@ export function stagingAbandoned(dir: string): boolean {
   } finally {
     closeSync(fd);
   }
+}
+
+function removeAll(path: string): void {
+  rmSync(path, { recursive: true, force: true });
 }

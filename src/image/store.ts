@@ -12,6 +12,7 @@ import type { LayerMeta } from './layer-unpack.js';
 import type { ImageConfig, RunConfig } from './oci-json.js';
 import { stagingAbandoned, withStoreLock } from './store-lock.js';
 import { StoreLayout } from './store-layout.js';
+import { readStoreMap, storeFsidmap } from './user-store.js';
 
 /**
  * The image store's reads and record changes: resolve, list, inspect, names,
@@ -86,6 +87,8 @@ export interface ImageReport {
   readonly heldBy: readonly string[];
   readonly source: ImageRecord['source'];
   readonly imported: string;
+  /** An ordinary user's store: where the owners above are on disk (image id → on-disk id, map-file lines). */
+  readonly fsidmap?: { readonly uid: string; readonly gid: string };
 }
 
 export interface GcReport {
@@ -221,7 +224,16 @@ export class StoreRecords {
       this.layerMeta(l.diffId);
       return { diffId: l.diffId, digest: l.digest, path: this.layout.layerRoot(l.diffId), size: l.size };
     });
-    return { ref, names: this.namesOf(digest), digest, config: imageConfig.config ?? {}, imageConfig, layers };
+    const map = readStoreMap(this.layout);
+    return {
+      ref,
+      names: this.namesOf(digest),
+      digest,
+      config: imageConfig.config ?? {},
+      imageConfig,
+      layers,
+      ...(map ? { fsidmap: storeFsidmap(map) } : {}),
+    };
   }
 
   list(): ImageSummary[] {
@@ -242,6 +254,7 @@ export class StoreRecords {
     const digest = this.lookup(ref);
     const r = this.mustRecord(digest);
     const cfg = this.imageConfig(r);
+    const map = readStoreMap(this.layout);
     const layers = r.layers.map((l) => ({
       ...this.layerMeta(l.diffId),
       digest: l.digest,
@@ -267,6 +280,7 @@ export class StoreRecords {
         .map((h) => h.holder),
       source: r.source,
       imported: r.imported,
+      ...(map ? { fsidmap: storeFsidmap(map) } : {}),
     };
   }
 
@@ -305,7 +319,7 @@ export class StoreRecords {
   }
 
   /** Removes layers and blobs no image and no holder uses, and staging left by dead imports. */
-  gc(): Promise<GcReport> {
+  gc(removeTree: (path: string) => void = (p) => rmSync(p, { recursive: true, force: true })): Promise<GcReport> {
     return this.lock(() => {
       const L = this.layout;
       const usedLayers = new Set<string>();
@@ -355,7 +369,7 @@ export class StoreRecords {
           staging++;
         }
       }
-      for (const t of trash) rmSync(t, { recursive: true, force: true });
+      for (const t of trash) removeTree(t);
       // Lock files whose staging directory is gone and whose owner is dead (the directory was just removed, or its owner died in dispose).
       for (const name of readdirSync(L.tmp))
         if (name.endsWith('.lock') && !existsSync(join(L.tmp, name.slice(0, -5))) && stagingAbandoned(join(L.tmp, name.slice(0, -5))))

@@ -16,7 +16,7 @@ export {
   assertMapWritable,
   ownMap,
 } from './userns/proc-maps.js';
-export { type UsernsHolder, createUserns } from './userns/userns-holder.js';
+export { type UsernsHolder, createUserns, holdUserns } from './userns/userns-holder.js';
 export {
   type DetachedMount,
   type DetachedMountOptions,

@@ -38,6 +38,7 @@ export const TIERS: Readonly<Record<string, number>> = {
   'alloc-host': 2,
   scenario: 2,
   image: 2,
+  'subid-ns': 2,
   // 3: running containers; views of the host.
   container: 3,
   serve: 3,

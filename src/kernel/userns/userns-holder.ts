@@ -19,12 +19,21 @@ export interface UsernsHolder {
 }
 
 export async function createUserns(maps: NamespaceMaps, setgroups: 'allow' | 'deny' = 'deny'): Promise<UsernsHolder> {
+  return holdUserns((pid) => writeNamespaceMaps(pid, maps, setgroups));
+}
+
+/**
+ * A holder whose maps `install` writes, given the holder's pid: root writes
+ * them itself (createUserns); an ordinary user has them written by the
+ * setuid newuidmap and newgidmap (src/subid-ns).
+ */
+export async function holdUserns(install: (pid: number) => void | Promise<void>): Promise<UsernsHolder> {
   // argv0 names the fsidmap process that owns the holder, for ps and for leak checks.
   const child = spawn(stagePath(), ['hold'], { stdio: ['pipe', 'pipe', 'inherit'], argv0: `fsidmap-stage:hold:${process.pid}` });
   let nsFd = -1;
   try {
     await waitReady(child);
-    writeNamespaceMaps(child.pid!, maps, setgroups);
+    await install(child.pid!);
     nsFd = openSync(`/proc/${child.pid}/ns/user`, 'r');
   } catch (e) {
     if (nsFd >= 0) closeSync(nsFd);

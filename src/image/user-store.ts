@@ -1,0 +1,177 @@
+import { lstatSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pipeline } from 'node:stream';
+import { FsidmapError } from '../errors.js';
+import {
+  mapLines,
+  mapSize,
+  openSubidNamespace,
+  type SubidExtent,
+  type SubidMap,
+  type SubidNamespace,
+  subidMapFor,
+} from '../subid-ns/index.js';
+import { readJsonFile, writeJsonAtomic } from './json-file.js';
+import type { LayerUnpacker, UnpackedLayer } from './layer-unpack.js';
+import type { LayerLimits } from './layer-writer.js';
+import type { StoreLayout } from './store-layout.js';
+import type { WorkerJob } from './userns-worker.js';
+
+/**
+ * An ordinary user's store (issue 12, part 5). Its layers are unpacked
+ * inside a user namespace of the user's (src/subid-ns): image id 0 is the
+ * user's own uid/gid, ids 1..N their first subordinate range, so on disk a
+ * file the tar gives to uid x is owned by the map's image of x. The map is
+ * fixed at the store's first import (idmap.json) — the layers' owners
+ * depend on it — and resolve() hands it to `run --image` as the image's
+ * fsid map. Removing such files takes the namespace too (the user cannot
+ * unlink in a directory a subordinate id owns).
+ */
+export interface StoreMap {
+  readonly user: string;
+  readonly uid: readonly SubidExtent[];
+  readonly gid: readonly SubidExtent[];
+}
+
+export function isUserStore(): boolean {
+  return (process.geteuid?.() ?? 0) !== 0;
+}
+
+export function readStoreMap(L: StoreLayout): StoreMap | undefined {
+  return readJsonFile<StoreMap>(L.idmap);
+}
+
+/** The map as the text of a map file (image id → on-disk id), for ResolvedImage.fsidmap. */
+export function storeFsidmap(m: StoreMap): { uid: string; gid: string } {
+  return { uid: mapLines(m.uid), gid: mapLines(m.gid) };
+}
+
+/** A user's store must be theirs: a store of someone else's would be written with their ids under another user's map. */
+export function checkStoreOwner(L: StoreLayout): void {
+  const uid = process.geteuid!();
+  let owner: number | undefined;
+  try {
+    owner = lstatSync(L.root).uid;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (owner !== undefined && owner !== uid)
+    throw new FsidmapError('ERR_IMAGE_STORE_OWNER', `the image store ${L.root} belongs to uid ${owner}, not to you (uid ${uid})`, {
+      context: { store: L.root, owner, uid },
+      hint: 'use a store of your own (--store DIR, or the default under your XDG state dir); a store is written by its owner only',
+    });
+}
+
+/**
+ * The store's map: the one of its first import, else the caller's from
+ * /etc/subuid and /etc/subgid. Read before the store is touched (a user
+ * without subordinate ids gets ERR_SUBID_NO_RANGE and no directory);
+ * `recordStoreMap` writes a new one once the store exists, before any layer.
+ */
+export function storeMapFor(L: StoreLayout): StoreMap {
+  const recorded = readStoreMap(L);
+  if (recorded) {
+    if (recorded.uid[0]?.lower !== process.geteuid!())
+      throw new FsidmapError('ERR_IMAGE_STORE_OWNER', `the image store ${L.root} was made by ${recorded.user}, not by this user`, {
+        context: { store: L.root, recordedUid: recorded.uid[0]?.lower },
+        hint: 'use a store of your own (--store DIR)',
+      });
+    return recorded;
+  }
+  const m: SubidMap = subidMapFor({ uid: process.geteuid!(), gid: process.getegid!() });
+  return { user: m.user, uid: m.uid, gid: m.gid };
+}
+
+export function recordStoreMap(L: StoreLayout, m: StoreMap): void {
+  if (!readStoreMap(L)) writeJsonAtomic(L.idmap, m);
+}
+
+export function limitsOf(m: StoreMap): LayerLimits {
+  const show = (kind: string, ex: readonly SubidExtent[]) =>
+    ex
+      .map((e) =>
+        e.count === 1 ? `${kind} ${e.first} → ${e.lower}` : `${e.first}..${e.first + e.count - 1} → ${e.lower}..${e.lower + e.count - 1}`,
+      )
+      .join(', ');
+  return { uids: mapSize(m.uid), gids: mapSize(m.gid), describe: `${show('uid', m.uid)}; ${show('gid', m.gid)}` };
+}
+
+export function openStoreNamespace(m: StoreMap): Promise<SubidNamespace> {
+  return openSubidNamespace({ user: m.user, uid: m.uid, gid: m.gid });
+}
+
+const WORKER = fileURLToPath(new URL('./userns-worker.js', import.meta.url));
+
+/** unpackLayerBlob, run by a worker inside the namespace; the blob streams to it from here. */
+export function namespaceUnpacker(ns: SubidNamespace, limits: LayerLimits): LayerUnpacker {
+  return (blob, dir, options) =>
+    new Promise<UnpackedLayer>((resolve, reject) => {
+      const job: WorkerJob = {
+        dir,
+        ...(options.blobPath === undefined ? {} : { blobPath: options.blobPath }),
+        ...(blob.digest === undefined ? {} : { digest: blob.digest }),
+        compression: blob.compression,
+        ...(blob.diffId === undefined ? {} : { diffId: blob.diffId }),
+        ...(blob.size === undefined ? {} : { size: blob.size }),
+        label: blob.label,
+        limits,
+      };
+      const child = ns.spawn([process.execPath, WORKER, JSON.stringify(job)], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        cwd: dirname(WORKER),
+      });
+      let out = '';
+      let err = '';
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+      // The worker stops reading when it refuses an entry: EPIPE on its stdin is its answer arriving, not a failure.
+      pipeline(blob.open(), child.stdin!, () => undefined);
+      const onAbort = () => child.kill('SIGKILL');
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      child.once('error', (e) => reject(e));
+      child.once('close', (code, signal) => {
+        options.signal?.removeEventListener('abort', onAbort);
+        if (options.signal?.aborted)
+          return reject(
+            new FsidmapError('ERR_IMAGE_ABORTED', `${blob.label}: import stopped by its caller`, { hint: 'nothing was stored' }),
+          );
+        const line = out.trim().split('\n').pop() ?? '';
+        let answer: {
+          ok: boolean;
+          layer?: UnpackedLayer;
+          error?: { code: string; message: string; hint: string | null; context: Record<string, unknown> };
+        };
+        try {
+          answer = JSON.parse(line);
+        } catch {
+          return reject(
+            new FsidmapError(
+              'ERR_IMAGE_WORKER',
+              `${blob.label}: the unpack worker in the user namespace ended (${signal ?? `status ${code}`}) without an answer`,
+              {
+                context: { stderr: err.trim().slice(-2000) },
+                hint: 'see the worker output in the context (is dist/ readable by this user?)',
+              },
+            ),
+          );
+        }
+        if (answer.ok && answer.layer) return resolve(answer.layer);
+        const e = answer.error!;
+        reject(new FsidmapError(e.code, e.message, { context: e.context, ...(e.hint ? { hint: e.hint } : {}) }));
+      });
+    });
+}
+
+/** rm -rf inside the namespace, when this user may not remove a tree with subordinate owners themselves. */
+export function namespaceRemover(ns: SubidNamespace): (path: string) => void {
+  return (path) => {
+    try {
+      rmSync(path, { recursive: true, force: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EACCES' && code !== 'EPERM') throw e;
+      ns.runSync(['rm', '-rf', '--one-file-system', '--', path], `removing ${path}`);
+    }
+  };
+}

@@ -68,7 +68,7 @@ export async function execInContainer(spec: ExecSpec, options: ExecOptions = {})
   }
   for (const [k, v] of spec.env ?? []) env[k] = v;
   const cwd = spec.workdir ?? base.cwd;
-  if (!root.resolve(cwd)?.stat.isDirectory()) {
+  if (cwd !== '/' && !root.resolve(cwd)?.stat.isDirectory()) {
     throw new FsidmapError('ERR_RUN_WORKDIR_MISSING', `the working directory ${cwd} is not a directory in the container`, {
       context: { workdir: cwd },
       hint: 'give --workdir a directory the container has',

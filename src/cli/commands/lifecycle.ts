@@ -93,6 +93,16 @@ run or is not in the container; 1 when the container is not running.`,
         { env: io.env, onSpawn: (f) => (forward = f) },
       );
       return code;
+    } catch (e) {
+      // As run does, and a shell: 127 not found, 126 not executable.
+      const code = (e as { code?: string }).code;
+      if (code === 'ERR_RUN_CMD_NOT_FOUND' || code === 'ERR_RUN_CMD_NOT_EXECUTABLE') {
+        write(io.stderr, `fsidmap: ${(e as Error).message}`);
+        const hint = (e as { hint?: string }).hint;
+        if (hint) write(io.stderr, `  hint: ${hint}`);
+        return code === 'ERR_RUN_CMD_NOT_FOUND' ? 127 : 126;
+      }
+      throw e;
     } finally {
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);

@@ -217,7 +217,9 @@ describe('fsidmap run -d, ps, exec, stop, kill, logs', { skip: rootSkip }, () =>
     await until('the state to go', () => !existsSync(join(runDir, 'containers', 'd4.json')));
     await assertClean('d4', 4);
     const bad = await cli(['kill', 'd4', 'NOSUCH'], env);
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 2, 'not a signal: bad input');
+    const gone = await cli(['kill', 'd4', 'TERM'], env);
+    assert.equal(gone.code, 1, 'not running');
   });
 
   it('a SIGKILLed supervisor takes the container with it and leaves state that ps shows as stale, never running', async () => {
@@ -319,7 +321,7 @@ describe('fsidmap run -d, ps, exec, stop, kill, logs', { skip: rootSkip }, () =>
     await assertClean('d9', 9);
   });
 
-  const interactive = (prompt: string) => [
+  const interactive = (prompt: string, sleepFor: number) => [
     { expect: prompt },
     { send: 'tty; echo T-$?\n' },
     { expect: 'T-0' },
@@ -328,8 +330,8 @@ describe('fsidmap run -d, ps, exec, stop, kill, logs', { skip: rootSkip }, () =>
     { resize: [40, 120] as [number, number] },
     { send: 'stty size\n' },
     { expect: '40 120' },
-    { send: 'sleep 1000\n' },
-    { expect: 'sleep 1000\r\n' },
+    { send: `sleep ${sleepFor}\n` },
+    { running: ['sleep', String(sleepFor)] },
     { send: '\x03' },
     // The line discipline flushes pending input on ^C: the next line goes after the new prompt.
     { expect: prompt },
@@ -340,7 +342,7 @@ describe('fsidmap run -d, ps, exec, stop, kill, logs', { skip: rootSkip }, () =>
 
   it('exec -t: an interactive shell on a pty of the container, with resizes and Ctrl-C', async () => {
     await start('d10', 10, [], ['sleep', '100000']);
-    const r = await ptySession([process.execPath, cliPath, 'exec', '-t', 'd10', 'sh'], interactive('# '), env, [30, 100]);
+    const r = await ptySession([process.execPath, cliPath, 'exec', '-t', 'd10', 'sh'], interactive('# ', 4242), env, [30, 100]);
     assert.equal(r.failed, null, `expected output did not come; got: ${r.out}`);
     assert.equal(r.status, 7);
     assert.match(r.out, /\/dev\/pts\/0\r\n/, "a pty of the container's own devpts (a new instance, numbered from 0)");
@@ -366,7 +368,7 @@ describe('fsidmap run -d, ps, exec, stop, kill, logs', { skip: rootSkip }, () =>
         '--',
         'sh',
       ],
-      interactive('# '),
+      interactive('# ', 4243),
       env,
       [30, 100],
     );

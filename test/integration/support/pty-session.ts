@@ -7,7 +7,12 @@ import { spawn } from 'node:child_process';
  * the terminal (TIOCSWINSZ, which sends SIGWINCH to its foreground job).
  * Resolves with everything the command wrote and its exit status.
  */
-export type PtyStep = { send: string } | { expect: string } | { resize: [rows: number, cols: number] };
+export type PtyStep =
+  | { send: string }
+  | { expect: string }
+  | { resize: [rows: number, cols: number] }
+  /** Waits until some process runs with exactly this argv (e.g. a sleep the next step interrupts). */
+  | { running: readonly string[] };
 
 const DRIVER = String.raw`
 import json, os, pty, select, struct, sys, fcntl, termios, time
@@ -22,6 +27,20 @@ out = b''
 failed = None
 # Each expect looks only at what came after the previous one's match.
 cursor = 0
+def running(argv, limit):
+    want = ('\0'.join(argv) + '\0').encode()
+    end = time.time() + limit
+    while time.time() < end:
+        for p in os.listdir('/proc'):
+            if p.isdigit():
+                try:
+                    with open('/proc/%s/cmdline' % p, 'rb') as f:
+                        if f.read() == want:
+                            return True
+                except OSError:
+                    pass
+        pump(None, 0.05)
+    return False
 def pump(until, limit):
     global out, cursor
     end = time.time() + limit
@@ -47,6 +66,9 @@ for s in steps:
     elif 'expect' in s:
         if not pump(s['expect'].encode(), 20):
             failed = s['expect']
+    elif 'running' in s:
+        if not running(s['running'], 20):
+            failed = ' '.join(s['running'])
     else:
         resize(*s['resize'])
 try:

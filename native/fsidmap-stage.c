@@ -27,9 +27,19 @@
  *       --rw-fd N              with --lower-fd: the detached mount of the container's
  *                              directory, holding upper/ and work/
  *       --cwd DIR              CMD's working directory inside the container
+ *       --network none         a network namespace of its own, with only loopback (up)
+ *       --tty                  CMD gets a pseudo-terminal of the container's own devpts,
+ *                              relayed by init to the caller's terminal (raw mode)
  *       --fault fail:STEP|pause:STEP
  *                              test hook: fail (EIO) or hang at a setup step, so
  *                              the tests can check cleanup after every step
+ *
+ *   fsidmap-stage exec --pid P --pid-start S --uid U --gid G --groups G,.. [--cwd D] [--tty] -- CMD...
+ *     Runs CMD in a running container: joins every namespace of its init
+ *     (host pid P, whose /proc/P/stat start time must be S, checked on its
+ *     pidfd) that differs from ours, its root, then its credentials, and
+ *     forks CMD inside its pid namespace. fd 3, when open, gets "error STEP
+ *     ERRNO SUBJECT" lines as for run; the exit status is CMD's.
  *
  * Process tree: fsidmap → stage (this program, outside the new pid
  * namespace) → init (pid 1 inside) → CMD. The stage attaches the rootfs and
@@ -51,19 +61,25 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/openat2.h>
+#include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define CTL_FD 3
@@ -98,6 +114,10 @@ struct config {
   int take_tty;
   /* --attach inside: an ordinary user's container (no host-side step; see attach_inside). */
   int attach_inside;
+  /* --network none: a network namespace of the container's own. */
+  int net_none;
+  /* --tty: CMD on a pty of the container's devpts, relayed by init. */
+  int tty;
   char **argv;
 };
 
@@ -171,6 +191,10 @@ static void parse_args(int argc, char **argv, struct config *c) {
       c->lower_fds[c->nlowers++] = (int)parse_num(v, a);
     } else if (strcmp(a, "--rw-fd") == 0) c->rw_fd = (int)parse_num(v, a);
     else if (strcmp(a, "--cwd") == 0) c->cwd = v;
+    else if (strcmp(a, "--network") == 0) {
+      if (strcmp(v, "none") == 0) c->net_none = 1;
+      else if (strcmp(v, "host") != 0) { fprintf(stderr, "fsidmap-stage: bad --network %s\n", v); exit(2); }
+    } else if (strcmp(a, "--tty") == 0) c->tty = (int)parse_num(v, a);
     else if (strcmp(a, "--volume") == 0) {
       char *colon = strchr(v, ':');
       if (!colon || c->nvolumes == MAX_VOLUMES) { fprintf(stderr, "fsidmap-stage: bad --volume %s\n", v); exit(2); }
@@ -550,6 +574,131 @@ static int status_code(int st) {
   return EXIT_SETUP;
 }
 
+/*
+ * The pseudo-terminal side of --tty (run and exec): a pty of the devpts
+ * this process sees as /dev/ptmx (the container's own, once inside its
+ * root), and a relay between it and the caller's stdin/stdout. The caller's
+ * terminal goes to raw mode for the session, so Ctrl-C, Ctrl-Z and every
+ * other key reach the pty's line discipline, which signals the container's
+ * foreground job; its window size follows the caller's (SIGWINCH).
+ */
+static struct termios saved_tio;
+static int tio_saved;
+
+static void restore_tty(void) {
+  if (tio_saved) tcsetattr(0, TCSADRAIN, &saved_tio);
+  tio_saved = 0;
+}
+
+static void copy_winsize(int master) {
+  struct winsize ws;
+  if (ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+}
+
+/* Opens the pty's master and names its slave; the session's child opens the slave (open_pty_slave). */
+static int open_pty(char *slave, size_t n) {
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) fail("pty", errno, "/dev/ptmx");
+  if (unlockpt(master) < 0 || ptsname_r(master, slave, n) != 0) fail("pty", errno, "unlockpt");
+  copy_winsize(master);
+  return master;
+}
+
+/* In the child: a session of its own whose controlling terminal is the slave, on fds 0, 1 and 2. */
+static void open_pty_slave(const char *slave) {
+  if (setsid() < 0) _exit(EXIT_SETUP);
+  int fd = open(slave, O_RDWR);
+  if (fd < 0 || ioctl(fd, TIOCSCTTY, 0) < 0) _exit(EXIT_SETUP);
+  if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(EXIT_SETUP);
+  if (fd > 2) close(fd);
+}
+
+static int write_all(int fd, const char *buf, ssize_t n) {
+  for (ssize_t off = 0; off < n;) {
+    ssize_t w = write(fd, buf + off, (size_t)(n - off));
+    if (w < 0 && errno == EAGAIN) {
+      /* Someone set the shared file description non-blocking (Node does, on a terminal): wait until it takes more. */
+      struct pollfd p = { fd, POLLOUT, 0 };
+      poll(&p, 1, -1);
+      continue;
+    }
+    if (w < 0) { if (errno == EINTR) continue; return -1; }
+    off += w;
+  }
+  return 0;
+}
+
+/*
+ * Relays until `child` exits and returns its status. set holds the blocked
+ * signals (SIGCHLD among them), read here through a signalfd: SIGWINCH
+ * resizes the pty, SIGCHLD reaps (every orphan when reap_all: init), and
+ * what another process sent (si_code <= 0) goes on to `target` (the
+ * session's process group).
+ */
+static int relay_pty(int master, pid_t child, pid_t target, const sigset_t *set, int reap_all) {
+  if (isatty(0) && tcgetattr(0, &saved_tio) == 0) {
+    struct termios raw = saved_tio;
+    cfmakeraw(&raw);
+    tio_saved = 1;
+    tcsetattr(0, TCSANOW, &raw);
+  }
+  int sfd = signalfd(-1, set, SFD_CLOEXEC);
+  if (sfd < 0) fail("pty", errno, "signalfd");
+  int in_open = 1, status = -1;
+  char buf[16384];
+  while (status < 0) {
+    struct pollfd p[3] = { { sfd, POLLIN, 0 }, { master, POLLIN, 0 }, { in_open ? 0 : -1, POLLIN, 0 } };
+    if (poll(p, 3, -1) < 0) { if (errno == EINTR) continue; break; }
+    if (p[1].revents & POLLIN) {
+      ssize_t r = read(master, buf, sizeof buf);
+      if (r > 0) write_all(1, buf, r);
+    }
+    if (p[2].revents & (POLLIN | POLLHUP)) {
+      ssize_t r = read(0, buf, sizeof buf);
+      if (r > 0) write_all(master, buf, r);
+      else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+        /* The caller's input ended: the pty gets an end-of-file, as a terminal's ^D gives. */
+        in_open = 0;
+        write_all(master, "\004", 1);
+      }
+    }
+    if (p[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si) continue;
+      if ((int)si.ssi_signo == SIGWINCH) { copy_winsize(master); if (si.ssi_code > 0) continue; }
+      if ((int)si.ssi_signo != SIGCHLD) { if (si.ssi_code <= 0) kill(-target, (int)si.ssi_signo); continue; }
+      for (;;) {
+        int st;
+        pid_t w = waitpid(reap_all ? -1 : child, &st, WNOHANG);
+        if (w <= 0) break;
+        if (w == child) status = status_code(st);
+      }
+    }
+  }
+  /* What CMD wrote last is still in the pty: pass it on before going. */
+  fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+  for (;;) {
+    ssize_t r = read(master, buf, sizeof buf);
+    if (r <= 0) break;
+    write_all(1, buf, r);
+  }
+  restore_tty();
+  return status < 0 ? EXIT_SETUP : status;
+}
+
+/* --network none: loopback up in the new network namespace (the container's root may, being root of its owner). */
+static void loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) fail("network", errno, "socket");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) fail("network", errno, "lo");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) fail("network", errno, "lo");
+  close(s);
+}
+
 /* pid 1: start CMD, pass signals on, reap everything, exit as CMD did. */
 static void init_main(const struct config *c, int rootfd) {
   /* The stage is outside our pid namespace, so getppid() is 0 here. */
@@ -557,6 +706,8 @@ static void init_main(const struct config *c, int rootfd) {
   setup_container_side(c, rootfd);
   die_with_parent(0);
   point("fork-cmd");
+  char slave[64];
+  int master = c->tty ? open_pty(slave, sizeof slave) : -1;
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) < 0) fail("exec", errno, c->argv[0]);
   /* Signals stay blocked from the stage on (a pid-1 init would drop them otherwise): sigwaitinfo takes them. */
@@ -569,13 +720,14 @@ static void init_main(const struct config *c, int rootfd) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    if (c->tty) open_pty_slave(slave);
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     /*
      * CMD leads a process group of its own, which init signals as a whole,
      * as a terminal does its foreground group: a shell waiting for a child
      * ignores SIGINT unless the child dies of it too.
      */
-    setpgid(0, 0);
+    if (!c->tty) setpgid(0, 0);
     if (c->take_tty) {
       /*
        * With the terminal, that group becomes its foreground: Ctrl-C and job
@@ -602,7 +754,7 @@ static void init_main(const struct config *c, int rootfd) {
     _exit(e == ENOENT ? 127 : 126);
   }
   /* Also here, so the group exists before init could signal it (whichever of the two runs first). */
-  setpgid(cmd, cmd);
+  if (!c->tty) setpgid(cmd, cmd);
   close(errpipe[1]);
   int e = 0;
   ssize_t r;
@@ -621,6 +773,7 @@ static void init_main(const struct config *c, int rootfd) {
   say("running");
   close(ctl);
   ctl = -1;
+  if (c->tty) _exit(relay_pty(master, cmd, cmd, &set, 1));
   for (;;) {
     siginfo_t si;
     int sig = sigwaitinfo(&set, &si);
@@ -679,7 +832,8 @@ static int run_main(int argc, char **argv) {
    */
   if (hostroot >= 0 && fchdir(hostroot) < 0) fail("open-rootfs", errno, c.rootfs);
   point("unshare");
-  if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC) < 0) fail("unshare", errno, NULL);
+  if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (c.net_none ? CLONE_NEWNET : 0)) < 0)
+    fail("unshare", errno, NULL);
   /*
    * The rootfs as this new mount namespace has it. Opened now, while this
    * process is still host uid 0 and owns the (often 0700, root-owned)
@@ -700,12 +854,13 @@ static int run_main(int argc, char **argv) {
   if (setresgid(0, 0, 0) < 0) fail("setgid", errno, "0");
   if (setresuid(0, 0, 0) < 0) fail("setuid", errno, "0");
   die_with_parent(parent);
+  if (c.net_none) loopback_up();
   if (c.attach_inside) rootfd = attach_inside(&c, rootfd);
   else if (c.nlowers > 0) rootfd = attach_overlay(&c, rootfd);
   sigset_t set;
   block_signals(&set);
   /* Outside the new pid namespace the terminal's foreground group is visible: is it ours? */
-  c.take_tty = isatty(0) && tcgetpgrp(0) == getpgrp();
+  c.take_tty = !c.tty && isatty(0) && tcgetpgrp(0) == getpgrp();
   pid_t init = fork();
   if (init < 0) fail("fork", errno, NULL);
   if (init == 0) init_main(&c, rootfd);
@@ -744,6 +899,145 @@ static int run_main(int argc, char **argv) {
   }
 }
 
+/* Field 22 of /proc/PID/stat, the start time that tells a process from a later one with its number. */
+static int proc_start(pid_t pid, char *out, size_t n) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t r = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (r <= 0) return -1;
+  buf[r] = 0;
+  char *q = strrchr(buf, ')');
+  if (!q) return -1;
+  q += 2;
+  for (int field = 3; field < 22 && q; field++) {
+    q = strchr(q, ' ');
+    if (q) q++;
+  }
+  if (!q) return -1;
+  size_t len = strcspn(q, " ");
+  if (len >= n) return -1;
+  memcpy(out, q, len);
+  out[len] = 0;
+  return 0;
+}
+
+/* The namespaces of pid that are not ours already (setns refuses to re-enter one's own user namespace). */
+static int differing_namespaces(pid_t pid) {
+  static const struct { const char *name; int flag; } kinds[] = {
+    { "user", CLONE_NEWUSER }, { "mnt", CLONE_NEWNS }, { "pid", CLONE_NEWPID }, { "uts", CLONE_NEWUTS },
+    { "ipc", CLONE_NEWIPC }, { "net", CLONE_NEWNET }, { "cgroup", CLONE_NEWCGROUP },
+  };
+  int flags = 0;
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    char theirs[64], ours[64];
+    struct stat a, b;
+    snprintf(theirs, sizeof theirs, "/proc/%d/ns/%s", (int)pid, kinds[i].name);
+    snprintf(ours, sizeof ours, "/proc/self/ns/%s", kinds[i].name);
+    if (stat(theirs, &a) < 0) fail("exec-namespaces", errno, theirs);
+    if (stat(ours, &b) < 0) fail("exec-namespaces", errno, ours);
+    if (a.st_ino != b.st_ino || a.st_dev != b.st_dev) flags |= kinds[i].flag;
+  }
+  return flags;
+}
+
+/* fsidmap exec: CMD in a running container, as one of its processes (see the top of this file). */
+static int exec_main(int argc, char **argv) {
+  pid_t pid = 0;
+  const char *want_start = NULL, *cwd = NULL;
+  uid_t uid = 0;
+  gid_t gid = 0, groups[MAX_GROUPS];
+  int ngroups = 0, tty = 0, i = 2;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) { i++; break; }
+    if (i + 1 >= argc) { fprintf(stderr, "fsidmap-stage: %s needs a value\n", a); exit(2); }
+    const char *v = argv[++i];
+    if (strcmp(a, "--pid") == 0) pid = (pid_t)parse_num(v, a);
+    else if (strcmp(a, "--pid-start") == 0) want_start = v;
+    else if (strcmp(a, "--uid") == 0) uid = (uid_t)parse_num(v, a);
+    else if (strcmp(a, "--gid") == 0) gid = (gid_t)parse_num(v, a);
+    else if (strcmp(a, "--cwd") == 0) cwd = v;
+    else if (strcmp(a, "--tty") == 0) tty = (int)parse_num(v, a);
+    else if (strcmp(a, "--groups") == 0) {
+      char *copy = strdup(v), *save = NULL;
+      for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (ngroups == MAX_GROUPS) { fprintf(stderr, "fsidmap-stage: more than %d groups\n", MAX_GROUPS); exit(2); }
+        groups[ngroups++] = (gid_t)parse_num(t, a);
+      }
+      free(copy);
+    } else { fprintf(stderr, "fsidmap-stage: unknown option %s\n", a); exit(2); }
+  }
+  if (i >= argc || pid <= 0 || !want_start) { fprintf(stderr, "fsidmap-stage: exec needs --pid, --pid-start and a command\n"); exit(2); }
+  char **cmdv = argv + i;
+  if (fcntl(CTL_FD, F_SETFD, FD_CLOEXEC) == 0) ctl = CTL_FD;
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) fail("exec-pidfd", errno, NULL);
+  /* Checked after the pidfd is taken: a match means the pidfd is the container's init, not a later process with its number. */
+  char start[32];
+  if (proc_start(pid, start, sizeof start) < 0 || strcmp(start, want_start) != 0) fail("exec-pidfd", ESRCH, "init is gone");
+  char rootp[64];
+  snprintf(rootp, sizeof rootp, "/proc/%d/root", (int)pid);
+  int rootfd = open(rootp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) fail("exec-root", errno, rootp);
+  int flags = differing_namespaces(pid);
+  if (setns(pidfd, flags) < 0) fail("setns", errno, NULL);
+  close(pidfd);
+  if (fchdir(rootfd) < 0 || chroot(".") < 0) fail("exec-root", errno, "/");
+  close(rootfd);
+  if (setgroups((size_t)ngroups, groups) < 0) fail("setgroups", errno, NULL);
+  if (setresgid(gid, gid, gid) < 0) fail("setgid", errno, NULL);
+  if (setresuid(uid, uid, uid) < 0) fail("setuid", errno, NULL);
+  if (chdir(cwd ? cwd : "/") < 0) fail("chdir", errno, cwd ? cwd : "/");
+  char slave[64];
+  int master = tty ? open_pty(slave, sizeof slave) : -1;
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) < 0) fail("exec", errno, cmdv[0]);
+  sigset_t set;
+  block_signals(&set);
+  pid_t child = fork();
+  if (child < 0) fail("fork", errno, cmdv[0]);
+  if (child == 0) {
+    close(errpipe[0]);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (tty) open_pty_slave(slave);
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    execvp(cmdv[0], cmdv);
+    int e = errno;
+    if (write(errpipe[1], &e, sizeof e) < 0) { /* nothing left to tell */ }
+    _exit(e == ENOENT ? 127 : 126);
+  }
+  close(errpipe[1]);
+  int e = 0;
+  ssize_t r;
+  do r = read(errpipe[0], &e, sizeof e); while (r < 0 && errno == EINTR);
+  close(errpipe[0]);
+  if (r == (ssize_t)sizeof e) {
+    say("error exec %d %s", e, cmdv[0]);
+    waitpid(child, NULL, 0);
+    return e == ENOENT ? 127 : 126;
+  }
+  if (ctl >= 0) close(ctl);
+  ctl = -1;
+  if (tty) return relay_pty(master, child, child, &set, 0);
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&set, &si);
+    if (sig < 0) continue;
+    if (sig == SIGCHLD) {
+      int st;
+      if (waitpid(child, &st, WNOHANG) == child) return status_code(st);
+      continue;
+    }
+    /* The terminal's own signals (SI_KERNEL) reached CMD too, being in our process group. */
+    if (si.si_code <= 0) kill(child, sig);
+  }
+}
+
 /* A user namespace that lives until stdin closes; its maps are written from outside. */
 static int hold_main(void) {
   pid_t parent = getppid();
@@ -763,6 +1057,7 @@ static int hold_main(void) {
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "hold") == 0) return hold_main();
   if (argc >= 2 && strcmp(argv[1], "run") == 0) return run_main(argc, argv);
-  fprintf(stderr, "usage: fsidmap-stage hold | run [OPTIONS] -- CMD [ARGS...]\n");
+  if (argc >= 2 && strcmp(argv[1], "exec") == 0) return exec_main(argc, argv);
+  fprintf(stderr, "usage: fsidmap-stage hold | run [OPTIONS] -- CMD [ARGS...] | exec [OPTIONS] -- CMD [ARGS...]\n");
   return 2;
 }

@@ -40,6 +40,8 @@ export const ENV_VARS = {
   FSIDMAP_CHECKPOINT_MS: 'tree',
   /** Seconds between a container's stop signal and SIGKILL. */
   FSIDMAP_STOP_TIMEOUT: 'run',
+  /** Internal (run -d): the fd on which the supervisor tells its parent that the container runs. */
+  FSIDMAP_DETACHED_READY_FD: 'run',
   /** Print the stack of an internal error. */
   FSIDMAP_DEBUG: 'cli',
   /** The directory of the programs built from native/ (default: beside the code, dist/native). */

@@ -36,6 +36,11 @@ export interface Command {
    * and what follows it are positionals (`map check -- -1:0:1`).
    */
   readonly keepsRest?: boolean;
+  /**
+   * True for `exec NAME CMD ARGS`: options end at the first positional, and
+   * NAME is the only positional; what follows it is `rest`, untouched.
+   */
+  readonly stopsAtPositional?: boolean;
   run(args: ParsedArgs, io: CommandIO): Promise<number>;
 }
 
@@ -45,6 +50,13 @@ export function defineCommand(c: Command): Command {
 
 /** util.parseArgs in strict mode, with its errors turned into usage errors that name the command. */
 export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs {
+  if (command.stopsAtPositional) {
+    const at = firstPositional(command, argv);
+    if (at >= 0) {
+      const head = parseCommandArgs({ ...command, stopsAtPositional: false, keepsRest: false }, argv.slice(0, at + 1));
+      return { values: head.values, positionals: head.positionals, rest: argv.slice(at + 1) };
+    }
+  }
   const dashdash = argv.indexOf('--');
   const head = dashdash < 0 ? argv : argv.slice(0, dashdash);
   const rest = dashdash < 0 ? [] : argv.slice(dashdash + 1);
@@ -62,6 +74,23 @@ export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs {
     const msg = e instanceof Error ? e.message.replace(/\. To specify a positional argument.*$/s, '') : String(e);
     throw new UsageError(`fsidmap ${command.name}: ${msg}`, `see fsidmap ${command.name} --help`);
   }
+}
+
+/** The index of the first argument that is neither an option nor an option's value (after `--`, the one following it). */
+function firstPositional(command: Command, argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') return i + 1 < argv.length ? i + 1 : -1;
+    if (!a.startsWith('-') || a === '-') return i;
+    if (a.startsWith('--')) {
+      const spec = command.options[a.slice(2)];
+      if (spec?.type === 'string' && !a.includes('=')) i++;
+    } else {
+      const short = Object.values(command.options).find((o) => o.short === a[1]);
+      if (short?.type === 'string' && a.length === 2) i++;
+    }
+  }
+  return -1;
 }
 
 /** Typed accessors: options are validated once here, then trusted. */

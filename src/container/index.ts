@@ -22,3 +22,7 @@ export { type SavedContainer, type SavedPaths, listSaved, readSaved, savedPaths,
 export { type RootView, dirView, layersView } from './root-view.js';
 export { type ContainerSummary, listContainers, removeContainer, withStoppedContainer } from './containers.js';
 export { type CommitOptions, type ContainerCommit, commitContainer } from './commit.js';
+export { type ExecSpec, type ExecOptions, execInContainer } from './exec.js';
+export { type StopResult, findRunning, logPath, signalContainer, signalNumber, stopContainer } from './lifecycle.js';
+export { type PsRow, formatUptime, psRows } from './ps.js';
+export { type ContainerStatus, listAllStates, removeStale, statusOf } from './state.js';

@@ -2,7 +2,10 @@ import { constants as osConstants } from 'node:os';
 import type { RunSpec } from './spec.js';
 import { type Container, startContainer, type StartOptions } from './start.js';
 
-export type RunOptions = Omit<StartOptions, 'signal'>;
+export type RunOptions = Omit<StartOptions, 'signal'> & {
+  /** Told once the container runs (run -d's supervisor tells its parent then). */
+  readonly onStart?: (container: Container) => void;
+};
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 type StopSignal = (typeof STOP_SIGNALS)[number];
@@ -40,7 +43,9 @@ export async function runContainer(spec: RunSpec, options: RunOptions = {}): Pro
   }
   try {
     try {
-      container = await startContainer(spec, { ...options, signal: setup.signal });
+      const { onStart, ...start } = options;
+      container = await startContainer(spec, { ...start, signal: setup.signal });
+      onStart?.(container);
     } catch (e) {
       if (setup.signal.aborted) return 128 + osConstants.signals[setup.signal.reason as StopSignal];
       throw e;

@@ -97,6 +97,10 @@ export interface RunSpec {
   readonly registry?: RangeRegistry;
   /** Seconds between the stop signal and SIGKILL (default 10). */
   readonly stopTimeout?: number;
+  /** host (default): the host's network namespace, as before; none: one of its own with loopback only. */
+  readonly network?: 'host' | 'none';
+  /** CMD on a pseudo-terminal of the container's devpts, relayed to fsidmap's stdin/stdout. */
+  readonly tty?: boolean;
 }
 
 /**

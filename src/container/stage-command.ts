@@ -50,6 +50,8 @@ export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv 
     if (mounts.rw) args.push('--rw-fd', String(fdOf(mounts.rw)));
   }
   if (input.cwd !== null && input.cwd !== '/') args.push('--cwd', input.cwd);
+  if (spec.network === 'none') args.push('--network', 'none');
+  if (spec.tty) args.push('--tty', '1');
   input.volumes.forEach((v, i) => {
     const m = mounts.volumes[i];
     if (m) args.push('--volume', `${fdOf(m)}:${v.target}`);
@@ -63,7 +65,14 @@ export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv 
   const fault = envValue('FSIDMAP_TEST_STAGE_FAULT', hostEnv);
   if (fault) args.push('--fault', fault);
   args.push('--stop-timeout', String(spec.stopTimeout ?? 10), '--', ...input.command);
-  const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: u.home, HOSTNAME: hostname, container: 'fsidmap' };
+  const env = containerEnv(spec, name, input, hostEnv);
+  return { args, env, fds, argv0: `fsidmap-stage:${name}` };
+}
+
+/** CMD's environment: fsidmap's defaults, TERM from the host, then the image's Env and the run's --env-file/--env. */
+export function containerEnv(spec: RunSpec, name: string, input: CheckedInput, hostEnv: NodeJS.ProcessEnv): Record<string, string> {
+  const u = input.user;
+  const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: u.home, HOSTNAME: spec.hostname ?? name, container: 'fsidmap' };
   if (u.name) {
     env.USER = u.name;
     env.LOGNAME = u.name;
@@ -71,5 +80,5 @@ export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv 
   if (hostEnv.TERM) env.TERM = hostEnv.TERM;
   // The image's Env and the run's --env-file/--env come last: they may set PATH, HOME, TERM.
   Object.assign(env, input.env);
-  return { args, env, fds, argv0: `fsidmap-stage:${name}` };
+  return env;
 }

@@ -10,9 +10,9 @@ import { mapsOfRanges, type RangeRegistry } from './ranges.js';
 import { defaultPort } from './root-port.js';
 import { checkName, type MapPair, type RunSpec } from './spec.js';
 import { abortError } from './stage-channel.js';
-import { stageCommand, type StageMounts } from './stage-command.js';
+import { containerEnv, stageCommand, type StageMounts } from './stage-command.js';
 import { type StdioChoice, StageProcess } from './stage-process.js';
-import { reserveName } from './state.js';
+import { type ExecContext, processStart, reserveName } from './state.js';
 import { type ImageRoot, imageRootOf, openWritableLayer } from './overlay-rootfs.js';
 
 export type { Container } from './container-handle.js';
@@ -33,6 +33,8 @@ export interface StartOptions {
    * passes the broker's (or uses the top-level startContainer of "fsidmap").
    */
   readonly port?: PrivilegePort;
+  /** run -d: recorded in the state file, for ps and logs. */
+  readonly detached?: { readonly log: string };
 }
 
 /** What every step of a start shares: the one owner of what it made, and the abort signal. */
@@ -67,16 +69,23 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
     for (const w of plan.warnings) options.onWarning?.(w);
     const uidMap = formatCompact(plan.idmaps.uid).trim(),
       gidMap = formatCompact(plan.idmaps.gid).trim();
-    state.update({ uidMap, gidMap });
+    state.update({
+      uidMap,
+      gidMap,
+      network: spec.network ?? 'host',
+      fs: input.image ? input.image.image.ref : fsOf(spec),
+      exec: execContext(input, containerEnv(spec, name, input, hostEnv)),
+      ...(options.detached ? { detached: true, log: options.detached.log } : {}),
+    });
     const mounts = await makeMounts(port, input, plan, setup);
-    const command = stageCommand({ spec, name, input, plan, mounts, attach: port.attach, hostEnv });
-    const stage = StageProcess.spawn(command, options.stdio ?? ['inherit', 'inherit', 'inherit'], hostEnv, setup.cleanup);
+    const staged = stageCommand({ spec, name, input, plan, mounts, attach: port.attach, hostEnv });
+    const stage = StageProcess.spawn(staged, options.stdio ?? ['inherit', 'inherit', 'inherit'], hostEnv, setup.cleanup);
     // The stage has its own copies of the mount fds now; ours go.
     for (const m of [mounts.rootfs, ...mounts.volumes, ...mounts.layers, mounts.rw]) m?.close();
     await stage.expect('ready', setup.signal);
     await port.writeMaps(stage.pid, plan.idmaps);
     const init = await stage.go(setup.signal);
-    state.update({ stagePid: stage.pid, initPid: init.pid });
+    state.update({ stagePid: stage.pid, initPid: init.pid, initStart: processStart(init.pid) });
     await stage.expect('running', setup.signal);
     started = true;
     layer?.record({ lastStartedAt: new Date().toISOString(), lastUidMap: uidMap, lastGidMap: gidMap });
@@ -170,4 +179,17 @@ async function makeMounts(port: PrivilegePort, input: CheckedInput, plan: RunPla
     return { rootfs: null, layers: layers as DetachedMount[], rw, volumes };
   }
   return { rootfs: input.rootfs === null ? null : made[0], layers: [], rw: null, volumes };
+}
+
+/** What `fsidmap exec` joins by default: CMD's user, environment and working directory. */
+function execContext(input: CheckedInput, env: Readonly<Record<string, string>>): ExecContext {
+  const u = input.user;
+  return { uid: u.uid, gid: u.gid, groups: [...u.groups], env: { ...env }, cwd: input.cwd ?? '/' };
+}
+
+/** The rootfs's fsid map as ps shows it: the uid map's compact form. */
+function fsOf(spec: RunSpec): string | null {
+  if (spec.fs.kind === 'registry') return `fs ${spec.fs.name}`;
+  if (spec.fs.kind === 'maps') return formatCompact(spec.fs.maps.uid).trim();
+  return null;
 }

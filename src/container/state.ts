@@ -8,8 +8,9 @@ import { runDir as runDirOf } from '../environment.js';
  * reserves the name (created with O_EXCL) and says who runs it (the
  * fsidmap process, the stage and init pids, the maps), like `runc state`.
  * A file whose fsidmap process is gone (same pid, different start time, or
- * no process) is stale and is taken over. FSIDMAP_RUN_DIR moves the
- * directory (tests).
+ * no process), or that was written before the last boot, is stale and is
+ * taken over. Mode 0600: it holds CMD's environment, for exec.
+ * FSIDMAP_RUN_DIR moves the directory (tests).
  */
 export interface ContainerState {
   readonly name: string;
@@ -22,6 +23,74 @@ export interface ContainerState {
   readonly uidMap: string;
   readonly gidMap: string;
   readonly startedAt: string;
+  /** /proc/sys/kernel/random/boot_id when the file was made: after a reboot every pid means something else. */
+  readonly bootId?: string;
+  /** Start time of initPid, so exec, stop and kill never reach a process that reused its number. */
+  readonly initStart?: string | null;
+  /** What an exec joins: CMD's credentials, environment and working directory. */
+  readonly exec?: ExecContext;
+  readonly network?: 'host' | 'none';
+  /** The rootfs's fsid map (uid map, compact), or the image it was made from; null: none. */
+  readonly fs?: string | null;
+  /** run -d: the supervisor's log of CMD's output. */
+  readonly detached?: boolean;
+  readonly log?: string | null;
+}
+
+export interface ExecContext {
+  readonly uid: number;
+  readonly gid: number;
+  readonly groups: readonly number[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+}
+
+/** running: the supervisor and init live; starting/exiting: the supervisor lives, init not (yet, any more); stale: left by a killed fsidmap or an earlier boot. */
+export type ContainerStatus = 'running' | 'starting' | 'exiting' | 'stale';
+
+let bootIdCache: string | undefined;
+export function bootId(): string {
+  if (bootIdCache === undefined) {
+    try {
+      bootIdCache = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+    } catch {
+      bootIdCache = '';
+    }
+  }
+  return bootIdCache;
+}
+
+export function statusOf(state: ContainerState): ContainerStatus {
+  if ((state.bootId !== undefined && state.bootId !== bootId()) || !isLive(state)) return 'stale';
+  if (state.initPid === null) return 'starting';
+  if (state.initStart && processStart(state.initPid) !== state.initStart) return 'exiting';
+  return 'running';
+}
+
+/** Every state file, stale ones included (ps -a). */
+export function listAllStates(env: NodeJS.ProcessEnv = process.env): ContainerState[] {
+  let names: string[];
+  try {
+    names = readdirSync(runDir(env));
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => n.endsWith('.json'))
+    .map((n) => readState(n.slice(0, -5), env))
+    .filter((s): s is ContainerState => s !== null);
+}
+
+/** Removes a stale state file (its fsidmap was killed, or the host rebooted); a live one stays. Returns whether it went. */
+export function removeStale(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const s = readState(name, env);
+  if (s === null || statusOf(s) !== 'stale') return false;
+  try {
+    unlinkSync(statePath(name, env));
+  } catch {
+    /* another fsidmap took it over */
+  }
+  return true;
 }
 
 export function runDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -66,12 +135,12 @@ export function listStates(env: NodeJS.ProcessEnv = process.env): ContainerState
   return names
     .filter((n) => n.endsWith('.json'))
     .map((n) => readState(n.slice(0, -5), env))
-    .filter((s): s is ContainerState => s !== null && isLive(s));
+    .filter((s): s is ContainerState => s !== null && statusOf(s) !== 'stale');
 }
 
 /** Reserves name for this process, or throws ERR_NAME_IN_USE. Returns the function that releases it. */
 export function reserveName(
-  initial: Omit<ContainerState, 'pid' | 'pidStart' | 'startedAt'>,
+  initial: Omit<ContainerState, 'pid' | 'pidStart' | 'startedAt' | 'bootId'>,
   env: NodeJS.ProcessEnv = process.env,
 ): {
   update(patch: Partial<ContainerState>): void;
@@ -84,10 +153,11 @@ export function reserveName(
     pid: process.pid,
     pidStart: processStart(process.pid) ?? '',
     startedAt: new Date().toISOString(),
+    bootId: bootId(),
   };
   for (let attempt = 0; ; attempt++) {
     try {
-      const fd = openSync(path, 'wx', 0o644);
+      const fd = openSync(path, 'wx', 0o600);
       try {
         writeSync(fd, JSON.stringify(state) + '\n');
       } finally {
@@ -98,7 +168,7 @@ export function reserveName(
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const other = readState(initial.name, env);
       // A file that cannot be read yet is being written by a racing starter: treat it as live.
-      if (other === null ? attempt >= 2 : isLive(other) || attempt >= 2) {
+      if (other === null ? attempt >= 2 : statusOf(other) !== 'stale' || attempt >= 2) {
         throw new FsidmapError(
           'ERR_NAME_IN_USE',
           `a container named "${initial.name}" is already running${other ? ` (fsidmap pid ${other.pid})` : ''}`,
@@ -122,7 +192,7 @@ export function reserveName(
       if (!held) return;
       state = { ...state, ...patch };
       const tmp = `${path}.${process.pid}.tmp`;
-      const fd = openSync(tmp, 'w', 0o644);
+      const fd = openSync(tmp, 'w', 0o600);
       try {
         writeSync(fd, JSON.stringify(state) + '\n');
       } finally {

@@ -1,4 +1,4 @@
-import { realpathSync } from 'node:fs';
+import { realpathSync, rmSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { FsidmapError, UsageError } from '../../errors.js';
 import type { PrivilegePort } from '../../container/index.js';
@@ -120,7 +120,8 @@ export const runCommand = defineCommand({
   usage: `fsidmap run [--name NAME] (--idmap MAP | --uidmap MAP --gidmap MAP | --allocate)
             [--fsidmap MAP | --fsuidmap MAP --fsgidmap MAP | --fs NAME] [--rootfs DIR | --image NAME[:TAG]] [--rm]
             [--volume SRC:DST[:ro][:fsidmap=MAP]]... [--user UID[:GID]] [--hostname H]
-            [--env KEY=VALUE]... [--env-file FILE]... [--workdir DIR] -- CMD [ARGS...]
+            [--env KEY=VALUE]... [--env-file FILE]... [--workdir DIR] [--network none|host]
+            [-d | --detach] [-t | --tty] -- CMD [ARGS...]
 
 Runs CMD in new user, mount, pid, uts and ipc namespaces. The rootfs and each
 volume are idmapped mounts that show the files stored on disk at the fsid map
@@ -154,6 +155,13 @@ as its uid 0 unless --user; stdin, stdout and stderr are fsidmap's.
                        remount it writable)
   --user UID[:GID]     run CMD as this uid (and gid; else its group in the image's /etc/passwd)
   --hostname H         default: NAME
+  --network none|host  none: a network namespace of its own with only loopback (up);
+                       host (the default, as before): the host's network
+  -d, --detach         run in the background: prints NAME once the container runs and
+                       returns; CMD's stdout and stderr go to a log (fsidmap logs NAME);
+                       see fsidmap ps, exec, stop, kill
+  -t, --tty            CMD on a pseudo-terminal of the container's own devpts, relayed to
+                       fsidmap's terminal (raw mode: Ctrl-C, Ctrl-Z and resizes reach CMD)
 ${MAP_HELP}
 Exit status: CMD's (128+N when a signal N killed it); 126/127 when CMD cannot be
 run or is not in the image; 1 when fsidmap refuses or setup fails (nothing is
@@ -175,9 +183,20 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
     env: { type: 'string', multiple: true },
     'env-file': { type: 'string', multiple: true },
     workdir: { type: 'string' },
+    network: { type: 'string' },
+    detach: { type: 'boolean', short: 'd' },
+    tty: { type: 'boolean', short: 't' },
   },
   async run(args, io) {
     const c = await import('../../container/index.js');
+    const network = str(args, 'network');
+    if (network !== undefined && network !== 'none' && network !== 'host')
+      throw new UsageError(`--network ${network}: only none and host`, 'none: loopback only; host: the host network (the default)');
+    if (flag(args, 'detach') && flag(args, 'tty'))
+      throw new UsageError(
+        '-d and -t together: a detached container has no terminal to relay to',
+        'start it with -d, then fsidmap exec -t NAME sh',
+      );
     const glue = await import('./run-image.js');
     if (args.positionals.length > 0)
       throw new UsageError(
@@ -213,6 +232,19 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
       }),
     );
     const user = str(args, 'user');
+    if (flag(args, 'detach')) {
+      // The supervisor checks everything again, and reports what it refuses through the ready pipe.
+      const detached = await import('./run-detached.js');
+      const chosen = name ?? `fsidmap-${(await import('node:crypto')).randomBytes(4).toString('hex')}`;
+      await detached.startSupervisor(detached.supervisorArgv(args, chosen), c.logPath(chosen, io.env), io.env);
+      write(io.stdout, chosen);
+      return 0;
+    }
+    const readyFd = envValue('FSIDMAP_DETACHED_READY_FD', io.env);
+    const supervisor =
+      readyFd !== undefined
+        ? { fd: Number(readyFd), log: c.logPath(name!, io.env), tell: (await import('./run-detached.js')).tellParent }
+        : null;
     const env = glue.envOverrides(strs(args, 'env-file'), strs(args, 'env'), io.env);
     const image = imageRef !== undefined ? await glue.resolveImage(imageRef, io.env) : undefined;
     const holds = await glue.imageHolds(io.env);
@@ -240,14 +272,25 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
           command: args.rest,
           ...(registry ? { registry } : {}),
           ...(timeout !== undefined ? { stopTimeout: Number(timeout) } : {}),
+          ...(network !== undefined ? { network: network as 'none' | 'host' } : {}),
+          ...(flag(args, 'tty') ? { tty: true } : {}),
         },
         {
           env: io.env,
           port,
           onWarning: (m) => write(io.stderr, `fsidmap: note: ${m}`),
+          ...(supervisor
+            ? {
+                stdio: ['ignore', 'inherit', 'inherit'] as const,
+                detached: { log: supervisor.log },
+                onStart: (ct: { name: string; initPid: number }) =>
+                  supervisor.tell(supervisor.fd, { ready: true, name: ct.name, pid: ct.initPid }),
+              }
+            : {}),
         },
       );
     } catch (e) {
+      if (supervisor) supervisor.tell(supervisor.fd, { error: errorLine(e) });
       // A command that cannot be run answers like a shell: 127 not found, 126 not executable.
       if (e instanceof FsidmapError && (e.code === 'ERR_RUN_CMD_NOT_FOUND' || e.code === 'ERR_RUN_CMD_NOT_EXECUTABLE')) {
         write(io.stderr, `fsidmap: ${e.message}`);
@@ -258,8 +301,15 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
     } finally {
       port?.close();
       await registry?.close();
+      if (supervisor && flag(args, 'rm')) rmSync(supervisor.log, { force: true });
     }
   },
 });
+
+/** What a supervisor tells run -d when the container does not start. */
+function errorLine(e: unknown): { code: string; message: string; hint?: string } {
+  const f = e instanceof FsidmapError ? e : null;
+  return { code: f?.code ?? 'ERR_INTERNAL', message: e instanceof Error ? e.message : String(e), ...(f?.hint ? { hint: f.hint } : {}) };
+}
 
 export const runCommands: Command[] = [mountCommand, umountCommand, runCommand];

@@ -55,7 +55,7 @@ export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv 
     if (m) args.push('--volume', `${fdOf(m)}:${v.target}`);
     else args.push('--bind-volume', `${v.hostSource}:${v.target}${v.readonly ? ':ro' : ''}`);
   });
-  const hostname = spec.hostname ?? name;
+  const hostname = containerHostname(spec, name);
   const u = input.user;
   args.push('--hostname', hostname, '--uid', String(u.uid), '--gid', String(u.gid), '--groups', u.groups.join(','));
   if (plan.devptsGid !== null) args.push('--devpts-gid', String(plan.devptsGid));
@@ -63,6 +63,17 @@ export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv 
   const fault = envValue('FSIDMAP_TEST_STAGE_FAULT', hostEnv);
   if (fault) args.push('--fault', fault);
   args.push('--stop-timeout', String(spec.stopTimeout ?? 10), '--', ...input.command);
+  const env = containerEnv(input, hostname, hostEnv);
+  return { args, env, fds, argv0: `fsidmap-stage:${name}` };
+}
+
+export function containerHostname(spec: RunSpec, name: string): string {
+  return spec.hostname ?? name;
+}
+
+/** CMD's environment: fsidmap's defaults, TERM from the host, then the image's Env and the run's own (`oci config` writes the same). */
+export function containerEnv(input: CheckedInput, hostname: string, hostEnv: NodeJS.ProcessEnv): Record<string, string> {
+  const u = input.user;
   const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: u.home, HOSTNAME: hostname, container: 'fsidmap' };
   if (u.name) {
     env.USER = u.name;
@@ -71,5 +82,5 @@ export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv 
   if (hostEnv.TERM) env.TERM = hostEnv.TERM;
   // The image's Env and the run's --env-file/--env come last: they may set PATH, HOME, TERM.
   Object.assign(env, input.env);
-  return { args, env, fds, argv0: `fsidmap-stage:${name}` };
+  return env;
 }

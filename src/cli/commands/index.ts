@@ -26,6 +26,7 @@ export const commandModules: readonly CommandModule[] = [
   { names: ['tar shift', 'tar unpack'], load: async () => (await import('./tar.js')).tarCommands },
   { names: ['simulate', 'explain'], load: async () => (await import('./userns.js')).usernsCommands },
   { names: ['mount', 'umount', 'run'], load: async () => (await import('./run.js')).runCommands },
+  { names: ['oci config'], load: async () => (await import('./oci.js')).ociCommands },
   { names: ['container list', 'container rm'], load: async () => (await import('./container.js')).containerCommands },
   {
     names: ['broker', 'broker status', 'broker alloc', 'broker release', 'broker list'],

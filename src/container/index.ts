@@ -13,7 +13,8 @@ export { type PrivilegePort, type MountRequest, mountEach } from './privilege-po
 export { rootPrivilegePort } from './root-port.js';
 export { type RunOptions, runContainer } from './run.js';
 export { type RangeRegistry, type RangePair, type IdRange, mapsOfRanges, openRegistry } from './ranges.js';
-export { type RunPlan, planRun, checkInput, assertRoot } from './prepare.js';
+export { type RunPlan, type CheckedInput, planRun, checkInput, assertRoot } from './prepare.js';
+export { containerEnv, containerHostname } from './stage-command.js';
 export { type ContainerState, listStates, readState, runDir } from './state.js';
 export { resolveInRoot, findCommand } from './in-root.js';
 export { parsePasswd, parseGroup, resolveUser } from './image-users.js';

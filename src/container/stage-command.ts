@@ -57,7 +57,7 @@ export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv 
     if (m) args.push('--volume', `${fdOf(m)}:${v.target}`);
     else args.push('--bind-volume', `${v.hostSource}:${v.target}${v.readonly ? ':ro' : ''}`);
   });
-  const hostname = spec.hostname ?? name;
+  const hostname = containerHostname(spec, name);
   const u = input.user;
   args.push('--hostname', hostname, '--uid', String(u.uid), '--gid', String(u.gid), '--groups', u.groups.join(','));
   if (plan.devptsGid !== null) args.push('--devpts-gid', String(plan.devptsGid));
@@ -65,14 +65,18 @@ export function stageCommand({ spec, name, input, plan, mounts, attach, hostEnv 
   const fault = envValue('FSIDMAP_TEST_STAGE_FAULT', hostEnv);
   if (fault) args.push('--fault', fault);
   args.push('--stop-timeout', String(spec.stopTimeout ?? 10), '--', ...input.command);
-  const env = containerEnv(spec, name, input, hostEnv);
+  const env = containerEnv(input, hostname, hostEnv);
   return { args, env, fds, argv0: `fsidmap-stage:${name}` };
 }
 
-/** CMD's environment: fsidmap's defaults, TERM from the host, then the image's Env and the run's --env-file/--env. */
-export function containerEnv(spec: RunSpec, name: string, input: CheckedInput, hostEnv: NodeJS.ProcessEnv): Record<string, string> {
+export function containerHostname(spec: RunSpec, name: string): string {
+  return spec.hostname ?? name;
+}
+
+/** CMD's environment: fsidmap's defaults, TERM from the host, then the image's Env and the run's own (`oci config` writes the same). */
+export function containerEnv(input: CheckedInput, hostname: string, hostEnv: NodeJS.ProcessEnv): Record<string, string> {
   const u = input.user;
-  const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: u.home, HOSTNAME: spec.hostname ?? name, container: 'fsidmap' };
+  const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: u.home, HOSTNAME: hostname, container: 'fsidmap' };
   if (u.name) {
     env.USER = u.name;
     env.LOGNAME = u.name;

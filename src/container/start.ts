@@ -10,7 +10,7 @@ import { mapsOfRanges, type RangeRegistry } from './ranges.js';
 import { defaultPort } from './root-port.js';
 import { checkName, type MapPair, type RunSpec } from './spec.js';
 import { abortError } from './stage-channel.js';
-import { containerEnv, stageCommand, type StageMounts } from './stage-command.js';
+import { containerEnv, containerHostname, stageCommand, type StageMounts } from './stage-command.js';
 import { type StdioChoice, StageProcess } from './stage-process.js';
 import { type ExecContext, processStart, reserveName } from './state.js';
 import { type ImageRoot, imageRootOf, openWritableLayer } from './overlay-rootfs.js';
@@ -74,7 +74,7 @@ export async function startContainer(spec: RunSpec, options: StartOptions = {}):
       gidMap,
       network: spec.network ?? 'host',
       fs: input.image ? input.image.image.ref : fsOf(spec),
-      exec: execContext(input, containerEnv(spec, name, input, hostEnv)),
+      exec: execContext(input, containerEnv(input, containerHostname(spec, name), hostEnv)),
       ...(options.detached ? { detached: true, log: options.detached.log } : {}),
     });
     const mounts = await makeMounts(port, input, plan, setup);

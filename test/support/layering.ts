@@ -39,9 +39,10 @@ export const TIERS: Readonly<Record<string, number>> = {
   scenario: 2,
   image: 2,
   'subid-ns': 2,
-  // 3: running containers; views of the host.
+  // 3: running containers; views of the host; the OCI config of a run.
   container: 3,
   serve: 3,
+  'oci-config': 3,
   // 4: the broker, which implements container/'s privilege port for ordinary users; the choice between it and root.
   broker: 4,
   privilege: 4,

@@ -28,6 +28,7 @@ export const commandModules: readonly CommandModule[] = [
   { names: ['mount', 'umount', 'run'], load: async () => (await import('./run.js')).runCommands },
   { names: ['container list', 'container rm', 'commit'], load: async () => (await import('./container.js')).containerCommands },
   { names: ['ps', 'exec', 'stop', 'kill', 'logs'], load: async () => (await import('./lifecycle.js')).lifecycleCommands },
+  { names: ['oci config'], load: async () => (await import('./oci.js')).ociCommands },
   {
     names: ['broker', 'broker status', 'broker alloc', 'broker release', 'broker list'],
     load: async () => (await import('./broker.js')).brokerCommands,

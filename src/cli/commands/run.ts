@@ -18,7 +18,7 @@ interface Pair {
  * --PREFIXidmap MAP, or --PREFIXuidmap MAP --PREFIXgidmap MAP: one map for
  * both, or one of each. Undefined when none is given.
  */
-function mapPair(args: ParsedArgs, prefix: '' | 'fs', what: string): Pair | undefined {
+export function mapPair(args: ParsedArgs, prefix: '' | 'fs', what: string): Pair | undefined {
   const both = str(args, `${prefix}idmap`),
     u = str(args, `${prefix}uidmap`),
     g = str(args, `${prefix}gidmap`);
@@ -39,7 +39,7 @@ function mapPair(args: ParsedArgs, prefix: '' | 'fs', what: string): Pair | unde
   return undefined;
 }
 
-const mapOptions = {
+export const mapOptions = {
   idmap: { type: 'string' },
   uidmap: { type: 'string' },
   gidmap: { type: 'string' },

@@ -259,9 +259,9 @@ export class BrokerWorld {
     }
   }
 
-  /** A process of u in a new user namespace of u's (maps not written), with the namespace and a pidfd opened by the test. */
-  async holderOf(u: TestUser): Promise<Holder> {
-    const child = this.spawnAs(u, ['unshare', '--user', '--', 'sleep', '600'], { stdio: 'ignore' });
+  /** A process of u in a new user namespace of u's (maps not written), with the namespace and a pidfd opened by the test; `also`: more unshare flags (--net: a network namespace owned by it). */
+  async holderOf(u: TestUser, also: string[] = []): Promise<Holder> {
+    const child = this.spawnAs(u, ['unshare', '--user', ...also, '--', 'sleep', '600'], { stdio: 'ignore' });
     const own = statSync('/proc/self/ns/user').ino;
     const until = Date.now() + 5000;
     for (;;) {

@@ -234,11 +234,13 @@ export class BrokerWorld {
     return BrokerClient.fromFd(await this.connectFdAs(u), `${u.name}'s connection`, timeoutMs);
   }
 
-  /** The raw descriptor of a connection made by u (the test sends what it likes on it). */
-  async connectFdAs(u: TestUser): Promise<number> {
+  /** The raw descriptor of a connection made by u (the test sends what it likes on it); `via` runs the connecting process under a wrapper (nsenter …). */
+  async connectFdAs(u: TestUser, via: string[] = []): Promise<number> {
     const [ours, theirs] = unixSocketPair();
     try {
-      const child = this.spawnAs(u, [process.execPath, connectScript, this.socket], { stdio: ['ignore', 'ignore', 'pipe', theirs] });
+      const child = this.spawnAs(u, [...via, process.execPath, connectScript, this.socket], {
+        stdio: ['ignore', 'ignore', 'pipe', theirs],
+      });
       closeDescriptor(theirs);
       let err = '';
       child.stderr!.setEncoding('utf8').on('data', (d: string) => {

@@ -63,6 +63,30 @@ test('every refusal is written, except rate-limit refusals past the per-second b
   });
 });
 
+test('connections refused at accept are counted past the budget, per owner and code; a refused request never is', () => {
+  withLog((path) => {
+    let t = 1000;
+    const log = AuditLog.open(path, { refusalsPerSecond: 3, now: () => t });
+    const sub = { ...peer, uid: 100005, account: 'uid:1000' };
+    const atAccept = { op: null, id: null, request: null, decision: 'refused' as const, reason: 'limit' };
+    for (let i = 0; i < 10; i++) log.record(rec({ ...atAccept, peer: { ...sub, uid: 100000 + i }, code: 'ERR_BROKER_LIMIT' }));
+    for (let i = 0; i < 4; i++) log.record(rec({ ...atAccept, code: 'ERR_BROKER_BUSY' }));
+    for (let i = 0; i < 6; i++) log.record(rec({ op: 'alloc', decision: 'refused', code: 'ERR_BROKER_LIMIT', reason: 'allocations' }));
+    t = 2500;
+    log.flush();
+    log.close();
+    const all = lines(path);
+    assert.equal(all.filter((l) => l.code === 'ERR_BROKER_LIMIT' && l.op === null).length, 3);
+    assert.equal(all.filter((l) => l.code === 'ERR_BROKER_BUSY').length, 3);
+    assert.equal(all.filter((l) => l.code === 'ERR_BROKER_LIMIT' && l.op === 'alloc').length, 6, 'decisions on requests are all written');
+    const summary = all.filter((l) => l.code === 'ERR_BROKER_AUDIT_SUPPRESSED').map((l) => [l.suppressedCode, l.suppressed]);
+    assert.deepEqual(summary.sort(), [
+      ['ERR_BROKER_BUSY', 1],
+      ['ERR_BROKER_LIMIT', 7],
+    ]);
+  });
+});
+
 test('a symlink or anything but a regular file is refused as the audit log', () => {
   withLog((path, dir) => {
     symlinkSync('/etc/hostname', join(dir, 'link'));

@@ -58,7 +58,7 @@ export const DEFAULT_AUDIT_LIMITS: AuditLimits = { maxRecordBytes: 4096, bytesPe
 export class AuditLog implements AuditSink {
   private readonly fd: number;
   private readonly ownFd: boolean;
-  private readonly window = new Map<string, { second: number; logged: number; suppressed: number; peer: AuditPeer | null }>();
+  private readonly window = new Map<string, { second: number; logged: number; suppressed: number; peer: AuditPeer | null; code: string }>();
   private readonly budget: AuditBudget;
 
   private constructor(
@@ -106,13 +106,14 @@ export class AuditLog implements AuditSink {
 
   record(r: AuditRecord): void {
     const t = this.now();
-    if (r.code === 'ERR_BROKER_RATE_LIMITED' && r.peer) {
-      const key = r.peer.account ?? `uid:${r.peer.uid}`;
+    if (r.peer && isFloodRefusal(r)) {
+      // Per owner and code: 5,600 refused connections a second from one user's subordinate uids are one story, not 5,600.
+      const key = `${r.peer.account ?? `uid:${r.peer.uid}`} ${r.code}`;
       const second = Math.floor(t / 1000);
       let w = this.window.get(key);
       if (!w || w.second !== second) {
-        if (w && w.suppressed > 0) this.suppressedLine(w.peer, w.suppressed, t);
-        w = { second, logged: 0, suppressed: 0, peer: r.peer };
+        if (w && w.suppressed > 0) this.suppressedLine(w.peer, w.code, w.suppressed, t);
+        w = { second, logged: 0, suppressed: 0, peer: r.peer, code: r.code! };
         this.window.set(key, w);
       }
       if (w.logged >= this.refusalsPerSecond) {
@@ -135,18 +136,18 @@ export class AuditLog implements AuditSink {
     const second = Math.floor(t / 1000);
     for (const [key, w] of this.window) {
       if (w.second === second) continue;
-      if (w.suppressed > 0) this.suppressedLine(w.peer, w.suppressed, t);
+      if (w.suppressed > 0) this.suppressedLine(w.peer, w.code, w.suppressed, t);
       this.window.delete(key);
     }
   }
 
   close(): void {
-    for (const w of this.window.values()) if (w.suppressed > 0) this.suppressedLine(w.peer, w.suppressed, this.now());
+    for (const w of this.window.values()) if (w.suppressed > 0) this.suppressedLine(w.peer, w.code, w.suppressed, this.now());
     this.window.clear();
     if (this.ownFd) closeSync(this.fd);
   }
 
-  private suppressedLine(peer: AuditPeer | null, count: number, t: number): void {
+  private suppressedLine(peer: AuditPeer | null, code: string, count: number, t: number): void {
     this.line({
       time: new Date(t).toISOString(),
       peer,
@@ -156,8 +157,12 @@ export class AuditLog implements AuditSink {
       request: null,
       decision: 'refused',
       code: 'ERR_BROKER_AUDIT_SUPPRESSED',
-      reason: `${count} more requests of this peer over its rate limit were refused in one second and not logged one by one`,
+      reason:
+        code === 'ERR_BROKER_RATE_LIMITED'
+          ? `${count} more requests of this peer over its rate limit were refused in one second and not logged one by one`
+          : `${count} more connections of this peer were refused at accept (${code}) in one second and not logged one by one`,
       suppressed: count,
+      suppressedCode: code,
     });
   }
 
@@ -174,4 +179,14 @@ export class AuditLog implements AuditSink {
       process.exit(1);
     }
   }
+}
+
+/**
+ * Refusals a flood repeats without limit and that decide no request: over
+ * the rate limit, and connections refused at accept (no request read). The
+ * first 20 per owner and code in a second are written, the rest counted.
+ */
+function isFloodRefusal(r: AuditRecord): boolean {
+  if (r.code === 'ERR_BROKER_RATE_LIMITED') return true;
+  return r.op === null && r.request === null && (r.code === 'ERR_BROKER_LIMIT' || r.code === 'ERR_BROKER_BUSY');
 }

@@ -20,7 +20,7 @@ function cutString(s: string, max: number): string {
 }
 
 /** The fields a shortened record keeps whole: what was decided, for whom. */
-const DECISION_KEYS = ['time', 'peer', 'conn', 'op', 'id', 'decision', 'code', 'suppressed'];
+const DECISION_KEYS = ['time', 'peer', 'conn', 'op', 'id', 'decision', 'code', 'suppressed', 'suppressedCode'];
 
 /** One log line (with its newline) for obj, at most maxBytes long (maxBytes ≥ 1024). */
 export function auditLine(obj: Record<string, unknown>, maxBytes: number): string {

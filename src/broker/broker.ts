@@ -1,5 +1,5 @@
 import { FsidmapError } from '../errors.js';
-import { takeCensus } from '../userns-census/index.js';
+import { recordWrittenNamespace, takeCensus } from '../userns-census/index.js';
 import { AuditLog, type AuditSink } from './audit-log.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { DEFAULT_SOCKET, openListener } from './listen.js';
@@ -65,7 +65,15 @@ export function startBroker(o: BrokerOptions): RunningBroker {
     const c = await takeCensus();
     return c.unreadable.length > 0 ? null : new Set(c.namespaces.map((n) => n.inode));
   };
-  const service = new BrokerService({ limits, delegation: o.delegation, holders: o.holders, ranges: o.ranges ?? null, tracker, census });
+  const service = new BrokerService({
+    limits,
+    delegation: o.delegation,
+    holders: o.holders,
+    ranges: o.ranges ?? null,
+    tracker,
+    census,
+    ledger: (nsFd, inode, maps, by) => void recordWrittenNamespace(nsFd, inode, maps, by),
+  });
   const server = new BrokerServer({
     listenFd: listener.fd,
     limits,

@@ -1,4 +1,5 @@
 import { closeDescriptor } from '../kernel/socket/unix-socket.js';
+import { type NsHandle, nsHandleAlive } from '../kernel/userns/ns-handle.js';
 
 /**
  * The user namespaces the broker wrote maps for, counted per account
@@ -9,23 +10,28 @@ import { closeDescriptor } from '../kernel/socket/unix-socket.js';
  * peer sent is polled only as a hint — when its process exits, the entry
  * becomes *suspect*, and the next census of the host's namespaces
  * (src/userns-census; taken when the account asks or hits its limit, and
- * periodically) removes it if the namespace is gone. (The namespace
- * descriptor is not kept: it would keep the namespace alive.)
+ * periodically) removes it if the namespace is gone. Where the kernel gives
+ * the namespace a file handle (Linux 6.18), the kernel itself is asked
+ * instead: a handle opens for as long as the namespace exists, whoever keeps
+ * it — a descriptor in flight in a socket's queue included, which no census
+ * sees. (The namespace descriptor is not kept: it would keep the namespace
+ * alive.)
  */
 interface Entry {
   readonly account: string;
   pidfd: number | null;
   suspect: boolean;
+  readonly handle: NsHandle | null;
 }
 
 export class NamespaceTracker {
   private readonly byInode = new Map<number, Entry>();
   private readonly byFd = new Map<number, number>();
 
-  track(account: string, inode: number, pidfd: number): void {
+  track(account: string, inode: number, pidfd: number, handle: NsHandle | null = null): void {
     const old = this.byInode.get(inode);
     if (old?.pidfd != null) this.exited(old.pidfd);
-    this.byInode.set(inode, { account, pidfd, suspect: false });
+    this.byInode.set(inode, { account, pidfd, suspect: false, handle });
     this.byFd.set(pidfd, inode);
   }
 
@@ -38,6 +44,13 @@ export class NamespaceTracker {
   /** Whether some namespace of the account (or of anyone) has lost the process it was named by. */
   hasSuspects(account?: string): boolean {
     for (const e of this.byInode.values()) if (e.suspect && (account === undefined || e.account === account)) return true;
+    return false;
+  }
+
+  /** Whether some suspect has no handle, so that only a census can tell whether it is gone. */
+  needsCensus(account?: string): boolean {
+    for (const e of this.byInode.values())
+      if (e.suspect && e.handle === null && (account === undefined || e.account === account)) return true;
     return false;
   }
 
@@ -59,9 +72,17 @@ export class NamespaceTracker {
     }
   }
 
-  /** Forgets the suspect namespaces a census did not find (alive: every user-namespace inode on the host). */
-  prune(alive: ReadonlySet<number>): void {
-    for (const [inode, e] of this.byInode) if (e.suspect && !alive.has(inode)) this.byInode.delete(inode);
+  /**
+   * Forgets the suspect namespaces that are gone: by handle where there is
+   * one (the kernel's answer), else those a census did not find (alive:
+   * every user-namespace inode on the host; null: no census, keep them).
+   */
+  prune(alive: ReadonlySet<number> | null): void {
+    for (const [inode, e] of this.byInode) {
+      if (!e.suspect) continue;
+      const gone = e.handle !== null ? nsHandleAlive(e.handle) === false : alive !== null && !alive.has(inode);
+      if (gone) this.byInode.delete(inode);
+    }
   }
 
   closeAll(): void {

@@ -3,6 +3,7 @@ import { formatKernel } from '../idmap/index.js';
 import { MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, makeLockedIdmappedMount } from '../kernel/mount/locked-mount.js';
 import { walkPeerPath } from '../kernel/file/peer-path.js';
 import { closeDescriptor } from '../kernel/socket/unix-socket.js';
+import { nsHandleOf } from '../kernel/userns/ns-handle.js';
 import { inspectTarget, openTarget } from '../kernel/userns/userns-target.js';
 import { type Account, accountOf, describeAccount, type OwnedRange } from './account.js';
 import { type Limits, limitsOfAccount, type UserLimits } from './limits.js';
@@ -30,6 +31,8 @@ export interface ServiceOptions {
   readonly tracker: NamespaceTracker;
   /** Every user-namespace inode on the host now, or null when some could not be read (then nothing is forgotten). */
   readonly census?: () => Promise<ReadonlySet<number> | null>;
+  /** Records a namespace whose maps are about to be written, so a census finds it however it is kept (userns-census ledger). */
+  readonly ledger?: (nsFd: number, inode: number, maps: { uid: string; gid: string }, by: string) => void;
   readonly version?: string;
 }
 
@@ -126,9 +129,9 @@ export class BrokerService {
 
   /** Forgets the namespaces whose naming process exited and which no longer exist. */
   async pruneNamespaces(account?: string): Promise<void> {
-    if (!this.o.census || !this.o.tracker.hasSuspects(account)) return;
-    const alive = await this.o.census();
-    if (alive) this.o.tracker.prune(alive);
+    if (!this.o.tracker.hasSuspects(account)) return;
+    const alive = this.o.census && this.o.tracker.needsCensus(account) ? await this.o.census() : null;
+    this.o.tracker.prune(alive);
   }
 
   private async hello(peer: Peer): Promise<HandlerResult> {
@@ -209,12 +212,14 @@ export class BrokerService {
     );
     const target = openTarget(ns.fd, pid.fd, facts, decision.setgroups === 'deny');
     try {
+      // Recorded before the maps exist, so that no release ever sees these ids mapped without the record (ledger.ts).
+      this.o.ledger?.(ns.fd, facts.ns.ino, { uid: decision.uidText, gid: decision.gidText }, `uid ${peer.uid}, process ${facts.pid}`);
       target.write({ uid: decision.uidText, gid: decision.gidText, setgroups: decision.setgroups === 'deny' ? 'deny' : null });
     } finally {
       target.close();
     }
     ctx.adopt(pid.fd);
-    this.o.tracker.track(peer.account.key, facts.ns.ino, pid.fd);
+    this.o.tracker.track(peer.account.key, facts.ns.ino, pid.fd, nsHandleOf(ns.fd));
     return {
       result: { pid: facts.pid, uidMap: decision.uidText, gidMap: decision.gidText, setgroups: decision.setgroups },
       reason: `wrote uid_map, gid_map (setgroups ${decision.setgroups}) of the user namespace of process ${facts.pid}`,

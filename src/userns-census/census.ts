@@ -1,5 +1,9 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readLedger } from './ledger.js';
+import { type Extent, parseMapText } from './map-text.js';
+
+export { type Extent, parseMapText };
 
 /**
  * Which host ids the user namespaces on this host map, as the kernel says:
@@ -17,17 +21,19 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
  *   --user=HANDLE --preserve-credentials) and its maps are read, again from
  *   the initial namespace, through /proc/HELPER.
  *
- * What it cannot see (docs/alloc.md lists it): an nsfs bind mount in a
- * mount namespace with no process left, itself kept only by a handle; a
- * parent namespace kept alive only by its children (its processes are gone
- * and it cannot be entered from below, so its ids are unreachable except
- * through the children, whose maps are counted). A handle that cannot be
- * read in time is reported in `unreadable` and must be taken as mapping
- * everything.
+ * - through the kernel itself, for every namespace fsidmap wrote maps for
+ *   (ledger.ts): its file handle opens for as long as the namespace exists,
+ *   however it is kept — which covers what no /proc walk can see: a
+ *   namespace descriptor in flight in a socket's queue, a namespace kept
+ *   only by another namespace it owns, a bind mount in a mount namespace
+ *   with no process left.
+ *
+ * What it still cannot see (docs/alloc.md lists it), for namespaces whose
+ * maps someone else wrote (root itself, or newuidmap over /etc/subuid
+ * ranges, which the registry never hands out): those three. A handle that
+ * cannot be read in time is reported in `unreadable` and must be taken as
+ * mapping everything.
  */
-
-/** [first, lower, count] with lower in host ids. */
-export type Extent = readonly [number, number, number];
 
 export interface MappedNamespace {
   readonly inode: number;
@@ -49,6 +55,8 @@ export interface CensusOptions {
   readonly handleTimeoutMs?: number;
   /** Helpers at once. */
   readonly concurrency?: number;
+  /** The ledger of namespaces fsidmap wrote maps for (default ledgerDir()); false: the /proc walk alone. */
+  readonly ledger?: string | false;
 }
 
 const NS_LINK = /^user:\[(\d+)\]$/;
@@ -64,15 +72,6 @@ function link(path: string): string | null {
 function nsInode(path: string): number | null {
   const m = NS_LINK.exec(link(path) ?? '');
   return m ? Number(m[1]) : null;
-}
-
-export function parseMapText(text: string): Extent[] {
-  const out: Extent[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.trim().split(/\s+/).map(Number);
-    if (f.length === 3 && f.every((n) => Number.isSafeInteger(n) && n >= 0)) out.push([f[0], f[1], f[2]]);
-  }
-  return out;
 }
 
 function readMaps(dir: string): { uid: Extent[]; gid: Extent[] } | null {
@@ -157,6 +156,18 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 4, todo.length) }, worker));
+  if (options.ledger !== false) {
+    const ledger = readLedger(options.ledger);
+    for (const e of ledger.alive)
+      if (!found.has(e.inode))
+        found.set(e.inode, {
+          inode: e.inode,
+          uid: e.uid,
+          gid: e.gid,
+          via: `the kernel: fsidmap wrote its maps (${e.by}) and it still exists, with no process or handle visible in /proc`,
+        });
+    for (const e of ledger.unknown) if (!found.has(e.inode)) unreadable.push(`user namespace ${e.inode} of the ledger (${e.by})`);
+  }
   return { namespaces: [...found.values()], unreadable };
 }
 

@@ -9,3 +9,4 @@ export {
   stillMapped,
   takeCensus,
 } from './census.js';
+export { type LedgerEntry, ledgerDir, readLedger, recordWrittenNamespace } from './ledger.js';

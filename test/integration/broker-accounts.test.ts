@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrokerClient } from '../../src/broker/client.js';
+import { BrokerClient as Client } from '../../src/broker/client.js';
 import { FsidmapError } from '../../src/errors.js';
-import { BrokerWorld, repoRoot, rootSkip, type TestUser } from './support/broker-world.js';
+import { unixConnect } from '../../src/kernel/socket/unix-socket.js';
+import { BrokerWorld, type Holder, repoRoot, rootSkip, type TestUser } from './support/broker-world.js';
 
 /**
  * Finding 2 of issue 13: limits are counted per owner, not per raw peer
@@ -80,5 +82,97 @@ describe('broker: limits per owner, not per raw uid', { skip: rootSkip }, () => 
     } finally {
       ca.close();
     }
+  });
+});
+
+/**
+ * The rest of finding 2: a peer inside a range the broker allocated counts
+ * as that range's owner, and a peer that is nobody's — no passwd entry, in
+ * no subordinate or allocated range — gets the stranger's limits, shared
+ * with every other such peer.
+ */
+describe('broker: allocated ranges count as their owner; strangers share the least', { skip: rootSkip }, () => {
+  let w: BrokerWorld;
+  let a: TestUser;
+  const holders: Holder[] = [];
+  const clients: Client[] = [];
+
+  before(async () => {
+    w = await BrokerWorld.create({ users: 1, limits: { default: { requestsPerSecond: 10000, burst: 10000 }, users: {} } });
+    [a] = w.users;
+  });
+
+  after(async () => {
+    for (const c of clients) c.close();
+    for (const h of holders) await h.kill();
+    await w?.destroy();
+  });
+
+  /** A connection from uid (no passwd entry, no groups): SO_PEERCRED records the effective ids at connect. */
+  function connectAsUid(uid: number): Client {
+    const groups = process.getgroups!();
+    process.setgroups!([uid]);
+    process.setegid!(uid);
+    process.seteuid!(uid);
+    try {
+      return Client.fromFd(unixConnect(w.socket), `uid ${uid}'s connection`, 15000);
+    } finally {
+      process.seteuid!(0);
+      process.setegid!(0);
+      process.setgroups!(groups);
+    }
+  }
+
+  it("counts a uid of A's broker allocation, used inside A's namespace, as A", async () => {
+    const ca = await w.connectAs(a);
+    clients.push(ca);
+    const x = (await ca.alloc('box')).allocation;
+    const h = await w.holderOf(a);
+    holders.push(h);
+    await ca.setMaps(h.nsFd, h.pidfd, { uid: `0:${x.uid.start}:65536`, gid: `0:${x.gid.start}:65536` });
+    // Uid 5 of that namespace is host uid x.uid.start + 5: nobody's in /etc, but A's through the allocation.
+    const fd = await w.connectFdAs(a, ['nsenter', `--target=${h.pid}`, '--user', '--setuid=5', '--setgid=5', '--']);
+    const c = Client.fromFd(fd, 'inside', 15000);
+    clients.push(c);
+    const hello = (await c.hello()) as unknown as {
+      peer: { uid: number };
+      account: { key: string; via: string };
+      usage: { allocations: number };
+    };
+    assert.equal(hello.peer.uid, x.uid.start + 5);
+    assert.deepEqual(hello.account, { key: `uid:${a.uid}`, via: 'allocated' });
+    assert.equal(hello.usage.allocations, 1, "A's allocation is what this peer's limits count");
+    await ca.release('box').catch(() => undefined);
+  });
+
+  it("gives a peer that is nobody's the stranger's limits, shared by every such peer", async () => {
+    // Far from every test user's range (1.5e9 and up) and from useradd's; in no /etc file.
+    const base = 1_300_000_000 + Math.floor(Math.random() * 1_000_000);
+    const s1 = connectAsUid(base);
+    clients.push(s1);
+    const h1 = (await s1.hello()) as unknown as {
+      account: { key: string; via: string };
+      limits: { connections: number; allocations: number };
+    };
+    assert.deepEqual(h1.account, { key: 'stranger', via: 'stranger' });
+    assert.equal(h1.limits.allocations, 0);
+    await assert.rejects(
+      () => s1.alloc('mine'),
+      (e: unknown) => e instanceof FsidmapError && e.code === 'ERR_BROKER_LIMIT',
+    );
+    // Two strangers' connections, of two uids, fill the one stranger account (2 by default): a third uid is refused.
+    const s2 = connectAsUid(base + 1);
+    clients.push(s2);
+    await s2.hello();
+    const s3 = connectAsUid(base + 2);
+    clients.push(s3);
+    await assert.rejects(
+      () => s3.hello(),
+      (e: unknown) => e instanceof FsidmapError && e.code === 'ERR_BROKER_LIMIT' && /nobody's/.test(e.message),
+    );
+    // A user with a passwd entry is not a stranger, and is served meanwhile.
+    const ca = await w.connectAs(a);
+    clients.push(ca);
+    assert.equal(((await ca.hello()) as unknown as { account: { key: string } }).account.key, `uid:${a.uid}`);
   });
 });

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { fstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrokerClient } from '../../src/broker/client.js';
 import { FsidmapError } from '../../src/errors.js';
 import { closeDescriptor } from '../../src/kernel/socket/unix-socket.js';
-import { BrokerWorld, cliPath, type Holder, rootSkip, sleep, type TestUser } from './support/broker-world.js';
+import { mappingOf, takeCensus } from '../../src/userns-census/index.js';
+import { BrokerWorld, cliPath, type Holder, repoRoot, rootSkip, sleep, type TestUser } from './support/broker-world.js';
 
 /**
  * Finding 1 of issue 13: a released range must not go to anyone else while
@@ -104,12 +105,81 @@ describe('broker: a released range drains while it is mapped', { skip: rootSkip 
     }
 
     // Nothing maps it any more: B gets it, and A's entry is gone.
-    const got = await cb.alloc('web');
-    assert.deepEqual(got.allocation.uid, x.uid);
+    assert.deepEqual(await eventuallyAlloc(cb, 'web'), x.uid);
     assert.deepEqual(await ca.list(), []);
     await cb.release('web');
     assert.deepEqual(await cb.list(), []);
   });
+
+  /** The next line the process prints. */
+  function lineOf(child: ReturnType<BrokerWorld['spawnAs']>): Promise<string> {
+    return new Promise((resolve, reject) => {
+      let buf = '';
+      const onData = (d: Buffer) => {
+        buf += d.toString('utf8');
+        const i = buf.indexOf('\n');
+        if (i < 0) return;
+        child.stdout!.off('data', onData);
+        resolve(buf.slice(0, i));
+      };
+      child.stdout!.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`exited (${code}) before a line; printed ${JSON.stringify(buf)}`)));
+    });
+  }
+
+  /** Until no namespace maps the range (the kernel frees a namespace a moment after its last process is reaped). */
+  async function untilUnmapped(r: { start: number; count: number }): Promise<void> {
+    for (let i = 0; i < 100 && mappingOf(await takeCensus(), 'uid', r.start, r.start + r.count) !== null; i++) await sleep(100);
+  }
+
+  /** B's alloc of the one slot, once the kernel has freed A's namespace (its freeing is deferred, so B may wait a moment). */
+  async function eventuallyAlloc(c: BrokerClient, name: string): Promise<{ start: number; count: number }> {
+    for (let i = 0; ; i++) {
+      try {
+        return (await c.alloc(name)).allocation.uid;
+      } catch (e) {
+        if (!(e instanceof FsidmapError && e.code === 'ERR_POOL_EXHAUSTED') || i >= 100) throw e;
+      }
+      await sleep(100);
+    }
+  }
+
+  // Kept alive where no /proc walk looks: A's descriptor in flight in a socket's queue, or a network namespace the user
+  // namespace owns. Both let A enter it again later (recvmsg; NS_GET_USERNS) and run as its ids.
+  for (const mode of ['inflight', 'netns'] as const) {
+    it(`holds A's released range while its namespace lives only ${mode === 'inflight' ? 'as a descriptor in flight' : 'through a network namespace it owns'}`, async () => {
+      const x = (await ca.alloc('hidden')).allocation;
+      const h = await w.holderOf(a, mode === 'netns' ? ['--net'] : []);
+      holders.push(h);
+      await ca.setMaps(h.nsFd, h.pidfd, { uid: `0:${x.uid.start}:65536`, gid: `0:${x.gid.start}:65536` });
+      const ino = fstatSync(h.nsFd).ino;
+      const keeper = w.spawnAs(a, [process.execPath, join(repoRoot, 'dist/test/integration/support/ns-keeper.js'), mode, String(h.pid)], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const exited = new Promise((r) => keeper.once('exit', r));
+      assert.equal(await lineOf(keeper), 'ready');
+      await h.kill(); // its process gone, the test's descriptors closed: only A's keeper has it now
+
+      // The gap: a walk of /proc alone sees nothing mapping the range.
+      const walk = await takeCensus({ ledger: false });
+      assert.equal(mappingOf(walk, 'uid', x.uid.start, x.uid.start + x.uid.count), null, 'the /proc walk does not see it');
+
+      const r = await ca.release('hidden');
+      assert.equal(r.held, true, `the release is answered with the range held (${JSON.stringify(r)})`);
+      assert.match(r.heldBy!, new RegExp(`user namespace ${ino} .*the kernel: fsidmap wrote its maps`));
+      await exhausted(cb, 'web');
+      await sleep(2500); // a reap or two of the broker's (every 2 s) in between
+      await exhausted(cb, 'web');
+
+      // It was A's to use all along.
+      keeper.stdin!.write('go\n');
+      if (mode === 'inflight') assert.equal(await lineOf(keeper), `got user:[${ino}]`);
+      await exited;
+      assert.deepEqual(await eventuallyAlloc(cb, 'web'), x.uid);
+      assert.deepEqual(await ca.list(), []);
+      await cb.release('web');
+    });
+  }
 
   it('frees a released range at once when nothing maps it, and takes a draining name back on alloc', async () => {
     const x = (await ca.alloc('img', { kind: 'image' })).allocation;
@@ -126,6 +196,7 @@ describe('broker: a released range drains while it is mapped', { skip: rootSkip 
     assert.equal(back.created, false);
     assert.equal(back.allocation.state, 'allocated');
     await h.kill();
+    await untilUnmapped(x.uid);
     assert.equal((await ca.release('img')).held, false);
   });
 });

@@ -234,11 +234,13 @@ export class BrokerWorld {
     return BrokerClient.fromFd(await this.connectFdAs(u), `${u.name}'s connection`, timeoutMs);
   }
 
-  /** The raw descriptor of a connection made by u (the test sends what it likes on it). */
-  async connectFdAs(u: TestUser): Promise<number> {
+  /** The raw descriptor of a connection made by u (the test sends what it likes on it); `via` runs the connecting process under a wrapper (nsenter …). */
+  async connectFdAs(u: TestUser, via: string[] = []): Promise<number> {
     const [ours, theirs] = unixSocketPair();
     try {
-      const child = this.spawnAs(u, [process.execPath, connectScript, this.socket], { stdio: ['ignore', 'ignore', 'pipe', theirs] });
+      const child = this.spawnAs(u, [...via, process.execPath, connectScript, this.socket], {
+        stdio: ['ignore', 'ignore', 'pipe', theirs],
+      });
       closeDescriptor(theirs);
       let err = '';
       child.stderr!.setEncoding('utf8').on('data', (d: string) => {
@@ -259,9 +261,9 @@ export class BrokerWorld {
     }
   }
 
-  /** A process of u in a new user namespace of u's (maps not written), with the namespace and a pidfd opened by the test. */
-  async holderOf(u: TestUser): Promise<Holder> {
-    const child = this.spawnAs(u, ['unshare', '--user', '--', 'sleep', '600'], { stdio: 'ignore' });
+  /** A process of u in a new user namespace of u's (maps not written), with the namespace and a pidfd opened by the test; `also`: more unshare flags (--net: a network namespace owned by it). */
+  async holderOf(u: TestUser, also: string[] = []): Promise<Holder> {
+    const child = this.spawnAs(u, ['unshare', '--user', ...also, '--', 'sleep', '600'], { stdio: 'ignore' });
     const own = statSync('/proc/self/ns/user').ino;
     const until = Date.now() + 5000;
     for (;;) {

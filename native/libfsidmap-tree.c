@@ -337,24 +337,25 @@ static int proc_path(const struct root *r, int fd, char *out) {
  */
 struct cols {
   struct buf ino, dev, uid, gid, mode, nlink; /* f64, f64, u32 x4 */
-  struct buf offs, paths;                     /* u32 start of each path; NUL-terminated paths */
+  struct buf offs, paths;                     /* u32 start of each name; NUL-terminated names (one component, "" for the root) */
+  struct buf parents;                         /* u32 row of each entry's directory (NO_PARENT for the root) */
   struct buf xattrs, locked, skipped;         /* records; u32 rows; NUL-terminated paths */
   uint32_t n, nxattrs, nlocked, nskipped;
 };
 
 static void cols_free(struct cols *c) {
-  struct buf *all[] = {&c->ino, &c->dev, &c->uid, &c->gid, &c->mode, &c->nlink, &c->offs, &c->paths, &c->xattrs, &c->locked, &c->skipped};
+  struct buf *all[] = {&c->ino, &c->dev, &c->uid, &c->gid, &c->mode, &c->nlink, &c->offs, &c->paths, &c->parents, &c->xattrs, &c->locked, &c->skipped};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) buf_free(all[i]);
   memset(c, 0, sizeof *c);
 }
 
 static void cols_reset(struct cols *c) {
-  struct buf *all[] = {&c->ino, &c->dev, &c->uid, &c->gid, &c->mode, &c->nlink, &c->offs, &c->paths, &c->xattrs, &c->locked, &c->skipped};
+  struct buf *all[] = {&c->ino, &c->dev, &c->uid, &c->gid, &c->mode, &c->nlink, &c->offs, &c->paths, &c->parents, &c->xattrs, &c->locked, &c->skipped};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) all[i]->len = 0;
   c->n = c->nxattrs = c->nlocked = c->nskipped = 0;
 }
 
-/* Appends src's rows to dst (row numbers and path offsets rebased). */
+/* Appends src's rows to dst (row numbers and name offsets rebased; parent rows are global already). */
 static int cols_merge(struct cols *dst, const struct cols *src) {
   /* The block handed to JavaScript counts rows and bytes in u32 (cols_take): refuse what would not fit. */
   if ((uint64_t)dst->n + src->n > UINT32_MAX || (uint64_t)dst->paths.len + src->paths.len > UINT32_MAX ||
@@ -369,6 +370,7 @@ static int cols_merge(struct cols *dst, const struct cols *src) {
   r = r ? r : buf_put(&dst->mode, src->mode.p, src->mode.len);
   r = r ? r : buf_put(&dst->nlink, src->nlink.p, src->nlink.len);
   r = r ? r : buf_put(&dst->paths, src->paths.p, src->paths.len);
+  r = r ? r : buf_put(&dst->parents, src->parents.p, src->parents.len); /* rows of directories already merged: global */
   r = r ? r : buf_put(&dst->skipped, src->skipped.p, src->skipped.len);
   r = r ? r : buf_reserve(&dst->offs, src->offs.len);
   r = r ? r : buf_reserve(&dst->locked, src->locked.len);
@@ -512,14 +514,17 @@ static int scan_xattrs(const struct root *r, int dirfd, const char *name, const 
   return rc;
 }
 
-static int put_row(struct cols *c, const struct statx *st, uint32_t path_off) {
+#define NO_PARENT UINT32_MAX
+
+static int put_row(struct cols *c, const struct statx *st, uint32_t name_off, uint32_t parent) {
   int e = put_f64(&c->ino, (double)st->stx_ino);
   e = e ? e : put_f64(&c->dev, (double)st->stx_dev_major * 4294967296.0 + st->stx_dev_minor);
   e = e ? e : put_u32(&c->uid, st->stx_uid);
   e = e ? e : put_u32(&c->gid, st->stx_gid);
   e = e ? e : put_u32(&c->mode, st->stx_mode);
   e = e ? e : put_u32(&c->nlink, st->stx_nlink);
-  e = e ? e : put_u32(&c->offs, path_off);
+  e = e ? e : put_u32(&c->offs, name_off);
+  e = e ? e : put_u32(&c->parents, parent);
   if (e) return e;
   if (st->stx_attributes & (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND)) {
     e = put_u32(&c->locked, c->n);
@@ -540,7 +545,7 @@ static int put_row(struct cols *c, const struct statx *st, uint32_t path_off) {
  * root when its turn comes, which walks the whole path; done only past
  * SCAN_HELD_FDS fds held at once, so a wide tree cannot exhaust fds).
  */
-struct qitem { char *rel; int fd; };
+struct qitem { char *rel; int fd; uint32_t row; }; /* row: the directory's own (local to a thread's output until merged) */
 struct dirq { struct qitem *items; size_t len, cap; };
 #define SCAN_HELD_FDS 512
 
@@ -598,7 +603,7 @@ struct scan_thread {
   uint8_t dents[32768];
 };
 
-static int dirq_push(struct dirq *q, char *rel, int fd) {
+static int dirq_push(struct dirq *q, char *rel, int fd, uint32_t row) {
   if (q->len == q->cap) {
     size_t cap = q->cap ? q->cap * 2 : 256;
     struct qitem *p = realloc(q->items, cap * sizeof *p);
@@ -606,7 +611,7 @@ static int dirq_push(struct dirq *q, char *rel, int fd) {
     q->items = p;
     q->cap = cap;
   }
-  q->items[q->len++] = (struct qitem){rel, fd};
+  q->items[q->len++] = (struct qitem){rel, fd, row};
   return 0;
 }
 
@@ -624,7 +629,7 @@ static char *join_rel(const char *dir, const char *name) {
 struct linux_dirent64 { uint64_t d_ino; int64_t d_off; unsigned short d_reclen; unsigned char d_type; char d_name[]; };
 
 /* Lists, stats and reads one directory into t->local; subdirectories to t->subdirs. */
-static int scan_dir(struct scan_thread *t, const char *rel, int held_fd, int *call, char **where) {
+static int scan_dir(struct scan_thread *t, const char *rel, uint32_t dir_row, int held_fd, int *call, char **where) {
   const struct root *r = &t->s->root;
   int fd = held_fd >= 0 ? held_fd : open_dir(r, rel, 1);
   if (fd < 0) { *call = CALL_OPEN; *where = strdup(rel); return fd; }
@@ -641,36 +646,33 @@ static int scan_dir(struct scan_thread *t, const char *rel, int held_fd, int *ca
       if (e) { close(fd); return e; }
     }
   }
-  size_t rel_len = strlen(rel);
   int rc = 0;
   for (size_t at = 0; at < t->names.len;) {
     const char *name = (const char *)t->names.p + at;
     size_t name_len = strlen(name);
     at += name_len + 1;
-    /* The entry's relative path, written straight into the path column. */
+    /* Only the name is kept, with the directory's row: a row costs the same at any depth. */
     uint32_t off = (uint32_t)t->local.paths.len;
-    if ((rc = buf_reserve(&t->local.paths, rel_len + name_len + 2))) break;
-    char *path = (char *)t->local.paths.p + off;
-    if (rel_len) { memcpy(path, rel, rel_len); path[rel_len] = '/'; }
-    memcpy(path + (rel_len ? rel_len + 1 : 0), name, name_len + 1);
-    size_t path_len = (rel_len ? rel_len + 1 : 0) + name_len + 1;
     struct statx st;
     if (statx(fd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, STATX_WANT, &st) != 0) {
-      rc = -errno; *call = CALL_STATX; *where = strdup(path); break;
+      rc = -errno; *call = CALL_STATX; *where = join_rel(rel, name); break;
     }
     if (is_other_mount(r, &st) && !(r->flags & FST_CROSS)) {
       /* Another filesystem (or a bind mount) below the root: not ours to touch. */
-      if ((rc = buf_put(&t->local.skipped, path, path_len))) break;
+      char *path = join_rel(rel, name);
+      if (!path) { rc = -ENOMEM; break; }
+      rc = buf_put(&t->local.skipped, path, strlen(path) + 1);
+      free(path);
+      if (rc) break;
       t->local.nskipped++;
       continue;
     }
-    t->local.paths.len += path_len;
+    if ((rc = buf_put(&t->local.paths, name, name_len + 1))) break;
     uint32_t row = t->local.n;
-    if ((rc = put_row(&t->local, &st, off))) break;
+    if ((rc = put_row(&t->local, &st, off, dir_row))) break;
     if (S_ISLNK(st.stx_mode)) continue; /* symlinks carry no ACLs or capabilities */
-    /* path stays put: only the xattr column grows below. */
     rc = scan_xattrs(r, fd, name, &st, row, &t->local, t->scratch, call);
-    if (rc) { *where = strdup(path); break; }
+    if (rc) { *where = join_rel(rel, name); break; }
     if (S_ISDIR(st.stx_mode)) {
       char *sub = join_rel(rel, name);
       if (!sub) { rc = -ENOMEM; break; }
@@ -685,7 +687,7 @@ static int scan_dir(struct scan_thread *t, const char *rel, int held_fd, int *ca
       if (__atomic_add_fetch(&t->s->held, 1, __ATOMIC_RELAXED) <= SCAN_HELD_FDS) sfd = open_dir_at(r, fd, name, 1);
       /* A failure here is met again, and reported, when the directory is opened from the root. */
       if (sfd < 0) { __atomic_sub_fetch(&t->s->held, 1, __ATOMIC_RELAXED); sfd = -1; }
-      if ((rc = dirq_push(&t->subdirs, sub, sfd))) { free(sub); if (sfd >= 0) { close(sfd); __atomic_sub_fetch(&t->s->held, 1, __ATOMIC_RELAXED); } break; }
+      if ((rc = dirq_push(&t->subdirs, sub, sfd, row))) { free(sub); if (sfd >= 0) { close(sfd); __atomic_sub_fetch(&t->s->held, 1, __ATOMIC_RELAXED); } break; }
     }
   }
   close(fd);
@@ -711,13 +713,14 @@ static void *scan_worker(void *arg) {
       t->subdirs.len = 0;
       int call = 0;
       char *where = NULL;
-      int rc = scan_dir(t, rel, it.fd, &call, &where);
+      int rc = scan_dir(t, rel, it.row, it.fd, &call, &where);
       pthread_mutex_lock(&s->mu);
       s->busy--;
+      uint32_t base = s->out.n;
       if (rc == 0) rc = cols_merge(&s->out, &t->local);
       if (rc == 0) {
         size_t i = 0;
-        for (; i < t->subdirs.len && rc == 0; i++) rc = dirq_push(&s->queue, t->subdirs.items[i].rel, t->subdirs.items[i].fd);
+        for (; i < t->subdirs.len && rc == 0; i++) rc = dirq_push(&s->queue, t->subdirs.items[i].rel, t->subdirs.items[i].fd, t->subdirs.items[i].row + base);
         if (rc) i--; /* the one that failed is still ours */
         for (size_t j = rc ? i : t->subdirs.len; j < t->subdirs.len; j++) {
           free(t->subdirs.items[j].rel);
@@ -780,12 +783,12 @@ struct fst_scan *fst_scan_open(const char *root, uint32_t flags, int threads, in
   else if (statx(s->root.fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_WANT, &st) != 0) rc = -errno;
   else {
     rc = buf_put(&s->out.paths, "", 1);
-    if (!rc) rc = put_row(&s->out, &st, 0);
+    if (!rc) rc = put_row(&s->out, &st, 0, NO_PARENT);
     int call = 0;
     if (!rc) rc = scan_xattrs(&s->root, s->root.fd, "", &st, 0, &s->out, sc, &call);
     if (s->root.flags & FST_CROSS && !rc) rc = seen_add(&s->seen, makedev(st.stx_dev_major, st.stx_dev_minor), st.stx_ino) < 0 ? -ENOMEM : 0;
     char *first = strdup("");
-    if (!rc && (!first || dirq_push(&s->queue, first, -1))) { free(first); rc = -ENOMEM; }
+    if (!rc && (!first || dirq_push(&s->queue, first, -1, 0))) { free(first); rc = -ENOMEM; }
   }
   free(sc);
   if (rc) { *err = rc; root_close(&s->root); cols_free(&s->out); free(s->queue.items); free(s->seen.keys); free(s); return NULL; }
@@ -831,13 +834,15 @@ static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
  * The result as one block, so it crosses to JavaScript in one copy:
  *   u32 n, pathBytes, xattrBytes, xattrCount, lockedCount, skippedBytes, skippedCount, 0
  *   then, each starting on a multiple of 8: f64 ino[n], f64 dev[n], u32 uid[n],
- *   gid[n], mode[n], nlink[n], offsets[n + 1], locked[lockedCount],
- *   u8 paths[pathBytes], xattrs[xattrBytes], skipped[skippedBytes].
+ *   gid[n], mode[n], nlink[n], offsets[n + 1], parents[n], locked[lockedCount],
+ *   u8 names[pathBytes], xattrs[xattrBytes], skipped[skippedBytes].
+ * An entry is its name (offsets) in the directory of row parents[i]: paths
+ * are never stored whole, so the block grows with entries, not with depth.
  * fst_cols_size says how big; fst_cols_take fills it.
  */
 static size_t cols_size(const struct cols *c) {
   size_t n = c->n;
-  return 32 + 8 * n + 8 * n + align8(4 * n) * 4 + align8(4 * (n + 1)) + align8(4 * c->nlocked) + align8(c->paths.len) + align8(c->xattrs.len) + align8(c->skipped.len);
+  return 32 + 8 * n + 8 * n + align8(4 * n) * 5 + align8(4 * (n + 1)) + align8(4 * c->nlocked) + align8(c->paths.len) + align8(c->xattrs.len) + align8(c->skipped.len);
 }
 
 static int cols_take(const struct cols *c, uint8_t *out) {
@@ -858,6 +863,7 @@ static int cols_take(const struct cols *c, uint8_t *out) {
   size_t olen = c->offs.len + 4;
   memset(out + at + olen, 0, align8(olen) - olen);
   at += align8(olen);
+  SECTION(c->parents.p, c->parents.len);
   SECTION(c->locked.p, c->locked.len);
   SECTION(c->paths.p, c->paths.len);
   SECTION(c->xattrs.p, c->xattrs.len);
@@ -888,63 +894,118 @@ void fst_scan_close(struct fst_scan *s) {
 /* ------------------------------------------------- rows: apply and probe */
 
 /*
- * A list of relative paths (NUL-terminated, offsets like the scan's) that a
- * job works through in blocks of rows, each thread taking the next block.
- * Each thread keeps its last parent directory open: rows come grouped by
- * directory, so one open serves many.
+ * The entries a job works through are rows of a scan: each a name in the
+ * directory of another row (names, offsets and parents as the scan gives
+ * them). Threads take blocks of rows; rows come in scan order, grouped by
+ * directory, so one directory fd serves many rows.
  */
 #define BLOCK 256
 
-/*
- * The last PARENTS directories a thread opened, by relative path. A parent
- * not among them is opened relative to the deepest one that is its ancestor
- * (or from the root), so the kernel walks only the components in between:
- * rows come in scan order, where a directory's rows follow its parent's, so
- * that is usually one. The fds are O_PATH and live for one run of rows.
- */
-#define PARENTS 8
-struct parent_slot { int fd; char *dir; size_t dir_len; uint64_t used; };
-struct parent { struct parent_slot slot[PARENTS]; uint64_t clock; };
+struct tree_rows {
+  const uint8_t *names;
+  const uint32_t *offs;
+  const uint32_t *parents;
+  uint32_t n;
+};
 
-/* [fd, name] for path; -errno when the parent cannot be opened. */
-static int parent_of(const struct root *r, struct parent *p, const char *path, const char **name) {
-  if (!path[0]) { *name = ""; return r->fd; }
-  const char *slash = strrchr(path, '/');
-  size_t dir_len = slash ? (size_t)(slash - path) : 0;
-  *name = slash ? slash + 1 : path;
-  if (dir_len == 0) return r->fd;
-  struct parent_slot *base = NULL, *victim = &p->slot[0];
-  for (int i = 0; i < PARENTS; i++) {
-    struct parent_slot *c = &p->slot[i];
-    if (!c->dir) { if (victim->dir) victim = c; continue; }
-    if (c->dir_len == dir_len && memcmp(c->dir, path, dir_len) == 0) { c->used = ++p->clock; return c->fd; }
-    /* An ancestor: a proper prefix ending at a component boundary. */
-    if (c->dir_len < dir_len && path[c->dir_len] == '/' && memcmp(c->dir, path, c->dir_len) == 0 && (!base || c->dir_len > base->dir_len)) base = c;
-    if (victim->dir && c->used < victim->used) victim = c;
+static const char *name_of(const struct tree_rows *t, uint32_t row) { return (const char *)t->names + t->offs[row]; }
+
+/*
+ * The last DIRS directories a thread opened, by row. A directory not among
+ * them is opened relative to its nearest ancestor that is (or the root),
+ * with the names in between as one path of at most HOPS components (an
+ * ancestor further up is opened first, the same way): in scan order the
+ * parent of a new directory is usually open already, so the kernel walks one
+ * component, at any depth. The fds are O_PATH and live for one run of rows.
+ */
+#define DIRS 64
+#define HOPS 32
+struct dir_slot { uint32_t row; int fd; uint64_t used; };
+struct dircache { struct dir_slot slot[DIRS]; uint64_t clock; int last; };
+
+static void dircache_init(struct dircache *c) {
+  for (int i = 0; i < DIRS; i++) c->slot[i] = (struct dir_slot){.row = NO_PARENT, .fd = -1, .used = 0};
+  c->clock = 0;
+  c->last = 0;
+}
+
+static int dircache_find(struct dircache *c, uint32_t row) {
+  if (c->slot[c->last].row == row) return c->last;
+  for (int i = 0; i < DIRS; i++)
+    if (c->slot[i].row == row) { c->last = i; return i; }
+  return -1;
+}
+
+static void dircache_close(struct dircache *c) {
+  for (int i = 0; i < DIRS; i++) {
+    if (c->slot[i].fd >= 0) close(c->slot[i].fd);
+    c->slot[i].fd = -1;
+    c->slot[i].row = NO_PARENT;
   }
-  char *dir = malloc(dir_len + 1);
-  if (!dir) return -ENOMEM;
-  memcpy(dir, path, dir_len);
-  dir[dir_len] = 0;
-  int fd = base ? open_dir_at(r, base->fd, dir + base->dir_len + 1, 0) : open_dir(r, dir, 0);
-  if (fd < 0) { free(dir); return fd; }
-  if (victim->dir) { close(victim->fd); free(victim->dir); }
-  *victim = (struct parent_slot){.fd = fd, .dir = dir, .dir_len = dir_len, .used = ++p->clock};
+}
+
+/* An O_PATH fd of directory `row` (the root's own fd for row 0), owned by the cache; -errno on failure. */
+static int dir_fd(const struct root *r, const struct tree_rows *t, struct dircache *c, uint32_t row) {
+  if (row == 0) return r->fd;
+  if (row >= t->n) return -EINVAL;
+  int hit = dircache_find(c, row);
+  if (hit >= 0) { c->slot[hit].used = ++c->clock; return c->slot[hit].fd; }
+  /* Up from row to an open ancestor (or the root), at most HOPS components. */
+  uint32_t chain[HOPS];
+  int len = 0;
+  size_t bytes = 0;
+  uint32_t at = row;
+  int base = -1;
+  /* Within PATH_MAX whatever the names' lengths: a chain of long names is split. */
+  while (len < HOPS && (len == 0 || bytes + strlen(name_of(t, at)) + 1 <= PATH_MAX / 2)) {
+    bytes += strlen(name_of(t, at)) + 1;
+    chain[len++] = at;
+    uint32_t up = t->parents[at];
+    if (up >= t->n) return -EINVAL;
+    if (up == 0) { base = r->fd; break; }
+    int h = dircache_find(c, up);
+    if (h >= 0) { c->slot[h].used = ++c->clock; base = c->slot[h].fd; break; }
+    at = up;
+  }
+  if (base < 0) {
+    base = dir_fd(r, t, c, t->parents[chain[len - 1]]);
+    if (base < 0) return base;
+  }
+  char rel[PATH_MAX / 2 + NAME_MAX + 2];
+  size_t used = 0;
+  for (int k = len - 1; k >= 0; k--) {
+    const char *name = name_of(t, chain[k]);
+    size_t nl = strlen(name);
+    if (nl == 0 || nl > NAME_MAX) return -EINVAL;
+    memcpy(rel + used, name, nl);
+    used += nl;
+    rel[used++] = k ? '/' : 0;
+  }
+  int fd = open_dir_at(r, base, rel, 0);
+  if (fd < 0) return fd;
+  int victim = 0;
+  for (int i = 1; i < DIRS; i++)
+    if (c->slot[i].used < c->slot[victim].used) victim = i;
+  if (c->slot[victim].fd >= 0) close(c->slot[victim].fd);
+  c->slot[victim] = (struct dir_slot){.row = row, .fd = fd, .used = ++c->clock};
+  c->last = victim;
   return fd;
 }
 
-static void parent_close(struct parent *p) {
-  for (int i = 0; i < PARENTS; i++) {
-    if (p->slot[i].dir) { close(p->slot[i].fd); free(p->slot[i].dir); }
-    p->slot[i].dir = NULL;
-  }
+/* [fd of its directory, name] for row; -errno when the directory cannot be opened. */
+static int parent_of(const struct root *r, const struct tree_rows *t, struct dircache *c, uint32_t row, const char **name) {
+  if (row == 0) { *name = ""; return r->fd; }
+  *name = name_of(t, row);
+  if (!(*name)[0]) return -EINVAL;
+  return dir_fd(r, t, c, t->parents[row]);
 }
 
 struct fst_apply {
   struct root root;
   int threads;
-  uint8_t *paths;
-  uint32_t *offs, *uid, *gid, *mode;
+  struct tree_rows tree;
+  uint8_t *names;
+  uint32_t *offs, *parents, *uid, *gid, *mode;
   double *ino, *dev;     /* the inode each row was planned for (dev NaN: unknown) */
   uint32_t n;
   uint8_t *xattrs;       /* after-values: u32 row, u8 slot, u32 len, bytes */
@@ -983,13 +1044,13 @@ static void *dup_bytes(const void *src, size_t n) {
 }
 
 /*
- * Takes a copy of the plan's columns for rows [0, n): paths (offsets[n] bytes)
- * and offsets[n + 1], the inode each row was planned for (ino, dev as the
+ * Takes a copy of the plan's columns for rows [0, n): names (offsets[n] bytes),
+ * offsets[n + 1] and parents[n] as the scan gives them, the inode each row was planned for (ino, dev as the
  * scan gives them), the owner and mode to set, and the xattr values to
  * write. sync_every_ms > 0 starts the background syncfs. NULL on failure
  * with err[0] = -errno and err[1] = the call code.
  */
-struct fst_apply *fst_apply_open(const char *root, uint32_t flags, int threads, const uint8_t *paths, const uint32_t *offs, uint32_t n,
+struct fst_apply *fst_apply_open(const char *root, uint32_t flags, int threads, const uint8_t *names, const uint32_t *offs, const uint32_t *parents, uint32_t n,
                                  const double *ino, const double *dev, const uint32_t *uid, const uint32_t *gid, const uint32_t *mode,
                                  const uint8_t *xattrs, uint32_t xattr_bytes, int sync_every_ms, int32_t *err) {
   err[1] = CALL_OPEN;
@@ -999,8 +1060,10 @@ struct fst_apply *fst_apply_open(const char *root, uint32_t flags, int threads, 
   if (rc) { free(a); err[0] = rc; return NULL; }
   a->threads = clamp_threads(threads);
   a->n = n;
-  a->paths = dup_bytes(paths, offs[n]);
+  a->names = dup_bytes(names, offs[n]);
   a->offs = dup_bytes(offs, 4 * ((size_t)n + 1));
+  a->parents = dup_bytes(parents, 4 * (size_t)n);
+  a->tree = (struct tree_rows){.names = a->names, .offs = a->offs, .parents = a->parents, .n = n};
   a->ino = dup_bytes(ino, 8 * (size_t)n);
   a->dev = dup_bytes(dev, 8 * (size_t)n);
   a->uid = dup_bytes(uid, 4 * (size_t)n);
@@ -1009,7 +1072,7 @@ struct fst_apply *fst_apply_open(const char *root, uint32_t flags, int threads, 
   a->xattrs = dup_bytes(xattrs, xattr_bytes);
   a->xattr_bytes = xattr_bytes;
   a->xfirst = malloc(8 * ((size_t)n + 1));
-  if (!a->paths || !a->offs || !a->ino || !a->dev || !a->uid || !a->gid || !a->mode || !a->xattrs || !a->xfirst) rc = -ENOMEM;
+  if (!a->names || !a->offs || !a->parents || !a->ino || !a->dev || !a->uid || !a->gid || !a->mode || !a->xattrs || !a->xfirst) rc = -ENOMEM;
   if (!rc) {
     for (uint32_t i = 0; i < n; i++) a->xfirst[i] = -1;
     for (uint64_t at = 0; at + 9 <= xattr_bytes;) {
@@ -1038,7 +1101,7 @@ struct fst_apply *fst_apply_open(const char *root, uint32_t flags, int threads, 
     err[0] = rc;
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
-    free(a->paths); free(a->offs); free(a->ino); free(a->dev); free(a->uid); free(a->gid); free(a->mode); free(a->xattrs); free(a->xfirst);
+    free(a->names); free(a->offs); free(a->parents); free(a->ino); free(a->dev); free(a->uid); free(a->gid); free(a->mode); free(a->xattrs); free(a->xfirst);
     root_close(&a->root);
     free(a);
     return NULL;
@@ -1140,10 +1203,9 @@ static int apply_owner_only(struct fst_apply *a, int dfd, const char *name, uint
   return 0;
 }
 
-static int apply_row(struct fst_apply *a, struct parent *par, uint32_t row, uint8_t todo, int *call) {
-  const char *path = (const char *)a->paths + a->offs[row];
+static int apply_row(struct fst_apply *a, struct dircache *dirs, uint32_t row, uint8_t todo, int *call) {
   const char *name;
-  int dfd = parent_of(&a->root, par, path, &name);
+  int dfd = parent_of(&a->root, &a->tree, dirs, row, &name);
   if (dfd < 0) { *call = CALL_OPEN_PARENT; return dfd; }
   if (todo == DO_CHOWN && name[0]) return apply_owner_only(a, dfd, name, row, call);
   int fd = open_entry(&a->root, dfd, name);
@@ -1155,7 +1217,8 @@ static int apply_row(struct fst_apply *a, struct parent *par, uint32_t row, uint
 
 static void *apply_worker(void *arg) {
   struct row_job *job = ((struct row_thread *)arg)->job;
-  struct parent par = {0};
+  struct dircache dirs;
+  dircache_init(&dirs);
   for (;;) {
     uint32_t start = __atomic_fetch_add(&job->next, BLOCK, __ATOMIC_RELAXED);
     if (start >= job->count) break;
@@ -1165,7 +1228,7 @@ static void *apply_worker(void *arg) {
       uint32_t row = job->rows[k];
       if (row >= job->a->n || !job->todo[k]) continue;
       int call = 0;
-      int rc = apply_row(job->a, &par, row, job->todo[k], &call);
+      int rc = apply_row(job->a, &dirs, row, job->todo[k], &call);
       if (rc) {
         pthread_mutex_lock(&job->mu);
         if (!job->failed_err || (int)k < job->failed_index) {
@@ -1180,7 +1243,7 @@ static void *apply_worker(void *arg) {
     }
   }
 out:
-  parent_close(&par);
+  dircache_close(&dirs);
   return NULL;
 }
 
@@ -1219,7 +1282,7 @@ void fst_apply_close(struct fst_apply *a) {
   }
   pthread_mutex_destroy(&a->mu);
   pthread_cond_destroy(&a->cv);
-  free(a->paths); free(a->offs); free(a->ino); free(a->dev); free(a->uid); free(a->gid); free(a->mode); free(a->xattrs); free(a->xfirst);
+  free(a->names); free(a->offs); free(a->parents); free(a->ino); free(a->dev); free(a->uid); free(a->gid); free(a->mode); free(a->xattrs); free(a->xfirst);
   root_close(&a->root);
   free(a);
 }
@@ -1228,8 +1291,7 @@ void fst_apply_close(struct fst_apply *a) {
 
 struct probe_job {
   struct root *root;
-  const uint8_t *paths;
-  const uint32_t *offs;
+  struct tree_rows tree;
   const uint32_t *rows;
   uint32_t count;
   uint32_t next;
@@ -1237,7 +1299,8 @@ struct probe_job {
   uint32_t *uid, *gid, *mode, *nlink;
   pthread_mutex_t mu;
   struct cols xattrs;     /* xattr records, row = index into rows */
-  struct failure fail;
+  struct failure fail;    /* path unused: failed_index names the row */
+  uint32_t failed_index;
 };
 
 struct probe_thread { struct probe_job *job; struct cols local; struct scratch *scratch; };
@@ -1245,17 +1308,18 @@ struct probe_thread { struct probe_job *job; struct cols local; struct scratch *
 static void *probe_worker(void *arg) {
   struct probe_thread *t = arg;
   struct probe_job *job = t->job;
-  struct parent par = {0};
+  struct dircache dirs;
+  dircache_init(&dirs);
   for (;;) {
     uint32_t start = __atomic_fetch_add(&job->next, BLOCK, __ATOMIC_RELAXED);
     if (start >= job->count) break;
     uint32_t end = start + BLOCK < job->count ? start + BLOCK : job->count;
     for (uint32_t k = start; k < end; k++) {
       if (__atomic_load_n(&job->fail.err, __ATOMIC_RELAXED)) goto out;
-      const char *path = (const char *)job->paths + job->offs[job->rows[k]];
+      uint32_t row = job->rows[k];
       const char *name;
       int call = CALL_OPEN_PARENT;
-      int rc = parent_of(job->root, &par, path, &name);
+      int rc = row < job->tree.n ? parent_of(job->root, &job->tree, &dirs, row, &name) : -EINVAL;
       int fd = -1;
       if (rc >= 0) {
         /* Everything of one row is read through one fd of the entry: the inode reported is the one whose xattrs are read. */
@@ -1283,28 +1347,34 @@ static void *probe_worker(void *arg) {
         }
       }
       if (fd >= 0) close(fd);
-      if (rc) { fail_set(&job->fail, &job->mu, -rc, call, path); goto out; }
+      if (rc) {
+        pthread_mutex_lock(&job->mu);
+        if (!job->fail.err || k < job->failed_index) { job->failed_index = k; job->fail.call = call; __atomic_store_n(&job->fail.err, -rc, __ATOMIC_RELEASE); }
+        pthread_mutex_unlock(&job->mu);
+        goto out;
+      }
     }
   }
 out:
-  parent_close(&par);
+  dircache_close(&dirs);
   return NULL;
 }
 
 /*
- * Reads the entries paths[rows[k]] as they are now. The result has the scan's
- * layout (fst_cols_size/fst_cols_take on the returned handle), one row per k,
- * without paths. NULL with *err on failure, and the failing path in
- * failed_path.
+ * Reads the entries rows[k] of a scan's rows (names, offsets, parents) as they
+ * are now. The result has the scan's layout (fst_cols_size/fst_cols_take on
+ * the returned handle), one row per k, without names. NULL with *err on
+ * failure, and the index into rows of the failing one in *failed (-1: none).
  */
-struct cols *fst_probe(const char *root, uint32_t flags, int threads, const uint8_t *paths, const uint32_t *offs, const uint32_t *rows, uint32_t count,
-                       int32_t *err, int32_t *call, char *failed_path, uint32_t failed_size) {
+struct cols *fst_probe(const char *root, uint32_t flags, int threads, const uint8_t *names, const uint32_t *offs, const uint32_t *parents, uint32_t nrows,
+                       const uint32_t *rows, uint32_t count, int32_t *err, int32_t *call, int32_t *failed) {
   struct root r;
+  *failed = -1;
   int rc = root_open(&r, root, flags);
-  if (rc) { *err = rc; *call = CALL_OPEN; if (failed_size) failed_path[0] = 0; return NULL; }
+  if (rc) { *err = rc; *call = CALL_OPEN; return NULL; }
   /* Xattrs are read through /proc/self/fd (no xattr call takes an O_PATH fd): without /proc, say so before reading anything. */
-  if (!r.have_proc) { root_close(&r); *err = -ENOENT; *call = CALL_PROC; if (failed_size) failed_path[0] = 0; return NULL; }
-  struct probe_job job = {.root = &r, .paths = paths, .offs = offs, .rows = rows, .count = count};
+  if (!r.have_proc) { root_close(&r); *err = -ENOENT; *call = CALL_PROC; return NULL; }
+  struct probe_job job = {.root = &r, .tree = {.names = names, .offs = offs, .parents = parents, .n = nrows}, .rows = rows, .count = count};
   pthread_mutex_init(&job.mu, NULL);
   struct cols *out = calloc(1, sizeof *out);
   int n = clamp_threads(threads);
@@ -1315,7 +1385,7 @@ struct cols *fst_probe(const char *root, uint32_t flags, int threads, const uint
   if (out) {
     rc = buf_reserve(&out->ino, 8 * (size_t)count) || buf_reserve(&out->dev, 8 * (size_t)count) || buf_reserve(&out->uid, 4 * (size_t)count) ||
          buf_reserve(&out->gid, 4 * (size_t)count) || buf_reserve(&out->mode, 4 * (size_t)count) || buf_reserve(&out->nlink, 4 * (size_t)count) ||
-         buf_reserve(&out->offs, 4 * (size_t)count) ? -ENOMEM : 0;
+         buf_reserve(&out->offs, 4 * (size_t)count) || buf_reserve(&out->parents, 4 * (size_t)count) ? -ENOMEM : 0;
   }
   if (!out || !sc || rc) {
     free(sc);
@@ -1332,8 +1402,9 @@ struct cols *fst_probe(const char *root, uint32_t flags, int threads, const uint
   run_threads(n, probe_worker, ts, sizeof *ts);
   free(sc);
   out->ino.len = out->dev.len = 8 * (size_t)count;
-  out->uid.len = out->gid.len = out->mode.len = out->nlink.len = out->offs.len = 4 * (size_t)count;
+  out->uid.len = out->gid.len = out->mode.len = out->nlink.len = out->offs.len = out->parents.len = 4 * (size_t)count;
   memset(out->offs.p, 0, out->offs.len);
+  memset(out->parents.p, 0, out->parents.len);
   out->n = count;
   for (int i = 0; i < n; i++) {
     /* Rows are already indexes into rows[]: append the records as they are. */
@@ -1347,8 +1418,7 @@ struct cols *fst_probe(const char *root, uint32_t flags, int threads, const uint
   if (job.fail.err || rc) {
     *err = job.fail.err ? -job.fail.err : rc;
     *call = job.fail.err ? job.fail.call : 0;
-    if (failed_size) { strncpy(failed_path, job.fail.path ? job.fail.path : "", failed_size - 1); failed_path[failed_size - 1] = 0; }
-    free(job.fail.path);
+    if (job.fail.err) *failed = (int32_t)job.failed_index;
     cols_free(out);
     free(out);
     return NULL;
@@ -1362,7 +1432,7 @@ int fst_cols_take(struct cols *c, uint8_t *out) { return cols_take(c, out); }
 void fst_cols_free(struct cols *c) { if (c) { cols_free(c); free(c); } }
 
 /* The engine's interface version: the TypeScript side refuses a library it does not know. */
-int fst_version(void) { return 2; }
+int fst_version(void) { return 3; }
 
 /*
  * Test hook: behave as on a kernel without openat2 (< 5.6, bit 1), the

@@ -1,7 +1,7 @@
 import { FsidmapError } from '../errors.js';
 import type { EntryType, ImageEntry } from '../ownership/entry.js';
 import { aclIds, decodeAcl, decodeCap } from '../ownership/xattr-codec.js';
-import { displayPath, pathListAt, pathListLength } from './path-table.js';
+import { displayPath, pathListAll } from './path-table.js';
 import type { TreeColumns } from './plan.js';
 import { scanTree } from './scan.js';
 import type { ScanOptions } from './types.js';
@@ -32,8 +32,7 @@ export function entryType(mode: number): EntryType {
 }
 
 export function* columnsToEntries(cols: TreeColumns): Generator<ImageEntry> {
-  const n = pathListLength(cols.paths);
-  const paths = Array.from({ length: n }, (_, i) => pathListAt(cols.paths, i));
+  const paths = pathListAll(cols.paths);
   const order = Array.from(paths.keys()).sort((a, b) => (paths[a] < paths[b] ? -1 : paths[a] > paths[b] ? 1 : 0));
   for (const i of order) {
     const path = displayPath(paths[i]);

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { type JournalHeader, decodeJournal, encodeJournal } from './journal-codec.js';
-import { buildPathTable, pathListAt, pathListLength } from './path-table.js';
+import { NO_PARENT, type NameTree, buildPathTable, pathListAt, pathListLength, pathListTree } from './path-table.js';
 import { type EntryXattrs, NO_XATTRS, type ShiftPlan } from './plan.js';
+import { encodeOldJournal as encodeOld } from '../../test/support/old-journal.js';
 
 const header = (rows: number): JournalHeader => ({
   version: 1,
@@ -26,11 +27,19 @@ const xattrs = fc.option(
   fc.record({ aclAccess: fc.option(bytes, { nil: undefined }), capability: fc.option(bytes, { nil: undefined }) }, { requiredKeys: [] }),
   { nil: undefined },
 );
+/** One component: not empty, no '/' or NUL, not . or .. */
+const name = fc
+  .string({ minLength: 1, maxLength: 12 })
+  .map((s) => Buffer.from(s, 'utf8').toString('latin1').replace(/[\0/]/g, '_'))
+  .map((s) => (s === '.' || s === '..' ? `${s}_` : s));
 const row = fc.record({
-  path: fc.string({ maxLength: 30 }).map((s) => Buffer.from(s, 'utf8').toString('latin1').replace(/\0/g, '_')),
+  name,
+  /** Which directory among the rows before it holds it. */
+  dirPick: fc.nat(),
+  isDir: fc.boolean(),
   ino: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
   dev: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
-  mode: u32,
+  perm: fc.integer({ min: 0, max: 0o7777 }),
   uid: u32,
   gid: u32,
   newUid: u32,
@@ -46,11 +55,29 @@ const clean = (x: Record<string, Uint8Array | undefined> | undefined): EntryXatt
   return Object.keys(e).length === 0 ? NO_XATTRS : e;
 };
 
-/** A plan from rows; paths as strings or, like the C engine's, as one table. */
-function planOf(rows: Row[], asTable: boolean): ShiftPlan {
+type Form = 'strings' | 'table' | 'tree';
+
+/**
+ * A plan of a tree, as a scan gives one: row 0 the root directory, then the
+ * rows, each in a directory row before it; its paths as strings, a table of
+ * whole paths, or names with directory rows (the C engine's).
+ */
+function planOf(rows: Row[], form: Form): ShiftPlan {
+  const all = [{ ...rows[0], name: '', isDir: true }, ...rows];
   const before = new Map<number, EntryXattrs>(),
     after = new Map<number, EntryXattrs>();
-  rows.forEach((r, i) => {
+  const dirs = [0];
+  const paths: string[] = [''];
+  const names: string[] = [''];
+  const parents: number[] = [NO_PARENT];
+  all.forEach((r, i) => {
+    if (i > 0) {
+      const up = dirs[r.dirPick % dirs.length];
+      parents.push(up);
+      names.push(r.name);
+      paths.push(up === 0 ? r.name : `${paths[up]}/${r.name}`);
+      if (r.isDir) dirs.push(i);
+    }
     const b = clean(r.before),
       a = clean(r.after);
     if (b !== NO_XATTRS || a !== NO_XATTRS) {
@@ -58,17 +85,17 @@ function planOf(rows: Row[], asTable: boolean): ShiftPlan {
       after.set(i, a);
     }
   });
-  const paths = rows.map((r) => r.path);
+  const tree: NameTree = { names: buildPathTable(names), parents: Uint32Array.from(parents) };
   return {
-    paths: asTable ? buildPathTable(paths) : paths,
-    ino: Float64Array.from(rows, (r) => r.ino),
-    dev: Float64Array.from(rows, (r) => r.dev),
-    mode: Uint32Array.from(rows, (r) => r.mode),
-    uid: Uint32Array.from(rows, (r) => r.uid),
-    gid: Uint32Array.from(rows, (r) => r.gid),
-    newUid: Uint32Array.from(rows, (r) => r.newUid),
-    newGid: Uint32Array.from(rows, (r) => r.newGid),
-    flags: Uint8Array.from(rows, (r) => r.flags),
+    paths: form === 'tree' ? tree : form === 'table' ? buildPathTable(paths) : paths,
+    ino: Float64Array.from(all, (r) => r.ino),
+    dev: Float64Array.from(all, (r) => r.dev),
+    mode: Uint32Array.from(all, (r) => (r.isDir ? 0o040000 : 0o100000) | r.perm),
+    uid: Uint32Array.from(all, (r) => r.uid),
+    gid: Uint32Array.from(all, (r) => r.gid),
+    newUid: Uint32Array.from(all, (r) => r.newUid),
+    newGid: Uint32Array.from(all, (r) => r.newGid),
+    flags: Uint8Array.from(all, (r) => r.flags),
     before,
     after,
   };
@@ -97,67 +124,95 @@ function plain(p: ShiftPlan) {
   };
 }
 
-test('property: decodeJournal(encodeJournal(h, plan)) gives the plan back, paths given as strings or as a table', () => {
+test('property: decodeJournal(encodeJournal(h, plan)) gives the plan back, paths given as strings, a table or names with directory rows', () => {
   fc.assert(
-    fc.property(fc.array(row, { maxLength: 30 }), fc.boolean(), (rows, asTable) => {
-      const plan = planOf(rows, asTable);
-      const back = decodeJournal(encodeJournal(header(rows.length), plan));
-      assert.deepEqual(back.header, header(rows.length));
+    fc.property(fc.array(row, { minLength: 1, maxLength: 30 }), fc.constantFrom<Form>('strings', 'table', 'tree'), (rows, form) => {
+      const plan = planOf(rows, form);
+      const h = header(rows.length + 1);
+      const back = decodeJournal(encodeJournal(h, plan));
+      assert.deepEqual(back.header, h);
       assert.deepEqual(plain(back.plan), plain(plan));
     }),
   );
 });
 
-test('journal: version-2 and version-3 journals (no dev column) are still read, dev unknown (NaN)', () => {
-  const plan = planOf(
-    [
-      {
-        path: 'a/b',
-        ino: 7,
-        dev: 2049,
-        mode: 0o100644,
-        uid: 0,
-        gid: 0,
-        newUid: 1,
-        newGid: 1,
-        flags: 1,
-        before: undefined,
-        after: undefined,
-      },
-    ],
-    false,
+test('property: journals of versions 2, 3 and 4 (whole paths) are still read; without a dev column (2, 3) dev is unknown (NaN)', () => {
+  fc.assert(
+    fc.property(fc.array(row, { minLength: 1, maxLength: 20 }), fc.constantFrom<2 | 3 | 4>(2, 3, 4), (rows, version) => {
+      const plan = planOf(rows, 'tree');
+      const back = decodeJournal(encodeOld(version, header(rows.length + 1), plan)).plan;
+      const want = plain(plan);
+      if (version < 4) {
+        assert.ok([...back.dev].every(Number.isNaN));
+        assert.deepEqual({ ...plain(back), dev: want.dev }, want);
+      } else assert.deepEqual(plain(back), want);
+      // What the C engine is given: names and directory rows, the same paths.
+      const tree = pathListTree(back.paths);
+      assert.ok(tree);
+      assert.deepEqual(plain({ ...back, paths: tree }).paths, want.paths);
+    }),
   );
-  const v4 = Buffer.from(encodeJournal(header(1), plan));
-  // The dev column (8 bytes per row) follows the ino column, right after the paths.
-  const headLen = v4.readUInt32LE(24);
-  const pathBytes = v4.readUInt32LE(24 + 4 + headLen + 4);
-  const devAt = 24 + 4 + headLen + 8 + pathBytes + 8;
-  for (const version of ['2', '3']) {
-    const old = Buffer.concat([
-      Buffer.from(`FSIDMAP-SHIFT-JOURNAL ${version}\n`, 'latin1'),
-      v4.subarray(24, devAt),
-      v4.subarray(devAt + 8),
-    ]);
-    const back = decodeJournal(old).plan;
-    assert.ok(Number.isNaN(back.dev[0]));
-    assert.deepEqual({ ...plain(back), dev: [2049] }, plain(plan));
-  }
+});
+
+test('journal: its size follows the entries, not the depth of their paths', () => {
+  const entry = {
+    dirPick: 0,
+    ino: 1,
+    dev: 1,
+    perm: 0o755,
+    uid: 0,
+    gid: 0,
+    newUid: 1,
+    newGid: 1,
+    flags: 1,
+    before: undefined,
+    after: undefined,
+  };
+  const rows = (deep: boolean) =>
+    Array.from({ length: 2000 }, (_, i) => ({ ...entry, name: `d${String(i).padStart(3, '0')}`, isDir: true, dirPick: deep ? i : 0 }));
+  const flat = encodeJournal(header(2001), planOf(rows(false), 'tree')).length;
+  const deep = encodeJournal(header(2001), planOf(rows(true), 'tree')).length;
+  const deepFromStrings = encodeJournal(header(2001), planOf(rows(true), 'strings')).length;
+  assert.equal(deep, flat);
+  assert.equal(deepFromStrings, flat);
+  assert.ok(deep / 2001 < 60, `${deep / 2001} bytes per entry`);
+  // Version 4 stored each whole path: 2000 levels of 5 bytes.
+  assert.ok(encodeOld(4, header(2001), planOf(rows(true), 'tree')).length > 100 * deep);
 });
 
 test('journal: a truncated or altered journal is refused with ERR_SHIFT_JOURNAL_CORRUPT', () => {
+  const one = { ino: 1, dev: 1, perm: 0o644, uid: 0, gid: 0, newUid: 1, newGid: 1, flags: 1, before: undefined, after: undefined };
   const plan = planOf(
-    [{ path: 'x', ino: 1, dev: 1, mode: 0o100644, uid: 0, gid: 0, newUid: 1, newGid: 1, flags: 1, before: undefined, after: undefined }],
-    true,
+    [
+      { ...one, name: 'x', dirPick: 0, isDir: true },
+      { ...one, name: 'y', dirPick: 1, isDir: false },
+      { ...one, name: 'z', dirPick: 0, isDir: false },
+    ],
+    'tree',
   );
-  const good = Buffer.from(encodeJournal(header(1), plan));
-  const noNul = Buffer.from(good);
-  noNul[noNul.indexOf(Buffer.from('x\0', 'latin1')) + 1] = 0x79; // the path loses its terminator
-  for (const bad of [
-    good.subarray(0, good.length - 3),
-    Buffer.concat([good, Buffer.from([0])]),
-    Buffer.concat([Buffer.from('X'), good.subarray(1)]),
-    noNul,
-  ]) {
-    assert.throws(() => decodeJournal(bad), { code: 'ERR_SHIFT_JOURNAL_CORRUPT' });
+  const good = Buffer.from(encodeJournal(header(4), plan));
+  assert.doesNotThrow(() => decodeJournal(good));
+  const headLen = good.readUInt32LE(24);
+  const namesAt = 24 + 4 + headLen + 8;
+  const nameBytes = good.readUInt32LE(namesAt - 4);
+  const parentsAt = namesAt + nameBytes;
+  const altered = (f: (b: Buffer) => void) => {
+    const b = Buffer.from(good);
+    f(b);
+    return b;
+  };
+  for (const [why, bad] of [
+    ['truncated', good.subarray(0, good.length - 3)],
+    ['a byte too many', Buffer.concat([good, Buffer.from([0])])],
+    ['bad magic', Buffer.concat([Buffer.from('X'), good.subarray(1)])],
+    ['a name loses its terminator', altered((b) => (b[namesAt + 2] = 0x79))],
+    ['a name with a slash', altered((b) => (b[namesAt + 1] = 0x2f))],
+    ['a name ..', altered((b) => b.write('..', namesAt + 1, 'latin1'))],
+    ['a directory row out of range', altered((b) => b.writeUInt32LE(99, parentsAt + 8))],
+    ['a directory that is a file', altered((b) => b.writeUInt32LE(3, parentsAt + 8))],
+    ['a loop of directories', altered((b) => b.writeUInt32LE(1, parentsAt + 4))],
+    ['the root with a directory', altered((b) => b.writeUInt32LE(1, parentsAt))],
+  ] as const) {
+    assert.throws(() => decodeJournal(bad), { code: 'ERR_SHIFT_JOURNAL_CORRUPT' }, why);
   }
 });

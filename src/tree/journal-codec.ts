@@ -1,5 +1,5 @@
 import { FsidmapError } from '../errors.js';
-import { pathListTable } from './path-table.js';
+import { NO_PARENT, type PathTable, pathListTree } from './path-table.js';
 import type { CapabilityPolicy, EntryXattrs, ShiftPlan, UnmappedPolicy } from './plan.js';
 
 /**
@@ -9,8 +9,9 @@ import type { CapabilityPolicy, EntryXattrs, ShiftPlan, UnmappedPolicy } from '.
  * column so that 10^5 rows encode in a few copies. Pure.
  * Layout (little-endian, no padding):
  *
- *   "FSIDMAP-SHIFT-JOURNAL 4\n"  u32 headerLength  header (JSON, UTF-8)  u32 count
- *   u32 pathBytes  paths (latin1 bytes, each followed by NUL)
+ *   "FSIDMAP-SHIFT-JOURNAL 5\n"  u32 headerLength  header (JSON, UTF-8)  u32 count
+ *   u32 nameBytes  names (latin1 bytes, each followed by NUL; '' for the root, row 0)
+ *   u32 parent[count] (the row of each entry's directory, 0xffffffff for the root)
  *   f64 ino[count]  f64 dev[count]  u32 mode[count] uid[count] gid[count] newUid[count] newGid[count]  u8 flags[count]
  *   u32 xattrCount, then per xattr value: u32 row  u8 slot (XATTR_SLOTS)  u32 length  bytes
  */
@@ -35,13 +36,18 @@ export interface JournalHeader {
   readonly fingerprintAfter: string;
 }
 
-const MAGIC = 'FSIDMAP-SHIFT-JOURNAL 4\n';
+const MAGIC = 'FSIDMAP-SHIFT-JOURNAL 5\n';
 /**
- * Versions 2 (one row per action, every row with steps) and 3 have no dev
- * column and otherwise the same layout: their rows decode with dev NaN
- * (unknown), which the apply's inode check then leaves out (ino only).
+ * Version 4 stores each entry's whole path instead of its name and
+ * directory row (so a deep tree's journal grew with its path bytes: 1,253
+ * bytes per entry at mean depth 240); versions 2 (one row per action, every
+ * row with steps) and 3 also have no dev column: their rows decode with dev
+ * NaN (unknown), which the apply's inode check then leaves out (ino only).
  */
-const OLD_MAGICS = ['FSIDMAP-SHIFT-JOURNAL 3\n', 'FSIDMAP-SHIFT-JOURNAL 2\n'];
+const PATHS_MAGIC = 'FSIDMAP-SHIFT-JOURNAL 4\n';
+const OLD_MAGICS = [PATHS_MAGIC, 'FSIDMAP-SHIFT-JOURNAL 3\n', 'FSIDMAP-SHIFT-JOURNAL 2\n'];
+const S_IFMT = 0o170000,
+  S_IFDIR = 0o040000;
 type Slot = readonly ['before' | 'after', keyof EntryXattrs];
 const XATTR_SLOTS: readonly Slot[] = [
   ['before', 'aclAccess'],
@@ -56,7 +62,9 @@ const XATTR_SLOTS: readonly Slot[] = [
 export function encodeJournal(header: JournalHeader, plan: ShiftPlan): Uint8Array {
   const n = plan.flags.length;
   const head = Buffer.from(JSON.stringify(header), 'utf8');
-  const table = pathListTable(plan.paths);
+  const tree = pathListTree(plan.paths);
+  if (tree === null) throw new Error("journal: a planned entry's directory is not among the rows");
+  const table = tree.names;
   const pathBytes = table.offsets[n];
   const values: Array<[number, number, Uint8Array]> = [];
   let valueBytes = 0;
@@ -70,7 +78,7 @@ export function encodeJournal(header: JournalHeader, plan: ShiftPlan): Uint8Arra
       }
     });
   }
-  const size = MAGIC.length + 4 + head.length + 4 + 4 + pathBytes + 37 * n + 4 + valueBytes;
+  const size = MAGIC.length + 4 + head.length + 4 + 4 + pathBytes + 41 * n + 4 + valueBytes;
   const out = Buffer.allocUnsafe(size);
   let at = out.write(MAGIC, 0, 'latin1');
   at = out.writeUInt32LE(head.length, at);
@@ -79,7 +87,7 @@ export function encodeJournal(header: JournalHeader, plan: ShiftPlan): Uint8Arra
   at = out.writeUInt32LE(pathBytes, at);
   out.set(table.bytes.subarray(0, pathBytes), at);
   at += pathBytes;
-  for (const col of [plan.ino, plan.dev, plan.mode, plan.uid, plan.gid, plan.newUid, plan.newGid, plan.flags]) {
+  for (const col of [tree.parents, plan.ino, plan.dev, plan.mode, plan.uid, plan.gid, plan.newUid, plan.newGid, plan.flags]) {
     out.set(new Uint8Array(col.buffer, col.byteOffset, col.byteLength), at);
     at += col.byteLength;
   }
@@ -99,7 +107,8 @@ export function decodeJournal(bytes: Uint8Array): { header: JournalHeader; plan:
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = b.toString('latin1', 0, MAGIC.length);
   if (magic !== MAGIC && !OLD_MAGICS.includes(magic)) throw corrupt('bad magic or version');
-  const hasDev = magic === MAGIC;
+  const hasDev = magic === MAGIC || magic === PATHS_MAGIC;
+  const hasNames = magic === MAGIC;
   let at = MAGIC.length;
   const need = (k: number) => {
     if (at + k > b.length) throw corrupt(`truncated at byte ${at}`);
@@ -121,7 +130,7 @@ export function decodeJournal(bytes: Uint8Array): { header: JournalHeader; plan:
   if (header.version !== 1 || header.actions !== n) throw corrupt('header does not match the records');
   const pathBytes = b.readUInt32LE(at);
   at += 4;
-  need(pathBytes + (hasDev ? 37 : 29) * n + 4);
+  need(pathBytes + (hasDev ? 37 : 29) * n + (hasNames ? 4 * n : 0) + 4);
   const pathCopy = new Uint8Array(pathBytes);
   pathCopy.set(b.subarray(at, at + pathBytes));
   const offsets = new Uint32Array(n + 1);
@@ -141,6 +150,7 @@ export function decodeJournal(bytes: Uint8Array): { header: JournalHeader; plan:
     at += width * n;
     return make(copy.buffer);
   };
+  const parents = hasNames ? column((x) => new Uint32Array(x), 4) : null;
   const ino = column((x) => new Float64Array(x), 8);
   const dev = hasDev ? column((x) => new Float64Array(x), 8) : new Float64Array(n).fill(NaN);
   const [mode, uid, gid, newUid, newGid] = [0, 1, 2, 3, 4].map(() => column((x) => new Uint32Array(x), 4));
@@ -167,7 +177,48 @@ export function decodeJournal(bytes: Uint8Array): { header: JournalHeader; plan:
   // Every row with xattr values has an entry in both maps (an absent value is "none").
   for (const i of before.keys()) if (!after.has(i)) after.set(i, {});
   for (const i of after.keys()) if (!before.has(i)) before.set(i, {});
-  return { header, plan: { paths: { bytes: pathCopy, offsets }, ino, dev, mode, uid, gid, newUid, newGid, flags, before, after } };
+  const table: PathTable = { bytes: pathCopy, offsets };
+  if (parents) checkTree(table, parents, mode);
+  const paths = parents ? { names: table, parents } : table;
+  return { header, plan: { paths, ino, dev, mode, uid, gid, newUid, newGid, flags, before, after } };
+}
+
+/**
+ * The rows of a version 5 journal must form the tree a scan gives: row 0 the
+ * root (no name, no directory), every other row one name (no '/', not . or
+ * ..) in a directory row, and no loop, so no path the engine builds from them
+ * can leave the tree or go round forever.
+ */
+function checkTree(names: PathTable, parents: Uint32Array, mode: Uint32Array): void {
+  const n = parents.length;
+  if (n === 0) return;
+  if (parents[0] !== NO_PARENT || names.offsets[1] !== 1) throw corrupt('row 0 is not the root');
+  const b = Buffer.from(names.bytes.buffer, names.bytes.byteOffset, names.bytes.byteLength);
+  // 1: on a path known to reach the root; 2: being walked now.
+  const state = new Uint8Array(n);
+  state[0] = 1;
+  const walk: number[] = [];
+  for (let i = 1; i < n; i++) {
+    const start = names.offsets[i],
+      len = names.offsets[i + 1] - start - 1;
+    if (len === 0 || b.subarray(start, start + len).includes(0x2f)) throw corrupt(`row ${i} has no name or a '/' in it`);
+    if ((len === 1 && b[start] === 0x2e) || (len === 2 && b[start] === 0x2e && b[start + 1] === 0x2e))
+      throw corrupt(`row ${i} is named . or ..`);
+    const up = parents[i];
+    if (up >= n || up === i) throw corrupt(`row ${i} names directory row ${up}`);
+    if ((mode[up] & S_IFMT) !== S_IFDIR) throw corrupt(`row ${i} is in row ${up}, which is not a directory`);
+  }
+  for (let i = 1; i < n; i++) {
+    let at = i;
+    while (state[at] === 0) {
+      state[at] = 2;
+      walk.push(at);
+      at = parents[at];
+    }
+    if (state[at] === 2) throw corrupt(`the rows' directories loop at row ${at}`);
+    for (const k of walk) state[k] = 1;
+    walk.length = 0;
+  }
 }
 
 function corrupt(detail: string): FsidmapError {

@@ -77,11 +77,13 @@ export class ShiftState {
     return readJournalFile(this.journalPath);
   }
 
-  writeJournal(header: JournalHeader, plan: ShiftPlan): void {
+  /** Writes the journal; returns its size in bytes. */
+  writeJournal(header: JournalHeader, plan: ShiftPlan): number {
     const body = encodeJournal(header, plan);
     const trailer = Buffer.alloc(4);
     trailer.writeUInt32LE(crc32(body));
     atomicWrite(this.journalPath, [body, trailer], this.dir);
+    return body.length + trailer.length;
   }
 
   /** Pending ranges, or null when no checkpoint was taken (everything is pending). */

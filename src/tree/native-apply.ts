@@ -1,8 +1,8 @@
 import { closeSync, openSync } from 'node:fs';
 import type { EngineApply, TreeEngine } from '../kernel/file/tree-engine.js';
 import { interrupted, scanFailure } from './failures.js';
-import { yieldToLoop } from './native-scan.js';
-import { pathListTable } from './path-table.js';
+import { engineNames, yieldToLoop } from './native-scan.js';
+import { pathListAt } from './path-table.js';
 import type { EntryXattrs, ShiftPlan } from './plan.js';
 import { treeSync } from './root.js';
 import type { ApplyOptions } from './types.js';
@@ -39,7 +39,7 @@ export async function applyNative(o: ApplyOptions, engine: TreeEngine, threads: 
       o.crossFilesystems,
       threads,
       {
-        paths: pathListTable(o.plan.paths),
+        paths: engineNames(o.plan.paths),
         ino: o.plan.ino,
         dev: o.plan.dev,
         uid: o.plan.newUid,
@@ -70,7 +70,7 @@ export async function applyNative(o: ApplyOptions, engine: TreeEngine, threads: 
       const end = Math.min(total, done + chunk);
       const t0 = performance.now();
       const f = a.run(o.todo.rows.subarray(done, end), o.todo.flags.subarray(done, end));
-      if (f) throw scanFailure({ index: f.index, call: f.call, errno: f.errno }, f.path);
+      if (f) throw scanFailure({ index: f.index, call: f.call, errno: f.errno }, pathListAt(o.plan.paths, o.todo.rows[done + f.index]));
       done = end;
       // The next chunk sized to take about CHUNK_MS at the rate just seen.
       const ms = performance.now() - t0;

@@ -1,14 +1,15 @@
 import type { EngineColumns, TreeEngine } from '../kernel/file/tree-engine.js';
-import { displayPath, pathListTable } from './path-table.js';
+import { type NameTree, displayPath, pathListAt, pathListTree } from './path-table.js';
 import type { EntryColumns, EntryXattrs, ShiftPlan } from './plan.js';
+import { FsidmapError } from '../errors.js';
 import { scanFailure } from './failures.js';
 import type { ScanOptions, TreeScan } from './types.js';
 
 /**
  * Scans and probes through the C engine. The engine works in steps of about
  * STEP_MS; between them the event loop runs, so progress is drawn and signals
- * are seen. The result arrives as one block of columns: paths stay bytes in
- * a PathTable, and strings are made only for what is reported.
+ * are seen. The result arrives as one block of columns: each entry a name
+ * and its directory's row (a NameTree), strings made only for what is reported.
  */
 const STEP_MS = 200;
 
@@ -49,7 +50,18 @@ export function nativeProbe(
   plan: ShiftPlan,
   rows: Uint32Array,
 ): EntryColumns {
-  const c = engine.probe(root, crossFilesystems, threads, pathListTable(plan.paths), rows);
-  if ('errno' in c) throw scanFailure({ index: 0, call: c.call, errno: c.errno }, c.path);
+  const c = engine.probe(root, crossFilesystems, threads, engineNames(plan.paths), rows);
+  if ('errno' in c)
+    throw scanFailure({ index: 0, call: c.call, errno: c.errno }, c.index >= 0 ? pathListAt(plan.paths, rows[c.index]) : '');
   return columnsOf(c);
+}
+
+/** A plan's paths as the engine takes them: names and directory rows (converted once from whole paths of an older journal). */
+export function engineNames(paths: ShiftPlan['paths']): NameTree {
+  const tree = pathListTree(paths);
+  if (tree === null)
+    throw new FsidmapError('ERR_SHIFT_JOURNAL_CORRUPT', 'the shift journal names an entry whose directory it does not list', {
+      hint: 'the tree may be partly shifted; inspect it with `fsidmap image inspect` before deciding what to do',
+    });
+  return tree;
 }

@@ -68,6 +68,8 @@ export interface ShiftReport {
   readonly engine: { readonly kind: 'native' | 'node'; readonly threads: number };
   /** Where the time went: ms per phase (scan, plan, journal, verify, apply, sync, finish) that ran. */
   readonly phasesMs: Readonly<Record<string, number>>;
+  /** Size of the journal this run wrote (0 when it wrote none: nothing to do, a dry run, or a resume). */
+  readonly journalBytes: number;
 }
 
 /** Times phases: each enter() closes the one before. */
@@ -108,9 +110,10 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
   const engine = await openEngine(options.engine, options.workers);
   const clock = new PhaseClock();
   const engineInfo = { kind: engine.kind, threads: engine.threads };
-  const finish = (r: Omit<ShiftReport, 'durationMs' | 'root' | 'engine' | 'phasesMs'>): ShiftReport => {
+  let journalBytes = 0;
+  const finish = (r: Omit<ShiftReport, 'durationMs' | 'root' | 'engine' | 'phasesMs' | 'journalBytes'>): ShiftReport => {
     const phasesMs = clock.totals();
-    return { root: rootText, ...r, durationMs: Math.round(performance.now() - started), engine: engineInfo, phasesMs };
+    return { root: rootText, ...r, durationMs: Math.round(performance.now() - started), engine: engineInfo, phasesMs, journalBytes };
   };
   const onProgress = (p: TreeProgress) => {
     if (p.phase !== clock.phase) clock.enter(p.phase);
@@ -180,7 +183,7 @@ export async function shiftTree(dir: string, map: IdMap, options: ShiftOptions =
       };
       // The whole plan is on disk before the first change: the invariant every resume rests on.
       clock.enter('journal');
-      state.writeJournal(header, plan);
+      journalBytes = state.writeJournal(header, plan);
       clock.enter('apply');
       await engine.apply({
         root,
@@ -271,7 +274,7 @@ function isAlreadyDone(done: DoneRecord | null, w: Wanted, scan: TreeScan): bool
   return same && done.fingerprint === treeFingerprint(scan, scan.uid, scan.gid);
 }
 
-function alreadyDone(scan: TreeScan, dryRun: boolean): Omit<ShiftReport, 'durationMs' | 'root' | 'engine' | 'phasesMs'> {
+function alreadyDone(scan: TreeScan, dryRun: boolean): Omit<ShiftReport, 'durationMs' | 'root' | 'engine' | 'phasesMs' | 'journalBytes'> {
   const n = pathListLength(scan.paths);
   const stats = { entries: n, hardLinks: 0, owner: 0, mode: 0, aclAccess: 0, aclDefault: 0, capability: 0, unchanged: n };
   return { dryRun, resumed: false, alreadyDone: true, stats, kept: [], skippedMounts: scan.skippedMounts.map(displayPath) };

@@ -71,6 +71,7 @@ test('cli: image shift --json reports what changed; text mode says it in one lin
     'dryRun',
     'durationMs',
     'engine',
+    'journalBytes',
     'kept',
     'phasesMs',
     'resumed',
@@ -97,6 +98,9 @@ test('cli: image shift --json reports what changed; text mode says it in one lin
   const b = JSON.parse(back.stdout);
   assert.equal(b.stats.owner, d.stats.owner);
   assert.deepEqual(Object.keys(b.phasesMs).sort(), ['apply', 'finish', 'journal', 'plan', 'scan', 'sync']);
+  assert.equal(d.journalBytes, 0, 'a dry run writes no journal');
+  // Names and directory rows, not whole paths: well under 100 bytes per entry here.
+  assert.ok(b.journalBytes > 0 && b.journalBytes < 100 * b.stats.entries, `journal of ${b.journalBytes} bytes`);
 });
 
 test('cli: image inspect prints ranges and base; --json has the report shape', { skip }, async () => {

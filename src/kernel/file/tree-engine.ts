@@ -19,15 +19,23 @@ import { envValue, nativePath } from '../../environment.js';
 export interface EngineFailure {
   readonly errno: number;
   readonly call: string;
-  /** Relative path (latin1) of the entry the call failed on. */
+  /** Relative path (latin1) of the entry the call failed on ('' when the caller names it by row). */
   readonly path: string;
+}
+
+/** Rows as names in the directory of another row (a NameTree of src/tree/path-table.ts). */
+export interface EngineNames {
+  /** Names (one component, '' for the root), NUL-terminated, name i at bytes[offsets[i]]. */
+  readonly names: { readonly bytes: Uint8Array; readonly offsets: Uint32Array };
+  /** The row of each entry's directory; 0xffffffff for the root. */
+  readonly parents: Uint32Array;
 }
 
 /** One row per entry: the block fst_cols_take writes, as views. */
 export interface EngineColumns extends InodeColumns {
   readonly n: number;
-  /** Paths, NUL-terminated, path i at bytes[offsets[i]]; a PathTable (src/tree/path-table.ts). */
-  readonly paths: { readonly bytes: Uint8Array; readonly offsets: Uint32Array };
+  /** Each entry's name and directory row (a probe's result has none: empty names, parents 0). */
+  readonly paths: EngineNames;
   /** Rows that are immutable or append-only. */
   readonly locked: Uint32Array;
   /** Values of the xattrs that hold ids; slot indexes ENGINE_XATTRS. */
@@ -52,7 +60,7 @@ export interface EngineApply {
 }
 
 export interface ApplyColumns {
-  readonly paths: { readonly bytes: Uint8Array; readonly offsets: Uint32Array };
+  readonly paths: EngineNames;
   /** The inode each row was planned for: a row whose path now leads elsewhere fails ('inode check', ESTALE) untouched. dev NaN: ino only. */
   readonly ino: Float64Array;
   readonly dev: Float64Array;
@@ -70,12 +78,12 @@ export interface TreeEngine {
     root: string,
     crossFilesystems: boolean,
     threads: number,
-    paths: ApplyColumns['paths'],
+    paths: EngineNames,
     rows: Uint32Array,
-  ): EngineColumns | EngineFailure;
+  ): EngineColumns | (EngineFailure & { readonly index: number });
 }
 
-const VERSION = 2;
+const VERSION = 3;
 /** Call codes of native/libfsidmap-tree.c; scanFailure (src/tree/scan.ts) words the errors by these names. */
 export const ENGINE_CALLS = [
   '?',
@@ -146,7 +154,7 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
   const scanTake = lib.func('int fst_scan_take(fst_scan *s, _Out_ uint8_t *out)') as (s: Ptr, out: Buffer) => number;
   const scanClose = lib.func('void fst_scan_close(fst_scan *s)') as (s: Ptr) => void;
   const applyOpen = lib.func(
-    'fst_apply *fst_apply_open(const uint8_t *root, uint32_t flags, int threads, const uint8_t *paths, const uint32_t *offs, uint32_t n, ' +
+    'fst_apply *fst_apply_open(const uint8_t *root, uint32_t flags, int threads, const uint8_t *names, const uint32_t *offs, const uint32_t *parents, uint32_t n, ' +
       'const double *ino, const double *dev, const uint32_t *uid, const uint32_t *gid, const uint32_t *mode, const uint8_t *xattrs, uint32_t xattrBytes, int syncEveryMs, _Out_ int32_t *err)',
   ) as (
     r: Buffer,
@@ -154,6 +162,7 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
     t: number,
     p: Uint8Array,
     o: Uint32Array,
+    parents: Uint32Array,
     n: number,
     ino: Float64Array,
     dev: Float64Array,
@@ -170,20 +179,21 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
   ) as (a: Ptr, rows: Uint32Array, todo: Uint8Array, n: number, f: Int32Array) => number;
   const applyClose = lib.func('void fst_apply_close(fst_apply *a)') as (a: Ptr) => void;
   const probe = lib.func(
-    'fst_cols *fst_probe(const uint8_t *root, uint32_t flags, int threads, const uint8_t *paths, const uint32_t *offs, const uint32_t *rows, uint32_t count, ' +
-      '_Out_ int32_t *err, _Out_ int32_t *call, _Out_ uint8_t *path, uint32_t size)',
+    'fst_cols *fst_probe(const uint8_t *root, uint32_t flags, int threads, const uint8_t *names, const uint32_t *offs, const uint32_t *parents, uint32_t n, ' +
+      'const uint32_t *rows, uint32_t count, _Out_ int32_t *err, _Out_ int32_t *call, _Out_ int32_t *failed)',
   ) as (
     r: Buffer,
     f: number,
     t: number,
     p: Uint8Array,
     o: Uint32Array,
-    rows: Uint32Array,
+    parents: Uint32Array,
     n: number,
+    rows: Uint32Array,
+    count: number,
     e: Int32Array,
     c: Int32Array,
-    path: Buffer,
-    size: number,
+    failed: Int32Array,
   ) => Ptr;
   const colsSize = lib.func('uint64_t fst_cols_size(fst_cols *c)') as (c: Ptr) => number | bigint;
   const colsTake = lib.func('int fst_cols_take(fst_cols *c, _Out_ uint8_t *out)') as (c: Ptr, out: Buffer) => number;
@@ -227,13 +237,14 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
     },
     apply(root, cross, threads, c, syncEveryMs) {
       const err = new Int32Array(2);
-      const n = c.paths.offsets.length - 1;
+      const n = c.paths.parents.length;
       const a = applyOpen(
         cRoot(root),
         flagsOf(cross),
         threads,
-        c.paths.bytes,
-        c.paths.offsets,
+        c.paths.names.bytes,
+        c.paths.names.offsets,
+        c.paths.parents,
         n,
         c.ino,
         c.dev,
@@ -252,7 +263,7 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
         run(rows, todo) {
           if (applyRun(a, rows, todo, rows.length, failure) === 0) return null;
           const index = failure[0];
-          return { index, errno: failure[1], call: CALLS[failure[2]] ?? '?', path: pathOf(c.paths, rows[index]) };
+          return { index, errno: failure[1], call: CALLS[failure[2]] ?? '?', path: '' };
         },
         close() {
           if (!closed) {
@@ -265,9 +276,23 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
     probe(root, cross, threads, paths, rows) {
       const err = new Int32Array(1),
         call = new Int32Array(1),
-        path = Buffer.alloc(4097);
-      const c = probe(cRoot(root), flagsOf(cross), threads, paths.bytes, paths.offsets, rows, rows.length, err, call, path, path.length);
-      if (c === null) return { errno: -err[0], call: CALLS[call[0]] ?? '?', path: cString(path) };
+        failed = new Int32Array(1);
+      const n = paths.parents.length;
+      const c = probe(
+        cRoot(root),
+        flagsOf(cross),
+        threads,
+        paths.names.bytes,
+        paths.names.offsets,
+        paths.parents,
+        n,
+        rows,
+        rows.length,
+        err,
+        call,
+        failed,
+      );
+      if (c === null) return { errno: -err[0], call: CALLS[call[0]] ?? '?', path: '', index: failed[0] };
       try {
         return take(root, colsSize(c), (out) => colsTake(c, out));
       } finally {
@@ -280,10 +305,6 @@ function bind(lib: ReturnType<typeof koffi.load>): TreeEngine | null {
 function cString(b: Buffer): string {
   const end = b.indexOf(0);
   return b.toString('latin1', 0, end < 0 ? b.length : end);
-}
-
-function pathOf(t: ApplyColumns['paths'], i: number): string {
-  return Buffer.from(t.bytes.buffer, t.bytes.byteOffset + t.offsets[i], t.offsets[i + 1] - t.offsets[i] - 1).toString('latin1');
 }
 
 const align8 = (n: number) => (n + 7) & ~7;
@@ -314,6 +335,7 @@ export function parseColumns(b: Buffer): EngineColumns {
     mode = u32(n),
     nlink = u32(n),
     offsets = u32(n + 1),
+    parents = u32(n),
     locked = u32(lockedCount);
   const paths = u8(pathBytes),
     xbytes = u8(xattrBytes),
@@ -333,5 +355,5 @@ export function parseColumns(b: Buffer): EngineColumns {
       : Buffer.from(skippedBytesView.buffer, skippedBytesView.byteOffset, skippedBytes - 1)
           .toString('latin1')
           .split('\0');
-  return { n, ino, dev, uid, gid, mode, nlink, paths: { bytes: paths, offsets }, locked, xattrs, skipped };
+  return { n, ino, dev, uid, gid, mode, nlink, paths: { names: { bytes: paths, offsets }, parents }, locked, xattrs, skipped };
 }

@@ -33,11 +33,7 @@ export function wantsJson(argv: readonly string[]): boolean {
   return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
 }
 
-/** Echoed input is cut short and made printable: a 5,000-character name or one with a newline must not flood or forge lines. */
-export function clip(text: string, max = 200): string {
-  const printable = text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return printable.length > max ? `${printable.slice(0, max)}… (${printable.length} characters)` : printable;
-}
+export { clip } from '../errors.js';
 
 /**
  * Writes the error to stderr — `fsidmap: MESSAGE` and `  hint: HINT`, or with

@@ -110,7 +110,7 @@ MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.
     if (json) out.write(`],"summary":${JSON.stringify({ ...summary, unreadable })}}\n`);
     else {
       out.write(
-        `\n${summary.entries} entries: ${summary.readable} readable, ${summary.writable} writable, ${summary.chownable} chownable; ${summary.unmappedOwner} with an owner the container cannot map (shown as 65534), ${summary.unreachable} unreachable${fsu !== undefined ? `; ${summary.differing} judged otherwise by the ${realisation === 'idmapped-mount' ? 'fsid-map series' : 'idmapped mount'}` : ''}\n`,
+        `\n${summary.entries} ${summary.entries === 1 ? 'entry' : 'entries'}: ${summary.readable} readable, ${summary.writable} writable, ${summary.chownable} chownable; ${summary.unmappedOwner} with an owner the container cannot map (shown as 65534), ${summary.unreachable} unreachable${fsu !== undefined ? `; ${summary.differing} judged otherwise by the ${realisation === 'idmapped-mount' ? 'fsid-map series' : 'idmapped mount'}` : ''}\n`,
       );
       for (const u of unreadable) out.write(`could not ${u.action} ${clip(u.path)} (${u.errno}): what is below it is not shown\n`);
     }

@@ -33,9 +33,24 @@ elif [ -n "$TEST" ] && [ "$(id -u)" != 0 ]; then
   echo "setup: not root: Debian packages not installed; tests that need root or peer tools will say they skip and why"
 fi
 
-if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if ! node scripts/npm-packages-current.mjs ${QUIET:+--quiet}; then
   say "installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  DID=1
+  npm ci --no-audit --no-fund --loglevel=error ${QUIET:+--silent}
 fi
-say "building"
-npm run --silent build
+
+# TypeScript: only when a source is newer than the last build. The stamp is
+# taken before tsc starts, so an edit made while it runs is built next time.
+stamp=dist/.tsc-stamp
+if [ ! -f "$stamp" ] || [ ! -f dist/src/cli/main.js ] ||
+  [ -n "$(find src test bench tsconfig.json package.json -newer "$stamp" \( -name '*.ts' -o -name '*.json' \) 2>/dev/null | head -n 1)" ]; then
+  say "compiling TypeScript"
+  DID=1
+  mkdir -p dist
+  touch "$stamp.next"
+  npx --no-install tsc -p tsconfig.json
+  mv "$stamp.next" "$stamp"
+fi
+# The C stages: build-native.sh compiles only those older than their source.
+sh scripts/build-native.sh
+[ -n "${DID:-}" ] || say "npm packages and the TypeScript build are up to date"

@@ -110,3 +110,13 @@ export function nativePath(name: string, env: Env = process.env, override?: 'FSI
   // This file is dist/src/environment.js; the native build is dist/native/.
   return dir ? join(dir, name) : fileURLToPath(new URL(`../native/${name}`, import.meta.url));
 }
+
+/**
+ * How to build a missing native stage, naming the script by its absolute path:
+ * in a checkout `npm run build` does it, but an installed package (npm install
+ * -g, whose postinstall found no compiler) has only the script.
+ */
+export function nativeBuildHint(source: string): string {
+  const script = fileURLToPath(new URL('../../scripts/build-native.sh', import.meta.url));
+  return `build it with \`sh ${script}\` (\`npm run build\` in a checkout): it compiles ${source} with the machine's C compiler (Debian: apt-get install gcc libc6-dev)`;
+}

@@ -118,3 +118,12 @@ export function asFsidmapError(e: unknown): FsidmapError | undefined {
   if (isSystemError(e)) return fromSystemError(e);
   return undefined;
 }
+
+/** Echoed input is cut short and made printable: a 5,000-character name or one with a newline must not flood or forge lines. */
+export function clip(text: string, max = 200): string {
+  const printable = text.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, (c) => {
+    const n = c.charCodeAt(0);
+    return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16)}`;
+  });
+  return printable.length > max ? `${printable.slice(0, max)}… (${printable.length} characters)` : printable;
+}

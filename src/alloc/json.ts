@@ -78,7 +78,7 @@ function entryText(e: WhoEntry): string {
     case 'group':
       return `gid: group ${e.name} in /etc/group`;
     case 'reserved':
-      return `reserved: ${e.purpose} [${e.range.start}, ${e.range.end})`;
+      return `reserved: ${e.purpose} ${e.range.start}–${e.range.end - 1}`;
   }
 }
 

@@ -69,7 +69,7 @@ export function poolOf(ranges: readonly Range[], label: string): Pool {
   }
   for (const r of ranges) {
     if (!Number.isSafeInteger(r.start) || !Number.isSafeInteger(r.end) || r.start < 0 || r.end <= r.start || r.end > ID_LIMIT) {
-      throw new FsidmapError('ERR_POOL_INVALID', `${label}: range [${r.start}, ${r.end}) is not a non-empty range of u32 ids`, {
+      throw new FsidmapError('ERR_POOL_INVALID', `${label}: range ${r.start}:${r.end - r.start} is not a non-empty range of u32 ids`, {
         hint: 'START + COUNT must not exceed 4294967296 and COUNT must be at least 65536',
         context: { label, start: r.start, end: r.end },
       });

@@ -92,7 +92,7 @@ export function ownerFor(req: NormalizedRequest): string | null {
 export function checkExisting(a: Allocation, req: NormalizedRequest, holderGone = false): void {
   const ctx = { name: a.name, realm: a.realm, kind: a.kind };
   if (a.kind !== req.kind) {
-    throw new FsidmapError('ERR_NAME_TAKEN', `"${a.name}" is already allocated as a ${a.kind}, not a ${req.kind}`, {
+    throw new FsidmapError('ERR_NAME_TAKEN', `"${a.name}" is already allocated as ${article(a.kind)}, not ${article(req.kind)}`, {
       hint: `choose another name, or release the ${a.kind} first (fsidmap release ${a.name})`,
       context: { ...ctx, requested: req.kind },
     });
@@ -176,4 +176,9 @@ export function checkReleasable(a: Allocation, users: readonly Allocation[], chi
     hint: `release ${[...users, ...children].map((u) => u.name).join(', ')} first`,
     context: { name: a.name, referencedBy: users.map((u) => u.name), children: children.map((c) => c.name) },
   });
+}
+
+/** "a container", "an image", "a volume". */
+function article(kind: string): string {
+  return `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}`;
 }

@@ -1,4 +1,4 @@
-import { asFsidmapError, type FsidmapError } from '../errors.js';
+import { asFsidmapError, clip, type FsidmapError } from '../errors.js';
 import { envValue } from '../environment.js';
 import type { CommandIO } from './command.js';
 
@@ -33,11 +33,7 @@ export function wantsJson(argv: readonly string[]): boolean {
   return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
 }
 
-/** Echoed input is cut short and made printable: a 5,000-character name or one with a newline must not flood or forge lines. */
-export function clip(text: string, max = 200): string {
-  const printable = text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return printable.length > max ? `${printable.slice(0, max)}… (${printable.length} characters)` : printable;
-}
+export { clip } from '../errors.js';
 
 /**
  * Writes the error to stderr — `fsidmap: MESSAGE` and `  hint: HINT`, or with
@@ -54,14 +50,27 @@ export function reportFailure(e: unknown, io: Pick<CommandIO, 'stderr' | 'env'>,
     else io.stderr.write(`fsidmap: internal error: ${text}\n  hint: ${BUG_HINT}\n`);
     return EXIT.bug;
   }
-  if (options.json) io.stderr.write(`${JSON.stringify({ error: known.toJSON() })}\n`);
+  const message = bounded(known.message);
+  const hint = known.hint ? bounded(known.hint) : known.hint;
+  if (options.json) io.stderr.write(`${JSON.stringify({ error: { ...known.toJSON(), message, hint: hint ?? null } })}\n`);
   else {
     // Messages that already name the command ("fsidmap map check: …") are not prefixed twice.
-    io.stderr.write(`${known.message.startsWith('fsidmap ') ? '' : 'fsidmap: '}${known.message}\n`);
-    if (known.hint) io.stderr.write(`  hint: ${known.hint}\n`);
+    io.stderr.write(`${message.startsWith('fsidmap ') ? '' : 'fsidmap: '}${message}\n`);
+    if (hint) io.stderr.write(`  hint: ${hint}\n`);
   }
   if (debug) io.stderr.write(`${(known.cause instanceof Error ? known.cause : known).stack}\n`);
   return exitStatusFor(known);
+}
+
+/**
+ * What a message echoes of the input (a name, a path, a MAP) is made safe in
+ * one place: control characters are escaped, so a name with a newline cannot
+ * forge a line, and a word of more than 200 characters is cut, so a
+ * 5,000-character argument cannot flood the terminal. The context of --json
+ * keeps the input whole, escaped by JSON.
+ */
+export function bounded(text: string): string {
+  return clip(text, Number.MAX_SAFE_INTEGER).replace(/\S{201,}/g, (w) => `${w.slice(0, 160)}… (${w.length} characters)`);
 }
 
 const BUG_HINT = 'this is a bug in fsidmap: rerun with FSIDMAP_DEBUG=1 for the stack, and report it with the command line';

@@ -1,7 +1,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { FsidmapError } from '../errors.js';
 import { formatInline, mountMap } from '../idmap/index.js';
-import { attachMount, checkMaps, readOwnMaps, unmountIdmapped } from '../kernel/index.js';
+import { attachMount, checkMaps, isIdmapped, readMountinfo, readOwnMaps, unmountIdmapped } from '../kernel/index.js';
 import { checkOwners } from './owners-check.js';
 import { assertRoot } from './prepare.js';
 import type { MapPair } from './spec.js';
@@ -29,6 +29,7 @@ export async function mountIdmapped(source: string, target: string, ids: MapPair
   if (statSync(src).isDirectory() !== statSync(dst).isDirectory()) {
     throw new FsidmapError('ERR_MOUNT_TYPE_MISMATCH', `SRC ${src} and DST ${dst} must both be directories or both files`);
   }
+  assertNotBusy(dst);
   assertNotKnownUnsupported(src);
   // Checked once; the holder namespace of the mount gets these bytes without another check.
   const maps = checkMaps({ uid: mountMap(ids.uid, fs.uid), gid: mountMap(ids.gid, fs.gid) }, readOwnMaps());
@@ -41,6 +42,23 @@ export async function mountIdmapped(source: string, target: string, ids: MapPair
 export function unmountIdmappedAt(target: string): void {
   assertRoot();
   unmountIdmapped(target);
+}
+
+/** A second mount on DST would hide the first (and `fsidmap umount` would take off only the top one): refused. */
+function assertNotBusy(dst: string): void {
+  const there = readMountinfo().filter((m) => m.mountPoint === dst);
+  if (there.length === 0) return;
+  const top = there[there.length - 1];
+  throw new FsidmapError(
+    'ERR_MOUNT_BUSY',
+    `DST ${dst} is already a mount point (${isIdmapped(top) ? 'an idmapped ' : ''}${top.fsType} mount of ${top.source}${top.root !== '/' ? ` ${top.root}` : ''})`,
+    {
+      context: { path: dst },
+      hint: isIdmapped(top)
+        ? `remove it first with fsidmap umount ${dst}, or choose another DST`
+        : 'choose a DST that is not a mount point',
+    },
+  );
 }
 
 function realOrThrow(path: string, what: string): string {

@@ -13,7 +13,14 @@ import type { MapPair } from './spec.js';
  * its entries are looked at: a whole-tree walk would make start time grow
  * with the image, which is what idmapped mounts avoid.
  */
-export function checkOwners(dir: string, fs: MapPair, what: string, withEntries: boolean): string[] {
+export function checkOwners(
+  dir: string,
+  fs: MapPair,
+  what: string,
+  withEntries: boolean,
+  /** How the caller's command line gives this fsid map: `--fsidmap MAP`, or a volume's `SRC:DST:fsidmap=MAP`. */
+  asOption: (map: string) => string = (m) => `--fsidmap ${m}`,
+): string[] {
   const unmapped = (st: Stats) => fs.uid.mapIdUp(st.uid) === undefined || fs.gid.mapIdUp(st.gid) === undefined;
   const top = lstatSync(dir);
   const entries: Array<[string, Stats]> = [];
@@ -38,11 +45,20 @@ export function checkOwners(dir: string, fs: MapPair, what: string, withEntries:
       `the fsid map of the ${what} leaves its owners unmapped: ${shown.join('; ')}${bad.length > 5 ? '; …' : ''} (the map covers on-disk ids ${covered})`,
       {
         context: { what, unmapped: shown },
-        hint: `give the fsid map the tree is stored at (e.g. --fsidmap 0:${top.uid}:65536 if ${dir} is owned by its root), or shift the tree`,
+        hint: `give the fsid map the tree is stored at (e.g. ${asOption(suggestedMap(top))} if ${dir} is owned by its root), or shift the tree`,
       },
     );
   }
   return bad.map(([p, st]) => `${what}: ${p} is ${st.uid}:${st.gid} on disk, outside the fsid map (${covered}): it shows as 65534 inside`);
+}
+
+/**
+ * The fsid map that shows the tree's top owner as root: a tree of an ordinary
+ * user (uid below 65536, not 0) is that one id, as that user owns no more; a
+ * tree stored in a range gets the range of a container.
+ */
+function suggestedMap(top: Stats): string {
+  return top.uid > 0 && top.uid < 65536 && top.uid === top.gid ? `0:${top.uid}:1` : `0:${top.uid}:65536`;
 }
 
 function safeReaddir(dir: string): string[] {

@@ -1,6 +1,6 @@
 import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { FsidmapError, UsageError } from '../errors.js';
+import { clip, FsidmapError, UsageError } from '../errors.js';
 import { formatInline, type IdMap, mountMap } from '../idmap/index.js';
 import { type CheckedMaps, checkMaps, readOwnMaps } from '../kernel/index.js';
 import { findCommand } from './in-root.js';
@@ -178,6 +178,15 @@ export function planRun(input: CheckedInput, idmaps: MapPair, fsidmaps: MapPair 
     );
   }
   const warnings: string[] = [];
+  for (const [kind, map] of [
+    ['uid', idmaps.uid],
+    ['gid', idmaps.gid],
+  ] as const) {
+    if (map.mapIdDown(0) === 0)
+      warnings.push(
+        `the id map sends the container's ${kind} 0 to host ${kind} 0: root in the container is root on the host, with no isolation by user namespace; give it a range of its own (e.g. --idmap 0:100000:65536, or --allocate)`,
+      );
+  }
   // One mount map per distinct fsid map: the rootfs and the volumes without their own share the container's.
   const mountMaps = new Map<MapPair, CheckedMaps>();
   const mounts = (fs: MapPair | null, what: string): CheckedMaps | null => {
@@ -204,7 +213,10 @@ export function planRun(input: CheckedInput, idmaps: MapPair, fsidmaps: MapPair 
   const volumeMaps = input.volumes.map((v) => {
     const fs = v.fsidmap ?? fsidmaps;
     if (fs) assertNotKnownUnsupported(v.hostSource);
-    if (fs) warnings.push(...checkOwners(v.hostSource, fs, `volume ${v.source}`, true));
+    if (fs)
+      warnings.push(
+        ...checkOwners(v.hostSource, fs, `volume ${v.source}`, true, (m) => `--volume ${clip(v.source)}:${clip(v.target)}:fsidmap=${m}`),
+      );
     return mounts(fs, `volume ${v.source}`);
   });
   const devptsGid = idmaps.gid.mapIdDown(5) === undefined ? null : 5;

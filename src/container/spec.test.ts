@@ -15,6 +15,13 @@ describe('--volume SRC:DST[:ro][:fsidmap=MAP]', () => {
     ['/srv/a:/data:rw', { source: '/srv/a', target: '/data', readonly: false, fsidmap: null }],
     ['rel/a:/data/x/', { source: 'rel/a', target: '/data/x', readonly: false, fsidmap: null }],
     ['/srv/a:/data:fsidmap=0:500000:65536', { source: '/srv/a', target: '/data', readonly: false, fsidmap: '0:500000:65536' }],
+    // podman's comma style, and ro after the map
+    ['/srv/a:/data:ro,fsidmap=0:500000:65536', { source: '/srv/a', target: '/data', readonly: true, fsidmap: '0:500000:65536' }],
+    ['/srv/a:/data:fsidmap=0:500000:65536,ro', { source: '/srv/a', target: '/data', readonly: true, fsidmap: '0:500000:65536' }],
+    [
+      '/srv/a:/data:rw,fsidmap=0:500000:10,10:600000:5',
+      { source: '/srv/a', target: '/data', readonly: false, fsidmap: '0:500000:10,10:600000:5' },
+    ],
     [
       '/srv/a:/data:ro:fsidmap=0:500000:10,10:600000:5',
       { source: '/srv/a', target: '/data', readonly: true, fsidmap: '0:500000:10,10:600000:5' },
@@ -29,7 +36,19 @@ describe('--volume SRC:DST[:ro][:fsidmap=MAP]', () => {
       );
     });
   }
-  const bad = ['/srv/a', '/srv/a:', ':/data', '/srv/a:data', '/srv/a:/data:rx', '/srv/a:/data:ro:extra', '/srv/a:/x/../etc'];
+  const bad = [
+    '/srv/a',
+    '/srv/a:',
+    ':/data',
+    '/srv/a:data',
+    '/srv/a:/data:rx',
+    '/srv/a:/data:ro:extra',
+    '/srv/a:/x/../etc',
+    '/srv/a:/data:ro,rw',
+    '/srv/a:/data:z',
+    '/srv/a:/data:ro,U',
+    '/srv/a:/data:fsidmap=',
+  ];
   for (const arg of bad) {
     it(`refuses "${arg}" as a usage error`, () => assert.throws(() => parseVolumeArg(arg, read), { code: 'ERR_USAGE' }));
   }

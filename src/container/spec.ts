@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { clip, UsageError } from '../errors.js';
 import type { RangeRegistry } from './ranges.js';
 import type { ImageRunConfig } from './image-config.js';
 
@@ -104,26 +104,43 @@ export interface RunSpec {
 }
 
 /**
- * SRC:DST[:ro][:fsidmap=MAP]. MAP may itself contain colons (an inline spec
- * 0:300000:65536), so everything after ":fsidmap=" is the map.
+ * SRC:DST[:OPTIONS] where OPTIONS are ro, rw and fsidmap=MAP, separated by
+ * ":" or by "," as podman writes them (SRC:DST:ro,fsidmap=MAP). MAP may
+ * itself contain colons and commas (0:300000:65536,65536:400000:1), so
+ * everything after "fsidmap=" is the map, but for ro/rw options after it.
  */
 export function parseVolumeArg(arg: string, readMap: (text: string, what: string) => MapPair): VolumeSpec {
-  let rest = arg;
-  let fsidmap: MapPair | null = null;
-  const at = arg.indexOf(':fsidmap=');
-  if (at >= 0) {
-    fsidmap = readMap(arg.slice(at + ':fsidmap='.length), `fsid map of volume ${arg.slice(0, at)}`);
-    rest = arg.slice(0, at);
-  }
-  const parts = rest.split(':');
   const bad = (why: string) =>
-    new UsageError(`--volume "${arg}": ${why}`, 'the form is SRC:DST[:ro][:fsidmap=MAP], with DST an absolute path inside the container');
+    new UsageError(
+      `--volume "${clip(arg)}": ${why}`,
+      "the form is SRC:DST[:ro][:fsidmap=MAP] (or podman's SRC:DST:ro,fsidmap=MAP), with DST an absolute path inside the container",
+    );
+  let head = arg;
+  const options: string[] = [];
+  let fsidmap: MapPair | null = null;
+  const at = /[:,]fsidmap=/.exec(arg);
+  if (at) {
+    head = arg.slice(0, at.index);
+    let mapText = arg.slice(at.index + at[0].length);
+    const after = /((?:[,:](?:ro|rw))+)$/.exec(mapText);
+    if (after) {
+      options.push(...after[1].split(/[,:]/).filter(Boolean));
+      mapText = mapText.slice(0, after.index);
+    }
+    if (mapText === '') throw bad('fsidmap= needs a MAP');
+    fsidmap = readMap(mapText, `fsid map of volume ${clip(head.split(':')[0])}`);
+  }
+  const parts = head.split(':');
   if (parts.length < 2 || parts[0] === '' || parts[1] === '') throw bad('needs SRC and DST');
-  if (parts.length > 3) throw bad(`unknown option "${parts.slice(3).join(':')}"`);
-  if (parts.length === 3 && parts[2] !== 'ro' && parts[2] !== 'rw') throw bad(`unknown option "${parts[2]}" (only ro, rw and fsidmap=MAP)`);
+  if (parts.length > 3) throw bad(`unknown option "${clip(parts.slice(3).join(':'))}" (only ro, rw and fsidmap=MAP)`);
+  if (parts.length === 3) options.unshift(...parts[2].split(','));
+  for (const o of options)
+    if (o !== 'ro' && o !== 'rw')
+      throw bad(`unknown option "${clip(o)}" (only ro, rw and fsidmap=MAP; podman's others, such as z, U or idmap, are not taken)`);
+  if (options.includes('ro') && options.includes('rw')) throw bad('ro and rw both given');
   if (!parts[1].startsWith('/')) throw bad('DST must be an absolute path inside the container');
   if (parts[1].split('/').includes('..')) throw bad('DST may not contain ".."');
-  return { source: parts[0], target: normalizeTarget(parts[1]), readonly: parts[2] === 'ro', fsidmap };
+  return { source: parts[0], target: normalizeTarget(parts[1]), readonly: options.includes('ro'), fsidmap };
 }
 
 function normalizeTarget(p: string): string {

@@ -63,7 +63,11 @@ export function isValidExtent(e: Extent): boolean {
   );
 }
 
-/** "[a, b)" for messages, in the half-open convention used throughout. */
+/**
+ * Ids [start, end) for messages as shadow-utils and util-linux users read
+ * them: FIRST–LAST, both included ("100000–165535"), one id alone as itself.
+ * (The code keeps the half-open convention; START:COUNT is for map fields.)
+ */
 export function showRange(start: number, end: number): string {
-  return end - start === 1 ? `${start}` : `[${start}, ${end})`;
+  return end - start === 1 ? `${start}` : `${start}–${end - 1}`;
 }

@@ -1,3 +1,4 @@
+import { showRange } from '../idmap/index.js';
 import type { Accounts } from './accounts.js';
 import type { FindingSink, Finding } from './finding.js';
 import { describeNotation, isCanonical } from './shadow-number.js';
@@ -229,7 +230,7 @@ function coverage(
       line,
       'error',
       'covers-root',
-      () => `${owner}'s range [${start}, ${end}) includes ${idKind} 0: inside a namespace ${owner} can own files as root`,
+      () => `${owner}'s range ${showRange(start, end)} includes ${idKind} 0: inside a namespace ${owner} can own files as root`,
       'move the range above the ids of real accounts (shadow allocates from 100000)',
       range,
       owner,
@@ -241,7 +242,7 @@ function coverage(
       'warning',
       'covers-overflow-id',
       () =>
-        `${owner}'s range [${start}, ${end}) includes the overflow id 65534 (nobody/nogroup), which the kernel shows for every unmapped owner`,
+        `${owner}'s range ${showRange(start, end)} includes the overflow id 65534 (nobody/nogroup), which the kernel shows for every unmapped owner`,
       'move the range above 65535',
       range,
       owner,
@@ -253,7 +254,7 @@ function coverage(
       'error',
       'foreign-range',
       () =>
-        `${owner}'s range [${start}, ${end}) reaches into systemd's foreign range [2147352576, 2147418112) (0x7FFE0000–0x7FFEFFFF): ${owner} could own every foreign-owned image`,
+        `${owner}'s range ${showRange(start, end)} reaches into systemd's foreign range 2147352576–2147418111 (0x7FFE0000–0x7FFEFFFF): ${owner} could own every foreign-owned image`,
       'keep subordinate ranges below 2147352576 (systemd container ranges end at 1879048191)',
       range,
       owner,
@@ -265,7 +266,7 @@ function coverage(
       'warning',
       'high-range',
       () =>
-        `${owner}'s range [${start}, ${end}) reaches ${idKind}s at or above 2^31, which systemd advises against (signed-id bugs in devpts, setfsuid and elsewhere)`,
+        `${owner}'s range ${showRange(start, end)} reaches ${idKind}s at or above 2^31, which systemd advises against (signed-id bugs in devpts, setfsuid and elsewhere)`,
       'keep subordinate ranges below 2147483648',
       range,
       owner,
@@ -283,7 +284,7 @@ function coverage(
       'warning',
       'covers-own-id',
       () =>
-        `${owner}'s range [${start}, ${end}) includes ${owner}'s own ${idKind} ${ownId}: runtimes that map the own ${idKind} and the subordinate range together get EINVAL (overlapping lower ranges)`,
+        `${owner}'s range ${showRange(start, end)} includes ${owner}'s own ${idKind} ${ownId}: runtimes that map the own ${idKind} and the subordinate range together get EINVAL (overlapping lower ranges)`,
       "move the range away from the owner's own id",
       range,
       owner,
@@ -298,7 +299,7 @@ function coverage(
       line,
       'error',
       kind === 'subuid' ? 'covers-user' : 'covers-group',
-      `${owner}'s range [${start}, ${end}) includes ${others.length} real ${kind === 'subuid' ? 'user' : 'group'} id${others.length === 1 ? '' : 's'}: ${shown}${others.length > 8 ? ', …' : ''}; inside a namespace ${owner} can own their files`,
+      `${owner}'s range ${showRange(start, end)} includes ${others.length} real ${kind === 'subuid' ? 'user' : 'group'} id${others.length === 1 ? '' : 's'}: ${shown}${others.length > 8 ? ', …' : ''}; inside a namespace ${owner} can own their files`,
       'move the range above every account id (shadow allocates from SUB_UID_MIN, 100000)',
       range,
       owner,

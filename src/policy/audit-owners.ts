@@ -1,3 +1,4 @@
+import { showRange } from '../idmap/index.js';
 import type { FindingSink } from './finding.js';
 import type { PreparedEntry } from './audit-lines.js';
 import type { SubidFileKind } from './subid-db.js';
@@ -46,7 +47,7 @@ function overlaps(kind: SubidFileKind, sorted: PreparedEntry[], sink: FindingSin
         lines: [a.lineNo, b.lineNo],
         owner: `${a.owner},${b.owner}`,
         range: [lo, hi],
-        message: `lines ${a.lineNo} and ${b.lineNo}: ${a.owner}'s [${a.start}, ${a.end}) and ${b.owner}'s [${b.start}, ${b.end}) overlap on [${lo}, ${hi}) (${hi - lo} ids): both users can own the same files`,
+        message: `lines ${a.lineNo} and ${b.lineNo}: ${a.owner}'s ${showRange(a.start, a.end)} and ${b.owner}'s ${showRange(b.start, b.end)} overlap on ${showRange(lo, hi)} (${hi - lo} ids): both users can own the same files`,
         hint: "give each owner a disjoint range (shadow's useradd takes the lowest free hole; fsidmap alloc can choose one)",
       }));
     }
@@ -59,7 +60,7 @@ function overlaps(kind: SubidFileKind, sorted: PreparedEntry[], sink: FindingSin
         lines: [a.lineNo, b.lineNo],
         owner: e.owner,
         range: [e.start, hi],
-        message: `lines ${a.lineNo} and ${b.lineNo}: two entries of ${e.owner} overlap on [${e.start}, ${hi})`,
+        message: `lines ${a.lineNo} and ${b.lineNo}: two entries of ${e.owner} overlap on ${showRange(e.start, hi)}`,
         hint: 'merge them into one line',
       }));
     }
@@ -146,11 +147,12 @@ function sameRuns(a: number[], b: number[]): boolean {
 
 function mismatches(runs: Record<SubidFileKind, Map<string, OwnerRuns>>, sink: FindingSink): void {
   const keys = new Set([...runs.subuid.keys(), ...runs.subgid.keys()]);
+  // runs are flat [start, end, start, end, …]
   const show = (r: number[]) =>
     r
-      .map((v, i) => (i % 2 === 0 ? `[${v}, ` : `${v})`))
-      .join('')
-      .replace(/\)\[/g, ') [');
+      .filter((_, i) => i % 2 === 0)
+      .map((s, i) => showRange(s, r[2 * i + 1]))
+      .join(', ');
   for (const key of keys) {
     const u = runs.subuid.get(key),
       g = runs.subgid.get(key);

@@ -1,3 +1,4 @@
+import { showRange } from '../idmap/index.js';
 import type { Accounts } from './accounts.js';
 import type { SubidDb } from './subid-db.js';
 import { ownedEntry } from './subid-owner.js';
@@ -36,7 +37,7 @@ export function describeHolders(holders: readonly IdHolder[], file: string): str
   if (holders.length === 0) return 'no one (it is in no subordinate range and no account has it)';
   return holders
     .map((h) =>
-      h.kind === 'subordinate' ? `${h.owner} (${file} line ${h.line}, [${h.range[0]}, ${h.range[1]}))` : `the ${h.kind} ${h.name}`,
+      h.kind === 'subordinate' ? `${h.owner} (${file} line ${h.line}, ${showRange(h.range[0], h.range[1])})` : `the ${h.kind} ${h.name}`,
     )
     .join(', ');
 }
@@ -59,6 +60,6 @@ export function firstUncovered(
 
 export function showIntervals(spans: ReadonlyArray<readonly [number, number]>, max = 6): string {
   if (spans.length === 0) return 'none';
-  const shown = spans.slice(0, max).map(([s, e]) => (e - s === 1 ? `${s}` : `[${s}, ${e})`));
+  const shown = spans.slice(0, max).map(([s, e]) => showRange(s, e));
   return shown.join(', ') + (spans.length > max ? ` and ${spans.length - max} more` : '');
 }

@@ -1,4 +1,4 @@
-import { checkMapWrite, IdMap, type MapWriteVerdict } from '../idmap/index.js';
+import { checkMapWrite, IdMap, type MapWriteVerdict, showRange } from '../idmap/index.js';
 import type { Accounts, PasswdEntry } from './accounts.js';
 import { firstUncovered, holdersOf, describeHolders, showIntervals } from './id-owners.js';
 import { type MapRange, mappingText, parseMapArgs } from './map-args.js';
@@ -236,10 +236,10 @@ function notAllowedWhy(
   const owned = ownedIntervals(view);
   const gap = firstUncovered(owned, lower, end);
   const mine = `${view.name}'s ${file} ranges are ${showIntervals(owned)}`;
-  if (!gap) return `lower ids [${lower}, ${end}) are not covered by ${view.name}'s entries`;
+  if (!gap) return `lower ids ${showRange(lower, end)} are not covered by ${view.name}'s entries`;
   const ownNote = gap.id === ownId ? ` (it is your own ${idKind}, which may only be mapped alone, with count 1)` : '';
   return (
-    `lower ${idKind} ${gap.id}${ownNote} is not yours: the request needs [${lower}, ${end}) and [${gap.run[0]}, ${gap.run[1]}) of it is outside your ranges; ` +
+    `lower ${idKind} ${gap.id}${ownNote} is not yours: the request needs ${showRange(lower, end)} and ${showRange(gap.run[0], gap.run[1])} of it is outside your ranges; ` +
     `${gap.id} is held by ${describeHolders(holdersOf(gap.id, idKind, db, accounts), file)}; ${mine}`
   );
 }

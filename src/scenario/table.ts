@@ -27,8 +27,8 @@ export function formatReport(r: ScenarioReport, options: { trace?: boolean } = {
   out.push(
     '',
     r.ok
-      ? `ok: ${expected} expectation${expected === 1 ? '' : 's'} met, ${r.steps.length} steps`
-      : `FAILED: ${r.mismatches} of ${expected} expectations not met`,
+      ? `ok: ${expected} expectation${expected === 1 ? '' : 's'} met, ${r.steps.length} step${r.steps.length === 1 ? '' : 's'}`
+      : `FAILED: ${r.mismatches} of ${expected} expectation${expected === 1 ? '' : 's'} not met`,
   );
   return out.join('\n') + '\n';
 }

@@ -3,7 +3,7 @@ import { FsidmapError } from '../errors.js';
 import { treeEngine, treeEnginePath } from '../kernel/file/tree-engine.js';
 import { nativeEngine } from './native-engine.js';
 import type { ShiftEngine, TreeEngineKind } from './types.js';
-import { envValue } from '../environment.js';
+import { envValue, nativeBuildHint } from '../environment.js';
 
 export type { ShiftEngine, TreeEngineKind } from './types.js';
 
@@ -29,7 +29,7 @@ export async function openEngine(
     if (wanted === 'native') {
       throw new FsidmapError('ERR_TREE_ENGINE_MISSING', `the C tree engine ${treeEnginePath(env)} is missing or of another version`, {
         context: { path: treeEnginePath(env) },
-        hint: 'build it with `npm run build` (scripts/build-native.sh compiles native/libfsidmap-tree.c; it needs a C compiler), or use FSIDMAP_TREE_ENGINE=node',
+        hint: `${nativeBuildHint('native/libfsidmap-tree.c')}; or use FSIDMAP_TREE_ENGINE=node`,
       });
     }
     return (await import('./node-engine.js')).nodeEngine(workers);

@@ -280,6 +280,15 @@ function alreadyDone(scan: TreeScan, dryRun: boolean): Omit<ShiftReport, 'durati
   return { dryRun, resumed: false, alreadyDone: true, stats, kept: [], skippedMounts: scan.skippedMounts.map(displayPath) };
 }
 
+/** The journal keeps MAP as the kernel prints it ("%10u %10u %10u" lines); a hint shows it as one would type it: 0:100000:65536[,…]. */
+function typedMap(kernelText: string): string {
+  return kernelText
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).join(':'))
+    .join(',');
+}
+
 function checkSameShift(h: JournalHeader, wanted: Wanted, rootText: string): void {
   const same =
     h.map === wanted.map &&
@@ -299,7 +308,7 @@ function checkSameShift(h: JournalHeader, wanted: Wanted, rootText: string): voi
         capabilities: h.capabilities ?? 'keep-v2',
       },
     },
-    hint: `finish it first: run the same command as then (map ${h.map.trim().split('\n').join(', ')}${h.direction === 'up' ? ', --reverse' : ''}${h.unmapped.kind !== 'refuse' ? `, --unmapped ${h.unmapped.kind === 'keep' ? 'keep' : h.unmapped.id}` : ''}${h.crossFilesystems ? ', --cross-filesystems' : ''}${(h.capabilities ?? 'keep-v2') === 'keep-v2' ? ', --keep-v2-caps' : ''})`,
+    hint: `finish it first: run the same command as then (fsidmap image shift ${rootText} ${typedMap(h.map)}${h.direction === 'up' ? ' --reverse' : ''}${h.unmapped.kind !== 'refuse' ? ` --unmapped ${h.unmapped.kind === 'keep' ? 'keep' : h.unmapped.id}` : ''}${h.crossFilesystems ? ' --cross-filesystems' : ''}${(h.capabilities ?? 'keep-v2') === 'keep-v2' ? ' --keep-v2-caps' : ''})`,
   });
 }
 

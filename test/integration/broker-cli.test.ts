@@ -44,9 +44,10 @@ describe('fsidmap broker (CLI)', { skip: rootSkip }, () => {
     const alloc = JSON.parse(cli(['broker', 'alloc', 'x1', '--kind', 'volume', '--json'], env, a).stdout);
     assert.equal(alloc.created, true);
     assert.equal(alloc.allocation.kind, 'volume');
-    assert.match(cli(['broker', 'list'], env, a).stdout, /^x1\tvolume\tuid \d+:65536\tgid \d+:65536$/m);
+    const listed = cli(['broker', 'list'], env, a).stdout;
+    assert.match(listed, /^NAME +KIND +UID +GID +STATE\nx1 +volume +\d+:65536 +\d+:65536 +allocated\n$/);
     assert.match(cli(['broker', 'release', 'x1'], env, a).stdout, /^released volume x1/);
-    assert.match(cli(['broker', 'list'], env, a).stdout, /no allocations/);
+    assert.equal(cli(['broker', 'list'], env, a).stdout, 'NAME  KIND  UID  GID  STATE\n', 'the header, even with nothing to list');
   });
 
   it("refusals exit 1 with the broker's message; usage errors exit 2", () => {
@@ -93,6 +94,12 @@ describe('fsidmap broker (CLI)', { skip: rootSkip }, () => {
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /unknown key "namespace"/);
       assert.equal(existsSync(join(dir, 'b.sock')), false, 'nothing was left listening');
+      const missing = join(dir, 'no-such-dir');
+      const audit = cli(['broker', '--socket', join(dir, 'b.sock'), '--audit-log', join(missing, 'a.log'), '--db', join(dir, 'x.db')]);
+      assert.equal(audit.code, 2, audit.stderr);
+      assert.match(audit.stderr, /^fsidmap: cannot use --audit-log .*no-such-dir\/a\.log: its directory .*no-such-dir does not exist\n/);
+      assert.equal(existsSync(missing), false, 'no directory was made for a mistyped --audit-log');
+      assert.equal(existsSync(join(dir, 'b.sock')), false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -292,7 +292,7 @@ if (skip) {
   test('serve: an audit finding is listed and its link shows the range it names', async () => {
     const overlap = page.locator('.finding[data-code="overlap"]', { hasText: '/etc/subuid line 1, 2' });
     assert.equal(await overlap.count(), 1);
-    assert.ok((await overlap.textContent())!.includes("alice's [100000, 165536) and bob's [150000, 215536) overlap"));
+    assert.ok((await overlap.textContent())!.includes("alice's 100000–165535 and bob's 150000–215535 overlap"));
     const before = await page.locator('#strip').getAttribute('data-draws');
     await overlap.locator('a').click();
     await page.waitForFunction((b) => document.getElementById('strip')!.dataset.draws !== b, before);

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { FsidmapError, UsageError } from '../../errors.js';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { clip, FsidmapError, UsageError } from '../../errors.js';
 import { parsePool } from '../../alloc/index.js';
 import { DEFAULT_AUDIT_LOG, startBroker } from '../../broker/broker.js';
 import { BrokerClient } from '../../broker/client.js';
@@ -57,6 +58,8 @@ use, bad limits file).`,
       }
       limits = parseLimits(text, limitsFile);
     }
+    const audit = str(args, 'audit-log');
+    if (audit !== undefined) checkAuditLogDir(audit);
     const poolSpec = str(args, 'pool');
     const pool = poolSpec === undefined ? undefined : parsePool(poolSpec);
     const deps = await brokerDependencies({ db: str(args, 'db'), env: io.env, ...(pool ? { pool } : {}) });
@@ -84,6 +87,26 @@ use, bad limits file).`,
     return 0;
   },
 });
+
+/**
+ * An --audit-log given on the command line must be in a directory that exists:
+ * a mistyped path is refused before anything starts, and no directory is made
+ * for it (only the default, /var/log/fsidmap, is created when missing).
+ */
+function checkAuditLogDir(path: string): void {
+  if (path === '-') return;
+  const dir = dirname(resolve(path));
+  const st = statSync(dir, { throwIfNoEntry: false });
+  if (st?.isDirectory()) return;
+  throw new FsidmapError(
+    st ? 'ERR_NOT_A_DIRECTORY' : 'ERR_NOT_FOUND',
+    `cannot use --audit-log ${clip(path)}: its directory ${clip(dir)} ${st ? 'is not a directory' : 'does not exist'}`,
+    {
+      context: { path, errno: st ? 'ENOTDIR' : 'ENOENT', argument: '--audit-log' },
+      hint: `create ${clip(dir)} first (mode 0750, owned by root), or give --audit-log - for stderr`,
+    },
+  );
+}
 
 function client(env: NodeJS.ProcessEnv, socket: string | undefined): BrokerClient {
   return BrokerClient.connect({ env, ...(socket ? { socket } : {}) });
@@ -198,12 +221,13 @@ const list = defineCommand({
         writeJson(io, { allocations: all });
         return 0;
       }
-      if (all.length === 0) write(io.stdout, 'no allocations');
-      for (const a of all)
-        write(
-          io.stdout,
-          `${a.name}\t${a.kind}\tuid ${a.uid.start}:${a.uid.count}\tgid ${a.gid.start}:${a.gid.count}${a.state === 'draining' ? '\tdraining' : ''}`,
-        );
+      // A header even when empty, as `fsidmap list` prints: scripts and people see which columns there are.
+      const rows = [
+        ['NAME', 'KIND', 'UID', 'GID', 'STATE'],
+        ...all.map((a) => [clip(a.name), a.kind, `${a.uid.start}:${a.uid.count}`, `${a.gid.start}:${a.gid.count}`, a.state]),
+      ];
+      const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+      io.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n') + '\n');
       return 0;
     } finally {
       c.close();

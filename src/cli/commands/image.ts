@@ -238,7 +238,7 @@ export function formatInspect(path: string, r: InspectReport): string {
 export function formatShift(r: ShiftReport): string {
   const s = r.stats;
   if (r.alreadyDone)
-    return `${r.root} is already as the last shift with this MAP left it (that run was interrupted after its last step): nothing to do`;
+    return `${r.root} is already as a completed shift with this MAP left it: nothing to do (a shift is never applied twice)`;
   const verb = r.dryRun
     ? r.resumed
       ? 'would finish the interrupted shift of'

@@ -1,3 +1,4 @@
+import { showRange } from '../../idmap/index.js';
 import { UsageError } from '../../errors.js';
 import { auditHost, checkDelegation, type CheckReport, type HostPaths, type MapCheck, type MapKindName } from '../../host/index.js';
 import type { Finding } from '../../policy/audit.js';
@@ -131,7 +132,7 @@ function noPositionals(args: ParsedArgs, command: string): void {
 }
 
 const intervals = (spans: ReadonlyArray<readonly [number, number]>) =>
-  spans.length === 0 ? 'nothing' : spans.map(([s, e]) => `[${s}, ${e})`).join(' ');
+  spans.length === 0 ? 'nothing' : spans.map(([s, e]) => showRange(s, e)).join(', ');
 
 function checkText(r: CheckReport): string {
   const out: string[] = [];

@@ -101,7 +101,7 @@ ${MAP_HELP}`,
     else if (flag(args, 'verbose')) {
       write(
         io.stderr,
-        `fsidmap: ${result.entries} entries, ${result.headersRewritten} headers rewritten, ${result.paxRewritten} PAX headers rewritten, ${result.paxCreated} created; ids: ${result.ids.mapped} mapped, ${result.ids.kept} kept, ${result.ids.replaced} replaced; ${result.bytesIn} bytes in, ${result.bytesOut} out`,
+        `fsidmap: ${n(result.entries, 'entry', 'entries')}, ${n(result.headersRewritten, 'header')} rewritten, ${n(result.paxRewritten, 'PAX header')} rewritten, ${result.paxCreated} created; ids: ${result.ids.mapped} mapped, ${result.ids.kept} kept, ${result.ids.replaced} replaced; ${result.bytesIn} bytes in, ${result.bytesOut} out`,
       );
     }
     return 0;
@@ -173,7 +173,7 @@ ${MAP_HELP}`,
     else
       write(
         io.stdout,
-        `unpacked ${result.entries} entries into ${dir} (${result.files} files, ${result.dirs} directories, ${result.symlinks} symlinks, ${result.hardlinks} hard links, ${result.devices + result.fifos} special files${result.skipped > 0 ? `, ${result.skipped} skipped` : ''})`,
+        `unpacked ${n(result.entries, 'entry', 'entries')} into ${dir} (${n(result.files, 'file')}, ${n(result.dirs, 'directory', 'directories')}, ${n(result.symlinks, 'symlink')}, ${n(result.hardlinks, 'hard link')}, ${n(result.devices + result.fifos, 'special file')}${result.skipped > 0 ? `, ${result.skipped} skipped` : ''})`,
       );
     return 0;
   },
@@ -326,4 +326,9 @@ function openArchive(path: string): Readable {
     throw inputError(e, path);
   }
   return createReadStream(path, { fd, highWaterMark: 1 << 20 });
+}
+
+/** "1 entry", "2 entries". */
+function n(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
 }

@@ -1,9 +1,11 @@
-import { UsageError } from '../../errors.js';
+import { lstatSync } from 'node:fs';
+import { FsidmapError, UsageError } from '../../errors.js';
 import { FSID_SEMANTICS, type FsidSemantics } from '../../userns/namespace.js';
 import { type ExplainRow, type Realisation, REALISATIONS, type Verdict, Explainer } from '../../vfs/explain.js';
 import { modeString } from '../../vfs/inode.js';
-import { readTree } from '../../vfs-host/tree-reader.js';
+import { readTree, type UnreadableEntry } from '../../vfs-host/tree-reader.js';
 import { defineCommand, flag, requireStr, str, u32Arg } from '../command.js';
+import { clip } from '../failure.js';
 import { readMapArg } from '../map-arg.js';
 
 export const explainCommand = defineCommand({
@@ -69,7 +71,16 @@ MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.
       semantics: sem as FsidSemantics,
       realisation: realisation as Realisation,
     });
+    // Every PATH is looked at before the first byte is written: the output is whole, or absent with the error.
+    for (const root of args.positionals) {
+      if (!lstatSync(root, { throwIfNoEntry: false }))
+        throw new FsidmapError('ERR_NOT_FOUND', `cannot explain ${clip(root)}: no such file or directory (ENOENT)`, {
+          context: { path: root, errno: 'ENOENT', argument: 'PATH' },
+          hint: 'give an existing path',
+        });
+    }
     const json = flag(args, 'json');
+    const unreadable: UnreadableEntry[] = [];
     const summary = { entries: 0, readable: 0, writable: 0, chownable: 0, unmappedOwner: 0, unreachable: 0, differing: 0 };
     const out = io.stdout;
     // A reader that goes away (explain … | head) ends the walk quietly instead of crashing on EPIPE.
@@ -86,7 +97,7 @@ MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.
       out.write(`${'PATH'.padEnd(40)} ${'ON DISK'.padEnd(15)} ${'SEEN'.padEnd(13)} ${'MODE'.padEnd(11)} READ  WRITE CHOWN XATTR SETACL\n`);
     let first = true;
     for (const root of args.positionals) {
-      for (const e of readTree(root, { acl: !flag(args, 'no-acl') })) {
+      for (const e of readTree(root, { acl: !flag(args, 'no-acl'), onUnreadable: (u) => unreadable.push(u) })) {
         if (closed) return 0;
         const row = explainer.explain(e.path === '.' ? { ...e, path: root } : { ...e, path: `${root.replace(/\/+$/, '')}/${e.path}` });
         count(summary, row);
@@ -96,12 +107,24 @@ MAP is an inline spec (0:100000:65536[,…]), map lines, a file, or - for stdin.
         } else out.write(textRow(row));
       }
     }
-    if (json) out.write(`],"summary":${JSON.stringify(summary)}}\n`);
-    else
+    if (json) out.write(`],"summary":${JSON.stringify({ ...summary, unreadable })}}\n`);
+    else {
       out.write(
-        `\n${summary.entries} entries: ${summary.readable} readable, ${summary.writable} writable, ${summary.chownable} chownable; ${summary.unmappedOwner} with an owner the container cannot map (shown as 65534), ${summary.unreachable} unreachable${fsu !== undefined ? `; ${summary.differing} judged otherwise by the ${realisation === 'idmapped-mount' ? 'fsid-map series' : 'idmapped mount'}` : ''}\n`,
+        `\n${summary.entries} ${summary.entries === 1 ? 'entry' : 'entries'}: ${summary.readable} readable, ${summary.writable} writable, ${summary.chownable} chownable; ${summary.unmappedOwner} with an owner the container cannot map (shown as 65534), ${summary.unreachable} unreachable${fsu !== undefined ? `; ${summary.differing} judged otherwise by the ${realisation === 'idmapped-mount' ? 'fsid-map series' : 'idmapped mount'}` : ''}\n`,
       );
-    return 0;
+      for (const u of unreadable) out.write(`could not ${u.action} ${clip(u.path)} (${u.errno}): what is below it is not shown\n`);
+    }
+    if (unreadable.length === 0) return 0;
+    // The report is whole but not of the whole tree: say so on stderr too, and exit 1.
+    const n = unreadable.length;
+    throw new FsidmapError(
+      'ERR_TREE_READ',
+      `explain could not read ${n} ${n === 1 ? 'entry' : 'entries'} of the tree, first ${clip(unreadable[0].path)} (${unreadable[0].errno}); the report above leaves out what is below ${n === 1 ? 'it' : 'them'}`,
+      {
+        context: { path: unreadable[0].path, errno: unreadable[0].errno },
+        hint: 'run explain as a user who can read the whole tree (root)',
+      },
+    );
   },
 });
 

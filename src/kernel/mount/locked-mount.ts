@@ -5,7 +5,7 @@ import { syscall, syscallError } from '../libc.js';
 import { mountSetattr } from '../syscalls.js';
 import { closeDescriptor, POLLIN, pollReady, receive, unixSocketPair } from '../socket/unix-socket.js';
 import { AT_EMPTY_PATH, MOUNT_ATTR_IDMAP, MOUNT_ATTR_NODEV, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE } from '../linux.js';
-import { nativePath } from '../../environment.js';
+import { nativeBuildHint, nativePath } from '../../environment.js';
 export { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY } from '../linux.js';
 
 /**
@@ -31,7 +31,7 @@ export function nativeHelper(name: string, env: NodeJS.ProcessEnv = process.env)
   } catch {
     throw new FsidmapError('ERR_NATIVE_MISSING', `the helper ${path} is missing or not executable`, {
       context: { path },
-      hint: "build it with `npm run build` (scripts/build-native.sh compiles native/*.c; it needs a C compiler such as Debian's gcc)",
+      hint: nativeBuildHint(`native/${name}.c`),
     });
   }
   return path;

@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { FsidmapError } from '../../errors.js';
-import { nativePath } from '../../environment.js';
+import { nativeBuildHint, nativePath } from '../../environment.js';
 
 /**
  * Where the C stage is (native/fsidmap-stage.c, compiled by
@@ -13,7 +13,7 @@ export function stagePath(env: NodeJS.ProcessEnv = process.env): string {
   } catch {
     throw new FsidmapError('ERR_STAGE_MISSING', `the namespace stage ${path} is missing or not executable`, {
       context: { path },
-      hint: "build it with `npm run build` (scripts/build-native.sh compiles native/fsidmap-stage.c; it needs a C compiler, e.g. Debian's gcc)",
+      hint: nativeBuildHint('native/fsidmap-stage.c'),
     });
   }
   return path;

@@ -78,10 +78,16 @@ async function withStopped<T>(
     reservation = reserveName({ name, stagePid: null, initPid: null, rootfs: null, uidMap: '', gidMap: '' }, env);
   } catch (e) {
     if (e instanceof FsidmapError && e.code === 'ERR_NAME_IN_USE') {
-      throw new FsidmapError('ERR_CONTAINER_RUNNING', `the container "${name}" is running`, {
-        context: { name, pid: e.context.pid ?? null },
-        hint: 'stop it first (SIGTERM to its fsidmap run), then try again',
-      });
+      // The name is reserved by a start, or by another commit or removal: the pid says which process.
+      const pid = e.context.pid ?? null;
+      throw new FsidmapError(
+        'ERR_CONTAINER_RUNNING',
+        `the container "${name}" is running, or being committed or removed${pid !== null ? ` (fsidmap pid ${String(pid)})` : ''}`,
+        {
+          context: { name, pid },
+          hint: 'stop it first (SIGTERM to its fsidmap run), or wait for that commit or removal, then try again',
+        },
+      );
     }
     throw e;
   }

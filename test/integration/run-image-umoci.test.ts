@@ -161,6 +161,12 @@ describe('run --image over a umoci-built image', { skip: umociRunSkip }, () => {
       diffId: string;
     };
     assert.deepEqual([again.diffId, again.digest], [r1.diffId, r1.digest], 'the same upper over the same image: the same digests');
+    // Run once more in another range, changing nothing: the commit does not depend on the range.
+    const rerun = await cli(['run', '--name', nameA, '--idmap', '0:500000:65536', '--', '/bin/sh', '-c', 'stat -c %u:%g /srv/a/f'], cenv);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.equal(rerun.stdout, '1000:1001\n');
+    const third = JSON.parse((await cli(['commit', '--json', '--message', 'from A', nameA], cenv)).stdout) as { digest: string };
+    assert.equal(third.digest, r1.digest, 'committed after a run in 500000+: the same digest');
     const exp = join(root, 'export');
     const e = await cli(['image', 'export', 'umo:a', exp], cenv);
     assert.equal(e.code, 0, e.stderr);

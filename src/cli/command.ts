@@ -36,6 +36,8 @@ export interface Command {
    * and what follows it are positionals (`map check -- -1:0:1`).
    */
   readonly keepsRest?: boolean;
+  /** The most bytes of standard input a `-` argument may bring; more is not read (map-arg.ts says it was cut). */
+  readonly stdinLimit?: number;
   run(args: ParsedArgs, io: CommandIO): Promise<number>;
 }
 

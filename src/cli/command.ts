@@ -41,6 +41,8 @@ export interface Command {
    * NAME is the only positional; what follows it is `rest`, untouched.
    */
   readonly stopsAtPositional?: boolean;
+  /** The most bytes of standard input a `-` argument may bring; more is not read (map-arg.ts says it was cut). */
+  readonly stdinLimit?: number;
   run(args: ParsedArgs, io: CommandIO): Promise<number>;
 }
 

@@ -27,7 +27,7 @@ async function dispatch(argv: string[], io: CommandIO): Promise<number> {
   }
   // `-` (standard input) as an argument or an option's value; after `--` only where `--` does not start a program's arguments.
   const own = command.keepsRest && rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
-  provideStdin(own.includes('-') ? await readAll(io.stdin) : undefined);
+  provideStdin(own.includes('-') ? await readAll(io.stdin, command.stdinLimit) : undefined);
   return await command.run(args, io);
 }
 
@@ -89,12 +89,17 @@ const VERSION: string = (() => {
  */
 const MAX_STDIN = 64 * 1024 * 1024;
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+async function readAll(stream: NodeJS.ReadableStream, limit?: number): Promise<{ text: string; cut: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of stream) {
     const b = typeof c === 'string' ? Buffer.from(c, 'latin1') : (c as Buffer);
     size += b.length;
+    if (limit !== undefined && size > limit) {
+      // Enough to answer: one byte past the limit, and no more read (the writer gets EPIPE).
+      chunks.push(b.subarray(0, b.length - (size - limit) + 1));
+      return { text: Buffer.concat(chunks).toString('latin1'), cut: true };
+    }
     if (size > MAX_STDIN) {
       throw new UsageError(
         `standard input is more than ${MAX_STDIN / 1024 / 1024} MiB: too big to be a map`,
@@ -103,7 +108,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
     }
     chunks.push(b);
   }
-  return Buffer.concat(chunks).toString('latin1');
+  return { text: Buffer.concat(chunks).toString('latin1'), cut: false };
 }
 
 async function topHelp(filter: string[]): Promise<string> {

@@ -8,9 +8,19 @@ import { IdMap, isInlineSpec, parseMap } from '../idmap/index.js';
  * given literally ("0 100000 65536"), a file path, or `-` for stdin. This is
  * the only place that decides which, so every command takes maps the same way.
  */
-export function readMapSource(arg: string, stdin: () => string = readStdin): { text: string; bytes: Buffer; origin: string } {
+export function readMapSource(
+  arg: string,
+  stdin: () => string = readStdin,
+): { text: string; bytes: Buffer; origin: string; cut?: boolean } {
   if (arg === '-') {
     const text = stdin();
+    if (stdinCut)
+      return {
+        text,
+        bytes: Buffer.from(text, 'latin1'),
+        origin: `standard input (more than ${text.length - 1} bytes; read no further)`,
+        cut: true,
+      };
     return { text, bytes: Buffer.from(text, 'latin1'), origin: 'standard input' };
   }
   if (isInlineSpec(arg)) {
@@ -69,9 +79,13 @@ function inlineProblem(arg: string): string {
 }
 
 /** Reads and parses a map argument; parse errors keep their ERR_IDMAP_* code and say where the map came from. */
-export function readMapArg(arg: string, what: string, stdin?: () => string): IdMap {
-  const { text, origin } = readMapSource(arg, stdin);
-  return parseMap(text, `${what} (${origin})`);
+export function readMapArg(arg: string, what: string, stdin?: () => string, options: { anyLines?: boolean } = {}): IdMap {
+  const { text, origin, cut } = readMapSource(arg, stdin);
+  if (cut)
+    throw new FsidmapError('ERR_USAGE', `${what}: ${origin}: too long to be a map`, {
+      hint: 'a map written to uid_map or gid_map is under 4096 bytes',
+    });
+  return parseMap(text, `${what} (${origin})`, options);
 }
 
 /**
@@ -80,8 +94,11 @@ export function readMapArg(arg: string, what: string, stdin?: () => string): IdM
  * can supply their own.
  */
 let stdinText: string | undefined;
-export function provideStdin(text: string | undefined): void {
-  stdinText = text;
+let stdinCut = false;
+/** cut: the command's stdinLimit stopped the reading, and text is its first limit+1 bytes. */
+export function provideStdin(input: { text: string; cut: boolean } | undefined): void {
+  stdinText = input?.text;
+  stdinCut = input?.cut ?? false;
 }
 function readStdin(): string {
   stdinText ??= readFileSync(0, 'latin1');

@@ -41,7 +41,7 @@ export function isInlineSpec(text: string): boolean {
  * 340-line map read back from /proc is longer than a page.
  * Throws ERR_IDMAP_<RULE> naming the line and the rule.
  */
-export function parseMap(text: string, what = 'map'): IdMap {
+export function parseMap(text: string, what = 'map', options: { anyLines?: boolean } = {}): IdMap {
   const trimmed = text.trim();
   if (trimmed === '') {
     throw new FsidmapError('ERR_IDMAP_EMPTY', `${what} is empty`, {
@@ -55,7 +55,7 @@ export function parseMap(text: string, what = 'map'): IdMap {
         .join('\n')
     : trimmed;
   const inline = kernelText !== trimmed;
-  const parsed = parseMapWrite(kernelText + '\n', { enforcePageSize: false });
+  const parsed = parseMapWrite(kernelText + '\n', { enforcePageSize: false, anyLines: options.anyLines ?? false });
   if (!parsed.ok) {
     const where = parsed.line === null ? '' : inline ? ` entry ${parsed.line}` : ` line ${parsed.line}`;
     throw new FsidmapError(ruleCode(parsed.rule), `${what}${where}: ${parsed.message}`, {

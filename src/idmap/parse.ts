@@ -53,8 +53,12 @@ export function toBytes(input: string | Uint8Array): Uint8Array {
   return typeof input === 'string' ? encoder.encode(input) : input;
 }
 
-/** Parses map text exactly as a single write(2) of these bytes to uid_map would be parsed. */
-export function parseMapWrite(input: string | Uint8Array, options: { enforcePageSize?: boolean } = {}): ParseResult {
+/**
+ * Parses map text exactly as a single write(2) of these bytes to uid_map would be parsed.
+ * anyLines: no 340-line limit, for text that is merged before it is a map (map show --normalize);
+ * overlaps are then found by sorting, not line against line, so 500,000 lines take O(n log n).
+ */
+export function parseMapWrite(input: string | Uint8Array, options: { enforcePageSize?: boolean; anyLines?: boolean } = {}): ParseResult {
   const bytes = toBytes(input);
   if (options.enforcePageSize !== false && bytes.length >= PAGE_SIZE) {
     return fail(
@@ -161,7 +165,7 @@ export function parseMapWrite(input: string | Uint8Array, options: { enforcePage
       );
     }
     const e: Extent = { first, lower, count };
-    for (let i = 0; i < extents.length; i++) {
+    for (let i = 0; !options.anyLines && i < extents.length; i++) {
       const p = extents[i];
       if (rangesOverlap(p.first, p.first + p.count, first, first + count)) {
         return fail(
@@ -182,7 +186,7 @@ export function parseMapWrite(input: string | Uint8Array, options: { enforcePage
         );
       }
     }
-    if (extents.length + 1 === MAX_EXTENTS && hasNext) {
+    if (!options.anyLines && extents.length + 1 === MAX_EXTENTS && hasNext) {
       return fail(
         lineNo + 1,
         'too-many-lines',
@@ -195,7 +199,32 @@ export function parseMapWrite(input: string | Uint8Array, options: { enforcePage
     if (!hasNext) break;
     pos = nl + 1;
   }
-  return { ok: true, extents };
+  return options.anyLines ? (sortedOverlap(extents) ?? { ok: true, extents }) : { ok: true, extents };
+}
+
+/** The first overlap of sorted neighbours in either column, named at the later of its two lines. */
+function sortedOverlap(extents: Extent[]): ParseFailure | null {
+  for (const side of ['upper', 'lower'] as const) {
+    const at = (e: Extent) => (side === 'upper' ? e.first : e.lower);
+    const order = extents.map((_, i) => i).sort((a, b) => at(extents[a]) - at(extents[b]));
+    for (let k = 1; k < order.length; k++) {
+      const p = extents[order[k - 1]],
+        c = extents[order[k]];
+      if (at(p) + p.count <= at(c)) continue;
+      const [i, j] = [order[k - 1], order[k]].sort((a, b) => a - b);
+      const [a, b] = [extents[i], extents[j]];
+      return fail(
+        j + 1,
+        side === 'upper' ? 'upper-overlap' : 'lower-overlap',
+        extents.slice(0, j),
+        `${side === 'upper' ? 'ids' : 'outside ids'} ${showRange(at(b), at(b) + b.count)}${side === 'upper' ? ' inside the namespace' : ''} overlap line ${i + 1} (${showRange(at(a), at(a) + a.count)})`,
+        side === 'upper'
+          ? 'each id inside the namespace may be mapped once: shrink or move one of the two ranges'
+          : 'each outside id may be used once: shrink or move one of the two ranges',
+      );
+    }
+  }
+  return null;
 }
 
 function skipSpaces(bytes: Uint8Array, cursor: { at: number }, end: number): void {

@@ -13,6 +13,7 @@ import {
 } from '../container/index.js';
 import { configOf } from './config-of.js';
 import { checkRootPath } from './root-path.js';
+import { searchWarnings } from './search-path.js';
 import type { OciConfig } from './runtime-spec.js';
 
 export interface OciConfigOptions {
@@ -50,7 +51,11 @@ export async function ociConfigFor(spec: RunSpec, options: OciConfigOptions = {}
   const hostname = containerHostname(spec, name);
   const env = containerEnv(input, hostname, options.env ?? process.env);
   const annotations = { 'org.fsidmap.name': name, 'org.fsidmap.rootfs': rootfs };
-  return { config: configOf({ input, plan, hostname, env, rootPath, annotations }), warnings: plan.warnings };
+  const searched = searchWarnings(
+    [['rootfs', rootPath], ...input.volumes.map((v) => [`volume ${v.source}`, v.hostSource] as const)],
+    idmaps,
+  );
+  return { config: configOf({ input, plan, hostname, env, rootPath, annotations }), warnings: [...plan.warnings, ...searched] };
 }
 
 /** What a config.json cannot say; the CLI asks before it resolves an image or opens the registry. */

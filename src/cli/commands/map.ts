@@ -1,4 +1,4 @@
-import { UsageError } from '../../errors.js';
+import { FsidmapError, UsageError } from '../../errors.js';
 import {
   type CheckKind,
   type MapWriter,
@@ -6,9 +6,11 @@ import {
   compose,
   formatKernel,
   invert,
+  MAX_EXTENTS,
   mountMap,
   normalize,
   OVERFLOW_ID,
+  PAGE_SIZE,
 } from '../../idmap/index.js';
 import { type Command, defineCommand, flag, requireStr, str, u32Arg, write, writeJson } from '../command.js';
 import { readMapArg, readMapSource } from '../map-arg.js';
@@ -43,6 +45,8 @@ ${MAP_HELP}`,
     'no-setfcap': { type: 'boolean' },
     json: { type: 'boolean' },
   },
+  // map_write refuses a write of PAGE_SIZE bytes or more: past that nothing on stdin can change the answer.
+  stdinLimit: PAGE_SIZE,
   async run(args, io) {
     const mapArg = onePositional(args.positionals, 'map check', 'MAP');
     const kind = (str(args, 'kind') ?? 'uid') as CheckKind;
@@ -63,8 +67,10 @@ ${MAP_HELP}`,
         if (args.values[o] !== undefined) throw new UsageError(`--${o} only applies with --unprivileged`);
       writer = { privileged: true, capSetfcap: !flag(args, 'no-setfcap') };
     }
-    const { bytes, origin } = readMapSource(mapArg);
-    const v = checkMapWrite(bytes, { kind, writer, ...(parent ? { parent } : {}) });
+    const { bytes, origin, cut } = readMapSource(mapArg);
+    const checked = checkMapWrite(bytes, { kind, writer, ...(parent ? { parent } : {}) });
+    // Cut at the kernel's limit, the input is refused as too long whatever follows; its length is unknown.
+    const v = cut ? { ...checked, message: `${origin}: the kernel takes fewer than ${PAGE_SIZE} bytes in one write` } : checked;
     if (flag(args, 'json')) {
       writeJson(io, {
         ok: v.ok,
@@ -97,12 +103,25 @@ export const mapShow = defineCommand({
 
 Prints MAP in /proc/PID/uid_map format, in the order the kernel keeps it
 (written order up to 5 lines, sorted by the first column above).
-  --normalize   sort and merge adjacent lines first
+  --normalize   sort and merge adjacent lines first; MAP may then have any
+                number of lines, as long as at most 340 remain after merging
 ${MAP_HELP}`,
   options: { normalize: { type: 'boolean' } },
   async run(args, io) {
-    const map = readMapArg(onePositional(args.positionals, 'map show', 'MAP'), 'map');
-    io.stdout.write(formatKernel(flag(args, 'normalize') ? normalize(map) : map));
+    const normalizing = flag(args, 'normalize');
+    const map = readMapArg(onePositional(args.positionals, 'map show', 'MAP'), 'map', undefined, { anyLines: normalizing });
+    const shown = normalizing ? normalize(map) : map;
+    if (shown.extents.length > MAX_EXTENTS) {
+      throw new FsidmapError(
+        'ERR_IDMAP_TOO_MANY_EXTENTS',
+        `after merging adjacent lines ${shown.extents.length} remain; the kernel holds at most ${MAX_EXTENTS}`,
+        {
+          context: { lines: map.extents.length, merged: shown.extents.length },
+          hint: 'map fewer, larger ranges: only lines that continue each other in both columns merge',
+        },
+      );
+    }
+    io.stdout.write(formatKernel(shown));
     return 0;
   },
 });

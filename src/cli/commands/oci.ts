@@ -11,7 +11,7 @@ export const ociConfigCommand = defineCommand({
   usage: `fsidmap oci config [--name NAME] (--idmap MAP | --uidmap MAP --gidmap MAP)
             [--fsidmap MAP | --fsuidmap MAP --fsgidmap MAP | --fs NAME] --rootfs DIR [--root-path P]
             [--volume SRC:DST[:ro][:fsidmap=MAP]]... [--user UID[:GID]] [--hostname H]
-            [--env KEY=VALUE]... [--env-file FILE]... [--workdir DIR] [--output FILE] -- CMD [ARGS...]
+            [--env KEY=VALUE]... [--env-file FILE]... [--workdir DIR] [--output FILE] [--json] -- CMD [ARGS...]
 
 Writes the OCI runtime-spec config.json (runtime-spec 1.1.0) of the container
 that fsidmap run, given the same options, would start: the same checks and the
@@ -33,6 +33,7 @@ See docs/oci-config.md.
 
   --root-path P    root.path: an idmapped mount of the rootfs (fsidmap mount)
   --output FILE    write config.json to FILE (atomically: a reader sees the old or the whole new file)
+  --json           errors as one JSON line ({"error":{"code",…}}); the config is JSON either way
   the other options as in fsidmap run. Refused: --image (an image's overlay rootfs
   cannot be named in config.json yet), --allocate (allocate first and pass --idmap),
   and a run without --rootfs.
@@ -52,6 +53,7 @@ Exit status: 0 written; 1 refused; 2 bad input.`,
     'env-file': { type: 'string', multiple: true },
     workdir: { type: 'string' },
     output: { type: 'string' },
+    json: { type: 'boolean' },
   },
   async run(args, io) {
     const oci = await import('../../oci-config/index.js');

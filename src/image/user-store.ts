@@ -118,7 +118,8 @@ export function namespaceUnpacker(ns: SubidNamespace, limits: LayerLimits): Laye
         limits,
       };
       const child = ns.spawn([process.execPath, WORKER, JSON.stringify(job)], {
-        stdio: ['pipe', 'pipe', 'pipe'],
+        // fd 3: the staging's lock, held by the worker too, so gc leaves the staging alone until the worker is gone (even if this process is killed).
+        stdio: ['pipe', 'pipe', 'pipe', ...(options.stagingLockFd === undefined ? [] : [options.stagingLockFd])],
         cwd: dirname(WORKER),
       });
       let out = '';

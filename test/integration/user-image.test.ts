@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -10,13 +10,14 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   realpathSync,
   rmSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeSampleImage } from '../../src/container/sample-image.js';
-import { BrokerWorld, cliPath, type TestUser } from './support/broker-world.js';
+import { BrokerWorld, cliPath, sleep, type TestUser } from './support/broker-world.js';
 import { buildArchive } from '../support/tar-builder.js';
 import { CLI, sh } from '../support/tar-fixtures.js';
 import { storeState, umociSkip, writeHandLayout } from './support/oci-fixtures.js';
@@ -231,6 +232,49 @@ describe("an ordinary user's image store", { skip }, () => {
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.equal(errorOf(r).code, 'ERR_IMAGE_STORE_OWNER');
     assert.deepEqual(readdirSync(other), []);
+  });
+
+  test('kill -9 during a user import leaves the store as it was; gc removes the staging once its worker is gone', async () => {
+    const files = Array.from({ length: 20000 }, (_, i) => ({ path: `d/f${i}`, uid: 1000, gid: 1000, data: Buffer.alloc(256, 97) }));
+    const tar = buildArchive([{ path: 'd/', type: 'dir', uid: 1000, gid: 1000, mode: 0o700 }, ...files]);
+    const layout = writeHandLayout(join(base, 'big-oci'), [{ tar }]);
+    sh(`chmod -R a+rX ${layout}`);
+    const store = storeOf(a);
+    const beforeState = storeState(store);
+    const child = spawn(
+      'setpriv',
+      [`--reuid=${a.uid}`, `--regid=${a.gid}`, '--init-groups', '--', process.execPath, CLI, 'image', 'import', layout],
+      {
+        stdio: 'ignore',
+        cwd: a.home,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: a.home },
+      },
+    );
+    const exited = new Promise((r) => child.once('exit', r));
+    const staged = () => readdirSync(join(store, 'tmp')).some((n) => existsSync(join(store, 'tmp', n, 'layer-0', 'root', 'd')));
+    for (let i = 0; i < 3000 && !staged(); i++) await sleep(20);
+    assert.ok(staged(), 'the import never reached its layer');
+    const worker = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .find((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('userns-worker.js');
+        } catch {
+          return false;
+        }
+      });
+    assert.ok(worker, 'no unpack worker runs');
+    // The worker holds the staging's lock too (inherited fd 3): gc cannot take the staging from under it.
+    assert.match(readlinkSync(`/proc/${worker}/fd/3`), /\/tmp\/[^/]+\.lock$/);
+    child.kill('SIGKILL');
+    await exited;
+    for (let i = 0; i < 3000 && existsSync(`/proc/${worker}`); i++) await sleep(20);
+    assert.equal(existsSync(`/proc/${worker}`), false, 'the worker outlived its import (its stdin closed)');
+    assert.deepEqual(storeState(store), beforeState, 'the store changed');
+    const gc = as(a, ['image', 'gc', '--json']);
+    assert.equal(gc.status, 0, gc.stderr);
+    assert.equal(JSON.parse(gc.stdout).staging, 1);
+    assert.deepEqual(readdirSync(join(store, 'tmp')), []);
   });
 
   test('rm and gc remove layers whose files belong to subordinate ids', () => {

@@ -348,8 +348,29 @@ describe("run --image from an ordinary user's store, through the broker", { skip
     assert.deepEqual([st.uid, st.gid], [S + 6, S + 7], "image ids 7:8 are on disk at the store map's S+6:S+7");
     const audit = readFileSync(w!.auditPath, 'utf8');
     assert.match(audit, /"op":"mount".*"decision":"allowed"/, 'the broker made the layer mounts');
+    // Commit reads the upper dir inside the user's namespace, so the new layer's tar has the image's ids (7:8), stored like any layer.
+    const commit = await fsidmapAs(['commit', '--json', 'c1', 'app:2']);
+    assert.equal(commit.code, 0, commit.stderr);
+    const top = (JSON.parse(commit.stdout) as { diffId: string }).diffId;
+    const stored = lstatSync(join(u.home, '.local/state/fsidmap/images/layers', top.slice(7), 'root/root/w'));
+    assert.deepEqual([stored.uid, stored.gid], [S + 6, S + 7]);
+    const ins = await fsidmapAs(['image', 'inspect', '--json', 'app:2']);
+    assert.equal(ins.code, 0, ins.stderr);
+    // The committed layer's owners, as its tar says: the image's ids (0 for the directories, 7 for the file), not the on-disk S+6.
+    const layers = (JSON.parse(ins.stdout) as { layers: Array<{ stats: { uids: Array<{ start: number; end: number }> } }> }).layers;
+    assert.deepEqual(
+      layers.at(-1)!.stats.uids.map((r) => [r.start, r.end]),
+      [
+        [0, 1],
+        [7, 8],
+      ],
+    );
     const rm = await fsidmapAs(['container', 'rm', 'c1']);
     assert.equal(rm.code, 0, rm.stderr);
     assert.equal(existsSync(join(u.home, '.local/state/fsidmap/containers/c1')), false);
+    for (const ref of ['app:2', 'app:1']) assert.equal((await fsidmapAs(['image', 'rm', ref])).code, 0);
+    const gc = await fsidmapAs(['image', 'gc', '--json']);
+    assert.equal(gc.code, 0, gc.stderr);
+    assert.equal((JSON.parse(gc.stdout) as { layers: number }).layers, 2);
   });
 });

@@ -3,7 +3,7 @@ import { closeSync, createReadStream, openSync, readFileSync, statSync } from 'n
 import { join } from 'node:path';
 import { FsidmapError } from '../errors.js';
 import { type Digest, shortDigest } from './digest.js';
-import { type ImportResult, importImage } from './import.js';
+import { type ImportResult, type ImportWorkers, importImage } from './import.js';
 import type { ImportPlan, StoredBlob } from './import-plan.js';
 import type { LayerBlob } from './layer-unpack.js';
 import { MEDIA, layerCompression } from './media-types.js';
@@ -22,6 +22,11 @@ import { type UpperTarStats, writeUpperTar } from './upper-tar.js';
  * diff_id and a history entry; the manifest the new layer; nothing else
  * changes, so the same upper over the same base gives the same digests.
  */
+/** An ordinary user's store: the upper dir is read, and the new layer unpacked, inside their namespace (user-store.ts). */
+export interface CommitWorkers extends ImportWorkers {
+  readonly upperTar: (upperDir: string, tarPath: string, lockFd: number) => Promise<UpperTarStats>;
+}
+
 export interface CommitResult extends ImportResult {
   readonly diffId: Digest;
   readonly upper: UpperTarStats;
@@ -33,21 +38,25 @@ export async function commitLayer(
   baseRef: string,
   newRef: string | undefined,
   options: { signal?: AbortSignal; comment?: string } = {},
+  workers?: CommitWorkers,
 ): Promise<CommitResult> {
   if (!statSync(upperDir, { throwIfNoEntry: false })?.isDirectory())
     throw new FsidmapError('ERR_IMAGE_COMMIT_SOURCE', `${upperDir} is not a directory`, { context: { upperDir } });
   const baseDigest = store.lookup(baseRef);
   const base = store.mustRecord(baseDigest);
   store.ensure();
-  const staging = createStaging(store.layout.tmp);
+  const staging = createStaging(store.layout.tmp, workers?.removeTree);
   try {
     const tarPath = join(staging.dir, 'layer.tar');
-    const fd = openSync(tarPath, 'wx', 0o600);
     let upper: UpperTarStats;
-    try {
-      upper = writeUpperTar(upperDir, fd);
-    } finally {
-      closeSync(fd);
+    if (workers) upper = await workers.upperTar(upperDir, tarPath, staging.lockFd);
+    else {
+      const fd = openSync(tarPath, 'wx', 0o600);
+      try {
+        upper = writeUpperTar(upperDir, fd);
+      } finally {
+        closeSync(fd);
+      }
     }
     const baseManifest = parseManifest(readFileSync(store.layout.blob(baseDigest)), `manifest ${shortDigest(baseDigest)}`);
     const baseConfigBytes = readFileSync(store.layout.blob(base.config.digest));
@@ -92,11 +101,17 @@ export async function commitLayer(
         return { manifest: blob(canonicalJson(manifestObj), base.mediaType), config };
       },
     };
-    const r = await importImage(store, plan, upperDir, {
-      ...(newRef === undefined ? {} : { name: newRef }),
-      ...(options.signal ? { signal: options.signal } : {}),
-      kind: 'commit',
-    });
+    const r = await importImage(
+      store,
+      plan,
+      upperDir,
+      {
+        ...(newRef === undefined ? {} : { name: newRef }),
+        ...(options.signal ? { signal: options.signal } : {}),
+        kind: 'commit',
+      },
+      workers,
+    );
     return { ...r, diffId: r.layers[r.layers.length - 1].diffId, upper };
   } finally {
     staging.dispose();

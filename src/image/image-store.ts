@@ -8,11 +8,14 @@ import {
   limitsOf,
   namespaceRemover,
   namespaceUnpacker,
+  namespaceUpperTar,
   openStoreNamespace,
   readStoreMap,
   recordStoreMap,
+  type StoreMap,
   storeMapFor,
 } from './user-store.js';
+import type { SubidNamespace } from '../subid-ns/index.js';
 import {
   type GcReport,
   type ImageReport,
@@ -43,7 +46,13 @@ export class ImageStore {
   async import(source: string, options: ImportOptions = {}): Promise<ImportResult> {
     const plan = planSource(source);
     if (!isUserStore()) return importImage(this.records, plan, source, options);
-    // An ordinary user: layers are unpacked inside their namespace, under the store's map (user-store.ts).
+    return this.asUser((map, ns) =>
+      importImage(this.records, plan, source, options, { unpack: namespaceUnpacker(ns, limitsOf(map)), removeTree: namespaceRemover(ns) }),
+    );
+  }
+
+  /** An ordinary user: layers are written inside their namespace, under the store's map (user-store.ts). */
+  private async asUser<T>(fn: (map: StoreMap, ns: SubidNamespace) => Promise<T>): Promise<T> {
     const L = this.records.layout;
     checkStoreOwner(L);
     const map = storeMapFor(L);
@@ -51,10 +60,7 @@ export class ImageStore {
     try {
       this.records.ensure();
       recordStoreMap(L, map);
-      return await importImage(this.records, plan, source, options, {
-        unpack: namespaceUnpacker(ns, limitsOf(map)),
-        removeTree: namespaceRemover(ns),
-      });
+      return await fn(map, ns);
     } finally {
       await ns.release();
     }
@@ -117,7 +123,14 @@ export class ImageStore {
     newRef?: string,
     options: { signal?: AbortSignal; comment?: string } = {},
   ): Promise<CommitResult> {
-    return commitLayer(this.records, upperDir, baseRef, newRef, options);
+    if (!isUserStore()) return commitLayer(this.records, upperDir, baseRef, newRef, options);
+    return this.asUser((map, ns) =>
+      commitLayer(this.records, upperDir, baseRef, newRef, options, {
+        unpack: namespaceUnpacker(ns, limitsOf(map)),
+        removeTree: namespaceRemover(ns),
+        upperTar: namespaceUpperTar(ns),
+      }),
+    );
   }
 
   references(): HolderRecord[] {

@@ -82,7 +82,11 @@ export async function importImage(
       // Verifying a blob whose tree is stored writes no tree: it needs no namespace.
       const u =
         unpack && workers
-          ? await workers.unpack(s.blob, dir, { blobPath, ...(options.signal ? { signal: options.signal } : {}) })
+          ? await workers.unpack(s.blob, dir, {
+              blobPath,
+              stagingLockFd: staging.lockFd,
+              ...(options.signal ? { signal: options.signal } : {}),
+            })
           : await unpackLayerBlob(s.blob, dir, { blobPath, signal: options.signal, unpack });
       s.unpacked = unpack ? u : { ...u, stats: store.layerMeta(u.diffId).stats };
       s.staged = { dir: unpack ? dir : undefined, blobPath };

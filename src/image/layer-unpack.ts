@@ -33,7 +33,11 @@ export interface LayerBlob {
 }
 
 /** unpackLayerBlob's signature: an ordinary user's store runs it in a worker inside the user's namespace (user-store.ts). */
-export type LayerUnpacker = (blob: LayerBlob, dir: string, options: { blobPath?: string; signal?: AbortSignal }) => Promise<UnpackedLayer>;
+export type LayerUnpacker = (
+  blob: LayerBlob,
+  dir: string,
+  options: { blobPath?: string; signal?: AbortSignal; stagingLockFd?: number },
+) => Promise<UnpackedLayer>;
 
 export interface UnpackedLayer {
   readonly digest: Digest;

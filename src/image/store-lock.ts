@@ -35,6 +35,8 @@ export function withStoreLock<T>(lockPath: string, fn: () => T | Promise<T>): Pr
 export interface Staging {
   /** An empty directory of its own under tmp/. */
   readonly dir: string;
+  /** The flock'ed descriptor: a worker that inherits it keeps the staging alive (from gc) while it writes there, even past this process. */
+  readonly lockFd: number;
   /** Removes the directory (whatever is still in it) and releases the lock. */
   dispose(): void;
 }
@@ -51,6 +53,7 @@ export function createStaging(tmpDir: string, removeTree: (path: string) => void
   let done = false;
   return {
     dir,
+    lockFd: fd,
     dispose() {
       if (done) return;
       done = true;

@@ -1,7 +1,7 @@
 import { lstatSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pipeline } from 'node:stream';
+import { type Readable, pipeline } from 'node:stream';
 import { FsidmapError } from '../errors.js';
 import {
   mapLines,
@@ -16,7 +16,8 @@ import { readJsonFile, writeJsonAtomic } from './json-file.js';
 import type { LayerUnpacker, UnpackedLayer } from './layer-unpack.js';
 import type { LayerLimits } from './layer-writer.js';
 import type { StoreLayout } from './store-layout.js';
-import type { WorkerJob } from './userns-worker.js';
+import type { UpperTarStats } from './upper-tar.js';
+import type { UpperJob, WorkerJob } from './userns-worker.js';
 
 /**
  * An ordinary user's store (issue 12, part 5). Its layers are unpacked
@@ -103,64 +104,90 @@ export function openStoreNamespace(m: StoreMap): Promise<SubidNamespace> {
 
 const WORKER = fileURLToPath(new URL('./userns-worker.js', import.meta.url));
 
+interface WorkerAnswer {
+  readonly ok: boolean;
+  readonly layer?: UnpackedLayer;
+  readonly upper?: UpperTarStats;
+  readonly error?: { code: string; message: string; hint: string | null; context: Record<string, unknown> };
+}
+
+/**
+ * Runs one job in a worker inside the namespace. stdin: what to stream to
+ * it; lockFd: the staging's lock, inherited as fd 3, so gc leaves the
+ * staging alone until the worker is gone (even if this process is killed).
+ */
+function runWorker(
+  ns: SubidNamespace,
+  job: WorkerJob | UpperJob,
+  what: string,
+  options: { stdin?: Readable; lockFd?: number; signal?: AbortSignal },
+): Promise<WorkerAnswer> {
+  return new Promise((resolve, reject) => {
+    const child = ns.spawn([process.execPath, WORKER, JSON.stringify(job)], {
+      stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(options.lockFd === undefined ? [] : [options.lockFd])],
+      cwd: dirname(WORKER),
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    // The worker stops reading when it refuses an entry: EPIPE on its stdin is its answer arriving, not a failure.
+    if (options.stdin) pipeline(options.stdin, child.stdin!, () => undefined);
+    const onAbort = () => child.kill('SIGKILL');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    child.once('error', (e) => reject(e));
+    child.once('close', (code, signal) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (options.signal?.aborted)
+        return reject(new FsidmapError('ERR_IMAGE_ABORTED', `${what}: stopped by its caller`, { hint: 'nothing was stored' }));
+      let answer: WorkerAnswer;
+      try {
+        answer = JSON.parse(out.trim().split('\n').pop() ?? '') as WorkerAnswer;
+      } catch {
+        return reject(
+          new FsidmapError(
+            'ERR_IMAGE_WORKER',
+            `${what}: the worker in the user namespace ended (${signal ?? `status ${code}`}) without an answer`,
+            {
+              context: { stderr: err.trim().slice(-2000) },
+              hint: 'see the worker output in the context (is dist/ readable by this user?)',
+            },
+          ),
+        );
+      }
+      if (answer.ok) return resolve(answer);
+      const e = answer.error!;
+      reject(new FsidmapError(e.code, e.message, { context: e.context, ...(e.hint ? { hint: e.hint } : {}) }));
+    });
+  });
+}
+
 /** unpackLayerBlob, run by a worker inside the namespace; the blob streams to it from here. */
 export function namespaceUnpacker(ns: SubidNamespace, limits: LayerLimits): LayerUnpacker {
-  return (blob, dir, options) =>
-    new Promise<UnpackedLayer>((resolve, reject) => {
-      const job: WorkerJob = {
-        dir,
-        ...(options.blobPath === undefined ? {} : { blobPath: options.blobPath }),
-        ...(blob.digest === undefined ? {} : { digest: blob.digest }),
-        compression: blob.compression,
-        ...(blob.diffId === undefined ? {} : { diffId: blob.diffId }),
-        ...(blob.size === undefined ? {} : { size: blob.size }),
-        label: blob.label,
-        limits,
-      };
-      const child = ns.spawn([process.execPath, WORKER, JSON.stringify(job)], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-        cwd: dirname(WORKER),
-      });
-      let out = '';
-      let err = '';
-      child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-      // The worker stops reading when it refuses an entry: EPIPE on its stdin is its answer arriving, not a failure.
-      pipeline(blob.open(), child.stdin!, () => undefined);
-      const onAbort = () => child.kill('SIGKILL');
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      child.once('error', (e) => reject(e));
-      child.once('close', (code, signal) => {
-        options.signal?.removeEventListener('abort', onAbort);
-        if (options.signal?.aborted)
-          return reject(
-            new FsidmapError('ERR_IMAGE_ABORTED', `${blob.label}: import stopped by its caller`, { hint: 'nothing was stored' }),
-          );
-        const line = out.trim().split('\n').pop() ?? '';
-        let answer: {
-          ok: boolean;
-          layer?: UnpackedLayer;
-          error?: { code: string; message: string; hint: string | null; context: Record<string, unknown> };
-        };
-        try {
-          answer = JSON.parse(line);
-        } catch {
-          return reject(
-            new FsidmapError(
-              'ERR_IMAGE_WORKER',
-              `${blob.label}: the unpack worker in the user namespace ended (${signal ?? `status ${code}`}) without an answer`,
-              {
-                context: { stderr: err.trim().slice(-2000) },
-                hint: 'see the worker output in the context (is dist/ readable by this user?)',
-              },
-            ),
-          );
-        }
-        if (answer.ok && answer.layer) return resolve(answer.layer);
-        const e = answer.error!;
-        reject(new FsidmapError(e.code, e.message, { context: e.context, ...(e.hint ? { hint: e.hint } : {}) }));
-      });
+  return async (blob, dir, options) => {
+    const job: WorkerJob = {
+      dir,
+      ...(options.blobPath === undefined ? {} : { blobPath: options.blobPath }),
+      ...(blob.digest === undefined ? {} : { digest: blob.digest }),
+      compression: blob.compression,
+      ...(blob.diffId === undefined ? {} : { diffId: blob.diffId }),
+      ...(blob.size === undefined ? {} : { size: blob.size }),
+      label: blob.label,
+      limits,
+    };
+    const a = await runWorker(ns, job, blob.label, {
+      stdin: blob.open(),
+      ...(options.stagingLockFd === undefined ? {} : { lockFd: options.stagingLockFd }),
+      ...(options.signal ? { signal: options.signal } : {}),
     });
+    return a.layer!;
+  };
+}
+
+/** writeUpperTar, run inside the namespace: there the upper dir's owners read as the image's ids, and every file is readable. */
+export function namespaceUpperTar(ns: SubidNamespace): (upperDir: string, tarPath: string, lockFd: number) => Promise<UpperTarStats> {
+  return async (upperDir, tarPath, lockFd) =>
+    (await runWorker(ns, { kind: 'upper', upperDir, tarPath }, `the upper dir ${upperDir}`, { lockFd })).upper!;
 }
 
 /** rm -rf inside the namespace, when this user may not remove a tree with subordinate owners themselves. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -10,13 +10,14 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   realpathSync,
   rmSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeSampleImage } from '../../src/container/sample-image.js';
-import { BrokerWorld, cliPath, type TestUser } from './support/broker-world.js';
+import { BrokerWorld, cliPath, sleep, type TestUser } from './support/broker-world.js';
 import { buildArchive } from '../support/tar-builder.js';
 import { CLI, sh } from '../support/tar-fixtures.js';
 import { storeState, umociSkip, writeHandLayout } from './support/oci-fixtures.js';
@@ -233,6 +234,49 @@ describe("an ordinary user's image store", { skip }, () => {
     assert.deepEqual(readdirSync(other), []);
   });
 
+  test('kill -9 during a user import leaves the store as it was; gc removes the staging once its worker is gone', async () => {
+    const files = Array.from({ length: 20000 }, (_, i) => ({ path: `d/f${i}`, uid: 1000, gid: 1000, data: Buffer.alloc(256, 97) }));
+    const tar = buildArchive([{ path: 'd/', type: 'dir', uid: 1000, gid: 1000, mode: 0o700 }, ...files]);
+    const layout = writeHandLayout(join(base, 'big-oci'), [{ tar }]);
+    sh(`chmod -R a+rX ${layout}`);
+    const store = storeOf(a);
+    const beforeState = storeState(store);
+    const child = spawn(
+      'setpriv',
+      [`--reuid=${a.uid}`, `--regid=${a.gid}`, '--init-groups', '--', process.execPath, CLI, 'image', 'import', layout],
+      {
+        stdio: 'ignore',
+        cwd: a.home,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: a.home },
+      },
+    );
+    const exited = new Promise((r) => child.once('exit', r));
+    const staged = () => readdirSync(join(store, 'tmp')).some((n) => existsSync(join(store, 'tmp', n, 'layer-0', 'root', 'd')));
+    for (let i = 0; i < 3000 && !staged(); i++) await sleep(20);
+    assert.ok(staged(), 'the import never reached its layer');
+    const worker = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .find((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('userns-worker.js');
+        } catch {
+          return false;
+        }
+      });
+    assert.ok(worker, 'no unpack worker runs');
+    // The worker holds the staging's lock too (inherited fd 3): gc cannot take the staging from under it.
+    assert.match(readlinkSync(`/proc/${worker}/fd/3`), /\/tmp\/[^/]+\.lock$/);
+    child.kill('SIGKILL');
+    await exited;
+    for (let i = 0; i < 3000 && existsSync(`/proc/${worker}`); i++) await sleep(20);
+    assert.equal(existsSync(`/proc/${worker}`), false, 'the worker outlived its import (its stdin closed)');
+    assert.deepEqual(storeState(store), beforeState, 'the store changed');
+    const gc = as(a, ['image', 'gc', '--json']);
+    assert.equal(gc.status, 0, gc.stderr);
+    assert.equal(JSON.parse(gc.stdout).staging, 1);
+    assert.deepEqual(readdirSync(join(store, 'tmp')), []);
+  });
+
   test('rm and gc remove layers whose files belong to subordinate ids', () => {
     const store = storeOf(a);
     const layers = readdirSync(join(store, 'layers'));
@@ -304,8 +348,33 @@ describe("run --image from an ordinary user's store, through the broker", { skip
     assert.deepEqual([st.uid, st.gid], [S + 6, S + 7], "image ids 7:8 are on disk at the store map's S+6:S+7");
     const audit = readFileSync(w!.auditPath, 'utf8');
     assert.match(audit, /"op":"mount".*"decision":"allowed"/, 'the broker made the layer mounts');
+    // Commit reads the upper dir inside the user's namespace, so the new layer's tar has the image's ids (7:8), stored like any layer.
+    const commit = await fsidmapAs(['commit', '--json', 'c1', 'app:2']);
+    assert.ok(
+      !commit.stderr.includes('ERR_COMMIT_UNSUPPORTED'),
+      "the commit command still refuses users' stores: the store's commitLayer commits them (inside the user's namespace) now",
+    );
+    assert.equal(commit.code, 0, commit.stderr);
+    const top = (JSON.parse(commit.stdout) as { diffId: string }).diffId;
+    const stored = lstatSync(join(u.home, '.local/state/fsidmap/images/layers', top.slice(7), 'root/root/w'));
+    assert.deepEqual([stored.uid, stored.gid], [S + 6, S + 7]);
+    const ins = await fsidmapAs(['image', 'inspect', '--json', 'app:2']);
+    assert.equal(ins.code, 0, ins.stderr);
+    // The committed layer's owners, as its tar says: the image's ids (0 for the directories, 7 for the file), not the on-disk S+6.
+    const layers = (JSON.parse(ins.stdout) as { layers: Array<{ stats: { uids: Array<{ start: number; end: number }> } }> }).layers;
+    assert.deepEqual(
+      layers.at(-1)!.stats.uids.map((r) => [r.start, r.end]),
+      [
+        [0, 1],
+        [7, 8],
+      ],
+    );
     const rm = await fsidmapAs(['container', 'rm', 'c1']);
     assert.equal(rm.code, 0, rm.stderr);
     assert.equal(existsSync(join(u.home, '.local/state/fsidmap/containers/c1')), false);
+    for (const ref of ['app:2', 'app:1']) assert.equal((await fsidmapAs(['image', 'rm', ref])).code, 0);
+    const gc = await fsidmapAs(['image', 'gc', '--json']);
+    assert.equal(gc.code, 0, gc.stderr);
+    assert.equal((JSON.parse(gc.stdout) as { layers: number }).layers, 2);
   });
 });

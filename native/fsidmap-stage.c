@@ -706,6 +706,16 @@ static void init_main(const struct config *c, int rootfd) {
   die_with_parent(0);
   setup_container_side(c, rootfd);
   die_with_parent(0);
+  /*
+   * An ordinary user's fsidmap exec joins the container through init
+   * (setns on its pidfd, /proc/1/root), which the kernel allows only with
+   * ptrace access: the user has CAP_SYS_PTRACE in the container's user
+   * namespace (they own it), but init's memory still counts as the user's
+   * own namespace's, where they have none, unless init is dumpable. What
+   * that opens up is init to CMD's own uid inside, which init's credentials
+   * equal anyway. Root reaches it regardless, so a root run leaves it be.
+   */
+  if (c->attach_inside && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) fail("dumpable", errno, NULL);
   point("fork-cmd");
   char slave[64];
   int master = c->tty ? open_pty(slave, sizeof slave) : -1;

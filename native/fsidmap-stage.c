@@ -34,10 +34,11 @@
  *                              test hook: fail (EIO) or hang at a setup step, so
  *                              the tests can check cleanup after every step
  *
- *   fsidmap-stage exec --pid P --pid-start S --uid U --gid G --groups G,.. [--cwd D] [--tty] -- CMD...
- *     Runs CMD in a running container: joins every namespace of its init
+ *   fsidmap-stage exec --pid P --pid-start S --uid U --gid G --groups G,.. [--cwd D] [--tty 1]
+ *                      [--network none] -- CMD...
+ *     Runs CMD in a running container: joins the namespaces of its init
  *     (host pid P, whose /proc/P/stat start time must be S, checked on its
- *     pidfd) that differs from ours, its root, then its credentials, and
+ *     pidfd) that run made, its root, then its credentials, and
  *     forks CMD inside its pid namespace. fd 3, when open, gets "error STEP
  *     ERRNO SUBJECT" lines as for run; the exit status is CMD's.
  *
@@ -705,6 +706,16 @@ static void init_main(const struct config *c, int rootfd) {
   die_with_parent(0);
   setup_container_side(c, rootfd);
   die_with_parent(0);
+  /*
+   * An ordinary user's fsidmap exec joins the container through init
+   * (setns on its pidfd, /proc/1/root), which the kernel allows only with
+   * ptrace access: the user has CAP_SYS_PTRACE in the container's user
+   * namespace (they own it), but init's memory still counts as the user's
+   * own namespace's, where they have none, unless init is dumpable. What
+   * that opens up is init to CMD's own uid inside, which init's credentials
+   * equal anyway. Root reaches it regardless, so a root run leaves it be.
+   */
+  if (c->attach_inside && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) fail("dumpable", errno, NULL);
   point("fork-cmd");
   char slave[64];
   int master = c->tty ? open_pty(slave, sizeof slave) : -1;
@@ -924,32 +935,13 @@ static int proc_start(pid_t pid, char *out, size_t n) {
   return 0;
 }
 
-/* The namespaces of pid that are not ours already (setns refuses to re-enter one's own user namespace). */
-static int differing_namespaces(pid_t pid) {
-  static const struct { const char *name; int flag; } kinds[] = {
-    { "user", CLONE_NEWUSER }, { "mnt", CLONE_NEWNS }, { "pid", CLONE_NEWPID }, { "uts", CLONE_NEWUTS },
-    { "ipc", CLONE_NEWIPC }, { "net", CLONE_NEWNET }, { "cgroup", CLONE_NEWCGROUP },
-  };
-  int flags = 0;
-  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-    char theirs[64], ours[64];
-    struct stat a, b;
-    snprintf(theirs, sizeof theirs, "/proc/%d/ns/%s", (int)pid, kinds[i].name);
-    snprintf(ours, sizeof ours, "/proc/self/ns/%s", kinds[i].name);
-    if (stat(theirs, &a) < 0) fail("exec-namespaces", errno, theirs);
-    if (stat(ours, &b) < 0) fail("exec-namespaces", errno, ours);
-    if (a.st_ino != b.st_ino || a.st_dev != b.st_dev) flags |= kinds[i].flag;
-  }
-  return flags;
-}
-
 /* fsidmap exec: CMD in a running container, as one of its processes (see the top of this file). */
 static int exec_main(int argc, char **argv) {
   pid_t pid = 0;
   const char *want_start = NULL, *cwd = NULL;
   uid_t uid = 0;
   gid_t gid = 0, groups[MAX_GROUPS];
-  int ngroups = 0, tty = 0, i = 2;
+  int ngroups = 0, tty = 0, net = 0, i = 2;
   for (; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--") == 0) { i++; break; }
@@ -961,6 +953,7 @@ static int exec_main(int argc, char **argv) {
     else if (strcmp(a, "--gid") == 0) gid = (gid_t)parse_num(v, a);
     else if (strcmp(a, "--cwd") == 0) cwd = v;
     else if (strcmp(a, "--tty") == 0) tty = (int)parse_num(v, a);
+    else if (strcmp(a, "--network") == 0) net = strcmp(v, "none") == 0;
     else if (strcmp(a, "--groups") == 0) {
       char *copy = strdup(v), *save = NULL;
       for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -980,13 +973,27 @@ static int exec_main(int argc, char **argv) {
   if (proc_start(pid, start, sizeof start) < 0 || strcmp(start, want_start) != 0) fail("exec-pidfd", ESRCH, "init is gone");
   char rootp[64];
   snprintf(rootp, sizeof rootp, "/proc/%d/root", (int)pid);
+  /*
+   * Init's root, where the kernel lets us see it: an ordinary user may not
+   * (init is not dumpable, and its memory belongs to the user's own
+   * namespace, where the user has no CAP_SYS_PTRACE). Then the mount
+   * namespace's own root serves: setns puts us on what is mounted at its
+   * "/", which is the rootfs init pivoted to.
+   */
   int rootfd = open(rootp, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (rootfd < 0) fail("exec-root", errno, rootp);
-  int flags = differing_namespaces(pid);
+  if (rootfd < 0 && errno != EACCES && errno != EPERM) fail("exec-root", errno, rootp);
+  /*
+   * The namespaces run made (its own network only with --network none;
+   * never a cgroup namespace): an ordinary user may not look at init's
+   * /proc/PID/ns to compare, and may not "join" the host's own network.
+   */
+  int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (net ? CLONE_NEWNET : 0);
   if (setns(pidfd, flags) < 0) fail("setns", errno, NULL);
   close(pidfd);
-  if (fchdir(rootfd) < 0 || chroot(".") < 0) fail("exec-root", errno, "/");
-  close(rootfd);
+  if (rootfd >= 0) {
+    if (fchdir(rootfd) < 0 || chroot(".") < 0) fail("exec-root", errno, "/");
+    close(rootfd);
+  }
   if (setgroups((size_t)ngroups, groups) < 0) fail("setgroups", errno, NULL);
   if (setresgid(gid, gid, gid) < 0) fail("setgid", errno, NULL);
   if (setresuid(uid, uid, uid) < 0) fail("setuid", errno, NULL);

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { FsidmapError } from '../errors.js';
@@ -7,8 +8,8 @@ import { stagePath } from '../kernel/index.js';
 import { findRunning } from './lifecycle.js';
 import { DEFAULT_PATH } from './prepare.js';
 import { findCommand } from './in-root.js';
-import { dirView } from './root-view.js';
-import { resolveUser } from './image-users.js';
+import { dirView, type RootView } from './root-view.js';
+import { type ResolvedUser, resolveUser } from './image-users.js';
 import type { UserSpec } from './spec.js';
 import { stageError } from './stage-channel.js';
 import type { StdioChoice } from './stage-process.js';
@@ -49,12 +50,13 @@ export async function execInContainer(spec: ExecSpec, options: ExecOptions = {})
     throw new FsidmapError('ERR_USAGE', 'fsidmap exec: no command', { hint: 'fsidmap exec NAME CMD [ARGS...]' });
   }
   const base = state.exec ?? { uid: 0, gid: 0, groups: [0], env: { PATH: DEFAULT_PATH }, cwd: '/' };
-  // Through the container's own root as its init sees it: absolute symlinks there stay inside.
-  const root = dirView(`/proc/${state.initPid}/root`);
+  // The container's root as its init sees it (absolute symlinks there stay inside), where we may look:
+  // an ordinary user may not (init is not dumpable); the stage then finds what is missing itself.
+  const root = rootOf(state.initPid);
   const env: Record<string, string> = { ...base.env };
   let ids = { uid: base.uid, gid: base.gid, groups: [...base.groups] };
   if (spec.user) {
-    const u = resolveUser(spec.user, root);
+    const u = resolveExecUser(spec.user, root ?? (state.rootfs !== null && !state.fs?.includes(':') ? dirView(state.rootfs) : null));
     ids = { uid: u.uid, gid: u.gid, groups: [...u.groups] };
     env.HOME = u.home;
     if (u.name) {
@@ -68,13 +70,13 @@ export async function execInContainer(spec: ExecSpec, options: ExecOptions = {})
   }
   for (const [k, v] of spec.env ?? []) env[k] = v;
   const cwd = spec.workdir ?? base.cwd;
-  if (cwd !== '/' && !root.resolve(cwd)?.stat.isDirectory()) {
+  if (root && cwd !== '/' && !root.resolve(cwd)?.stat.isDirectory()) {
     throw new FsidmapError('ERR_RUN_WORKDIR_MISSING', `the working directory ${cwd} is not a directory in the container`, {
       context: { workdir: cwd },
       hint: 'give --workdir a directory the container has',
     });
   }
-  if (findCommand(root, spec.command[0], env.PATH ?? DEFAULT_PATH) === null) {
+  if (root && findCommand(root, spec.command[0], env.PATH ?? DEFAULT_PATH) === null) {
     throw new FsidmapError('ERR_RUN_CMD_NOT_FOUND', `${spec.command[0]}: no such executable in the container "${spec.name}"`, {
       context: { command: spec.command[0] },
       hint: 'give a command the container has, by its path inside it',
@@ -83,6 +85,7 @@ export async function execInContainer(spec: ExecSpec, options: ExecOptions = {})
   const args = ['exec', '--pid', String(state.initPid), '--pid-start', state.initStart];
   args.push('--uid', String(ids.uid), '--gid', String(ids.gid), '--groups', ids.groups.join(','), '--cwd', cwd);
   if (spec.tty) args.push('--tty', '1');
+  if (state.network === 'none') args.push('--network', 'none');
   args.push('--', ...spec.command);
   const stdio = options.stdio ?? ['inherit', 'inherit', 'inherit'];
   const child = spawn(stagePath(hostEnv), args, { stdio: [...stdio, 'pipe'], env, argv0: `fsidmap-exec:${spec.name}` });
@@ -115,4 +118,26 @@ function checkMapped(ids: { uid: number; groups: readonly number[] }, uidMap: st
       hint: "choose ids inside the id map's first column",
     });
   }
+}
+
+function rootOf(initPid: number): RootView | null {
+  const path = `/proc/${initPid}/root`;
+  try {
+    readdirSync(path);
+    return dirView(path);
+  } catch {
+    return null;
+  }
+}
+
+/** --user against the container's /etc/passwd; without a view of it, numbers only. */
+function resolveExecUser(spec: UserSpec, root: RootView | null): ResolvedUser {
+  if (root) return resolveUser(spec, root);
+  if (!/^\d+$/.test(spec.user) || (spec.group !== null && !/^\d+$/.test(spec.group))) {
+    throw new FsidmapError('ERR_RUN_NO_SUCH_USER', `--user ${spec.user}: the container's /etc/passwd cannot be read from here`, {
+      hint: 'give numeric ids, --user UID[:GID]',
+    });
+  }
+  const gid = Number(spec.group ?? spec.user);
+  return { uid: Number(spec.user), gid, groups: [gid], name: null, home: '/' };
 }

@@ -11,6 +11,8 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrokerClient } from '../../src/broker/client.js';
@@ -265,6 +267,65 @@ describe('broker mounts', { skip: rootSkip }, () => {
     }
     assert.equal(counts.foreign, 0, `a mount of something else than the peer's directory was made: ${JSON.stringify(counts)}`);
     assert.ok(counts.mine > 0 && counts.refused > 0, `the race must have gone both ways: ${JSON.stringify(counts)}`);
+  });
+
+  it('never mounts through FUSE, not even a FUSE mount that appears during the walk (raced for real)', async (t) => {
+    // home/fuse/img is a directory of A's; a FUSE file system (bindfs) is mounted over home/fuse and taken away
+    // again, over and over, while A asks for mounts of home/fuse/img. Through FUSE, img shows VIAFUSE.
+    const src = join(a.home, 'fsrc'),
+      mnt = join(a.home, 'fuse');
+    for (const d of [src, join(src, 'img'), mnt, join(mnt, 'img')]) mkdirSync(d);
+    writeFileSync(join(src, 'img', 'VIAFUSE'), '');
+    writeFileSync(join(mnt, 'img', 'UNDER'), '');
+    for (const d of [src, mnt]) chownSync(d, a.uid, a.gid);
+    for (const p of [join(src, 'img'), join(src, 'img', 'VIAFUSE'), join(mnt, 'img'), join(mnt, 'img', 'UNDER')])
+      chownSync(p, a.sub.start, a.sub.start);
+    const run = (cmd: string, args: string[]) =>
+      new Promise<number>((r) => {
+        const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+        p.stderr.setEncoding('utf8').on('data', (d: string) => process.stderr.write(`${cmd}: ${d}`));
+        p.once('close', (c) => r(c ?? 1));
+      });
+    const fuseMounted = () => readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mnt} `);
+    assert.equal(await run('bindfs', ['-o', 'allow_other,nonempty', src, mnt]), 0, 'bindfs mounts');
+    try {
+      // Steadily mounted: refused, with the rule.
+      await refused(() => ca.mount({ path: join(mnt, 'img'), mountMap: mapOf(a) }), 'ERR_BROKER_PATH', 'untrusted-fs');
+    } finally {
+      await run('umount', ['-l', mnt]);
+    }
+    let flipping = true;
+    const flipper = (async () => {
+      while (flipping) {
+        await run('bindfs', ['-o', 'allow_other,nonempty', src, mnt]);
+        await run('umount', ['-l', mnt]);
+      }
+    })();
+    const counts = { under: 0, fuse: 0, refused: 0, other: 0 };
+    const until = Date.now() + 8000;
+    try {
+      for (let i = 0; Date.now() < until && (i < 40 || counts.under < 3 || counts.refused < 3); i++) {
+        try {
+          const m = await ca.mount({ path: join(mnt, 'img'), mountMap: mapOf(a) });
+          const names = readdirSync(`/proc/self/fd/${m.fd}`);
+          closeDescriptor(m.fd);
+          if (names.includes('VIAFUSE')) counts.fuse++;
+          else if (names.includes('UNDER')) counts.under++;
+          else counts.other++;
+        } catch (e) {
+          assert.ok(e instanceof FsidmapError && e.code === 'ERR_BROKER_PATH', String(e));
+          assert.match(JSON.stringify((e as FsidmapError).context) + e.message, /untrusted-fs|on a fuse file system|could be FUSE/);
+          counts.refused++;
+        }
+      }
+    } finally {
+      flipping = false;
+      await flipper;
+      while (fuseMounted()) await run('umount', ['-l', mnt]);
+    }
+    t.diagnostic(`FUSE race: ${JSON.stringify(counts)}`);
+    assert.equal(counts.fuse + counts.other, 0, `a mount through FUSE was handed out: ${JSON.stringify(counts)}`);
+    assert.ok(counts.under > 0 && counts.refused > 0, `the race must have gone both ways: ${JSON.stringify(counts)}`);
   });
 
   it('leaves nothing mounted after refusals, and the broker is still up', async () => {

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { fstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { BrokerClient } from '../../src/broker/client.js';
 import { FsidmapError } from '../../src/errors.js';
 import { pidfdOpen as openPidfd } from '../../src/kernel/index.js';
 import { closeDescriptor } from '../../src/kernel/socket/unix-socket.js';
-import { BrokerWorld, type Holder, openFile, rootSkip, sleep, type TestUser } from './support/broker-world.js';
+import { join } from 'node:path';
+import { takeCensus } from '../../src/userns-census/index.js';
+import { BrokerWorld, type Holder, openFile, repoRoot, rootSkip, sleep, type TestUser } from './support/broker-world.js';
 
 /**
  * User-namespace maps through the broker: written for a namespace the peer
@@ -311,6 +313,43 @@ describe('broker namespace maps', { skip: rootSkip }, () => {
       await sleep(50);
     }
     process.kill(p, 'SIGKILL');
+    let freed = false;
+    for (let i = 0; i < 150 && !freed; i++) {
+      freed = (await ca.hello()).usage.namespaces === 0;
+      if (!freed) await sleep(20);
+    }
+    assert.ok(freed, 'no longer counted once the namespace is gone');
+  });
+  it('keeps counting a namespace whose only holder is a descriptor in flight, which no census sees', async () => {
+    for (const h of holders.splice(0)) await h.kill();
+    for (let i = 0; i < 150 && (await ca.hello()).usage.namespaces !== 0; i++) await sleep(20);
+    assert.equal((await ca.hello()).usage.namespaces, 0);
+    const h = await holder(a);
+    await ca.setMaps(h.nsFd, h.pidfd, { uid: sub(a, 1000), gid: sub(a, 1000) });
+    const ino = fstatSync(h.nsFd).ino;
+    // A sends the namespace into a socket pair of its own and closes it; then its process exits.
+    const keeper = w.spawnAs(
+      a,
+      [process.execPath, join(repoRoot, 'dist/test/integration/support/ns-keeper.js'), 'inflight', String(h.pid)],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    keeper.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exited = new Promise((r) => keeper.once('exit', r));
+    for (let i = 0; i < 500 && !out.includes('ready'); i++) await sleep(10);
+    assert.match(out, /ready/);
+    await h.kill();
+    holders.splice(holders.indexOf(h), 1);
+    assert.ok(!(await takeCensus({ ledger: false })).namespaces.some((n) => n.inode === ino), 'the /proc walk does not see it');
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await ca.hello()).usage.namespaces, 1, 'still counted: the namespace exists, in flight');
+      await sleep(100);
+    }
+    keeper.stdin!.write('go\n');
+    await exited;
+    assert.match(out, new RegExp(`got user:\\[${ino}\\]`), 'A had it all along');
     let freed = false;
     for (let i = 0; i < 150 && !freed; i++) {
       freed = (await ca.hello()).usage.namespaces === 0;

@@ -10,7 +10,18 @@
 // and peak RSS come from /usr/bin/time. Prints a table, writes
 // bench/results/tar.json. Inputs are cached under os.tmpdir().
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, truncateSync, lchownSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  truncateSync,
+  lchownSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +73,52 @@ function smallArchive(files: number): string {
     }
   }
   sh('tar --sort=name -cf "$1.tmp" -C "$2" . && mv "$1.tmp" "$1"', [out, tree]);
+  rmSync(tree, { recursive: true, force: true });
+  return out;
+}
+
+/**
+ * An archive the project did not write its parser for (issue 15): 100,000
+ * entries in PAX format (GNU tar --format=posix, so every entry has its own
+ * PAX header of times), files of 0–5,000 bytes of random data, 1% of names
+ * over 160 bytes (a PAX path record), 2% symlinks with targets of 100–300
+ * bytes (a PAX linkpath record), and one 8 MiB file.
+ */
+function variedArchive(): string {
+  const out = join(CACHE, 'varied-100k.tar');
+  if (existsSync(out)) return out;
+  const tree = join(CACHE, 'varied');
+  rmSync(tree, { recursive: true, force: true });
+  const rand = rng(15);
+  const pool = Buffer.alloc(1 << 20);
+  for (let i = 0; i < pool.length; i++) pool[i] = Math.floor(rand() * 256);
+  const id = () => Math.floor(rand() * 2000);
+  let n = 0;
+  for (let d = 0; n < 100000; d++) {
+    const dir = join(tree, `dir${String(d).padStart(4, '0')}`);
+    mkdirSync(dir, { recursive: true });
+    lchownSync(dir, id(), id());
+    n++;
+    for (let f = 0; f < 99 && n < 100000; f++, n++) {
+      const r = rand();
+      const base = `f${String(f).padStart(3, '0')}`;
+      const name = r < 0.01 ? `${base}-${'x'.repeat(161 + Math.floor(rand() * 80))}` : base;
+      const p = join(dir, name);
+      if (r >= 0.01 && r < 0.03) {
+        symlinkSync(`../${'t'.repeat(100 + Math.floor(rand() * 200))}`, p);
+        lchownSync(p, id(), id());
+        continue;
+      }
+      const size = d === 0 && f === 0 ? 8 << 20 : Math.floor(rand() * 5001);
+      const at = Math.floor(rand() * (pool.length - Math.min(size, pool.length)));
+      writeFileSync(
+        p,
+        size > pool.length ? Buffer.concat(Array.from({ length: size / pool.length }, () => pool)) : pool.subarray(at, at + size),
+      );
+      lchownSync(p, id(), id());
+    }
+  }
+  sh('tar --format=posix --sort=name -cf "$1.tmp" -C "$2" . && mv "$1.tmp" "$1"', [out, tree]);
   rmSync(tree, { recursive: true, force: true });
   return out;
 }

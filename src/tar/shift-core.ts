@@ -201,7 +201,8 @@ export class TarShiftCore {
     const detached = (typeflag !== TYPE.gnuLongName && typeflag !== TYPE.gnuLongLink) || this.held !== null;
     if (detached) this.runs.detach(start);
     else this.runs.place(block, start);
-    const header = detached ? Uint8Array.from(block) : block;
+    // new Uint8Array(typed array) copies in one go; Uint8Array.from walked the block byte by byte.
+    const header = detached ? new Uint8Array(block) : block;
     this.meta = { header, buffer: new MetaData(typeflag, size, offset), detached };
     this.mode = 'meta';
     if (size === 0) this.finishMeta();
@@ -254,7 +255,7 @@ export class TarShiftCore {
     });
     for (const k of ['uid', 'gid'] as const) if (r.ids[k] !== 'none') this.globalIds[k] = r.ids[k] === 'set';
     const data = r.changed ? encodePax(r.records) : raw;
-    const header = Uint8Array.from(metaHeader);
+    const header = new Uint8Array(metaHeader);
     if (r.changed) {
       writeSizeField(header, data.length, headerFormat(header));
       recomputeChecksum(header);

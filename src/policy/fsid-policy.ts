@@ -100,8 +100,8 @@ export function decideFsidMap(input: FsidMapInput): FsidMapDecision {
       return refuse(
         'ownership',
         'not-owned',
-        `mapping ${i + 1} (${r.upper} ${r.lower} ${r.count}): lower ${idKind} ${gap.id} is not ${user.name}'s; the mapping needs ${showRange(lower, lower + count)} and ` +
-          `${showRange(gap.run[0], gap.run[1])} of it is not owned; ${gap.id} belongs to ${describeHolders(holders, file)}. ${user.name} owns ${showIntervals(owned)}`,
+        `mapping ${i + 1} (${r.upper} ${r.lower} ${r.count}): lower ${idKind} ${gap.id} is not ${user.name}'s; the mapping needs ${showRange(lower, lower + count)}, of which ` +
+          `${showRange(gap.run[0], gap.run[1])} ${gap.run[1] - gap.run[0] === 1 ? 'is' : 'are'} not ${user.name}'s; ${gap.id} belongs to ${describeHolders(holders, file)}. ${user.name} owns ${showIntervals(owned)}`,
         `an ${kind} map may use only ids you own: your ${idKind} ${ownId} and your ${file} ranges`,
         { refusal },
       );

@@ -239,7 +239,7 @@ function notAllowedWhy(
   if (!gap) return `lower ids ${showRange(lower, end)} are not covered by ${view.name}'s entries`;
   const ownNote = gap.id === ownId ? ` (it is your own ${idKind}, which may only be mapped alone, with count 1)` : '';
   return (
-    `lower ${idKind} ${gap.id}${ownNote} is not yours: the request needs ${showRange(lower, end)} and ${showRange(gap.run[0], gap.run[1])} of it is outside your ranges; ` +
+    `lower ${idKind} ${gap.id}${ownNote} is not yours: the request needs ${showRange(lower, end)}, of which ${showRange(gap.run[0], gap.run[1])} ${gap.run[1] - gap.run[0] === 1 ? 'is' : 'are'} outside your ranges; ` +
     `${gap.id} is held by ${describeHolders(holdersOf(gap.id, idKind, db, accounts), file)}; ${mine}`
   );
 }

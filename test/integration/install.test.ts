@@ -94,6 +94,16 @@ describe('installing the packed package', { timeout: 30 * 60 * 1000 }, () => {
     } else assert.match(d.realSkipped ?? '', /root/);
   });
 
+  it("the broker unit runs fsidmap where npm install -g puts it with this machine's npm, or says how to point it there", (t) => {
+    const unit = readFileSync(join(repoRoot, 'systemd/fsidmap-broker.service'), 'utf8');
+    const exec = /^ExecStart=(\S+) broker /m.exec(unit);
+    assert.ok(exec, 'ExecStart runs fsidmap broker');
+    assert.match(unit, /systemctl edit fsidmap-broker\.service/, 'the unit says how to point it elsewhere');
+    const prefix = spawnSync('npm', ['prefix', '-g'], { encoding: 'utf8', env: cleanEnv() }).stdout.trim();
+    if (exec![1] !== join(prefix, 'bin/fsidmap')) return t.skip(`npm's global prefix here is ${prefix}, the unit names ${exec![1]}`);
+    assert.equal(exec![1], join(prefix, 'bin/fsidmap'));
+  });
+
   it('without a C compiler the build says what is missing and how to build it later, and does not fail', (t) => {
     if (offline) return t.skip(offline);
     const script = join(pkgDir, 'scripts/build-native.sh');

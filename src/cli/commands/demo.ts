@@ -1,5 +1,6 @@
 import { checkMapWrite, formatKernel, mountMap, OVERFLOW_ID } from '../../idmap/index.js';
 import type { SeedDemoResult } from '../../container/seed-demo.js';
+import { clip, UsageError } from '../../errors.js';
 import { defineCommand, flag, writeJson } from '../command.js';
 
 /**
@@ -21,6 +22,8 @@ inside, where the files they create land, their kuids from the host; then
 everything is removed. Not root: says why the real part is skipped.`,
   options: { json: { type: 'boolean' } },
   async run(args, io) {
+    if (args.positionals.length > 0)
+      throw new UsageError(`fsidmap demo takes no arguments, got "${clip(args.positionals[0])}"`, 'see fsidmap demo --help');
     const idText = '0 100000 100000\n';
     const fsText = '0 300000 100000\n';
     const idv = checkMapWrite(idText);

@@ -16,7 +16,9 @@ async function openStore(args: ParsedArgs, io: CommandIO): Promise<ImageStore> {
 function positionals(args: ParsedArgs, command: string, names: string[]): string[] {
   if (args.positionals.length !== names.length)
     throw new UsageError(
-      `fsidmap ${command} takes ${names.join(' and ')}, got ${args.positionals.length} argument(s)`,
+      names.length === 0
+        ? `fsidmap ${command} takes no arguments, got ${args.positionals.length}`
+        : `fsidmap ${command} takes ${names.join(' and ')}, got ${args.positionals.length} argument${args.positionals.length === 1 ? '' : 's'}`,
       `see fsidmap ${command} --help`,
     );
   return args.positionals;

@@ -5,6 +5,7 @@ import {
   checkMapWrite,
   compose,
   formatKernel,
+  type IdMap,
   invert,
   MAX_EXTENTS,
   mountMap,
@@ -12,7 +13,18 @@ import {
   OVERFLOW_ID,
   PAGE_SIZE,
 } from '../../idmap/index.js';
-import { type Command, defineCommand, flag, requireStr, str, u32Arg, write, writeJson } from '../command.js';
+import {
+  type Command,
+  type CommandIO,
+  defineCommand,
+  flag,
+  type ParsedArgs,
+  requireStr,
+  str,
+  u32Arg,
+  write,
+  writeJson,
+} from '../command.js';
 import { readMapArg, readMapSource } from '../map-arg.js';
 
 const MAP_HELP = 'MAP is an inline spec (0:100000:65536[,…]), map lines ("0 100000 65536"), a file, or - for stdin.';
@@ -158,14 +170,16 @@ ${MAP_HELP}`,
   },
 });
 
+const JSON_HELP = '--json prints {"extents":[[first,lower,count],…]} instead.';
+
 export const mapCompose = defineCommand({
   name: 'map compose',
   summary: "the map x → B(A(x)): A's lower column feeds B's first column",
-  usage: `fsidmap map compose A B\n\nPrints the composition in kernel format, normalized. ${MAP_HELP}`,
-  options: {},
+  usage: `fsidmap map compose [--json] A B\n\nPrints the composition in kernel format, normalized. ${JSON_HELP}\n${MAP_HELP}`,
+  options: { json: { type: 'boolean' } },
   async run(args, io) {
     const [a, b] = twoPositionals(args.positionals, 'map compose', 'A', 'B');
-    io.stdout.write(formatKernel(compose(readMapArg(a, 'map A'), readMapArg(b, 'map B'))));
+    printMap(io, args, compose(readMapArg(a, 'map A'), readMapArg(b, 'map B')));
     return 0;
   },
 });
@@ -173,10 +187,10 @@ export const mapCompose = defineCommand({
 export const mapInvert = defineCommand({
   name: 'map invert',
   summary: 'swap the columns of MAP',
-  usage: `fsidmap map invert MAP\n\n${MAP_HELP}`,
-  options: {},
+  usage: `fsidmap map invert [--json] MAP\n\n${JSON_HELP}\n${MAP_HELP}`,
+  options: { json: { type: 'boolean' } },
   async run(args, io) {
-    io.stdout.write(formatKernel(invert(readMapArg(onePositional(args.positionals, 'map invert', 'MAP'), 'map'))));
+    printMap(io, args, invert(readMapArg(onePositional(args.positionals, 'map invert', 'MAP'), 'map')));
     return 0;
   },
 });
@@ -184,7 +198,7 @@ export const mapInvert = defineCommand({
 export const mapMountMap = defineCommand({
   name: 'map mount-map',
   summary: 'the idmapped-mount map that realizes an fsid map: M(d) = idmap(fsidmap⁻¹(d))',
-  usage: `fsidmap map mount-map --idmap A --fsidmap B [--allow-unmapped]
+  usage: `fsidmap map mount-map --idmap A --fsidmap B [--allow-unmapped] [--json]
 
 Prints, in kernel format, the map to give an idmapped mount so that a
 namespace with id map A sees the filesystem as fsid map B would show it:
@@ -192,8 +206,9 @@ the first column is the on-disk id, the lower column the kernel id the
 namespace sees. Example: --idmap 0:100000:100000 --fsidmap 0:300000:100000
 gives "300000 100000 100000".
   --allow-unmapped   do not refuse fsid-mapped ids that A leaves unmapped
+${JSON_HELP}
 ${MAP_HELP}`,
-  options: { idmap: { type: 'string' }, fsidmap: { type: 'string' }, 'allow-unmapped': { type: 'boolean' } },
+  options: { idmap: { type: 'string' }, fsidmap: { type: 'string' }, 'allow-unmapped': { type: 'boolean' }, json: { type: 'boolean' } },
   async run(args, io) {
     if (args.positionals.length > 0)
       throw new UsageError(
@@ -202,12 +217,18 @@ ${MAP_HELP}`,
       );
     const idmap = readMapArg(requireStr(args, 'idmap', 'map mount-map'), 'id map');
     const fsidmap = readMapArg(requireStr(args, 'fsidmap', 'map mount-map'), 'fsid map');
-    io.stdout.write(formatKernel(mountMap(idmap, fsidmap, { allowUnmapped: flag(args, 'allow-unmapped') })));
+    printMap(io, args, mountMap(idmap, fsidmap, { allowUnmapped: flag(args, 'allow-unmapped') }));
     return 0;
   },
 });
 
 export const mapCommands: Command[] = [mapCheck, mapShow, mapTranslate, mapCompose, mapInvert, mapMountMap];
+
+/** A resulting map: kernel format, or with --json its extents as map check gives them. */
+function printMap(io: CommandIO, args: ParsedArgs, m: IdMap): void {
+  if (flag(args, 'json')) writeJson(io, { extents: m.extents.map((e) => [e.first, e.lower, e.count]) });
+  else io.stdout.write(formatKernel(m));
+}
 
 function onePositional(p: string[], command: string, what: string): string {
   if (p.length !== 1) throw new UsageError(`fsidmap ${command}: expected one ${what}, got ${p.length}`, `see fsidmap ${command} --help`);

@@ -3,7 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { FsidmapError, UsageError } from '../../errors.js';
 import type { PrivilegePort } from '../../container/index.js';
 import type { IdMap } from '../../idmap/index.js';
-import { type Command, defineCommand, type ParsedArgs, str, strs, flag, write } from '../command.js';
+import { type Command, defineCommand, type ParsedArgs, str, strs, flag, write, writeJson } from '../command.js';
 import { readMapArg } from '../map-arg.js';
 import { envValue } from '../../environment.js';
 
@@ -51,7 +51,7 @@ export const mapOptions = {
 export const mountCommand = defineCommand({
   name: 'mount',
   summary: 'attach an idmapped mount of SRC at DST that shows it as a container with these id and fsid maps sees it',
-  usage: `fsidmap mount (--idmap MAP | --uidmap MAP --gidmap MAP) (--fsidmap MAP | --fsuidmap MAP --fsgidmap MAP) SRC DST
+  usage: `fsidmap mount (--idmap MAP | --uidmap MAP --gidmap MAP) (--fsidmap MAP | --fsuidmap MAP --fsgidmap MAP) [--json] SRC DST
 
 Makes an idmapped mount at DST of the directory SRC, whose files are stored
 on disk as the fsid maps say (e.g. 0 300000 65536), so that a process with
@@ -63,9 +63,11 @@ Undo with fsidmap umount DST. Needs root.
   --idmap MAP      the container's id map (uids and gids); or --uidmap and --gidmap
   --fsidmap MAP    the fsid map (where the tree is stored on disk); or --fsuidmap and --fsgidmap
 ${MAP_HELP}
+  --json           {"source","target","uidMap","gidMap","warnings"} (maps as on-disk:seen:count)
 Exit status: 0 mounted; 1 refused (not root, kernel or filesystem without
-idmapped mounts, SRC already idmapped, …: the message says which); 2 bad input.`,
-  options: mapOptions,
+idmapped mounts, SRC already idmapped, DST already a mount point, …: the
+message says which); 2 bad input.`,
+  options: { ...mapOptions, json: { type: 'boolean' } },
   async run(args, io) {
     if (args.positionals.length !== 2) throw new UsageError('fsidmap mount needs SRC and DST', 'see fsidmap mount --help');
     const ids = mapPair(args, '', 'id map'),
@@ -79,6 +81,10 @@ idmapped mounts, SRC already idmapped, …: the message says which); 2 bad input
     const [src, dst] = args.positionals.map((p) => resolve(p));
     const { mountIdmapped } = await import('../../container/host-mount.js');
     const r = await mountIdmapped(src, dst, ids, fs);
+    if (flag(args, 'json')) {
+      writeJson(io, r);
+      return 0;
+    }
     for (const w of r.warnings) write(io.stderr, `fsidmap: note: ${w}`);
     write(io.stdout, `mounted ${r.source} at ${r.target}: uid map ${r.uidMap}, gid map ${r.gidMap} (on-disk id, id seen, count)`);
     return 0;
@@ -88,18 +94,20 @@ idmapped mounts, SRC already idmapped, …: the message says which); 2 bad input
 export const umountCommand = defineCommand({
   name: 'umount',
   summary: 'remove an idmapped mount made by fsidmap mount',
-  usage: `fsidmap umount DST
+  usage: `fsidmap umount [--json] DST
 
 Unmounts the idmapped mount at DST. Refuses a path that is not a mount point
 or whose mount is not idmapped (use umount(8) for those). Needs root.
+--json prints {"target"} once it is unmounted.
 Exit status: 0 unmounted; 1 refused (busy, not an idmapped mount, …).`,
-  options: {},
+  options: { json: { type: 'boolean' } },
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('fsidmap umount needs DST', 'see fsidmap umount --help');
     const dst = absolute(args.positionals[0]);
     const { unmountIdmappedAt } = await import('../../container/host-mount.js');
     unmountIdmappedAt(dst);
-    write(io.stdout, `unmounted ${dst}`);
+    if (flag(args, 'json')) writeJson(io, { target: dst });
+    else write(io.stdout, `unmounted ${dst}`);
     return 0;
   },
 });

@@ -179,6 +179,20 @@ describe("an ordinary user's image store", { skip }, () => {
     assert.equal(rep.fsidmap.gid, `0 ${a.gid} 1\n1 ${a.sub} ${SUBCOUNT}\n`);
   });
 
+  test("root importing into a user's store is refused (it would store the tar's ids, not the store's map of them)", async () => {
+    const { openImageStore } = await import('../../src/image/index.js');
+    const beforeState = storeState(storeOf(a));
+    await assert.rejects(
+      openImageStore({ root: storeOf(a) }).import(`${goodLayout}:v1`, { name: 'root:1' }),
+      (e: { code: string; message: string }) => {
+        assert.equal(e.code, 'ERR_IMAGE_STORE_OWNER');
+        assert.match(e.message, new RegExp(`is ${a.name}'s`));
+        return true;
+      },
+    );
+    assert.deepEqual(storeState(storeOf(a)), beforeState);
+  });
+
   test('a device node is refused before anything is stored', () => {
     const dir = join(base, 'dev-src');
     sh(`set -e; mkdir -p ${dir}/t/dev; mknod ${dir}/t/dev/null c 1 3; echo x > ${dir}/t/a`);

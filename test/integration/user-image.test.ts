@@ -177,6 +177,9 @@ describe("an ordinary user's image store", { skip }, () => {
     const rep = JSON.parse(ins.stdout) as { fsidmap: { uid: string; gid: string }; owners: { uids: unknown } };
     assert.equal(rep.fsidmap.uid, `0 ${a.uid} 1\n1 ${a.sub} ${SUBCOUNT}\n`);
     assert.equal(rep.fsidmap.gid, `0 ${a.gid} 1\n1 ${a.sub} ${SUBCOUNT}\n`);
+    const text = as(a, ['image', 'inspect', 'good:v1']);
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`store map: +uid 0:${a.uid}:1,1:${a.sub}:${SUBCOUNT}; gid 0:${a.gid}:1,1:${a.sub}:${SUBCOUNT}`));
   });
 
   test("root importing into a user's store is refused (it would store the tar's ids, not the store's map of them)", async () => {

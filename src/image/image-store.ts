@@ -12,6 +12,7 @@ import {
   openStoreNamespace,
   readStoreMap,
   recordStoreMap,
+  refuseRootInUserStore,
   type StoreMap,
   storeMapFor,
 } from './user-store.js';
@@ -45,7 +46,10 @@ export class ImageStore {
   /** Imports an OCI layout (DIR, DIR:TAG, DIR@sha256:…), a docker-archive tar, or a rootfs tar/tar.gz. */
   async import(source: string, options: ImportOptions = {}): Promise<ImportResult> {
     const plan = planSource(source);
-    if (!isUserStore()) return importImage(this.records, plan, source, options);
+    if (!isUserStore()) {
+      refuseRootInUserStore(this.records.layout);
+      return importImage(this.records, plan, source, options);
+    }
     return this.asUser((map, ns) =>
       importImage(this.records, plan, source, options, { unpack: namespaceUnpacker(ns, limitsOf(map)), removeTree: namespaceRemover(ns) }),
     );
@@ -123,7 +127,10 @@ export class ImageStore {
     newRef?: string,
     options: { signal?: AbortSignal; comment?: string } = {},
   ): Promise<CommitResult> {
-    if (!isUserStore()) return commitLayer(this.records, upperDir, baseRef, newRef, options);
+    if (!isUserStore()) {
+      refuseRootInUserStore(this.records.layout);
+      return commitLayer(this.records, upperDir, baseRef, newRef, options);
+    }
     return this.asUser((map, ns) =>
       commitLayer(this.records, upperDir, baseRef, newRef, options, {
         unpack: namespaceUnpacker(ns, limitsOf(map)),

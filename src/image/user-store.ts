@@ -202,3 +202,17 @@ export function namespaceRemover(ns: SubidNamespace): (path: string) => void {
     }
   };
 }
+
+/** Root writing into a user's store would store layers at the tar's ids, not at the store's map of them: refused. */
+export function refuseRootInUserStore(L: StoreLayout): void {
+  const m = readStoreMap(L);
+  if (m)
+    throw new FsidmapError(
+      'ERR_IMAGE_STORE_OWNER',
+      `the image store ${L.root} is ${m.user}'s: its layers are stored under their map (idmap.json)`,
+      {
+        context: { store: L.root, user: m.user },
+        hint: `import as ${m.user} (their layers are unpacked in their user namespace), or into root's own store`,
+      },
+    );
+}

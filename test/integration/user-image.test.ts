@@ -177,6 +177,23 @@ describe("an ordinary user's image store", { skip }, () => {
     const rep = JSON.parse(ins.stdout) as { fsidmap: { uid: string; gid: string }; owners: { uids: unknown } };
     assert.equal(rep.fsidmap.uid, `0 ${a.uid} 1\n1 ${a.sub} ${SUBCOUNT}\n`);
     assert.equal(rep.fsidmap.gid, `0 ${a.gid} 1\n1 ${a.sub} ${SUBCOUNT}\n`);
+    const text = as(a, ['image', 'inspect', 'good:v1']);
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`store map: +uid 0:${a.uid}:1,1:${a.sub}:${SUBCOUNT}; gid 0:${a.gid}:1,1:${a.sub}:${SUBCOUNT}`));
+  });
+
+  test("root importing into a user's store is refused (it would store the tar's ids, not the store's map of them)", async () => {
+    const { openImageStore } = await import('../../src/image/index.js');
+    const beforeState = storeState(storeOf(a));
+    await assert.rejects(
+      openImageStore({ root: storeOf(a) }).import(`${goodLayout}:v1`, { name: 'root:1' }),
+      (e: { code: string; message: string }) => {
+        assert.equal(e.code, 'ERR_IMAGE_STORE_OWNER');
+        assert.match(e.message, new RegExp(`is ${a.name}'s`));
+        return true;
+      },
+    );
+    assert.deepEqual(storeState(storeOf(a)), beforeState);
   });
 
   test('a device node is refused before anything is stored', () => {

@@ -212,6 +212,14 @@ function formatList(images: readonly ImageSummary[]): string {
     .join('\n');
 }
 
+function inlineMap(lines: string): string {
+  return lines
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).join(':'))
+    .join(',');
+}
+
 function formatReport(ref: string, r: ImageReport): string {
   const run = r.config.run;
   const lines = [
@@ -220,7 +228,9 @@ function formatReport(ref: string, r: ImageReport): string {
     `  platform:   ${r.config.os ?? '?'}/${r.config.architecture ?? '?'}${r.config.created ? `, created ${r.config.created}` : ''}`,
     `  entrypoint: ${JSON.stringify(run.Entrypoint ?? null)}  cmd: ${JSON.stringify(run.Cmd ?? null)}`,
     `  user:       ${run.User || '(root)'}  workdir: ${run.WorkingDir || '/'}`,
-    `  owners:     uids ${ranges(r.owners.uids)}; gids ${ranges(r.owners.gids)} (as on disk: unshifted)`,
+    `  owners:     uids ${ranges(r.owners.uids)}; gids ${ranges(r.owners.gids)} ${r.fsidmap ? "(the tar's; on disk through the store's map)" : '(as on disk: unshifted)'}`,
+    // A user's store: image id:on-disk id:count, as --fsidmap takes it.
+    ...(r.fsidmap ? [`  store map:  uid ${inlineMap(r.fsidmap.uid)}; gid ${inlineMap(r.fsidmap.gid)}`] : []),
     `  held by:    ${r.heldBy.join(', ') || 'nothing'}`,
     `  layers (lowest first):`,
   ];

@@ -18,6 +18,7 @@ export interface EntryShiftInput {
   /** The 512-byte header, modified in place. */
   readonly block: Uint8Array;
   readonly format: HeaderFormat;
+  /** Read only for messages (a getter on the input's class lets the caller decode the name only then; see LazyPath). */
   readonly path: string;
   readonly offset: number;
   /** Records of the entry's own PAX header, or null when it has none. */
@@ -43,10 +44,39 @@ export interface EntryShiftContext {
   readonly warn: WarningSink;
 }
 
+/**
+ * Where the ids of one entry were found, naming its path only when read:
+ * decoding every entry's name was a tenth of a shift's time, and only
+ * messages read it. A class, so the getter lives on the prototype (a getter
+ * in each object literal made every one of them slow to create and read).
+ */
+class EntrySite {
+  constructor(
+    private readonly input: EntryShiftInput,
+    readonly where: 'header',
+  ) {}
+  get path(): string {
+    return this.input.path;
+  }
+}
+
+class EntryPaxContext {
+  readonly scope = 'local' as const;
+  constructor(
+    private readonly input: EntryShiftInput,
+    readonly shifter: IdShifter,
+    readonly warn: WarningSink,
+    readonly offset: number,
+  ) {}
+  get path(): string {
+    return this.input.path;
+  }
+}
+
 export function shiftEntry(input: EntryShiftInput, ctx: EntryShiftContext): EntryShiftResult {
-  const { block, format, path, offset } = input;
+  const { block, format } = input;
   const { shifter } = ctx;
-  const paxIn = input.local === null ? null : shiftPaxRecords(input.local, { shifter, path, scope: 'local', warn: ctx.warn, offset });
+  const paxIn = input.local === null ? null : shiftPaxRecords(input.local, new EntryPaxContext(input, shifter, ctx.warn, input.offset));
   let records: PaxRecord[] | null = paxIn ? paxIn.records : null;
   let paxChanged = paxIn?.changed ?? false;
   let createdPax = false;
@@ -74,7 +104,7 @@ export function shiftEntry(input: EntryShiftInput, ctx: EntryShiftContext): Entr
       continue;
     }
     if (fieldValue === undefined) continue; // decodeHeader already refused such headers
-    const to = shifter.shift(kind, fieldValue, { path, where: 'header' });
+    const to = shifter.shift(kind, fieldValue, new EntrySite(input, 'header'));
     if (to === fieldValue) continue;
     const wrote = writeIdField(block, kind, to, format);
     headerChanged = true;

@@ -1,6 +1,7 @@
-import { shiftEntry } from './entry-shift.js';
+import { type EntryShiftInput, shiftEntry } from './entry-shift.js';
 import {
   BLOCK,
+  type HeaderFormat,
   TYPE,
   checksumMatches,
   dataSize,
@@ -285,18 +286,16 @@ export class TarShiftCore {
       });
     }
     if (typeflag !== TYPE.gnuVolume) {
-      const path = this.longName ?? entryPath(block, format);
-      const r = shiftEntry(
-        { block, format, path, offset, local: this.pax?.records ?? null, globalIds: this.globalIds },
-        { shifter: this.options.shifter, warn: this.options.warn },
-      );
+      const input = new LazyPath(block, format, this.longName, offset, this.pax?.records ?? null, this.globalIds);
+      const r = shiftEntry(input, { shifter: this.options.shifter, warn: this.options.warn });
+      const path = () => input.path;
       if (r.headerChanged) {
         recomputeChecksum(block);
         this.stats.headersRewritten++;
       }
       this.releaseHeld(r.local, r.createdPax, block, start, path);
     } else {
-      this.releaseHeld(null, false, block, start, '');
+      this.releaseHeld(null, false, block, start, () => '');
     }
     this.runs.place(block, start);
     this.longName = null;
@@ -314,7 +313,7 @@ export class TarShiftCore {
     created: boolean,
     block: Uint8Array,
     start: number,
-    path: string,
+    path: () => string,
   ): void {
     const held = this.held;
     const pax = this.pax;
@@ -322,7 +321,7 @@ export class TarShiftCore {
     this.pax = null;
     if (held === null && !created) return;
     this.runs.flush(start < 0 ? this.runs.runStart : start);
-    const { pieces, outcome } = renderPax(pax, local, created, block, path);
+    const { pieces, outcome } = renderPax(pax, local, created, block, created ? path() : '');
     if (outcome === 'rewritten') this.stats.paxRewritten++;
     if (outcome === 'created') this.stats.paxCreated++;
     if (held === null) {
@@ -361,6 +360,26 @@ export class TarShiftCore {
         return;
       }
     }
+  }
+}
+
+/**
+ * An entry's shift input whose path is decoded from the header only when
+ * read (messages, a created PAX header's name): the shift leaves the name
+ * fields as they are, so reading them afterwards gives the same text.
+ */
+class LazyPath implements EntryShiftInput {
+  private text: string | null = null;
+  constructor(
+    readonly block: Uint8Array,
+    readonly format: HeaderFormat,
+    private readonly longName: string | null,
+    readonly offset: number,
+    readonly local: PaxRecord[] | null,
+    readonly globalIds: { readonly uid: boolean; readonly gid: boolean },
+  ) {}
+  get path(): string {
+    return (this.text ??= this.longName ?? entryPath(this.block, this.format));
   }
 }
 

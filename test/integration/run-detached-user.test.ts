@@ -90,5 +90,26 @@ describe('fsidmap run -d, ps, exec and stop as an ordinary user', { skip: rootSk
     const stop = await fsidmap(['stop', '--time', '2', 'ud']);
     assert.equal(stop.code, 0, stop.stderr);
     assert.equal(stop.stdout, 'ud\n');
+    // --network none through the broker: the stage makes the network namespace and brings loopback up as the container's root.
+    const net = await fsidmap([
+      'run',
+      '--network',
+      'none',
+      '--idmap',
+      ids(),
+      '--rootfs',
+      image(),
+      '--',
+      'sh',
+      '-c',
+      'readlink /proc/self/ns/net; cat /proc/net/dev',
+    ]);
+    assert.equal(net.code, 0, net.stderr);
+    const [netns, ...dev] = net.stdout.trim().split('\n');
+    assert.notEqual(netns, readlinkSync('/proc/self/ns/net'));
+    assert.deepEqual(
+      dev.filter((l) => /^\s*\w+:/.test(l)).map((l) => l.trim().split(':')[0]),
+      ['lo'],
+    );
   }
 });

@@ -236,7 +236,13 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
       // The supervisor checks everything again, and reports what it refuses through the ready pipe.
       const detached = await import('./run-detached.js');
       const chosen = name ?? `fsidmap-${(await import('node:crypto')).randomBytes(4).toString('hex')}`;
-      await detached.startSupervisor(detached.supervisorArgv(args, chosen), c.logPath(chosen, io.env), io.env);
+      try {
+        await detached.startSupervisor(detached.supervisorArgv(args, chosen), c.logPath(chosen, io.env), io.env);
+      } catch (e) {
+        const status = commandStatus(e, io);
+        if (status !== null) return status;
+        throw e;
+      }
       write(io.stdout, chosen);
       return 0;
     }
@@ -291,12 +297,8 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
       );
     } catch (e) {
       if (supervisor) supervisor.tell(supervisor.fd, { error: errorLine(e) });
-      // A command that cannot be run answers like a shell: 127 not found, 126 not executable.
-      if (e instanceof FsidmapError && (e.code === 'ERR_RUN_CMD_NOT_FOUND' || e.code === 'ERR_RUN_CMD_NOT_EXECUTABLE')) {
-        write(io.stderr, `fsidmap: ${e.message}`);
-        if (e.hint) write(io.stderr, `  hint: ${e.hint}`);
-        return e.code === 'ERR_RUN_CMD_NOT_FOUND' ? 127 : 126;
-      }
+      const status = commandStatus(e, io);
+      if (status !== null) return status;
       throw e;
     } finally {
       port?.close();
@@ -305,6 +307,14 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
     }
   },
 });
+
+/** A command that cannot be run answers like a shell: 127 not found, 126 not executable; null for any other error. */
+function commandStatus(e: unknown, io: { stderr: NodeJS.WritableStream }): number | null {
+  if (!(e instanceof FsidmapError) || (e.code !== 'ERR_RUN_CMD_NOT_FOUND' && e.code !== 'ERR_RUN_CMD_NOT_EXECUTABLE')) return null;
+  write(io.stderr, `fsidmap: ${e.message}`);
+  if (e.hint) write(io.stderr, `  hint: ${e.hint}`);
+  return e.code === 'ERR_RUN_CMD_NOT_FOUND' ? 127 : 126;
+}
 
 /** What a supervisor tells run -d when the container does not start. */
 function errorLine(e: unknown): { code: string; message: string; hint?: string } {

@@ -145,7 +145,7 @@ as its uid 0 unless --user; stdin, stdout and stderr are fsidmap's.
                        replaces its Cmd. With --name the container is kept after exit, and
                        running the name again (--image may then be left out) restarts it on
                        its own layer, in whatever range it gets (see fsidmap container)
-  --rm                 remove the container's writable layer when it exits
+  --rm                 remove the container's writable layer (and with -d its log) when it exits
   --env KEY=VALUE      set a variable for CMD (a bare KEY passes fsidmap's own on); repeatable
   --env-file FILE      KEY=VALUE lines (# comments), before --env; repeatable
   --workdir DIR        CMD's working directory (default: the image's WorkingDir, else /)
@@ -168,7 +168,8 @@ run or is not in the image; 1 when fsidmap refuses or setup fails (nothing is
 left behind); 2 for bad input. SIGTERM, SIGINT and SIGHUP to fsidmap stop the
 container: CMD's process group gets the signal, and SIGKILL follows after
 FSIDMAP_STOP_TIMEOUT seconds (default 10). With a terminal, CMD is its foreground
-job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
+job: Ctrl-C goes to CMD. With -d: 0 once the container runs (the other statuses
+as above when it does not start). The registry is FSIDMAP_DB (see fsidmap alloc).`,
   options: {
     name: { type: 'string' },
     ...mapOptions,

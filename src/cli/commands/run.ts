@@ -249,8 +249,8 @@ as above when it does not start). The registry is FSIDMAP_DB (see fsidmap alloc)
     }
     const readyFd = envValue('FSIDMAP_DETACHED_READY_FD', io.env);
     const supervisor =
-      readyFd !== undefined
-        ? { fd: Number(readyFd), log: c.logPath(name!, io.env), tell: (await import('./run-detached.js')).tellParent }
+      readyFd !== undefined && name !== undefined
+        ? { fd: Number(readyFd), log: c.logPath(name, io.env), tell: (await import('./run-detached.js')).tellParent }
         : null;
     const env = glue.envOverrides(strs(args, 'env-file'), strs(args, 'env'), io.env);
     const image = imageRef !== undefined ? await glue.resolveImage(imageRef, io.env) : undefined;

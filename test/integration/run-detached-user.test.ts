@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { chmodSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { makeSampleImage } from '../../src/container/sample-image.js';
+import { makeSampleImage, SAMPLE_PROGRAMS } from '../../src/container/sample-image.js';
 import { BrokerWorld, cliPath, rootSkip, type TestUser } from './support/broker-world.js';
+import { ptySession } from './support/pty-session.js';
 
 describe('fsidmap run -d, ps, exec and stop as an ordinary user', { skip: rootSkip }, () => {
   let w: BrokerWorld;
@@ -18,7 +19,7 @@ describe('fsidmap run -d, ps, exec and stop as an ordinary user', { skip: rootSk
   before(async () => {
     w = await BrokerWorld.create({ users: 1, limits: { default: { requestsPerSecond: 1000, burst: 1000 } } });
     [u] = w.users;
-    makeSampleImage(image(), { offset: disk() });
+    makeSampleImage(image(), { offset: disk(), programs: [...SAMPLE_PROGRAMS, 'tty'] });
     chmodSync(image(), 0o755);
   });
 
@@ -74,10 +75,41 @@ describe('fsidmap run -d, ps, exec and stop as an ordinary user', { skip: rootSk
     const touch = await fsidmap(['exec', 'ud', 'sh', '-c', 'id -u; touch /made-by-exec']);
     assert.equal(touch.stdout, '0\n', touch.stderr);
     assert.equal(lstatSync(join(image(), 'made-by-exec')).uid, disk(), 'an exec writes at the fsid map, as CMD does');
+    // exec -t as the user, on a real pseudo-terminal: a pty of the container's devpts.
+    const asUser = ['setpriv', `--reuid=${u.uid}`, `--regid=${u.gid}`, '--init-groups', '--', process.execPath, cliPath];
+    const pty = await ptySession(
+      [...asUser, 'exec', '-t', 'ud', 'sh'],
+      [{ expect: '# ' }, { send: 'tty; echo T-$?\n' }, { expect: 'T-0' }, { send: 'exit 5\n' }],
+      { HOME: u.home, USER: u.name, LOGNAME: u.name, XDG_RUNTIME_DIR: '', FSIDMAP_RUN_DIR: '' },
+    );
+    assert.equal(pty.failed, null, `expected output did not come; got: ${pty.out}`);
+    assert.equal(pty.status, 5);
+    assert.match(pty.out, /\/dev\/pts\/0\r\n/);
     const logs = await fsidmap(['logs', 'ud']);
     assert.equal(logs.stdout, 'up\n');
     const stop = await fsidmap(['stop', '--time', '2', 'ud']);
     assert.equal(stop.code, 0, stop.stderr);
     assert.equal(stop.stdout, 'ud\n');
+    // --network none through the broker: the stage makes the network namespace and brings loopback up as the container's root.
+    const net = await fsidmap([
+      'run',
+      '--network',
+      'none',
+      '--idmap',
+      ids(),
+      '--rootfs',
+      image(),
+      '--',
+      'sh',
+      '-c',
+      'readlink /proc/self/ns/net; cat /proc/net/dev',
+    ]);
+    assert.equal(net.code, 0, net.stderr);
+    const [netns, ...dev] = net.stdout.trim().split('\n');
+    assert.notEqual(netns, readlinkSync('/proc/self/ns/net'));
+    assert.deepEqual(
+      dev.filter((l) => /^\s*\w+:/.test(l)).map((l) => l.trim().split(':')[0]),
+      ['lo'],
+    );
   }
 });

@@ -153,7 +153,7 @@ as its uid 0 unless --user; stdin, stdout and stderr are fsidmap's.
                        replaces its Cmd. With --name the container is kept after exit, and
                        running the name again (--image may then be left out) restarts it on
                        its own layer, in whatever range it gets (see fsidmap container)
-  --rm                 remove the container's writable layer when it exits
+  --rm                 remove the container's writable layer (and with -d its log) when it exits
   --env KEY=VALUE      set a variable for CMD (a bare KEY passes fsidmap's own on); repeatable
   --env-file FILE      KEY=VALUE lines (# comments), before --env; repeatable
   --workdir DIR        CMD's working directory (default: the image's WorkingDir, else /)
@@ -176,7 +176,8 @@ run or is not in the image; 1 when fsidmap refuses or setup fails (nothing is
 left behind); 2 for bad input. SIGTERM, SIGINT and SIGHUP to fsidmap stop the
 container: CMD's process group gets the signal, and SIGKILL follows after
 FSIDMAP_STOP_TIMEOUT seconds (default 10). With a terminal, CMD is its foreground
-job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
+job: Ctrl-C goes to CMD. With -d: 0 once the container runs (the other statuses
+as above when it does not start). The registry is FSIDMAP_DB (see fsidmap alloc).`,
   options: {
     name: { type: 'string' },
     ...mapOptions,
@@ -244,14 +245,20 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
       // The supervisor checks everything again, and reports what it refuses through the ready pipe.
       const detached = await import('./run-detached.js');
       const chosen = name ?? `fsidmap-${(await import('node:crypto')).randomBytes(4).toString('hex')}`;
-      await detached.startSupervisor(detached.supervisorArgv(args, chosen), c.logPath(chosen, io.env), io.env);
+      try {
+        await detached.startSupervisor(detached.supervisorArgv(args, chosen), c.logPath(chosen, io.env), io.env);
+      } catch (e) {
+        const status = commandStatus(e, io);
+        if (status !== null) return status;
+        throw e;
+      }
       write(io.stdout, chosen);
       return 0;
     }
     const readyFd = envValue('FSIDMAP_DETACHED_READY_FD', io.env);
     const supervisor =
-      readyFd !== undefined
-        ? { fd: Number(readyFd), log: c.logPath(name!, io.env), tell: (await import('./run-detached.js')).tellParent }
+      readyFd !== undefined && name !== undefined
+        ? { fd: Number(readyFd), log: c.logPath(name, io.env), tell: (await import('./run-detached.js')).tellParent }
         : null;
     const env = glue.envOverrides(strs(args, 'env-file'), strs(args, 'env'), io.env);
     const image = imageRef !== undefined ? await glue.resolveImage(imageRef, io.env) : undefined;
@@ -299,12 +306,8 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
       );
     } catch (e) {
       if (supervisor) supervisor.tell(supervisor.fd, { error: errorLine(e) });
-      // A command that cannot be run answers like a shell: 127 not found, 126 not executable.
-      if (e instanceof FsidmapError && (e.code === 'ERR_RUN_CMD_NOT_FOUND' || e.code === 'ERR_RUN_CMD_NOT_EXECUTABLE')) {
-        write(io.stderr, `fsidmap: ${e.message}`);
-        if (e.hint) write(io.stderr, `  hint: ${e.hint}`);
-        return e.code === 'ERR_RUN_CMD_NOT_FOUND' ? 127 : 126;
-      }
+      const status = commandStatus(e, io);
+      if (status !== null) return status;
       throw e;
     } finally {
       port?.close();
@@ -313,6 +316,14 @@ job: Ctrl-C goes to CMD. The registry is FSIDMAP_DB (see fsidmap alloc).`,
     }
   },
 });
+
+/** A command that cannot be run answers like a shell: 127 not found, 126 not executable; null for any other error. */
+function commandStatus(e: unknown, io: { stderr: NodeJS.WritableStream }): number | null {
+  if (!(e instanceof FsidmapError) || (e.code !== 'ERR_RUN_CMD_NOT_FOUND' && e.code !== 'ERR_RUN_CMD_NOT_EXECUTABLE')) return null;
+  write(io.stderr, `fsidmap: ${e.message}`);
+  if (e.hint) write(io.stderr, `  hint: ${e.hint}`);
+  return e.code === 'ERR_RUN_CMD_NOT_FOUND' ? 127 : 126;
+}
 
 /** What a supervisor tells run -d when the container does not start. */
 function errorLine(e: unknown): { code: string; message: string; hint?: string } {

@@ -74,8 +74,8 @@ export async function whoHolds(
  * namespace here (src/userns-census), taken now. A range any of them maps
  * is kept draining rather than freed.
  */
-export async function localMappedCheck(): Promise<MappedCheck> {
-  const census = await takeCensus();
+export async function localMappedCheck(options: { settleMs?: number } = {}): Promise<MappedCheck> {
+  const census = await takeCensus(options.settleMs !== undefined ? { settleMs: options.settleMs } : {});
   const { bootId, machineId } = localIdentity();
   return { bootId, machineId, mappedBy: (a) => stillMapped(census, a.uid, a.gid) };
 }

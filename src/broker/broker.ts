@@ -1,5 +1,5 @@
 import { FsidmapError } from '../errors.js';
-import { recordWrittenNamespace, takeCensus } from '../userns-census/index.js';
+import { readLedger, recordWrittenNamespace, takeCensus } from '../userns-census/index.js';
 import { AuditLog, type AuditSink } from './audit-log.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { DEFAULT_SOCKET, openListener } from './listen.js';
@@ -97,7 +97,15 @@ export function startBroker(o: BrokerOptions): RunningBroker {
     reason: `broker started on ${listener.path ?? 'the socket systemd passed'} (pid ${process.pid})`,
   });
   // Drained ranges are freed without waiting for the next alloc (quietly: a failing census is retried next time).
-  const reaper = setInterval(() => void service.reapDrained().catch(() => undefined), REAP_INTERVAL_MS);
+  const reaper = setInterval(() => {
+    void service.reapDrained().catch(() => undefined);
+    // Entries of namespaces that are gone are removed by reading the ledger: one open_by_handle_at each.
+    try {
+      readLedger();
+    } catch {
+      /* retried next time */
+    }
+  }, REAP_INTERVAL_MS);
   reaper.unref();
   const done = server.start().finally(async () => {
     clearInterval(reaper);

@@ -12,9 +12,12 @@ import type { AllocatedRange, RangeStore } from './ports.js';
  * owner ("uid:N") under the name "uid:N/NAME": peers choose names freely and
  * cannot see, reuse or release each other's.
  */
+/** How long a release waits for namespaces seen only by their handle to be freed (see census.ts, settleMs). */
+const RELEASE_SETTLE_MS = 500;
+
 export function registryRanges(
   registry: Registry,
-  options: { realm?: string; mapped?: () => Promise<MappedCheck>; pool?: Pool; placementKey?: Uint8Array } = {},
+  options: { realm?: string; mapped?: (o?: { settleMs?: number }) => Promise<MappedCheck>; pool?: Pool; placementKey?: Uint8Array } = {},
 ): RangeStore {
   const realm = options.realm;
   // The first slot tried for a name is HMAC(key, name): users cannot compute, and so cannot aim at, each other's.
@@ -67,7 +70,12 @@ export function registryRanges(
           context: { name },
         });
       }
-      const r = await registry.release(a.name, { ...realmOpt, ...(mapped ? { mapped: await mapped() } : {}) });
+      // A container's namespace outlives its last process by a moment (the kernel frees it after RCU and a work item):
+      // a release right at its exit waits that moment rather than leaving the range draining for the next reap.
+      const r = await registry.release(a.name, {
+        ...realmOpt,
+        ...(mapped ? { mapped: await mapped({ settleMs: RELEASE_SETTLE_MS }) } : {}),
+      });
       return { ...view(r, owner), ...(r.heldBy ? { heldBy: r.heldBy } : {}) };
     },
     reap,

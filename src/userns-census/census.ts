@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { nsHandleAlive } from '../kernel/userns/ns-handle.js';
 import { readLedger } from './ledger.js';
 import { type Extent, parseMapText } from './map-text.js';
 
@@ -57,6 +58,13 @@ export interface CensusOptions {
   readonly concurrency?: number;
   /** The ledger of namespaces fsidmap wrote maps for (default ledgerDir()); false: the /proc walk alone. */
   readonly ledger?: string | false;
+  /**
+   * For namespaces of the ledger the walk did not find: wait up to this long
+   * (ms) for their handles to go stale before counting them. The kernel frees
+   * a namespace a moment after its last process is reaped; a release made
+   * right at a container's exit would otherwise find it still there.
+   */
+  readonly settleMs?: number;
 }
 
 const NS_LINK = /^user:\[(\d+)\]$/;
@@ -158,7 +166,12 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
   await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 4, todo.length) }, worker));
   if (options.ledger !== false) {
     const ledger = readLedger(options.ledger);
-    for (const e of ledger.alive)
+    let unseen = ledger.alive.filter((e) => !found.has(e.inode));
+    for (const until = Date.now() + (options.settleMs ?? 0); unseen.length > 0 && Date.now() < until;) {
+      await new Promise((r) => setTimeout(r, 20));
+      unseen = unseen.filter((e) => nsHandleAlive(e.handle) !== false);
+    }
+    for (const e of unseen)
       if (!found.has(e.inode))
         found.set(e.inode, {
           inode: e.inode,

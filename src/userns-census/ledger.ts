@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FsidmapError } from '../errors.js';
 import { type NsHandle, nsHandleAlive, nsHandleOf } from '../kernel/userns/ns-handle.js';
 import { type Extent, parseMapText } from './map-text.js';
 
@@ -51,12 +52,21 @@ export function recordWrittenNamespace(
 ): boolean {
   const handle = nsHandleOf(nsFd);
   if (!handle) return false;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const entry: LedgerEntry = { handle, inode, uid: parseMapText(maps.uid), gid: parseMapText(maps.gid), by, at: new Date().toISOString() };
   const file = fileOf(dir, handle);
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(entry) + '\n', { mode: 0o600 });
-  renameSync(tmp, file);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(tmp, JSON.stringify(entry) + '\n', { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch (e) {
+    // Unrecorded, the namespace could outlive every trace a release looks for: no maps are written then.
+    throw new FsidmapError('ERR_USERNS_LEDGER', `cannot record the user namespace in ${dir}: ${(e as Error).message}`, {
+      hint: 'the broker needs a directory only root can write on /run (default /run/fsidmap/userns; FSIDMAP_USERNS_LEDGER moves it)',
+      context: { dir },
+      cause: e,
+    });
+  }
   return true;
 }
 

@@ -125,8 +125,30 @@ export class BrokerClient {
     if (this.closed) throw new FsidmapError('ERR_BROKER_CLOSED', 'the broker connection is closed');
     const id = this.nextId++;
     const line = Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, id, op, ...fields }) + '\n', 'utf8');
-    await this.sendAll(line, fds);
-    const { text, fds: got } = await this.readLine();
+    let sendFailed: SyscallError | null = null;
+    try {
+      await this.sendAll(line, fds);
+    } catch (e) {
+      // A broker that refuses a connection at accept answers and closes, maybe before this request is
+      // written: the write fails, but its answer (the reason) is still there to read.
+      if (!(e instanceof SyscallError && (e.errnoName === 'EPIPE' || e.errnoName === 'ECONNRESET'))) throw e;
+      sendFailed = e;
+    }
+    let read: { text: string; fds: number[] };
+    try {
+      read = await this.readLine();
+    } catch (e) {
+      if (sendFailed === null) throw e;
+      throw new FsidmapError(
+        'ERR_BROKER_CLOSED',
+        `the broker closed the connection before the request was sent (${sendFailed.errnoName})`,
+        {
+          context: { op, socket: this.socket },
+          cause: sendFailed,
+        },
+      );
+    }
+    const { text, fds: got } = read;
     let answer: {
       v?: unknown;
       id?: unknown;

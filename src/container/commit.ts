@@ -36,12 +36,6 @@ export async function commitContainer(
   const env = options.env ?? process.env;
   return withStoppedContainer(name, env, async (saved, paths) => {
     const base = saved.image.digest;
-    if (saved.image.fsidmap)
-      throw new FsidmapError(
-        'ERR_COMMIT_UNSUPPORTED',
-        `the container "${name}" runs on an image stored under an id map (a user's store): committing it is not built yet`,
-        { context: { name, image: saved.image.ref }, hint: "commit containers of root's store for now" },
-      );
     try {
       store.resolve(base);
     } catch (e) {

@@ -9,7 +9,9 @@ import { runDir as runDirOf } from '../environment.js';
  * fsidmap process, the stage and init pids, the maps), like `runc state`.
  * A file whose fsidmap process is gone (same pid, different start time, or
  * no process), or that was written before the last boot, is stale and is
- * taken over. Mode 0600: it holds CMD's environment, for exec.
+ * taken over. Mode 0644, so that views of the host (serve, as nobody) list
+ * it; CMD's environment, which exec needs and which may hold secrets given
+ * with --env, is kept beside it in NAME.env, mode 0600.
  * FSIDMAP_RUN_DIR moves the directory (tests).
  */
 export interface ContainerState {
@@ -85,11 +87,8 @@ export function listAllStates(env: NodeJS.ProcessEnv = process.env): ContainerSt
 export function removeStale(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
   const s = readState(name, env);
   if (s === null || statusOf(s) !== 'stale') return false;
-  try {
-    unlinkSync(statePath(name, env));
-  } catch {
-    /* another fsidmap took it over */
-  }
+  unlinkQuiet(statePath(name, env));
+  unlinkQuiet(envPath(name, env));
   return true;
 }
 
@@ -100,6 +99,37 @@ export function runDir(env: NodeJS.ProcessEnv = process.env): string {
 
 function statePath(name: string, env: NodeJS.ProcessEnv): string {
   return join(runDir(env), `${name}.json`);
+}
+
+function envPath(name: string, env: NodeJS.ProcessEnv): string {
+  return join(runDir(env), `${name}.env`);
+}
+
+function unlinkQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* already gone, or taken over by another fsidmap */
+  }
+}
+
+/** Writes path whole (rename over it) with the given mode. */
+function writeWhole(path: string, text: string, mode: number): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** The state as the 0644 file holds it: exec's environment left out. */
+function publicPart(state: ContainerState): ContainerState {
+  if (!state.exec) return state;
+  const { env: _secret, ...exec } = state.exec;
+  return { ...state, exec: { ...exec, env: {} } };
 }
 
 export function processStart(pid: number): string | null {
@@ -117,10 +147,19 @@ export function isLive(state: Pick<ContainerState, 'pid' | 'pidStart'>): boolean
 }
 
 export function readState(name: string, env: NodeJS.ProcessEnv = process.env): ContainerState | null {
+  let state: ContainerState;
   try {
-    return JSON.parse(readFileSync(statePath(name, env), 'utf8')) as ContainerState;
+    state = JSON.parse(readFileSync(statePath(name, env), 'utf8')) as ContainerState;
   } catch {
     return null;
+  }
+  if (!state.exec) return state;
+  try {
+    const secret = JSON.parse(readFileSync(envPath(name, env), 'utf8')) as Record<string, string>;
+    return { ...state, exec: { ...state.exec, env: secret } };
+  } catch {
+    // Not ours to read (serve as nobody), or not written yet: the state without CMD's environment.
+    return state;
   }
 }
 
@@ -157,12 +196,13 @@ export function reserveName(
   };
   for (let attempt = 0; ; attempt++) {
     try {
-      const fd = openSync(path, 'wx', 0o600);
+      const fd = openSync(path, 'wx', 0o644);
       try {
-        writeSync(fd, JSON.stringify(state) + '\n');
+        writeSync(fd, JSON.stringify(publicPart(state)) + '\n');
       } finally {
         closeSync(fd);
       }
+      if (state.exec) writeWhole(envPath(initial.name, env), JSON.stringify(state.exec.env) + '\n', 0o600);
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -179,11 +219,8 @@ export function reserveName(
         );
       }
       // Stale: its fsidmap died without cleaning up (SIGKILL). Take it over.
-      try {
-        unlinkSync(path);
-      } catch {
-        /* raced with another taker; the retry decides */
-      }
+      unlinkQuiet(path);
+      unlinkQuiet(envPath(initial.name, env));
     }
   }
   let held = true;
@@ -191,25 +228,17 @@ export function reserveName(
     update(patch) {
       if (!held) return;
       state = { ...state, ...patch };
-      const tmp = `${path}.${process.pid}.tmp`;
-      const fd = openSync(tmp, 'w', 0o600);
-      try {
-        writeSync(fd, JSON.stringify(state) + '\n');
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, path);
+      // The environment first: a reader that finds exec in the state finds its environment too.
+      if (patch.exec) writeWhole(envPath(initial.name, env), JSON.stringify(patch.exec.env) + '\n', 0o600);
+      writeWhole(path, JSON.stringify(publicPart(state)) + '\n', 0o644);
     },
     release() {
       if (!held) return;
       held = false;
       const current = readState(initial.name, env);
       if (current && current.pid === state.pid && current.pidStart === state.pidStart) {
-        try {
-          unlinkSync(path);
-        } catch {
-          /* already gone */
-        }
+        unlinkQuiet(envPath(initial.name, env));
+        unlinkQuiet(path);
       }
     },
   };

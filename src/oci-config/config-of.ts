@@ -11,6 +11,8 @@ export interface ConfigParts {
   /** root.path: the rootfs itself, or a mount of it that already shows it through the mount maps. */
   readonly rootPath: string;
   readonly annotations: Readonly<Record<string, string>>;
+  /** run's --network: none gives the container a network namespace of its own (the runtime brings loopback up). */
+  readonly network: 'host' | 'none';
 }
 
 /** An id map's extents as runtime-spec mappings, in the kernel's order (first → containerID, lower → hostID). */
@@ -20,14 +22,14 @@ export function ociMappings(map: IdMap): OciIdMapping[] {
 
 /**
  * What native/fsidmap-stage.c makes, said in config.json: the same
- * namespaces (run shares the host's network and cgroup namespaces), proc,
+ * namespaces (run shares the host's cgroup namespace, and its network one unless --network none), proc,
  * the minimal /dev, /tmp, and the volumes as (idmapped) recursive binds.
  */
-export function configOf({ input, plan, hostname, env, rootPath, annotations }: ConfigParts): OciConfig {
+export function configOf({ input, plan, hostname, env, rootPath, annotations, network }: ConfigParts): OciConfig {
   const u = input.user;
   // Root of the namespace keeps every capability there; another uid loses them at setresuid, as in the stage.
   const caps = u.uid === 0 ? ALL_CAPABILITIES : [];
-  const namespaces: OciNamespaceType[] = ['user', 'mount', 'pid', 'ipc', 'uts'];
+  const namespaces: OciNamespaceType[] = ['user', 'mount', 'pid', 'ipc', 'uts', ...(network === 'none' ? (['network'] as const) : [])];
   return {
     ociVersion: OCI_VERSION,
     process: {

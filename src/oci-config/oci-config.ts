@@ -55,7 +55,10 @@ export async function ociConfigFor(spec: RunSpec, options: OciConfigOptions = {}
     [['rootfs', rootPath], ...input.volumes.map((v) => [`volume ${v.source}`, v.hostSource] as const)],
     idmaps,
   );
-  return { config: configOf({ input, plan, hostname, env, rootPath, annotations }), warnings: [...plan.warnings, ...searched] };
+  return {
+    config: configOf({ input, plan, hostname, env, rootPath, annotations, network: spec.network ?? 'host' }),
+    warnings: [...plan.warnings, ...searched],
+  };
 }
 
 /** What a config.json cannot say; the CLI asks before it resolves an image or opens the registry. */

@@ -70,12 +70,17 @@ function planOf(rows: Row[], form: Form): ShiftPlan {
   const paths: string[] = [''];
   const names: string[] = [''];
   const parents: number[] = [NO_PARENT];
+  // A directory holds each name once, as on a real file system.
+  const taken = new Set<string>();
   all.forEach((r, i) => {
     if (i > 0) {
       const up = dirs[r.dirPick % dirs.length];
+      let nm = r.name;
+      while (taken.has(`${up}/${nm}`)) nm = `${nm}~${i}`;
+      taken.add(`${up}/${nm}`);
       parents.push(up);
-      names.push(r.name);
-      paths.push(up === 0 ? r.name : `${paths[up]}/${r.name}`);
+      names.push(nm);
+      paths.push(up === 0 ? nm : `${paths[up]}/${nm}`);
       if (r.isDir) dirs.push(i);
     }
     const b = clean(r.before),

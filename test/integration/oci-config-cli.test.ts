@@ -150,6 +150,21 @@ describe('oci config: refusals, --root-path, --output', { skip: rootSkip }, () =
     }
   });
 
+  it("--network none adds a network namespace, as run's; host (the default) shares the host's; other values are bad input", async () => {
+    const args = ['oci', 'config', '--name', 'n', '--idmap', '0:100000:65536', '--rootfs', root];
+    const types = async (more: string[]) => {
+      const r = await cli([...args, ...more, '--', 'sh']);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as Config).linux.namespaces.map((n) => n.type);
+    };
+    assert.deepEqual(await types(['--network', 'none']), ['user', 'mount', 'pid', 'ipc', 'uts', 'network']);
+    assert.deepEqual(await types([]), ['user', 'mount', 'pid', 'ipc', 'uts']);
+    assert.deepEqual(await types(['--network', 'host']), ['user', 'mount', 'pid', 'ipc', 'uts']);
+    const bad = await cli([...args, '--network', 'bridge', '--', 'sh']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--network bridge: only none and host/);
+  });
+
   it('--output replaces the file whole, leaves no temporary file, and writes what stdout prints', async () => {
     const out = join(tmp.dir, 'config.json');
     writeFileSync(out, 'old');

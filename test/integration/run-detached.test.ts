@@ -103,7 +103,9 @@ describe('fsidmap run -d, ps, exec, stop, kill, logs', { skip: rootSkip }, () =>
     const sid = readFileSync(`/proc/${row.supervisor}/stat`, 'latin1').split(') ')[1].split(' ')[3];
     assert.equal(Number(sid), row.supervisor, 'the supervisor leads a session of its own (setsid)');
     const statePath = join(runDir, 'containers', 'd1.json');
-    assert.equal(statSync(statePath).mode & 0o777, 0o600);
+    assert.equal(statSync(statePath).mode & 0o777, 0o644, 'the state is for views of the host (serve as nobody) to list');
+    assert.equal(statSync(join(runDir, 'containers', 'd1.env')).mode & 0o777, 0o600, "CMD's environment (exec's) is root's only");
+    assert.deepEqual((JSON.parse(readFileSync(statePath, 'utf8')) as { exec: { env: object } }).exec.env, {}, 'and not in the state');
     const state = JSON.parse(readFileSync(statePath, 'utf8')) as { bootId: string; initStart: string; initPid: number };
     assert.equal(state.bootId, readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
     assert.equal(state.initPid, init);

@@ -16,7 +16,7 @@ export const ociConfigCommand = defineCommand({
 Writes the OCI runtime-spec config.json (runtime-spec 1.1.0) of the container
 that fsidmap run, given the same options, would start: the same checks and the
 same plan make both. linux.uidMappings/gidMappings are the id map; the
-namespaces are run's (user, mount, pid, ipc, uts; the host's network); proc,
+namespaces are run's (user, mount, pid, ipc, uts; network with --network none); proc,
 /dev, /dev/pts, /dev/shm and /tmp as run mounts them; each volume is a bind
 mount whose uidMappings/gidMappings are its mount map (on-disk id as
 containerID, the id seen as hostID: fsidmap map mount-map); process args, env,
@@ -52,6 +52,7 @@ Exit status: 0 written; 1 refused; 2 bad input.`,
     env: { type: 'string', multiple: true },
     'env-file': { type: 'string', multiple: true },
     workdir: { type: 'string' },
+    network: { type: 'string' },
     output: { type: 'string' },
     json: { type: 'boolean' },
   },
@@ -82,7 +83,13 @@ Exit status: 0 written; 1 refused; 2 bad input.`,
       hostname = str(args, 'hostname'),
       workdir = str(args, 'workdir'),
       rootPath = str(args, 'root-path'),
-      output = str(args, 'output');
+      output = str(args, 'output'),
+      network = str(args, 'network');
+    if (network !== undefined && network !== 'none' && network !== 'host')
+      throw new UsageError(
+        `--network ${network}: only none and host`,
+        'none: a network namespace of its own; host: the host network (the default)',
+      );
     const env = glue.envOverrides(strs(args, 'env-file'), strs(args, 'env'), io.env);
     const privilege = fsName !== undefined ? await import('../../privilege/index.js') : null;
     const registry = privilege ? await privilege.chooseRunRegistry(io.env) : undefined;
@@ -98,6 +105,7 @@ Exit status: 0 written; 1 refused; 2 bad input.`,
           ...(hostname !== undefined ? { hostname } : {}),
           env,
           ...(workdir !== undefined ? { workdir } : {}),
+          ...(network !== undefined ? { network } : {}),
           command: args.rest,
           ...(registry ? { registry } : {}),
         },

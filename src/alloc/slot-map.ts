@@ -1,6 +1,6 @@
 import type { FreeRuns } from './free-slots.js';
 import type { Range } from './interval-set.js';
-import { type Pool, SLOT, alignDown, alignUp } from './pool.js';
+import { type Pool, SLOT, gridOffset, slotBounds } from './pool.js';
 
 /** Number of 65536-id slots in the u32 id space. */
 export const SLOT_COUNT = 65536;
@@ -8,64 +8,62 @@ export const SLOT_COUNT = 65536;
 const BLOCK = 256;
 
 /**
- * The id space at slot granularity: for each of the 65536 slots, how many
- * blockers (allocations, excluded ids, reserved ranges) touch it. A slot is
- * free when its count is 0. Counting, rather than a bit, lets a range be
- * unblocked without disturbing another blocker in the same slot.
- *
- * This is what the registry keeps per scope: adding or removing an
- * allocation costs its slots, and the free set of a pool is one tight scan
- * of a typed array (about 30 µs for systemd's whole container range),
- * however fragmented the allocations are. free-slots.ts computes the same
- * runs from an IntervalSet at id level; the tests check that they agree.
+ * One grid of slots, [offset + s·65536, offset + (s+1)·65536) for s in
+ * [0, 65536): for each slot, how many blockers (allocations, excluded ids,
+ * reserved ranges) touch it. A slot is free when its count is 0. Counting,
+ * rather than a bit, lets a range be unblocked without disturbing another
+ * blocker in the same slot. A blocker counts in every slot of this grid it
+ * touches, so a candidate made of whole slots of this grid is free exactly
+ * when none of its ids is blocked, wherever the blockers' own grids lie.
  *
  * For the common one-slot request a second level keeps the number of free
  * slots in each block of 256, so counting the free slots of a pool and
  * finding the k-th one touch at most 256 block counts and 512 slots.
  */
-export class SlotMap {
-  private readonly counts = new Uint32Array(SLOT_COUNT);
-  private readonly blockFree = new Uint16Array(SLOT_COUNT / BLOCK).fill(BLOCK);
+class Grid {
+  readonly counts = new Uint32Array(SLOT_COUNT);
+  readonly blockFree = new Uint16Array(SLOT_COUNT / BLOCK).fill(BLOCK);
 
-  static of(ranges: Iterable<Range>): SlotMap {
-    const m = new SlotMap();
-    for (const r of ranges) m.block(r.start, r.end);
-    return m;
+  constructor(readonly offset: number) {}
+
+  clone(): Grid {
+    const g = new Grid(this.offset);
+    g.counts.set(this.counts);
+    g.blockFree.set(this.blockFree);
+    return g;
   }
 
-  clone(): SlotMap {
-    const m = new SlotMap();
-    m.counts.set(this.counts);
-    m.blockFree.set(this.blockFree);
-    return m;
-  }
-
-  /** Adds `other`'s blockers to this map. */
-  add(other: SlotMap): this {
+  add(other: Grid): void {
     for (let i = 0; i < SLOT_COUNT; i++) {
       if (this.counts[i] === 0 && other.counts[i] !== 0) this.blockFree[i >>> 8]--;
       this.counts[i] += other.counts[i];
     }
-    return this;
+  }
+
+  /** Slot indices [lo, hi) that ids [start, end) touch, clipped to the grid. */
+  private span(start: number, end: number): [number, number] {
+    return [Math.max(0, Math.floor((start - this.offset) / SLOT)), Math.min(SLOT_COUNT, Math.ceil((end - this.offset) / SLOT))];
   }
 
   block(start: number, end: number): void {
-    if (end <= start) return;
-    for (let s = Math.floor(start / SLOT), e = Math.ceil(end / SLOT); s < e; s++) {
-      if (this.counts[s]++ === 0) this.blockFree[s >>> 8]--;
-    }
+    const [lo, hi] = this.span(start, end);
+    for (let s = lo; s < hi; s++) if (this.counts[s]++ === 0) this.blockFree[s >>> 8]--;
   }
 
   unblock(start: number, end: number): void {
-    if (end <= start) return;
-    for (let s = Math.floor(start / SLOT), e = Math.ceil(end / SLOT); s < e; s++) {
+    const [lo, hi] = this.span(start, end);
+    for (let s = lo; s < hi; s++) {
       if (this.counts[s] === 0) throw new RangeError(`slot ${s} unblocked more often than blocked`);
       if (--this.counts[s] === 0) this.blockFree[s >>> 8]++;
     }
   }
 
+  index(id: number): number {
+    return (id - this.offset) / SLOT;
+  }
+
   /** Free slots in slot indices [lo, hi). */
-  private freeIn(lo: number, hi: number): number {
+  freeIn(lo: number, hi: number): number {
     let n = 0;
     let s = lo;
     // Partial first block, whole blocks from their summary, partial last block.
@@ -76,7 +74,7 @@ export class SlotMap {
   }
 
   /** The slot index of the k-th free slot in [lo, hi) (0-based); k < freeIn(lo, hi). */
-  private nthFreeIn(lo: number, hi: number, k: number): number {
+  nthFreeIn(lo: number, hi: number, k: number): number {
     let rest = k;
     let s = lo;
     for (; s < hi && (s & (BLOCK - 1)) !== 0; s++) if (this.counts[s] === 0 && rest-- === 0) return s;
@@ -85,30 +83,112 @@ export class SlotMap {
     throw new RangeError(`free slot ${k} is outside [${lo}, ${hi})`);
   }
 
+  isFree(start: number, end: number): boolean {
+    const [lo, hi] = this.span(start, end);
+    for (let s = lo; s < hi; s++) if (this.counts[s] !== 0) return false;
+    return true;
+  }
+}
+
+/**
+ * The id space at slot granularity, on every grid a pool asks for: the
+ * 65536-aligned grid of ordinary pools, and the grid of each anchored pool
+ * range (a subordinate range at 100000 has slots 100000 + k·65536). The
+ * blockers themselves are kept (as a multiset), so a grid first needed by a
+ * later request is built from them and then kept up to date like the rest.
+ *
+ * This is what the registry keeps per scope: adding or removing an
+ * allocation costs its slots on each grid, and the free set of a pool is one
+ * tight scan of a typed array (about 30 µs for systemd's whole container
+ * range), however fragmented the allocations are. free-slots.ts computes the
+ * same runs from an IntervalSet at id level; the tests check that they agree.
+ */
+export class SlotMap {
+  private readonly blockers = new Map<string, number>();
+  private readonly grids = new Map<number, Grid>([[0, new Grid(0)]]);
+
+  static of(ranges: Iterable<Range>): SlotMap {
+    const m = new SlotMap();
+    for (const r of ranges) m.block(r.start, r.end);
+    return m;
+  }
+
+  clone(): SlotMap {
+    const m = new SlotMap();
+    for (const [k, n] of this.blockers) m.blockers.set(k, n);
+    for (const [o, g] of this.grids) m.grids.set(o, g.clone());
+    return m;
+  }
+
+  /** Adds `other`'s blockers to this map. */
+  add(other: SlotMap): this {
+    for (const [k, n] of other.blockers) this.blockers.set(k, (this.blockers.get(k) ?? 0) + n);
+    for (const [o, g] of this.grids) g.add(other.grid(o));
+    return this;
+  }
+
+  block(start: number, end: number): void {
+    if (end <= start) return;
+    const k = `${start}:${end}`;
+    this.blockers.set(k, (this.blockers.get(k) ?? 0) + 1);
+    for (const g of this.grids.values()) g.block(start, end);
+  }
+
+  unblock(start: number, end: number): void {
+    if (end <= start) return;
+    const k = `${start}:${end}`;
+    const n = this.blockers.get(k) ?? 0;
+    if (n === 0) throw new RangeError(`[${start}, ${end}) unblocked more often than blocked`);
+    if (n === 1) this.blockers.delete(k);
+    else this.blockers.set(k, n - 1);
+    for (const g of this.grids.values()) g.unblock(start, end);
+  }
+
+  /** The grid whose slots start at offset + k·65536, built from the blockers on first use. */
+  private grid(offset: number): Grid {
+    let g = this.grids.get(offset);
+    if (!g) {
+      g = new Grid(offset);
+      for (const [k, n] of this.blockers) {
+        const [start, end] = k.split(':').map(Number);
+        for (let i = 0; i < n; i++) g.block(start, end);
+      }
+      this.grids.set(offset, g);
+    }
+    return g;
+  }
+
+  /** Each pool range with its grid and its slot indices [lo, hi). */
+  private *parts(pool: Pool): Generator<{ g: Grid; lo: number; hi: number }> {
+    for (const r of pool.ranges) {
+      const b = slotBounds(pool, r);
+      if (b.end <= b.start) continue;
+      const g = this.grid(gridOffset(pool, r));
+      yield { g, lo: g.index(b.start), hi: g.index(b.end) };
+    }
+  }
+
   /** Number of free one-slot candidates in the pool (freeRuns(pool, SLOT).total, without the runs). */
   countFreeSlots(pool: Pool): number {
     let n = 0;
-    for (const r of pool.ranges) n += this.freeIn(alignUp(r.start) / SLOT, alignDown(r.end) / SLOT);
+    for (const { g, lo, hi } of this.parts(pool)) n += g.freeIn(lo, hi);
     return n;
   }
 
   /** Start id of the k-th free slot of the pool, in pool order (as nthStart(freeRuns(pool, SLOT), k)). */
   nthFreeSlot(pool: Pool, k: number): number {
     let rest = k;
-    for (const r of pool.ranges) {
-      const lo = alignUp(r.start) / SLOT;
-      const hi = alignDown(r.end) / SLOT;
-      const n = this.freeIn(lo, hi);
-      if (rest < n) return this.nthFreeIn(lo, hi, rest) * SLOT;
+    for (const { g, lo, hi } of this.parts(pool)) {
+      const n = g.freeIn(lo, hi);
+      if (rest < n) return g.offset + g.nthFreeIn(lo, hi, rest) * SLOT;
       rest -= n;
     }
     throw new RangeError(`free slot ${k} is outside the pool`);
   }
 
-  /** True when no id of [start, end) is blocked (checked slot by slot). */
-  isFree(start: number, end: number): boolean {
-    for (let s = Math.floor(start / SLOT), e = Math.ceil(end / SLOT); s < e; s++) if (this.counts[s] !== 0) return false;
-    return true;
+  /** True when no id of [start, end) is blocked, checked on the slots of the grid at `offset` (0: aligned). */
+  isFree(start: number, end: number, offset = 0): boolean {
+    return this.grid(offset).isFree(start, end);
   }
 
   /** The free candidate starts of a pool for `size`, as runs (see free-slots.ts). */
@@ -119,10 +199,8 @@ export class SlotMap {
     let total = 0;
     let freeIds = 0;
     let largest = 0;
-    const c = this.counts;
-    for (const r of pool.ranges) {
-      const lo = alignUp(r.start) / SLOT;
-      const hi = alignDown(r.end) / SLOT;
+    for (const { g, lo, hi } of this.parts(pool)) {
+      const c = g.counts;
       let s = lo;
       while (s < hi) {
         while (s < hi && c[s] !== 0) s++;
@@ -133,7 +211,7 @@ export class SlotMap {
         freeIds += len * SLOT;
         if (len * SLOT > largest) largest = len * SLOT;
         if (len >= m) {
-          firsts.push(runStart * SLOT);
+          firsts.push(g.offset + runStart * SLOT);
           counts.push(len - m + 1);
           total += len - m + 1;
         }

@@ -122,7 +122,7 @@ export function poolOf(ranges: readonly Range[], label: string, options: { ancho
     throw new FsidmapError('ERR_POOL_INVALID', `${label} holds no whole 65536-aligned slot of 65536 ids`, {
       hint:
         'ranges are handed out in slots [k*65536, (k+1)*65536); give the pool such a slot ' +
-        "(useradd's default 100000:65536 has none: e.g. usermod --add-subuids 131072-196607 --add-subgids 131072-196607)",
+        "(useradd's default 100000:65536 has none; --pool-user USER takes a user's subordinate ranges as they are)",
       context: { label, ranges: ranges.map((r) => ({ start: r.start, count: r.end - r.start })) },
     });
   }

@@ -40,18 +40,24 @@ class Grid {
     }
   }
 
-  /** Slot indices [lo, hi) that ids [start, end) touch, clipped to the grid. */
-  private span(start: number, end: number): [number, number] {
-    return [Math.max(0, Math.floor((start - this.offset) / SLOT)), Math.min(SLOT_COUNT, Math.ceil((end - this.offset) / SLOT))];
+  // Slot indices [lo, hi) that ids [start, end) touch, clipped to the grid (inline: block() is the cold path's hot loop).
+  private lo(start: number): number {
+    return Math.max(0, Math.floor((start - this.offset) / SLOT));
+  }
+
+  private hi(end: number): number {
+    return Math.min(SLOT_COUNT, Math.ceil((end - this.offset) / SLOT));
   }
 
   block(start: number, end: number): void {
-    const [lo, hi] = this.span(start, end);
+    const lo = this.lo(start);
+    const hi = this.hi(end);
     for (let s = lo; s < hi; s++) if (this.counts[s]++ === 0) this.blockFree[s >>> 8]--;
   }
 
   unblock(start: number, end: number): void {
-    const [lo, hi] = this.span(start, end);
+    const lo = this.lo(start);
+    const hi = this.hi(end);
     for (let s = lo; s < hi; s++) {
       if (this.counts[s] === 0) throw new RangeError(`slot ${s} unblocked more often than blocked`);
       if (--this.counts[s] === 0) this.blockFree[s >>> 8]++;
@@ -84,7 +90,8 @@ class Grid {
   }
 
   isFree(start: number, end: number): boolean {
-    const [lo, hi] = this.span(start, end);
+    const lo = this.lo(start);
+    const hi = this.hi(end);
     for (let s = lo; s < hi; s++) if (this.counts[s] !== 0) return false;
     return true;
   }
@@ -104,8 +111,12 @@ class Grid {
  * same runs from an IntervalSet at id level; the tests check that they agree.
  */
 export class SlotMap {
-  private readonly blockers = new Map<string, number>();
+  // The blockers as parallel arrays (a multiset): cheap to fill, clone and merge on the cold path.
+  private starts: number[] = [];
+  private ends: number[] = [];
   private readonly grids = new Map<number, Grid>([[0, new Grid(0)]]);
+  /** The grids' values, kept as an array: block() runs once per blocker and grid. */
+  private gridList: Grid[] = [...this.grids.values()];
 
   static of(ranges: Iterable<Range>): SlotMap {
     const m = new SlotMap();
@@ -115,33 +126,41 @@ export class SlotMap {
 
   clone(): SlotMap {
     const m = new SlotMap();
-    for (const [k, n] of this.blockers) m.blockers.set(k, n);
+    m.starts = this.starts.slice();
+    m.ends = this.ends.slice();
     for (const [o, g] of this.grids) m.grids.set(o, g.clone());
+    m.gridList = [...m.grids.values()];
     return m;
   }
 
   /** Adds `other`'s blockers to this map. */
   add(other: SlotMap): this {
-    for (const [k, n] of other.blockers) this.blockers.set(k, (this.blockers.get(k) ?? 0) + n);
+    for (let i = 0; i < other.starts.length; i++) {
+      this.starts.push(other.starts[i]);
+      this.ends.push(other.ends[i]);
+    }
     for (const [o, g] of this.grids) g.add(other.grid(o));
     return this;
   }
 
   block(start: number, end: number): void {
     if (end <= start) return;
-    const k = `${start}:${end}`;
-    this.blockers.set(k, (this.blockers.get(k) ?? 0) + 1);
-    for (const g of this.grids.values()) g.block(start, end);
+    this.starts.push(start);
+    this.ends.push(end);
+    for (let i = 0; i < this.gridList.length; i++) this.gridList[i].block(start, end);
   }
 
   unblock(start: number, end: number): void {
     if (end <= start) return;
-    const k = `${start}:${end}`;
-    const n = this.blockers.get(k) ?? 0;
-    if (n === 0) throw new RangeError(`[${start}, ${end}) unblocked more often than blocked`);
-    if (n === 1) this.blockers.delete(k);
-    else this.blockers.set(k, n - 1);
-    for (const g of this.grids.values()) g.unblock(start, end);
+    // The latest matching blocker goes (the one just blocked, most often); the last takes its place.
+    let i = this.starts.length - 1;
+    while (i >= 0 && !(this.starts[i] === start && this.ends[i] === end)) i--;
+    if (i < 0) throw new RangeError(`[${start}, ${end}) unblocked more often than blocked`);
+    this.starts[i] = this.starts[this.starts.length - 1];
+    this.ends[i] = this.ends[this.ends.length - 1];
+    this.starts.pop();
+    this.ends.pop();
+    for (let i = 0; i < this.gridList.length; i++) this.gridList[i].unblock(start, end);
   }
 
   /** The grid whose slots start at offset + k·65536, built from the blockers on first use. */
@@ -149,11 +168,9 @@ export class SlotMap {
     let g = this.grids.get(offset);
     if (!g) {
       g = new Grid(offset);
-      for (const [k, n] of this.blockers) {
-        const [start, end] = k.split(':').map(Number);
-        for (let i = 0; i < n; i++) g.block(start, end);
-      }
+      for (let i = 0; i < this.starts.length; i++) g.block(this.starts[i], this.ends[i]);
       this.grids.set(offset, g);
+      this.gridList.push(g);
     }
     return g;
   }

@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { FsidmapError } from '../errors.js';
 import { candidateCount, nthPoolStart, nthStart } from './free-slots.js';
 import type { Range } from './interval-set.js';
-import { type Pool, SLOT, samePools } from './pool.js';
+import { type Pool, SLOT, gridOffset, samePools } from './pool.js';
 import type { RandomSource } from './random.js';
 import type { SlotMap } from './slot-map.js';
 
@@ -39,15 +39,22 @@ export function homeStart(name: string, pool: Pool, size: number, key?: Uint8Arr
   return n === 0 ? undefined : nthPoolStart(pool, size, homeIndex(name, n, key));
 }
 
+/** The grid offset of the pool range that holds `start`. */
+function homeGrid(pool: Pool, start: number): number {
+  const r = pool.ranges.find((x) => x.start <= start && start < x.end);
+  return r ? gridOffset(pool, r) : 0;
+}
+
 function exhausted(space: IdSpace, size: number, side: string, freeIds: number, largestFreeRun: number): FsidmapError {
+  const grow = space.pool.grow ?? 'use a larger --pool';
   return new FsidmapError(
     'ERR_POOL_EXHAUSTED',
     `${space.pool.label} has no free ${side} range of ${size} ids: ${freeIds} ids free in whole slots, largest free run ${largestFreeRun} ids`,
     {
       hint:
         largestFreeRun > 0
-          ? `ask for at most --size ${largestFreeRun}, release allocations (fsidmap list; fsidmap gc), or use a larger --pool`
-          : 'release allocations (fsidmap list; fsidmap gc) or use a larger --pool; reserved ranges, ids of real users ' +
+          ? `ask for at most --size ${largestFreeRun}, release allocations (fsidmap list; fsidmap gc), or ${grow}`
+          : `release allocations (fsidmap list; fsidmap gc) or ${grow}; reserved ranges, ids of real users ` +
             'and groups and (if asked) subordinate ranges are never handed out: fsidmap who ID says what holds an id',
       context: { pool: space.pool.label, side, size, freeIds, largestFreeRun },
     },
@@ -62,7 +69,7 @@ function exhausted(space: IdSpace, size: number, side: string, freeIds: number, 
  */
 export function chooseRange(name: string, size: number, space: IdSpace, random: RandomSource, side = 'id', key?: Uint8Array): Choice {
   const home = homeStart(name, space.pool, size, key);
-  if (home !== undefined && space.blocked.isFree(home, home + size)) {
+  if (home !== undefined && space.blocked.isFree(home, home + size, homeGrid(space.pool, home))) {
     return { start: home, end: home + size, via: 'hash' };
   }
   if (size === SLOT) {

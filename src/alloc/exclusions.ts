@@ -52,6 +52,7 @@ export function subidPools(facts: HostFacts, names: readonly string[]): { uidPoo
     return poolOf(
       mine.map((s) => ({ start: s.start, end: s.end })),
       `/etc/${file} ranges of ${names[0]}`,
+      { anchored: true, grow: `give ${names[0]} more subordinate ids (usermod --add-subuids FIRST-LAST --add-subgids FIRST-LAST)` },
     );
   };
   return { uidPool: pick(facts.subuid, 'subuid'), gidPool: pick(facts.subgid, 'subgid') };

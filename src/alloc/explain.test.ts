@@ -109,10 +109,12 @@ test('exclusions: reserved ranges, user and group ids always; subids only when a
   const alicePool = hostExclusions(facts, { poolUser: ['alice', '1000'] });
   assert.equal(alicePool.uid.contains(120000), false, "the pool user's own range is the pool");
   assert.equal(alicePool.uid.contains(170000), true, "another user's range is excluded");
-  // useradd's default 100000:65536 holds no 65536-aligned slot: refused with the reason, like the kubelet does.
+  // useradd's default 100000:65536 is a pool as it is: its slots start at 100000.
+  const own = subidPools(facts, ['alice', '1000']);
+  assert.deepEqual([own.uidPool.ranges, own.uidPool.anchored], [[{ start: 100000, end: 165536 }], true]);
   assert.throws(
-    () => subidPools(facts, ['alice', '1000']),
-    (e: unknown) => isFsidmapError(e) && e.code === 'ERR_POOL_INVALID',
+    () => subidPools({ ...facts, subuid: [{ owner: 'alice', start: 100000, end: 165535 }] }, ['alice']),
+    (e: unknown) => isFsidmapError(e) && e.code === 'ERR_POOL_INVALID' && /holds no range of 65536 ids/.test(e.message),
   );
   const aligned = {
     ...facts,

@@ -1,5 +1,5 @@
 import type { IntervalSet } from './interval-set.js';
-import { type Pool, SLOT, alignDown, alignUp } from './pool.js';
+import { type Pool, SLOT, gridDown, gridUp, slotBounds } from './pool.js';
 
 /**
  * The free set of a pool for one request size, as intervals of candidate
@@ -28,9 +28,11 @@ export function freeRuns(pool: Pool, blocked: IntervalSet, size: number): FreeRu
   let freeIds = 0;
   let largestFreeRun = 0;
   for (const r of pool.ranges) {
-    for (const gap of blocked.gapsWithin(r.start, r.end)) {
-      const lo = alignUp(gap.start);
-      const hi = alignDown(gap.end);
+    const slots = slotBounds(pool, r);
+    for (const gap of blocked.gapsWithin(slots.start, slots.end)) {
+      // Whole slots of the pool's grid inside the gap: blocking is at id level, the grid is the pool's.
+      const lo = gridUp(gap.start, slots.start);
+      const hi = gridDown(gap.end, slots.start);
       if (hi <= lo) continue;
       freeIds += hi - lo;
       if (hi - lo > largestFreeRun) largestFreeRun = hi - lo;
@@ -55,23 +57,21 @@ export function nthStart(runs: FreeRuns, k: number): number {
   throw new RangeError('unreachable: counts do not add up to total');
 }
 
-/** Number of aligned starts for `size` in the pool with nothing blocked: the hash's modulus. */
+/** Number of starts on the pool's grid for `size` with nothing blocked: the hash's modulus. */
 export function candidateCount(pool: Pool, size: number): number {
   let n = 0;
   for (const r of pool.ranges) {
-    const lo = alignUp(r.start);
-    const hi = alignDown(r.end);
+    const { start: lo, end: hi } = slotBounds(pool, r);
     if (hi - lo >= size) n += (hi - lo - size) / SLOT + 1;
   }
   return n;
 }
 
-/** The k-th aligned start of the pool with nothing blocked. */
+/** The k-th start on the pool's grid with nothing blocked. */
 export function nthPoolStart(pool: Pool, size: number, k: number): number {
   let rest = k;
   for (const r of pool.ranges) {
-    const lo = alignUp(r.start);
-    const hi = alignDown(r.end);
+    const { start: lo, end: hi } = slotBounds(pool, r);
     if (hi - lo < size) continue;
     const n = (hi - lo - size) / SLOT + 1;
     if (rest < n) return lo + rest * SLOT;

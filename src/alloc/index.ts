@@ -18,6 +18,8 @@ export {
   samePools,
   alignUp,
   alignDown,
+  slotBounds,
+  gridOffset,
 } from './pool.js';
 export { RESERVED_RANGES, type ReservedRange, reservedSet, reservedRangeOf } from './reserved.js';
 export { type RandomSource, cryptoRandom, seededRandom } from './random.js';

@@ -18,6 +18,15 @@ export const ID_LIMIT = 4294967296;
 export interface Pool {
   readonly ranges: readonly Range[];
   readonly label: string;
+  /**
+   * Slots start at each range's own start (START + k·65536) instead of at
+   * multiples of 65536. A user's subordinate range (useradd gives
+   * 100000:65536, 165536:65536, …) or a parent's range is the pool as it
+   * is: an aligned grid would cut every such range in two.
+   */
+  readonly anchored?: boolean;
+  /** What gives the pool more room, for refusals when it is full (default: a larger --pool). */
+  readonly grow?: string;
 }
 
 /** systemd's container range, 0x00080000–0x6FFFFFFF (docs/UIDS-GIDS.md): the default pool. */
@@ -34,6 +43,27 @@ export function alignUp(id: number): number {
 
 export function alignDown(id: number): number {
   return Math.floor(id / SLOT) * SLOT;
+}
+
+/** Where the pool's slots of `r` lie: [lo, hi), both on the pool's grid (hi <= lo when no whole slot fits). */
+export function slotBounds(pool: Pick<Pool, 'anchored'>, r: Range): Range {
+  if (!pool.anchored) return { start: alignUp(r.start), end: alignDown(r.end) };
+  return { start: r.start, end: r.start + Math.floor((r.end - r.start) / SLOT) * SLOT };
+}
+
+/** The grid of `r`'s slots as an id offset in [0, 65536): 0 for aligned pools. */
+export function gridOffset(pool: Pick<Pool, 'anchored'>, r: Range): number {
+  return pool.anchored ? r.start % SLOT : 0;
+}
+
+/** The first id >= `id` on the grid that starts at `origin`. */
+export function gridUp(id: number, origin: number): number {
+  return origin + Math.ceil((id - origin) / SLOT) * SLOT;
+}
+
+/** The last id <= `id` on the grid that starts at `origin`. */
+export function gridDown(id: number, origin: number): number {
+  return origin + Math.floor((id - origin) / SLOT) * SLOT;
 }
 
 function parseNumber(text: string, what: string, spec: string): number {
@@ -62,8 +92,10 @@ export function parsePool(spec: string): Pool {
   return poolOf([{ start, end: start + count }], `pool ${start}:${count}`);
 }
 
-/** Validates ranges into a pool: inside the u32 id space, non-empty, at least one whole slot. */
-export function poolOf(ranges: readonly Range[], label: string): Pool {
+/** Validates ranges into a pool: inside the u32 id space, non-empty, at least one whole slot (on the pool's grid). */
+export function poolOf(ranges: readonly Range[], label: string, options: { anchored?: boolean; grow?: string } = {}): Pool {
+  const anchored = options.anchored === true;
+  const grow = options.grow !== undefined ? { grow: options.grow } : {};
   if (ranges.length === 0) {
     throw new FsidmapError('ERR_POOL_INVALID', `${label} is empty`, { context: { label } });
   }
@@ -75,16 +107,27 @@ export function poolOf(ranges: readonly Range[], label: string): Pool {
       });
     }
   }
+  if (anchored) {
+    // Overlapping lines merge first; each merged range's slots start at its own start.
+    const merged = [...IntervalSet.of(ranges)];
+    if (!merged.some((r) => r.end - r.start >= SLOT)) {
+      throw new FsidmapError('ERR_POOL_INVALID', `${label} holds no range of 65536 ids`, {
+        hint: 'ranges are handed out 65536 ids at a time; give it at least 65536 ids (e.g. usermod --add-subuids 100000-165535)',
+        context: { label, ranges: ranges.map((r) => ({ start: r.start, count: r.end - r.start })) },
+      });
+    }
+    return { ranges: merged, label, anchored, ...grow };
+  }
   if (!ranges.some((r) => alignDown(r.end) - alignUp(r.start) >= SLOT)) {
     throw new FsidmapError('ERR_POOL_INVALID', `${label} holds no whole 65536-aligned slot of 65536 ids`, {
       hint:
         'ranges are handed out in slots [k*65536, (k+1)*65536); give the pool such a slot ' +
-        "(useradd's default 100000:65536 has none: e.g. usermod --add-subuids 131072-196607 --add-subgids 131072-196607)",
+        "(useradd's default 100000:65536 has none; --pool-user USER takes a user's subordinate ranges as they are)",
       context: { label, ranges: ranges.map((r) => ({ start: r.start, count: r.end - r.start })) },
     });
   }
   // Overlapping or touching ranges (duplicate subuid lines) merge, so no slot is counted twice.
-  return { ranges: [...IntervalSet.of(ranges)], label };
+  return { ranges: [...IntervalSet.of(ranges)], label, ...grow };
 }
 
 /** Validates a requested size: a positive multiple of 65536 that fits in the id space. */
@@ -99,5 +142,9 @@ export function checkSize(size: number): number {
 }
 
 export function samePools(a: Pool, b: Pool): boolean {
-  return a.ranges.length === b.ranges.length && a.ranges.every((r, i) => r.start === b.ranges[i].start && r.end === b.ranges[i].end);
+  return (
+    (a.anchored === true) === (b.anchored === true) &&
+    a.ranges.length === b.ranges.length &&
+    a.ranges.every((r, i) => r.start === b.ranges[i].start && r.end === b.ranges[i].end)
+  );
 }

@@ -160,9 +160,10 @@ export function childPools(req: NormalizedRequest, parent: Allocation | undefine
       context: { parent: parent.name, kind: parent.kind },
     });
   }
+  const grow = `allocate ${parent.name} again with a larger --size`;
   return {
-    uidPool: poolOf([parent.uid], `uid range of ${parent.name} ${parent.uid.start}:${countOf(parent.uid)}`),
-    gidPool: poolOf([parent.gid], `gid range of ${parent.name} ${parent.gid.start}:${countOf(parent.gid)}`),
+    uidPool: poolOf([parent.uid], `uid range of ${parent.name} ${parent.uid.start}:${countOf(parent.uid)}`, { anchored: true, grow }),
+    gidPool: poolOf([parent.gid], `gid range of ${parent.name} ${parent.gid.start}:${countOf(parent.gid)}`, { anchored: true, grow }),
   };
 }
 

@@ -205,8 +205,10 @@ export class SqliteStore implements Store {
       this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 30000 });
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
-      this.db.pragma('foreign_keys = ON');
+      // Off while migrating (a no-op inside a transaction): a table rebuild drops a table other rows reference.
+      this.db.pragma('foreign_keys = OFF');
       const version = this.migrate(options.migrations ?? sqliteMigrations);
+      this.db.pragma('foreign_keys = ON');
       this.info = { store: 'sqlite', location: path, schemaVersion: version, readOnly: false };
       this.tx = new SqliteTx(this.db);
     } catch (e) {
@@ -236,10 +238,14 @@ export class SqliteStore implements Store {
         );
       }
       const record = db.prepare('INSERT INTO fsidmap_schema (version, description, applied_at) VALUES (?, ?, ?)');
-      for (const m of migrations.filter((m) => m.version > current)) {
+      const pending = migrations.filter((m) => m.version > current);
+      for (const m of pending) {
         db.exec(m.sql);
         record.run(m.version, m.description, new Date().toISOString());
       }
+      // Foreign keys are off while migrating: check once what the migrations left.
+      const broken = pending.length > 0 ? (db.pragma('foreign_key_check') as unknown[]) : [];
+      if (broken.length > 0) throw new Error(`migration left ${broken.length} broken foreign keys`);
       db.exec('COMMIT');
       return latest;
     } catch (e) {

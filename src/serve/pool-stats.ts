@@ -1,4 +1,4 @@
-import { type Allocation, DEFAULT_POOL, IntervalSet, type Pool, SLOT, alignDown, alignUp, freeRuns } from '../alloc/index.js';
+import { type Allocation, DEFAULT_POOL, IntervalSet, type Pool, SLOT, freeRuns, slotBounds } from '../alloc/index.js';
 
 /**
  * How full the pool is, as `fsidmap alloc` sees it: the default pool
@@ -31,7 +31,10 @@ export interface PoolSample {
 }
 
 function slotsOf(pool: Pool): number {
-  return pool.ranges.reduce((n, r) => n + Math.max(0, alignDown(r.end) - alignUp(r.start)) / SLOT, 0);
+  return pool.ranges.reduce((n, r) => {
+    const b = slotBounds(pool, r);
+    return n + Math.max(0, b.end - b.start) / SLOT;
+  }, 0);
 }
 
 export function poolStats(allocations: readonly Allocation[], excluded: IntervalSet, pool: Pool = DEFAULT_POOL): PoolStats {

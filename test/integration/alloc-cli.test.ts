@@ -224,6 +224,43 @@ test("cli --pool-user takes the pool from that user's subuid/subgid lines", () =
   assert.equal(fails(['alloc', 'x', '--pool-user', 'ghost', '--root', root, '--db', db]).code, 'ERR_POOL_INVALID');
 });
 
+/** A fake root as useradd leaves it: each user's 65536 subordinate ids right after the previous user's. */
+function useraddRoot(): string {
+  const root = join(dir, `root${++n}`);
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  const users = ['alice', 'bob', 'carol'];
+  writeFileSync(join(root, 'etc', 'passwd'), users.map((u, i) => `${u}:x:${1000 + i}:${1000 + i}::/home/${u}:/bin/sh\n`).join(''));
+  writeFileSync(join(root, 'etc', 'group'), users.map((u, i) => `${u}:x:${1000 + i}:\n`).join(''));
+  const subids = 'alice:100000:65536\nbob:165536:65536\ncarol:1500000:131072\n';
+  writeFileSync(join(root, 'etc', 'subuid'), subids);
+  writeFileSync(join(root, 'etc', 'subgid'), subids);
+  return root;
+}
+
+test('cli --pool-user works with useradd ranges as they are: 100000:65536, 165536:65536, 1500000:131072', () => {
+  const db = freshDb();
+  const root = useraddRoot();
+  const alloc = (name: string, user: string): any => json(['alloc', name, '--pool-user', user, '--root', root, '--db', db]);
+  const a = alloc('a0', 'alice');
+  assert.deepEqual(
+    [a.uid, a.gid],
+    [
+      { start: 100000, count: 65536 },
+      { start: 100000, count: 65536 },
+    ],
+  );
+  assert.deepEqual(alloc('b0', 'bob').uid, { start: 165536, count: 65536 });
+  assert.deepEqual([alloc('c0', 'carol').uid.start, alloc('c1', 'carol').uid.start].sort(), [1500000, 1565536]);
+  const r = cli(['alloc', 'c2', '--pool-user', 'carol', '--root', root, '--db', db, '--json']);
+  assert.notEqual(r.status, 0);
+  const err = JSON.parse(r.stderr.trim().split('\n').pop()!).error;
+  assert.equal(err.code, 'ERR_POOL_EXHAUSTED');
+  assert.match(err.message, /^\/etc\/subuid ranges of carol has no free uid\+gid range of 65536 ids/);
+  assert.match(err.hint, /give carol more subordinate ids \(usermod --add-subuids FIRST-LAST --add-subgids FIRST-LAST\)/);
+  // The same name again is the same range: what a re-created container relies on.
+  assert.deepEqual(alloc('a0', 'alice').uid, { start: 100000, count: 65536 });
+});
+
 test('cli gc frees an allocation once its holder process has exited, not before', async () => {
   const db = freshDb();
   const holder = spawn('sleep', ['60'], { stdio: 'ignore' });

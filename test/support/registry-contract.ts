@@ -13,6 +13,7 @@ import {
   homeStart,
   poolOf,
   seededRandom,
+  subidPools,
 } from '../../src/alloc/index.js';
 import { isFsidmapError } from '../../src/errors.js';
 import type { MappedCheck, Registry } from '../../src/registry/index.js';
@@ -49,6 +50,32 @@ function assertDisjoint(list: readonly Allocation[]): void {
       }
     }
   }
+}
+
+/** useradd's subordinate ranges, one user after the other, as on a host where each user got the default 65536. */
+const USERADD_HOST = {
+  users: [
+    { name: 'alice', id: 1000 },
+    { name: 'bob', id: 1001 },
+    { name: 'carol', id: 1002 },
+  ],
+  groups: [],
+  subuid: [
+    { owner: 'alice', start: 100000, end: 165536 },
+    { owner: 'bob', start: 165536, end: 231072 },
+    { owner: 'carol', start: 1500000, end: 1631072 },
+  ],
+  subgid: [
+    { owner: 'alice', start: 100000, end: 165536 },
+    { owner: 'bob', start: 165536, end: 231072 },
+    { owner: 'carol', start: 1500000, end: 1631072 },
+  ],
+};
+
+/** What `alloc --pool-user USER` passes: USER's ranges as the pool, everyone else's excluded. */
+function poolUser(user: string, seed: number) {
+  const exclusions = hostExclusions(USERADD_HOST, { poolUser: [user] });
+  return { pools: subidPools(USERADD_HOST, [user]), options: { exclusions, random: seededRandom(seed) } };
 }
 
 export function registryContract(store: string, h: Harness): void {
@@ -556,6 +583,63 @@ export function registryContract(store: string, h: Harness): void {
     } finally {
       await ro.close();
       await w.close();
+    }
+  });
+
+  t('pool user: a useradd range 100000:65536 is the pool as it is; the next user at 165536 gets their own', async () => {
+    const r = await h.open();
+    try {
+      const a = poolUser('alice', 1);
+      const b = poolUser('bob', 2);
+      const got = await r.allocate({ name: 'a0', ...a.pools }, a.options);
+      assert.deepEqual(
+        [got.allocation.uid, got.allocation.gid],
+        [
+          { start: 100000, end: 165536 },
+          { start: 100000, end: 165536 },
+        ],
+      );
+      const bob = await r.allocate({ name: 'b0', ...b.pools }, b.options);
+      assert.deepEqual(
+        [bob.allocation.uid, bob.allocation.gid],
+        [
+          { start: 165536, end: 231072 },
+          { start: 165536, end: 231072 },
+        ],
+      );
+      // Released and taken again: the same range (the cache's unblock and block on the anchored grid).
+      await r.release('a0');
+      assert.deepEqual((await r.allocate({ name: 'a1', ...a.pools }, a.options)).allocation.uid, { start: 100000, end: 165536 });
+      const full = await r.allocate({ name: 'a2', ...a.pools }, a.options).catch((e: unknown) => e);
+      assert.ok(isFsidmapError(full) && full.code === 'ERR_POOL_EXHAUSTED', `expected ERR_POOL_EXHAUSTED, got ${String(full)}`);
+      assert.match(full.message, /\/etc\/subuid ranges of alice has no free uid\+gid range of 65536 ids/);
+      assert.match(full.hint ?? '', /fsidmap gc\) or give alice more subordinate ids \(usermod --add-subuids/);
+      assertDisjoint(await r.list());
+    } finally {
+      await r.close();
+    }
+  });
+
+  t('pool user: 1500000:131072 gives two slots of 65536 at 1500000 and 1565536, then a refusal that names the pool', async () => {
+    const r = await h.open();
+    try {
+      const c = poolUser('carol', 3);
+      const starts = [];
+      for (const name of ['c0', 'c1']) starts.push((await r.allocate({ name, ...c.pools }, c.options)).allocation.uid.start);
+      assert.deepEqual(starts.sort(), [1500000, 1565536]);
+      await assert.rejects(r.allocate({ name: 'c2', ...c.pools }, c.options), (e: unknown) => {
+        assert.ok(isFsidmapError(e) && e.code === 'ERR_POOL_EXHAUSTED');
+        assert.match(e.message, /^\/etc\/subuid ranges of carol has no free/);
+        assert.match(e.hint ?? '', /give carol more subordinate ids/);
+        return true;
+      });
+      // One 131072 request takes the whole range once it is free.
+      await r.release('c0');
+      await r.release('c1');
+      const big = await r.allocate({ name: 'c3', size: 2 * SLOT, ...c.pools }, c.options);
+      assert.deepEqual(big.allocation.uid, { start: 1500000, end: 1631072 });
+    } finally {
+      await r.close();
     }
   });
 }

@@ -83,7 +83,7 @@ export const allocCommand = defineCommand({
               [--db PATH|URL] [--json] [--owner TENANT] [--parent NAME] [--pool-user USER]
               [--respect-subids] [--holder PID] [--realm NAME] [--root DIR]
 
-Allocates 65536-aligned uid and gid ranges for NAME: the slot given by a
+Allocates uid and gid ranges for NAME in 65536-id slots: the slot given by a
 SHA-256 hash of NAME when free (a re-created container lands where it was),
 otherwise one drawn uniformly from all free slots. An existing NAME returns
 its allocation unchanged. Prints "uid_map 0 START COUNT" and "gid_map …"
@@ -95,7 +95,8 @@ lines (plus fsuid_map/fsgid_map with --fs); --json prints
   --fs NAME          a container's fsid map points at image/volume NAME
   --pool START:COUNT host ids to take from (default systemd's container range
                      524288:1878523904)
-  --pool-user USER   take the pool from USER's /etc/subuid and /etc/subgid lines
+  --pool-user USER   take the pool from USER's /etc/subuid and /etc/subgid lines,
+                     as they are: slots start at each line's START (100000:65536)
   --respect-subids   keep clear of every user's /etc/subuid and /etc/subgid ranges
   --owner TENANT     owner of an image/volume (default "shared") or of a container
   --parent NAME      carve the range out of container NAME (nested containers)

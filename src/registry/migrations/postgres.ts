@@ -96,4 +96,26 @@ ALTER TABLE allocations ADD CONSTRAINT allocations_draining_whole
 CREATE INDEX allocations_draining ON allocations (released_machine) WHERE released_at IS NOT NULL;
 `,
   },
+  {
+    version: 3,
+    description: 'anchored pools: a range may start anywhere (a subordinate range at 100000), still in whole 65536-id counts',
+    // Only a CHECK is relaxed: older writers (aligned starts only) stay valid.
+    writersFrom: 2,
+    sql: `
+DO $$
+DECLARE c record;
+BEGIN
+  -- The version-1 range checks are unnamed; find them by what they say.
+  FOR c IN SELECT conname FROM pg_constraint
+    WHERE conrelid = 'allocations'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%_start % %65536%'
+  LOOP
+    EXECUTE format('ALTER TABLE allocations DROP CONSTRAINT %I', c.conname);
+  END LOOP;
+END $$;
+ALTER TABLE allocations ADD CONSTRAINT allocations_uid_range
+  CHECK (uid_start >= 0 AND uid_count > 0 AND uid_count % 65536 = 0 AND uid_start + uid_count <= 4294967296);
+ALTER TABLE allocations ADD CONSTRAINT allocations_gid_range
+  CHECK (gid_start >= 0 AND gid_count > 0 AND gid_count % 65536 = 0 AND gid_start + gid_count <= 4294967296);
+`,
+  },
 ];

@@ -129,7 +129,7 @@ Exit status: 0 stopped; 1 one was not running (the others are stopped).`,
     const c = await import('../../container/index.js');
     for (const n of args.positionals) c.checkName(n);
     let failed = 0;
-    const out: Array<{ name: string; killed?: boolean; stale?: boolean; code?: string }> = [];
+    const out: Array<{ name: string; killed?: boolean; stale?: boolean; code?: string; message?: string; hint?: string | null }> = [];
     for (const name of args.positionals) {
       try {
         const r = await c.stopContainer(name, Number(t), io.env);
@@ -139,9 +139,12 @@ Exit status: 0 stopped; 1 one was not running (the others are stopped).`,
       } catch (e) {
         failed++;
         const err = e as { code?: string; message: string; hint?: string };
-        out.push({ name, code: err.code ?? 'ERR_INTERNAL' });
-        write(io.stderr, `fsidmap: ${err.message}`);
-        if (err.hint) write(io.stderr, `  hint: ${err.hint}`);
+        out.push({ name, code: err.code ?? 'ERR_INTERNAL', message: err.message, hint: err.hint ?? null });
+        // With --json the report on stdout says it all (as container rm's does); text goes to stderr otherwise.
+        if (!flag(args, 'json')) {
+          write(io.stderr, `fsidmap stop: ${err.message}`);
+          if (err.hint) write(io.stderr, `  hint: ${err.hint}`);
+        }
       }
     }
     if (flag(args, 'json')) write(io.stdout, JSON.stringify(out));

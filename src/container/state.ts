@@ -165,16 +165,7 @@ export function readState(name: string, env: NodeJS.ProcessEnv = process.env): C
 
 /** Every state file whose fsidmap process still runs. */
 export function listStates(env: NodeJS.ProcessEnv = process.env): ContainerState[] {
-  let names: string[];
-  try {
-    names = readdirSync(runDir(env));
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => n.endsWith('.json'))
-    .map((n) => readState(n.slice(0, -5), env))
-    .filter((s): s is ContainerState => s !== null && statusOf(s) !== 'stale');
+  return listAllStates(env).filter((s) => statusOf(s) !== 'stale');
 }
 
 /** Reserves name for this process, or throws ERR_NAME_IN_USE. Returns the function that releases it. */

@@ -15,3 +15,15 @@ export interface InodeColumns {
   /** st_dev, major · 2^32 + minor. */
   readonly dev: Float64Array;
 }
+
+/** n zeroed rows of each column: what a scan fills in. */
+export function newInodeColumns(n: number): InodeColumns {
+  return {
+    uid: new Uint32Array(n),
+    gid: new Uint32Array(n),
+    mode: new Uint32Array(n),
+    nlink: new Uint32Array(n),
+    ino: new Float64Array(n),
+    dev: new Float64Array(n),
+  };
+}

@@ -6,6 +6,6 @@
  * (tree/), tar (tar/, tar-io/) and model (vfs/) rooms all build on it.
  */
 export type { EntryType, ImageEntry } from './entry.js';
-export type { InodeColumns } from './columns.js';
+export { type InodeColumns, newInodeColumns } from './columns.js';
 export { inspectEntries, IMAGE_RANGE, type InspectReport, type IdRange, type ImageBase, type Examples } from './inspect.js';
 export * from './xattr-codec.js';

@@ -1,8 +1,12 @@
 import { FsidmapError } from '../errors.js';
+import type { Extent } from '../idmap/index.js';
 import { readAccounts } from '../host/accounts-file.js';
 import { type HostPaths, hostPaths } from '../host/paths.js';
 import { readSubidFile, shadowView } from '../host/subid-file.js';
 import { ownedIntervals, ownerView } from '../policy/subid-owner.js';
+
+/** An extent of a user's namespace map (below), in the id-map language's own words (first inside, lower on the host, count). */
+export type SubidExtent = Extent;
 
 /**
  * The map of a user's own namespace: id 0 is the user's own uid (gid), ids
@@ -11,14 +15,6 @@ import { ownedIntervals, ownerView } from '../policy/subid-owner.js';
  * kind is enough for what it is for (an image's ids start at 0 and are
  * dense), and the first range is the one usermod and useradd hand out.
  */
-export interface SubidExtent {
-  /** The first id inside the namespace. */
-  readonly first: number;
-  /** The host id it is. */
-  readonly lower: number;
-  readonly count: number;
-}
-
 export interface SubidMap {
   readonly user: string;
   readonly uid: readonly SubidExtent[];

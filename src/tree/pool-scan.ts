@@ -1,3 +1,4 @@
+import { newInodeColumns } from '../ownership/index.js';
 import type { DirScanResult } from './dir-scan-ops.js';
 import { buildPathTable, displayPath, joinRoot } from './path-table.js';
 import type { EntryXattrs, TreeColumns } from './plan.js';
@@ -125,12 +126,7 @@ export async function scanWithPool(root: string, options: ScanOptions, pools: Po
 function concatColumns(first: TreeColumns & { paths: readonly string[] }, parts: readonly DirScanResult[]): TreeColumns {
   const n = first.paths.length + parts.reduce((k, p) => k + p.paths.length, 0);
   const paths: string[] = new Array(n);
-  const uid = new Uint32Array(n),
-    gid = new Uint32Array(n),
-    mode = new Uint32Array(n),
-    nlink = new Uint32Array(n);
-  const ino = new Float64Array(n),
-    dev = new Float64Array(n);
+  const { uid, gid, mode, nlink, ino, dev } = newInodeColumns(n);
   const xattrs = new Map<number, EntryXattrs>(first.xattrs);
   let at = 0;
   const add = (p: {
@@ -173,12 +169,7 @@ export async function scanPaths(
   onProgress?: (done: number) => void,
 ): Promise<TreeColumns & { paths: readonly string[] }> {
   const n = paths.length;
-  const uid = new Uint32Array(n),
-    gid = new Uint32Array(n),
-    mode = new Uint32Array(n),
-    nlink = new Uint32Array(n);
-  const ino = new Float64Array(n),
-    dev = new Float64Array(n);
+  const { uid, gid, mode, nlink, ino, dev } = newInodeColumns(n);
   const xattrs = new Map<number, EntryXattrs>();
   let done = 0;
   const batches: Promise<void>[] = [];

@@ -1,3 +1,4 @@
+import { newInodeColumns } from '../ownership/index.js';
 import { STATX, STATX_SIZE, statxDev, statxIno, statxRaw } from '../kernel/file/inode.js';
 import { getXattrRaw, listXattrsRaw } from '../kernel/file/xattr.js';
 import { POSIX_ACL_ACCESS, POSIX_ACL_DEFAULT, SECURITY_CAPABILITY } from '../ownership/xattr-codec.js';
@@ -48,12 +49,7 @@ const S_IFLNK = 0o120000;
 
 export function scanBatch(table: PathTable): ScanBatch {
   const n = pathCount(table);
-  const uid = new Uint32Array(n),
-    gid = new Uint32Array(n),
-    mode = new Uint32Array(n),
-    nlink = new Uint32Array(n);
-  const ino = new Float64Array(n),
-    dev = new Float64Array(n);
+  const { uid, gid, mode, nlink, ino, dev } = newInodeColumns(n);
   const xattrs: XattrValue[] = [];
   const buf = Buffer.alloc(STATX_SIZE);
   let failure: OpFailure | null = null;

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { type Command, defineCommand, flag, str, strs, write } from '../command.js';
 import { readMapArg } from '../map-arg.js';
-import { mapOptions, mapPair } from './run.js';
+import { containerOptions, mapPair, networkOption } from './run.js';
 
 export const ociConfigCommand = defineCommand({
   name: 'oci config',
@@ -39,20 +39,8 @@ See docs/oci-config.md.
   and a run without --rootfs.
 Exit status: 0 written; 1 refused; 2 bad input.`,
   options: {
-    name: { type: 'string' },
-    ...mapOptions,
-    allocate: { type: 'boolean' },
-    fs: { type: 'string' },
-    rootfs: { type: 'string' },
+    ...containerOptions,
     'root-path': { type: 'string' },
-    image: { type: 'string' },
-    volume: { type: 'string', multiple: true },
-    user: { type: 'string' },
-    hostname: { type: 'string' },
-    env: { type: 'string', multiple: true },
-    'env-file': { type: 'string', multiple: true },
-    workdir: { type: 'string' },
-    network: { type: 'string' },
     output: { type: 'string' },
     json: { type: 'boolean' },
   },
@@ -84,12 +72,7 @@ Exit status: 0 written; 1 refused; 2 bad input.`,
       workdir = str(args, 'workdir'),
       rootPath = str(args, 'root-path'),
       output = str(args, 'output'),
-      network = str(args, 'network');
-    if (network !== undefined && network !== 'none' && network !== 'host')
-      throw new UsageError(
-        `--network ${network}: only none and host`,
-        'none: a network namespace of its own; host: the host network (the default)',
-      );
+      network = networkOption(str(args, 'network'));
     const env = glue.envOverrides(strs(args, 'env-file'), strs(args, 'env'), io.env);
     const privilege = fsName !== undefined ? await import('../../privilege/index.js') : null;
     const registry = privilege ? await privilege.chooseRunRegistry(io.env) : undefined;

@@ -48,6 +48,33 @@ export const mapOptions = {
   fsgidmap: { type: 'string' },
 } as const;
 
+/** The options that describe a container: run's, and oci config's (which says the same container in config.json). */
+export const containerOptions = {
+  name: { type: 'string' },
+  ...mapOptions,
+  allocate: { type: 'boolean' },
+  fs: { type: 'string' },
+  rootfs: { type: 'string' },
+  volume: { type: 'string', multiple: true },
+  user: { type: 'string' },
+  hostname: { type: 'string' },
+  image: { type: 'string' },
+  env: { type: 'string', multiple: true },
+  'env-file': { type: 'string', multiple: true },
+  workdir: { type: 'string' },
+  network: { type: 'string' },
+} as const;
+
+/** --network's value, checked: none or host (undefined: not given). */
+export function networkOption(value: string | undefined): 'none' | 'host' | undefined {
+  if (value !== undefined && value !== 'none' && value !== 'host')
+    throw new UsageError(
+      `--network ${value}: only none and host`,
+      'none: a network namespace of its own, loopback only; host: the host network (the default)',
+    );
+  return value;
+}
+
 export const mountCommand = defineCommand({
   name: 'mount',
   summary: 'attach an idmapped mount of SRC at DST that shows it as a container with these id and fsid maps sees it',
@@ -179,28 +206,14 @@ FSIDMAP_STOP_TIMEOUT seconds (default 10). With a terminal, CMD is its foregroun
 job: Ctrl-C goes to CMD. With -d: 0 once the container runs (the other statuses
 as above when it does not start). The registry is FSIDMAP_DB (see fsidmap alloc).`,
   options: {
-    name: { type: 'string' },
-    ...mapOptions,
-    allocate: { type: 'boolean' },
-    fs: { type: 'string' },
-    rootfs: { type: 'string' },
-    volume: { type: 'string', multiple: true },
-    user: { type: 'string' },
-    hostname: { type: 'string' },
-    image: { type: 'string' },
+    ...containerOptions,
     rm: { type: 'boolean' },
-    env: { type: 'string', multiple: true },
-    'env-file': { type: 'string', multiple: true },
-    workdir: { type: 'string' },
-    network: { type: 'string' },
     detach: { type: 'boolean', short: 'd' },
     tty: { type: 'boolean', short: 't' },
   },
   async run(args, io) {
     const c = await import('../../container/index.js');
-    const network = str(args, 'network');
-    if (network !== undefined && network !== 'none' && network !== 'host')
-      throw new UsageError(`--network ${network}: only none and host`, 'none: loopback only; host: the host network (the default)');
+    const network = networkOption(str(args, 'network'));
     if (flag(args, 'detach') && flag(args, 'tty'))
       throw new UsageError(
         '-d and -t together: a detached container has no terminal to relay to',
@@ -287,7 +300,7 @@ as above when it does not start). The registry is FSIDMAP_DB (see fsidmap alloc)
           command: args.rest,
           ...(registry ? { registry } : {}),
           ...(timeout !== undefined ? { stopTimeout: Number(timeout) } : {}),
-          ...(network !== undefined ? { network: network as 'none' | 'host' } : {}),
+          ...(network !== undefined ? { network } : {}),
           ...(flag(args, 'tty') ? { tty: true } : {}),
         },
         {

@@ -123,7 +123,11 @@ describe('fsidmap man', () => {
       assert.match(page, new RegExp(`^\\.TH ${manPageName(c).toUpperCase().replace(/-/g, '\\-')} 1 `), c.name);
       for (const s of ['NAME', 'SYNOPSIS', 'OPTIONS']) assert.match(page, new RegExp(`^\\.SH ${s}$`, 'm'), `${c.name}: ${s}`);
       for (const o of Object.keys(c.options)) assert.ok(page.includes(`\\fB\\-\\-${o.replace(/-/g, '\\-')}\\fR`), `${c.name}: --${o}`);
-      assert.doesNotMatch(page, /^[.'](?!TH |SH |TP$|B |BR |I |nf$|fi$|sp$|br$|ad l$|nh$)/m, `${c.name}: no line of text taken for a request`);
+      assert.doesNotMatch(
+        page,
+        /^[.'](?!TH |SH |TP$|B |BR |I |nf$|fi$|sp$|br$|ad l$|nh$)/m,
+        `${c.name}: no line of text taken for a request`,
+      );
       if (!hasMan) continue;
       const shown = render(page, manPageName(c));
       assert.equal(shown.code, 0, `${c.name}: ${shown.stderr}`);

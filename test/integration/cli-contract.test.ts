@@ -100,6 +100,8 @@ const BAD: Record<string, string[][]> = {
   serve: [['extra'], ['--listen', 'not a host:port']],
   report: [['extra']],
   demo: [['extra']],
+  completion: [['zsh'], []],
+  man: [['no-such-command'], ['map', 'nope']],
 };
 
 const STACK = /^\s+at .+:\d+:\d+\)?$/m;

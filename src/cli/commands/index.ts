@@ -35,6 +35,7 @@ export const commandModules: readonly CommandModule[] = [
   },
   { names: ['serve', 'report'], load: async () => (await import('./serve.js')).serveCommands },
   { names: ['demo'], load: async () => [(await import('./demo.js')).demoCommand] },
+  { names: ['completion', 'man'], load: async () => (await import('./docs-gen.js')).docsGenCommands(loadAllCommands) },
 ];
 
 /** The names that select a command, longest match first: "map check" before "map". */

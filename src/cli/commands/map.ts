@@ -111,14 +111,15 @@ ${MAP_HELP}`,
 export const mapShow = defineCommand({
   name: 'map show',
   summary: 'print MAP as the kernel prints it ("%10u %10u %10u")',
-  usage: `fsidmap map show [--normalize] MAP
+  usage: `fsidmap map show [--normalize] [--json] MAP
 
 Prints MAP in /proc/PID/uid_map format, in the order the kernel keeps it
 (written order up to 5 lines, sorted by the first column above).
   --normalize   sort and merge adjacent lines first; MAP may then have any
                 number of lines, as long as at most 340 remain after merging
+  --json        {"extents":[{"first","lower","count"}],"kernel"}: the same lines, and the text
 ${MAP_HELP}`,
-  options: { normalize: { type: 'boolean' } },
+  options: { normalize: { type: 'boolean' }, json: { type: 'boolean' } },
   async run(args, io) {
     const normalizing = flag(args, 'normalize');
     const map = readMapArg(onePositional(args.positionals, 'map show', 'MAP'), 'map', undefined, { anyLines: normalizing });
@@ -133,7 +134,10 @@ ${MAP_HELP}`,
         },
       );
     }
-    io.stdout.write(formatKernel(shown));
+    if (flag(args, 'json')) {
+      const extents = shown.extents.map(({ first, lower, count }) => ({ first, lower, count }));
+      writeJson(io, { extents, kernel: formatKernel(shown) });
+    } else io.stdout.write(formatKernel(shown));
     return 0;
   },
 });

@@ -10,9 +10,8 @@
 //    broker sees that host uid), keeps every connection it gets and says
 //    hello on each, reconnecting whatever is closed.
 // Prints one JSON line of counts at the end.
-import { openSync, readlinkSync } from 'node:fs';
-import { createServer, connect, type Socket } from 'node:net';
-import koffi from 'koffi';
+import { openSync } from 'node:fs';
+import { lingeringTcpSocket } from '../test/support/lingering-socket.js';
 import { closeDescriptor, POLLIN, pollReady, receive, send, setNonBlocking, unixConnect } from '../src/kernel/socket/unix-socket.js';
 
 const [mode, socketPath, secondsText, nText] = process.argv.slice(2);
@@ -58,43 +57,6 @@ function tryConnect(): number | null {
     count('connect-failed');
     return null;
   }
-}
-
-async function lingeringTcpSocket(): Promise<{ fd: number; close: () => void }> {
-  const keep: Socket[] = [];
-  const server = createServer((s) => {
-    s.pause();
-    keep.push(s);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const client = connect((server.address() as { port: number }).port, '127.0.0.1');
-  await new Promise<void>((r) => client.once('connect', () => r()));
-  const chunk = Buffer.alloc(1 << 20);
-  for (let i = 0; i < 64 && client.write(chunk); i++) {
-    /* fill the send buffer */
-  }
-  await sleep(100);
-  const fd = (client as unknown as { _handle: { fd: number } })._handle.fd;
-  const setsockopt = koffi.load('libc.so.6').func('int setsockopt(int, int, int, const uint8_t *, uint32_t)') as (
-    fd: number,
-    level: number,
-    name: number,
-    val: Buffer,
-    len: number,
-  ) => number;
-  const linger = Buffer.alloc(8);
-  linger.writeInt32LE(1, 0);
-  linger.writeInt32LE(40, 4);
-  setsockopt(fd, 1 /* SOL_SOCKET */, 13 /* SO_LINGER */, linger, 8);
-  if (!readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) throw new Error('no TCP socket');
-  return {
-    fd,
-    close: () => {
-      client.destroy();
-      for (const s of keep) s.destroy();
-      server.close();
-    },
-  };
 }
 
 async function fdFlood(): Promise<void> {

@@ -975,8 +975,9 @@ static int exec_main(int argc, char **argv) {
   snprintf(rootp, sizeof rootp, "/proc/%d/root", (int)pid);
   /*
    * Init's root, where the kernel lets us see it: an ordinary user may not
-   * (init is not dumpable, and its memory belongs to the user's own
-   * namespace, where the user has no CAP_SYS_PTRACE). Then the mount
+   * when init is not dumpable (its memory belongs to the user's own
+   * namespace, where the user has no CAP_SYS_PTRACE; the stage makes an
+   * ordinary user's init dumpable, see attach_inside). Then the mount
    * namespace's own root serves: setns puts us on what is mounted at its
    * "/", which is the rootfs init pivoted to.
    */

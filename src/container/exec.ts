@@ -50,8 +50,8 @@ export async function execInContainer(spec: ExecSpec, options: ExecOptions = {})
     throw new FsidmapError('ERR_USAGE', 'fsidmap exec: no command', { hint: 'fsidmap exec NAME CMD [ARGS...]' });
   }
   const base = state.exec ?? { uid: 0, gid: 0, groups: [0], env: { PATH: DEFAULT_PATH }, cwd: '/' };
-  // The container's root as its init sees it (absolute symlinks there stay inside), where we may look:
-  // an ordinary user may not (init is not dumpable); the stage then finds what is missing itself.
+  // The container's root as its init sees it (absolute symlinks there stay inside), where we may look
+  // (an ordinary user's init is made dumpable for this); where we may not, the stage finds what is missing itself.
   const root = rootOf(state.initPid);
   const env: Record<string, string> = { ...base.env };
   let ids = { uid: base.uid, gid: base.gid, groups: [...base.groups] };

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { openSync, readdirSync, readlinkSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import koffi from 'koffi';
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrokerClient } from '../../src/broker/client.js';
 import { closeDescriptor, POLLIN, pollReady, receive, send, unixConnect } from '../../src/kernel/socket/unix-socket.js';
+import { lingeringTcpSocket } from '../support/lingering-socket.js';
 import { BrokerWorld, rootSkip, sleep, type TestUser } from './support/broker-world.js';
 
 /**
@@ -18,19 +17,10 @@ import { BrokerWorld, rootSkip, sleep, type TestUser } from './support/broker-wo
  * the quarantine thread), each owner's unwanted files close on a thread of
  * their own, and another user is answered throughout.
  */
-const setsockopt = koffi.load('libc.so.6').func('int setsockopt(int, int, int, const uint8_t *, uint32_t)') as (
-  fd: number,
-  level: number,
-  name: number,
-  val: Buffer,
-  len: number,
-) => number;
-
 describe('broker: a bounded descriptor budget', { skip: rootSkip }, () => {
   let w: BrokerWorld;
   let a: TestUser, b: TestUser;
-  let tcp: Server | null = null;
-  const sockets: Socket[] = [];
+  const closers: Array<() => void> = [];
 
   before(async () => {
     w = await BrokerWorld.create({
@@ -41,8 +31,7 @@ describe('broker: a bounded descriptor budget', { skip: rootSkip }, () => {
   });
 
   after(async () => {
-    for (const s of sockets) s.destroy();
-    tcp?.close();
+    for (const close of closers) close();
     await w?.destroy();
   });
 
@@ -150,25 +139,9 @@ describe('broker: a bounded descriptor budget', { skip: rootSkip }, () => {
 
   it('closes a lingering TCP socket at once, so it cannot stall the closing of what follows', async () => {
     // A TCP peer that never reads, and a socket to it with a full send buffer and SO_LINGER {1, 40 s}.
-    tcp = createServer((s) => {
-      s.pause();
-      sockets.push(s);
-    });
-    await new Promise<void>((r) => tcp!.listen(0, '127.0.0.1', () => r()));
-    const port = (tcp.address() as { port: number }).port;
-    const client = connect(port, '127.0.0.1');
-    sockets.push(client);
-    await new Promise<void>((r) => client.once('connect', () => r()));
-    const chunk = Buffer.alloc(1 << 20);
-    for (let i = 0; i < 64 && client.write(chunk); i++) {
-      /* fill it */
-    }
-    await sleep(100);
-    const tcpFd = (client as unknown as { _handle: { fd: number } })._handle.fd;
-    const linger = Buffer.alloc(8);
-    linger.writeInt32LE(1, 0);
-    linger.writeInt32LE(40, 4);
-    assert.equal(setsockopt(tcpFd, 1 /* SOL_SOCKET */, 13 /* SO_LINGER */, linger, 8), 0);
+    const lingering = await lingeringTcpSocket();
+    closers.push(lingering.close);
+    const tcpFd = lingering.fd;
     assert.match(readlinkSync(`/proc/self/fd/${tcpFd}`), /^socket:/);
 
     const file = openSync('/etc/hostname', 'r');
@@ -182,7 +155,7 @@ describe('broker: a bounded descriptor budget', { skip: rootSkip }, () => {
     await answer(fd);
     closeDescriptor(fd);
     closeDescriptor(file);
-    client.destroy();
+    lingering.close();
     // With maxQuarantinedFds 2, A is refused while 2 of its descriptors are still being closed: it is not.
     await sleep(200);
     const ca = await w.connectAs(a, 5000);

@@ -32,6 +32,8 @@ export const ENV_VARS = {
   FSIDMAP_RUN_DIR: 'state',
   /** The broker's socket, for clients. */
   FSIDMAP_BROKER_SOCKET: 'broker',
+  /** The ledger of user namespaces the broker wrote maps for (default /run/fsidmap/userns). */
+  FSIDMAP_USERNS_LEDGER: 'broker',
   /** native or node: which engine makes a tree shift's system calls. */
   FSIDMAP_TREE_ENGINE: 'tree',
   /** Threads of the tree engines. */

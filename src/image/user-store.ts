@@ -29,11 +29,7 @@ import type { UpperJob, WorkerJob } from './userns-worker.js';
  * fsid map. Removing such files takes the namespace too (the user cannot
  * unlink in a directory a subordinate id owns).
  */
-export interface StoreMap {
-  readonly user: string;
-  readonly uid: readonly SubidExtent[];
-  readonly gid: readonly SubidExtent[];
-}
+export type StoreMap = SubidMap;
 
 export function isUserStore(): boolean {
   return (process.geteuid?.() ?? 0) !== 0;
@@ -80,8 +76,7 @@ export function storeMapFor(L: StoreLayout): StoreMap {
       });
     return recorded;
   }
-  const m: SubidMap = subidMapFor({ uid: process.geteuid!(), gid: process.getegid!() });
-  return { user: m.user, uid: m.uid, gid: m.gid };
+  return subidMapFor({ uid: process.geteuid!(), gid: process.getegid!() });
 }
 
 export function recordStoreMap(L: StoreLayout, m: StoreMap): void {
@@ -92,14 +87,16 @@ export function limitsOf(m: StoreMap): LayerLimits {
   const show = (kind: string, ex: readonly SubidExtent[]) =>
     ex
       .map((e) =>
-        e.count === 1 ? `${kind} ${e.first} → ${e.lower}` : `${e.first}..${e.first + e.count - 1} → ${e.lower}..${e.lower + e.count - 1}`,
+        e.count === 1
+          ? `${kind} ${e.first} → ${e.lower}`
+          : `${kind}s ${e.first}..${e.first + e.count - 1} → ${e.lower}..${e.lower + e.count - 1}`,
       )
       .join(', ');
   return { uids: mapSize(m.uid), gids: mapSize(m.gid), describe: `${show('uid', m.uid)}; ${show('gid', m.gid)}` };
 }
 
 export function openStoreNamespace(m: StoreMap): Promise<SubidNamespace> {
-  return openSubidNamespace({ user: m.user, uid: m.uid, gid: m.gid });
+  return openSubidNamespace(m);
 }
 
 const WORKER = fileURLToPath(new URL('./userns-worker.js', import.meta.url));

@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { envValue } from '../environment.js';
 import { FsidmapError } from '../errors.js';
 import { type NsHandle, nsHandleAlive, nsHandleOf } from '../kernel/userns/ns-handle.js';
 import { type Extent, parseMapText } from './map-text.js';
@@ -33,7 +34,7 @@ export interface LedgerEntry {
 
 /** FSIDMAP_USERNS_LEDGER, else /run/fsidmap/userns. */
 export function ledgerDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.FSIDMAP_USERNS_LEDGER || '/run/fsidmap/userns';
+  return envValue('FSIDMAP_USERNS_LEDGER', env) ?? '/run/fsidmap/userns';
 }
 
 const fileOf = (dir: string, h: NsHandle) => join(dir, `${h.type}-${h.bytes}.json`);
